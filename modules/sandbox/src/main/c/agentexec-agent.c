@@ -1,0 +1,673 @@
+/*
+ * agentexec-agent: the small supervisor that lives inside every sandbox.
+ *
+ * It is started once per sandbox session (as the container's main process, or inside bwrap) and
+ * receives each code block over its stdin as a framed request, so that a block costs a fork+exec
+ * rather than a `docker exec`. The user's process gets fresh pipes, never the agent's own stdout,
+ * so nothing it prints can forge a frame. Static, no dependencies: it must run in any image.
+ *
+ * Frames, both directions: u8 type, u32 big-endian payload length, payload.
+ *   in : 'P' ping | 'R' run | 'W' write file | 'G' get file
+ *   out: 'h' hello | 'k' ok | 'r' error(text) | 'o' stdout chunk | 'e' stderr chunk
+ *        'f' file changed by the run | 'x' exit status | 'd' file data
+ *
+ * Modes:
+ *   agent serve [--contained] [--workspace DIR]
+ *       --contained: the agent is alone in its own pid namespace (pid 1 or 2), so ending a run may
+ *       kill(-1): every process that the run left, however it detached (setsid, double fork).
+ *       Without it (the unsafe-local backend) only the run's process group can be killed.
+ *   agent launch [--cgroup DIR]... [--limit RES=N]... -- PROGRAM ARGS...
+ *       Joins the given cgroups and sets rlimits, then execs PROGRAM (used to put bwrap into a
+ *       memory and pids cgroup before any of its processes exist).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_VERSION "agentexec-agent 1"
+#define MAX_FRAME (256u * 1024u * 1024u)
+#define CHUNK 65536
+#define MAX_TRACKED_FILES 4096
+#define MAX_WALK_DEPTH 16
+
+static int contained = 0;
+static const char *workspace = ".";
+static volatile sig_atomic_t child_event = 0;
+
+/* ---------- frame output ---------- */
+
+static void write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            _exit(3); /* the controller is gone: nothing left to report to */
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void put_u32(unsigned char *b, uint32_t v) {
+    b[0] = v >> 24; b[1] = v >> 16; b[2] = v >> 8; b[3] = v;
+}
+
+static void put_u64(unsigned char *b, uint64_t v) {
+    put_u32(b, (uint32_t)(v >> 32)); put_u32(b + 4, (uint32_t)v);
+}
+
+static void send_frame(char type, const void *payload, uint32_t len) {
+    unsigned char h[5];
+    h[0] = (unsigned char)type;
+    put_u32(h + 1, len);
+    write_all(STDOUT_FILENO, h, 5);
+    if (len) write_all(STDOUT_FILENO, payload, len);
+}
+
+static void send_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void send_error(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if (n >= (int)sizeof msg) n = sizeof msg - 1;
+    send_frame('r', msg, (uint32_t)n);
+}
+
+/* ---------- frame input ---------- */
+
+static int read_full(int fd, void *buf, size_t len) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n == 0) return 0;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 1;
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t left;
+    int bad;
+} reader;
+
+static uint32_t rd_u32(reader *r) {
+    if (r->left < 4) { r->bad = 1; return 0; }
+    uint32_t v = ((uint32_t)r->p[0] << 24) | ((uint32_t)r->p[1] << 16) | ((uint32_t)r->p[2] << 8) | r->p[3];
+    r->p += 4; r->left -= 4;
+    return v;
+}
+
+static uint64_t rd_u64(reader *r) {
+    uint64_t hi = rd_u32(r);
+    return (hi << 32) | rd_u32(r);
+}
+
+/* Returns a NUL-terminated copy; a string holding a NUL byte marks the request bad. */
+static char *rd_str(reader *r, size_t *out_len) {
+    uint32_t n = rd_u32(r);
+    if (r->bad || r->left < n) { r->bad = 1; return NULL; }
+    char *s = malloc((size_t)n + 1);
+    if (!s) { r->bad = 1; return NULL; }
+    memcpy(s, r->p, n);
+    s[n] = 0;
+    r->p += n; r->left -= n;
+    if (out_len) *out_len = n;
+    else if (memchr(s, 0, n)) { free(s); r->bad = 1; return NULL; }
+    return s;
+}
+
+/* ---------- time, signals ---------- */
+
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void on_sigchld(int sig) { (void)sig; child_event = 1; }
+
+/* ---------- workspace paths ---------- */
+
+/* A path is acceptable when it is relative, has no empty, "." or ".." component and no NUL. */
+static int safe_relative(const char *path) {
+    if (!*path || path[0] == '/') return 0;
+    const char *s = path;
+    while (*s) {
+        const char *e = strchr(s, '/');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return 0;
+        if (!e) break;
+        s = e + 1;
+    }
+    return 1;
+}
+
+/* Opens the parent directory of PATH below the workspace without following any symlink.
+ * Creates missing directories when CREATE is set. Returns a dir fd and sets *leaf. */
+static int open_parent(const char *path, int create, const char **leaf) {
+    int dir = open(workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return -1;
+    const char *s = path;
+    for (;;) {
+        const char *e = strchr(s, '/');
+        if (!e) { *leaf = s; return dir; }
+        char part[4096];
+        size_t n = (size_t)(e - s);
+        if (n >= sizeof part) { close(dir); errno = ENAMETOOLONG; return -1; }
+        memcpy(part, s, n);
+        part[n] = 0;
+        if (create && mkdirat(dir, part, 0755) < 0 && errno != EEXIST) { close(dir); return -1; }
+        int next = openat(dir, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(dir);
+        if (next < 0) return -1;
+        dir = next;
+        s = e + 1;
+    }
+}
+
+static void handle_write(reader *r) {
+    char *path = rd_str(r, NULL);
+    size_t len = 0;
+    char *data = rd_str(r, &len);
+    uint32_t mode = rd_u32(r);
+    if (r->bad) { send_error("malformed write request"); goto out; }
+    if (!safe_relative(path)) { send_error("path escapes the workspace: %s", path); goto out; }
+    const char *leaf;
+    int dir = open_parent(path, 1, &leaf);
+    if (dir < 0) { send_error("cannot open parent of %s: %s", path, strerror(errno)); goto out; }
+    int fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
+    close(dir);
+    if (fd < 0) {
+        send_error(errno == ELOOP ? "refusing to write through a symlink: %s" : "cannot write %s", path);
+        goto out;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            send_error("writing %s failed: %s", path, strerror(errno));
+            close(fd);
+            goto out;
+        }
+        off += (size_t)n;
+    }
+    close(fd);
+    send_frame('k', NULL, 0);
+out:
+    free(path);
+    free(data);
+}
+
+static void handle_get(reader *r) {
+    char *path = rd_str(r, NULL);
+    uint64_t max = rd_u64(r);
+    if (r->bad) { send_error("malformed get request"); free(path); return; }
+    if (!safe_relative(path)) { send_error("path escapes the workspace: %s", path); free(path); return; }
+    const char *leaf;
+    int dir = open_parent(path, 0, &leaf);
+    int fd = dir < 0 ? -1 : openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir >= 0) close(dir);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        send_error("no such file: %s", path);
+        if (fd >= 0) close(fd);
+        free(path);
+        return;
+    }
+    if ((uint64_t)st.st_size > max) {
+        send_error("file too large: %s (%lld bytes)", path, (long long)st.st_size);
+        close(fd);
+        free(path);
+        return;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    ssize_t got = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+    close(fd);
+    if (got < 0) send_error("reading %s failed", path);
+    else send_frame('d', buf, (uint32_t)got);
+    free(buf);
+    free(path);
+}
+
+/* ---------- files changed by a run ---------- */
+
+typedef struct {
+    char *path;
+    uint64_t size;
+    uint64_t mtime_ns;
+} file_entry;
+
+typedef struct {
+    file_entry *items;
+    size_t count;
+} file_list;
+
+static void walk(file_list *list, int dirfd, const char *prefix, int depth) {
+    if (depth > MAX_WALK_DEPTH) return;
+    DIR *d = fdopendir(dirfd);
+    if (!d) { close(dirfd); return; }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && list->count < MAX_TRACKED_FILES) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        struct stat st;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+        char path[4096];
+        int n = snprintf(path, sizeof path, "%s%s", prefix, de->d_name);
+        if (n <= 0 || n >= (int)sizeof path) continue;
+        if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                char p2[4100];
+                snprintf(p2, sizeof p2, "%s/", path);
+                walk(list, sub, p2, depth + 1);
+            }
+        } else if (S_ISREG(st.st_mode)) {
+            file_entry *grown = realloc(list->items, (list->count + 1) * sizeof *grown);
+            if (!grown) break;
+            list->items = grown;
+            list->items[list->count].path = strdup(path);
+            list->items[list->count].size = (uint64_t)st.st_size;
+            list->items[list->count].mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+            list->count++;
+        }
+    }
+    closedir(d);
+}
+
+static file_list snapshot(void) {
+    file_list list = {0};
+    int fd = open(workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) walk(&list, fd, "", 0);
+    return list;
+}
+
+static void free_list(file_list *l) {
+    for (size_t i = 0; i < l->count; i++) free(l->items[i].path);
+    free(l->items);
+}
+
+static void report_changes(const file_list *before, const file_list *after) {
+    for (size_t i = 0; i < after->count; i++) {
+        const file_entry *a = &after->items[i];
+        int changed = 1;
+        for (size_t j = 0; j < before->count; j++) {
+            const file_entry *b = &before->items[j];
+            if (!strcmp(a->path, b->path)) {
+                changed = a->size != b->size || a->mtime_ns != b->mtime_ns;
+                break;
+            }
+        }
+        if (!changed) continue;
+        size_t plen = strlen(a->path);
+        unsigned char *buf = malloc(plen + 8);
+        if (!buf) continue;
+        put_u64(buf, a->size);
+        memcpy(buf + 8, a->path, plen);
+        send_frame('f', buf, (uint32_t)(plen + 8));
+        free(buf);
+    }
+}
+
+/* ---------- memory accounting from the kernel's record ---------- */
+
+/* The oom_kill counter of the sandbox's memory cgroup: exit 137 alone does not prove an OOM kill. */
+static int64_t read_oom_kills(void) {
+    static const char *files[] = {"/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        FILE *f = fopen(files[i], "re");
+        if (!f) continue;
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            long long v;
+            if (sscanf(line, "oom_kill %lld", &v) == 1) { fclose(f); return v; }
+        }
+        fclose(f);
+    }
+    return -1;
+}
+
+/* ---------- killing what a run left behind ---------- */
+
+static void kill_run(pid_t pgid) {
+    if (contained) kill(-1, SIGKILL); /* everything in this pid namespace but us (and pid 1) */
+    else kill(-pgid, SIGKILL);
+}
+
+static void reap_all(pid_t main_pid, int *main_status, struct rusage *main_usage, int *main_done) {
+    for (;;) {
+        int st;
+        struct rusage ru;
+        pid_t p = wait4(-1, &st, WNOHANG, &ru);
+        if (p <= 0) return;
+        if (p == main_pid && !*main_done) {
+            *main_status = st;
+            *main_usage = ru;
+            *main_done = 1;
+        }
+    }
+}
+
+/* ---------- run ---------- */
+
+enum { F_TIMEOUT = 1, F_STDOUT_TRUNC = 2, F_STDERR_TRUNC = 4, F_OUTPUT_LIMIT = 8, F_OOM = 16, F_SPAWN_FAILED = 32 };
+
+static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+static void handle_run(reader *r) {
+    uint32_t timeout_ms = rd_u32(r);
+    uint64_t out_limit[2];
+    out_limit[0] = rd_u64(r);
+    out_limit[1] = rd_u64(r);
+    uint64_t fsize_limit = rd_u64(r);
+    char *cwd = rd_str(r, NULL);
+    uint32_t argc = rd_u32(r);
+    if (r->bad || argc == 0 || argc > 4096) { send_error("malformed run request"); free(cwd); return; }
+    char **argv = calloc((size_t)argc + 1, sizeof *argv);
+    for (uint32_t i = 0; i < argc && !r->bad; i++) argv[i] = rd_str(r, NULL);
+    uint32_t envc = rd_u32(r);
+    char **envp = r->bad || envc > 4096 ? NULL : calloc((size_t)envc + 1, sizeof *envp);
+    for (uint32_t i = 0; envp && i < envc && !r->bad; i++) envp[i] = rd_str(r, NULL);
+    size_t stdin_len = 0;
+    char *stdin_data = rd_str(r, &stdin_len);
+    if (r->bad || !envp) { send_error("malformed run request"); goto cleanup; }
+
+    file_list before = snapshot();
+    int64_t oom_before = read_oom_kills();
+
+    int in_pipe[2], out_pipe[2], err_pipe[2], exec_pipe[2];
+    if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(exec_pipe, O_CLOEXEC)) {
+        send_error("pipe failed: %s", strerror(errno));
+        free_list(&before);
+        goto cleanup;
+    }
+
+    uint64_t started = now_us();
+    pid_t pid = fork();
+    if (pid < 0) {
+        send_error("fork failed: %s", strerror(errno));
+        free_list(&before);
+        goto cleanup;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        setsid();
+        dup2(in_pipe[0], 0);
+        dup2(out_pipe[1], 1);
+        dup2(err_pipe[1], 2);
+        struct rlimit core = {0, 0};
+        setrlimit(RLIMIT_CORE, &core);
+        if (fsize_limit > 0) {
+            struct rlimit fs = {fsize_limit, fsize_limit};
+            setrlimit(RLIMIT_FSIZE, &fs);
+        }
+        if (chdir(cwd) < 0) {
+            int e = errno;
+            write(exec_pipe[1], &e, sizeof e);
+            _exit(127);
+        }
+        /* PATH comes from the request's environment, never from the agent's. */
+        for (char **e = envp; *e; e++) if (!strncmp(*e, "PATH=", 5)) { setenv("PATH", *e + 5, 1); break; }
+        execvpe(argv[0], argv, envp);
+        int e = errno;
+        write(exec_pipe[1], &e, sizeof e);
+        _exit(127);
+    }
+    close(in_pipe[0]); close(out_pipe[1]); close(err_pipe[1]); close(exec_pipe[1]);
+    set_nonblock(in_pipe[1]); set_nonblock(out_pipe[0]); set_nonblock(err_pipe[0]);
+
+    int exec_errno = 0;
+    if (read(exec_pipe[0], &exec_errno, sizeof exec_errno) != sizeof exec_errno) exec_errno = 0;
+    close(exec_pipe[0]);
+
+    int fds[2] = {out_pipe[0], err_pipe[0]};
+    int in_fd = in_pipe[1];
+    size_t in_off = 0;
+    if (stdin_len == 0) { close(in_fd); in_fd = -1; }
+    uint64_t sent[2] = {0, 0};
+    int flags = 0, main_done = 0, main_status = 0, killed = 0;
+    struct rusage usage;
+    memset(&usage, 0, sizeof usage);
+    uint64_t deadline = started + (uint64_t)timeout_ms * 1000u;
+    uint64_t drain_deadline = 0;
+    char *buf = malloc(CHUNK);
+    sigset_t empty;
+    sigemptyset(&empty);
+
+    while (fds[0] >= 0 || fds[1] >= 0 || !main_done) {
+        if (child_event) {
+            child_event = 0;
+            reap_all(pid, &main_status, &usage, &main_done);
+        }
+        if (main_done && !killed) {
+            /* The run is over when its main process is: nothing it started may outlive it. */
+            kill_run(pid);
+            killed = 1;
+            drain_deadline = now_us() + 500000u;
+        }
+        uint64_t now = now_us();
+        if (!main_done && now >= deadline) {
+            flags |= F_TIMEOUT;
+            kill_run(pid);
+            killed = 1;
+            drain_deadline = now + 500000u;
+            deadline = UINT64_MAX;
+        }
+        if (killed && now >= drain_deadline && main_done) break;
+        if (fds[0] < 0 && fds[1] < 0 && main_done) break;
+
+        struct pollfd p[3];
+        int n = 0, idx[3];
+        for (int s = 0; s < 2; s++) if (fds[s] >= 0) { p[n].fd = fds[s]; p[n].events = POLLIN; idx[n++] = s; }
+        if (in_fd >= 0) { p[n].fd = in_fd; p[n].events = POLLOUT; idx[n++] = 2; }
+        uint64_t wake = killed ? drain_deadline : deadline;
+        uint64_t wait_us = wake > now ? wake - now : 0;
+        if (wait_us > 1000000u) wait_us = 1000000u;
+        struct timespec ts = {(time_t)(wait_us / 1000000u), (long)(wait_us % 1000000u) * 1000};
+        int ready = ppoll(p, (nfds_t)n, &ts, &empty);
+        if (ready < 0 && errno != EINTR) break;
+        if (ready <= 0) continue;
+        for (int i = 0; i < n; i++) {
+            if (!p[i].revents) continue;
+            int s = idx[i];
+            if (s == 2) {
+                ssize_t w = write(in_fd, stdin_data + in_off, stdin_len - in_off);
+                if (w > 0) in_off += (size_t)w;
+                if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_off >= stdin_len || (p[i].revents & (POLLERR | POLLHUP))) {
+                    close(in_fd);
+                    in_fd = -1;
+                }
+                continue;
+            }
+            ssize_t got = read(fds[s], buf, CHUNK);
+            if (got > 0) {
+                uint64_t room = out_limit[s] > sent[s] ? out_limit[s] - sent[s] : 0;
+                uint64_t take = (uint64_t)got < room ? (uint64_t)got : room;
+                if (take) send_frame(s == 0 ? 'o' : 'e', buf, (uint32_t)take);
+                sent[s] += take;
+                if (take < (uint64_t)got) {
+                    /* Over the cap: keep exactly the limit, then end the run. */
+                    flags |= (s == 0 ? F_STDOUT_TRUNC : F_STDERR_TRUNC);
+                    if (!killed) {
+                        flags |= F_OUTPUT_LIMIT;
+                        kill_run(pid);
+                        killed = 1;
+                        drain_deadline = now_us() + 500000u;
+                    }
+                    close(fds[s]);
+                    fds[s] = -1;
+                }
+            } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+                close(fds[s]);
+                fds[s] = -1;
+            }
+        }
+    }
+    /* Past the drain bound: whatever still holds a pipe is already dead or about to be. */
+    for (int s = 0; s < 2; s++) if (fds[s] >= 0) close(fds[s]);
+    if (in_fd >= 0) close(in_fd);
+    while (!main_done) {
+        int st;
+        struct rusage ru;
+        pid_t p = wait4(pid, &st, 0, &ru);
+        if (p == pid) { main_status = st; usage = ru; main_done = 1; }
+        else if (p < 0 && errno != EINTR) break;
+    }
+    reap_all(pid, &main_status, &usage, &main_done);
+    uint64_t wall = now_us() - started;
+    free(buf);
+
+    int64_t oom_after = read_oom_kills();
+    if (oom_before >= 0 && oom_after > oom_before) flags |= F_OOM;
+    if (exec_errno) flags |= F_SPAWN_FAILED;
+
+    file_list after = snapshot();
+    report_changes(&before, &after);
+    free_list(&before);
+    free_list(&after);
+
+    int32_t code = 0, sig = 0;
+    if (WIFEXITED(main_status)) code = WEXITSTATUS(main_status);
+    else if (WIFSIGNALED(main_status)) { sig = WTERMSIG(main_status); code = 128 + sig; }
+    unsigned char x[4 + 4 + 4 + 8 + 8 + 4];
+    put_u32(x, (uint32_t)code);
+    put_u32(x + 4, (uint32_t)sig);
+    put_u32(x + 8, (uint32_t)flags);
+    put_u64(x + 12, wall);
+    put_u64(x + 20, (uint64_t)usage.ru_maxrss * 1024u);
+    put_u32(x + 28, (uint32_t)exec_errno);
+    send_frame('x', x, sizeof x);
+
+cleanup:
+    for (uint32_t i = 0; argv && i < argc; i++) free(argv[i]);
+    free(argv);
+    for (uint32_t i = 0; envp && i < envc; i++) free(envp[i]);
+    free(envp);
+    free(cwd);
+    free(stdin_data);
+}
+
+static int serve(void) {
+    /* Same-uid user code must not read our fds through /proc or ptrace us. */
+    prctl(PR_SET_DUMPABLE, 0);
+    if (contained && getpid() > 2) {
+        fprintf(stderr, "agentexec-agent: --contained needs its own pid namespace (pid %d)\n", (int)getpid());
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigchld;
+    sa.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+
+    send_frame('h', AGENT_VERSION, (uint32_t)strlen(AGENT_VERSION));
+    for (;;) {
+        unsigned char h[5];
+        int ok = read_full(STDIN_FILENO, h, 5);
+        if (ok <= 0) return 0; /* controller closed the session */
+        uint32_t len = ((uint32_t)h[1] << 24) | ((uint32_t)h[2] << 16) | ((uint32_t)h[3] << 8) | h[4];
+        if (len > MAX_FRAME) { send_error("frame too large"); return 1; }
+        unsigned char *payload = malloc(len ? len : 1);
+        if (!payload || read_full(STDIN_FILENO, payload, len) <= 0) return 1;
+        reader r = {payload, len, 0};
+        switch (h[0]) {
+            case 'P': send_frame('k', NULL, 0); break;
+            case 'R': handle_run(&r); break;
+            case 'W': handle_write(&r); break;
+            case 'G': handle_get(&r); break;
+            default: send_error("unknown request type %d", h[0]);
+        }
+        free(payload);
+        /* Orphans of earlier runs are ours to reap (we may be pid 1). */
+        while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    }
+}
+
+static int write_text(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    close(fd);
+    return n < 0 ? -1 : 0;
+}
+
+static int launch(int argc, char **argv) {
+    int i = 2;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) { i++; break; }
+        if (!strcmp(argv[i], "--cgroup") && i + 1 < argc) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/cgroup.procs", argv[++i]);
+            if (write_text(path, "0") < 0) {
+                fprintf(stderr, "agentexec-agent: cannot join cgroup %s: %s\n", argv[i], strerror(errno));
+                return 126;
+            }
+        } else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
+            char res[32];
+            unsigned long long v;
+            if (sscanf(argv[++i], "%31[a-z]=%llu", res, &v) != 2) { fprintf(stderr, "agentexec-agent: bad --limit %s\n", argv[i]); return 126; }
+            int which = !strcmp(res, "as") ? RLIMIT_AS : !strcmp(res, "nproc") ? RLIMIT_NPROC
+                      : !strcmp(res, "fsize") ? RLIMIT_FSIZE : !strcmp(res, "nofile") ? RLIMIT_NOFILE : -1;
+            if (which < 0) { fprintf(stderr, "agentexec-agent: unknown limit %s\n", res); return 126; }
+            struct rlimit rl = {v, v};
+            if (setrlimit(which, &rl) < 0) { fprintf(stderr, "agentexec-agent: setrlimit %s: %s\n", res, strerror(errno)); return 126; }
+        } else {
+            fprintf(stderr, "agentexec-agent: unknown launch option %s\n", argv[i]);
+            return 126;
+        }
+    }
+    if (i >= argc) { fprintf(stderr, "agentexec-agent: launch needs -- PROGRAM\n"); return 126; }
+    execvp(argv[i], argv + i);
+    fprintf(stderr, "agentexec-agent: exec %s: %s\n", argv[i], strerror(errno));
+    return 127;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "serve")) {
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--contained")) contained = 1;
+            else if (!strcmp(argv[i], "--workspace") && i + 1 < argc) workspace = argv[++i];
+            else { fprintf(stderr, "agentexec-agent: unknown option %s\n", argv[i]); return 2; }
+        }
+        return serve();
+    }
+    if (argc >= 2 && !strcmp(argv[1], "launch")) return launch(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "--version")) { puts(AGENT_VERSION); return 0; }
+    fprintf(stderr, "usage: agentexec-agent serve [--contained] [--workspace DIR] | launch [--cgroup DIR]... [--limit RES=N]... -- PROGRAM ARGS...\n");
+    return 2;
+}

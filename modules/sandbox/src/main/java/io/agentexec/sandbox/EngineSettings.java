@@ -1,0 +1,139 @@
+package io.agentexec.sandbox;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.sandbox.bwrap.BubblewrapSettings;
+import io.agentexec.sandbox.docker.DockerBackendSettings;
+import io.agentexec.sandbox.docker.DockerOptions;
+import io.agentexec.sandbox.language.LanguageTable;
+import io.agentexec.sandbox.model.Limits;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/** Everything the engine reads from {@code agentexec.sandbox} (see this module's reference.conf). */
+public record EngineSettings(
+        BackendChoice backend,
+        Limits defaultLimits,
+        Map<String, String> runEnvironment,
+        Duration agentBackstop,
+        Path runtimeDirectory,
+        List<String> forbiddenPatterns,
+        DockerBackendSettings docker,
+        BubblewrapSettings bwrap,
+        LanguageTable languages) {
+
+    /** Which backend to use; {@code AUTO} takes Docker if its daemon answers, else bubblewrap. */
+    public enum BackendChoice {
+        AUTO, DOCKER, BWRAP, UNSAFE_LOCAL;
+
+        public static BackendChoice parse(String text) {
+            return switch (text.trim().toLowerCase(Locale.ROOT)) {
+                case "auto" -> AUTO;
+                case "docker" -> DOCKER;
+                case "bwrap", "bubblewrap" -> BWRAP;
+                case "unsafe-local" -> UNSAFE_LOCAL;
+                default -> throw new IllegalArgumentException(
+                        "unknown sandbox backend '" + text + "' (auto, docker, bwrap, unsafe-local)");
+            };
+        }
+    }
+
+    public EngineSettings {
+        Objects.requireNonNull(backend, "backend");
+        Objects.requireNonNull(defaultLimits, "defaultLimits");
+        runEnvironment = Map.copyOf(runEnvironment);
+        forbiddenPatterns = List.copyOf(forbiddenPatterns);
+    }
+
+    /** Loads {@code application.conf} / {@code reference.conf} with system-property and env overrides. */
+    public static EngineSettings load() {
+        return fromConfig(ConfigFactory.load());
+    }
+
+    public static EngineSettings fromConfig(Config root) {
+        Config c = root.getConfig("agentexec.sandbox");
+        Limits limits = limits(c.getConfig("default-limits"));
+        Config d = c.getConfig("docker");
+        Map<String, String> tmpfs = new LinkedHashMap<>();
+        d.getObject("tmpfs").forEach((k, v) -> tmpfs.put(k, String.valueOf(v.unwrapped())));
+        DockerOptions options = new DockerOptions(
+                d.getString("network"),
+                d.getBoolean("read-only-root"),
+                tmpfs,
+                d.getString("user"),
+                d.getStringList("cap-drop"),
+                d.getBoolean("no-new-privileges"),
+                optional(d.getString("runtime")),
+                Optional.empty());
+        java.util.Set<String> allowedNetworks = new HashSet<>(d.getStringList("allowed-networks"));
+        allowedNetworks.add("none");
+        DockerBackendSettings docker = new DockerBackendSettings(
+                options,
+                d.getStringList("warm-pool.images"),
+                d.getInt("warm-pool.size"),
+                limits,
+                d.getString("workspace"),
+                d.getDuration("agent-start-timeout"),
+                allowedNetworks,
+                new HashSet<>(d.getStringList("allowed-runtimes")));
+        Config b = c.getConfig("bwrap");
+        BubblewrapSettings bwrap = new BubblewrapSettings(
+                b.getString("executable"),
+                b.getStringList("read-only-binds"),
+                Path.of(b.getString("cgroup-root")),
+                b.getString("cgroup-parent"),
+                b.getBytes("tmp-size"),
+                b.getString("workspace"),
+                b.getString("user"),
+                b.getDuration("agent-start-timeout"),
+                Path.of(c.getString("runtime-directory")));
+        Map<String, String> env = new LinkedHashMap<>();
+        c.getObject("run-environment").forEach((k, v) -> env.put(k, String.valueOf(v.unwrapped())));
+        return new EngineSettings(
+                BackendChoice.parse(c.getString("backend")),
+                limits,
+                env,
+                c.getDuration("agent-backstop"),
+                Path.of(c.getString("runtime-directory")),
+                c.getStringList("policy.forbidden-patterns"),
+                docker,
+                bwrap,
+                LanguageTable.fromConfig(c));
+    }
+
+    public EngineSettings withBackend(BackendChoice choice) {
+        return new EngineSettings(choice, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
+                forbiddenPatterns, docker, bwrap, languages);
+    }
+
+    public EngineSettings withForbiddenPatterns(List<String> patterns) {
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
+                patterns, docker, bwrap, languages);
+    }
+
+    public EngineSettings withDocker(DockerBackendSettings value) {
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
+                forbiddenPatterns, value, bwrap, languages);
+    }
+
+    static Limits limits(Config c) {
+        return new Limits(
+                c.getDuration("timeout"),
+                c.getBytes("memory"),
+                c.getDouble("cpus"),
+                c.getInt("pids"),
+                c.getBytes("output-bytes"),
+                c.getBytes("workspace"));
+    }
+
+    private static Optional<String> optional(String value) {
+        return value.isBlank() ? Optional.empty() : Optional.of(value);
+    }
+}

@@ -1,0 +1,124 @@
+package io.agentexec.sandbox;
+
+import io.agentexec.sandbox.agent.AgentBinary;
+import io.agentexec.sandbox.agent.OutputListener;
+import io.agentexec.sandbox.backend.SandboxBackend;
+import io.agentexec.sandbox.backend.SandboxUnavailableException;
+import io.agentexec.sandbox.backend.SessionSpec;
+import io.agentexec.sandbox.bwrap.BubblewrapBackend;
+import io.agentexec.sandbox.docker.DockerBackend;
+import io.agentexec.sandbox.docker.DockerOptions;
+import io.agentexec.sandbox.language.Language;
+import io.agentexec.sandbox.local.UnsafeLocalBackend;
+import io.agentexec.sandbox.model.CodeBlock;
+import io.agentexec.sandbox.model.ExecutionRequest;
+import io.agentexec.sandbox.model.ExecutionResult;
+import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.Verdict;
+import java.util.Optional;
+import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The engine: picks a backend, opens sandbox sessions, and runs one-off requests in a fresh
+ * session. Plain Java; the cluster wraps it in actors.
+ */
+public final class SandboxEngine implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(SandboxEngine.class);
+
+    private final EngineSettings settings;
+    private final SandboxBackend backend;
+
+    private SandboxEngine(EngineSettings settings, SandboxBackend backend) {
+        this.settings = settings;
+        this.backend = backend;
+    }
+
+    public static SandboxEngine start(EngineSettings settings) {
+        AgentBinary agent = AgentBinary.load();
+        SandboxBackend backend = switch (settings.backend()) {
+            case DOCKER -> DockerBackend.start(settings.docker(), agent);
+            case BWRAP -> BubblewrapBackend.start(settings.bwrap(), agent);
+            case UNSAFE_LOCAL -> UnsafeLocalBackend.start(agent, settings.runtimeDirectory(), settings.bwrap().agentStartTimeout());
+            case AUTO -> auto(settings, agent);
+        };
+        log.info("sandbox engine started with the {} backend", backend.name());
+        return new SandboxEngine(settings, backend);
+    }
+
+    private static SandboxBackend auto(EngineSettings settings, AgentBinary agent) {
+        if (DockerBackend.daemonAnswers(DockerBackend.client())) {
+            return DockerBackend.start(settings.docker(), agent);
+        }
+        if (BubblewrapBackend.available(settings.bwrap().executable())) {
+            log.info("no Docker daemon answers; using bubblewrap");
+            return BubblewrapBackend.start(settings.bwrap(), agent);
+        }
+        throw new SandboxUnavailableException("no sandbox backend is available: install and start Docker "
+                + "(apt-get install docker.io && dockerd &) or install bubblewrap (apt-get install bubblewrap); "
+                + "agentexec.sandbox.backend = unsafe-local runs code unisolated, for development only");
+    }
+
+    public EngineSettings settings() {
+        return settings;
+    }
+
+    public String backendName() {
+        return backend.name();
+    }
+
+    public SandboxBackend backend() {
+        return backend;
+    }
+
+    public Limits defaultLimits() {
+        return settings.defaultLimits();
+    }
+
+    /** Opens a session in the default image of {@code language}, with default hardening. */
+    public SandboxSession openSession(String language, Limits limits) {
+        return openSession(imageFor(language), limits, settings.docker().defaults());
+    }
+
+    public SandboxSession openSession(String image, Limits limits, DockerOptions options) {
+        String id = "sbx-" + UUID.randomUUID().toString().substring(0, 12);
+        return new SandboxSession(backend.open(new SessionSpec(id, image, limits, options)), backend.name(), settings);
+    }
+
+    /** The image configured for a language (or its alias); the python image when the language is unknown. */
+    public String imageFor(String language) {
+        return settings.languages().find(language)
+                .or(() -> settings.languages().find("python"))
+                .map(Language::image)
+                .orElseThrow(() -> new IllegalStateException("no languages are configured"));
+    }
+
+    /** Runs a request in a fresh sandbox that is removed afterwards (AG2's per-call container). */
+    public ExecutionResult execute(ExecutionRequest request) {
+        return execute(request, OutputListener.NONE);
+    }
+
+    public ExecutionResult execute(ExecutionRequest request, OutputListener listener) {
+        String firstLanguage = request.blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
+        String image = request.image().orElseGet(() -> imageFor(firstLanguage));
+        SandboxSession session;
+        try {
+            session = openSession(image, request.limits(), settings.docker().defaults());
+        } catch (SandboxUnavailableException e) {
+            return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), backend.name());
+        }
+        try (session) {
+            return session.execute(request, listener);
+        }
+    }
+
+    public Optional<Language> language(String nameOrAlias) {
+        return settings.languages().find(nameOrAlias);
+    }
+
+    @Override
+    public void close() {
+        backend.close();
+    }
+}

@@ -1,0 +1,247 @@
+package io.agentexec.sandbox;
+
+import io.agentexec.sandbox.agent.AgentException;
+import io.agentexec.sandbox.agent.AgentRefusal;
+import io.agentexec.sandbox.agent.OutputListener;
+import io.agentexec.sandbox.agent.RunOutcome;
+import io.agentexec.sandbox.agent.RunSpec;
+import io.agentexec.sandbox.backend.BackendSession;
+import io.agentexec.sandbox.blocks.FilenameDirective;
+import io.agentexec.sandbox.language.Language;
+import io.agentexec.sandbox.model.BlockOutcome;
+import io.agentexec.sandbox.model.CodeBlock;
+import io.agentexec.sandbox.model.ExecutionRequest;
+import io.agentexec.sandbox.model.ExecutionResult;
+import io.agentexec.sandbox.model.FileWritten;
+import io.agentexec.sandbox.model.InvalidRequestException;
+import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.model.WorkspaceFile;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.OptionalLong;
+
+/**
+ * A sandbox whose workspace persists across requests: AG2's per-agent working directory. Requests
+ * run one at a time, each block after the previous one succeeded, as AG2 does.
+ */
+public final class SandboxSession implements AutoCloseable {
+    private static final Duration FILE_TIMEOUT = Duration.ofSeconds(30);
+    private static final int EXIT_TIMEOUT = 124;
+
+    private final BackendSession backend;
+    private final String backendName;
+    private final EngineSettings settings;
+    private final CodeValidator validator;
+    private volatile boolean broken;
+
+    SandboxSession(BackendSession backend, String backendName, EngineSettings settings) {
+        this.backend = backend;
+        this.backendName = backendName;
+        this.settings = settings;
+        this.validator = new CodeValidator(settings.forbiddenPatterns());
+    }
+
+    public String id() {
+        return backend.id();
+    }
+
+    public String backend() {
+        return backendName;
+    }
+
+    /** False once the sandbox failed (its agent or container is gone); such a session should be closed. */
+    public boolean isUsable() {
+        return !broken && backend.channel().isOpen();
+    }
+
+    public ExecutionResult execute(ExecutionRequest request) {
+        return execute(request, OutputListener.NONE);
+    }
+
+    public synchronized ExecutionResult execute(ExecutionRequest request, OutputListener listener) {
+        if (!isUsable()) {
+            return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "sandbox " + id() + " is no longer usable", backendName);
+        }
+        try {
+            backend.applyLimits(request.limits());
+            for (WorkspaceFile file : request.files()) {
+                Optional<String> problem = FilenameDirective.check(file.path());
+                if (problem.isPresent()) {
+                    return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, problem.get(), backendName);
+                }
+                backend.channel().writeFile(file.path(), file.content(), 0644, FILE_TIMEOUT);
+            }
+            return runBlocks(request, listener);
+        } catch (AgentRefusal e) {
+            return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, e.getMessage(), backendName);
+        } catch (AgentException | io.agentexec.sandbox.backend.SandboxUnavailableException e) {
+            broken = true;
+            return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "sandbox failed: " + e.getMessage(), backendName);
+        } catch (RuntimeException e) {
+            // docker-java reports a vanished container as a runtime exception of its own
+            broken = true;
+            return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "sandbox failed: " + e, backendName);
+        }
+    }
+
+    private ExecutionResult runBlocks(ExecutionRequest request, OutputListener listener) {
+        ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+        ByteArrayOutputStream stderr = new ByteArrayOutputStream();
+        ByteArrayOutputStream output = new ByteArrayOutputStream();
+        List<FileWritten> written = new ArrayList<>();
+        List<BlockOutcome> outcomes = new ArrayList<>();
+        boolean stdoutTruncated = false;
+        boolean stderrTruncated = false;
+        long wallMicros = 0;
+        long peak = -1;
+        int exitCode = 0;
+        OptionalInt signal = OptionalInt.empty();
+        Verdict verdict = Verdict.OK;
+        String message = "";
+
+        for (int i = 0; i < request.blocks().size(); i++) {
+            CodeBlock block = request.blocks().get(i);
+            String tag = block.language().isBlank() ? inferLanguage(block.code()) : block.language();
+            Optional<Language> language = settings.languages().find(tag);
+            if (language.isEmpty()) {
+                // AG2's answer for a block it cannot run: exit code 1 and this exact text
+                String text = "unknown language " + tag;
+                output.writeBytes(text.getBytes(StandardCharsets.UTF_8));
+                stderr.writeBytes(text.getBytes(StandardCharsets.UTF_8));
+                outcomes.add(new BlockOutcome(i, tag, Verdict.RUNTIME_ERROR, 1, 0));
+                exitCode = 1;
+                verdict = Verdict.RUNTIME_ERROR;
+                message = text;
+                break;
+            }
+            Optional<String> violation = validator.firstViolation(block.code());
+            if (violation.isPresent()) {
+                return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1,
+                        "Potentially unsafe code detected: " + violation.get(), backendName);
+            }
+            Optional<String> named = FilenameDirective.find(block.code());
+            if (named.isPresent()) {
+                Optional<String> problem = FilenameDirective.check(named.get());
+                if (problem.isPresent()) {
+                    return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, problem.get(), backendName);
+                }
+            }
+            String fileName = named.orElseGet(() -> "tmp_code_" + md5(block.code()) + "." + language.get().extension());
+            backend.channel().writeFile(fileName, block.code().getBytes(StandardCharsets.UTF_8), 0644, FILE_TIMEOUT);
+
+            Map<String, String> env = new LinkedHashMap<>(settings.runEnvironment());
+            env.putAll(language.get().environment());
+            env.putAll(request.environment());
+            long remainingOut = Math.max(0, request.limits().outputBytesPerStream() - stdout.size());
+            long remainingErr = Math.max(0, request.limits().outputBytesPerStream() - stderr.size());
+            RunSpec spec = new RunSpec(language.get().commandFor(fileName), env, backend.workspace(), request.stdin(),
+                    request.limits().timeout().toMillis(), remainingOut, remainingErr, request.limits().workspaceBytes());
+            RunOutcome run = backend.channel().run(spec, listener, settings.agentBackstop());
+
+            stdout.writeBytes(run.stdout());
+            stderr.writeBytes(run.stderr());
+            output.writeBytes(run.combined());
+            stdoutTruncated |= run.stdoutTruncated();
+            stderrTruncated |= run.stderrTruncated();
+            wallMicros += run.wallMicros();
+            if (run.maxRssBytes() > 0) {
+                peak = Math.max(peak, run.maxRssBytes());
+            }
+            run.changedFiles().stream()
+                    .filter(f -> !f.path().equals(fileName))
+                    .forEach(f -> written.add(new FileWritten(f.path(), f.size())));
+
+            Verdict blockVerdict = judge(run);
+            exitCode = blockVerdict == Verdict.TIMEOUT ? EXIT_TIMEOUT : run.exitCode();
+            signal = run.signal() == 0 ? OptionalInt.empty() : OptionalInt.of(run.signal());
+            outcomes.add(new BlockOutcome(i, language.get().name(), blockVerdict, exitCode, run.wallMicros() / 1000));
+            verdict = blockVerdict;
+            message = explain(blockVerdict, run, request, language.get());
+            if (blockVerdict != Verdict.OK) {
+                break;
+            }
+        }
+        String out = decode(output.toByteArray());
+        String ag2Output = verdict == Verdict.TIMEOUT ? out + "\nTimeout" : out;
+        return new ExecutionResult(verdict, exitCode, signal, decode(stdout.toByteArray()), decode(stderr.toByteArray()),
+                out, stdoutTruncated, stderrTruncated, stdout.size(), stderr.size(), wallMicros / 1000,
+                peak < 0 ? OptionalLong.empty() : OptionalLong.of(peak), written, outcomes, message, backendName,
+                ExecutionResult.ag2Reply(exitCode, ag2Output));
+    }
+
+    /** What the engine saw decides, in this order: it cut the output, the clock ran out, the kernel OOM-killed. */
+    static Verdict judge(RunOutcome run) {
+        if (run.outputLimitHit()) {
+            return Verdict.OUTPUT_LIMIT;
+        }
+        if (run.timedOut()) {
+            return Verdict.TIMEOUT;
+        }
+        if (run.oomKilled()) {
+            return Verdict.MEMORY_LIMIT;
+        }
+        return run.exitCode() == 0 && run.signal() == 0 ? Verdict.OK : Verdict.RUNTIME_ERROR;
+    }
+
+    private static String explain(Verdict verdict, RunOutcome run, ExecutionRequest request, Language language) {
+        return switch (verdict) {
+            case OUTPUT_LIMIT -> "output exceeded " + request.limits().outputBytesPerStream() + " bytes per stream; the run was killed";
+            case TIMEOUT -> "timed out after " + request.limits().timeout().toMillis() + " ms; every process of the run was killed";
+            case MEMORY_LIMIT -> "killed by the kernel for exceeding " + request.limits().memoryBytes() + " bytes of memory";
+            case RUNTIME_ERROR -> run.spawnFailed()
+                    ? "cannot start " + language.command().get(0) + " (errno " + run.spawnErrno() + "): is it installed in this image?"
+                    : "";
+            default -> "";
+        };
+    }
+
+    /** AG2's infer_lang: a block without a tag is shell if it starts like a command, else Python. */
+    private static String inferLanguage(String code) {
+        String c = code.stripLeading();
+        return c.startsWith("python ") || c.startsWith("pip") || c.startsWith("python3 ") ? "sh" : "python";
+    }
+
+    /** Output is bytes; JSON needs text. Invalid UTF-8 becomes U+FFFD rather than breaking the response. */
+    private static String decode(byte[] bytes) {
+        return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    private static String md5(String code) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(code.getBytes(StandardCharsets.UTF_8)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Places a file in the workspace; the path must stay inside it. */
+    public void writeFile(String path, byte[] content) {
+        FilenameDirective.check(path).ifPresent(problem -> {
+            throw new InvalidRequestException(problem);
+        });
+        backend.channel().writeFile(path, content, 0644, FILE_TIMEOUT);
+    }
+
+    /** Reads a workspace file of at most {@code maxBytes}. */
+    public byte[] readFile(String path, long maxBytes) {
+        FilenameDirective.check(path).ifPresent(problem -> {
+            throw new InvalidRequestException(problem);
+        });
+        return backend.channel().readFile(path, maxBytes, FILE_TIMEOUT);
+    }
+
+    @Override
+    public void close() {
+        backend.close();
+    }
+}

@@ -1,0 +1,280 @@
+package io.agentexec.sandbox.agent;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The controller's side of the agent protocol. A transport (a Docker attach stream, a child
+ * process's pipes) feeds the agent's bytes in with {@link #feed}; requests go out through
+ * {@code toAgent}. One request at a time: a sandbox session runs its blocks in order.
+ */
+public final class AgentChannel implements AutoCloseable {
+    private static final int FLAG_TIMEOUT = 1;
+    private static final int FLAG_STDOUT_TRUNCATED = 2;
+    private static final int FLAG_STDERR_TRUNCATED = 4;
+    private static final int FLAG_OUTPUT_LIMIT = 8;
+    private static final int FLAG_OOM = 16;
+    private static final int FLAG_SPAWN_FAILED = 32;
+
+    private final OutputStream toAgent;
+    private final BlockingQueue<Frame> frames = new LinkedBlockingQueue<>();
+    private final FrameDecoder decoder = new FrameDecoder(frames::add);
+    private volatile boolean ended;
+    private volatile String endReason = "agent closed its output";
+
+    public AgentChannel(OutputStream toAgent) {
+        this.toAgent = toAgent;
+    }
+
+    /** Called by the transport with bytes the agent wrote. */
+    public void feed(byte[] bytes, int offset, int length) {
+        try {
+            decoder.feed(bytes, offset, length);
+        } catch (AgentException e) {
+            endOfStream(e.getMessage());
+        }
+    }
+
+    /** Called by the transport when the agent's output ends (the agent or its sandbox died). */
+    public void endOfStream(String reason) {
+        if (!ended) {
+            endReason = reason;
+            ended = true;
+            frames.add(Frame.END);
+        }
+    }
+
+    public boolean isOpen() {
+        return !ended;
+    }
+
+    /** Waits for the agent's greeting, which proves it started inside the sandbox. */
+    public String awaitHello(Duration timeout) {
+        Frame f = next(System.nanoTime() + timeout.toNanos(), "agent did not start within " + timeout.toMillis() + " ms");
+        if (f.type() != Frame.HELLO) {
+            throw new AgentException("agent greeted with frame '" + (char) f.type() + "'");
+        }
+        return new String(f.payload(), StandardCharsets.UTF_8);
+    }
+
+    public synchronized void ping(Duration timeout) {
+        send(Frame.PING, new byte[0]);
+        expectOk(System.nanoTime() + timeout.toNanos(), "ping");
+    }
+
+    /** Writes a workspace file; the agent refuses paths that leave the workspace or pass a symlink. */
+    public synchronized void writeFile(String path, byte[] content, int mode, Duration timeout) {
+        Encoder e = new Encoder();
+        e.string(path).bytes(content).u32(mode);
+        send(Frame.WRITE, e.toBytes());
+        expectOk(System.nanoTime() + timeout.toNanos(), "write " + path);
+    }
+
+    public synchronized byte[] readFile(String path, long maxBytes, Duration timeout) {
+        Encoder e = new Encoder();
+        e.string(path).u64(maxBytes);
+        send(Frame.GET, e.toBytes());
+        Frame f = next(System.nanoTime() + timeout.toNanos(), "agent did not answer read of " + path);
+        if (f.type() == Frame.ERROR) {
+            throw new AgentRefusal(new String(f.payload(), StandardCharsets.UTF_8));
+        }
+        if (f.type() != Frame.DATA) {
+            throw new AgentException("unexpected frame '" + (char) f.type() + "' reading " + path);
+        }
+        return f.payload();
+    }
+
+    /**
+     * Runs one process. The agent enforces the timeout and the caps; {@code backstop} is how long
+     * past the timeout the controller waits before it declares the agent lost.
+     */
+    public synchronized RunOutcome run(RunSpec spec, OutputListener listener, Duration backstop) {
+        Encoder e = new Encoder();
+        e.u32((int) Math.min(Integer.MAX_VALUE, spec.timeoutMillis()))
+                .u64(spec.stdoutLimitBytes()).u64(spec.stderrLimitBytes()).u64(spec.fileSizeLimitBytes())
+                .string(spec.workingDirectory())
+                .u32(spec.argv().size());
+        spec.argv().forEach(e::string);
+        e.u32(spec.environment().size());
+        for (Map.Entry<String, String> env : spec.environment().entrySet()) {
+            e.string(env.getKey() + "=" + env.getValue());
+        }
+        e.bytes(spec.stdin());
+        send(Frame.RUN, e.toBytes());
+
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(spec.timeoutMillis()) + backstop.toNanos();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        ByteArrayOutputStream combined = new ByteArrayOutputStream();
+        List<RunOutcome.ChangedFile> changed = new ArrayList<>();
+        for (;;) {
+            Frame f = next(deadline, "agent gave no result within the timeout plus " + backstop.toMillis() + " ms");
+            switch (f.type()) {
+                case Frame.STDOUT -> {
+                    out.writeBytes(f.payload());
+                    combined.writeBytes(f.payload());
+                    listener.onOutput(OutputListener.Stream.STDOUT, f.payload());
+                }
+                case Frame.STDERR -> {
+                    err.writeBytes(f.payload());
+                    combined.writeBytes(f.payload());
+                    listener.onOutput(OutputListener.Stream.STDERR, f.payload());
+                }
+                case Frame.FILE_CHANGED -> {
+                    Decoder d = new Decoder(f.payload());
+                    long size = d.u64();
+                    changed.add(new RunOutcome.ChangedFile(d.rest(), size));
+                }
+                case Frame.ERROR -> throw new AgentException("agent refused the run: "
+                        + new String(f.payload(), StandardCharsets.UTF_8));
+                case Frame.EXIT -> {
+                    Decoder d = new Decoder(f.payload());
+                    int code = d.u32();
+                    int signal = d.u32();
+                    int flags = d.u32();
+                    long wall = d.u64();
+                    long rss = d.u64();
+                    int spawnErrno = d.u32();
+                    return new RunOutcome(code, signal, (flags & FLAG_TIMEOUT) != 0,
+                            (flags & FLAG_STDOUT_TRUNCATED) != 0, (flags & FLAG_STDERR_TRUNCATED) != 0,
+                            (flags & FLAG_OUTPUT_LIMIT) != 0, (flags & FLAG_OOM) != 0,
+                            (flags & FLAG_SPAWN_FAILED) != 0, spawnErrno, wall, rss,
+                            out.toByteArray(), err.toByteArray(), combined.toByteArray(), changed);
+                }
+                default -> throw new AgentException("unexpected frame '" + (char) f.type() + "' during a run");
+            }
+        }
+    }
+
+    private void expectOk(long deadline, String what) {
+        Frame f = next(deadline, "agent did not answer " + what);
+        if (f.type() == Frame.ERROR) {
+            throw new AgentRefusal(new String(f.payload(), StandardCharsets.UTF_8));
+        }
+        if (f.type() != Frame.OK) {
+            throw new AgentException("unexpected frame '" + (char) f.type() + "' for " + what);
+        }
+    }
+
+    private Frame next(long deadlineNanos, String timeoutMessage) {
+        try {
+            long wait = deadlineNanos - System.nanoTime();
+            Frame f = wait > 0 ? frames.poll(wait, TimeUnit.NANOSECONDS) : frames.poll();
+            if (f == null) {
+                throw new AgentException(timeoutMessage);
+            }
+            if (f == Frame.END) {
+                frames.add(Frame.END); // stay ended for later callers
+                throw new AgentException("sandbox agent is gone: " + endReason);
+            }
+            return f;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AgentException("interrupted while waiting for the agent", e);
+        }
+    }
+
+    private void send(byte type, byte[] payload) {
+        if (ended) {
+            throw new AgentException("sandbox agent is gone: " + endReason);
+        }
+        byte[] frame = new byte[5 + payload.length];
+        frame[0] = type;
+        frame[1] = (byte) (payload.length >>> 24);
+        frame[2] = (byte) (payload.length >>> 16);
+        frame[3] = (byte) (payload.length >>> 8);
+        frame[4] = (byte) payload.length;
+        System.arraycopy(payload, 0, frame, 5, payload.length);
+        try {
+            synchronized (toAgent) {
+                toAgent.write(frame);
+                toAgent.flush();
+            }
+        } catch (IOException e) {
+            endOfStream("writing to the agent failed: " + e.getMessage());
+            throw new AgentException("cannot reach the sandbox agent: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            toAgent.close();
+        } catch (IOException ignored) {
+            // the agent ends on EOF; a broken stream means it has already ended
+        }
+    }
+
+    private static final class Encoder {
+        private final ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+        private final DataOutputStream data = new DataOutputStream(buffer);
+
+        Encoder u32(int v) {
+            try {
+                data.writeInt(v);
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+            return this;
+        }
+
+        Encoder u64(long v) {
+            try {
+                data.writeLong(v);
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+            return this;
+        }
+
+        Encoder bytes(byte[] v) {
+            u32(v.length);
+            buffer.writeBytes(v);
+            return this;
+        }
+
+        Encoder string(String v) {
+            return bytes(v.getBytes(StandardCharsets.UTF_8));
+        }
+
+        byte[] toBytes() {
+            return buffer.toByteArray();
+        }
+    }
+
+    private static final class Decoder {
+        private final byte[] bytes;
+        private int pos;
+
+        Decoder(byte[] bytes) {
+            this.bytes = bytes;
+        }
+
+        int u32() {
+            if (pos + 4 > bytes.length) {
+                throw new AgentException("short frame from the agent");
+            }
+            int v = ((bytes[pos] & 0xff) << 24) | ((bytes[pos + 1] & 0xff) << 16) | ((bytes[pos + 2] & 0xff) << 8) | (bytes[pos + 3] & 0xff);
+            pos += 4;
+            return v;
+        }
+
+        long u64() {
+            return ((long) u32() << 32) | (u32() & 0xffffffffL);
+        }
+
+        String rest() {
+            return new String(bytes, pos, bytes.length - pos, StandardCharsets.UTF_8);
+        }
+    }
+}

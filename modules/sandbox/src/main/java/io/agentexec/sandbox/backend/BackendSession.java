@@ -1,0 +1,21 @@
+package io.agentexec.sandbox.backend;
+
+import io.agentexec.sandbox.agent.AgentChannel;
+import io.agentexec.sandbox.model.Limits;
+
+/** One live sandbox: a container or namespace with its agent, and a workspace that persists across runs. */
+public interface BackendSession extends AutoCloseable {
+    String id();
+
+    AgentChannel channel();
+
+    /** The workspace directory as the code inside sees it. */
+    String workspace();
+
+    /** Adjusts memory, CPU and pids limits between runs where the backend can; returns false when it cannot. */
+    boolean applyLimits(Limits limits);
+
+    /** Ends the sandbox and everything in it. Idempotent. */
+    @Override
+    void close();
+}

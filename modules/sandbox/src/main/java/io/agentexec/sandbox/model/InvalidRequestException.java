@@ -1,0 +1,8 @@
+package io.agentexec.sandbox.model;
+
+/** A request that can never run as given; the message names the offending field. */
+public final class InvalidRequestException extends IllegalArgumentException {
+    public InvalidRequestException(String message) {
+        super(message);
+    }
+}
