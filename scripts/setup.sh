@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine (as root) for agentexec's tests and its main job:
+# installs what is missing, starts dockerd and PostgreSQL, builds the sandbox images.
+# Idempotent: what is already there is reused. Environment overrides:
+#   AGENTEXEC_PG_USER / AGENTEXEC_PG_PASSWORD / AGENTEXEC_PG_DB (agentexec / agentexec / agentexec)
+#   AGENTEXEC_SKIP_IMAGES=1 to skip building images, AGENTEXEC_SKIP_POSTGRES=1 to skip PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "[setup] $*"; }
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+[[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || need+=(libc6-dev)
+if [[ "${AGENTEXEC_SKIP_POSTGRES:-0}" != 1 ]]; then
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+fi
+command -v mvn >/dev/null || need+=(maven)
+command -v python3 >/dev/null || need+=(python3)
+if [[ ${#need[@]} -gt 0 ]]; then
+  say "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q "${need[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  say "starting dockerd (log: /var/log/dockerd.log)"
+  (setsid dockerd >/var/log/dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "[setup] dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
+fi
+say "docker $(docker version -f '{{.Server.Version}}') is up"
+
+if [[ "${AGENTEXEC_SKIP_POSTGRES:-0}" != 1 ]]; then
+  pg_user="${AGENTEXEC_PG_USER:-agentexec}"
+  pg_pass="${AGENTEXEC_PG_PASSWORD:-agentexec}"
+  pg_db="${AGENTEXEC_PG_DB:-agentexec}"
+  if ! pg_isready -q -h 127.0.0.1 2>/dev/null; then
+    say "starting PostgreSQL"
+    version="$(ls /usr/lib/postgresql | sort -V | tail -n1)"
+    if ! pg_lsclusters -h 2>/dev/null | grep -q .; then
+      pg_createcluster "$version" main >/dev/null
+    fi
+    pg_ctlcluster "$version" main start || true
+    for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 && break; sleep 0.5; done
+    pg_isready -q -h 127.0.0.1 || { echo "[setup] PostgreSQL did not start" >&2; exit 1; }
+  fi
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='$pg_user'\"" | grep -q 1 \
+    || su postgres -c "psql -qc \"CREATE ROLE $pg_user LOGIN PASSWORD '$pg_pass'\""
+  su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='$pg_db'\"" | grep -q 1 \
+    || su postgres -c "psql -qc \"CREATE DATABASE $pg_db OWNER $pg_user\""
+  say "PostgreSQL is up (database $pg_db, user $pg_user on 127.0.0.1:5432)"
+fi
+
+if [[ "${AGENTEXEC_SKIP_IMAGES:-0}" != 1 ]]; then
+  images/build.sh
+fi
