@@ -22,6 +22,12 @@ final class Backends {
         });
     }
 
+    /** Closes every engine; a later call to {@link #engine} starts a new one. */
+    static synchronized void closeAll() {
+        ENGINES.values().forEach(SandboxEngine::close);
+        ENGINES.clear();
+    }
+
     static SandboxEngine docker() {
         return engine(BackendChoice.DOCKER);
     }

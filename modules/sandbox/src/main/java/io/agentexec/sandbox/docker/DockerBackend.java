@@ -49,6 +49,7 @@ public final class DockerBackend implements SandboxBackend {
     static final String SESSION_LABEL = "io.agentexec.session";
     private static final String AGENT_DIR = "/.agentexec";
     private static final String AGENT_FILE = "agentexec-agent";
+    private static final long CPU_PERIOD_MICROS = 100_000;
 
     private final DockerClient client;
     private final URI dockerHost;
@@ -140,9 +141,13 @@ public final class DockerBackend implements SandboxBackend {
             while (pool != null && (warm = pool.pollFirst()) != null) {
                 refill(spec.image());
                 if (warm.channel().isOpen()) {
-                    warm.applyLimits(spec.limits());
-                    live.put(warm.containerId(), warm);
-                    return warm;
+                    try {
+                        warm.applyLimits(spec.limits());
+                        live.put(warm.containerId(), warm);
+                        return warm;
+                    } catch (RuntimeException e) {
+                        log.warn("cannot change the limits of a warm container: {}", e.getMessage());
+                    }
                 }
                 warm.close();
             }
@@ -172,7 +177,7 @@ public final class DockerBackend implements SandboxBackend {
             refiller.execute(() -> {
                 try {
                     if (!closed) {
-                        pool.addLast(create("pool-" + UUID.randomUUID().toString().substring(0, 8), image,
+                        pool.addLast(create("sbx-" + UUID.randomUUID().toString().substring(0, 12), image,
                                 settings.poolLimits(), settings.defaults()));
                     }
                 } catch (RuntimeException e) {
@@ -204,7 +209,8 @@ public final class DockerBackend implements SandboxBackend {
                 .withPidsLimit((long) limits.pids())
                 .withMemory(limits.memoryBytes())
                 .withMemorySwap(limits.memoryBytes())
-                .withNanoCPUs((long) (limits.cpus() * 1e9))
+                .withCpuPeriod(CPU_PERIOD_MICROS)
+                .withCpuQuota(cpuQuota(limits))
                 .withMounts(List.of(new Mount().withType(MountType.VOLUME).withSource(volume)
                         .withTarget(AGENT_DIR).withReadOnly(true)))
                 .withInit(false);
@@ -329,12 +335,17 @@ public final class DockerBackend implements SandboxBackend {
         System.arraycopy(bytes, 0, header, offset, bytes.length);
     }
 
+    /** CFS quota for the CPU limit; the same period at creation and update, as Docker requires. */
+    private static long cpuQuota(Limits limits) {
+        return (long) Math.max(1000, limits.cpus() * CPU_PERIOD_MICROS);
+    }
+
     void updateLimits(String containerId, Limits limits) {
         client.updateContainerCmd(containerId)
                 .withMemory(limits.memoryBytes())
                 .withMemorySwap(limits.memoryBytes())
-                .withCpuPeriod(100_000L)
-                .withCpuQuota((long) Math.max(1000, limits.cpus() * 100_000))
+                .withCpuPeriod(CPU_PERIOD_MICROS)
+                .withCpuQuota(cpuQuota(limits))
                 .withPidsLimit((long) limits.pids())
                 .exec();
     }

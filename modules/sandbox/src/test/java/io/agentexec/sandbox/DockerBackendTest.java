@@ -1,0 +1,198 @@
+package io.agentexec.sandbox;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.github.dockerjava.api.DockerClient;
+import com.github.dockerjava.api.command.InspectContainerResponse;
+import com.github.dockerjava.api.exception.NotFoundException;
+import com.github.dockerjava.api.model.Container;
+import com.github.dockerjava.api.model.HostConfig;
+import io.agentexec.sandbox.docker.DockerBackend;
+import io.agentexec.sandbox.docker.DockerOptions;
+import io.agentexec.sandbox.docker.DockerRunArgs;
+import io.agentexec.sandbox.model.ExecutionRequest;
+import io.agentexec.sandbox.model.ExecutionResult;
+import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.Verdict;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** Docker-specific behaviour, checked in what the daemon itself reports. */
+class DockerBackendTest {
+    private final SandboxEngine engine = Backends.docker();
+    private final DockerBackend backend = (DockerBackend) engine.backend();
+    private final DockerClient docker = backend.dockerClient();
+
+    private static final List<String> SEED_SECURE_ARGS = List.of(
+            "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", "--memory", "512m", "--cpus", "0.5",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true");
+
+    /** The container behind a session, found by the session label the backend puts on it. */
+    private String containerOf(SandboxSession session) {
+        return docker.listContainersCmd().withShowAll(true)
+                .withLabelFilter(Map.of("io.agentexec.session", session.id())).exec().stream()
+                .map(Container::getId)
+                .findFirst().orElseThrow();
+    }
+
+    @Test
+    void containersAreHardenedByDefault() {
+        Limits limits = engine.defaultLimits();
+        try (SandboxSession session = engine.openSession("agentexec/shell:bookworm", limits, engine.settings().docker().defaults())) {
+            InspectContainerResponse info = docker.inspectContainerCmd(containerOf(session)).exec();
+            HostConfig host = info.getHostConfig();
+            assertEquals("none", host.getNetworkMode());
+            assertTrue(host.getReadonlyRootfs());
+            assertEquals("65534:65534", info.getConfig().getUser());
+            assertEquals("[ALL]", Arrays.toString(host.getCapDrop()));
+            assertEquals(List.of("no-new-privileges"), host.getSecurityOpts());
+            assertEquals(limits.memoryBytes(), host.getMemory());
+            assertEquals(limits.memoryBytes(), host.getMemorySwap(), "swap equal to memory: no swap at all");
+            assertEquals((long) limits.pids(), host.getPidsLimit());
+            assertEquals(100_000L, host.getCpuPeriod());
+            assertEquals((long) (limits.cpus() * 100_000), host.getCpuQuota());
+            assertTrue(host.getTmpFs().containsKey("/tmp"));
+            assertTrue(host.getTmpFs().get("/workspace").contains("size=" + limits.workspaceBytes()));
+            assertEquals("true", info.getConfig().getLabels().get("io.agentexec.managed"));
+            assertTrue(info.getConfig().getEntrypoint()[0].endsWith("agentexec-agent"), "the agent is pid 1 and reaps zombies");
+
+            ExecutionResult r = session.execute(ExecutionRequest.of("bash",
+                    "touch /usr/x 2>&1 || true; touch /workspace/ok && echo workspace writable; cat /proc/1/cmdline | tr '\\0' ' '",
+                    limits));
+            assertTrue(r.stdout().contains("Read-only file system"), r::stdout);
+            assertTrue(r.stdout().contains("workspace writable"), r::stdout);
+        }
+    }
+
+    @Test
+    void theSeedsDockerRunArgsBecomeTypedSettings() {
+        DockerRunArgs.Applied applied = DockerRunArgs.apply(SEED_SECURE_ARGS, engine.settings().docker().defaults(),
+                engine.defaultLimits(), Set.of("none"), Set.of());
+        try (SandboxSession session = engine.openSession("agentexec/python:bookworm", applied.limits(), applied.options())) {
+            HostConfig host = docker.inspectContainerCmd(containerOf(session)).exec().getHostConfig();
+            assertEquals(512L * 1024 * 1024, host.getMemory());
+            assertEquals(50_000L, host.getCpuQuota());
+            ExecutionResult r = session.execute(ExecutionRequest.of("python", "print('secure')", applied.limits()));
+            assertEquals("secure\n", r.stdout());
+        }
+    }
+
+    @Test
+    void aContainerNameFromAg2IsUsedAsPrefix() {
+        DockerOptions named = engine.settings().docker().defaults().withNamePrefix(java.util.Optional.of("ag2_code_executor"));
+        try (SandboxSession session = engine.openSession("agentexec/python:bookworm", engine.defaultLimits(), named)) {
+            String name = docker.inspectContainerCmd(containerOf(session)).exec().getName();
+            assertEquals("/ag2_code_executor-" + session.id(), name);
+        }
+    }
+
+    @Test
+    void limitsChangeInPlaceBetweenRequestsOfASession() {
+        Limits limits = engine.defaultLimits();
+        try (SandboxSession session = engine.openSession("python", limits)) {
+            String id = containerOf(session);
+            session.execute(ExecutionRequest.of("python", "print(1)", limits.withMemoryBytes(256L * 1024 * 1024).withCpus(0.25)));
+            HostConfig host = docker.inspectContainerCmd(id).exec().getHostConfig();
+            assertEquals(256L * 1024 * 1024, host.getMemory());
+            assertEquals(25_000L, host.getCpuQuota());
+        }
+    }
+
+    @Test
+    void closingASessionRemovesItsContainer() {
+        SandboxSession session = engine.openSession("python", engine.defaultLimits());
+        String id = containerOf(session);
+        session.close();
+        assertThrows(NotFoundException.class, () -> docker.inspectContainerCmd(id).exec());
+    }
+
+    @Test
+    void anyImageWorksBecauseTheAgentIsStatic() {
+        // The shell image has no Python and the node image no bash-only tools: the agent needs neither.
+        try (SandboxSession session = engine.openSession("agentexec/node:bookworm", engine.defaultLimits(),
+                engine.settings().docker().defaults())) {
+            ExecutionResult r = session.execute(ExecutionRequest.of("javascript", "console.log(process.version)", engine.defaultLimits()));
+            assertEquals(Verdict.OK, r.verdict(), r::toString);
+            ExecutionResult noPython = session.execute(ExecutionRequest.of("python", "print(1)", engine.defaultLimits()));
+            assertEquals(Verdict.RUNTIME_ERROR, noPython.verdict());
+            assertEquals(127, noPython.exitCode());
+            assertTrue(noPython.message().contains("cannot start python3"), noPython::message);
+        }
+    }
+
+    @Test
+    void aMissingImageIsASandboxErrorThatSaysHowToGetIt() {
+        ExecutionResult r = engine.execute(ExecutionRequest.builder(engine.defaultLimits())
+                .block("python", "print(1)").image("agentexec/does-not-exist:1").build());
+        assertEquals(Verdict.SANDBOX_ERROR, r.verdict());
+        assertTrue(r.message().contains("images/build.sh"), r::message);
+    }
+
+    @Test
+    void aKilledContainerIsASandboxErrorNotAUserError() {
+        SandboxSession session = engine.openSession("python", engine.defaultLimits());
+        docker.removeContainerCmd(containerOf(session)).withForce(true).exec();
+        ExecutionResult r = session.execute(ExecutionRequest.of("python", "print(1)", engine.defaultLimits()));
+        assertEquals(Verdict.SANDBOX_ERROR, r.verdict(), r::toString);
+        assertFalse(session.isUsable());
+        session.close();
+    }
+
+    @Test
+    void theWarmPoolRefillsAfterASessionIsTaken() throws InterruptedException {
+        String image = "agentexec/python:bookworm";
+        int target = engine.settings().docker().warmPoolSize();
+        waitForPool(image, target);
+        try (SandboxSession session = engine.openSession("python", engine.defaultLimits())) {
+            assertEquals(Verdict.OK, session.execute(ExecutionRequest.of("python", "print(1)", engine.defaultLimits())).verdict());
+            waitForPool(image, target);
+        }
+    }
+
+    private void waitForPool(String image, int target) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (backend.warmPoolSizes().getOrDefault(image, 0) < target && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertEquals(target, backend.warmPoolSizes().getOrDefault(image, 0));
+    }
+
+    @Test
+    void theReaperRemovesContainersOfProcessesThatNoLongerRun() {
+        String orphan = docker.createContainerCmd("agentexec/python:bookworm")
+                .withEntrypoint("/bin/true")
+                .withLabels(Map.of("io.agentexec.managed", "true", "io.agentexec.session", "orphan",
+                        "io.agentexec.owner", hostName() + "/999999999/1"))
+                .exec().getId();
+        String foreign = docker.createContainerCmd("agentexec/python:bookworm")
+                .withEntrypoint("/bin/true")
+                .withLabels(Map.of("io.agentexec.managed", "true", "io.agentexec.session", "foreign",
+                        "io.agentexec.owner", "some-other-node/1/1"))
+                .exec().getId();
+        try {
+            assertTrue(backend.reapOrphans() >= 1);
+            assertThrows(NotFoundException.class, () -> docker.inspectContainerCmd(orphan).exec());
+            assertEquals(foreign, docker.inspectContainerCmd(foreign).exec().getId(), "another host's container is left alone");
+            for (String live : backend.liveContainerIds()) {
+                docker.inspectContainerCmd(live).exec(); // our own live containers survive
+            }
+        } finally {
+            docker.removeContainerCmd(foreign).withForce(true).exec();
+        }
+    }
+
+    private static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            return "localhost";
+        }
+    }
+}
