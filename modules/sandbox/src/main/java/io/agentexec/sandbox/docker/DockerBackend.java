@@ -412,7 +412,8 @@ public final class DockerBackend implements SandboxBackend {
             return;
         }
         closed = true;
-        refiller.shutdownNow();
+        // Let in-flight creations finish (interrupting docker-java mid-call can orphan a container).
+        refiller.shutdown();
         try {
             refiller.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
         } catch (InterruptedException e) {

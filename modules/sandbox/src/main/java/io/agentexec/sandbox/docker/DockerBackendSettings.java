@@ -36,4 +36,10 @@ public record DockerBackendSettings(
         allowedNetworks = Set.copyOf(allowedNetworks);
         allowedRuntimes = Set.copyOf(allowedRuntimes);
     }
+
+    /** The same settings with another warm-pool size (0 for one-shot use such as the CLI). */
+    public DockerBackendSettings withWarmPoolSize(int size) {
+        return new DockerBackendSettings(defaults, warmImages, size, poolLimits, workspace, agentStartTimeout,
+                allowedNetworks, allowedRuntimes);
+    }
 }
