@@ -222,7 +222,9 @@ public final class DockerBackend implements SandboxBackend {
                 .withWorkingDir(settings.workspace())
                 .withEnv("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8")
                 .withAttachStdin(true).withAttachStdout(true).withAttachStderr(true)
-                .withStdinOpen(true).withStdInOnce(false).withTty(false)
+                // StdinOnce: when our attach connection drops (this JVM died), the agent reads EOF and the
+                // container stops at once instead of idling until the reaper removes it.
+                .withStdinOpen(true).withStdInOnce(true).withTty(false)
                 .withLabels(Map.of(MANAGED_LABEL, "true", SESSION_LABEL, sessionId, ContainerOwner.LABEL, owner.label()))
                 .withHostConfig(host);
         options.namePrefix().ifPresent(prefix -> cmd.withName(prefix + "-" + sessionId));
