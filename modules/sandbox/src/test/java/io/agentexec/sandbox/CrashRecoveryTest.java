@@ -49,8 +49,8 @@ class CrashRecoveryTest {
         assertFalse(docker.inspectContainerCmd(container).exec().getState().getRunning(),
                 "the agent saw its stdin close and the container stopped: no process outlives the JVM");
 
-        // What a fresh engine does at start-up (this JVM's engine may have started already).
-        assertTrue(((DockerBackend) Backends.docker().backend()).reapOrphans() >= 1);
+        // A fresh engine reaps at start-up; when this JVM's engine had already started, reap as it would.
+        ((DockerBackend) Backends.docker().backend()).reapOrphans();
         assertThrows(NotFoundException.class, () -> docker.inspectContainerCmd(container).exec());
         assertEquals(List.of(), docker.listContainersCmd().withShowAll(true)
                 .withLabelFilter(Map.of("io.agentexec.session", sessionId)).exec());
