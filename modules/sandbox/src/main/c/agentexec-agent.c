@@ -7,7 +7,7 @@
  * so nothing it prints can forge a frame. Static, no dependencies: it must run in any image.
  *
  * Frames, both directions: u8 type, u32 big-endian payload length, payload.
- *   in : 'P' ping | 'R' run | 'W' write file | 'G' get file
+ *   in : 'P' ping | 'R' run | 'W' write file | 'G' get file | 'C' cancel the run (no reply)
  *   out: 'h' hello | 'k' ok | 'r' error(text) | 'o' stdout chunk | 'e' stderr chunk
  *        'f' file changed by the run | 'x' exit status | 'd' file data
  *
@@ -376,7 +376,10 @@ static void reap_all(pid_t main_pid, int *main_status, struct rusage *main_usage
 
 /* ---------- run ---------- */
 
-enum { F_TIMEOUT = 1, F_STDOUT_TRUNC = 2, F_STDERR_TRUNC = 4, F_OUTPUT_LIMIT = 8, F_OOM = 16, F_SPAWN_FAILED = 32 };
+enum { F_TIMEOUT = 1, F_STDOUT_TRUNC = 2, F_STDERR_TRUNC = 4, F_OUTPUT_LIMIT = 8, F_OOM = 16, F_SPAWN_FAILED = 32, F_CANCELLED = 64 };
+
+/* Set when the controller closed our stdin during a run: finish the run's report, then exit. */
+static int controller_gone = 0;
 
 static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -486,10 +489,12 @@ static void handle_run(reader *r) {
         if (killed && now >= drain_deadline && main_done) break;
         if (fds[0] < 0 && fds[1] < 0 && main_done) break;
 
-        struct pollfd p[3];
-        int n = 0, idx[3];
+        struct pollfd p[4];
+        int n = 0, idx[4];
         for (int s = 0; s < 2; s++) if (fds[s] >= 0) { p[n].fd = fds[s]; p[n].events = POLLIN; idx[n++] = s; }
         if (in_fd >= 0) { p[n].fd = in_fd; p[n].events = POLLOUT; idx[n++] = 2; }
+        /* The controller may cancel a run, or vanish: either way the run must end now. */
+        if (!killed && !controller_gone) { p[n].fd = STDIN_FILENO; p[n].events = POLLIN; idx[n++] = 3; }
         uint64_t wake = killed ? drain_deadline : deadline;
         uint64_t wait_us = wake > now ? wake - now : 0;
         if (wait_us > 1000000u) wait_us = 1000000u;
@@ -500,6 +505,19 @@ static void handle_run(reader *r) {
         for (int i = 0; i < n; i++) {
             if (!p[i].revents) continue;
             int s = idx[i];
+            if (s == 3) {
+                unsigned char h[5];
+                int ok = read_full(STDIN_FILENO, h, 5);
+                if (ok > 0 && h[0] == 'C' && h[1] == 0 && h[2] == 0 && h[3] == 0 && h[4] == 0) {
+                    flags |= F_CANCELLED;
+                } else {
+                    controller_gone = 1; /* EOF, or a frame that cannot come during a run */
+                }
+                kill_run(pid);
+                killed = 1;
+                drain_deadline = now_us() + 500000u;
+                continue;
+            }
             if (s == 2) {
                 ssize_t w = write(in_fd, stdin_data + in_off, stdin_len - in_off);
                 if (w > 0) in_off += (size_t)w;
@@ -610,9 +628,11 @@ static int serve(void) {
             case 'R': handle_run(&r); break;
             case 'W': handle_write(&r); break;
             case 'G': handle_get(&r); break;
+            case 'C': break; /* a cancel that lost the race with the run's end: nothing to do, no reply */
             default: send_error("unknown request type %d", h[0]);
         }
         free(payload);
+        if (controller_gone) return 0;
         /* Orphans of earlier runs are ours to reap (we may be pid 1). */
         while (waitpid(-1, NULL, WNOHANG) > 0) {}
     }

@@ -43,6 +43,7 @@ public final class SandboxSession implements AutoCloseable {
     private final EngineSettings settings;
     private final CodeValidator validator;
     private volatile boolean broken;
+    private volatile boolean running;
 
     SandboxSession(BackendSession backend, String backendName, EngineSettings settings) {
         this.backend = backend;
@@ -146,7 +147,13 @@ public final class SandboxSession implements AutoCloseable {
             long remainingErr = Math.max(0, request.limits().outputBytesPerStream() - stderr.size());
             RunSpec spec = new RunSpec(language.get().commandFor(fileName), env, backend.workspace(), request.stdin(),
                     request.limits().timeout().toMillis(), remainingOut, remainingErr, request.limits().workspaceBytes());
-            RunOutcome run = backend.channel().run(spec, listener, settings.agentBackstop());
+            RunOutcome run;
+            running = true;
+            try {
+                run = backend.channel().run(spec, listener, settings.agentBackstop());
+            } finally {
+                running = false;
+            }
 
             stdout.writeBytes(run.stdout());
             stderr.writeBytes(run.stderr());
@@ -181,6 +188,9 @@ public final class SandboxSession implements AutoCloseable {
 
     /** What the engine saw decides, in this order: it cut the output, the clock ran out, the kernel OOM-killed. */
     static Verdict judge(RunOutcome run) {
+        if (run.cancelled()) {
+            return Verdict.CANCELLED;
+        }
         if (run.outputLimitHit()) {
             return Verdict.OUTPUT_LIMIT;
         }
@@ -196,6 +206,7 @@ public final class SandboxSession implements AutoCloseable {
     private static String explain(Verdict verdict, RunOutcome run, ExecutionRequest request, Language language) {
         return switch (verdict) {
             case OUTPUT_LIMIT -> "output exceeded " + request.limits().outputBytesPerStream() + " bytes per stream; the run was killed";
+            case CANCELLED -> "cancelled by the caller; every process of the run was killed";
             case TIMEOUT -> "timed out after " + request.limits().timeout().toMillis() + " ms; every process of the run was killed";
             case MEMORY_LIMIT -> "killed by the kernel for exceeding " + request.limits().memoryBytes() + " bytes of memory";
             case RUNTIME_ERROR -> run.spawnFailed()
@@ -221,6 +232,16 @@ public final class SandboxSession implements AutoCloseable {
             return HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(code.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Ends the run in progress, if any, from another thread: its processes are killed and
+     * {@link #execute} returns with verdict CANCELLED. The session stays usable.
+     */
+    public void cancelRunning() {
+        if (running) {
+            backend.channel().cancel();
         }
     }
 

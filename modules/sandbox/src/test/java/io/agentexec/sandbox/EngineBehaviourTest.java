@@ -216,6 +216,27 @@ class EngineBehaviourTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("engines")
+    void aCancelledRunEndsAtOnceAndTheSessionStaysUsable(BackendChoice backend) throws Exception {
+        SandboxEngine engine = Backends.engine(backend);
+        String marker = "agentexec-cancelled-" + UUID.randomUUID();
+        try (SandboxSession session = engine.openSession("python", limits(engine))) {
+            CompletableFuture<ExecutionResult> running = CompletableFuture.supplyAsync(() -> session.execute(
+                    ExecutionRequest.of("bash", "echo started; bash -c 'sleep 1000; true' " + marker, limits(engine))));
+            while (HostProcesses.withMarker(marker).isEmpty()) {
+                Thread.sleep(20);
+            }
+            session.cancelRunning();
+            ExecutionResult r = running.get();
+            assertEquals(Verdict.CANCELLED, r.verdict(), r::toString);
+            assertEquals("started\n", r.stdout());
+            assertEquals(List.of(), HostProcesses.withMarker(marker));
+            session.cancelRunning(); // nothing runs: a no-op that must not confuse the next request
+            assertEquals("next\n", session.execute(ExecutionRequest.of("bash", "echo next", limits(engine))).stdout());
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
     void backgroundProcessesDoNotOutliveTheirBlock(BackendChoice backend) {
         SandboxEngine engine = Backends.engine(backend);
         String marker = "agentexec-daemon-" + UUID.randomUUID();

@@ -25,6 +25,7 @@ public final class AgentChannel implements AutoCloseable {
     private static final int FLAG_OUTPUT_LIMIT = 8;
     private static final int FLAG_OOM = 16;
     private static final int FLAG_SPAWN_FAILED = 32;
+    private static final int FLAG_CANCELLED = 64;
 
     private final OutputStream toAgent;
     private final BlockingQueue<Frame> frames = new LinkedBlockingQueue<>();
@@ -148,12 +149,20 @@ public final class AgentChannel implements AutoCloseable {
                     return new RunOutcome(code, signal, (flags & FLAG_TIMEOUT) != 0,
                             (flags & FLAG_STDOUT_TRUNCATED) != 0, (flags & FLAG_STDERR_TRUNCATED) != 0,
                             (flags & FLAG_OUTPUT_LIMIT) != 0, (flags & FLAG_OOM) != 0,
-                            (flags & FLAG_SPAWN_FAILED) != 0, spawnErrno, wall, rss,
+                            (flags & FLAG_SPAWN_FAILED) != 0, (flags & FLAG_CANCELLED) != 0, spawnErrno, wall, rss,
                             out.toByteArray(), err.toByteArray(), combined.toByteArray(), changed);
                 }
                 default -> throw new AgentException("unexpected frame '" + (char) f.type() + "' during a run");
             }
         }
+    }
+
+    /**
+     * Asks the agent to end the run in progress (it kills every process of the run and reports it
+     * as cancelled). Not synchronized: it is called while {@link #run} holds the channel.
+     */
+    public void cancel() {
+        send(Frame.CANCEL, new byte[0]);
     }
 
     private void expectOk(long deadline, String what) {

@@ -12,6 +12,7 @@ public record RunOutcome(
         boolean outputLimitHit,
         boolean oomKilled,
         boolean spawnFailed,
+        boolean cancelled,
         int spawnErrno,
         long wallMicros,
         long maxRssBytes,

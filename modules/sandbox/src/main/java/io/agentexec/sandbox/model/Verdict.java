@@ -12,6 +12,8 @@ public enum Verdict {
     MEMORY_LIMIT,
     /** A stream went over its byte cap; the output was cut at the cap and the run killed. */
     OUTPUT_LIMIT,
+    /** The caller cancelled the run (for example, its client disconnected); every process was killed. */
+    CANCELLED,
     /** The request was refused before anything ran (unsafe file name, forbidden pattern, ...). */
     POLICY_VIOLATION,
     /** The sandbox itself failed (daemon unreachable, container vanished). Infrastructure, not user code. */
