@@ -20,6 +20,8 @@ if [[ "${AGENTEXEC_SKIP_POSTGRES:-0}" != 1 ]]; then
 fi
 command -v mvn >/dev/null || need+=(maven)
 command -v python3 >/dev/null || need+=(python3)
+[[ -x /usr/bin/python3 ]] || need+=(python3)
+command -v node >/dev/null || need+=(nodejs)
 if [[ ${#need[@]} -gt 0 ]]; then
   say "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
