@@ -4,7 +4,7 @@
 #
 #   images/build.sh [--force] [python|node|shell|datascience ...]
 #
-# An image that already exists is skipped unless --force is given. Environment overrides:
+# An image that already exists, built from the same package list, is skipped unless --force is given. Environment overrides:
 #   AGENTEXEC_DEBIAN_SUITE (bookworm), AGENTEXEC_DEBIAN_MIRROR (the mirror apt already uses),
 #   AGENTEXEC_IMAGE_PREFIX (agentexec), AGENTEXEC_IMAGE_CACHE (/var/cache/agentexec/debootstrap).
 set -euo pipefail
@@ -32,7 +32,7 @@ done
 
 packages_for() {
   case "$1" in
-    python) echo "python3-minimal,bash,coreutils" ;;
+    python) echo "python3,bash,coreutils" ;;
     node) echo "nodejs,bash,coreutils" ;;
     shell) echo "bash,coreutils,findutils,grep,sed,gawk,tar,gzip" ;;
     datascience) echo "python3,python3-numpy,python3-pandas,python3-matplotlib,bash,coreutils" ;;
@@ -45,7 +45,9 @@ mkdir -p "$cache"
 
 for name in "${wanted[@]}"; do
   image="$prefix/$name:$suite"
-  if [[ $force -eq 0 ]] && docker image inspect "$image" >/dev/null 2>&1; then
+  # An image is reused only if it was built from the same package list (the recipe changes with this script).
+  have="$(docker image inspect -f '{{index .Config.Labels "io.agentexec.packages"}}' "$image" 2>/dev/null || true)"
+  if [[ $force -eq 0 && "$have" == "$(packages_for "$name")" ]]; then
     echo "[images] $image exists, skipped (use --force to rebuild)"
     continue
   fi
@@ -68,7 +70,7 @@ for name in "${wanted[@]}"; do
     --change 'ENV LANG=C.UTF-8' \
     --change 'ENV MPLCONFIGDIR=/tmp' \
     --change 'CMD ["/bin/bash"]' \
-    --change "LABEL io.agentexec.image=$name io.agentexec.suite=$suite" \
+    --change "LABEL io.agentexec.image=$name io.agentexec.suite=$suite io.agentexec.packages=$(packages_for "$name")" \
     - "$image" >/dev/null
   rm -rf "$rootfs"; trap - EXIT
   echo "[images] $image: built in $(( $(date +%s) - started )) s, $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
