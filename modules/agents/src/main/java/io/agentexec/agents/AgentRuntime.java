@@ -1,0 +1,330 @@
+package io.agentexec.agents;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.agents.entity.AgentEntity;
+import io.agentexec.agents.entity.ConversationDependencies;
+import io.agentexec.agents.entity.ConversationEntity;
+import io.agentexec.agents.entity.ExecutionPipeline;
+import io.agentexec.agents.entity.ExecutionStatistics;
+import io.agentexec.agents.execution.EngineExecutionService;
+import io.agentexec.agents.execution.ExecutionPlanner;
+import io.agentexec.agents.execution.ExecutionService;
+import io.agentexec.agents.llm.LlmClients;
+import io.agentexec.cluster.ClusterSettings;
+import io.agentexec.cluster.persistence.SchemaMigrations;
+import io.agentexec.sandbox.EngineSettings;
+import io.agentexec.sandbox.model.CodeBlock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.UnaryOperator;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import org.apache.pekko.pattern.StatusReply;
+import org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal;
+import org.apache.pekko.persistence.query.EventEnvelope;
+import org.apache.pekko.persistence.query.Offset;
+import org.apache.pekko.persistence.query.PersistenceQuery;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A node that hosts agents and chats: the Pekko cluster member, the sharded agent and conversation
+ * entities, the model clients and the way to run code. It is where an AG2 script's agents live:
+ * <pre>
+ * AgentRuntime runtime = AgentRuntime.start(ConfigFactory.load());
+ * AssistantAgent assistant = runtime.assistantAgent("coding_assistant", systemMessage, llmConfig);
+ * UserProxyAgent executor = runtime.userProxyAgent("code_executor", o -> o
+ *         .humanInputMode(HumanInputMode.NEVER)
+ *         .codeExecutionConfig(Map.of("work_dir", "python_workspace", "use_docker", true)));
+ * ChatResult result = executor.initiateChat(assistant, "Write and test a Python function ...");
+ * </pre>
+ */
+public final class AgentRuntime implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(AgentRuntime.class);
+
+    private final ActorSystem<Void> system;
+    private final ClusterSharding sharding;
+    private final AgentsSettings settings;
+    private final ExecutionService executions;
+    private final ExecutionPlanner planner;
+    private final ExecutionPipeline pipeline;
+    private final ExecutorService llmThreads;
+    private final Optional<LlmConfig> defaultLlm;
+
+    private AgentRuntime(ActorSystem<Void> system, AgentsSettings settings, ExecutionService executions,
+                         ExecutionPlanner planner, ExecutorService llmThreads, Optional<LlmConfig> defaultLlm) {
+        this.system = system;
+        this.sharding = ClusterSharding.get(system);
+        this.settings = settings;
+        this.executions = executions;
+        this.planner = planner;
+        this.llmThreads = llmThreads;
+        this.defaultLlm = defaultLlm;
+        this.pipeline = new ExecutionPipeline(planner, executions, sharding, settings.askTimeout());
+    }
+
+    /** Starts a node with code running on this node's sandbox engine. */
+    public static AgentRuntime start(Config root) {
+        EngineSettings engine = EngineSettings.fromConfig(root);
+        AgentsSettings settings = AgentsSettings.fromConfig(root);
+        return start(root, new EngineExecutionService(engine, settings.unsafeLocal(), settings.executionThreads(),
+                settings.rememberedResults()));
+    }
+
+    /** Starts a node that runs code through {@code executions} (the cluster, once it offers a facade). */
+    public static AgentRuntime start(Config root, ExecutionService executions) {
+        AgentsSettings settings = AgentsSettings.fromConfig(root);
+        ClusterSettings cluster = ClusterSettings.fromConfig(root);
+        ClusterSettings.PersistenceSettings db = cluster.persistence();
+        SchemaMigrations.migrate(db);
+        Config journal = ConfigFactory.parseMap(Map.of(
+                "pekko-persistence-jdbc.shared-databases.slick.profile", db.dialect().slickProfile(),
+                "pekko-persistence-jdbc.shared-databases.slick.db.driver", db.dialect().driver(),
+                "pekko-persistence-jdbc.shared-databases.slick.db.url", db.journalUrl(),
+                "pekko-persistence-jdbc.shared-databases.slick.db.user", db.user(),
+                "pekko-persistence-jdbc.shared-databases.slick.db.password", db.password()));
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), cluster.systemName(),
+                journal.withFallback(root));
+        Cluster node = Cluster.get(system);
+        if (cluster.seedNodes().isEmpty() && root.getStringList("pekko.cluster.seed-nodes").isEmpty()) {
+            node.manager().tell(Join.create(node.selfMember().address()));
+        }
+        ExecutorService llmThreads = Executors.newFixedThreadPool(settings.llmThreads(), r -> {
+            Thread t = new Thread(r, "agentexec-llm");
+            t.setDaemon(true);
+            return t;
+        });
+        ExecutionPlanner planner = ExecutionPlanner.fromConfig(root);
+        AgentRuntime runtime = new AgentRuntime(system, settings, executions, planner, llmThreads,
+                LlmConfig.fromConfig(root));
+        runtime.initSharding();
+        runtime.resumeOpenConversations();
+        return runtime;
+    }
+
+    private void initSharding() {
+        ConversationDependencies deps = new ConversationDependencies(new LlmClients(settings.llmRetry()), pipeline,
+                llmThreads, settings.minBackoff(), settings.maxBackoff());
+        sharding.init(Entity.of(AgentEntity.TYPE_KEY, ctx -> AgentEntity.create(ctx.getEntityId(), settings.agentLimits())));
+        sharding.init(Entity.of(ConversationEntity.TYPE_KEY, ctx -> ConversationEntity.create(ctx.getEntityId(), deps)));
+    }
+
+    /**
+     * Wakes every chat that started and has not ended, so that chats cut off by a crash continue on
+     * this node without anyone asking. The journal's tags say which those are.
+     */
+    private void resumeOpenConversations() {
+        JdbcReadJournal journal = PersistenceQuery.get(system)
+                .getReadJournalFor(JdbcReadJournal.class, JdbcReadJournal.Identifier());
+        CompletionStage<List<String>> started = journal.currentEventsByTag(ConversationEntity.TAG_STARTED, Offset.noOffset())
+                .map(EventEnvelope::persistenceId).runWith(Sink.seq(), system);
+        CompletionStage<List<String>> ended = journal.currentEventsByTag(ConversationEntity.TAG_ENDED, Offset.noOffset())
+                .map(EventEnvelope::persistenceId).runWith(Sink.seq(), system);
+        started.thenCombine(ended, (s, e) -> {
+            Set<String> open = new HashSet<>(s);
+            open.removeAll(e);
+            return open;
+        }).whenComplete((open, error) -> {
+            if (error != null) {
+                log.error("cannot list unfinished conversations; they resume when next addressed", error);
+                return;
+            }
+            String prefix = ConversationEntity.TYPE_KEY.name() + "|";
+            for (String persistenceId : open) {
+                String id = persistenceId.substring(prefix.length());
+                log.info("resuming unfinished conversation {}", id);
+                conversation(id).tell(new ConversationEntity.Wake());
+            }
+        });
+    }
+
+    public ActorSystem<Void> system() {
+        return system;
+    }
+
+    public AgentsSettings settings() {
+        return settings;
+    }
+
+    /** The model configured in {@code agentexec.agents.llm}, if any. */
+    public Optional<LlmConfig> defaultLlmConfig() {
+        return defaultLlm;
+    }
+
+    // ---- agents ----
+
+    public AssistantAgent assistantAgent(String name, String systemMessage, LlmConfig llmConfig) {
+        return assistantAgent(name, Optional.of(systemMessage), llmConfig, o -> o);
+    }
+
+    /** An assistant with the default system message (write one code block per reply ... TERMINATE). */
+    public AssistantAgent assistantAgent(String name, LlmConfig llmConfig) {
+        return assistantAgent(name, Optional.empty(), llmConfig, o -> o);
+    }
+
+    public AssistantAgent assistantAgent(String name, Optional<String> systemMessage, LlmConfig llmConfig,
+                                         UnaryOperator<AssistantAgent.Options> options) {
+        AgentDefinition definition = AssistantAgent.define(name, systemMessage, llmConfig, options, settings);
+        define(definition);
+        return new AssistantAgent(definition, this);
+    }
+
+    public UserProxyAgent userProxyAgent(String name, UnaryOperator<UserProxyAgent.Options> options) {
+        AgentDefinition definition = UserProxyAgent.define(name, options, settings, planner.profiles()::has);
+        define(definition);
+        return new UserProxyAgent(definition, this);
+    }
+
+    private void define(AgentDefinition definition) {
+        await(agent(definition.name()).<Done>askWithStatus(r -> new AgentEntity.Define(definition, r), settings.askTimeout()));
+    }
+
+    public ExecutionStatistics executionStatistics(String agentName) {
+        return await(agent(agentName).ask(AgentEntity.GetStatistics::new, settings.askTimeout()));
+    }
+
+    public List<AgentEntity.RetryAttempt> retryHistory(String agentName) {
+        return await(agent(agentName).ask(AgentEntity.GetRetryHistory::new, settings.askTimeout())).attempts();
+    }
+
+    void recordRetryAttempt(String agentName, AgentEntity.RetryAttempt attempt) {
+        await(agent(agentName).<Done>ask(r -> new AgentEntity.RecordRetryAttempt(attempt, r), settings.askTimeout()));
+    }
+
+    ExecutionPipeline.Outcome executeCode(UserProxyAgent agent, String language, String code, String profile) {
+        if (agent.definition().codeExecution().isEmpty()) {
+            throw new AgentConfigException(agent.name() + " has code_execution_config=False and cannot run code");
+        }
+        planner.profiles().get(profile);
+        return await(pipeline.run(agent.definition(), "direct", "direct#" + UUID.randomUUID(),
+                List.of(new CodeBlock(language, code)), profile));
+    }
+
+    // ---- chats ----
+
+    /** Starts a chat and returns its id at once; the chat runs on, persisted, whatever the caller does. */
+    public String startChat(Agent initiator, Agent recipient, String message, OptionalInt maxTurns) {
+        String id = UUID.randomUUID().toString();
+        startChat(id, initiator, recipient, message, maxTurns);
+        return id;
+    }
+
+    /** Starts a chat under a chosen id; repeating the same start is harmless. */
+    public void startChat(String conversationId, Agent initiator, Agent recipient, String message, OptionalInt maxTurns) {
+        await(conversation(conversationId).<Done>askWithStatus(r -> new ConversationEntity.Start(initiator.definition(),
+                recipient.definition(), message, maxTurns, r), settings.askTimeout()));
+    }
+
+    /** AG2's initiate_chat: blocks until the chat ends (human input, if due, comes through {@link #provideHumanInput}). */
+    public ChatResult initiateChat(Agent initiator, Agent recipient, String message, OptionalInt maxTurns) {
+        String id = startChat(initiator, recipient, message, maxTurns);
+        return awaitResult(id, Duration.ofDays(365));
+    }
+
+    public ConversationEntity.Transcript transcript(String conversationId) {
+        return await(conversation(conversationId).ask(ConversationEntity.GetTranscript::new, settings.askTimeout()));
+    }
+
+    /** A human's reply to a chat that waits for one: text, "" to let the auto reply go, or "exit". */
+    public void provideHumanInput(String conversationId, String text) {
+        await(conversation(conversationId).<Done>askWithStatus(r -> new ConversationEntity.ProvideHumanInput(text, r),
+                settings.askTimeout()));
+    }
+
+    /** Waits until the chat ends, re-reading its transcript; survives the chat moving to another node. */
+    public ChatResult awaitResult(String conversationId, Duration timeout) {
+        Instant deadline = Instant.now().plus(timeout);
+        while (true) {
+            try {
+                ConversationEntity.Transcript t = transcript(conversationId);
+                if (t.status().isOver()) {
+                    return toResult(t);
+                }
+            } catch (RuntimeException e) {
+                // an entity being moved or recovered does not answer for a moment
+                log.debug("transcript of {} not available yet: {}", conversationId, e.getMessage());
+            }
+            if (Instant.now().isAfter(deadline)) {
+                throw new IllegalStateException("conversation " + conversationId + " did not end within " + timeout);
+            }
+            sleep(settings.pollInterval());
+        }
+    }
+
+    public static ChatResult toResult(ConversationEntity.Transcript t) {
+        String summary = t.messages().isEmpty() ? "" : t.messages().get(t.messages().size() - 1).content();
+        return new ChatResult(t.conversationId(), t.status(), t.messages(), t.executions(), summary, t.tokenUsage(),
+                t.endReason());
+    }
+
+    private EntityRef<AgentEntity.Command> agent(String name) {
+        return sharding.entityRefFor(AgentEntity.TYPE_KEY, name);
+    }
+
+    private EntityRef<ConversationEntity.Command> conversation(String id) {
+        return sharding.entityRefFor(ConversationEntity.TYPE_KEY, id);
+    }
+
+    private <T> T await(CompletionStage<T> stage) {
+        try {
+            return stage.toCompletableFuture().get(settings.askTimeout().toMillis() * 4, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof StatusReply.ErrorMessage m) {
+                throw new AgentConfigException(m.getMessage());
+            }
+            if (cause instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException(cause);
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("no answer within " + settings.askTimeout().multipliedBy(4), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    private static void sleep(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    /** Leaves the cluster and stops; chats under way continue on the next node that starts. */
+    @Override
+    public void close() {
+        system.terminate();
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            log.warn("actor system did not stop in time: {}", e.toString());
+        }
+        llmThreads.shutdownNow();
+        executions.close();
+    }
+}

@@ -1,0 +1,271 @@
+package io.agentexec.gateway;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.gateway.cluster.ClusterBackend;
+import io.agentexec.gateway.engine.EngineBackend;
+import io.agentexec.gateway.executions.ExecutionRegistry;
+import io.agentexec.gateway.grpc.GrpcApi;
+import io.agentexec.gateway.http.ExecutionSpecParser;
+import io.agentexec.gateway.http.HttpApi;
+import io.agentexec.gateway.metrics.Metrics;
+import io.agentexec.gateway.spi.ClusterStatus;
+import io.agentexec.gateway.spi.ConversationService;
+import io.agentexec.gateway.spi.ExecutionService;
+import io.agentexec.gateway.spi.NoConversations;
+import io.agentexec.gateway.spi.SandboxService;
+import io.agentexec.gateway.spi.TenantId;
+import io.agentexec.gateway.tenant.TenantGuard;
+import io.agentexec.gateway.tenant.TenantRegistry;
+import io.agentexec.sandbox.EngineSettings;
+import io.agentexec.sandbox.SandboxEngine;
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.pekko.japi.function.Function;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.javadsl.ServiceHandler;
+import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.stream.Materializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running gateway node: the backend (cluster or bare engine), the HTTP API and the gRPC services
+ * on one port (or two), and a graceful stop that finishes the work in flight.
+ */
+public final class Gateway implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Gateway.class);
+    private static final Duration DRAIN_POLL = Duration.ofMillis(100);
+
+    private final GatewaySettings settings;
+    private final ActorSystem<?> system;
+    private final List<ServerBinding> bindings;
+    private final AutoCloseable backend;
+    private final Optional<ActorSystem<?>> ownSystem;
+    private final ExecutionRegistry registry;
+    private final AtomicBoolean draining;
+    private final HttpApi http;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private Gateway(GatewaySettings settings, ActorSystem<?> system, List<ServerBinding> bindings, AutoCloseable backend,
+                    Optional<ActorSystem<?>> ownSystem, ExecutionRegistry registry, AtomicBoolean draining, HttpApi http) {
+        this.settings = settings;
+        this.system = system;
+        this.bindings = List.copyOf(bindings);
+        this.backend = backend;
+        this.ownSystem = ownSystem;
+        this.registry = registry;
+        this.draining = draining;
+        this.http = http;
+    }
+
+    /** Starts the node described by {@code config}; prints a first API key to {@code console} if it makes one. */
+    public static Gateway start(Config config, PrintStream console) {
+        return start(config, console, new NoConversations());
+    }
+
+    public static Gateway start(Config config, PrintStream console, ConversationService conversations) {
+        GatewaySettings settings = GatewaySettings.fromConfig(config);
+        EngineSettings engineSettings = EngineSettings.fromConfig(config);
+        checkAuthBinding(settings);
+        ActorSystem<?> system;
+        Optional<ActorSystem<?>> ownSystem;
+        AutoCloseable backend;
+        ExecutionService executions;
+        SandboxService sandboxes;
+        ClusterStatus status;
+        if (settings.backend() == GatewaySettings.BackendKind.ENGINE) {
+            EngineBackend engine = new EngineBackend(SandboxEngine.start(engineSettings), settings.engineSlots(),
+                    settings.engineQueue());
+            try {
+                // no cluster here: a plain local actor system, whatever the classpath's reference.conf says
+                system = ActorSystem.create(Behaviors.empty(), "agentexec-gateway",
+                        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(config));
+            } catch (RuntimeException e) {
+                engine.close();
+                throw e;
+            }
+            ownSystem = Optional.of(system);
+            backend = engine;
+            executions = engine;
+            sandboxes = engine;
+            status = engine;
+        } else {
+            AgentexecCluster cluster = AgentexecCluster.start(config);
+            ClusterBackend adapter = new ClusterBackend(cluster, engineSettings.languages(), settings.askTimeout());
+            system = cluster.system();
+            ownSystem = Optional.empty();
+            backend = adapter;
+            executions = adapter;
+            sandboxes = adapter;
+            status = adapter;
+        }
+        try {
+            TenantGuard guard = tenantGuard(settings, sandboxes, console);
+            Metrics metrics = new Metrics();
+            ExecutionRegistry registry = new ExecutionRegistry(Clock.systemUTC(), settings.executionRetention(),
+                    settings.replayChunks());
+            AtomicBoolean draining = new AtomicBoolean();
+            Materializer materializer = Materializer.matFromSystem(system);
+            ExecutionSpecParser parser = new ExecutionSpecParser(settings, engineSettings.languages(),
+                    engineSettings.defaultLimits());
+            HttpApi http = new HttpApi(settings, executions, sandboxes, conversations, status, guard, registry, metrics,
+                    parser, engineSettings.languages(), materializer, draining);
+            GrpcApi grpc = new GrpcApi(settings, executions, sandboxes, conversations, status, guard, registry, metrics,
+                    parser, engineSettings.languages(), draining, system);
+            List<ServerBinding> bindings = new ArrayList<>();
+            Http server = Http.get(system);
+            if (settings.grpcPort().isEmpty()) {
+                bindings.add(bind(server, settings.host(), settings.port(), Optional.of(grpc), Optional.of(http)));
+            } else {
+                bindings.add(bind(server, settings.host(), settings.port(), Optional.empty(), Optional.of(http)));
+                bindings.add(bind(server, settings.host(), settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
+            }
+            Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http);
+            log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), status.kind(),
+                    settings.authMode());
+            return gateway;
+        } catch (RuntimeException e) {
+            closeQuietly(backend);
+            ownSystem.ifPresent(ActorSystem::terminate);
+            throw e;
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static ServerBinding bind(Http server, String host, int port, Optional<GrpcApi> grpc, Optional<HttpApi> http) {
+        List<Function<HttpRequest, CompletionStage<HttpResponse>>> handlers = new ArrayList<>();
+        grpc.ifPresent(g -> handlers.addAll(g.handlers()));
+        // HTTP last: it answers every request (a JSON 404 at worst), so gRPC paths must be tried first.
+        http.ifPresent(h -> handlers.add(h::handle));
+        Function<HttpRequest, CompletionStage<HttpResponse>> handler =
+                ServiceHandler.concatOrNotFound(handlers.toArray(new Function[0]));
+        try {
+            return server.newServerAt(host, port).bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Without authentication the gateway must not be reachable from other machines. */
+    static void checkAuthBinding(GatewaySettings settings) {
+        if (settings.authMode() != GatewaySettings.AuthMode.NONE) {
+            return;
+        }
+        try {
+            for (InetAddress a : InetAddress.getAllByName(settings.host())) {
+                if (!a.isLoopbackAddress()) {
+                    throw new IllegalStateException("agentexec.gateway.auth.mode = none only binds to a loopback address; "
+                            + settings.host() + " is not one (use api-keys)");
+                }
+            }
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("unknown gateway host " + settings.host(), e);
+        }
+    }
+
+    private static TenantGuard tenantGuard(GatewaySettings settings, SandboxService sandboxes, PrintStream console) {
+        if (settings.authMode() == GatewaySettings.AuthMode.NONE) {
+            log.warn("authentication is off (agentexec.gateway.auth.mode = none): every caller is tenant 'anonymous'");
+            return TenantGuard.noAuth(settings.tenantDefaults(), sandboxes);
+        }
+        TenantRegistry registry = TenantRegistry.load(settings.keysFile(), settings.tenantDefaults());
+        if (registry.tenantCount() == 0) {
+            if (!settings.generateFirstKey()) {
+                throw new IllegalStateException("no tenants in " + settings.keysFile() + " and generate-first-key is off");
+            }
+            String key = TenantRegistry.addTenant(settings.keysFile(), new TenantId(settings.firstTenant()));
+            console.println("agentexec: created tenant '" + settings.firstTenant() + "'; its API key (shown once, stored "
+                    + "hashed in " + settings.keysFile() + "):");
+            console.println("  " + key);
+            console.flush();
+            registry = TenantRegistry.load(settings.keysFile(), settings.tenantDefaults());
+        }
+        return TenantGuard.withKeys(registry, settings.tenantDefaults(), sandboxes);
+    }
+
+    public List<InetSocketAddress> addresses() {
+        return bindings.stream().map(ServerBinding::localAddress).toList();
+    }
+
+    /** The HTTP port actually bound (useful with port 0). */
+    public int httpPort() {
+        return bindings.get(0).localAddress().getPort();
+    }
+
+    /** The port serving gRPC: the HTTP port unless a separate one is configured. */
+    public int grpcPort() {
+        return bindings.get(bindings.size() - 1).localAddress().getPort();
+    }
+
+    public HttpApi http() {
+        return http;
+    }
+
+    public ActorSystem<?> system() {
+        return system;
+    }
+
+    public boolean draining() {
+        return draining.get();
+    }
+
+    /**
+     * Stops gracefully: refuses new work at once (503, readyz 503), stops accepting connections,
+     * lets executions in flight finish up to the drain timeout, then stops the backend.
+     */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        draining.set(true);
+        log.info("gateway stopping: refusing new work, {} execution(s) in flight", registry.running());
+        for (ServerBinding b : bindings) {
+            b.unbind().toCompletableFuture().join();
+        }
+        Instant deadline = Instant.now().plus(settings.drainTimeout());
+        while (registry.running() > 0 && Instant.now().isBefore(deadline)) {
+            try {
+                Thread.sleep(DRAIN_POLL.toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        for (ServerBinding b : bindings) {
+            // responses already produced (a finished run's result) still get written
+            b.terminate(Duration.ofSeconds(5)).toCompletableFuture().join();
+        }
+        closeQuietly(backend);
+        ownSystem.ifPresent(s -> {
+            s.terminate();
+            s.getWhenTerminated().toCompletableFuture().join();
+        });
+        log.info("gateway stopped");
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception e) {
+            log.warn("closing the backend failed: {}", e.toString());
+        }
+    }
+}

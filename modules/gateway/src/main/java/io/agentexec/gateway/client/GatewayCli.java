@@ -1,0 +1,329 @@
+package io.agentexec.gateway.client;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The client side of {@code bin/agentexec}: {@code exec --server URL}, {@code sandbox}, {@code chat}
+ * and {@code logs}, talking to a gateway over HTTP. Results print as JSON on stdout; output streams
+ * to stderr while code runs, with a progress line when it is quiet.
+ * Exit codes: 0 done (whatever the verdict), 1 the gateway refused, 2 usage, 3 gateway unreachable.
+ */
+public final class GatewayCli {
+    static final int EXIT_OK = 0;
+    static final int EXIT_REFUSED = 1;
+    static final int EXIT_USAGE = 2;
+    static final int EXIT_UNREACHABLE = 3;
+    /** A quiet run shows it is alive this often. */
+    private static final Duration PROGRESS_EVERY = Duration.ofSeconds(2);
+
+    public static final String USAGE = """
+            client commands (need --server URL or AGENTEXEC_SERVER; --api-key KEY or AGENTEXEC_API_KEY):
+              exec --server URL --language L [--timeout S] [--memory MB] [--stdin FILE] [--sandbox ID] FILE|-
+              sandbox create --language L | sandbox rm ID | sandbox put ID PATH LOCALFILE | sandbox get ID PATH
+              chat start --config FILE.json --message TEXT | chat input ID TEXT | chat show ID
+              logs EXECUTION_ID          follow an execution's output until it ends
+            """;
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private final String server;
+    private final Optional<String> apiKey;
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(10)).build();
+    private final PrintStream out;
+    private final PrintStream err;
+
+    private GatewayCli(String server, Optional<String> apiKey, PrintStream out, PrintStream err) {
+        this.server = server.replaceAll("/+$", "");
+        this.apiKey = apiKey;
+        this.out = out;
+        this.err = err;
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(List.of(args), System.getenv(), System.in, System.out, System.err));
+    }
+
+    /** Entry point for bin/agentexec: {@code args} start with the command (exec, sandbox, chat, logs). */
+    public static int run(List<String> args, Map<String, String> env, InputStream in, PrintStream out, PrintStream err) {
+        List<String> rest = new ArrayList<>(args);
+        try {
+            String server = take(rest, "--server").or(() -> Optional.ofNullable(env.get("AGENTEXEC_SERVER")))
+                    .orElseThrow(() -> new IllegalArgumentException("--server URL (or AGENTEXEC_SERVER) is required"));
+            Optional<String> key = take(rest, "--api-key").or(() -> Optional.ofNullable(env.get("AGENTEXEC_API_KEY")));
+            if (rest.isEmpty()) {
+                throw new IllegalArgumentException("a command is required");
+            }
+            GatewayCli cli = new GatewayCli(server, key, out, err);
+            String command = rest.remove(0);
+            return switch (command) {
+                case "exec" -> cli.exec(rest, in);
+                case "sandbox" -> cli.sandbox(rest);
+                case "chat" -> cli.chat(rest);
+                case "logs" -> cli.logs(single(rest, "logs EXECUTION_ID"));
+                default -> throw new IllegalArgumentException("unknown command '" + command + "'");
+            };
+        } catch (IllegalArgumentException e) {
+            err.println("agentexec: " + e.getMessage());
+            err.print(USAGE);
+            return EXIT_USAGE;
+        } catch (ConnectException e) {
+            err.println("agentexec: cannot reach the gateway: " + e.getMessage());
+            return EXIT_UNREACHABLE;
+        } catch (Refused e) {
+            err.println("agentexec: " + e.getMessage());
+            return EXIT_REFUSED;
+        } catch (IOException e) {
+            err.println("agentexec: " + e);
+            return EXIT_UNREACHABLE;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return EXIT_UNREACHABLE;
+        }
+    }
+
+    /** The gateway answered with an error. */
+    static final class Refused extends IOException {
+        Refused(int status, String body) {
+            super("the gateway answered " + status + ": " + body.strip());
+        }
+    }
+
+    // ---- commands
+
+    private int exec(List<String> args, InputStream in) throws IOException, InterruptedException {
+        String language = take(args, "--language").orElseThrow(() -> new IllegalArgumentException("--language is required"));
+        ObjectNode body = JSON.createObjectNode().put("language", language);
+        ObjectNode limits = JSON.createObjectNode();
+        take(args, "--timeout").ifPresent(v -> limits.put("timeoutSeconds", number(v, "--timeout")));
+        take(args, "--memory").ifPresent(v -> limits.put("memoryMb", (long) number(v, "--memory")));
+        if (!limits.isEmpty()) {
+            body.set("limits", limits);
+        }
+        Optional<String> stdin = take(args, "--stdin");
+        if (stdin.isPresent()) {
+            body.put("stdin", Files.readString(Path.of(stdin.get())));
+        }
+        Optional<String> sandbox = take(args, "--sandbox");
+        String file = single(args, "exec ... FILE|-");
+        body.put("code", file.equals("-") ? new String(in.readAllBytes(), StandardCharsets.UTF_8) : Files.readString(Path.of(file)));
+        String path = sandbox.map(id -> "/v1/sandboxes/" + enc(id) + "/executions").orElse("/v1/executions") + "?async=true";
+        JsonNode accepted = call("POST", path, body);
+        String id = accepted.get("id").asText();
+        err.println("agentexec: execution " + id + " running");
+        return follow(id, true);
+    }
+
+    private int logs(String executionId) throws IOException, InterruptedException {
+        return follow(executionId, false);
+    }
+
+    /** Follows the execution's events: output to stderr as it comes, the result to stdout at the end. */
+    private int follow(String id, boolean progress) throws IOException, InterruptedException {
+        HttpResponse<InputStream> response = http.send(request("GET", "/v1/executions/" + enc(id) + "/events").build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        if (response.statusCode() != 200) {
+            throw new Refused(response.statusCode(), new String(response.body().readAllBytes(), StandardCharsets.UTF_8));
+        }
+        long started = System.nanoTime();
+        AtomicLong lastOutput = new AtomicLong(System.nanoTime());
+        ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "agentexec-progress");
+            t.setDaemon(true);
+            return t;
+        });
+        if (progress) {
+            ticker.scheduleAtFixedRate(() -> {
+                if (System.nanoTime() - lastOutput.get() >= PROGRESS_EVERY.toNanos()) {
+                    err.println("agentexec: still running, " + (System.nanoTime() - started) / 1_000_000_000L + "s");
+                    lastOutput.set(System.nanoTime());
+                }
+            }, PROGRESS_EVERY.toMillis() / 2, PROGRESS_EVERY.toMillis() / 2, TimeUnit.MILLISECONDS);
+        }
+        try (BufferedReader reader = new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
+            String event = "";
+            for (String line = reader.readLine(); line != null; line = reader.readLine()) {
+                if (line.startsWith("event: ")) {
+                    event = line.substring(7);
+                } else if (line.startsWith("data: ")) {
+                    JsonNode data = JSON.readTree(line.substring(6));
+                    switch (event) {
+                        case "output" -> {
+                            lastOutput.set(System.nanoTime());
+                            err.print(data.get("text").asText());
+                            err.flush();
+                        }
+                        case "result" -> {
+                            out.println(JSON.writeValueAsString(data));
+                            return EXIT_OK;
+                        }
+                        case "error" -> throw new Refused(200, data.toString());
+                        default -> err.println("agentexec: " + event + " " + data);
+                    }
+                }
+            }
+        } finally {
+            ticker.shutdownNow();
+        }
+        throw new IOException("the event stream ended before the execution did");
+    }
+
+    private int sandbox(List<String> args) throws IOException, InterruptedException {
+        if (args.isEmpty()) {
+            throw new IllegalArgumentException("sandbox needs create, rm, put or get");
+        }
+        String sub = args.remove(0);
+        switch (sub) {
+            case "create" -> {
+                String language = take(args, "--language").orElseThrow(() -> new IllegalArgumentException("--language is required"));
+                print(call("POST", "/v1/sandboxes", JSON.createObjectNode().put("language", language)));
+            }
+            case "rm" -> print(call("DELETE", "/v1/sandboxes/" + enc(single(args, "sandbox rm ID")), null));
+            case "put" -> {
+                if (args.size() != 3) {
+                    throw new IllegalArgumentException("sandbox put ID PATH LOCALFILE");
+                }
+                HttpResponse<String> r = http.send(request("PUT", "/v1/sandboxes/" + enc(args.get(0)) + "/files/" + args.get(1))
+                        .header("Content-Type", "application/octet-stream")
+                        .PUT(HttpRequest.BodyPublishers.ofFile(Path.of(args.get(2)))).build(), HttpResponse.BodyHandlers.ofString());
+                print(checked(r));
+            }
+            case "get" -> {
+                if (args.size() != 2) {
+                    throw new IllegalArgumentException("sandbox get ID PATH");
+                }
+                HttpResponse<byte[]> r = http.send(request("GET", "/v1/sandboxes/" + enc(args.get(0)) + "/files/" + args.get(1)).build(),
+                        HttpResponse.BodyHandlers.ofByteArray());
+                if (r.statusCode() != 200) {
+                    throw new Refused(r.statusCode(), new String(r.body(), StandardCharsets.UTF_8));
+                }
+                out.write(r.body());
+                out.flush();
+            }
+            default -> throw new IllegalArgumentException("unknown sandbox command '" + sub + "'");
+        }
+        return EXIT_OK;
+    }
+
+    private int chat(List<String> args) throws IOException, InterruptedException {
+        if (args.isEmpty()) {
+            throw new IllegalArgumentException("chat needs start, input or show");
+        }
+        String sub = args.remove(0);
+        switch (sub) {
+            case "start" -> {
+                Path config = Path.of(take(args, "--config").orElseThrow(() -> new IllegalArgumentException("--config FILE is required")));
+                String message = take(args, "--message").orElseThrow(() -> new IllegalArgumentException("--message is required"));
+                ObjectNode body = JSON.createObjectNode();
+                body.set("config", JSON.readTree(config.toFile()));
+                body.put("message", message);
+                print(call("POST", "/v1/conversations", body));
+            }
+            case "input" -> {
+                if (args.size() != 2) {
+                    throw new IllegalArgumentException("chat input ID TEXT");
+                }
+                print(call("POST", "/v1/conversations/" + enc(args.get(0)) + "/input", JSON.createObjectNode().put("text", args.get(1))));
+            }
+            case "show" -> print(call("GET", "/v1/conversations/" + enc(single(args, "chat show ID")), null));
+            default -> throw new IllegalArgumentException("unknown chat command '" + sub + "'");
+        }
+        return EXIT_OK;
+    }
+
+    // ---- plumbing
+
+    private HttpRequest.Builder request(String method, String path) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(server + path)).method(method, HttpRequest.BodyPublishers.noBody());
+        apiKey.ifPresent(k -> b.header("Authorization", "Bearer " + k));
+        return b;
+    }
+
+    private JsonNode call(String method, String path, JsonNode body) throws IOException, InterruptedException {
+        HttpRequest.Builder b = request(method, path);
+        if (body != null) {
+            b.header("Content-Type", "application/json")
+                    .method(method, HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body)));
+        }
+        return checked(http.send(b.build(), HttpResponse.BodyHandlers.ofString()));
+    }
+
+    private static JsonNode checked(HttpResponse<String> r) throws IOException {
+        if (r.statusCode() >= 300) {
+            throw new Refused(r.statusCode(), r.body());
+        }
+        return JSON.readTree(r.body());
+    }
+
+    private void print(JsonNode node) throws IOException {
+        out.println(JSON.writeValueAsString(node));
+    }
+
+    private static String enc(String s) {
+        return URLEncoder.encode(s, StandardCharsets.UTF_8);
+    }
+
+    private static double number(String v, String flag) {
+        try {
+            return Double.parseDouble(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(flag + " takes a number, got '" + v + "'");
+        }
+    }
+
+    private static Optional<String> take(List<String> args, String flag) {
+        int i = args.indexOf(flag);
+        if (i < 0) {
+            return Optional.empty();
+        }
+        if (i + 1 >= args.size()) {
+            throw new IllegalArgumentException(flag + " needs a value");
+        }
+        String value = args.get(i + 1);
+        args.remove(i + 1);
+        args.remove(i);
+        return Optional.of(value);
+    }
+
+    private static String single(List<String> args, String usage) {
+        if (args.size() != 1) {
+            throw new IllegalArgumentException("usage: " + usage);
+        }
+        return args.get(0);
+    }
+
+    static Map<String, String> env(String... pairs) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (int i = 0; i + 1 < pairs.length; i += 2) {
+            m.put(pairs[i], pairs[i + 1]);
+        }
+        return m;
+    }
+}

@@ -1,0 +1,66 @@
+package io.agentexec.gateway.http;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * A request the gateway answers with an error: a status, a stable code for programs and a message
+ * for people. Every error leaves the gateway as {@code {"error": {"code", "message", "requestId"}}}.
+ */
+public final class ApiException extends RuntimeException {
+    private final int status;
+    private final String code;
+    private final Optional<Duration> retryAfter;
+    private final List<String> allow;
+
+    public ApiException(int status, String code, String message) {
+        this(status, code, message, Optional.empty(), List.of());
+    }
+
+    private ApiException(int status, String code, String message, Optional<Duration> retryAfter, List<String> allow) {
+        super(Objects.requireNonNull(message, "message"), null, false, false);
+        this.status = status;
+        this.code = Objects.requireNonNull(code, "code");
+        this.retryAfter = retryAfter;
+        this.allow = List.copyOf(allow);
+    }
+
+    public static ApiException badRequest(String message) {
+        return new ApiException(400, "invalid_request", message);
+    }
+
+    public static ApiException notFound(String message) {
+        return new ApiException(404, "not_found", message);
+    }
+
+    public static ApiException tooManyRequests(String code, String message, Duration retryAfter) {
+        return new ApiException(429, code, message, Optional.of(retryAfter), List.of());
+    }
+
+    public static ApiException unavailable(String code, String message, Duration retryAfter) {
+        return new ApiException(503, code, message, Optional.of(retryAfter), List.of());
+    }
+
+    public static ApiException methodNotAllowed(String method, List<String> allow) {
+        return new ApiException(405, "method_not_allowed", "method " + method + " is not allowed here; allowed: "
+                + String.join(", ", allow), Optional.empty(), allow);
+    }
+
+    public int status() {
+        return status;
+    }
+
+    public String code() {
+        return code;
+    }
+
+    public Optional<Duration> retryAfter() {
+        return retryAfter;
+    }
+
+    public List<String> allow() {
+        return allow;
+    }
+}

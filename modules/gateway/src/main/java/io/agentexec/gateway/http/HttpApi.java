@@ -1,0 +1,734 @@
+package io.agentexec.gateway.http;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.agentexec.gateway.GatewaySettings;
+import io.agentexec.gateway.executions.ExecutionEvent;
+import io.agentexec.gateway.executions.ExecutionRegistry;
+import io.agentexec.gateway.executions.TrackedExecution;
+import io.agentexec.gateway.logging.RequestLog;
+import io.agentexec.gateway.metrics.Metrics;
+import io.agentexec.gateway.spi.ClusterStatus;
+import io.agentexec.gateway.spi.ConversationService;
+import io.agentexec.gateway.spi.ExecutionOutcome;
+import io.agentexec.gateway.spi.ExecutionService;
+import io.agentexec.gateway.spi.RunHandle;
+import io.agentexec.gateway.spi.SandboxService;
+import io.agentexec.gateway.tenant.Tenant;
+import io.agentexec.gateway.tenant.TenantGuard;
+import io.agentexec.sandbox.language.Language;
+import io.agentexec.sandbox.language.LanguageTable;
+import io.agentexec.sandbox.model.InvalidRequestException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.regex.Pattern;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.http.javadsl.model.ContentType;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpEntity;
+import org.apache.pekko.http.javadsl.model.HttpHeader;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.MediaTypes;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.BoundedSourceQueue;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.util.ByteString;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP/1.1 JSON API. A route table (also checked against openapi.yaml by a test) and one
+ * handler per route; every refusal is a JSON error, never a stack trace. Translates and checks
+ * tenants only: the backends behind the SPI do the work.
+ */
+public final class HttpApi {
+    private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
+    private static final Pattern REQUEST_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    private static final ContentType EVENT_STREAM = ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM);
+    /** How long a client should wait after an overload before trying again. */
+    private static final Duration OVERLOAD_RETRY = Duration.ofSeconds(1);
+    private static final int SSE_BUFFER = 4096;
+
+    enum Body { NONE, JSON, BYTES }
+
+    /** One route: method, path template ({name} is a segment; a trailing {path} takes the rest), auth, body. */
+    public record Route(String method, String template, boolean authenticated, Body body, Handler handler) { }
+
+    @FunctionalInterface
+    interface Handler {
+        CompletionStage<HttpResponse> handle(Call call) throws Exception;
+    }
+
+    /** A request matched to a route: its id, tenant, path parameters and body. */
+    record Call(HttpRequest request, String requestId, Optional<Tenant> tenant, Map<String, String> params,
+                byte[] body, JsonNode json) {
+        Tenant requireTenant() {
+            return tenant.orElseThrow();
+        }
+
+        Map<String, String> logIds() {
+            Map<String, String> ids = new LinkedHashMap<>();
+            ids.put("requestId", requestId);
+            tenant.ifPresent(t -> ids.put("tenant", t.id().value()));
+            return ids;
+        }
+    }
+
+    private final GatewaySettings settings;
+    private final ExecutionService executions;
+    private final SandboxService sandboxes;
+    private final ConversationService conversations;
+    private final ClusterStatus status;
+    private final TenantGuard guard;
+    private final ExecutionRegistry registry;
+    private final Metrics metrics;
+    private final ExecutionSpecParser parser;
+    private final LanguageTable languages;
+    private final Materializer materializer;
+    private final AtomicBoolean draining;
+    private final List<Route> routes;
+    private final byte[] openApi;
+
+    public HttpApi(GatewaySettings settings, ExecutionService executions, SandboxService sandboxes,
+                   ConversationService conversations, ClusterStatus status, TenantGuard guard, ExecutionRegistry registry,
+                   Metrics metrics, ExecutionSpecParser parser, LanguageTable languages, Materializer materializer,
+                   AtomicBoolean draining) {
+        this.settings = settings;
+        this.executions = executions;
+        this.sandboxes = sandboxes;
+        this.conversations = conversations;
+        this.status = status;
+        this.guard = guard;
+        this.registry = registry;
+        this.metrics = metrics;
+        this.parser = parser;
+        this.languages = languages;
+        this.materializer = materializer;
+        this.draining = draining;
+        this.openApi = readOpenApi();
+        this.routes = List.of(
+                new Route("POST", "/v1/executions", true, Body.JSON, this::postExecution),
+                new Route("GET", "/v1/executions/{id}", true, Body.NONE, this::getExecution),
+                new Route("DELETE", "/v1/executions/{id}", true, Body.NONE, this::cancelExecution),
+                new Route("GET", "/v1/executions/{id}/events", true, Body.NONE, this::executionEvents),
+                new Route("POST", "/v1/sandboxes", true, Body.JSON, this::createSandbox),
+                new Route("GET", "/v1/sandboxes/{id}", true, Body.NONE, this::getSandbox),
+                new Route("DELETE", "/v1/sandboxes/{id}", true, Body.NONE, this::deleteSandbox),
+                new Route("POST", "/v1/sandboxes/{id}/executions", true, Body.JSON, this::postExecution),
+                new Route("PUT", "/v1/sandboxes/{id}/files/{path}", true, Body.BYTES, this::putFile),
+                new Route("GET", "/v1/sandboxes/{id}/files/{path}", true, Body.NONE, this::getFile),
+                new Route("POST", "/v1/conversations", true, Body.JSON, this::startConversation),
+                new Route("GET", "/v1/conversations/{id}", true, Body.NONE, this::getConversation),
+                new Route("POST", "/v1/conversations/{id}/input", true, Body.JSON, this::humanInput),
+                new Route("GET", "/v1/conversations/{id}/events", true, Body.NONE, this::conversationEvents),
+                new Route("GET", "/v1/languages", true, Body.NONE, this::languages),
+                new Route("GET", "/healthz", false, Body.NONE, this::healthz),
+                new Route("GET", "/readyz", false, Body.NONE, this::readyz),
+                new Route("GET", "/metrics", false, Body.NONE, this::metrics),
+                new Route("GET", "/openapi.yaml", false, Body.NONE, this::openApi));
+    }
+
+    public List<Route> routes() {
+        return routes;
+    }
+
+    // ---- dispatch
+
+    public CompletionStage<HttpResponse> handle(HttpRequest request) {
+        long started = System.nanoTime();
+        String requestId = request.getHeader("X-Request-Id").map(HttpHeader::value)
+                .filter(v -> REQUEST_ID.matcher(v).matches()).orElseGet(() -> "req-" + UUID.randomUUID());
+        List<String> segments = new ArrayList<>();
+        request.getUri().pathSegments().forEach(segments::add);
+        String method = request.method().value();
+        metrics.inFlightRequests().incrementAndGet();
+        String[] routeName = {"unmatched"};
+        CompletionStage<HttpResponse> response;
+        try {
+            response = dispatch(request, requestId, segments, method, routeName);
+        } catch (Exception e) {
+            response = CompletableFuture.failedFuture(e);
+        }
+        return response.exceptionally(e -> errorResponse(unwrap(e), requestId, routeName[0]))
+                .thenApply(r -> {
+                    metrics.inFlightRequests().decrementAndGet();
+                    metrics.recordRequest("http", method, routeName[0], r.status().intValue(), System.nanoTime() - started);
+                    return r.addHeader(RawHeader.create("X-Request-Id", requestId));
+                });
+    }
+
+    private CompletionStage<HttpResponse> dispatch(HttpRequest request, String requestId, List<String> segments,
+                                                   String method, String[] routeName) throws Exception {
+        List<Route> pathMatches = new ArrayList<>();
+        Map<String, String> params = Map.of();
+        for (Route route : routes) {
+            Optional<Map<String, String>> m = match(route.template(), segments);
+            if (m.isPresent()) {
+                pathMatches.add(route);
+                if (route.method().equals(method)) {
+                    params = m.get();
+                }
+            }
+        }
+        if (pathMatches.isEmpty()) {
+            throw ApiException.notFound("no such endpoint: " + ExecutionSpecParser.abbreviate(request.getUri().path()));
+        }
+        Optional<Route> chosen = pathMatches.stream().filter(r -> r.method().equals(method)).findFirst();
+        if (chosen.isEmpty()) {
+            routeName[0] = pathMatches.get(0).template();
+            throw ApiException.methodNotAllowed(method, pathMatches.stream().map(Route::method).distinct().toList());
+        }
+        Route route = chosen.get();
+        routeName[0] = route.template();
+        Optional<Tenant> tenant = route.authenticated()
+                ? Optional.of(guard.admit(request.getHeader("Authorization").map(HttpHeader::value)))
+                : Optional.empty();
+        Map<String, String> boundParams = params;
+        if (route.body() == Body.NONE) {
+            return route.handler().handle(new Call(request, requestId, tenant, boundParams, new byte[0], Json.MAPPER.nullNode()));
+        }
+        HttpEntity entity = request.entity();
+        if (route.body() == Body.JSON && !entity.getContentType().mediaType().equals(MediaTypes.APPLICATION_JSON)) {
+            throw new ApiException(415, "unsupported_media_type", "the body must be application/json; got "
+                    + entity.getContentType());
+        }
+        if (entity.getContentLengthOption().isPresent() && entity.getContentLengthOption().getAsLong() > settings.maxBodyBytes()) {
+            throw tooLarge();
+        }
+        return entity.withSizeLimit(settings.maxBodyBytes()).toStrict(settings.askTimeout().toMillis(), materializer)
+                .thenCompose(strict -> {
+                    byte[] bytes = strict.getData().toArray();
+                    JsonNode json = Json.MAPPER.nullNode();
+                    if (route.body() == Body.JSON) {
+                        try {
+                            json = Json.MAPPER.readTree(bytes);
+                        } catch (IOException e) {
+                            throw ApiException.badRequest("malformed JSON: " + firstLine(e));
+                        }
+                        if (json == null || json.isMissingNode()) {
+                            throw ApiException.badRequest("the body must be a JSON object; it is empty");
+                        }
+                    }
+                    try {
+                        return route.handler().handle(new Call(request, requestId, tenant, boundParams, bytes, json));
+                    } catch (Exception e) {
+                        throw new CompletionException(e);
+                    }
+                });
+    }
+
+    private ApiException tooLarge() {
+        return new ApiException(413, "body_too_large", "the body is larger than " + settings.maxBodyBytes() + " bytes");
+    }
+
+    static Optional<Map<String, String>> match(String template, List<String> segments) {
+        String[] parts = template.substring(1).split("/");
+        Map<String, String> params = new LinkedHashMap<>();
+        for (int i = 0; i < parts.length; i++) {
+            boolean last = i == parts.length - 1;
+            if (last && parts[i].equals("{path}")) {
+                if (segments.size() <= i) {
+                    return Optional.empty();
+                }
+                params.put("path", String.join("/", segments.subList(i, segments.size())));
+                return Optional.of(params);
+            }
+            if (i >= segments.size()) {
+                return Optional.empty();
+            }
+            if (parts[i].startsWith("{")) {
+                if (segments.get(i).isEmpty()) {
+                    return Optional.empty();
+                }
+                params.put(parts[i].substring(1, parts[i].length() - 1), segments.get(i));
+            } else if (!parts[i].equals(segments.get(i))) {
+                return Optional.empty();
+            }
+        }
+        return segments.size() == parts.length ? Optional.of(params) : Optional.empty();
+    }
+
+    private HttpResponse errorResponse(Throwable e, String requestId, String route) {
+        ApiException api;
+        if (e instanceof ApiException a) {
+            api = a;
+        } else if (e instanceof EntityStreamSizeException) {
+            api = tooLarge();
+        } else if (e instanceof InvalidRequestException invalid) {
+            api = ApiException.badRequest(invalid.getMessage());
+        } else if (e instanceof UnsupportedOperationException unsupported) {
+            api = new ApiException(501, "not_implemented", unsupported.getMessage());
+        } else {
+            log.error("request {} on {} failed", requestId, route, e);
+            api = new ApiException(500, "internal", "internal error; quote request id " + requestId);
+        }
+        HttpResponse response = HttpResponse.create().withStatus(api.status())
+                .withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(Json.error(api.code(), api.getMessage(), requestId)));
+        if (api.retryAfter().isPresent()) {
+            long seconds = Math.max(1, (api.retryAfter().get().toMillis() + 999) / 1000);
+            response = response.addHeader(RawHeader.create("Retry-After", Long.toString(seconds)));
+        }
+        if (!api.allow().isEmpty()) {
+            response = response.addHeader(RawHeader.create("Allow", String.join(", ", api.allow())));
+        }
+        if (api.status() == 401) {
+            response = response.addHeader(RawHeader.create("WWW-Authenticate", "Bearer realm=\"agentexec\""));
+        }
+        return response;
+    }
+
+    private static Throwable unwrap(Throwable e) {
+        while ((e instanceof CompletionException || e instanceof java.util.concurrent.ExecutionException) && e.getCause() != null) {
+            e = e.getCause();
+        }
+        return e;
+    }
+
+    private static String firstLine(IOException e) {
+        String m = e instanceof JacksonException j ? j.getOriginalMessage() : e.getMessage();
+        return m == null ? e.getClass().getSimpleName() : m.lines().findFirst().orElse(m);
+    }
+
+    private static HttpResponse json(int status, Object body) {
+        return HttpResponse.create().withStatus(status).withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(body));
+    }
+
+    private void refuseWhenDraining() {
+        if (draining.get()) {
+            throw ApiException.unavailable("shutting_down", "this node is shutting down; try another", OVERLOAD_RETRY);
+        }
+    }
+
+    // ---- executions
+
+    private CompletionStage<HttpResponse> postExecution(Call call) {
+        refuseWhenDraining();
+        Tenant tenant = call.requireTenant();
+        ExecutionSpecParser.ExecutionSpec spec = parser.execution(call.json(), tenant.policy(),
+                Optional.ofNullable(call.params().get("id")));
+        boolean async = call.request().getUri().query().get("async").map(v -> v.equals("true") || v.equals("1")).orElse(false);
+        TrackedExecution tracked = registry.register(tenant.id());
+        Map<String, String> ids = call.logIds();
+        ids.put("executionId", tracked.id());
+        // Sync runs are followable by id too (GET .../events), so output always goes to the tracker.
+        RunHandle run = executions.start(tenant.id(), spec.sandboxId(), spec.request(), tracked);
+        tracked.attach(run);
+        run.outcome().thenAccept(outcome -> {
+            tracked.complete(outcome);
+            recordOutcome(outcome, ids);
+        });
+        RequestLog.info(log, ids, "execution accepted ({} block(s), sandbox {}, async {})",
+                spec.request().blocks().size(), spec.sandboxId().orElse("none"), async);
+        CompletableFuture<Void> admittedOrDone = run.admitted().toCompletableFuture()
+                .applyToEither(run.outcome().thenApply(o -> (Void) null), v -> v);
+        // A short synchronous run is answered in one plain response; only a run still going after one
+        // heartbeat interval gets the streamed body that notices a client which went away.
+        // An async request waits only the admission grace, long enough for a fast refusal (overload).
+        Duration grace = async ? settings.admissionGrace() : settings.heartbeatInterval();
+        CompletableFuture<Void> decided = admittedOrDone.thenCompose(v ->
+                run.outcome().toCompletableFuture().thenApply(o -> (Void) null)
+                        .completeOnTimeout(null, grace.toMillis(), TimeUnit.MILLISECONDS));
+        return decided.thenApply(ignored -> {
+            Optional<ExecutionOutcome> early = run.outcome().toCompletableFuture().isDone()
+                    ? Optional.of(run.outcome().toCompletableFuture().join()) : Optional.empty();
+            if (early.isPresent() && !(early.get() instanceof ExecutionOutcome.Completed)) {
+                throw Json.asError(early.get(), OVERLOAD_RETRY);
+            }
+            if (async) {
+                ObjectNode body = Json.MAPPER.createObjectNode();
+                body.put("id", tracked.id());
+                body.put("status", early.isPresent() ? "completed" : "running");
+                body.put("url", "/v1/executions/" + tracked.id());
+                body.put("eventsUrl", "/v1/executions/" + tracked.id() + "/events");
+                return json(202, body).addHeader(RawHeader.create("Location", "/v1/executions/" + tracked.id()));
+            }
+            if (early.isPresent()) {
+                return json(200, completedBody((ExecutionOutcome.Completed) early.get(), tracked.id()));
+            }
+            return HttpResponse.create().withStatus(200)
+                    .withEntity(HttpEntities.createChunked(ContentTypes.APPLICATION_JSON, resultBody(run, tracked)));
+        });
+    }
+
+    /**
+     * The body of a synchronous execution, committed once the run is admitted: spaces while it
+     * runs (JSON allows leading whitespace) so a client that went away is noticed, then the result.
+     * If the stream ends before the run does, the client left: the run is cancelled.
+     */
+    private Source<ByteString, NotUsed> resultBody(RunHandle run, TrackedExecution tracked) {
+        Source<ByteString, NotUsed> result = Source.completionStage(run.outcome().thenApply(outcome ->
+                ByteString.fromArray(Json.bytes(outcome instanceof ExecutionOutcome.Completed c
+                        ? completedBody(c, tracked.id())
+                        : errorBodyOf(outcome, tracked.id())))));
+        Duration beat = settings.heartbeatInterval();
+        Source<ByteString, NotUsed> heartbeat = Source.tick(beat, beat, ByteString.fromString(" "))
+                .mapMaterializedValue(c -> NotUsed.getInstance());
+        return heartbeat.merge(result, true)
+                .watchTermination((mat, done) -> {
+                    done.whenComplete((d, error) -> {
+                        if (!run.outcome().toCompletableFuture().isDone()) {
+                            run.cancel();
+                        }
+                    });
+                    return mat;
+                });
+    }
+
+    private static ObjectNode errorBodyOf(ExecutionOutcome outcome, String executionId) {
+        ApiException e = Json.asError(outcome, OVERLOAD_RETRY);
+        return Json.error(e.code(), e.getMessage(), executionId);
+    }
+
+    private static ObjectNode completedBody(ExecutionOutcome.Completed completed, String executionId) {
+        ObjectNode body = Json.result(completed.result(), executionId);
+        completed.note().ifPresent(note -> body.put("note", note));
+        return body;
+    }
+
+    private void recordOutcome(ExecutionOutcome outcome, Map<String, String> ids) {
+        if (outcome instanceof ExecutionOutcome.Completed c) {
+            metrics.recordExecution(c.result().verdict().name(), c.result().wallTimeMs());
+            RequestLog.info(log, ids, "execution ended: {} exit {} in {} ms", c.result().verdict(), c.result().exitCode(),
+                    c.result().wallTimeMs());
+        } else {
+            String reason = outcome.getClass().getSimpleName().toLowerCase(java.util.Locale.ROOT);
+            metrics.recordRefusal(reason);
+            RequestLog.info(log, ids, "execution ended without a verdict: {}", reason);
+        }
+    }
+
+    private CompletionStage<HttpResponse> getExecution(Call call) {
+        TrackedExecution tracked = trackedOf(call);
+        ObjectNode body = Json.MAPPER.createObjectNode();
+        body.put("id", tracked.id());
+        body.put("startedAt", tracked.startedAt().toString());
+        Optional<ExecutionOutcome> outcome = tracked.outcome();
+        if (outcome.isEmpty()) {
+            body.put("status", "running");
+        } else if (outcome.get() instanceof ExecutionOutcome.Completed c) {
+            body.put("status", "completed");
+            body.set("result", completedBody(c, tracked.id()));
+        } else {
+            ApiException e = Json.asError(outcome.get(), OVERLOAD_RETRY);
+            body.put("status", outcome.get() instanceof ExecutionOutcome.Cancelled ? "cancelled" : "failed");
+            body.set("error", Json.error(e.code(), e.getMessage(), call.requestId()).get("error"));
+        }
+        return CompletableFuture.completedFuture(json(200, body));
+    }
+
+    private CompletionStage<HttpResponse> cancelExecution(Call call) {
+        TrackedExecution tracked = trackedOf(call);
+        RunHandle run = tracked.handle().orElseThrow(() -> ApiException.notFound("no execution " + tracked.id()));
+        if (tracked.outcome().isEmpty() && !run.cancellable()) {
+            throw new ApiException(409, "not_cancellable", "this execution runs in a sandbox or on a backend that "
+                    + "cannot stop it; its timeout ends it");
+        }
+        run.cancel();
+        return getExecution(call);
+    }
+
+    private TrackedExecution trackedOf(Call call) {
+        String id = call.params().get("id");
+        return registry.find(call.requireTenant().id(), id)
+                .orElseThrow(() -> ApiException.notFound("no execution " + ExecutionSpecParser.abbreviate(id)));
+    }
+
+    private CompletionStage<HttpResponse> executionEvents(Call call) {
+        TrackedExecution tracked = trackedOf(call);
+        return CompletableFuture.completedFuture(sse(sink -> tracked.follow(event -> {
+            if (event instanceof ExecutionEvent.Output out) {
+                ObjectNode data = Json.MAPPER.createObjectNode();
+                data.put("stream", out.stream());
+                data.put("text", out.text());
+                sink.event(out.sequence(), "output", data);
+            } else if (event instanceof ExecutionEvent.End end) {
+                ObjectNode data = end.outcome() instanceof ExecutionOutcome.Completed c
+                        ? completedBody(c, tracked.id()) : errorBodyOf(end.outcome(), tracked.id());
+                sink.event(end.sequence(), end.outcome() instanceof ExecutionOutcome.Completed ? "result" : "error", data);
+                sink.end();
+            }
+        })));
+    }
+
+    // ---- Server-Sent Events
+
+    interface SseSink {
+        void event(long id, String type, JsonNode data);
+
+        void end();
+    }
+
+    /** A text/event-stream response fed by {@code subscribe}; the subscription closes when the client leaves. */
+    private HttpResponse sse(java.util.function.Function<SseSink, AutoCloseable> subscribe) {
+        Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> pair =
+                Source.<ByteString>queue(SSE_BUFFER).preMaterialize(materializer);
+        BoundedSourceQueue<ByteString> queue = pair.first();
+        SseSink sink = new SseSink() {
+            @Override
+            public void event(long id, String type, JsonNode data) {
+                queue.offer(ByteString.fromString("id: " + id + "\nevent: " + type + "\ndata: "
+                        + new String(Json.bytes(data), StandardCharsets.UTF_8) + "\n\n"));
+            }
+
+            @Override
+            public void end() {
+                queue.complete();
+            }
+        };
+        AutoCloseable subscription = subscribe.apply(sink);
+        Source<ByteString, NotUsed> body = pair.second()
+                .keepAlive(settings.sseKeepAlive(), () -> ByteString.fromString(": keep-alive\n\n"))
+                .watchTermination((mat, done) -> {
+                    done.whenComplete((d, e) -> {
+                        try {
+                            subscription.close();
+                        } catch (Exception ignored) {
+                            // closing a subscription only removes a listener
+                        }
+                    });
+                    return mat;
+                });
+        return HttpResponse.create().withStatus(200)
+                .addHeader(RawHeader.create("Cache-Control", "no-cache"))
+                .withEntity(HttpEntities.createChunked(EVENT_STREAM, body));
+    }
+
+    // ---- sandboxes
+
+    private CompletionStage<HttpResponse> createSandbox(Call call) throws Exception {
+        refuseWhenDraining();
+        Tenant tenant = call.requireTenant();
+        ExecutionSpecParser.SandboxSpec spec = parser.sandbox(call.json(), tenant.policy());
+        AutoCloseable reservation = guard.reserveSandbox(tenant);
+        return sandboxes.create(tenant.id(), spec.language(), spec.limits(), spec.image())
+                .whenComplete((info, error) -> {
+                    try {
+                        reservation.close();
+                    } catch (Exception ignored) {
+                        // a reservation is a counter
+                    }
+                })
+                .thenApply(info -> {
+                    RequestLog.info(log, call.logIds(), "sandbox {} created ({})", info.sandboxId(), info.language());
+                    return json(201, sandboxBody(info)).addHeader(RawHeader.create("Location", "/v1/sandboxes/" + info.sandboxId()));
+                });
+    }
+
+    private static ObjectNode sandboxBody(SandboxService.SandboxInfo info) {
+        ObjectNode body = Json.MAPPER.createObjectNode();
+        body.put("id", info.sandboxId());
+        body.put("language", info.language());
+        body.put("status", info.status());
+        return body;
+    }
+
+    private String sandboxId(Call call) {
+        String id = call.params().get("id");
+        ExecutionSpecParser.checkSandboxId(id);
+        return id;
+    }
+
+    private CompletionStage<HttpResponse> getSandbox(Call call) {
+        String id = sandboxId(call);
+        return sandboxes.find(call.requireTenant().id(), id).thenApply(found -> json(200, sandboxBody(
+                found.orElseThrow(() -> ApiException.notFound("no sandbox " + id)))));
+    }
+
+    private CompletionStage<HttpResponse> deleteSandbox(Call call) {
+        String id = sandboxId(call);
+        return sandboxes.delete(call.requireTenant().id(), id).thenApply(found -> {
+            SandboxService.SandboxInfo info = found.orElseThrow(() -> ApiException.notFound("no sandbox " + id));
+            RequestLog.info(log, call.logIds(), "sandbox {} deleted", id);
+            return json(200, sandboxBody(info));
+        });
+    }
+
+    private CompletionStage<HttpResponse> putFile(Call call) {
+        String id = sandboxId(call);
+        String path = ExecutionSpecParser.workspacePath(call.params().get("path"));
+        return sandboxes.writeFile(call.requireTenant().id(), id, path, call.body()).thenApply(written -> {
+            long size = written.orElseThrow(() -> ApiException.notFound("no sandbox " + id));
+            ObjectNode body = Json.MAPPER.createObjectNode();
+            body.put("path", path);
+            body.put("sizeBytes", size);
+            return json(200, body);
+        });
+    }
+
+    private CompletionStage<HttpResponse> getFile(Call call) {
+        String id = sandboxId(call);
+        String path = ExecutionSpecParser.workspacePath(call.params().get("path"));
+        return sandboxes.readFile(call.requireTenant().id(), id, path, settings.maxFileReadBytes()).thenApply(content ->
+                HttpResponse.create().withStatus(200).withEntity(ContentTypes.APPLICATION_OCTET_STREAM,
+                        content.orElseThrow(() -> ApiException.notFound("no sandbox " + id))));
+    }
+
+    // ---- conversations
+
+    private void requireConversations() {
+        if (!conversations.available()) {
+            throw new ApiException(501, "not_implemented", "conversations need the agents module (modules/agents), "
+                    + "which this node does not run");
+        }
+    }
+
+    private CompletionStage<HttpResponse> startConversation(Call call) {
+        refuseWhenDraining();
+        requireConversations();
+        JsonNode body = call.json();
+        if (!body.isObject()) {
+            throw ApiException.badRequest("the request body must be a JSON object");
+        }
+        JsonNode message = body.get("message");
+        if (message == null || !message.isTextual() || message.asText().isBlank()) {
+            throw ApiException.badRequest("'message' (the first message, a non-empty string) is required");
+        }
+        JsonNode config = body.get("config");
+        if (config == null || !config.isObject()) {
+            throw ApiException.badRequest("'config' (the agents' configuration, an object) is required");
+        }
+        return conversations.start(call.requireTenant().id(), config, message.asText())
+                .thenApply(t -> json(201, transcriptBody(t)).addHeader(RawHeader.create("Location", "/v1/conversations/" + t.conversationId())));
+    }
+
+    private CompletionStage<HttpResponse> getConversation(Call call) {
+        requireConversations();
+        String id = call.params().get("id");
+        return conversations.transcript(call.requireTenant().id(), id).thenApply(t -> json(200, transcriptBody(
+                t.orElseThrow(() -> ApiException.notFound("no conversation " + ExecutionSpecParser.abbreviate(id))))));
+    }
+
+    private CompletionStage<HttpResponse> humanInput(Call call) {
+        requireConversations();
+        String id = call.params().get("id");
+        JsonNode text = call.json().get("text");
+        if (text == null || !text.isTextual()) {
+            throw ApiException.badRequest("'text' (the human's reply, a string) is required");
+        }
+        return conversations.humanInput(call.requireTenant().id(), id, text.asText()).thenApply(t -> json(200, transcriptBody(
+                t.orElseThrow(() -> ApiException.notFound("no conversation " + ExecutionSpecParser.abbreviate(id))))));
+    }
+
+    private CompletionStage<HttpResponse> conversationEvents(Call call) {
+        requireConversations();
+        String id = call.params().get("id");
+        long after = call.request().getHeader("Last-Event-ID").map(h -> parseLong(h.value())).orElse(0L);
+        @SuppressWarnings("unchecked")
+        Optional<AutoCloseable>[] holder = new Optional[]{Optional.empty()};
+        HttpResponse response = sse(sink -> {
+            Optional<AutoCloseable> sub = conversations.follow(call.requireTenant().id(), id, after,
+                    e -> sink.event(e.sequence(), e.type(), eventBody(e)), sink::end);
+            holder[0] = sub;
+            return sub.orElse(() -> { });
+        });
+        if (holder[0].isEmpty()) {
+            throw ApiException.notFound("no conversation " + ExecutionSpecParser.abbreviate(id));
+        }
+        return CompletableFuture.completedFuture(response);
+    }
+
+    private static long parseLong(String s) {
+        try {
+            return Long.parseLong(s.trim());
+        } catch (NumberFormatException e) {
+            throw ApiException.badRequest("Last-Event-ID must be a number");
+        }
+    }
+
+    private static ObjectNode eventBody(ConversationService.ConversationEvent e) {
+        ObjectNode node = Json.MAPPER.createObjectNode();
+        node.put("sequence", e.sequence());
+        node.put("type", e.type());
+        node.set("body", e.body());
+        return node;
+    }
+
+    private static ObjectNode transcriptBody(ConversationService.Transcript t) {
+        ObjectNode node = Json.MAPPER.createObjectNode();
+        node.put("id", t.conversationId());
+        node.put("status", t.status());
+        var events = node.putArray("events");
+        t.events().forEach(e -> events.add(eventBody(e)));
+        return node;
+    }
+
+    // ---- service endpoints
+
+    private CompletionStage<HttpResponse> languages(Call call) {
+        var list = Json.MAPPER.createArrayNode();
+        for (Language l : languages.all()) {
+            ObjectNode n = list.addObject();
+            n.put("name", l.name());
+            var aliases = n.putArray("aliases");
+            l.aliases().forEach(aliases::add);
+            n.put("image", l.image());
+        }
+        ObjectNode body = Json.MAPPER.createObjectNode();
+        body.set("languages", list);
+        return CompletableFuture.completedFuture(json(200, body));
+    }
+
+    private CompletionStage<HttpResponse> healthz(Call call) {
+        ObjectNode body = Json.MAPPER.createObjectNode();
+        body.put("status", "ok");
+        body.put("backend", status.kind());
+        return CompletableFuture.completedFuture(json(200, body));
+    }
+
+    private CompletionStage<HttpResponse> readyz(Call call) {
+        return status.snapshot().thenApply(s -> {
+            boolean ready = s.ready() && !draining.get();
+            ObjectNode body = Json.MAPPER.createObjectNode();
+            body.put("status", ready ? "ready" : "not_ready");
+            body.put("detail", draining.get() ? "shutting down" : s.detail());
+            return json(ready ? 200 : 503, body);
+        });
+    }
+
+    private CompletionStage<HttpResponse> metrics(Call call) {
+        return status.snapshot().thenApply(s -> HttpResponse.create().withStatus(200).withEntity(
+                ContentTypes.TEXT_PLAIN_UTF8, metrics.render(s).getBytes(StandardCharsets.UTF_8))
+                .addHeader(RawHeader.create("X-Prometheus-Format", "0.0.4")));
+    }
+
+    private CompletionStage<HttpResponse> openApi(Call call) {
+        return CompletableFuture.completedFuture(HttpResponse.create().withStatus(200)
+                .withEntity(ContentTypes.create(MediaTypes.applicationWithOpenCharset("yaml"),
+                        org.apache.pekko.http.javadsl.model.HttpCharsets.UTF_8), openApi));
+    }
+
+    public static byte[] readOpenApi() {
+        try (InputStream in = HttpApi.class.getResourceAsStream("/openapi.yaml")) {
+            if (in == null) {
+                throw new IllegalStateException("openapi.yaml is missing from the classpath");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read openapi.yaml", e);
+        }
+    }
+
+    /** Used by gRPC and tests: whether output reaches followers live. */
+    public boolean streamsOutput() {
+        return executions.streamsOutput();
+    }
+}

@@ -1,0 +1,38 @@
+package io.agentexec.gateway;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Test;
+
+/** Stopping a node refuses new work at once and lets the work in flight finish. */
+class GracefulShutdownTest {
+    @Test
+    void stopFinishesRunsInFlightAndRefusesNewOnes() throws Exception {
+        TestNode node = TestNode.start("engine", Map.of());
+        CompletableFuture<TestNode.Reply> inFlight = CompletableFuture.supplyAsync(() -> node.post("/v1/executions",
+                TestNode.ALICE, "{\"language\":\"python\",\"code\":\"import time\\ntime.sleep(2)\\nprint('finished')\"}"));
+        // wait until the run is admitted (it shows up as running in the metrics)
+        for (int i = 0; i < 100 && !node.get("/metrics", null).body().contains("agentexec_worker_running{worker=\"local\"} 1"); i++) {
+            Thread.sleep(50);
+        }
+        CompletableFuture<Void> stopping = CompletableFuture.runAsync(node::close);
+        for (int i = 0; i < 100 && !node.gateway.draining(); i++) {
+            Thread.sleep(10);
+        }
+        assertTrue(node.gateway.draining());
+        TestNode.Reply done = inFlight.get();
+        assertEquals(200, done.status(), done.body());
+        assertEquals("finished\n", done.json().get("stdout").asText());
+        stopping.get();
+        boolean refused;
+        try {
+            refused = node.post("/v1/executions", TestNode.ALICE, "{\"language\":\"python\",\"code\":\"print(1)\"}").status() == 503;
+        } catch (java.io.UncheckedIOException connectionRefused) {
+            refused = true;
+        }
+        assertTrue(refused, "a stopped node takes no new work");
+    }
+}

@@ -1,0 +1,174 @@
+package io.agentexec.gateway;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.gateway.grpc.v1.CreateSandboxRequest;
+import io.agentexec.gateway.grpc.v1.ExecuteRequest;
+import io.agentexec.gateway.grpc.v1.ExecutionEvent;
+import io.agentexec.gateway.grpc.v1.ExecutionResult;
+import io.agentexec.gateway.grpc.v1.ExecutionServiceClient;
+import io.agentexec.gateway.grpc.v1.FileRequest;
+import io.agentexec.gateway.grpc.v1.LanguageServiceClient;
+import io.agentexec.gateway.grpc.v1.Limits;
+import io.agentexec.gateway.grpc.v1.ListLanguagesRequest;
+import io.agentexec.gateway.grpc.v1.Sandbox;
+import io.agentexec.gateway.grpc.v1.SandboxRef;
+import io.agentexec.gateway.grpc.v1.SandboxServiceClient;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthClient;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/** gRPC on the HTTP port (h2c), with the same tenants and checks as HTTP, and the standard health service. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class GrpcApiTest {
+    private TestNode node;
+    private ActorSystem<Void> clientSystem;
+    private ExecutionServiceClient executions;
+    private SandboxServiceClient sandboxes;
+    private LanguageServiceClient languages;
+    private HealthClient health;
+
+    @BeforeAll
+    void start() throws Exception {
+        node = TestNode.start("engine", Map.of());
+        clientSystem = ActorSystem.create(Behaviors.empty(), "grpc-test-client",
+                ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
+        GrpcClientSettings settings = GrpcClientSettings.connectToServiceAt("127.0.0.1", node.gateway.grpcPort(), clientSystem)
+                .withTls(false);
+        executions = ExecutionServiceClient.create(settings, clientSystem);
+        sandboxes = SandboxServiceClient.create(settings, clientSystem);
+        languages = LanguageServiceClient.create(settings, clientSystem);
+        health = HealthClient.create(settings, clientSystem);
+    }
+
+    @AfterAll
+    void stop() {
+        executions.close();
+        sandboxes.close();
+        languages.close();
+        health.close();
+        clientSystem.terminate();
+        node.close();
+    }
+
+    private static String bearer(String key) {
+        return "Bearer " + key;
+    }
+
+    private static <T> T await(java.util.concurrent.CompletionStage<T> stage) throws Exception {
+        return stage.toCompletableFuture().get(60, TimeUnit.SECONDS);
+    }
+
+    private static Status.Code codeOf(ExecutionException e) {
+        Throwable c = e.getCause();
+        if (c instanceof StatusRuntimeException s) {
+            return s.getStatus().getCode();
+        }
+        if (c instanceof org.apache.pekko.grpc.GrpcServiceException g) {
+            return g.getStatus().getCode();
+        }
+        throw new AssertionError("not a gRPC status: " + c, c);
+    }
+
+    @Test
+    void executesUnary() throws Exception {
+        ExecutionResult r = await(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("print(6*7)").build()));
+        assertEquals("OK", r.getVerdict());
+        assertEquals("42\n", r.getStdout());
+        assertTrue(r.getExecutionId().startsWith("exe-"));
+    }
+
+    @Test
+    void streamsOutputThenOneResult() throws Exception {
+        List<ExecutionEvent> events = await(executions.executeStream().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("python")
+                        .setCode("import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)").build())
+                .runWith(Sink.seq(), clientSystem));
+        assertTrue(events.size() >= 2, events.toString());
+        StringBuilder out = new StringBuilder();
+        events.subList(0, events.size() - 1).forEach(e -> out.append(e.getOutput().getData().toStringUtf8()));
+        assertEquals("0\n1\n2\n", out.toString());
+        ExecutionEvent last = events.get(events.size() - 1);
+        assertTrue(last.hasResult());
+        assertEquals("OK", last.getResult().getVerdict());
+    }
+
+    @Test
+    void refusalsAreGrpcStatuses() {
+        ExecutionException unauth = assertThrows(ExecutionException.class, () -> await(executions.execute()
+                .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("1").build())));
+        assertEquals(Status.Code.UNAUTHENTICATED, codeOf(unauth));
+
+        ExecutionException badLanguage = assertThrows(ExecutionException.class, () -> await(executions.execute()
+                .addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("/bin/sh").setCode("1").build())));
+        assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(badLanguage));
+
+        ExecutionException negative = assertThrows(ExecutionException.class, () -> await(executions.execute()
+                .addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("1")
+                        .setLimits(Limits.newBuilder().setTimeoutSeconds(-5)).build())));
+        assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(negative));
+
+        ExecutionException rate = assertThrows(ExecutionException.class, () -> {
+            for (int i = 0; i < 3; i++) {
+                await(languages.listLanguages().addHeader("authorization", bearer(TestNode.DAVE))
+                        .invoke(ListLanguagesRequest.getDefaultInstance()));
+            }
+        });
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, codeOf(rate));
+    }
+
+    @Test
+    void sandboxesAreTenantScoped() throws Exception {
+        Sandbox s = await(sandboxes.createSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(CreateSandboxRequest.newBuilder().setLanguage("bash").build()));
+        try {
+            await(sandboxes.writeFile().addHeader("authorization", bearer(TestNode.ALICE)).invoke(FileRequest.newBuilder()
+                    .setSandboxId(s.getSandboxId()).setPath("x.txt")
+                    .setContent(com.google.protobuf.ByteString.copyFromUtf8("hello")).build()));
+            ExecutionResult r = await(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                    .invoke(ExecuteRequest.newBuilder().setSandboxId(s.getSandboxId()).setLanguage("bash").setCode("cat x.txt").build()));
+            assertEquals("hello", r.getStdout());
+            ExecutionException other = assertThrows(ExecutionException.class, () -> await(sandboxes.readFile()
+                    .addHeader("authorization", bearer(TestNode.BOB))
+                    .invoke(FileRequest.newBuilder().setSandboxId(s.getSandboxId()).setPath("x.txt").build())));
+            assertEquals(Status.Code.NOT_FOUND, codeOf(other));
+        } finally {
+            await(sandboxes.deleteSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+                    .invoke(SandboxRef.newBuilder().setSandboxId(s.getSandboxId()).build()));
+        }
+    }
+
+    @Test
+    void standardHealthService() throws Exception {
+        HealthCheckResponse r = await(health.check(HealthCheckRequest.newBuilder().setService("").build()));
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, r.getStatus());
+        HealthCheckResponse first = await(health.watch(HealthCheckRequest.newBuilder().setService("agentexec.v1.ExecutionService").build())
+                .take(1).runWith(Sink.head(), clientSystem));
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, first.getStatus());
+        ExecutionException unknown = assertThrows(ExecutionException.class, () -> await(health.check(
+                HealthCheckRequest.newBuilder().setService("no.such.Service").build())));
+        assertEquals(Status.Code.NOT_FOUND, codeOf(unknown));
+        assertTrue(Duration.ofSeconds(1).toMillis() > 0);
+    }
+}

@@ -1,0 +1,128 @@
+package io.agentexec.gateway;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.gateway.tenant.TenantRegistry;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.ByteArrayOutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * A real gateway on 127.0.0.1 (port 0) over a real engine and Docker, with four tenants:
+ * alice and bob (defaults), carol (one live sandbox at most), dave (a burst of 2, then 429).
+ */
+final class TestNode implements AutoCloseable {
+    static final String ALICE = "key-alice-0123456789";
+    static final String BOB = "key-bob-0123456789";
+    static final String CAROL = "key-carol-0123456789";
+    static final String DAVE = "key-dave-0123456789";
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    final Gateway gateway;
+    final Path dir;
+    final String base;
+    final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
+    final String console;
+
+    private TestNode(Gateway gateway, Path dir, String console) {
+        this.gateway = gateway;
+        this.dir = dir;
+        this.base = "http://127.0.0.1:" + gateway.httpPort();
+        this.console = console;
+    }
+
+    static TestNode start(String backend, Map<String, Object> overrides) throws IOException {
+        Path dir = Files.createTempDirectory("agentexec-gateway-test");
+        Path keys = dir.resolve("keys.json");
+        Files.writeString(keys, """
+                {"tenants": [
+                  {"id": "alice", "keySha256": ["%s"]},
+                  {"id": "bob", "keySha256": ["%s"]},
+                  {"id": "carol", "keySha256": ["%s"], "maxLiveSandboxes": 1},
+                  {"id": "dave", "keySha256": ["%s"], "requestsPerSecond": 0.01, "burst": 2}
+                ]}
+                """.formatted(TenantRegistry.sha256(ALICE), TenantRegistry.sha256(BOB), TenantRegistry.sha256(CAROL),
+                TenantRegistry.sha256(DAVE)));
+        Map<String, Object> settings = new HashMap<>();
+        settings.put("agentexec.gateway.port", 0);
+        settings.put("agentexec.gateway.backend", backend);
+        settings.put("agentexec.gateway.auth.keys-file", keys.toString());
+        settings.put("agentexec.gateway.http.max-body-bytes", "64k");
+        settings.put("agentexec.gateway.http.heartbeat-interval", "300ms");
+        settings.put("agentexec.gateway.shutdown.drain-timeout", "60s");
+        settings.put("agentexec.sandbox.docker.warm-pool.size", 1);
+        settings.putAll(overrides);
+        Config config = ConfigFactory.parseMap(settings).withFallback(ConfigFactory.load()).resolve();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        Gateway gateway = Gateway.start(config, new PrintStream(out, true, StandardCharsets.UTF_8));
+        return new TestNode(gateway, dir, out.toString(StandardCharsets.UTF_8));
+    }
+
+    record Reply(int status, Map<String, java.util.List<String>> headers, String body) {
+        JsonNode json() {
+            try {
+                return JSON.readTree(body);
+            } catch (IOException e) {
+                throw new AssertionError("not JSON (" + status + "): " + body, e);
+            }
+        }
+
+        String header(String name) {
+            return headers.entrySet().stream().filter(e -> e.getKey().equalsIgnoreCase(name))
+                    .map(e -> e.getValue().get(0)).findFirst().orElse(null);
+        }
+
+        String errorCode() {
+            return json().path("error").path("code").asText();
+        }
+    }
+
+    Reply send(String method, String path, String key, String contentType, byte[] body) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(120))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofByteArray(body));
+        if (key != null) {
+            b.header("Authorization", "Bearer " + key);
+        }
+        if (contentType != null) {
+            b.header("Content-Type", contentType);
+        }
+        try {
+            HttpResponse<String> r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            return new Reply(r.statusCode(), r.headers().map(), r.body());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    Reply post(String path, String key, String json) {
+        return send("POST", path, key, "application/json", json.getBytes(StandardCharsets.UTF_8));
+    }
+
+    Reply get(String path, String key) {
+        return send("GET", path, key, null, null);
+    }
+
+    Reply delete(String path, String key) {
+        return send("DELETE", path, key, null, null);
+    }
+
+    @Override
+    public void close() {
+        gateway.close();
+    }
+}
