@@ -38,7 +38,7 @@ public final class Main {
         System.exit(run(List.of(args), System.in, System.out, System.err));
     }
 
-    static int run(List<String> args, InputStream in, PrintStream out, PrintStream err) {
+    public static int run(List<String> args, InputStream in, PrintStream out, PrintStream err) {
         if (args.isEmpty() || args.get(0).equals("--help") || args.get(0).equals("-h") || args.get(0).equals("help")) {
             (args.isEmpty() ? err : out).println(HELP);
             return args.isEmpty() ? EXIT_USAGE : EXIT_OK;

@@ -45,7 +45,7 @@ public final class ChatMain {
         System.exit(run(args, System.in, System.out, System.err));
     }
 
-    static int run(String[] args, InputStream in, PrintStream out, PrintStream err) {
+    public static int run(String[] args, InputStream in, PrintStream out, PrintStream err) {
         Map<String, String> options;
         try {
             options = parse(args);

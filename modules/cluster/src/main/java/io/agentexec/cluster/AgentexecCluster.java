@@ -1,0 +1,322 @@
+package io.agentexec.cluster;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import io.agentexec.cluster.ClusterSettings.Formation;
+import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.execution.ExecutionEntity;
+import io.agentexec.cluster.persistence.SchemaMigrations;
+import io.agentexec.cluster.placement.Placement;
+import io.agentexec.cluster.sandbox.SandboxEntity;
+import io.agentexec.cluster.worker.ExecutionWorker;
+import io.agentexec.cluster.worker.SessionTable;
+import io.agentexec.cluster.worker.WorkerLoad;
+import io.agentexec.sandbox.EngineSettings;
+import io.agentexec.sandbox.SandboxEngine;
+import io.agentexec.sandbox.model.ExecutionRequest;
+import io.agentexec.sandbox.model.InvalidRequestException;
+import io.agentexec.sandbox.model.Limits;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Pattern;
+import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap;
+import org.apache.pekko.management.javadsl.PekkoManagement;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One agentexec node and the way into the cluster: start it from a {@link Config}, then create
+ * sandboxes and run executions on any node. A node with the worker role owns its machine's
+ * sandbox engine; a node with the gateway role hosts the sandbox and execution entities.
+ */
+public final class AgentexecCluster implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(AgentexecCluster.class);
+
+    /** Ids and keys become persistence ids and actor names: printable, no spaces, bounded. */
+    private static final Pattern SANDBOX_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+    private static final Pattern IDEMPOTENCY_KEY = Pattern.compile("[A-Za-z0-9._:~@+=-]{1,200}");
+
+    private final ActorSystem<Void> system;
+    private final ClusterSettings settings;
+    private final EngineSettings engineSettings;
+    private final Optional<SandboxEngine> engine;
+    private final Optional<SessionTable> sessions;
+    private final Optional<ExecutorService> slotThreads;
+    private final ActorRef<Placement.Command> placement;
+    private final ClusterSharding sharding;
+    private final AtomicBoolean released = new AtomicBoolean();
+
+    private AgentexecCluster(ActorSystem<Void> system, ClusterSettings settings, EngineSettings engineSettings,
+                             Optional<SandboxEngine> engine, Optional<SessionTable> sessions,
+                             Optional<ExecutorService> slotThreads, ActorRef<Placement.Command> placement,
+                             ClusterSharding sharding) {
+        this.system = system;
+        this.settings = settings;
+        this.engineSettings = engineSettings;
+        this.engine = engine;
+        this.sessions = sessions;
+        this.slotThreads = slotThreads;
+        this.placement = placement;
+        this.sharding = sharding;
+    }
+
+    /**
+     * Starts a node: migrates the journal's schema (gateway), starts the sandbox engine (worker),
+     * the actor system, sharding, placement and the worker, then joins the cluster.
+     */
+    public static AgentexecCluster start(Config config) {
+        ClusterSettings settings = ClusterSettings.fromConfig(config);
+        EngineSettings engineSettings = EngineSettings.fromConfig(config);
+        Config effective = effectiveConfig(config, settings);
+        if (settings.has(NodeRole.GATEWAY)) {
+            SchemaMigrations.migrate(settings.persistence());
+        }
+        Optional<SandboxEngine> engine = settings.has(NodeRole.WORKER)
+                ? Optional.of(SandboxEngine.start(engineSettings)) : Optional.empty();
+        ActorSystem<Void> system;
+        try {
+            system = ActorSystem.create(Behaviors.empty(), settings.systemName(), effective);
+        } catch (RuntimeException e) {
+            engine.ifPresent(SandboxEngine::close);
+            throw e;
+        }
+        ActorRef<Topic.Command<WorkerLoad>> loadTopic = system.systemActorOf(
+                Topic.create(WorkerLoad.class, "agentexec-worker-load"), "worker-load-topic", Props.empty());
+        ActorRef<Placement.Command> placement = system.systemActorOf(Placement.create(loadTopic), "placement", Props.empty());
+
+        Optional<SessionTable> sessions = engine.map(e -> new SessionTable(Clock.systemUTC()));
+        Optional<ExecutorService> slotThreads = engine.map(e -> Executors.newFixedThreadPool(
+                settings.worker().slots() + 1, daemonThreads("agentexec-slot")));
+        if (engine.isPresent()) {
+            // The name carries an id per incarnation: a sandbox bound to a worker that restarted sees it gone.
+            system.systemActorOf(ExecutionWorker.create(engine.get(), sessions.get(), slotThreads.get(),
+                            settings.worker(), loadTopic),
+                    "execution-worker-" + UUID.randomUUID(), Props.empty());
+        }
+
+        ClusterSharding sharding = ClusterSharding.get(system);
+        String gateway = NodeRole.GATEWAY.roleName();
+        ClusterShardingSettings shardingSettings = ClusterShardingSettings.create(system)
+                .withNoPassivationStrategy().withRole(gateway);
+        sharding.init(Entity.of(SandboxEntity.TYPE_KEY, ctx -> SandboxEntity.create(ctx.getEntityId(), ctx.getShard(),
+                        placement, settings.sandbox(), settings.execution()))
+                .withRole(gateway).withSettings(shardingSettings));
+        sharding.init(Entity.of(ExecutionEntity.TYPE_KEY, ctx -> ExecutionEntity.create(ctx.getEntityId(), ctx.getShard(),
+                        placement, settings.execution()))
+                .withRole(gateway).withSettings(shardingSettings));
+
+        AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, engine, sessions, slotThreads,
+                placement, sharding);
+        system.getWhenTerminated().thenRun(node::releaseEngine);
+        node.formCluster();
+        log.info("agentexec node {} started with roles {}", node.selfAddress(), settings.roles());
+        return node;
+    }
+
+    private void formCluster() {
+        Cluster cluster = Cluster.get(system);
+        if (settings.formation() == Formation.KUBERNETES_BOOTSTRAP) {
+            PekkoManagement.get(system).start();
+            ClusterBootstrap.get(system).start();
+        } else if (system.settings().config().getStringList("pekko.cluster.seed-nodes").isEmpty()) {
+            cluster.manager().tell(Join.create(cluster.selfMember().address()));
+        }
+    }
+
+    /** The configuration the actor system runs with: roles, seed nodes and the journal's database filled in. */
+    static Config effectiveConfig(Config config, ClusterSettings settings) {
+        Map<String, Object> overrides = new HashMap<>();
+        overrides.put("pekko.cluster.roles", settings.roles().stream().map(NodeRole::roleName).sorted().toList());
+        if (!settings.seedNodes().isEmpty()) {
+            overrides.put("pekko.cluster.seed-nodes", settings.seedNodes());
+        }
+        var persistence = settings.persistence();
+        String slick = "pekko-persistence-jdbc.shared-databases.slick.";
+        overrides.put(slick + "profile", persistence.dialect().slickProfile());
+        overrides.put(slick + "db.driver", persistence.dialect().driver());
+        // Set here rather than by substitution: reference.conf is resolved on its own, before any overrides.
+        overrides.put(slick + "db.url", persistence.journalUrl());
+        overrides.put(slick + "db.user", persistence.user());
+        overrides.put(slick + "db.password", persistence.password());
+        overrides.put(slick + "db.numThreads", persistence.poolSize());
+        overrides.put(slick + "db.maxConnections", persistence.poolSize());
+        Config result = config;
+        for (var entry : overrides.entrySet()) {
+            result = result.withValue(entry.getKey(), ConfigValueFactory.fromAnyRef(entry.getValue()));
+        }
+        return result.withFallback(ConfigFactory.defaultReference()).resolve();
+    }
+
+    // ---- the API
+
+    /** Creates a sandbox with a new id. Fails with {@link InvalidRequestException} for an unknown language. */
+    public CompletionStage<SandboxView> createSandbox(String language, Limits limits) {
+        return createSandbox("sbx-" + UUID.randomUUID(), language, limits);
+    }
+
+    /** Creates the sandbox {@code sandboxId}; creating it again with the same language is a no-op. */
+    public CompletionStage<SandboxView> createSandbox(String sandboxId, String language, Limits limits) {
+        try {
+            checkSandboxId(sandboxId);
+            Objects.requireNonNull(limits, "limits");
+            String canonical = engineSettings.languages().find(Objects.requireNonNull(language, "language"))
+                    .orElseThrow(() -> new InvalidRequestException("unknown language '" + language + "'"))
+                    .name();
+            return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
+                    .askWithStatus(replyTo -> new SandboxEntity.Create(canonical, limits, replyTo), settings.askTimeout());
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /**
+     * Runs a request: in the sandbox when one is named, else in a fresh container. The idempotency key
+     * names the execution: asking again with the same key returns the first one's reply (marked
+     * replayed) and never runs the code again. A key is per sandbox, or cluster-wide without one.
+     */
+    public CompletionStage<ExecutionReply> execute(Optional<String> sandboxId, ExecutionRequest request,
+                                                   String idempotencyKey) {
+        try {
+            Objects.requireNonNull(request, "request");
+            checkIdempotencyKey(idempotencyKey);
+            sandboxId.ifPresent(AgentexecCluster::checkSandboxId);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        Duration timeout = request.limits().timeout().multipliedBy(settings.execution().maxAttempts())
+                .plus(settings.execution().retryCapacityWait()).plus(settings.execution().replyTimeoutSlack());
+        if (sandboxId.isPresent()) {
+            return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get())
+                    .ask(replyTo -> new SandboxEntity.Execute(idempotencyKey, request, replyTo), timeout);
+        }
+        // Refuse at the door when this node already knows every worker is full: no entity, no journal read.
+        return AskPattern.<Placement.Command, Boolean>ask(placement, Placement.HasCapacity::new, settings.askTimeout(),
+                        system.scheduler())
+                .thenCompose(hasCapacity -> hasCapacity
+                        ? sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
+                                .ask(replyTo -> new ExecutionEntity.Execute(request, replyTo), timeout)
+                        : CompletableFuture.completedFuture(new ExecutionReply.Overloaded(idempotencyKey,
+                                "every worker's slots and queue are full")));
+    }
+
+    /** Removes the sandbox's container and ends it; closing a closed sandbox succeeds. */
+    public CompletionStage<SandboxView> closeSandbox(String sandboxId) {
+        try {
+            checkSandboxId(sandboxId);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
+                .askWithStatus(SandboxEntity.Close::new, settings.askTimeout());
+    }
+
+    /** The sandbox as its entity knows it (status NONE when it was never created). */
+    public CompletionStage<SandboxView> sandbox(String sandboxId) {
+        try {
+            checkSandboxId(sandboxId);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
+                .ask(SandboxEntity.GetView::new, settings.askTimeout());
+    }
+
+    /** What the cluster knows of a sandbox-less execution, by its idempotency key. */
+    public CompletionStage<ExecutionEntity.ExecutionView> execution(String idempotencyKey) {
+        try {
+            checkIdempotencyKey(idempotencyKey);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
+                .ask(ExecutionEntity.Inspect::new, settings.askTimeout());
+    }
+
+    /** The reachable workers with their last reported load, as this node's placement sees them. */
+    public CompletionStage<List<WorkerLoad>> workers() {
+        return AskPattern.<Placement.Command, Placement.Workers>ask(placement, Placement.GetWorkers::new,
+                settings.askTimeout(), system.scheduler()).thenApply(Placement.Workers::workers);
+    }
+
+    public ActorSystem<Void> system() {
+        return system;
+    }
+
+    public ClusterSettings settings() {
+        return settings;
+    }
+
+    /** This node's engine, when it is a worker. */
+    public Optional<SandboxEngine> engine() {
+        return engine;
+    }
+
+    public Address selfAddress() {
+        return Cluster.get(system).selfMember().address();
+    }
+
+    /** Leaves the cluster gracefully (handing over shards), stops the node and removes its containers. */
+    @Override
+    public void close() {
+        system.terminate();
+        system.getWhenTerminated().toCompletableFuture().join();
+        releaseEngine();
+    }
+
+    private void releaseEngine() {
+        if (released.compareAndSet(false, true)) {
+            sessions.ifPresent(SessionTable::close);
+            slotThreads.ifPresent(ExecutorService::shutdownNow);
+            engine.ifPresent(SandboxEngine::close);
+        }
+    }
+
+    static void checkSandboxId(String sandboxId) {
+        if (sandboxId == null || !SANDBOX_ID.matcher(sandboxId).matches()) {
+            throw new InvalidRequestException("a sandbox id is 1 to 128 letters, digits, '.', '_' or '-', "
+                    + "starting with a letter or digit; got '" + sandboxId + "'");
+        }
+    }
+
+    static void checkIdempotencyKey(String key) {
+        if (key == null || !IDEMPOTENCY_KEY.matcher(key).matches()) {
+            throw new InvalidRequestException("an idempotency key is 1 to 200 letters, digits or ._:~@+=- ; got '"
+                    + key + "'");
+        }
+    }
+
+    private static java.util.concurrent.ThreadFactory daemonThreads(String prefix) {
+        AtomicInteger counter = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, prefix + "-" + counter.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+}

@@ -1,0 +1,131 @@
+package io.agentexec.cluster;
+
+import com.typesafe.config.Config;
+import io.agentexec.cluster.persistence.Dialect;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Set;
+
+/** Everything the cluster reads from {@code agentexec.cluster} (see this module's reference.conf). */
+public record ClusterSettings(
+        String systemName,
+        Set<NodeRole> roles,
+        Formation formation,
+        List<String> seedNodes,
+        Duration askTimeout,
+        WorkerSettings worker,
+        ExecutionSettings execution,
+        SandboxSettings sandbox,
+        PersistenceSettings persistence) {
+
+    /** How a node finds the others: configured seed nodes (none: it joins itself), or Kubernetes bootstrap. */
+    public enum Formation {
+        SEED_NODES, KUBERNETES_BOOTSTRAP;
+
+        static Formation parse(String text) {
+            return switch (text.trim().toLowerCase(Locale.ROOT)) {
+                case "seed-nodes" -> SEED_NODES;
+                case "kubernetes-bootstrap" -> KUBERNETES_BOOTSTRAP;
+                default -> throw new IllegalArgumentException(
+                        "unknown agentexec.cluster.formation '" + text + "' (seed-nodes, kubernetes-bootstrap)");
+            };
+        }
+    }
+
+    public record Backoff(Duration min, Duration max, double randomFactor) {
+        static Backoff fromConfig(Config c) {
+            return new Backoff(c.getDuration("min"), c.getDuration("max"), c.getDouble("random-factor"));
+        }
+
+        /** The delay before retry number {@code n} (1-based), without the random part. */
+        public Duration delayBefore(int n) {
+            long millis = min.toMillis() << Math.min(Math.max(n - 1, 0), 20);
+            return Duration.ofMillis(Math.min(millis, max.toMillis()));
+        }
+    }
+
+    public record WorkerSettings(int slots, int queueCapacity, Duration loadReportInterval,
+                                 Duration orphanSessionTimeout, Backoff restartBackoff) {
+        public WorkerSettings {
+            if (slots < 1) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.slots must be at least 1, got " + slots);
+            }
+            if (queueCapacity < 0) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.queue must not be negative, got " + queueCapacity);
+            }
+        }
+    }
+
+    public record ExecutionSettings(int maxAttempts, Backoff retryBackoff, Duration retryCapacityWait,
+                                    Duration runWatchdogSlack, Duration queuedWatchdog, Duration linger,
+                                    Duration replyTimeoutSlack) {
+        public ExecutionSettings {
+            if (maxAttempts < 1) {
+                throw new IllegalArgumentException("agentexec.cluster.execution.max-attempts must be at least 1, got " + maxAttempts);
+            }
+        }
+    }
+
+    public record SandboxSettings(Duration idleTimeout, int rememberedResults) {
+    }
+
+    public record PersistenceSettings(Dialect dialect, String url, String user, String password, String schema,
+                                      int poolSize) {
+        /** The URL the journal connects with: the configured one, set to the configured schema if any. */
+        public String journalUrl() {
+            if (schema.isBlank()) {
+                return url;
+            }
+            return switch (dialect) {
+                case POSTGRESQL -> url + (url.contains("?") ? "&" : "?") + "currentSchema=" + schema;
+                case H2 -> url + ";SCHEMA=" + schema;
+            };
+        }
+    }
+
+    public ClusterSettings {
+        roles = Set.copyOf(roles);
+        seedNodes = List.copyOf(seedNodes);
+        Objects.requireNonNull(formation, "formation");
+        if (roles.isEmpty()) {
+            throw new IllegalArgumentException("agentexec.cluster.roles must name at least one of gateway, worker");
+        }
+    }
+
+    public boolean has(NodeRole role) {
+        return roles.contains(role);
+    }
+
+    public static ClusterSettings fromConfig(Config root) {
+        Config c = root.getConfig("agentexec.cluster");
+        Set<NodeRole> roles = EnumSet.noneOf(NodeRole.class);
+        commaList(c.getString("roles")).forEach(r -> roles.add(NodeRole.parse(r)));
+        Config w = c.getConfig("worker");
+        Config e = c.getConfig("execution");
+        Config s = c.getConfig("sandbox");
+        Config p = c.getConfig("persistence");
+        return new ClusterSettings(
+                c.getString("system-name"),
+                roles,
+                Formation.parse(c.getString("formation")),
+                commaList(c.getString("seed-nodes")),
+                c.getDuration("ask-timeout"),
+                new WorkerSettings(w.getInt("slots"), w.getInt("queue"), w.getDuration("load-report-interval"),
+                        w.getDuration("orphan-session-timeout"), Backoff.fromConfig(w.getConfig("restart-backoff"))),
+                new ExecutionSettings(e.getInt("max-attempts"), Backoff.fromConfig(e.getConfig("retry-backoff")),
+                        e.getDuration("retry-capacity-wait"),
+                        e.getDuration("run-watchdog-slack"), e.getDuration("queued-watchdog"), e.getDuration("linger"),
+                        e.getDuration("reply-timeout-slack")),
+                new SandboxSettings(s.getDuration("idle-timeout"), s.getInt("remembered-results")),
+                new PersistenceSettings(Dialect.parse(p.getString("dialect")), p.getString("url"), p.getString("user"),
+                        p.getString("password"), p.getString("schema"), p.getInt("pool-size")));
+    }
+
+    private static List<String> commaList(String text) {
+        return Arrays.stream(text.split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList();
+    }
+}

@@ -1,0 +1,146 @@
+package io.agentexec.cluster.api;
+
+import com.fasterxml.jackson.annotation.JsonSubTypes;
+import com.fasterxml.jackson.annotation.JsonTypeInfo;
+import io.agentexec.cluster.CborSerializable;
+import io.agentexec.sandbox.model.ExecutionResult;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The one terminal answer to an execution request. {@link Completed} wraps the engine's judged
+ * result (user-code failures are results too); {@link SandboxLost} says the worker holding the
+ * code went away mid-run; {@link Overloaded} and {@link Rejected} say nothing ran.
+ */
+@JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "type")
+@JsonSubTypes({
+        @JsonSubTypes.Type(value = ExecutionReply.Completed.class, name = "completed"),
+        @JsonSubTypes.Type(value = ExecutionReply.SandboxLost.class, name = "sandbox-lost"),
+        @JsonSubTypes.Type(value = ExecutionReply.Overloaded.class, name = "overloaded"),
+        @JsonSubTypes.Type(value = ExecutionReply.Rejected.class, name = "rejected")})
+public sealed interface ExecutionReply extends CborSerializable {
+
+    enum Status { COMPLETED, SANDBOX_LOST, OVERLOADED, REJECTED }
+
+    String executionKey();
+
+    Status status();
+
+    /** Tries on workers, in order; empty when nothing was accepted. */
+    List<Attempt> attempts();
+
+    /** True when this reply was stored earlier and is handed out again for a repeated idempotency key. */
+    boolean replayed();
+
+    ExecutionReply asReplayed();
+
+    /** True when the user's code may have started more than once: announced by the attempts list. */
+    default boolean mayHaveRunMoreThanOnce() {
+        return attempts().stream().filter(Attempt::mayHaveRun).count() > 1;
+    }
+
+    /**
+     * The engine's result. {@code workspaceLost} is set when the sandbox's earlier files are gone
+     * (its worker died or it expired) and this execution ran in a fresh container.
+     */
+    record Completed(String executionKey, ExecutionResult result, List<Attempt> attempts,
+                     Optional<String> workspaceLost, boolean replayed) implements ExecutionReply {
+        public Completed {
+            Objects.requireNonNull(executionKey, "executionKey");
+            Objects.requireNonNull(result, "result");
+            attempts = List.copyOf(attempts);
+            Objects.requireNonNull(workspaceLost, "workspaceLost");
+        }
+
+        @Override
+        public Status status() {
+            return Status.COMPLETED;
+        }
+
+        @Override
+        public ExecutionReply asReplayed() {
+            return new Completed(executionKey, result, attempts, workspaceLost, true);
+        }
+    }
+
+    /**
+     * The worker running the code was lost (or the sandbox's container vanished) during the run:
+     * the code may or may not have run, and the sandbox's workspace is gone. The next request on
+     * the sandbox runs in a fresh container on a healthy worker.
+     */
+    record SandboxLost(String executionKey, String reason, List<Attempt> attempts, boolean replayed)
+            implements ExecutionReply {
+        public SandboxLost {
+            Objects.requireNonNull(executionKey, "executionKey");
+            Objects.requireNonNull(reason, "reason");
+            attempts = List.copyOf(attempts);
+        }
+
+        @Override
+        public Status status() {
+            return Status.SANDBOX_LOST;
+        }
+
+        @Override
+        public ExecutionReply asReplayed() {
+            return new SandboxLost(executionKey, reason, attempts, true);
+        }
+    }
+
+    /** No worker had a free slot or queue place: refused at once, nothing ran, the key is free to reuse. */
+    record Overloaded(String executionKey, String reason) implements ExecutionReply {
+        public Overloaded {
+            Objects.requireNonNull(executionKey, "executionKey");
+            Objects.requireNonNull(reason, "reason");
+        }
+
+        @Override
+        public Status status() {
+            return Status.OVERLOADED;
+        }
+
+        @Override
+        public List<Attempt> attempts() {
+            return List.of();
+        }
+
+        @Override
+        public boolean replayed() {
+            return false;
+        }
+
+        @Override
+        public ExecutionReply asReplayed() {
+            return this;
+        }
+    }
+
+    /** The request cannot run as given (unknown or closed sandbox, bad key); nothing ran. */
+    record Rejected(String executionKey, String reason) implements ExecutionReply {
+        public Rejected {
+            Objects.requireNonNull(executionKey, "executionKey");
+            Objects.requireNonNull(reason, "reason");
+        }
+
+        @Override
+        public Status status() {
+            return Status.REJECTED;
+        }
+
+        @Override
+        public List<Attempt> attempts() {
+            return List.of();
+        }
+
+        @Override
+        public boolean replayed() {
+            return false;
+        }
+
+        @Override
+        public ExecutionReply asReplayed() {
+            return this;
+        }
+    }
+}

@@ -1,0 +1,31 @@
+package io.agentexec.cluster.api;
+
+import io.agentexec.cluster.CborSerializable;
+import io.agentexec.sandbox.model.Limits;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * What the cluster knows of a sandbox, read from its entity's state.
+ *
+ * @param worker              the worker actor that holds its container, when bound
+ * @param executions          executions that ended with a terminal result
+ * @param workspaceLostReason set when its container was lost and the next execution will say so
+ */
+public record SandboxView(String sandboxId, Status status, Optional<String> language, Optional<Limits> limits,
+                          Optional<String> worker, long executions, Optional<String> workspaceLostReason,
+                          Optional<String> closedReason) implements CborSerializable {
+
+    /** NONE: never created. EXPIRED: idle too long; its next execution runs in a fresh container. */
+    public enum Status { NONE, ACTIVE, EXPIRED, CLOSED }
+
+    public SandboxView {
+        Objects.requireNonNull(sandboxId, "sandboxId");
+        Objects.requireNonNull(status, "status");
+        Objects.requireNonNull(language, "language");
+        Objects.requireNonNull(limits, "limits");
+        Objects.requireNonNull(worker, "worker");
+        Objects.requireNonNull(workspaceLostReason, "workspaceLostReason");
+        Objects.requireNonNull(closedReason, "closedReason");
+    }
+}

@@ -1,0 +1,142 @@
+package io.agentexec.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.Config;
+import io.agentexec.cluster.ClusterSettings.Formation;
+import io.agentexec.cluster.api.Attempt;
+import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.execution.ExecutionEntity;
+import io.agentexec.cluster.persistence.Dialect;
+import io.agentexec.cluster.sandbox.SandboxEntity;
+import io.agentexec.sandbox.model.BlockOutcome;
+import io.agentexec.sandbox.model.ExecutionRequest;
+import io.agentexec.sandbox.model.ExecutionResult;
+import io.agentexec.sandbox.model.FileWritten;
+import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.model.WorkspaceFile;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.OptionalLong;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.serialization.Serialization;
+import org.apache.pekko.serialization.SerializationExtension;
+import org.apache.pekko.serialization.Serializer;
+import org.junit.jupiter.api.Test;
+
+/** Configuration layering and errors, and the Jackson round trip of what crosses nodes or reaches the journal. */
+class SettingsAndSerializationTest {
+    private static final Path CONFIG = Path.of("../../config");
+
+    @Test
+    void localConfigIsOneNodeWithBothRolesOnH2() {
+        ClusterSettings s = ClusterSettings.fromConfig(ClusterConfig.load(List.of(CONFIG.resolve("local.conf"))));
+        assertEquals(java.util.Set.of(NodeRole.GATEWAY, NodeRole.WORKER), s.roles());
+        assertEquals(Dialect.H2, s.persistence().dialect());
+        assertTrue(s.persistence().url().contains("./data/"));
+        assertTrue(s.seedNodes().isEmpty());
+    }
+
+    @Test
+    void clusterConfigUsesPostgresAndSeedNodes() {
+        Config config = ClusterConfig.load(List.of(CONFIG.resolve("cluster.conf")));
+        ClusterSettings s = ClusterSettings.fromConfig(config);
+        assertEquals(Dialect.POSTGRESQL, s.persistence().dialect());
+        assertEquals(2, s.seedNodes().size());
+        Config effective = AgentexecCluster.effectiveConfig(config, s);
+        assertEquals("slick.jdbc.PostgresProfile$", effective.getString("pekko-persistence-jdbc.shared-databases.slick.profile"));
+        assertEquals(s.seedNodes(), effective.getStringList("pekko.cluster.seed-nodes"));
+        assertEquals("agentexec", effective.getString("pekko-persistence-jdbc.shared-databases.slick.db.user"));
+        assertEquals("jdbc:postgresql://127.0.0.1:5432/agentexec",
+                effective.getString("pekko-persistence-jdbc.shared-databases.slick.db.url"));
+        assertEquals("org.apache.pekko.cluster.sbr.SplitBrainResolverProvider",
+                effective.getString("pekko.cluster.downing-provider-class"));
+        assertTrue(effective.getStringList("pekko.cluster.roles").containsAll(List.of("gateway", "worker")));
+    }
+
+    @Test
+    void kubernetesConfigBootstrapsThroughTheKubernetesApi() {
+        Config config = ClusterConfig.load(List.of(CONFIG.resolve("cluster.conf"), CONFIG.resolve("kubernetes.conf")));
+        assertEquals(Formation.KUBERNETES_BOOTSTRAP, ClusterSettings.fromConfig(config).formation());
+        assertEquals("kubernetes-api",
+                config.getString("pekko.management.cluster.bootstrap.contact-point-discovery.discovery-method"));
+        assertTrue(config.getStringList("pekko.cluster.seed-nodes").isEmpty());
+    }
+
+    @Test
+    void badSettingsAreRefusedWithTheirName() {
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.roles = \"gateway,cook\"")), "cook");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.roles = \"\"")), "roles");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.slots = 0")), "slots");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.queue = -1")), "queue");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.execution.max-attempts = 0")), "max-attempts");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.persistence.dialect = oracle")), "dialect");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.formation = dns")), "formation");
+        assertMessage(() -> ClusterConfig.load(List.of(Path.of("no-such.conf"))), "not found");
+    }
+
+    @Test
+    void journalUrlPointsAtTheConfiguredSchema() {
+        var pg = new ClusterSettings.PersistenceSettings(Dialect.POSTGRESQL, "jdbc:postgresql://127.0.0.1/x", "u", "p", "s1", 2);
+        assertEquals("jdbc:postgresql://127.0.0.1/x?currentSchema=s1", pg.journalUrl());
+        var h2 = new ClusterSettings.PersistenceSettings(Dialect.H2, "jdbc:h2:mem:x", "u", "p", "", 2);
+        assertEquals("jdbc:h2:mem:x", h2.journalUrl());
+    }
+
+    @Test
+    void repliesAndEventsRoundTripThroughJackson() {
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "serialization",
+                TestNodes.config("pekko.actor.provider = local\npekko.loglevel = WARNING"));
+        try {
+            Serialization serialization = SerializationExtension.get(Adapter.toClassic(system));
+            Limits limits = new Limits(Duration.ofSeconds(7), 64L << 20, 0.5, 32, 1024, 1 << 20);
+            ExecutionRequest request = ExecutionRequest.builder(limits).block("python", "print(1)").env("A", "b")
+                    .stdin(new byte[] {0, 1, 2}).file(WorkspaceFile.text("a.txt", "hi")).image("img:1").build();
+            ExecutionResult result = new ExecutionResult(Verdict.MEMORY_LIMIT, 137, OptionalInt.of(9), "out", "err",
+                    "both", true, false, 3, 3, 42, OptionalLong.of(1234), List.of(new FileWritten("f", 1)),
+                    List.of(new BlockOutcome(0, "python", Verdict.MEMORY_LIMIT, 137, 42)), "killed", "docker", "exitcode: 137");
+            List<Attempt> attempts = List.of(new Attempt(1, "w1", "worker lost", true), new Attempt(2, "w2", "completed", true));
+            List<Object> messages = List.of(
+                    new ExecutionReply.Completed("k", result, attempts, Optional.of("lost"), false),
+                    new ExecutionReply.SandboxLost("k", "gone", attempts, true),
+                    new ExecutionReply.Overloaded("k", "full"),
+                    new ExecutionReply.Rejected("k", "closed"),
+                    new ExecutionEntity.Accepted(request),
+                    new ExecutionEntity.Finished(new ExecutionReply.Completed("k", result, attempts, Optional.empty(), true)),
+                    new SandboxEntity.Created("python", limits),
+                    new SandboxEntity.ExecutionFinished("k", new ExecutionReply.SandboxLost("k", "gone", attempts, false)));
+            for (Object message : messages) {
+                Serializer serializer = serialization.findSerializerFor(message);
+                assertTrue(serializer.getClass().getName().contains("Jackson"), serializer.getClass().getName());
+                byte[] bytes = serialization.serialize(message).get();
+                Object back = serialization.deserialize(bytes, serializer.identifier(),
+                        org.apache.pekko.serialization.Serializers.manifestFor(serializer, message)).get();
+                if (message instanceof ExecutionEntity.Accepted accepted) {
+                    ExecutionRequest copy = ((ExecutionEntity.Accepted) back).request();
+                    assertEquals(accepted.request().limits(), copy.limits());
+                    assertArrayEquals(accepted.request().stdin(), copy.stdin());
+                    assertEquals(accepted.request().image(), copy.image());
+                    assertArrayEquals(accepted.request().files().get(0).content(), copy.files().get(0).content());
+                } else {
+                    assertEquals(message, back);
+                }
+            }
+        } finally {
+            system.terminate();
+        }
+    }
+
+    private static void assertMessage(org.junit.jupiter.api.function.Executable executable, String fragment) {
+        RuntimeException e = assertThrows(RuntimeException.class, executable);
+        assertTrue(String.valueOf(e.getMessage()).contains(fragment), e.getMessage());
+    }
+}
