@@ -4,7 +4,12 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import io.agentexec.cluster.ClusterSettings.Formation;
+import io.agentexec.cluster.api.CancelReply;
 import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.FileReply;
+import io.agentexec.cluster.api.OutputChunk;
+import io.agentexec.cluster.api.SandboxFileException;
+import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.SchemaMigrations;
@@ -15,6 +20,10 @@ import io.agentexec.cluster.worker.SessionTable;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
+import io.agentexec.sandbox.blocks.FilenameDirective;
+import io.agentexec.sandbox.docker.DockerBackendSettings;
+import io.agentexec.sandbox.docker.DockerOptions;
+import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
@@ -32,10 +41,13 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
+import org.apache.pekko.Done;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.MailboxSelector;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -61,6 +73,10 @@ public final class AgentexecCluster implements AutoCloseable {
     /** Ids and keys become persistence ids and actor names: printable, no spaces, bounded. */
     private static final Pattern SANDBOX_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
     private static final Pattern IDEMPOTENCY_KEY = Pattern.compile("[A-Za-z0-9._:~@+=-]{1,200}");
+    /** Docker's reference grammar, simplified: [registry[:port]/]path[:tag][@sha256:digest]. */
+    private static final String IMAGE_PART = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+    private static final Pattern IMAGE = Pattern.compile("(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?" + IMAGE_PART
+            + "(?:/" + IMAGE_PART + ")*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?");
 
     private final ActorSystem<Void> system;
     private final ClusterSettings settings;
@@ -111,12 +127,13 @@ public final class AgentexecCluster implements AutoCloseable {
         ActorRef<Placement.Command> placement = system.systemActorOf(Placement.create(loadTopic), "placement", Props.empty());
 
         Optional<SessionTable> sessions = engine.map(e -> new SessionTable(Clock.systemUTC()));
+        // Runs take at most the slots; the other threads serve file operations and container removal.
         Optional<ExecutorService> slotThreads = engine.map(e -> Executors.newFixedThreadPool(
-                settings.worker().slots() + 1, daemonThreads("agentexec-slot")));
+                settings.worker().slots() + settings.worker().fileThreads(), daemonThreads("agentexec-slot")));
         if (engine.isPresent()) {
             // The name carries an id per incarnation: a sandbox bound to a worker that restarted sees it gone.
             system.systemActorOf(ExecutionWorker.create(engine.get(), sessions.get(), slotThreads.get(),
-                            settings.worker(), loadTopic),
+                            settings.worker(), settings.output(), loadTopic),
                     "execution-worker-" + UUID.randomUUID(), Props.empty());
         }
 
@@ -125,7 +142,7 @@ public final class AgentexecCluster implements AutoCloseable {
         ClusterShardingSettings shardingSettings = ClusterShardingSettings.create(system)
                 .withNoPassivationStrategy().withRole(gateway);
         sharding.init(Entity.of(SandboxEntity.TYPE_KEY, ctx -> SandboxEntity.create(ctx.getEntityId(), ctx.getShard(),
-                        placement, settings.sandbox(), settings.execution()))
+                        placement, settings.sandbox(), settings.execution(), settings.files()))
                 .withRole(gateway).withSettings(shardingSettings));
         sharding.init(Entity.of(ExecutionEntity.TYPE_KEY, ctx -> ExecutionEntity.create(ctx.getEntityId(), ctx.getShard(),
                         placement, settings.execution()))
@@ -183,16 +200,57 @@ public final class AgentexecCluster implements AutoCloseable {
     /** Creates the sandbox {@code sandboxId}; creating it again with the same language is a no-op. */
     public CompletionStage<SandboxView> createSandbox(String sandboxId, String language, Limits limits) {
         try {
-            checkSandboxId(sandboxId);
-            Objects.requireNonNull(limits, "limits");
-            String canonical = engineSettings.languages().find(Objects.requireNonNull(language, "language"))
-                    .orElseThrow(() -> new InvalidRequestException("unknown language '" + language + "'"))
-                    .name();
-            return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
-                    .askWithStatus(replyTo -> new SandboxEntity.Create(canonical, limits, replyTo), settings.askTimeout());
+            return createSandbox(sandboxId, SandboxSpec.of(Objects.requireNonNull(language, "language"),
+                    Objects.requireNonNull(limits, "limits")));
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
+    }
+
+    /** Creates a sandbox with a new id, from an image and Docker options (see {@link SandboxSpec}). */
+    public CompletionStage<SandboxView> createSandbox(SandboxSpec spec) {
+        return createSandbox("sbx-" + UUID.randomUUID(), spec);
+    }
+
+    /**
+     * Creates the sandbox {@code sandboxId} from {@code spec}; creating it again with the same
+     * language, image and options is a no-op, with others an error naming the difference. Fails
+     * with {@link InvalidRequestException} for an unknown language, a malformed image name, or
+     * Docker options weaker than the engine allows.
+     */
+    public CompletionStage<SandboxView> createSandbox(String sandboxId, SandboxSpec spec) {
+        try {
+            checkSandboxId(sandboxId);
+            Objects.requireNonNull(spec, "spec");
+            String canonical = engineSettings.languages().find(spec.language())
+                    .orElseThrow(() -> new InvalidRequestException("unknown language '" + spec.language() + "'"))
+                    .name();
+            spec.image().ifPresent(AgentexecCluster::checkImage);
+            spec.docker().ifPresent(this::checkDockerOptions);
+            SandboxSpec checked = spec.withLanguage(canonical);
+            return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
+                    .askWithStatus(replyTo -> new SandboxEntity.Create(checked, replyTo), settings.askTimeout());
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /**
+     * AG2's {@code docker_run_args} and {@code docker_container_name}, read against this node's engine
+     * settings (its hardening defaults, allowed networks and runtimes): the options and limits to
+     * create a sandbox with. Throws {@link InvalidRequestException} naming a refused flag.
+     */
+    public DockerRunArgs.Applied dockerRunArgs(List<String> dockerRunArgs, Optional<String> containerNamePrefix,
+                                               Limits limits) {
+        DockerBackendSettings docker = engineSettings.docker();
+        DockerRunArgs.Applied applied = DockerRunArgs.apply(Objects.requireNonNull(dockerRunArgs, "dockerRunArgs"),
+                docker.defaults(), Objects.requireNonNull(limits, "limits"), docker.allowedNetworks(),
+                docker.allowedRuntimes());
+        if (containerNamePrefix.isPresent()) {
+            return new DockerRunArgs.Applied(applied.options().withNamePrefix(
+                    Optional.of(DockerRunArgs.containerName(containerNamePrefix.get()))), applied.limits());
+        }
+        return applied;
     }
 
     /**
@@ -202,6 +260,27 @@ public final class AgentexecCluster implements AutoCloseable {
      */
     public CompletionStage<ExecutionReply> execute(Optional<String> sandboxId, ExecutionRequest request,
                                                    String idempotencyKey) {
+        return execute(sandboxId, request, idempotencyKey, Optional.empty());
+    }
+
+    /**
+     * As {@link #execute(Optional, ExecutionRequest, String)}, and {@code onOutput} gets the output
+     * while it runs, on a thread of its own (it should not block): best-effort, bounded, possibly
+     * missing pieces under load; the reply's result holds all of it. Not called after the reply.
+     */
+    public CompletionStage<ExecutionReply> execute(Optional<String> sandboxId, ExecutionRequest request,
+                                                   String idempotencyKey, Consumer<OutputChunk> onOutput) {
+        Objects.requireNonNull(onOutput, "onOutput");
+        // A bounded mailbox: a slow consumer loses chunks rather than growing the node's memory.
+        ActorRef<Object> relay = system.systemActorOf(OutputRelay.create(onOutput), "output-" + UUID.randomUUID(),
+                MailboxSelector.bounded(settings.output().subscriberMailbox()));
+        CompletionStage<ExecutionReply> reply = execute(sandboxId, request, idempotencyKey,
+                Optional.of(relay.<OutputChunk>narrow()));
+        return reply.whenComplete((r, e) -> relay.tell(OutputRelay.Stop.INSTANCE));
+    }
+
+    private CompletionStage<ExecutionReply> execute(Optional<String> sandboxId, ExecutionRequest request,
+                                                    String idempotencyKey, Optional<ActorRef<OutputChunk>> output) {
         try {
             Objects.requireNonNull(request, "request");
             checkIdempotencyKey(idempotencyKey);
@@ -213,16 +292,96 @@ public final class AgentexecCluster implements AutoCloseable {
                 .plus(settings.execution().retryCapacityWait()).plus(settings.execution().replyTimeoutSlack());
         if (sandboxId.isPresent()) {
             return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get())
-                    .ask(replyTo -> new SandboxEntity.Execute(idempotencyKey, request, replyTo), timeout);
+                    .ask(replyTo -> new SandboxEntity.Execute(idempotencyKey, request, output, replyTo), timeout);
         }
         // Refuse at the door when this node already knows every worker is full: no entity, no journal read.
         return AskPattern.<Placement.Command, Boolean>ask(placement, Placement.HasCapacity::new, settings.askTimeout(),
                         system.scheduler())
                 .thenCompose(hasCapacity -> hasCapacity
                         ? sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
-                                .ask(replyTo -> new ExecutionEntity.Execute(request, replyTo), timeout)
+                                .ask(replyTo -> new ExecutionEntity.Execute(request, output, replyTo), timeout)
                         : CompletableFuture.completedFuture(new ExecutionReply.Overloaded(idempotencyKey,
                                 "every worker's slots and queue are full")));
+    }
+
+    /**
+     * Cancels the execution with this key, in the sandbox when one is named. A running one is killed
+     * on its worker, a queued one never runs; its one terminal reply is then a {@code Completed} with
+     * verdict CANCELLED (unless it finished first). Unknown or finished keys change nothing and say so.
+     */
+    public CompletionStage<CancelReply> cancel(Optional<String> sandboxId, String idempotencyKey) {
+        try {
+            checkIdempotencyKey(idempotencyKey);
+            sandboxId.ifPresent(AgentexecCluster::checkSandboxId);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        if (sandboxId.isPresent()) {
+            return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get())
+                    .ask(replyTo -> new SandboxEntity.Cancel(idempotencyKey, replyTo), settings.askTimeout());
+        }
+        return sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
+                .ask(ExecutionEntity.Cancel::new, settings.askTimeout());
+    }
+
+    /**
+     * Writes a file into the sandbox's workspace (opening its container if it has none yet), in order
+     * with its executions. A bad path or content over {@code agentexec.cluster.files.max-bytes} fails
+     * with {@link InvalidRequestException}; other failures with {@link SandboxFileException}.
+     */
+    public CompletionStage<Done> writeFile(String sandboxId, String path, byte[] content) {
+        try {
+            checkSandboxId(sandboxId);
+            checkPath(path);
+            Objects.requireNonNull(content, "content");
+            if (content.length > settings.files().maxBytes()) {
+                throw new InvalidRequestException("content of " + path + " is " + content.length
+                        + " bytes, more than the " + settings.files().maxBytes() + " bytes a file may have here");
+            }
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
+                .<FileReply>ask(replyTo -> new SandboxEntity.WriteFile(path, content, replyTo), settings.files().timeout()
+                        .plus(settings.askTimeout()))
+                .thenApply(reply -> {
+                    fileFailure(reply);
+                    return Done.getInstance();
+                });
+    }
+
+    /**
+     * Reads a file of at most {@code maxBytes} from the sandbox's workspace. A missing file fails with
+     * {@link SandboxFileException} of kind NOT_FOUND, a larger one TOO_LARGE; a bad path or
+     * {@code maxBytes} outside 1..files.max-bytes with {@link InvalidRequestException}.
+     */
+    public CompletionStage<byte[]> readFile(String sandboxId, String path, long maxBytes) {
+        try {
+            checkSandboxId(sandboxId);
+            checkPath(path);
+            if (maxBytes < 1 || maxBytes > settings.files().maxBytes()) {
+                throw new InvalidRequestException("maxBytes must be between 1 and " + settings.files().maxBytes()
+                        + ", got " + maxBytes);
+            }
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
+                .<FileReply>ask(replyTo -> new SandboxEntity.ReadFile(path, maxBytes, replyTo), settings.files().timeout()
+                        .plus(settings.askTimeout()))
+                .thenApply(reply -> {
+                    fileFailure(reply);
+                    return ((FileReply.Content) reply).data();
+                });
+    }
+
+    private static void fileFailure(FileReply reply) {
+        if (reply instanceof FileReply.Invalid invalid) {
+            throw new InvalidRequestException(invalid.message());
+        }
+        if (reply instanceof FileReply.Failed failed) {
+            throw new SandboxFileException(failed.kind(), failed.message());
+        }
     }
 
     /** Removes the sandbox's container and ends it; closing a closed sandbox succeeds. */
@@ -264,8 +423,17 @@ public final class AgentexecCluster implements AutoCloseable {
                 settings.askTimeout(), system.scheduler()).thenApply(Placement.Workers::workers);
     }
 
+    /**
+     * This node's one actor system, its journal configured: other modules init their event-sourced,
+     * sharded entities on it (through {@link #sharding()}) after {@link #start}.
+     */
     public ActorSystem<Void> system() {
         return system;
+    }
+
+    /** This node's sharding, where our entities live; other modules init theirs here too. */
+    public ClusterSharding sharding() {
+        return sharding;
     }
 
     public ClusterSettings settings() {
@@ -309,6 +477,60 @@ public final class AgentexecCluster implements AutoCloseable {
             throw new InvalidRequestException("an idempotency key is 1 to 200 letters, digits or ._:~@+=- ; got '"
                     + key + "'");
         }
+    }
+
+    static void checkImage(String image) {
+        if (image.length() > 255 || !IMAGE.matcher(image).matches()) {
+            throw new InvalidRequestException("an image is a Docker reference like python:3.12-slim or "
+                    + "registry:5000/team/image:tag; got '" + image + "'");
+        }
+    }
+
+    /** The engine's own rules for a workspace path: relative, inside, no NUL. */
+    static void checkPath(String path) {
+        if (path == null) {
+            throw new InvalidRequestException("a file path is required");
+        }
+        FilenameDirective.check(path).ifPresent(problem -> {
+            throw new InvalidRequestException(problem);
+        });
+    }
+
+    /**
+     * Options given directly get the checks {@code docker_run_args} get: nothing weaker than this
+     * engine's hardening, networks and runtimes only from its allowed lists.
+     */
+    void checkDockerOptions(DockerOptions options) {
+        DockerBackendSettings docker = engineSettings.docker();
+        DockerOptions defaults = docker.defaults();
+        if (!options.networkMode().equals("none") && !docker.allowedNetworks().contains(options.networkMode())) {
+            throw new InvalidRequestException("docker options: network " + options.networkMode()
+                    + " is not allowed; allowed: " + docker.allowedNetworks());
+        }
+        options.runtime().filter(r -> !docker.allowedRuntimes().contains(r)).ifPresent(r -> {
+            throw new InvalidRequestException("docker options: runtime " + r + " is not allowed; allowed: "
+                    + docker.allowedRuntimes());
+        });
+        String uid = options.user().split(":", 2)[0];
+        if (uid.isBlank() || uid.equals("0") || uid.equals("root")) {
+            throw new InvalidRequestException("docker options: user '" + options.user() + "' weakens isolation (root)");
+        }
+        if (defaults.readOnlyRootFilesystem() && !options.readOnlyRootFilesystem()) {
+            throw new InvalidRequestException("docker options: a writable root filesystem weakens isolation");
+        }
+        if (defaults.noNewPrivileges() && !options.noNewPrivileges()) {
+            throw new InvalidRequestException("docker options: no-new-privileges off weakens isolation");
+        }
+        if (!options.capDrop().contains("ALL") && !options.capDrop().containsAll(defaults.capDrop())) {
+            throw new InvalidRequestException("docker options: dropping " + options.capDrop() + " keeps capabilities "
+                    + "the defaults drop (" + defaults.capDrop() + ")");
+        }
+        options.tmpfs().keySet().forEach(path -> {
+            if (!path.startsWith("/") || path.contains("..") || path.equals("/")) {
+                throw new InvalidRequestException("docker options: tmpfs needs an absolute path below /, got " + path);
+            }
+        });
+        options.namePrefix().ifPresent(DockerRunArgs::containerName);
     }
 
     private static java.util.concurrent.ThreadFactory daemonThreads(String prefix) {

@@ -20,7 +20,9 @@ public record ClusterSettings(
         WorkerSettings worker,
         ExecutionSettings execution,
         SandboxSettings sandbox,
-        PersistenceSettings persistence) {
+        PersistenceSettings persistence,
+        OutputSettings output,
+        FilesSettings files) {
 
     /** How a node finds the others: configured seed nodes (none: it joins itself), or Kubernetes bootstrap. */
     public enum Formation {
@@ -48,9 +50,18 @@ public record ClusterSettings(
         }
     }
 
+    /**
+     * @param cancelRetryInterval a cancel is repeated this often until the job ends: one that lands
+     *                            between two blocks (or before the first starts) still stops the run
+     * @param fileThreads         threads for file operations and container removal, besides the slots
+     */
     public record WorkerSettings(int slots, int queueCapacity, Duration loadReportInterval,
-                                 Duration orphanSessionTimeout, Backoff restartBackoff) {
+                                 Duration orphanSessionTimeout, Backoff restartBackoff, Duration cancelRetryInterval,
+                                 int fileThreads) {
         public WorkerSettings {
+            if (fileThreads < 1) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.file-threads must be at least 1, got " + fileThreads);
+            }
             if (slots < 1) {
                 throw new IllegalArgumentException("agentexec.cluster.worker.slots must be at least 1, got " + slots);
             }
@@ -71,6 +82,30 @@ public record ClusterSettings(
     }
 
     public record SandboxSettings(Duration idleTimeout, int rememberedResults) {
+    }
+
+    /**
+     * Live output: the worker sends at most one batch per {@code flushInterval}, of at most
+     * {@code maxChunkBytes}, holds at most {@code bufferBytes} waiting (more is dropped and counted);
+     * the caller's relay holds at most {@code subscriberMailbox} chunks.
+     */
+    public record OutputSettings(Duration flushInterval, int maxChunkBytes, int bufferBytes, int subscriberMailbox) {
+        public OutputSettings {
+            if (maxChunkBytes < 4 || bufferBytes < maxChunkBytes || subscriberMailbox < 1) {
+                throw new IllegalArgumentException("agentexec.cluster.output needs max-chunk-bytes >= 4, buffer-bytes >= "
+                        + "max-chunk-bytes and subscriber-mailbox >= 1, got " + maxChunkBytes + ", " + bufferBytes
+                        + ", " + subscriberMailbox);
+            }
+        }
+    }
+
+    /** Files through the cluster: at most {@code maxBytes} per read or write (a message carries them); an answer within {@code timeout}. */
+    public record FilesSettings(int maxBytes, Duration timeout) {
+        public FilesSettings {
+            if (maxBytes < 1) {
+                throw new IllegalArgumentException("agentexec.cluster.files.max-bytes must be positive, got " + maxBytes);
+            }
+        }
     }
 
     public record PersistenceSettings(Dialect dialect, String url, String user, String password, String schema,
@@ -108,6 +143,8 @@ public record ClusterSettings(
         Config e = c.getConfig("execution");
         Config s = c.getConfig("sandbox");
         Config p = c.getConfig("persistence");
+        Config o = c.getConfig("output");
+        Config f = c.getConfig("files");
         return new ClusterSettings(
                 c.getString("system-name"),
                 roles,
@@ -115,14 +152,26 @@ public record ClusterSettings(
                 commaList(c.getString("seed-nodes")),
                 c.getDuration("ask-timeout"),
                 new WorkerSettings(w.getInt("slots"), w.getInt("queue"), w.getDuration("load-report-interval"),
-                        w.getDuration("orphan-session-timeout"), Backoff.fromConfig(w.getConfig("restart-backoff"))),
+                        w.getDuration("orphan-session-timeout"), Backoff.fromConfig(w.getConfig("restart-backoff")),
+                        w.getDuration("cancel-retry-interval"), w.getInt("file-threads")),
                 new ExecutionSettings(e.getInt("max-attempts"), Backoff.fromConfig(e.getConfig("retry-backoff")),
                         e.getDuration("retry-capacity-wait"),
                         e.getDuration("run-watchdog-slack"), e.getDuration("queued-watchdog"), e.getDuration("linger"),
                         e.getDuration("reply-timeout-slack")),
                 new SandboxSettings(s.getDuration("idle-timeout"), s.getInt("remembered-results")),
                 new PersistenceSettings(Dialect.parse(p.getString("dialect")), p.getString("url"), p.getString("user"),
-                        p.getString("password"), p.getString("schema"), p.getInt("pool-size")));
+                        p.getString("password"), p.getString("schema"), p.getInt("pool-size")),
+                new OutputSettings(o.getDuration("flush-interval"), bytes(o, "max-chunk-bytes"), bytes(o, "buffer-bytes"),
+                        o.getInt("subscriber-mailbox")),
+                new FilesSettings(bytes(f, "max-bytes"), f.getDuration("timeout")));
+    }
+
+    private static int bytes(Config c, String path) {
+        long value = c.getBytes(path);
+        if (value > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("agentexec.cluster." + path + " is too large: " + value);
+        }
+        return (int) value;
     }
 
     private static List<String> commaList(String text) {

@@ -8,7 +8,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.typesafe.config.Config;
 import io.agentexec.cluster.ClusterSettings.Formation;
 import io.agentexec.cluster.api.Attempt;
+import io.agentexec.cluster.api.CancelReply;
 import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.FileReply;
+import io.agentexec.cluster.api.OutputChunk;
+import io.agentexec.cluster.api.SandboxFileException;
+import io.agentexec.cluster.api.SandboxSpec;
+import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.worker.ExecutionWorker;
+import io.agentexec.sandbox.agent.OutputListener;
+import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.Dialect;
 import io.agentexec.cluster.sandbox.SandboxEntity;
@@ -19,6 +28,7 @@ import io.agentexec.sandbox.model.FileWritten;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
 import io.agentexec.sandbox.model.WorkspaceFile;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -113,7 +123,38 @@ class SettingsAndSerializationTest {
                     new ExecutionEntity.Accepted(request),
                     new ExecutionEntity.Finished(new ExecutionReply.Completed("k", result, attempts, Optional.empty(), true)),
                     new SandboxEntity.Created("python", limits),
-                    new SandboxEntity.ExecutionFinished("k", new ExecutionReply.SandboxLost("k", "gone", attempts, false)));
+                    new SandboxEntity.ExecutionFinished("k", new ExecutionReply.SandboxLost("k", "gone", attempts, false)),
+                    new SandboxEntity.Created(SandboxSpec.of("bash", limits).withImage("python:3.12-slim")
+                            .withDocker(DockerOptions.hardened().withTmpfs("/scratch", "rw,size=1m")
+                                    .withRuntime(Optional.of("runsc")).withNamePrefix(Optional.of("ag2")))),
+                    new SandboxEntity.Created(SandboxSpec.of("python", limits)),
+                    new CancelReply("k", CancelReply.Outcome.CANCELLING, "cancelling"),
+                    new ExecutionWorker.CancelJob("job"),
+                    new ExecutionWorker.FileDone("op", deadWorker(system), new FileReply.Failed(
+                            SandboxFileException.Kind.NOT_FOUND, "no such file"), true, false),
+                    new ExecutionWorker.FileDone("op", deadWorker(system), new FileReply.Written("a.txt", 3), false, false),
+                    new ExecutionWorker.FileDone("op", deadWorker(system), new FileReply.Invalid("path escapes"), false, false),
+                    new SandboxView("s", SandboxView.Status.ACTIVE, Optional.of("bash"), Optional.of(limits),
+                            Optional.empty(), 1, Optional.empty(), Optional.empty(), Optional.of("img:1"),
+                            Optional.of(DockerOptions.hardened())));
+            // Messages holding byte arrays or actor refs (records compare arrays by identity): compared by their parts.
+            OutputChunk chunk = new OutputChunk("k", 3, OutputListener.Stream.STDERR, "é".getBytes(StandardCharsets.UTF_8), 7);
+            OutputChunk chunkBack = (OutputChunk) roundTrip(serialization, chunk);
+            assertEquals(List.of("k", 3L, OutputListener.Stream.STDERR, "é", 7L), List.of(chunkBack.executionKey(),
+                    chunkBack.sequence(), chunkBack.stream(), chunkBack.text(), chunkBack.droppedBefore()));
+            FileReply.Content content = (FileReply.Content) ((ExecutionWorker.FileDone) roundTrip(serialization,
+                    new ExecutionWorker.FileDone("op", deadWorker(system), new FileReply.Content("a", new byte[] {1, 2}),
+                            false, false))).reply();
+            assertArrayEquals(new byte[] {1, 2}, content.data());
+            ExecutionWorker.RunInSandbox run = new ExecutionWorker.RunInSandbox("job", "k", "s",
+                    SandboxSpec.of("python", limits).withDocker(DockerOptions.hardened()), request, true,
+                    List.of(deadWorker(system).unsafeUpcast()), deadWorker(system).unsafeUpcast());
+            ExecutionWorker.RunInSandbox runBack = (ExecutionWorker.RunInSandbox) roundTrip(serialization, run);
+            assertEquals(run.spec(), runBack.spec());
+            assertEquals(1, runBack.output().size());
+            ExecutionWorker.WriteFile write = new ExecutionWorker.WriteFile("op", "s", SandboxSpec.of("python", limits),
+                    false, "a.txt", new byte[] {9}, deadWorker(system).unsafeUpcast());
+            assertArrayEquals(new byte[] {9}, ((ExecutionWorker.WriteFile) roundTrip(serialization, write)).content());
             for (Object message : messages) {
                 Serializer serializer = serialization.findSerializerFor(message);
                 assertTrue(serializer.getClass().getName().contains("Jackson"), serializer.getClass().getName());
@@ -133,6 +174,41 @@ class SettingsAndSerializationTest {
         } finally {
             system.terminate();
         }
+    }
+
+    /** Journals written before sandboxes had an image and options: their Created events read back as defaults. */
+    @Test
+    void createdEventsWrittenBeforeImagesReadBackWithTheDefaults() {
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "serialization",
+                TestNodes.config("pekko.actor.provider = local\npekko.loglevel = WARNING"));
+        try {
+            Serialization serialization = SerializationExtension.get(Adapter.toClassic(system));
+            Limits limits = new Limits(Duration.ofSeconds(7), 64L << 20, 0.5, 32, 1024, 1 << 20);
+            OldCreated old = new OldCreated("python", limits);
+            Serializer serializer = serialization.findSerializerFor(old);
+            byte[] bytes = serialization.serialize(old).get();
+            SandboxEntity.Created back = (SandboxEntity.Created) serialization.deserialize(bytes, serializer.identifier(),
+                    SandboxEntity.Created.class.getName()).get();
+            assertEquals(SandboxSpec.of("python", limits), back.spec());
+        } finally {
+            system.terminate();
+        }
+    }
+
+    /** The shape of SandboxEntity.Created before this change. */
+    record OldCreated(String language, Limits limits) implements CborSerializable {
+    }
+
+    private static Object roundTrip(Serialization serialization, Object message) {
+        Serializer serializer = serialization.findSerializerFor(message);
+        byte[] bytes = serialization.serialize(message).get();
+        return serialization.deserialize(bytes, serializer.identifier(),
+                org.apache.pekko.serialization.Serializers.manifestFor(serializer, message)).get();
+    }
+
+    /** An actor ref to put in messages: serialized as its path, like any other. */
+    private static org.apache.pekko.actor.typed.ActorRef<ExecutionWorker.Command> deadWorker(ActorSystem<Void> system) {
+        return Adapter.toTyped(Adapter.toClassic(system).deadLetters());
     }
 
     private static void assertMessage(org.junit.jupiter.api.function.Executable executable, String fragment) {

@@ -3,7 +3,9 @@ package io.agentexec.cluster.execution;
 import io.agentexec.cluster.CborSerializable;
 import io.agentexec.cluster.ClusterSettings.ExecutionSettings;
 import io.agentexec.cluster.api.Attempt;
+import io.agentexec.cluster.api.CancelReply;
 import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.worker.ExecutionWorker;
 import io.agentexec.sandbox.model.ExecutionRequest;
@@ -51,7 +53,16 @@ public final class ExecutionEntity
     public sealed interface Command extends CborSerializable {
     }
 
-    public record Execute(ExecutionRequest request, ActorRef<ExecutionReply> replyTo) implements Command {
+    /** Runs the request (once per key); {@code output} gets its output chunks while it runs (best-effort). */
+    public record Execute(ExecutionRequest request, Optional<ActorRef<OutputChunk>> output,
+                          ActorRef<ExecutionReply> replyTo) implements Command {
+        public Execute(ExecutionRequest request, ActorRef<ExecutionReply> replyTo) {
+            this(request, Optional.empty(), replyTo);
+        }
+    }
+
+    /** Cancels the execution: its terminal reply becomes a Completed with verdict CANCELLED (unless it ended first). */
+    public record Cancel(ActorRef<CancelReply> replyTo) implements Command {
     }
 
     public record Inspect(ActorRef<ExecutionView> replyTo) implements Command {
@@ -162,6 +173,11 @@ public final class ExecutionEntity
     private Optional<ExecutionRequest> pendingRequest = Optional.empty();
     private Optional<ActorRef<ExecutionWorker.Command>> watched = Optional.empty();
     private Optional<String> watchedJob = Optional.empty();
+    // Transient: who streams the output, who has the job now (for a cancel), and whether it is cancelled.
+    private final List<ActorRef<OutputChunk>> subscribers = new ArrayList<>();
+    private List<ActorRef<OutputChunk>> sentSubscribers = List.of();
+    private Optional<ActorRef<ExecutionWorker.Command>> acceptedBy = Optional.empty();
+    private boolean cancelRequested;
     private int capacityRefusals;
     private Optional<Long> firstCapacityRefusal = Optional.empty();
 
@@ -201,6 +217,7 @@ public final class ExecutionEntity
         return newCommandHandlerWithReplyBuilder().forAnyState()
                 .onCommand(Execute.class, this::onExecute)
                 .onCommand(Inspect.class, (state, cmd) -> Effect().reply(cmd.replyTo(), view(state)))
+                .onCommand(Cancel.class, this::onCancel)
                 .onCommand(WorkerAnswered.class, this::onWorkerAnswered)
                 .onCommand(WorkerTerminated.class, this::onWorkerTerminated)
                 .onCommand(WatchdogExpired.class, (state, cmd) -> state.open().filter(o -> o.number() == cmd.attempt()).isPresent()
@@ -222,11 +239,45 @@ public final class ExecutionEntity
         }
         waiters.add(cmd.replyTo());
         timers.cancel(PASSIVATE);
+        cmd.output().ifPresent(subscriber -> {
+            subscribers.add(subscriber);
+            // A late subscriber: the worker holding the job adds it.
+            acceptedBy.ifPresent(worker -> currentJob.ifPresent(job -> worker.tell(new ExecutionWorker.Subscribe(job, subscriber))));
+        });
         if (!state.accepted() && currentJob.isEmpty()) {
             pendingRequest = Optional.of(cmd.request());
             submit(cmd.request(), 1);
         }
         return Effect().noReply();
+    }
+
+    private ReplyEffect<Event, State> onCancel(State state, Cancel cmd) {
+        if (state.done()) {
+            return Effect().reply(cmd.replyTo(), new CancelReply(executionKey, CancelReply.Outcome.ALREADY_FINISHED,
+                    "execution " + executionKey + " already ended: " + state.outcome().get().status()));
+        }
+        if (!state.accepted() && currentJob.isEmpty()) {
+            if (waiters.isEmpty()) {
+                timers.startSingleTimer(PASSIVATE, PassivateNow.INSTANCE, settings.linger());
+            }
+            return Effect().reply(cmd.replyTo(), new CancelReply(executionKey, CancelReply.Outcome.UNKNOWN,
+                    "no execution " + executionKey + " is known"));
+        }
+        if (state.open().isEmpty() && currentJob.isEmpty()) {
+            // Waiting to retry: nothing runs anywhere; it ends here.
+            cmd.replyTo().tell(new CancelReply(executionKey, CancelReply.Outcome.CANCELLING,
+                    "cancelled while it waited to retry"));
+            return finish(cancelledReply(state.attempts(), "cancelled by the caller while it waited to retry"));
+        }
+        cancelRequested = true;
+        acceptedBy.ifPresent(worker -> worker.tell(new ExecutionWorker.CancelJob(currentJob.orElseThrow())));
+        return Effect().reply(cmd.replyTo(), new CancelReply(executionKey, CancelReply.Outcome.CANCELLING,
+                "cancelling: the worker stops the run; its reply will say CANCELLED unless it finished first"));
+    }
+
+    private ExecutionReply cancelledReply(List<Attempt> attempts, String message) {
+        return new ExecutionReply.Completed(executionKey, ExecutionResult.refused(Verdict.CANCELLED, 1, message, "none"),
+                attempts, Optional.empty(), false);
     }
 
     private ReplyEffect<Event, State> onWorkerAnswered(State state, WorkerAnswered answered) {
@@ -248,6 +299,12 @@ public final class ExecutionEntity
                 events.add(new Accepted(pendingRequest.orElseThrow()));
             }
             events.add(new AttemptStarted(attempt, worker));
+            acceptedBy = Optional.of(accepted.worker());
+            subscribers.stream().filter(s -> !sentSubscribers.contains(s))
+                    .forEach(s -> accepted.worker().tell(new ExecutionWorker.Subscribe(accepted.jobId(), s)));
+            if (cancelRequested) {
+                accepted.worker().tell(new ExecutionWorker.CancelJob(accepted.jobId()));
+            }
             return Effect().persist(events).thenRun(s -> {
                 watch(accepted.worker(), accepted.jobId());
                 timers.startSingleTimer(WATCHDOG, new WatchdogExpired(attempt,
@@ -277,8 +334,13 @@ public final class ExecutionEntity
                 waiters.forEach(w -> w.tell(overloaded));
                 waiters.clear();
                 pendingRequest = Optional.empty();
+                subscribers.clear();
+                cancelRequested = false;
                 ctx.getSelf().tell(PassivateNow.INSTANCE);
                 return Effect().noReply();
+            }
+            if (cancelRequested) {
+                return finish(cancelledReply(state.attempts(), "cancelled by the caller while it waited for a worker"));
             }
             if (!avoid.isEmpty()) {
                 // The workers that failed before are the only ones left: better them than none.
@@ -329,6 +391,11 @@ public final class ExecutionEntity
                     lost.outcome() + "; gave up after " + number + " attempt(s)", all, false));
         }
         events.add(new AttemptFailed(lost));
+        if (cancelRequested) {
+            List<Attempt> all = new ArrayList<>(state.attempts());
+            all.add(lost);
+            return finish(events, cancelledReply(all, "cancelled by the caller; its worker was lost meanwhile (" + lost.outcome() + ")"));
+        }
         return Effect().persist(events).thenRun(s -> scheduleRetry(number + 1, terminated.worker())).thenNoReply();
     }
 
@@ -349,6 +416,12 @@ public final class ExecutionEntity
             return finish(List.of(new AttemptFailed(failed)),
                     new ExecutionReply.Completed(executionKey, result, all, Optional.empty(), false));
         }
+        if (cancelRequested) {
+            List<Attempt> all = new ArrayList<>(state.attempts());
+            all.add(failed);
+            return finish(List.of(new AttemptFailed(failed)), cancelledReply(all,
+                    "cancelled by the caller; the attempt failed (" + result.message() + ") and was not retried"));
+        }
         return Effect().persist(new AttemptFailed(failed))
                 .thenRun(s -> scheduleRetry(open.number() + 1, open.worker()))
                 .thenNoReply();
@@ -364,6 +437,12 @@ public final class ExecutionEntity
             all.add(lost);
             return finish(List.of(new AttemptFailed(lost)), new ExecutionReply.SandboxLost(executionKey,
                     why + "; gave up after " + open.number() + " attempt(s)", all, false));
+        }
+        if (cancelRequested) {
+            List<Attempt> all = new ArrayList<>(state.attempts());
+            all.add(lost);
+            return finish(List.of(new AttemptFailed(lost)), cancelledReply(all,
+                    "cancelled by the caller; the attempt was lost (" + why + ") and was not retried"));
         }
         return Effect().persist(new AttemptFailed(lost))
                 .thenRun(s -> scheduleRetry(open.number() + 1, open.worker()))
@@ -403,6 +482,9 @@ public final class ExecutionEntity
         timers.cancel(WATCHDOG);
         timers.cancel(RETRY);
         currentJob = Optional.empty();
+        acceptedBy = Optional.empty();
+        cancelRequested = false;
+        subscribers.clear();
         return Effect().persist(events).thenRun(s -> {
             waiters.forEach(w -> w.tell(reply));
             waiters.clear();
@@ -413,11 +495,15 @@ public final class ExecutionEntity
     private void submit(ExecutionRequest request, int attempt) {
         String jobId = executionKey + "/" + attempt + "/" + Long.toHexString(ThreadLocalRandom.current().nextLong());
         currentJob = Optional.of(jobId);
-        placement.tell(new Placement.Submit(new ExecutionWorker.RunOnce(jobId, request, workerReplies), Set.copyOf(avoid)));
+        acceptedBy = Optional.empty();
+        sentSubscribers = List.copyOf(subscribers);
+        placement.tell(new Placement.Submit(new ExecutionWorker.RunOnce(jobId, executionKey, request, sentSubscribers,
+                workerReplies), Set.copyOf(avoid)));
     }
 
     private void scheduleRetry(int attempt, String failedWorker) {
         currentJob = Optional.empty();
+        acceptedBy = Optional.empty();
         avoid.clear();
         if (!failedWorker.isEmpty()) {
             avoid.add(failedWorker);

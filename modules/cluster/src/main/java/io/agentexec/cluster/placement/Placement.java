@@ -40,6 +40,14 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
     public record SubmitTo(String worker, ExecutionWorker.Job job) implements Command {
     }
 
+    /**
+     * Sends a file operation to one worker (the sandbox's), or, with {@code worker} empty, to the
+     * worker with the most free capacity (to open the sandbox's container there). Answers
+     * {@code WorkerGone} or {@code NoCapacity} to the operation's replyTo when it cannot go.
+     */
+    public record SubmitFileOp(Optional<String> worker, ExecutionWorker.FileOp op) implements Command {
+    }
+
     /** Tells the worker to remove a sandbox's container, when that worker is still there. */
     public record CloseOn(String worker, String sandboxId) implements Command {
     }
@@ -94,6 +102,7 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
                 .onMessage(Submit.class, this::onSubmit)
                 .onMessage(SubmitTo.class, this::onSubmitTo)
                 .onMessage(CloseOn.class, this::onCloseOn)
+                .onMessage(SubmitFileOp.class, this::onFileOp)
                 .onMessage(HasCapacity.class, msg -> {
                     msg.replyTo().tell(choose(Set.of()).isPresent());
                     return this;
@@ -142,6 +151,20 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
             return this;
         }
         dispatch(submit.worker(), submit.job());
+        return this;
+    }
+
+    private Behavior<Command> onFileOp(SubmitFileOp submit) {
+        ExecutionWorker.FileOp op = submit.op();
+        Optional<String> target = submit.worker().isPresent() ? submit.worker() : choose(Set.of());
+        if (target.isEmpty() || !workers.containsKey(target.get())) {
+            op.replyTo().tell(submit.worker().isPresent()
+                    ? new ExecutionWorker.WorkerGone(op.opId(), submit.worker().get())
+                    : new ExecutionWorker.NoCapacity(op.opId(), workers.isEmpty() ? "no worker is in the cluster"
+                            : "every worker's slots and queue are full"));
+            return this;
+        }
+        workers.get(target.get()).tell(op);
         return this;
     }
 

@@ -3,11 +3,18 @@ package io.agentexec.cluster.sandbox;
 import io.agentexec.cluster.CborSerializable;
 import io.agentexec.cluster.ClusterSettings.ExecutionSettings;
 import io.agentexec.cluster.ClusterSettings.SandboxSettings;
+import io.agentexec.cluster.ClusterSettings.FilesSettings;
 import io.agentexec.cluster.api.Attempt;
+import io.agentexec.cluster.api.CancelReply;
 import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.FileReply;
+import io.agentexec.cluster.api.OutputChunk;
+import io.agentexec.cluster.api.SandboxFileException;
+import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.worker.ExecutionWorker;
+import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
@@ -55,11 +62,30 @@ public final class SandboxEntity
     public sealed interface Command extends CborSerializable {
     }
 
-    /** Creates the sandbox; idempotent for the same language. */
-    public record Create(String language, Limits limits, ActorRef<StatusReply<SandboxView>> replyTo) implements Command {
+    /** Creates the sandbox; idempotent for the same language, image and options. */
+    public record Create(SandboxSpec spec, ActorRef<StatusReply<SandboxView>> replyTo) implements Command {
+        public Create(String language, Limits limits, ActorRef<StatusReply<SandboxView>> replyTo) {
+            this(SandboxSpec.of(language, limits), replyTo);
+        }
     }
 
-    public record Execute(String executionKey, ExecutionRequest request, ActorRef<ExecutionReply> replyTo) implements Command {
+    /** Runs a request; {@code output} gets its output chunks while it runs (best-effort). */
+    public record Execute(String executionKey, ExecutionRequest request, Optional<ActorRef<OutputChunk>> output,
+                          ActorRef<ExecutionReply> replyTo) implements Command {
+        public Execute(String executionKey, ExecutionRequest request, ActorRef<ExecutionReply> replyTo) {
+            this(executionKey, request, Optional.empty(), replyTo);
+        }
+    }
+
+    /** Cancels the execution with this key: running, queued on the worker, or waiting behind another. */
+    public record Cancel(String executionKey, ActorRef<CancelReply> replyTo) implements Command {
+    }
+
+    /** Writes a workspace file; opens the sandbox's container when it has none. In order with executions. */
+    public record WriteFile(String path, byte[] content, ActorRef<FileReply> replyTo) implements Command {
+    }
+
+    public record ReadFile(String path, long maxBytes, ActorRef<FileReply> replyTo) implements Command {
     }
 
     /** Removes the container and ends the sandbox; idempotent. Waits for an execution in progress. */
@@ -81,6 +107,9 @@ public final class SandboxEntity
     private record RetryOpen(String executionKey) implements Command {
     }
 
+    private record FileOpTimedOut(String opId) implements Command {
+    }
+
     private enum IdleTimeout implements Command { INSTANCE }
 
     private enum ResumeAfterRecovery implements Command { INSTANCE }
@@ -90,7 +119,22 @@ public final class SandboxEntity
     public sealed interface Event extends CborSerializable {
     }
 
-    public record Created(String language, Limits limits) implements Event {
+    /** Image and options are empty in events written before they existed: the defaults, as then. */
+    public record Created(String language, Limits limits, Optional<String> image, Optional<DockerOptions> docker)
+            implements Event {
+        public Created(String language, Limits limits) {
+            this(language, limits, Optional.empty(), Optional.empty());
+        }
+
+        public Created(SandboxSpec spec) {
+            this(spec.language(), spec.limits(), spec.image(), spec.docker());
+        }
+
+        public SandboxSpec spec() {
+            // Optional fields missing from an old event's JSON come back as null, not empty.
+            return new SandboxSpec(language, limits, Optional.ofNullable(image).flatMap(i -> i),
+                    Optional.ofNullable(docker).flatMap(d -> d));
+        }
     }
 
     /** A fresh container was opened for the sandbox on this worker. */
@@ -125,13 +169,21 @@ public final class SandboxEntity
     public record Remembered(String executionKey, ExecutionReply reply) {
     }
 
-    public record State(SandboxView.Status status, Optional<String> language, Optional<Limits> limits,
+    public record State(SandboxView.Status status, Optional<SandboxSpec> spec,
                         Optional<String> worker, long executions, Optional<String> workspaceLost,
                         Optional<InFlight> inFlight, List<Remembered> recent, Optional<String> closedReason) {
 
         static State none() {
-            return new State(SandboxView.Status.NONE, Optional.empty(), Optional.empty(), Optional.empty(), 0,
+            return new State(SandboxView.Status.NONE, Optional.empty(), Optional.empty(), 0,
                     Optional.empty(), Optional.empty(), List.of(), Optional.empty());
+        }
+
+        Optional<String> language() {
+            return spec.map(SandboxSpec::language);
+        }
+
+        Optional<Limits> limits() {
+            return spec.map(SandboxSpec::limits);
         }
 
         boolean usable() {
@@ -144,23 +196,23 @@ public final class SandboxEntity
 
         State with(Event event, int rememberedResults) {
             if (event instanceof Created c) {
-                return new State(SandboxView.Status.ACTIVE, Optional.of(c.language()), Optional.of(c.limits()),
+                return new State(SandboxView.Status.ACTIVE, Optional.of(c.spec()),
                         Optional.empty(), executions, Optional.empty(), Optional.empty(), recent, Optional.empty());
             }
             if (event instanceof BoundToWorker b) {
-                return new State(SandboxView.Status.ACTIVE, language, limits, Optional.of(b.worker()), executions,
+                return new State(SandboxView.Status.ACTIVE, spec, Optional.of(b.worker()), executions,
                         workspaceLost, inFlight, recent, closedReason);
             }
             if (event instanceof ExecutionStarted s) {
                 List<Attempt> failed = inFlight.filter(f -> f.executionKey().equals(s.executionKey()))
                         .map(InFlight::failedAttempts).orElse(List.of());
-                return new State(status, language, limits, worker, executions, workspaceLost,
+                return new State(status, spec, worker, executions, workspaceLost,
                         Optional.of(new InFlight(s.executionKey(), s.worker(), failed)), recent, closedReason);
             }
             if (event instanceof AttemptFailed f) {
                 List<Attempt> failed = new ArrayList<>(inFlight.map(InFlight::failedAttempts).orElse(List.of()));
                 failed.add(f.attempt());
-                return new State(status, language, limits, Optional.empty(), executions, workspaceLost,
+                return new State(status, spec, Optional.empty(), executions, workspaceLost,
                         Optional.of(new InFlight(f.executionKey(), "", List.copyOf(failed))), recent, closedReason);
             }
             if (event instanceof ExecutionFinished f) {
@@ -173,38 +225,43 @@ public final class SandboxEntity
                 Optional<String> lostReason = lost
                         ? Optional.of(((ExecutionReply.SandboxLost) f.reply()).reason())
                         : f.reply() instanceof ExecutionReply.Completed ? Optional.empty() : workspaceLost;
-                return new State(status, language, limits, lost ? Optional.empty() : worker, executions + 1,
+                return new State(status, spec, lost ? Optional.empty() : worker, executions + 1,
                         lostReason, Optional.empty(), List.copyOf(kept), closedReason);
             }
             if (event instanceof WorkspaceLost w) {
-                return new State(status, language, limits, Optional.empty(), executions, Optional.of(w.reason()),
+                return new State(status, spec, Optional.empty(), executions, Optional.of(w.reason()),
                         inFlight, recent, closedReason);
             }
             if (event instanceof Expired e) {
-                return new State(SandboxView.Status.EXPIRED, language, limits, Optional.empty(), executions,
+                return new State(SandboxView.Status.EXPIRED, spec, Optional.empty(), executions,
                         Optional.of(e.reason()), Optional.empty(), recent, closedReason);
             }
             Closed c = (Closed) event;
-            return new State(SandboxView.Status.CLOSED, language, limits, Optional.empty(), executions, workspaceLost,
+            return new State(SandboxView.Status.CLOSED, spec, Optional.empty(), executions, workspaceLost,
                     Optional.empty(), recent, Optional.of(c.reason()));
         }
     }
 
     /** An execution between the worker's first answer and its persisted start, or waiting for a retry. */
     private record Dispatch(String executionKey, ExecutionRequest request, String jobId, boolean toBoundWorker,
-                            Set<String> avoid) {
+                            Set<String> avoid, List<ActorRef<OutputChunk>> subscribers) {
+    }
+
+    /** A file operation sent to a worker, waiting for its answer. */
+    private record PendingFile(String opId, Command command, boolean toBoundWorker) {
     }
 
     public static Behavior<Command> create(String sandboxId, ActorRef<ClusterSharding.ShardCommand> shard,
                                            ActorRef<Placement.Command> placement, SandboxSettings sandboxSettings,
-                                           ExecutionSettings executionSettings) {
-        return Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-                new SandboxEntity(sandboxId, ctx, timers, shard, placement, sandboxSettings, executionSettings)));
+                                           ExecutionSettings executionSettings, FilesSettings filesSettings) {
+        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new SandboxEntity(sandboxId, ctx, timers, shard,
+                placement, sandboxSettings, executionSettings, filesSettings)));
     }
 
     private static final String IDLE = "idle";
     private static final String WATCHDOG = "watchdog";
     private static final String RETRY = "retry";
+    private static final String FILE = "file";
 
     private final String sandboxId;
     private final ActorContext<Command> ctx;
@@ -213,6 +270,7 @@ public final class SandboxEntity
     private final ActorRef<Placement.Command> placement;
     private final SandboxSettings sandboxSettings;
     private final ExecutionSettings executionSettings;
+    private final FilesSettings filesSettings;
     private final ActorRef<ExecutionWorker.Reply> workerReplies;
     private final Address selfAddress;
 
@@ -221,10 +279,20 @@ public final class SandboxEntity
     private Optional<Dispatch> dispatch = Optional.empty();
     private Optional<ActorRef<ExecutionWorker.Command>> watched = Optional.empty();
     private Optional<String> watchedJob = Optional.empty();
+    // Transient too: who streams the execution in flight, the worker that accepted it (for a cancel),
+    // whether it is to be cancelled, the keys of stashed executions (and which of them are cancelled),
+    // and the file operation in progress.
+    private final List<ActorRef<OutputChunk>> subscribers = new ArrayList<>();
+    private Optional<ActorRef<ExecutionWorker.Command>> acceptedBy = Optional.empty();
+    private boolean cancelRequested;
+    private final List<String> stashedKeys = new ArrayList<>();
+    private final Set<String> cancelledWhileStashed = new HashSet<>();
+    private Optional<PendingFile> pendingFile = Optional.empty();
 
     private SandboxEntity(String sandboxId, ActorContext<Command> ctx, TimerScheduler<Command> timers,
                           ActorRef<ClusterSharding.ShardCommand> shard, ActorRef<Placement.Command> placement,
-                          SandboxSettings sandboxSettings, ExecutionSettings executionSettings) {
+                          SandboxSettings sandboxSettings, ExecutionSettings executionSettings,
+                          FilesSettings filesSettings) {
         super(PersistenceId.of(TYPE_KEY.name(), sandboxId));
         this.sandboxId = sandboxId;
         this.ctx = ctx;
@@ -233,6 +301,7 @@ public final class SandboxEntity
         this.placement = placement;
         this.sandboxSettings = sandboxSettings;
         this.executionSettings = executionSettings;
+        this.filesSettings = filesSettings;
         this.workerReplies = ctx.messageAdapter(ExecutionWorker.Reply.class, WorkerAnswered::new);
         this.selfAddress = Cluster.get(ctx.getSystem()).selfMember().address();
     }
@@ -261,6 +330,10 @@ public final class SandboxEntity
                 .onCommand(Create.class, this::onCreate)
                 .onCommand(Execute.class, this::onExecute)
                 .onCommand(Close.class, this::onClose)
+                .onCommand(Cancel.class, this::onCancel)
+                .onCommand(WriteFile.class, this::onFile)
+                .onCommand(ReadFile.class, this::onFile)
+                .onCommand(FileOpTimedOut.class, this::onFileTimedOut)
                 .onCommand(GetView.class, (state, cmd) -> Effect().reply(cmd.replyTo(), view(state)))
                 .onCommand(WorkerAnswered.class, this::onWorkerAnswered)
                 .onCommand(WorkerTerminated.class, this::onWorkerTerminated)
@@ -276,15 +349,25 @@ public final class SandboxEntity
     private ReplyEffect<Event, State> onCreate(State state, Create cmd) {
         if (state.status() == SandboxView.Status.NONE) {
             armIdle();
-            return Effect().persist(new Created(cmd.language(), cmd.limits()))
+            return Effect().persist(new Created(cmd.spec()))
                     .thenReply(cmd.replyTo(), s -> StatusReply.success(view(s)));
         }
         if (state.status() == SandboxView.Status.CLOSED) {
             return Effect().reply(cmd.replyTo(), StatusReply.error("sandbox " + sandboxId + " is closed"));
         }
-        if (!state.language().orElse("").equals(cmd.language())) {
+        SandboxSpec existing = state.spec().orElseThrow();
+        if (!existing.language().equals(cmd.spec().language())) {
             return Effect().reply(cmd.replyTo(), StatusReply.error("sandbox " + sandboxId + " exists with language "
-                    + state.language().orElse("") + ", not " + cmd.language()));
+                    + existing.language() + ", not " + cmd.spec().language()));
+        }
+        if (!existing.image().equals(cmd.spec().image())) {
+            return Effect().reply(cmd.replyTo(), StatusReply.error("sandbox " + sandboxId + " exists with image "
+                    + existing.image().orElse("(the language's default)") + ", not "
+                    + cmd.spec().image().orElse("(the language's default)")));
+        }
+        if (!existing.docker().equals(cmd.spec().docker())) {
+            return Effect().reply(cmd.replyTo(), StatusReply.error("sandbox " + sandboxId
+                    + " exists with other Docker options: " + existing.docker().map(Object::toString).orElse("(the defaults)")));
         }
         armIdle();
         return Effect().reply(cmd.replyTo(), StatusReply.success(view(state)));
@@ -299,6 +382,7 @@ public final class SandboxEntity
             return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(cmd.executionKey(),
                     "sandbox " + sandboxId + " is closed"));
         }
+        stashedKeys.remove(cmd.executionKey());
         Optional<ExecutionReply> earlier = state.remembered(cmd.executionKey());
         if (earlier.isPresent()) {
             return Effect().reply(cmd.replyTo(), earlier.get().asReplayed());
@@ -307,15 +391,162 @@ public final class SandboxEntity
                 .or(() -> dispatch.map(Dispatch::executionKey)).orElse("");
         if (busyWith.equals(cmd.executionKey())) {
             waiters.add(cmd.replyTo());
+            cmd.output().ifPresent(this::subscribe);
             return Effect().noReply();
         }
-        if (!busyWith.isEmpty()) {
+        if (!busyWith.isEmpty() || pendingFile.isPresent()) {
+            stashedKeys.add(cmd.executionKey());
             return Effect().stash(); // one execution at a time, in order: the workspace is shared
+        }
+        if (cancelledWhileStashed.remove(cmd.executionKey())) {
+            // Cancelled while it waited behind another: it never runs; its outcome is remembered like any.
+            ExecutionReply cancelled = new ExecutionReply.Completed(cmd.executionKey(), ExecutionResult.refused(
+                    Verdict.CANCELLED, 1, "cancelled by the caller before it started; nothing ran", "none"),
+                    List.of(), state.workspaceLost(), false);
+            return Effect().persist(new ExecutionFinished(cmd.executionKey(), cancelled))
+                    .thenReply(cmd.replyTo(), s -> cancelled);
         }
         armIdle();
         waiters.add(cmd.replyTo());
+        cmd.output().ifPresent(subscribers::add);
         submit(state, cmd.executionKey(), cmd.request(), Set.of());
         return Effect().noReply();
+    }
+
+    /** A late subscriber to the execution in flight: the worker adds it once it has the job. */
+    private void subscribe(ActorRef<OutputChunk> subscriber) {
+        subscribers.add(subscriber);
+        acceptedBy.ifPresent(worker -> dispatch.ifPresent(d -> worker.tell(new ExecutionWorker.Subscribe(d.jobId(), subscriber))));
+    }
+
+    private ReplyEffect<Event, State> onCancel(State state, Cancel cmd) {
+        String key = cmd.executionKey();
+        if (state.status() == SandboxView.Status.NONE) {
+            return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.UNKNOWN,
+                    "there is no sandbox " + sandboxId));
+        }
+        Optional<ExecutionReply> earlier = state.remembered(key);
+        if (earlier.isPresent()) {
+            return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.ALREADY_FINISHED,
+                    "execution " + key + " already ended: " + earlier.get().status()));
+        }
+        boolean inFlight = state.inFlight().map(InFlight::executionKey).or(() -> dispatch.map(Dispatch::executionKey))
+                .filter(key::equals).isPresent();
+        if (inFlight) {
+            if (dispatch.filter(d -> d.jobId().isEmpty()).isPresent()) {
+                // Waiting to retry opening a container: nothing runs anywhere; it ends here.
+                Dispatch waiting = dispatch.get();
+                List<Attempt> attempts = state.inFlight().map(InFlight::failedAttempts).orElse(List.of());
+                ReplyEffect<Event, State> finished = finish(List.of(), new ExecutionReply.Completed(key,
+                        ExecutionResult.refused(Verdict.CANCELLED, 1, "cancelled by the caller while it waited to retry; "
+                                + "nothing ran", "none"), attempts, state.workspaceLost(), false));
+                cmd.replyTo().tell(new CancelReply(waiting.executionKey(), CancelReply.Outcome.CANCELLING,
+                        "cancelled while it waited to retry"));
+                return finished;
+            }
+            cancelRequested = true;
+            acceptedBy.ifPresent(worker -> worker.tell(new ExecutionWorker.CancelJob(dispatch.get().jobId())));
+            return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.CANCELLING,
+                    "cancelling: the worker stops the run; its reply will say CANCELLED unless it finished first"));
+        }
+        if (stashedKeys.contains(key)) {
+            cancelledWhileStashed.add(key);
+            return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.CANCELLING,
+                    "cancelled while it waited behind another execution: it will not run"));
+        }
+        return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.UNKNOWN,
+                "sandbox " + sandboxId + " knows no execution " + key + " (never sent, or ended long ago)"));
+    }
+
+    // ---- files
+
+    private ReplyEffect<Event, State> onFile(State state, Command cmd) {
+        ActorRef<FileReply> replyTo = cmd instanceof WriteFile w ? w.replyTo() : ((ReadFile) cmd).replyTo();
+        if (state.status() == SandboxView.Status.NONE || state.status() == SandboxView.Status.CLOSED) {
+            return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.NO_SANDBOX,
+                    state.status() == SandboxView.Status.NONE ? "there is no sandbox " + sandboxId
+                            : "sandbox " + sandboxId + " is closed"));
+        }
+        if (state.inFlight().isPresent() || dispatch.isPresent() || pendingFile.isPresent()) {
+            return Effect().stash(); // in order with executions: a file written before a run is there for it
+        }
+        armIdle();
+        if (state.worker().isEmpty() && cmd instanceof ReadFile read) {
+            return Effect().reply(replyTo, state.workspaceLost().<FileReply>map(reason -> new FileReply.Failed(
+                            SandboxFileException.Kind.WORKSPACE_LOST, "the sandbox's files are gone: " + reason))
+                    .orElseGet(() -> new FileReply.Failed(SandboxFileException.Kind.NOT_FOUND,
+                            "no such file in the workspace: " + read.path() + " (the sandbox has no files yet)")));
+        }
+        sendFileOp(state, cmd);
+        return Effect().noReply();
+    }
+
+    private void sendFileOp(State state, Command cmd) {
+        String opId = sandboxId + "/file/" + Long.toHexString(ThreadLocalRandom.current().nextLong());
+        boolean bound = state.worker().isPresent();
+        SandboxSpec spec = state.spec().orElseThrow();
+        ExecutionWorker.FileOp op = cmd instanceof WriteFile w
+                ? new ExecutionWorker.WriteFile(opId, sandboxId, spec, !bound, w.path(), w.content(), workerReplies)
+                : new ExecutionWorker.ReadFile(opId, sandboxId, spec, !bound, ((ReadFile) cmd).path(),
+                        ((ReadFile) cmd).maxBytes(), workerReplies);
+        pendingFile = Optional.of(new PendingFile(opId, cmd, bound));
+        timers.startSingleTimer(FILE, new FileOpTimedOut(opId), filesSettings.timeout());
+        placement.tell(new Placement.SubmitFileOp(state.worker(), op));
+    }
+
+    private ReplyEffect<Event, State> onFileAnswer(State state, PendingFile pending, ExecutionWorker.Reply reply) {
+        ActorRef<FileReply> replyTo = pending.command() instanceof WriteFile w ? w.replyTo()
+                : ((ReadFile) pending.command()).replyTo();
+        if (reply instanceof ExecutionWorker.FileDone done) {
+            List<Event> events = new ArrayList<>();
+            if (done.opened()) {
+                events.add(new BoundToWorker(Placement.workerName(done.worker(), selfAddress)));
+            }
+            if (done.sessionLost()) {
+                events.add(new WorkspaceLost("the sandbox's container failed during a file operation"));
+            }
+            endFileOp();
+            return Effect().persist(events).thenReply(replyTo, s -> done.reply()).thenUnstashAll();
+        }
+        if (reply instanceof ExecutionWorker.WorkerGone || reply instanceof ExecutionWorker.SessionMissing) {
+            String reason = reply instanceof ExecutionWorker.WorkerGone gone
+                    ? "worker " + gone.worker() + " is no longer in the cluster; the workspace is lost"
+                    : "the sandbox's container is gone from worker " + state.worker().orElse("?") + "; the workspace is lost";
+            endFileOp();
+            if (pending.command() instanceof WriteFile) {
+                // A write opens a fresh container elsewhere; the next execution announces the loss.
+                return Effect().persist(new WorkspaceLost(reason)).thenRun(s -> sendFileOp(s, pending.command()))
+                        .thenNoReply();
+            }
+            return Effect().persist(new WorkspaceLost(reason))
+                    .thenReply(replyTo, s -> new FileReply.Failed(SandboxFileException.Kind.WORKSPACE_LOST,
+                            "the sandbox's files are gone: " + reason))
+                    .thenUnstashAll();
+        }
+        if (reply instanceof ExecutionWorker.NoCapacity none) {
+            endFileOp();
+            return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED,
+                    "no worker can open the sandbox's container: " + none.reason())).thenUnstashAll();
+        }
+        return Effect().noReply();
+    }
+
+    private ReplyEffect<Event, State> onFileTimedOut(State state, FileOpTimedOut timedOut) {
+        Optional<PendingFile> pending = pendingFile.filter(p -> p.opId().equals(timedOut.opId()));
+        if (pending.isEmpty()) {
+            return Effect().noReply();
+        }
+        endFileOp();
+        ActorRef<FileReply> replyTo = pending.get().command() instanceof WriteFile w ? w.replyTo()
+                : ((ReadFile) pending.get().command()).replyTo();
+        return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED,
+                "the worker did not answer within " + filesSettings.timeout())).thenUnstashAll();
+    }
+
+    private void endFileOp() {
+        timers.cancel(FILE);
+        pendingFile = Optional.empty();
+        armIdle();
     }
 
     private ReplyEffect<Event, State> onClose(State state, Close cmd) {
@@ -325,7 +556,7 @@ public final class SandboxEntity
         if (state.status() == SandboxView.Status.CLOSED) {
             return Effect().reply(cmd.replyTo(), StatusReply.success(view(state)));
         }
-        if (state.inFlight().isPresent() || dispatch.isPresent()) {
+        if (state.inFlight().isPresent() || dispatch.isPresent() || pendingFile.isPresent()) {
             return Effect().stash();
         }
         state.worker().ifPresent(w -> placement.tell(new Placement.CloseOn(w, sandboxId)));
@@ -337,6 +568,10 @@ public final class SandboxEntity
 
     private ReplyEffect<Event, State> onWorkerAnswered(State state, WorkerAnswered answered) {
         ExecutionWorker.Reply reply = answered.reply();
+        Optional<PendingFile> file = pendingFile.filter(p -> p.opId().equals(reply.jobId()));
+        if (file.isPresent()) {
+            return onFileAnswer(state, file.get(), reply);
+        }
         if (dispatch.filter(d -> d.jobId().equals(reply.jobId())).isEmpty()) {
             return Effect().noReply(); // about a job given up on
         }
@@ -352,6 +587,13 @@ public final class SandboxEntity
                 events.add(new BoundToWorker(worker));
             }
             events.add(new ExecutionStarted(current.executionKey(), worker));
+            acceptedBy = Optional.of(accepted.worker());
+            // Subscribers that came after the job left, and a cancel that came before the worker was known.
+            subscribers.stream().filter(s -> !current.subscribers().contains(s))
+                    .forEach(s -> accepted.worker().tell(new ExecutionWorker.Subscribe(accepted.jobId(), s)));
+            if (cancelRequested) {
+                accepted.worker().tell(new ExecutionWorker.CancelJob(accepted.jobId()));
+            }
             return Effect().persist(events).thenRun(s -> {
                 watch(accepted.worker(), accepted.jobId());
                 timers.startSingleTimer(WATCHDOG, new WatchdogExpired(current.executionKey(),
@@ -367,6 +609,9 @@ public final class SandboxEntity
         }
         if (reply instanceof ExecutionWorker.Overloaded overloaded) {
             stopWatching();
+            if (cancelRequested) {
+                return refuse(current, "cancelled by the caller before any worker took it");
+            }
             if (current.toBoundWorker()) {
                 return refuse(current, "the sandbox's worker is overloaded: " + overloaded.reason());
             }
@@ -421,6 +666,16 @@ public final class SandboxEntity
         ExecutionResult result = finished.result();
         List<Attempt> attempts = new ArrayList<>(inFlight.failedAttempts());
         int number = attempts.size() + 1;
+        if (result.verdict() == Verdict.CANCELLED) {
+            // The caller's decision: a result, never retried. A job cancelled before it opened the
+            // sandbox's container leaves the binding void: the next run opens one and says so.
+            attempts.add(new Attempt(number, inFlight.worker(), "cancelled", !finished.failedBeforeRun()));
+            List<Event> before = finished.sessionLost()
+                    ? List.of(new WorkspaceLost("the execution that was to open its container was cancelled first"))
+                    : List.of();
+            return finish(before, new ExecutionReply.Completed(current.executionKey(), result, attempts,
+                    state.workspaceLost(), false));
+        }
         if (result.verdict() == Verdict.SANDBOX_ERROR && finished.failedBeforeRun()) {
             Attempt failed = new Attempt(number, inFlight.worker(), "sandbox error: " + result.message(), false);
             attempts.add(failed);
@@ -429,7 +684,15 @@ public final class SandboxEntity
                         current.executionKey(), result, attempts, state.workspaceLost(), false));
             }
             Set<String> avoid = Set.of(inFlight.worker());
-            dispatch = Optional.of(new Dispatch(current.executionKey(), current.request(), "", false, avoid));
+            if (cancelRequested) {
+                return finish(List.of(new AttemptFailed(current.executionKey(), failed)), new ExecutionReply.Completed(
+                        current.executionKey(), ExecutionResult.refused(Verdict.CANCELLED, 1,
+                        "cancelled by the caller; its container could not be made, so nothing ran", "none"),
+                        attempts, state.workspaceLost(), false));
+            }
+            dispatch = Optional.of(new Dispatch(current.executionKey(), current.request(), "", false, avoid,
+                    current.subscribers()));
+            acceptedBy = Optional.empty();
             return Effect().persist(new AttemptFailed(current.executionKey(), failed))
                     .thenRun(s -> timers.startSingleTimer(RETRY, new RetryOpen(current.executionKey()), backoff(number)))
                     .thenNoReply();
@@ -469,6 +732,7 @@ public final class SandboxEntity
         events.add(new ExecutionFinished(reply.executionKey(), reply));
         timers.cancel(RETRY);
         dispatch = Optional.empty();
+        clearExecutionExtras();
         armIdle();
         return Effect().persist(events).thenRun(s -> {
             waiters.forEach(w -> w.tell(reply));
@@ -482,11 +746,18 @@ public final class SandboxEntity
         waiters.forEach(w -> w.tell(overloaded));
         waiters.clear();
         dispatch = Optional.empty();
+        clearExecutionExtras();
         return Effect().noReply().thenUnstashAll();
     }
 
+    private void clearExecutionExtras() {
+        subscribers.clear();
+        acceptedBy = Optional.empty();
+        cancelRequested = false;
+    }
+
     private ReplyEffect<Event, State> onIdle(State state) {
-        if (state.inFlight().isPresent() || dispatch.isPresent()) {
+        if (state.inFlight().isPresent() || dispatch.isPresent() || pendingFile.isPresent()) {
             armIdle();
             return Effect().noReply();
         }
@@ -519,15 +790,17 @@ public final class SandboxEntity
 
     private void submit(State state, String executionKey, ExecutionRequest request, Set<String> avoid) {
         String jobId = sandboxId + "/" + executionKey + "/" + Long.toHexString(ThreadLocalRandom.current().nextLong());
-        String language = state.language().orElseThrow();
+        SandboxSpec spec = state.spec().orElseThrow();
+        List<ActorRef<OutputChunk>> output = List.copyOf(subscribers);
+        acceptedBy = Optional.empty();
         if (state.worker().isPresent()) {
-            dispatch = Optional.of(new Dispatch(executionKey, request, jobId, true, avoid));
+            dispatch = Optional.of(new Dispatch(executionKey, request, jobId, true, avoid, output));
             placement.tell(new Placement.SubmitTo(state.worker().get(), new ExecutionWorker.RunInSandbox(
-                    jobId, sandboxId, language, request, false, workerReplies)));
+                    jobId, executionKey, sandboxId, spec, request, false, output, workerReplies)));
         } else {
-            dispatch = Optional.of(new Dispatch(executionKey, request, jobId, false, avoid));
+            dispatch = Optional.of(new Dispatch(executionKey, request, jobId, false, avoid, output));
             placement.tell(new Placement.Submit(new ExecutionWorker.RunInSandbox(
-                    jobId, sandboxId, language, request, true, workerReplies), avoid));
+                    jobId, executionKey, sandboxId, spec, request, true, output, workerReplies), avoid));
         }
     }
 
@@ -560,6 +833,7 @@ public final class SandboxEntity
 
     private SandboxView view(State state) {
         return new SandboxView(sandboxId, state.status(), state.language(), state.limits(), state.worker(),
-                state.executions(), state.workspaceLost(), state.closedReason());
+                state.executions(), state.workspaceLost(), state.closedReason(),
+                state.spec().flatMap(SandboxSpec::image), state.spec().flatMap(SandboxSpec::docker));
     }
 }

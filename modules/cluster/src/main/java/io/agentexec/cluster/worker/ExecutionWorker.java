@@ -1,20 +1,33 @@
 package io.agentexec.cluster.worker;
 
 import io.agentexec.cluster.CborSerializable;
+import io.agentexec.cluster.ClusterSettings.OutputSettings;
 import io.agentexec.cluster.ClusterSettings.WorkerSettings;
+import io.agentexec.cluster.api.FileReply;
+import io.agentexec.cluster.api.OutputChunk;
+import io.agentexec.cluster.api.SandboxFileException;
+import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
+import io.agentexec.sandbox.agent.AgentRefusal;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
+import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
+import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Verdict;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
@@ -24,6 +37,7 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+import scala.concurrent.ExecutionContextExecutor;
 
 /**
  * The one owner of this node's sandbox engine. A fixed number of slots run engine calls on their
@@ -42,21 +56,69 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     public sealed interface Job extends Command {
         String jobId();
 
+        /** The execution's idempotency key, named in its output chunks. */
+        String executionKey();
+
         ExecutionRequest request();
+
+        /** Who gets the output while it runs (best-effort); empty for nobody. */
+        List<ActorRef<OutputChunk>> output();
 
         ActorRef<Reply> replyTo();
     }
 
     /** Runs a request in a fresh container that is removed afterwards. */
-    public record RunOnce(String jobId, ExecutionRequest request, ActorRef<Reply> replyTo) implements Job {
+    public record RunOnce(String jobId, String executionKey, ExecutionRequest request,
+                          List<ActorRef<OutputChunk>> output, ActorRef<Reply> replyTo) implements Job {
+        public RunOnce {
+            output = List.copyOf(output);
+        }
     }
 
     /**
      * Runs a request in the sandbox's container on this worker. When this worker holds no container
-     * for the sandbox it opens one if {@code openIfMissing}, else answers {@link SessionMissing}.
+     * for the sandbox it opens one from {@code spec} if {@code openIfMissing}, else answers {@link SessionMissing}.
      */
-    public record RunInSandbox(String jobId, String sandboxId, String language, ExecutionRequest request,
-                               boolean openIfMissing, ActorRef<Reply> replyTo) implements Job {
+    public record RunInSandbox(String jobId, String executionKey, String sandboxId, SandboxSpec spec,
+                               ExecutionRequest request, boolean openIfMissing, List<ActorRef<OutputChunk>> output,
+                               ActorRef<Reply> replyTo) implements Job {
+        public RunInSandbox {
+            output = List.copyOf(output);
+        }
+    }
+
+    /**
+     * Stops a job: removed from the queue (answered {@link Finished} with verdict CANCELLED), or, when
+     * running, its session's run is cancelled. Unknown or finished jobs: nothing happens.
+     */
+    public record CancelJob(String jobId) implements Command {
+    }
+
+    /** Adds a subscriber to the output of a queued or running job; ignored when the job is unknown. */
+    public record Subscribe(String jobId, ActorRef<OutputChunk> subscriber) implements Command {
+    }
+
+    /** A file operation in a sandbox's workspace; never takes a slot. Answered with {@link FileDone} or {@link SessionMissing}. */
+    public sealed interface FileOp extends Command {
+        String opId();
+
+        String sandboxId();
+
+        SandboxSpec spec();
+
+        boolean openIfMissing();
+
+        String path();
+
+        ActorRef<Reply> replyTo();
+    }
+
+    public record WriteFile(String opId, String sandboxId, SandboxSpec spec, boolean openIfMissing, String path,
+                            byte[] content, ActorRef<Reply> replyTo) implements FileOp {
+    }
+
+    public record ReadFile(String opId, String sandboxId, SandboxSpec spec, boolean openIfMissing, String path,
+                           long maxBytes, ActorRef<Reply> replyTo) implements FileOp {
     }
 
     /** Removes the sandbox's container, if this worker holds one. */
@@ -109,6 +171,14 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             implements Reply {
     }
 
+    /**
+     * A file operation's answer. {@code opened}: this worker opened the sandbox's container for it;
+     * {@code sessionLost}: the container failed and is gone.
+     */
+    public record FileDone(String jobId, ActorRef<Command> worker, FileReply reply, boolean opened,
+                           boolean sessionLost) implements Reply {
+    }
+
     /** No worker can take the job (sent by placement, not by a worker). Nothing ran. */
     public record NoCapacity(String jobId, String reason) implements Reply {
     }
@@ -120,11 +190,30 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private record Outcome(ExecutionResult result, boolean failedBeforeRun, boolean sessionLost) {
     }
 
+    /** A job accepted by this worker (queued or running): its output, and what a cancel needs. */
+    private static final class Active {
+        final Job job;
+        final OutputStreamer output;
+        volatile Optional<SandboxSession> session = Optional.empty();
+        volatile boolean cancelled;
+        volatile boolean done;
+
+        Active(Job job, OutputStreamer output) {
+            this.job = job;
+            this.output = output;
+        }
+    }
+
     /** The worker, restarted with backoff when it fails; its sessions live in {@code sessions} and survive that. */
+    /**
+     * @param slots a pool of at least {@code settings.slots() + settings.fileThreads()} threads: jobs never
+     *              hold more than the slots, file operations and container removal use the rest
+     */
     public static Behavior<Command> create(SandboxEngine engine, SessionTable sessions, ExecutorService slots,
-                                           WorkerSettings settings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
+                                           WorkerSettings settings, OutputSettings outputSettings,
+                                           ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         Behavior<Command> worker = Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-                new ExecutionWorker(ctx, timers, engine, sessions, slots, settings, loadTopic)));
+                new ExecutionWorker(ctx, timers, engine, sessions, slots, settings, outputSettings, loadTopic)));
         return Behaviors.supervise(worker).onFailure(SupervisorStrategy.restartWithBackoff(
                 settings.restartBackoff().min(), settings.restartBackoff().max(), settings.restartBackoff().randomFactor()));
     }
@@ -133,19 +222,25 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private final SessionTable sessions;
     private final ExecutorService slots;
     private final WorkerSettings settings;
+    private final OutputSettings outputSettings;
     private final ActorRef<Topic.Command<WorkerLoad>> loadTopic;
+    private final ExecutionContextExecutor blocking;
     private final Deque<Job> queue = new ArrayDeque<>();
+    private final Map<String, Active> active = new HashMap<>();
     private int running;
 
     private ExecutionWorker(ActorContext<Command> ctx, TimerScheduler<Command> timers, SandboxEngine engine,
                             SessionTable sessions, ExecutorService slots, WorkerSettings settings,
-                            ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
+                            OutputSettings outputSettings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         super(ctx);
         this.engine = engine;
         this.sessions = sessions;
         this.slots = slots;
         this.settings = settings;
+        this.outputSettings = outputSettings;
         this.loadTopic = loadTopic;
+        // Output flushes and cancels may write to a sandbox's stdin: never on the default dispatcher.
+        this.blocking = ctx.getSystem().dispatchers().lookup(DispatcherSelector.blocking());
         ctx.getSystem().receptionist().tell(Receptionist.register(SERVICE_KEY, ctx.getSelf()));
         timers.startTimerWithFixedDelay(PublishLoad.INSTANCE, settings.loadReportInterval());
         timers.startTimerWithFixedDelay(SweepIdleSessions.INSTANCE, settings.orphanSessionTimeout().dividedBy(4));
@@ -159,6 +254,13 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 .onMessage(RunInSandbox.class, this::onJob)
                 .onMessage(JobDone.class, this::onJobDone)
                 .onMessage(CloseSandbox.class, this::onCloseSandbox)
+                .onMessage(CancelJob.class, this::onCancel)
+                .onMessage(Subscribe.class, msg -> {
+                    Optional.ofNullable(active.get(msg.jobId())).ifPresent(a -> a.output.subscribe(msg.subscriber()));
+                    return this;
+                })
+                .onMessage(WriteFile.class, this::onFileOp)
+                .onMessage(ReadFile.class, this::onFileOp)
                 .onMessage(GetLoad.class, msg -> {
                     msg.replyTo().tell(load());
                     return this;
@@ -177,10 +279,10 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             return this;
         }
         if (running < settings.slots()) {
-            job.replyTo().tell(new Accepted(job.jobId(), getContext().getSelf()));
+            accept(job);
             start(job);
         } else if (queue.size() < settings.queueCapacity()) {
-            job.replyTo().tell(new Accepted(job.jobId(), getContext().getSelf()));
+            accept(job);
             queue.addLast(job);
         } else {
             job.replyTo().tell(new Overloaded(job.jobId(), getContext().getSelf(),
@@ -191,10 +293,17 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         return this;
     }
 
+    private void accept(Job job) {
+        job.replyTo().tell(new Accepted(job.jobId(), getContext().getSelf()));
+        active.put(job.jobId(), new Active(job, new OutputStreamer(job.executionKey(), job.output(), outputSettings,
+                getContext().getSystem().scheduler(), blocking)));
+    }
+
     private void start(Job job) {
         running++;
         job.replyTo().tell(new Started(job.jobId()));
-        CompletableFuture<Outcome> work = CompletableFuture.supplyAsync(() -> run(job), slots);
+        Active current = active.get(job.jobId());
+        CompletableFuture<Outcome> work = CompletableFuture.supplyAsync(() -> run(current), slots);
         getContext().pipeToSelf(work, (outcome, failure) -> new JobDone(job, Objects.requireNonNullElseGet(outcome,
                 () -> new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                         "worker failed: " + failure, engine.backendName()), false, false))));
@@ -202,6 +311,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
 
     private Behavior<Command> onJobDone(JobDone done) {
         running = Math.max(0, running - 1); // a restarted incarnation may see jobs of the one before
+        active.remove(done.job().jobId());
         done.job().replyTo().tell(new Finished(done.job().jobId(), done.outcome().result(),
                 done.outcome().failedBeforeRun(), done.outcome().sessionLost()));
         Job next = queue.pollFirst();
@@ -218,6 +328,112 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         return this;
     }
 
+    private Behavior<Command> onCancel(CancelJob cancel) {
+        Active job = active.get(cancel.jobId());
+        if (job == null) {
+            return this; // unknown, or already finished: its answer is on its way
+        }
+        job.cancelled = true;
+        if (queue.remove(job.job)) {
+            active.remove(cancel.jobId());
+            job.output.close();
+            // Nothing ran. A sandbox job that was to open the container leaves none behind.
+            boolean noContainer = job.job instanceof RunInSandbox run && !sessions.contains(run.sandboxId());
+            job.job.replyTo().tell(new Finished(job.job.jobId(), cancelledBeforeStart(), true, noContainer));
+            publishLoad();
+            return this;
+        }
+        repeatCancel(job);
+        return this;
+    }
+
+    /** Cancels the run until the job ends: a cancel that lands while no block runs (between blocks) is repeated. */
+    private void repeatCancel(Active job) {
+        if (job.done) {
+            return;
+        }
+        job.session.ifPresent(SandboxSession::cancelRunning);
+        getContext().getSystem().scheduler().scheduleOnce(settings.cancelRetryInterval(), () -> repeatCancel(job), blocking);
+    }
+
+    private ExecutionResult cancelledBeforeStart() {
+        return ExecutionResult.refused(Verdict.CANCELLED, 1, "cancelled by the caller before it started; nothing ran",
+                engine.backendName());
+    }
+
+    private Behavior<Command> onFileOp(FileOp op) {
+        if (!op.openIfMissing() && !sessions.contains(op.sandboxId())) {
+            op.replyTo().tell(new SessionMissing(op.opId()));
+            return this;
+        }
+        ActorRef<Command> self = getContext().getSelf();
+        // The pool has threads beyond the slots for this: a file operation never waits for a run to end.
+        CompletableFuture.runAsync(() -> op.replyTo().tell(fileOp(op, self)), slots);
+        return this;
+    }
+
+    /** Runs on a pool thread: the container's agent answers over its stream. */
+    private FileDone fileOp(FileOp op, ActorRef<Command> self) {
+        boolean opened = false;
+        SandboxSession session;
+        Optional<SandboxSession> existing = sessions.find(op.sandboxId());
+        if (existing.isPresent()) {
+            session = existing.get();
+        } else {
+            try {
+                session = open(op.spec());
+            } catch (InvalidRequestException e) {
+                return new FileDone(op.opId(), self, new FileReply.Invalid(e.getMessage()), false, false);
+            } catch (RuntimeException e) {
+                return new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.FAILED,
+                        "cannot make a container: " + e.getMessage()), false, false);
+            }
+            sessions.put(op.sandboxId(), session);
+            opened = true;
+        }
+        FileReply reply;
+        try {
+            if (op instanceof WriteFile write) {
+                session.writeFile(write.path(), write.content());
+                reply = new FileReply.Written(write.path(), write.content().length);
+            } else {
+                ReadFile read = (ReadFile) op;
+                reply = new FileReply.Content(read.path(), session.readFile(read.path(), read.maxBytes()));
+            }
+        } catch (InvalidRequestException e) {
+            reply = new FileReply.Invalid(e.getMessage());
+        } catch (AgentRefusal e) {
+            reply = refusal(op.path(), e.getMessage());
+        } catch (RuntimeException e) {
+            reply = new FileReply.Failed(SandboxFileException.Kind.FAILED, "the sandbox's container failed: " + e.getMessage());
+        }
+        sessions.touch(op.sandboxId());
+        boolean lost = !session.isUsable();
+        if (lost) {
+            sessions.close(op.sandboxId());
+        }
+        return new FileDone(op.opId(), self, reply, opened, lost);
+    }
+
+    /** The in-sandbox agent's refusals, told apart by their text (see src/main/c of the sandbox module). */
+    private static FileReply refusal(String path, String message) {
+        if (message.startsWith("no such file")) {
+            return new FileReply.Failed(SandboxFileException.Kind.NOT_FOUND, "no such file in the workspace: " + path);
+        }
+        if (message.startsWith("file too large")) {
+            return new FileReply.Failed(SandboxFileException.Kind.TOO_LARGE, message);
+        }
+        if (message.startsWith("path escapes") || message.contains("symlink")) {
+            return new FileReply.Invalid(message);
+        }
+        return new FileReply.Failed(SandboxFileException.Kind.FAILED, message);
+    }
+
+    private SandboxSession open(SandboxSpec spec) {
+        return engine.openSession(spec.image().orElseGet(() -> engine.imageFor(spec.language())), spec.limits(),
+                spec.docker().orElseGet(() -> engine.settings().docker().defaults()));
+    }
+
     private Behavior<Command> onSweep() {
         CompletableFuture.runAsync(() -> sessions.closeIdle(settings.orphanSessionTimeout()).forEach(id ->
                 getContext().getLog().info("removed the container of sandbox {}: unused for {}", id,
@@ -226,27 +442,58 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     }
 
     /** Runs on a slot thread: the engine blocks. */
-    private Outcome run(Job job) {
+    private Outcome run(Active job) {
         try {
-            if (job instanceof RunInSandbox run) {
-                return runInSandbox(run);
+            if (job.cancelled) {
+                // A sandbox job that was to open the container leaves none behind: say so, the binding is void.
+                return new Outcome(cancelledBeforeStart(), true,
+                        job.job instanceof RunInSandbox run && !sessions.contains(run.sandboxId()));
             }
-            ExecutionResult result = engine.execute(job.request());
-            return new Outcome(result, false, false);
+            if (job.job instanceof RunInSandbox run) {
+                return runInSandbox(run, job);
+            }
+            return runOnce(job);
         } catch (RuntimeException e) {
             return new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "sandbox failed: " + e,
                     engine.backendName()), false, false);
+        } finally {
+            job.done = true;
+            job.output.close();
         }
     }
 
-    private Outcome runInSandbox(RunInSandbox run) {
+    /** As the engine's own one-off execute, but holding the session so that a cancel can reach it. */
+    private Outcome runOnce(Active job) {
+        ExecutionRequest request = job.job.request();
+        String language = request.blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
+        SandboxSession session;
+        try {
+            session = engine.openSession(request.image().orElseGet(() -> engine.imageFor(language)), request.limits(),
+                    engine.settings().docker().defaults());
+        } catch (SandboxUnavailableException e) {
+            return new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), engine.backendName()),
+                    true, false);
+        }
+        try (session) {
+            job.session = Optional.of(session);
+            if (job.cancelled) {
+                return new Outcome(cancelledBeforeStart(), true, false);
+            }
+            ExecutionResult result = session.execute(request, job.output);
+            job.done = true;
+            return new Outcome(result, false, false);
+        }
+    }
+
+    private Outcome runInSandbox(RunInSandbox run, Active job) {
         SandboxSession session;
         var existing = sessions.find(run.sandboxId());
         if (existing.isPresent()) {
             session = existing.get();
         } else if (run.openIfMissing()) {
             try {
-                session = engine.openSession(run.language(), run.request().limits());
+                session = open(run.spec().limits().equals(run.request().limits()) ? run.spec()
+                        : new SandboxSpec(run.spec().language(), run.request().limits(), run.spec().image(), run.spec().docker()));
             } catch (SandboxUnavailableException e) {
                 return new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                         "cannot make a container: " + e.getMessage(), engine.backendName()), true, true);
@@ -256,7 +503,12 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             return new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                     "this worker holds no container for sandbox " + run.sandboxId(), engine.backendName()), true, true);
         }
-        ExecutionResult result = session.execute(run.request());
+        job.session = Optional.of(session);
+        if (job.cancelled) {
+            return new Outcome(cancelledBeforeStart(), true, false);
+        }
+        ExecutionResult result = session.execute(run.request(), job.output);
+        job.done = true;
         sessions.touch(run.sandboxId());
         if (!session.isUsable()) {
             sessions.close(run.sandboxId());
