@@ -18,6 +18,7 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 if [[ "${AGENTEXEC_SKIP_POSTGRES:-0}" != 1 ]]; then
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 fi
+command -v runsc >/dev/null || need+=(runsc)
 command -v mvn >/dev/null || need+=(maven)
 command -v python3 >/dev/null || need+=(python3)
 [[ -x /usr/bin/python3 ]] || need+=(python3)
@@ -27,6 +28,24 @@ if [[ ${#need[@]} -gt 0 ]]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q "${need[@]}" >/dev/null
+fi
+
+# gVisor (runsc) as an optional Docker runtime: agentexec uses it with AGENTEXEC_DOCKER_RUNTIME=runsc.
+# --network=none: sandboxes have no network, and gVisor refuses to start without its own network otherwise.
+python3 - <<'PY'
+import json, os
+path = "/etc/docker/daemon.json"
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) > 0 else {}
+wanted = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+if config.get("runtimes", {}).get("runsc") != wanted:
+    config.setdefault("runtimes", {})["runsc"] = wanted
+    os.makedirs("/etc/docker", exist_ok=True)
+    json.dump(config, open(path, "w"), indent=2)
+    print("[setup] registered gVisor (runsc) as a Docker runtime in " + path)
+PY
+if pidof dockerd >/dev/null && ! docker info 2>/dev/null | grep -q 'Runtimes:.*runsc'; then
+  kill -HUP "$(pidof dockerd)"   # dockerd reloads its runtimes on SIGHUP
+  sleep 1
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -87,6 +87,12 @@ public final class SandboxSession implements AutoCloseable {
             return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, e.getMessage(), backendName);
         } catch (AgentException | io.agentexec.sandbox.backend.SandboxUnavailableException e) {
             broken = true;
+            if (backend.diedOfOutOfMemory()) {
+                // The whole sandbox was OOM-killed (gVisor charges the program's memory to its sentry):
+                // the user's code went over its limit; its output died with the sandbox.
+                return ExecutionResult.refused(Verdict.MEMORY_LIMIT, 137, "the sandbox was killed by the kernel for "
+                        + "exceeding " + request.limits().memoryBytes() + " bytes of memory; its output is lost", backendName);
+            }
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "sandbox failed: " + e.getMessage(), backendName);
         } catch (RuntimeException e) {
             // docker-java reports a vanished container as a runtime exception of its own

@@ -15,6 +15,14 @@ public interface BackendSession extends AutoCloseable {
     /** Adjusts memory, CPU and pids limits between runs where the backend can; returns false when it cannot. */
     boolean applyLimits(Limits limits);
 
+    /**
+     * After the sandbox died under a run: whether the kernel killed it for memory (the whole sandbox,
+     * as happens under gVisor, where the sentry itself is charged for the program's memory).
+     */
+    default boolean diedOfOutOfMemory() {
+        return false;
+    }
+
     /** Ends the sandbox and everything in it. Idempotent. */
     @Override
     void close();

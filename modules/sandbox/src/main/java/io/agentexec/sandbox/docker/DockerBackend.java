@@ -50,6 +50,7 @@ public final class DockerBackend implements SandboxBackend {
     private static final String AGENT_DIR = "/.agentexec";
     private static final String AGENT_FILE = "agentexec-agent";
     private static final long CPU_PERIOD_MICROS = 100_000;
+    private static final Duration OOM_STATE_WAIT = Duration.ofSeconds(2);
 
     private final DockerClient client;
     private final URI dockerHost;
@@ -350,6 +351,28 @@ public final class DockerBackend implements SandboxBackend {
                 .withCpuQuota(cpuQuota(limits))
                 .withPidsLimit((long) limits.pids())
                 .exec();
+    }
+
+    /** Docker's own record of an OOM kill of the container's main process; it may lag the stream's end briefly. */
+    boolean diedOfOutOfMemory(String containerId) {
+        long deadline = System.nanoTime() + OOM_STATE_WAIT.toNanos();
+        try {
+            for (;;) {
+                var state = client.inspectContainerCmd(containerId).exec().getState();
+                if (Boolean.TRUE.equals(state.getOOMKilled())) {
+                    return true;
+                }
+                if (!Boolean.TRUE.equals(state.getRunning()) || System.nanoTime() > deadline) {
+                    return false;
+                }
+                Thread.sleep(50);
+            }
+        } catch (NotFoundException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     void forget(DockerSession session) {

@@ -55,6 +55,11 @@ final class DockerSession implements BackendSession {
     }
 
     @Override
+    public boolean diedOfOutOfMemory() {
+        return backend.diedOfOutOfMemory(containerId);
+    }
+
+    @Override
     public void close() {
         if (closed) {
             return;
