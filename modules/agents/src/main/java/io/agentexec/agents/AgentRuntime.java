@@ -1,7 +1,6 @@
 package io.agentexec.agents;
 
 import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
 import io.agentexec.agents.entity.AgentEntity;
 import io.agentexec.agents.entity.ConversationDependencies;
 import io.agentexec.agents.entity.ConversationEntity;
@@ -11,8 +10,9 @@ import io.agentexec.agents.execution.EngineExecutionService;
 import io.agentexec.agents.execution.ExecutionPlanner;
 import io.agentexec.agents.execution.ExecutionService;
 import io.agentexec.agents.llm.LlmClients;
-import io.agentexec.cluster.ClusterSettings;
-import io.agentexec.cluster.persistence.SchemaMigrations;
+import io.agentexec.agents.execution.ClusterExecutionService;
+import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.cluster.NodeRole;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.model.CodeBlock;
 import java.time.Duration;
@@ -30,12 +30,10 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
@@ -49,8 +47,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A node that hosts agents and chats: the Pekko cluster member, the sharded agent and conversation
- * entities, the model clients and the way to run code. It is where an AG2 script's agents live:
+ * Agents and chats on an agentexec cluster node: the sharded agent and conversation entities, the
+ * model clients and the way to run code (through the cluster). It is where an AG2 script's agents live:
  * <pre>
  * AgentRuntime runtime = AgentRuntime.start(ConfigFactory.load());
  * AssistantAgent assistant = runtime.assistantAgent("coding_assistant", systemMessage, llmConfig);
@@ -63,6 +61,9 @@ import org.slf4j.LoggerFactory;
 public final class AgentRuntime implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(AgentRuntime.class);
 
+    private final AgentexecCluster cluster;
+    /** Started by {@link #start(Config)}: closing the runtime stops the node too. */
+    private final boolean ownsCluster;
     private final ActorSystem<Void> system;
     private final ClusterSharding sharding;
     private final AgentsSettings settings;
@@ -72,9 +73,12 @@ public final class AgentRuntime implements AutoCloseable {
     private final ExecutorService llmThreads;
     private final Optional<LlmConfig> defaultLlm;
 
-    private AgentRuntime(ActorSystem<Void> system, AgentsSettings settings, ExecutionService executions,
-                         ExecutionPlanner planner, ExecutorService llmThreads, Optional<LlmConfig> defaultLlm) {
-        this.system = system;
+    private AgentRuntime(AgentexecCluster cluster, boolean ownsCluster, AgentsSettings settings,
+                         ExecutionService executions, ExecutionPlanner planner, ExecutorService llmThreads,
+                         Optional<LlmConfig> defaultLlm) {
+        this.cluster = cluster;
+        this.ownsCluster = ownsCluster;
+        this.system = cluster.system();
         this.sharding = ClusterSharding.get(system);
         this.settings = settings;
         this.executions = executions;
@@ -84,39 +88,57 @@ public final class AgentRuntime implements AutoCloseable {
         this.pipeline = new ExecutionPipeline(planner, executions, sharding, settings.askTimeout());
     }
 
-    /** Starts a node with code running on this node's sandbox engine. */
+    /**
+     * The one-JVM convenience: starts an agentexec cluster node from {@code root} (journal, schema
+     * migrations, self-join: the cluster module's start-up) and attaches to it. Closing the runtime
+     * stops that node.
+     */
     public static AgentRuntime start(Config root) {
-        EngineSettings engine = EngineSettings.fromConfig(root);
-        AgentsSettings settings = AgentsSettings.fromConfig(root);
-        return start(root, new EngineExecutionService(engine, settings.unsafeLocal(), settings.executionThreads(),
-                settings.rememberedResults()));
+        AgentexecCluster cluster = AgentexecCluster.start(root);
+        try {
+            return attach(cluster, root, true, defaultExecutions(cluster, root));
+        } catch (RuntimeException e) {
+            cluster.close();
+            throw e;
+        }
     }
 
-    /** Starts a node that runs code through {@code executions} (the cluster, once it offers a facade). */
-    public static AgentRuntime start(Config root, ExecutionService executions) {
+    /**
+     * Hosts agents and chats on a running cluster node: same actor system, same journal; code runs
+     * through the cluster ({@link ClusterExecutionService}). Closing the runtime leaves the node running.
+     */
+    public static AgentRuntime attach(AgentexecCluster cluster, Config root) {
+        return attach(cluster, root, false, defaultExecutions(cluster, root));
+    }
+
+    /** As {@link #attach(AgentexecCluster, Config)}, with code running through {@code executions}. */
+    public static AgentRuntime attach(AgentexecCluster cluster, Config root, ExecutionService executions) {
+        return attach(cluster, root, false, executions);
+    }
+
+    /**
+     * The cluster for what it can place, this node's engine for the rest; only the operator's explicit
+     * unsafe-local setting sends everything to the host, unsandboxed.
+     */
+    private static ExecutionService defaultExecutions(AgentexecCluster cluster, Config root) {
+        EngineSettings engine = EngineSettings.fromConfig(root);
         AgentsSettings settings = AgentsSettings.fromConfig(root);
-        ClusterSettings cluster = ClusterSettings.fromConfig(root);
-        ClusterSettings.PersistenceSettings db = cluster.persistence();
-        SchemaMigrations.migrate(db);
-        Config journal = ConfigFactory.parseMap(Map.of(
-                "pekko-persistence-jdbc.shared-databases.slick.profile", db.dialect().slickProfile(),
-                "pekko-persistence-jdbc.shared-databases.slick.db.driver", db.dialect().driver(),
-                "pekko-persistence-jdbc.shared-databases.slick.db.url", db.journalUrl(),
-                "pekko-persistence-jdbc.shared-databases.slick.db.user", db.user(),
-                "pekko-persistence-jdbc.shared-databases.slick.db.password", db.password()));
-        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), cluster.systemName(),
-                journal.withFallback(root));
-        Cluster node = Cluster.get(system);
-        if (cluster.seedNodes().isEmpty() && root.getStringList("pekko.cluster.seed-nodes").isEmpty()) {
-            node.manager().tell(Join.create(node.selfMember().address()));
-        }
+        Supplier<ExecutionService> local = () -> new EngineExecutionService(engine, settings.unsafeLocal(),
+                settings.executionThreads(), settings.rememberedResults());
+        return settings.unsafeLocal() ? local.get() : new ClusterExecutionService(cluster, engine,
+                root.getDuration("agentexec.agents.execution.overloaded-retry-for"), local);
+    }
+
+    private static AgentRuntime attach(AgentexecCluster cluster, Config root, boolean ownsCluster,
+                                       ExecutionService executions) {
+        AgentsSettings settings = AgentsSettings.fromConfig(root);
         ExecutorService llmThreads = Executors.newFixedThreadPool(settings.llmThreads(), r -> {
             Thread t = new Thread(r, "agentexec-llm");
             t.setDaemon(true);
             return t;
         });
         ExecutionPlanner planner = ExecutionPlanner.fromConfig(root);
-        AgentRuntime runtime = new AgentRuntime(system, settings, executions, planner, llmThreads,
+        AgentRuntime runtime = new AgentRuntime(cluster, ownsCluster, settings, executions, planner, llmThreads,
                 LlmConfig.fromConfig(root));
         runtime.initSharding();
         runtime.resumeOpenConversations();
@@ -126,8 +148,12 @@ public final class AgentRuntime implements AutoCloseable {
     private void initSharding() {
         ConversationDependencies deps = new ConversationDependencies(new LlmClients(settings.llmRetry()), pipeline,
                 llmThreads, settings.minBackoff(), settings.maxBackoff());
-        sharding.init(Entity.of(AgentEntity.TYPE_KEY, ctx -> AgentEntity.create(ctx.getEntityId(), settings.agentLimits())));
-        sharding.init(Entity.of(ConversationEntity.TYPE_KEY, ctx -> ConversationEntity.create(ctx.getEntityId(), deps)));
+        // on the nodes that host the cluster's own entities: worker-only nodes keep only proxies
+        String role = NodeRole.GATEWAY.roleName();
+        sharding.init(Entity.of(AgentEntity.TYPE_KEY, ctx -> AgentEntity.create(ctx.getEntityId(), settings.agentLimits()))
+                .withRole(role));
+        sharding.init(Entity.of(ConversationEntity.TYPE_KEY, ctx -> ConversationEntity.create(ctx.getEntityId(), deps))
+                .withRole(role));
     }
 
     /**
@@ -161,6 +187,21 @@ public final class AgentRuntime implements AutoCloseable {
 
     public ActorSystem<Void> system() {
         return system;
+    }
+
+    /** Whether a resource profile of that name is configured. */
+    java.util.function.Predicate<String> profileExists() {
+        return planner.profiles()::has;
+    }
+
+    /** The cluster node this runtime is attached to. */
+    public AgentexecCluster cluster() {
+        return cluster;
+    }
+
+    /** How code runs (the cluster, with the node-local engine for what it cannot place). */
+    public ExecutionService executions() {
+        return executions;
     }
 
     public AgentsSettings settings() {
@@ -315,16 +356,20 @@ public final class AgentRuntime implements AutoCloseable {
         }
     }
 
-    /** Leaves the cluster and stops; chats under way continue on the next node that starts. */
+    /**
+     * Stops this runtime's model threads and node-local engine; when it started its own node, also
+     * leaves the cluster and stops it (chats under way continue on the next node that starts).
+     */
     @Override
     public void close() {
-        system.terminate();
-        try {
-            system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            log.warn("actor system did not stop in time: {}", e.toString());
+        if (ownsCluster) {
+            // the node first: a model call cut off afterwards must not be persisted as a failed chat
+            cluster.close();
+            llmThreads.shutdownNow();
+        } else {
+            // the node stays: calls under way finish and their answers are kept (no interrupt, no failed chat)
+            llmThreads.shutdown();
         }
-        llmThreads.shutdownNow();
         executions.close();
     }
 }

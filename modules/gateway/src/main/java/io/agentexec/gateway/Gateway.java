@@ -2,7 +2,10 @@ package io.agentexec.gateway;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.agentexec.agents.AgentRuntime;
+import io.agentexec.agents.ConversationFacade;
 import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.gateway.conversations.AgentsConversations;
 import io.agentexec.gateway.cluster.ClusterBackend;
 import io.agentexec.gateway.engine.EngineBackend;
 import io.agentexec.gateway.executions.ExecutionRegistry;
@@ -61,10 +64,13 @@ public final class Gateway implements AutoCloseable {
     private final ExecutionRegistry registry;
     private final AtomicBoolean draining;
     private final HttpApi http;
+    private final boolean conversationsAvailable;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private Gateway(GatewaySettings settings, ActorSystem<?> system, List<ServerBinding> bindings, AutoCloseable backend,
-                    Optional<ActorSystem<?>> ownSystem, ExecutionRegistry registry, AtomicBoolean draining, HttpApi http) {
+                    Optional<ActorSystem<?>> ownSystem, ExecutionRegistry registry, AtomicBoolean draining, HttpApi http,
+                    boolean conversationsAvailable) {
+        this.conversationsAvailable = conversationsAvailable;
         this.settings = settings;
         this.system = system;
         this.bindings = List.copyOf(bindings);
@@ -75,12 +81,21 @@ public final class Gateway implements AutoCloseable {
         this.http = http;
     }
 
-    /** Starts the node described by {@code config}; prints a first API key to {@code console} if it makes one. */
+    /**
+     * Starts the node described by {@code config}; prints a first API key to {@code console} if it makes one.
+     * On the cluster backend the node also hosts the agents (modules/agents) on the cluster's actor
+     * system, and conversations work; on the engine backend they answer 501.
+     */
     public static Gateway start(Config config, PrintStream console) {
-        return start(config, console, new NoConversations());
+        return start(config, console, Optional.empty());
     }
 
+    /** As {@link #start(Config, PrintStream)}, with conversations served by {@code conversations}. */
     public static Gateway start(Config config, PrintStream console, ConversationService conversations) {
+        return start(config, console, Optional.of(conversations));
+    }
+
+    private static Gateway start(Config config, PrintStream console, Optional<ConversationService> chosen) {
         GatewaySettings settings = GatewaySettings.fromConfig(config);
         EngineSettings engineSettings = EngineSettings.fromConfig(config);
         checkAuthBinding(settings);
@@ -90,6 +105,7 @@ public final class Gateway implements AutoCloseable {
         ExecutionService executions;
         SandboxService sandboxes;
         ClusterStatus status;
+        ConversationService conversations;
         if (settings.backend() == GatewaySettings.BackendKind.ENGINE) {
             EngineBackend engine = new EngineBackend(SandboxEngine.start(engineSettings), settings.engineSlots(),
                     settings.engineQueue());
@@ -102,16 +118,30 @@ public final class Gateway implements AutoCloseable {
                 throw e;
             }
             ownSystem = Optional.of(system);
+            conversations = chosen.orElseGet(NoConversations::new);
             backend = engine;
             executions = engine;
             sandboxes = engine;
             status = engine;
         } else {
             AgentexecCluster cluster = AgentexecCluster.start(config);
+            Optional<AgentRuntime> agents;
+            try {
+                // the agents share the cluster's actor system and journal; code runs through the cluster
+                agents = chosen.isPresent() ? Optional.empty() : Optional.of(AgentRuntime.attach(cluster, config));
+            } catch (RuntimeException e) {
+                cluster.close();
+                throw e;
+            }
+            conversations = chosen.orElseGet(() -> new AgentsConversations(ConversationFacade.create(agents.get(), config)));
             ClusterBackend adapter = new ClusterBackend(cluster, engineSettings.languages(), settings.askTimeout());
             system = cluster.system();
             ownSystem = Optional.empty();
-            backend = adapter;
+            // agents first: their node-local engine goes before the cluster stops
+            backend = () -> {
+                agents.ifPresent(AgentRuntime::close);
+                adapter.close();
+            };
             executions = adapter;
             sandboxes = adapter;
             status = adapter;
@@ -137,7 +167,8 @@ public final class Gateway implements AutoCloseable {
                 bindings.add(bind(server, settings.host(), settings.port(), Optional.empty(), Optional.of(http)));
                 bindings.add(bind(server, settings.host(), settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
             }
-            Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http);
+            Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http,
+                    conversations.available());
             log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), status.kind(),
                     settings.authMode());
             return gateway;
@@ -212,6 +243,11 @@ public final class Gateway implements AutoCloseable {
     /** The port serving gRPC: the HTTP port unless a separate one is configured. */
     public int grpcPort() {
         return bindings.get(bindings.size() - 1).localAddress().getPort();
+    }
+
+    /** Whether this node runs conversations (the agents, on the cluster backend). */
+    public boolean conversationsAvailable() {
+        return conversationsAvailable;
     }
 
     public HttpApi http() {

@@ -90,6 +90,10 @@ final class TestNode implements AutoCloseable {
     }
 
     Reply send(String method, String path, String key, String contentType, byte[] body) {
+        return send(method, path, key, contentType, body, Map.of());
+    }
+
+    Reply send(String method, String path, String key, String contentType, byte[] body, Map<String, String> headers) {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(120))
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofByteArray(body));
         if (key != null) {
@@ -98,6 +102,7 @@ final class TestNode implements AutoCloseable {
         if (contentType != null) {
             b.header("Content-Type", contentType);
         }
+        headers.forEach(b::header);
         try {
             HttpResponse<String> r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
             return new Reply(r.statusCode(), r.headers().map(), r.body());

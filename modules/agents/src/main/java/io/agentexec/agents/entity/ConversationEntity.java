@@ -221,6 +221,8 @@ public final class ConversationEntity extends EventSourcedBehaviorWithEnforcedRe
     private final ConversationDependencies deps;
     /** The step under way on this incarnation; not persisted, so a recovered entity starts it again. */
     private Optional<String> inFlight = Optional.empty();
+    /** Whether this incarnation has released the ended chat's workspaces. */
+    private boolean released;
 
     private ConversationEntity(String conversationId, ActorContext<Command> context, TimerScheduler<Command> timers,
                                ConversationDependencies deps) {
@@ -361,7 +363,11 @@ public final class ConversationEntity extends EventSourcedBehaviorWithEnforcedRe
     // ---- the next step, decided from the persisted state only ----
 
     private ReplyEffect<Event, State> onAdvance(State state, Advance cmd) {
-        if (state.status() == ConversationStatus.NONE || state.status().isOver()) {
+        if (state.status().isOver()) {
+            releaseWorkspaces(state);
+            return Effect().none().thenNoReply();
+        }
+        if (state.status() == ConversationStatus.NONE) {
             return Effect().none().thenNoReply();
         }
         if (state.pendingHuman().isPresent()) {
@@ -464,6 +470,26 @@ public final class ConversationEntity extends EventSourcedBehaviorWithEnforcedRe
         ChatMessage reply = new ChatMessage(state.messages().size(), replier, last.sender(), cmd.reply().content(),
                 ChatMessage.Source.LLM, Instant.now(), cmd.reply().tokens(), Optional.of(cmd.reply().model()));
         return persistAndAdvance(List.of(new MessageSent(reply, true)));
+    }
+
+    /**
+     * The chat is over (its end event is persisted): its agents' sandboxes are closed and their
+     * containers removed at once rather than at their idle timeout. Once per incarnation; releasing
+     * again is harmless. A node that dies between the end event and this leaves them to the idle timeout.
+     */
+    private void releaseWorkspaces(State state) {
+        if (released) {
+            return;
+        }
+        released = true;
+        List<AgentDefinition> agents = new ArrayList<>();
+        state.initiator().ifPresent(agents::add);
+        state.recipient().ifPresent(agents::add);
+        try {
+            deps.pipeline().release(conversationId, agents);
+        } catch (RuntimeException e) {
+            context.getLog().warn("releasing the workspaces of conversation {} failed: {}", conversationId, e.toString());
+        }
     }
 
     private void startExecution(State state, ExecutionRequested requested) {

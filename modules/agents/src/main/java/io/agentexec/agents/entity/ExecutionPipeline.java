@@ -75,6 +75,17 @@ public final class ExecutionPipeline {
         });
     }
 
+    /**
+     * The chat {@code owner} is over: the workspaces of its agents that execute code go (their
+     * sandboxes are closed and their containers removed). Idempotent; never blocks.
+     */
+    public void release(String owner, java.util.Collection<AgentDefinition> agents) {
+        for (AgentDefinition agent : agents) {
+            agent.codeExecution().ifPresent(config ->
+                    executions.release(ExecutionPlanner.sandboxKey(owner, agent.name(), config)));
+        }
+    }
+
     /** A result for an execution that failed outside the sandbox (an exception on the way). */
     public static Outcome failed(AgentDefinition agent, String executionKey, String profile, String reason) {
         return outcome(agent, executionKey, profile,

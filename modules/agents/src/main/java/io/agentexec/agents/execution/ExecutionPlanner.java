@@ -65,10 +65,15 @@ public final class ExecutionPlanner {
         }
         Optional<String> image = config.image().map(i -> imageAliases.getOrDefault(i, i));
         ExecutionRequest request = ExecutionRequest.builder(limits).blocks(blocks).build();
-        String sandboxKey = conversationId + "/" + agent.name() + "/" + config.workDir();
+        String sandboxKey = sandboxKey(conversationId, agent.name(), config);
         ExecutionCall call = new ExecutionCall(sandboxKey, executionKey, config.isolation(), image,
                 config.containerName(), config.dockerRunArgs(), request);
         return new Plan(call, profile.name(), cacheKey(call));
+    }
+
+    /** The agent's workspace in one chat (AG2's work_dir): files persist across its executions, and go when the chat ends. */
+    public static String sandboxKey(String conversationId, String agentName, CodeExecutionConfig config) {
+        return conversationId + "/" + agentName + "/" + config.workDir();
     }
 
     /** Hash of code, languages, image, isolation and limits (and run args): what decides a result. */

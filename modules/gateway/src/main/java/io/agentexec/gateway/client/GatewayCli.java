@@ -47,6 +47,7 @@ public final class GatewayCli {
             client commands (need --server URL or AGENTEXEC_SERVER; --api-key KEY or AGENTEXEC_API_KEY):
               exec --server URL --language L [--timeout S] [--memory MB] [--stdin FILE] [--sandbox ID] FILE|-
               sandbox create --language L | sandbox rm ID | sandbox put ID PATH LOCALFILE | sandbox get ID PATH
+              chat [--message TEXT] [--model NAME] [--human-input-mode M] [--use-docker V] ...   run a chat, follow it
               chat start --config FILE.json --message TEXT | chat input ID TEXT | chat show ID
               logs EXECUTION_ID          follow an execution's output until it ends
             """;
@@ -86,7 +87,7 @@ public final class GatewayCli {
             return switch (command) {
                 case "exec" -> cli.exec(rest, in);
                 case "sandbox" -> cli.sandbox(rest);
-                case "chat" -> cli.chat(rest);
+                case "chat" -> cli.chat(rest, in);
                 case "logs" -> cli.logs(single(rest, "logs EXECUTION_ID"));
                 default -> throw new IllegalArgumentException("unknown command '" + command + "'");
             };
@@ -232,9 +233,9 @@ public final class GatewayCli {
         return EXIT_OK;
     }
 
-    private int chat(List<String> args) throws IOException, InterruptedException {
-        if (args.isEmpty()) {
-            throw new IllegalArgumentException("chat needs start, input or show");
+    private int chat(List<String> args, InputStream in) throws IOException, InterruptedException {
+        if (args.isEmpty() || args.get(0).startsWith("--")) {
+            return runChat(args, in);
         }
         String sub = args.remove(0);
         switch (sub) {
@@ -257,6 +258,101 @@ public final class GatewayCli {
         }
         return EXIT_OK;
     }
+
+    /**
+     * {@code chat --server URL [--message TEXT] ...}: the local {@code chat} command's options, run on a
+     * node. Starts the seed's chat (a code executor and a coding assistant), prints each message once
+     * as the node persists it, asks this terminal when a human reply is due, and ends with the reason.
+     * Exit 0 when the chat ended, 1 when it failed.
+     */
+    private int runChat(List<String> args, InputStream in) throws IOException, InterruptedException {
+        String message = take(args, "--message").orElse(DEFAULT_TASK);
+        String model = take(args, "--model").orElse("default");
+        String mode = take(args, "--human-input-mode").orElse("NEVER");
+        String useDocker = take(args, "--use-docker").orElse("true");
+        String workDir = take(args, "--work-dir").orElse("python_workspace");
+        Optional<String> timeout = take(args, "--timeout");
+        Optional<String> maxTurns = take(args, "--max-turns");
+        String assistantName = take(args, "--assistant").orElse("coding_assistant");
+        String executorName = take(args, "--executor").orElse("code_executor");
+        if (!args.isEmpty()) {
+            throw new IllegalArgumentException("unknown chat option " + args.get(0) + " (chat --server URL [--message TEXT] "
+                    + "[--model NAME] [--human-input-mode M] [--use-docker true|false|IMAGE] [--work-dir D] [--timeout S] "
+                    + "[--max-turns N] [--assistant NAME] [--executor NAME])");
+        }
+        ObjectNode config = JSON.createObjectNode();
+        config.putObject("assistant").put("name", assistantName).putObject("llm_config").put("model", model);
+        ObjectNode proxy = config.putObject("user_proxy").put("name", executorName).put("human_input_mode", mode);
+        ObjectNode execution = proxy.putObject("code_execution_config").put("work_dir", workDir);
+        switch (useDocker) {
+            case "true" -> execution.put("use_docker", true);
+            case "false" -> execution.put("use_docker", false);
+            default -> execution.put("use_docker", useDocker);
+        }
+        timeout.ifPresent(t -> execution.put("timeout", (long) number(t, "--timeout")));
+        maxTurns.ifPresent(n -> config.put("max_turns", (long) number(n, "--max-turns")));
+        ObjectNode body = JSON.createObjectNode();
+        body.set("config", config);
+        body.put("message", message);
+        String id = call("POST", "/v1/conversations", body).get("id").asText();
+        out.println("conversation " + id);
+        BufferedReader terminal = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+        long printed = 0;
+        while (true) {
+            JsonNode t = call("GET", "/v1/conversations/" + enc(id), null);
+            Optional<String> prompt = Optional.empty();
+            String end = "";
+            for (JsonNode e : t.get("events")) {
+                long seq = e.get("sequence").asLong();
+                String type = e.get("type").asText();
+                JsonNode b = e.get("body");
+                if (type.equals("human-input-requested")) {
+                    prompt = Optional.of(b.path("prompt").asText());
+                } else if (type.equals("human-input-received") || type.equals("human-input-timed-out")) {
+                    prompt = Optional.empty();
+                }
+                if (type.equals("terminated") || type.equals("failed")) {
+                    end = b.path("reason").asText();
+                }
+                if (seq <= printed) {
+                    continue;
+                }
+                printed = seq;
+                if (type.equals("message-sent")) {
+                    JsonNode m = b.get("message");
+                    out.println(m.path("sender").asText() + " (to " + m.path("recipient").asText() + "):");
+                    out.println();
+                    out.println(m.path("content").asText());
+                    out.println();
+                    out.println("-".repeat(80));
+                } else if (type.equals("human-input-timed-out")
+                        || (type.equals("human-input-received") && b.path("text").asText().isEmpty())) {
+                    out.println(">>>>>>>> NO HUMAN INPUT RECEIVED.");
+                }
+            }
+            String status = t.get("status").asText();
+            if (status.equals("ended") || status.equals("failed")) {
+                out.println("chat " + status + ": " + end);
+                return status.equals("ended") ? EXIT_OK : EXIT_REFUSED;
+            }
+            if (status.equals("awaiting_human") && prompt.isPresent()) {
+                out.print(prompt.get());
+                out.flush();
+                String line = terminal.readLine();
+                ObjectNode input = JSON.createObjectNode().put("text", line == null ? "" : line);
+                call("POST", "/v1/conversations/" + enc(id) + "/input", input);
+                continue;
+            }
+            Thread.sleep(CHAT_POLL.toMillis());
+        }
+    }
+
+    private static final Duration CHAT_POLL = Duration.ofMillis(300);
+    static final String DEFAULT_TASK = """
+            Write and test a Python function that:
+            1. Takes a list of numbers
+            2. Returns the median value
+            3. Handles edge cases (empty list, even/odd length)""";
 
     // ---- plumbing
 

@@ -1,13 +1,17 @@
 package io.agentexec.gateway.cluster;
 
 import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.cluster.api.CancelReply;
 import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.SandboxFileException;
+import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ExecutionOutcome;
 import io.agentexec.gateway.spi.ExecutionService;
 import io.agentexec.gateway.spi.RunHandle;
+import io.agentexec.gateway.spi.SandboxFileError;
 import io.agentexec.gateway.spi.SandboxService;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.sandbox.agent.OutputListener;
@@ -17,16 +21,20 @@ import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
-import io.agentexec.sandbox.model.WorkspaceFile;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The gateway over the agentexec cluster (modules/cluster). Tenancy is in the names: a tenant's
@@ -34,6 +42,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * start with "TENANT:", so another tenant's ids never reach its entities (they are simply absent).
  */
 public final class ClusterBackend implements ExecutionService, SandboxService, ClusterStatus, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ClusterBackend.class);
+    /** Pause before asking again to cancel an execution its entity did not know yet. */
+    private static final Duration CANCEL_RETRY = Duration.ofMillis(100);
     private final AgentexecCluster cluster;
     private final LanguageTable languages;
     private final Duration askTimeout;
@@ -54,18 +65,23 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
 
     @Override
     public boolean streamsOutput() {
-        // the cluster answers with the whole result; output reaches callers at the end
-        return false;
+        // chunks come from the worker while the code runs (best-effort; the result still holds all output)
+        return true;
     }
 
     @Override
     public RunHandle start(TenantId tenant, Optional<String> sandboxId, ExecutionRequest request, OutputListener listener) {
         String key = tenant.value() + ":" + UUID.randomUUID();
         Optional<String> internal = sandboxId.map(id -> internalId(tenant, id));
-        CompletableFuture<ExecutionOutcome> outcome = cluster.execute(internal, request, key)
-                .thenCompose(reply -> translate(reply, internal))
-                .exceptionally(ClusterBackend::failure)
+        CompletableFuture<ExecutionOutcome> outcome = new CompletableFuture<>();
+        // A chunk the worker dropped under load is counted in the next chunk's droppedBefore; the
+        // listener gets the bytes that arrived, and the final result carries every byte anyway.
+        CompletableFuture<ExecutionReply> reply = cluster.execute(internal, request, key,
+                        chunk -> listener.onOutput(chunk.stream(), chunk.data()))
                 .toCompletableFuture();
+        reply.thenCompose(r -> translate(r, internal))
+                .exceptionally(ClusterBackend::failure)
+                .thenAccept(outcome::complete);
         // the cluster does not say when a run is admitted; an overload answer comes within the gateway's grace
         CompletableFuture<Void> admitted = CompletableFuture.completedFuture(null);
         return new RunHandle() {
@@ -81,17 +97,46 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
 
             @Override
             public boolean cancellable() {
-                return false;
+                // the worker kills the run: a one-off's container is removed, a sandbox's run is
+                // stopped (SandboxSession.cancelRunning) and the sandbox stays usable
+                return true;
             }
 
             @Override
             public void cancel() {
-                // the cluster has no cancel yet: the run's own timeout ends it
+                if (outcome.complete(new ExecutionOutcome.Cancelled("the execution was cancelled; its run was stopped"))) {
+                    cancelInCluster(internal, key, reply, Instant.now().plus(askTimeout));
+                }
             }
         };
     }
 
+    /**
+     * Asks the cluster to stop the run. Right after {@code execute} the request may not have reached
+     * its entity yet (the cluster then answers UNKNOWN): asked again until the entity knows it, the
+     * run has answered, or the ask timeout has passed, so a quick cancel is not lost.
+     */
+    private void cancelInCluster(Optional<String> internal, String key, CompletableFuture<ExecutionReply> reply,
+                                 Instant giveUp) {
+        cluster.cancel(internal, key).whenComplete((answer, error) -> {
+            if (error != null) {
+                log.warn("cancelling execution {} failed: {}", key, error.toString());
+                return;
+            }
+            if (answer.outcome() == CancelReply.Outcome.UNKNOWN && !reply.isDone() && Instant.now().isBefore(giveUp)) {
+                CompletableFuture.delayedExecutor(CANCEL_RETRY.toMillis(), TimeUnit.MILLISECONDS)
+                        .execute(() -> cancelInCluster(internal, key, reply, giveUp));
+                return;
+            }
+            log.debug("cancel of execution {}: {} ({})", key, answer.outcome(), answer.message());
+        });
+    }
+
     private CompletionStage<ExecutionOutcome> translate(ExecutionReply reply, Optional<String> internal) {
+        if (reply instanceof ExecutionReply.Completed c && c.result().verdict() == Verdict.CANCELLED) {
+            // only the gateway cancels its keys: a client went away or asked for it
+            return CompletableFuture.completedFuture(new ExecutionOutcome.Cancelled(c.result().message()));
+        }
         if (reply instanceof ExecutionReply.Completed c) {
             return CompletableFuture.completedFuture(new ExecutionOutcome.Completed(c.result(),
                     c.workspaceLost().map(why -> "the sandbox's earlier workspace was lost (" + why + "); this ran in a fresh one")));
@@ -132,12 +177,12 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
 
     @Override
     public CompletionStage<SandboxInfo> create(TenantId tenant, String language, Limits limits, Optional<String> image) {
-        if (image.isPresent()) {
-            return CompletableFuture.failedFuture(new InvalidRequestException(
-                    "the cluster backend creates sandboxes in their language's image; 'image' is not supported here yet"));
-        }
         String id = "sbx-" + UUID.randomUUID();
-        return cluster.createSandbox(internalId(tenant, id), language, limits).thenApply(view -> {
+        SandboxSpec spec = SandboxSpec.of(language, limits);
+        if (image.isPresent()) {
+            spec = spec.withImage(image.get());
+        }
+        return cluster.createSandbox(internalId(tenant, id), spec).thenApply(view -> {
             liveByTenant.computeIfAbsent(tenant, t -> ConcurrentHashMap.newKeySet()).add(id);
             return new SandboxInfo(id, view.language().orElse(language), status(view));
         });
@@ -167,33 +212,49 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
         });
     }
 
-    /** A file goes in as a files-only execution in the sandbox. */
+    /** Straight to the sandbox's worker, in order with the sandbox's executions. */
     @Override
     public CompletionStage<Optional<Long>> writeFile(TenantId tenant, String sandboxId, String path, byte[] content) {
-        String internal = internalId(tenant, sandboxId);
-        return cluster.sandbox(internal).thenCompose(view -> {
-            if (!live(view)) {
-                return CompletableFuture.completedFuture(Optional.<Long>empty());
-            }
-            Limits limits = view.limits().orElseThrow(() -> new IllegalStateException("an active sandbox has limits"));
-            ExecutionRequest request = ExecutionRequest.builder(limits).file(new WorkspaceFile(path, content)).build();
-            return cluster.execute(Optional.of(internal), request, tenant.value() + ":" + UUID.randomUUID())
-                    .thenApply(reply -> {
-                        if (reply instanceof ExecutionReply.Completed c && c.result().verdict() == Verdict.OK) {
-                            return Optional.of((long) content.length);
-                        }
-                        if (reply instanceof ExecutionReply.Completed c && c.result().verdict() == Verdict.POLICY_VIOLATION) {
-                            throw new InvalidRequestException(c.result().message());
-                        }
-                        throw new IllegalStateException("the sandbox did not take the file: " + reply.status());
-                    });
-        });
+        return cluster.writeFile(internalId(tenant, sandboxId), path, content)
+                .thenApply(done -> Optional.of((long) content.length))
+                .exceptionally(error -> noSandboxOrThrow(error, path));
     }
 
+    /**
+     * At most {@code maxBytes}, and never more than the cluster moves in one message
+     * ({@code agentexec.cluster.files.max-bytes}): a larger file is TOO_LARGE (413), not a bad request.
+     */
     @Override
     public CompletionStage<Optional<byte[]>> readFile(TenantId tenant, String sandboxId, String path, long maxBytes) {
-        return CompletableFuture.failedFuture(new UnsupportedOperationException(
-                "reading files out of a sandbox needs a file-read operation in modules/cluster; the engine backend has it"));
+        long limit = Math.min(maxBytes, cluster.settings().files().maxBytes());
+        return cluster.readFile(internalId(tenant, sandboxId), path, limit)
+                .thenApply(Optional::of)
+                .exceptionally(error -> noSandboxOrThrow(error, path));
+    }
+
+    /** Empty for a sandbox the tenant does not have; the protocols' errors for the rest. */
+    private static <T> Optional<T> noSandboxOrThrow(Throwable error, String path) {
+        Throwable e = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        if (e instanceof SandboxFileException file) {
+            switch (file.kind()) {
+                case NO_SANDBOX:
+                    return Optional.empty();
+                case NOT_FOUND:
+                    throw new SandboxFileError(SandboxFileError.Kind.NOT_FOUND, "no file " + path + " in the workspace");
+                case WORKSPACE_LOST:
+                    throw new SandboxFileError(SandboxFileError.Kind.NOT_FOUND, "no file " + path
+                            + ": the sandbox's workspace was lost with its container (" + file.getMessage() + ")");
+                case TOO_LARGE:
+                    throw new SandboxFileError(SandboxFileError.Kind.TOO_LARGE, file.getMessage());
+                default:
+                    throw new SandboxFileError(SandboxFileError.Kind.UNAVAILABLE, file.getMessage());
+            }
+        }
+        if (e instanceof InvalidRequestException invalid) {
+            throw invalid;
+        }
+        throw new SandboxFileError(SandboxFileError.Kind.UNAVAILABLE, "the cluster did not answer: "
+                + e.getClass().getSimpleName());
     }
 
     @Override

@@ -4,10 +4,12 @@ import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ExecutionOutcome;
 import io.agentexec.gateway.spi.ExecutionService;
 import io.agentexec.gateway.spi.RunHandle;
+import io.agentexec.gateway.spi.SandboxFileError;
 import io.agentexec.gateway.spi.SandboxService;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
+import io.agentexec.sandbox.agent.AgentRefusal;
 import io.agentexec.sandbox.agent.OutputListener;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
 import io.agentexec.sandbox.docker.DockerBackend;
@@ -228,7 +230,24 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
         if (sandbox == null) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
-        return CompletableFuture.supplyAsync(() -> Optional.of(sandbox.session().readFile(path, maxBytes)), blockingCalls);
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return Optional.of(sandbox.session().readFile(path, maxBytes));
+            } catch (AgentRefusal refusal) {
+                // the in-sandbox agent's refusals, told apart by their text (src/main/c of modules/sandbox)
+                String why = String.valueOf(refusal.getMessage());
+                if (why.startsWith("no such file")) {
+                    throw new SandboxFileError(SandboxFileError.Kind.NOT_FOUND, "no file " + path + " in the workspace");
+                }
+                if (why.startsWith("file too large")) {
+                    throw new SandboxFileError(SandboxFileError.Kind.TOO_LARGE, why);
+                }
+                if (why.startsWith("path escapes") || why.contains("symlink")) {
+                    throw new InvalidRequestException(why);
+                }
+                throw refusal;
+            }
+        }, blockingCalls);
     }
 
     @Override

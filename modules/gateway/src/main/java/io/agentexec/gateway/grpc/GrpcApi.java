@@ -160,6 +160,9 @@ public final class GrpcApi {
         if (e instanceof GrpcServiceException g) {
             return g.getStatus();
         }
+        if (e instanceof io.agentexec.gateway.spi.SandboxFileError file) {
+            e = ApiException.of(file);
+        }
         if (e instanceof InvalidRequestException) {
             return Status.INVALID_ARGUMENT.withDescription(e.getMessage());
         }
@@ -469,13 +472,23 @@ public final class GrpcApi {
                 requireAvailable();
                 Pair<BoundedSourceQueue<io.agentexec.gateway.grpc.v1.ConversationEvent>, Source<io.agentexec.gateway.grpc.v1.ConversationEvent, NotUsed>> pair =
                         Source.<io.agentexec.gateway.grpc.v1.ConversationEvent>queue(STREAM_BUFFER).preMaterialize(materializer);
-                Optional<AutoCloseable> sub = conversations.follow(tenant.id(), in.getConversationId(), 0,
-                        e -> pair.first().offer(toProto(e)), () -> pair.first().complete());
-                AutoCloseable subscription = sub.orElseThrow(() -> ApiException.notFound("no conversation " + in.getConversationId()));
-                return pair.second().watchTermination((mat, done) -> {
-                    done.whenComplete((d, e) -> closeQuietly(subscription));
-                    return mat;
-                });
+                // looked up first, without blocking: an unknown id is NOT_FOUND, not a stream that never starts
+                CompletionStage<Source<io.agentexec.gateway.grpc.v1.ConversationEvent, NotUsed>> stream =
+                        conversations.transcript(tenant.id(), in.getConversationId()).thenApply(found -> {
+                            found.orElseThrow(() -> ApiException.notFound("no conversation " + in.getConversationId()));
+                            Optional<AutoCloseable> sub = conversations.follow(tenant.id(), in.getConversationId(), 0,
+                                    e -> pair.first().offer(toProto(e)), () -> pair.first().complete());
+                            AutoCloseable subscription = sub.orElseThrow(() -> ApiException.notFound("no conversation "
+                                    + in.getConversationId()));
+                            return pair.second().watchTermination((mat, done) -> {
+                                done.whenComplete((d, e) -> closeQuietly(subscription));
+                                return mat;
+                            });
+                        });
+                return Source.completionStageSource(stream.exceptionally(e -> Source.failed(new GrpcServiceException(
+                                toStatus(e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+                                        ? e.getCause() : e)))))
+                        .mapMaterializedValue(m -> NotUsed.getInstance());
             } catch (RuntimeException e) {
                 return Source.failed(new GrpcServiceException(toStatus(e)));
             }

@@ -48,6 +48,15 @@ public final class ApiException extends RuntimeException {
                 + String.join(", ", allow), Optional.empty(), allow);
     }
 
+    /** A sandbox file problem as the protocols answer it: 404, 413 or 503. */
+    public static ApiException of(io.agentexec.gateway.spi.SandboxFileError e) {
+        return switch (e.kind()) {
+            case NOT_FOUND -> notFound(e.getMessage());
+            case TOO_LARGE -> new ApiException(413, "file_too_large", e.getMessage());
+            case UNAVAILABLE -> unavailable("unavailable", e.getMessage(), Duration.ofSeconds(1));
+        };
+    }
+
     public int status() {
         return status;
     }

@@ -11,6 +11,7 @@ import io.agentexec.gateway.logging.RequestLog;
 import io.agentexec.gateway.metrics.Metrics;
 import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ConversationService;
+import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.gateway.spi.ExecutionOutcome;
 import io.agentexec.gateway.spi.ExecutionService;
 import io.agentexec.gateway.spi.RunHandle;
@@ -271,6 +272,8 @@ public final class HttpApi {
         ApiException api;
         if (e instanceof ApiException a) {
             api = a;
+        } else if (e instanceof io.agentexec.gateway.spi.SandboxFileError file) {
+            api = ApiException.of(file);
         } else if (e instanceof EntityStreamSizeException) {
             api = tooLarge();
         } else if (e instanceof InvalidRequestException invalid) {
@@ -632,18 +635,25 @@ public final class HttpApi {
         requireConversations();
         String id = call.params().get("id");
         long after = call.request().getHeader("Last-Event-ID").map(h -> parseLong(h.value())).orElse(0L);
-        @SuppressWarnings("unchecked")
-        Optional<AutoCloseable>[] holder = new Optional[]{Optional.empty()};
-        HttpResponse response = sse(sink -> {
-            Optional<AutoCloseable> sub = conversations.follow(call.requireTenant().id(), id, after,
-                    e -> sink.event(e.sequence(), e.type(), eventBody(e)), sink::end);
-            holder[0] = sub;
-            return sub.orElse(() -> { });
+        TenantId tenant = call.requireTenant().id();
+        // looked up first, without blocking: an unknown id is a 404, not an event stream that never starts
+        return conversations.transcript(tenant, id).thenApply(found -> {
+            if (found.isEmpty()) {
+                throw ApiException.notFound("no conversation " + ExecutionSpecParser.abbreviate(id));
+            }
+            @SuppressWarnings("unchecked")
+            Optional<AutoCloseable>[] holder = new Optional[]{Optional.empty()};
+            HttpResponse response = sse(sink -> {
+                Optional<AutoCloseable> sub = conversations.follow(tenant, id, after,
+                        e -> sink.event(e.sequence(), e.type(), eventBody(e)), sink::end);
+                holder[0] = sub;
+                return sub.orElse(() -> { });
+            });
+            if (holder[0].isEmpty()) {
+                throw ApiException.notFound("no conversation " + ExecutionSpecParser.abbreviate(id));
+            }
+            return response;
         });
-        if (holder[0].isEmpty()) {
-            throw ApiException.notFound("no conversation " + ExecutionSpecParser.abbreviate(id));
-        }
-        return CompletableFuture.completedFuture(response);
     }
 
     private static long parseLong(String s) {

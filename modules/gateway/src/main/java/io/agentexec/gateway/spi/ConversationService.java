@@ -30,8 +30,9 @@ public interface ConversationService {
             events = List.copyOf(events);
         }
 
+        /** Over: ended (terminated normally) or failed (a model could not be reached). */
         public boolean ended() {
-            return status.equals("ended");
+            return status.equals("ended") || status.equals("failed");
         }
     }
 
