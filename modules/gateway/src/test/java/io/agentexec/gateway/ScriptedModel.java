@@ -17,13 +17,13 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
 /** An OpenAI-compatible chat-completions endpoint on 127.0.0.1 answering from a script; records requests. */
-final class ScriptedModel implements AutoCloseable {
+public final class ScriptedModel implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final HttpServer server;
     private final ConcurrentLinkedQueue<String> replies = new ConcurrentLinkedQueue<>();
     private final List<JsonNode> requests = Collections.synchronizedList(new ArrayList<>());
 
-    ScriptedModel(String... script) throws IOException {
+    public ScriptedModel(String... script) throws IOException {
         replies.addAll(List.of(script));
         server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         server.createContext("/v1/chat/completions", this::handle);
@@ -31,11 +31,11 @@ final class ScriptedModel implements AutoCloseable {
         server.start();
     }
 
-    String baseUrl() {
+    public String baseUrl() {
         return "http://127.0.0.1:" + server.getAddress().getPort() + "/v1";
     }
 
-    List<JsonNode> requests() {
+    public List<JsonNode> requests() {
         return List.copyOf(requests);
     }
 

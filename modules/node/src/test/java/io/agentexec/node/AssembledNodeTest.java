@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.agentexec.gateway.Gateway;
 import io.agentexec.gateway.GatewayMain;
+import io.agentexec.gateway.ScriptedModel;
 import io.agentexec.gateway.client.GatewayCli;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
