@@ -14,6 +14,7 @@ import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
+import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
@@ -187,6 +188,24 @@ class SandboxSpecAndSharingTest {
             SandboxView ok = await(node.createSandbox(python.withImage("registry.example:5000/team/python:3.12-slim")));
             assertNotEquals(SandboxView.Status.NONE, ok.status());
             await(node.closeSandbox(ok.sandboxId()));
+        }
+    }
+
+    @Test
+    void aSandboxWhoseImageIsAbsentEndsWithAnErrorThatSaysHowToGetIt() throws Exception {
+        Path data = Files.createTempDirectory("agentexec-spec-absent");
+        try (AgentexecCluster node = startNode(data)) {
+            Limits limits = node.engine().orElseThrow().defaultLimits();
+            SandboxView sandbox = await(node.createSandbox(SandboxSpec.of("python", limits)
+                    .withImage("agentexec/absent-image:1")));
+            // A single worker: the retries go back to it (no other is left) and end as the engine's error says.
+            ExecutionReply reply = await(node.execute(Optional.of(sandbox.sandboxId()),
+                    ExecutionRequest.of("python", "print(1)", limits), "absent-image-1"));
+            assertTrue(reply instanceof ExecutionReply.Completed, reply::toString);
+            ExecutionResult result = ((ExecutionReply.Completed) reply).result();
+            assertEquals(Verdict.SANDBOX_ERROR, result.verdict(), result::toString);
+            assertTrue(result.message().contains("images/build.sh"), result::message);
+            await(node.closeSandbox(sandbox.sandboxId()));
         }
     }
 

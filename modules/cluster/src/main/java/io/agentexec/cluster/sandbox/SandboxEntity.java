@@ -277,6 +277,8 @@ public final class SandboxEntity
     // Transient: callers waiting for the execution in flight, and the dispatch in progress.
     private final List<ActorRef<ExecutionReply>> waiters = new ArrayList<>();
     private Optional<Dispatch> dispatch = Optional.empty();
+    /** Whether the current attempt already went back to the workers it avoided (once, so overload cannot ping-pong). */
+    private boolean retriedAvoidedWorkers;
     private Optional<ActorRef<ExecutionWorker.Command>> watched = Optional.empty();
     private Optional<String> watchedJob = Optional.empty();
     // Transient too: who streams the execution in flight, the worker that accepted it (for a cancel),
@@ -622,6 +624,14 @@ public final class SandboxEntity
         }
         if (reply instanceof ExecutionWorker.NoCapacity noCapacity) {
             stopWatching();
+            if (!current.avoid().isEmpty() && !retriedAvoidedWorkers) {
+                // The workers that failed before are the only ones left: better them than none (on a single
+                // node, a container that could not be made is retried there, and ends as its error says).
+                retriedAvoidedWorkers = true;
+                submit(state, current.executionKey(), current.request(), Set.of());
+                return Effect().noReply();
+            }
+            retriedAvoidedWorkers = false;
             return refuse(current, noCapacity.reason());
         }
         if (reply instanceof ExecutionWorker.WorkerGone || reply instanceof ExecutionWorker.SessionMissing) {
@@ -635,6 +645,7 @@ public final class SandboxEntity
                     .thenNoReply();
         }
         if (reply instanceof ExecutionWorker.Finished finished) {
+            retriedAvoidedWorkers = false;
             return onFinished(state, current, finished);
         }
         return Effect().noReply();
