@@ -87,6 +87,7 @@ public final class AgentexecCluster implements AutoCloseable {
     private final ActorRef<Placement.Command> placement;
     private final ClusterSharding sharding;
     private final AtomicBoolean released = new AtomicBoolean();
+    private final CompletableFuture<Void> engineReleased = new CompletableFuture<>();
 
     private AgentexecCluster(ActorSystem<Void> system, ClusterSettings settings, EngineSettings engineSettings,
                              Optional<SandboxEngine> engine, Optional<SessionTable> sessions,
@@ -457,11 +458,21 @@ public final class AgentexecCluster implements AutoCloseable {
         releaseEngine();
     }
 
+    /**
+     * Closes the engine once. Both {@link #close} and the actor system's termination call this; whichever
+     * comes second waits for the first to finish, so that close() returns only once the containers are gone.
+     */
     private void releaseEngine() {
         if (released.compareAndSet(false, true)) {
-            sessions.ifPresent(SessionTable::close);
-            slotThreads.ifPresent(ExecutorService::shutdownNow);
-            engine.ifPresent(SandboxEngine::close);
+            try {
+                sessions.ifPresent(SessionTable::close);
+                slotThreads.ifPresent(ExecutorService::shutdownNow);
+                engine.ifPresent(SandboxEngine::close);
+            } finally {
+                engineReleased.complete(null);
+            }
+        } else {
+            engineReleased.join();
         }
     }
 
