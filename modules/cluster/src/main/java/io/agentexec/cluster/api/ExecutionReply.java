@@ -88,8 +88,26 @@ public sealed interface ExecutionReply extends CborSerializable {
         }
     }
 
+    /** A refusal: nothing ran and nothing was recorded, so there are no attempts and nothing to replay. */
+    sealed interface NothingRan extends ExecutionReply permits Overloaded, Rejected {
+        @Override
+        default List<Attempt> attempts() {
+            return List.of();
+        }
+
+        @Override
+        default boolean replayed() {
+            return false;
+        }
+
+        @Override
+        default ExecutionReply asReplayed() {
+            return this;
+        }
+    }
+
     /** No worker had a free slot or queue place: refused at once, nothing ran, the key is free to reuse. */
-    record Overloaded(String executionKey, String reason) implements ExecutionReply {
+    record Overloaded(String executionKey, String reason) implements NothingRan {
         public Overloaded {
             Objects.requireNonNull(executionKey, "executionKey");
             Objects.requireNonNull(reason, "reason");
@@ -99,25 +117,10 @@ public sealed interface ExecutionReply extends CborSerializable {
         public Status status() {
             return Status.OVERLOADED;
         }
-
-        @Override
-        public List<Attempt> attempts() {
-            return List.of();
-        }
-
-        @Override
-        public boolean replayed() {
-            return false;
-        }
-
-        @Override
-        public ExecutionReply asReplayed() {
-            return this;
-        }
     }
 
     /** The request cannot run as given (unknown or closed sandbox, bad key); nothing ran. */
-    record Rejected(String executionKey, String reason) implements ExecutionReply {
+    record Rejected(String executionKey, String reason) implements NothingRan {
         public Rejected {
             Objects.requireNonNull(executionKey, "executionKey");
             Objects.requireNonNull(reason, "reason");
@@ -126,21 +129,6 @@ public sealed interface ExecutionReply extends CborSerializable {
         @Override
         public Status status() {
             return Status.REJECTED;
-        }
-
-        @Override
-        public List<Attempt> attempts() {
-            return List.of();
-        }
-
-        @Override
-        public boolean replayed() {
-            return false;
-        }
-
-        @Override
-        public ExecutionReply asReplayed() {
-            return this;
         }
     }
 }
