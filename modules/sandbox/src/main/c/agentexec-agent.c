@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_VERSION "agentexec-agent 1"
+#define AGENT_VERSION "agentexec-agent 2"
 #define MAX_FRAME (256u * 1024u * 1024u)
 #define CHUNK 65536
 #define MAX_TRACKED_FILES 4096
@@ -389,6 +389,7 @@ static void handle_run(reader *r) {
     out_limit[0] = rd_u64(r);
     out_limit[1] = rd_u64(r);
     uint64_t fsize_limit = rd_u64(r);
+    uint64_t nproc_limit = rd_u64(r);
     char *cwd = rd_str(r, NULL);
     uint32_t argc = rd_u32(r);
     if (r->bad || argc == 0 || argc > 4096) { send_error("malformed run request"); free(cwd); return; }
@@ -433,6 +434,11 @@ static void handle_run(reader *r) {
         if (fsize_limit > 0) {
             struct rlimit fs = {fsize_limit, fsize_limit};
             setrlimit(RLIMIT_FSIZE, &fs);
+        }
+        if (nproc_limit > 0) {
+            /* Only where the kernel counts this sandbox's processes alone (gVisor); see the controller. */
+            struct rlimit np = {nproc_limit, nproc_limit};
+            setrlimit(RLIMIT_NPROC, &np);
         }
         if (chdir(cwd) < 0) {
             int e = errno;

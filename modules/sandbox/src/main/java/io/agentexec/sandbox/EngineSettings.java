@@ -82,7 +82,8 @@ public record EngineSettings(
                 d.getString("workspace"),
                 d.getDuration("agent-start-timeout"),
                 allowedNetworks,
-                new HashSet<>(d.getStringList("allowed-runtimes")));
+                new HashSet<>(d.getStringList("allowed-runtimes")),
+                runtimeHostPids(d.getConfig("runtime-host-pids")));
         Config b = c.getConfig("bwrap");
         BubblewrapSettings bwrap = new BubblewrapSettings(
                 b.getString("executable"),
@@ -135,5 +136,11 @@ public record EngineSettings(
 
     private static Optional<String> optional(String value) {
         return value.isBlank() ? Optional.empty() : Optional.of(value);
+    }
+
+    private static Map<String, Integer> runtimeHostPids(Config c) {
+        Map<String, Integer> byRuntime = new LinkedHashMap<>();
+        c.root().keySet().forEach(runtime -> byRuntime.put(runtime, c.getInt(runtime)));
+        return byRuntime;
     }
 }

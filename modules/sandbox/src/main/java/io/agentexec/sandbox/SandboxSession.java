@@ -83,7 +83,7 @@ public final class SandboxSession implements AutoCloseable {
                 backend.channel().writeFile(file.path(), file.content(), 0644, FILE_TIMEOUT);
             }
             return runBlocks(request, listener);
-        } catch (AgentRefusal e) {
+        } catch (AgentRefusal | InvalidRequestException e) {
             return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, e.getMessage(), backendName);
         } catch (AgentException | io.agentexec.sandbox.backend.SandboxUnavailableException e) {
             broken = true;
@@ -152,7 +152,8 @@ public final class SandboxSession implements AutoCloseable {
             long remainingOut = Math.max(0, request.limits().outputBytesPerStream() - stdout.size());
             long remainingErr = Math.max(0, request.limits().outputBytesPerStream() - stderr.size());
             RunSpec spec = new RunSpec(language.get().commandFor(fileName), env, backend.workspace(), request.stdin(),
-                    request.limits().timeout().toMillis(), remainingOut, remainingErr, request.limits().workspaceBytes());
+                    request.limits().timeout().toMillis(), remainingOut, remainingErr, request.limits().workspaceBytes(),
+                    backend.runProcessLimit(request.limits()));
             RunOutcome run;
             running = true;
             try {

@@ -103,6 +103,7 @@ public final class AgentChannel implements AutoCloseable {
         Encoder e = new Encoder();
         e.u32((int) Math.min(Integer.MAX_VALUE, spec.timeoutMillis()))
                 .u64(spec.stdoutLimitBytes()).u64(spec.stderrLimitBytes()).u64(spec.fileSizeLimitBytes())
+                .u64(spec.processLimit().orElse(0))
                 .string(spec.workingDirectory())
                 .u32(spec.argv().size());
         spec.argv().forEach(e::string);

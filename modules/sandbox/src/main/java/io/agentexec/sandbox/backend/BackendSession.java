@@ -2,6 +2,7 @@ package io.agentexec.sandbox.backend;
 
 import io.agentexec.sandbox.agent.AgentChannel;
 import io.agentexec.sandbox.model.Limits;
+import java.util.OptionalLong;
 
 /** One live sandbox: a container or namespace with its agent, and a workspace that persists across runs. */
 public interface BackendSession extends AutoCloseable {
@@ -14,6 +15,14 @@ public interface BackendSession extends AutoCloseable {
 
     /** Adjusts memory, CPU and pids limits between runs where the backend can; returns false when it cannot. */
     boolean applyLimits(Limits limits);
+
+    /**
+     * RLIMIT_NPROC for each run, where the pids cgroup alone cannot bound the user's processes. Empty by default:
+     * on the host kernel RLIMIT_NPROC counts every process of the uid on the machine, not of this sandbox.
+     */
+    default OptionalLong runProcessLimit(Limits limits) {
+        return OptionalLong.empty();
+    }
 
     /**
      * After the sandbox died under a run: whether the kernel killed it for memory (the whole sandbox,

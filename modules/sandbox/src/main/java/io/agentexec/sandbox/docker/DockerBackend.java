@@ -28,6 +28,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -207,7 +208,7 @@ public final class DockerBackend implements SandboxBackend {
                 .withTmpFs(tmpfs)
                 .withCapDrop(options.capDrop().stream().map(Capability::valueOf).toArray(Capability[]::new))
                 .withSecurityOpts(options.noNewPrivileges() ? List.of("no-new-privileges") : List.of())
-                .withPidsLimit((long) limits.pids())
+                .withPidsLimit(settings.hostPidsLimit(limits.pids(), options.runtime()))
                 .withMemory(limits.memoryBytes())
                 .withMemorySwap(limits.memoryBytes())
                 .withCpuPeriod(CPU_PERIOD_MICROS)
@@ -242,7 +243,7 @@ public final class DockerBackend implements SandboxBackend {
         }
         try {
             AttachStream attach = AttachStream.open(dockerHost, id, "");
-            DockerSession session = new DockerSession(this, sessionId, id, attach, settings.workspace(), limits);
+            DockerSession session = new DockerSession(this, sessionId, id, attach, settings.workspace(), limits, options.runtime());
             attach.pumpTo(session.channel());
             client.startContainerCmd(id).exec();
             session.channel().awaitHello(settings.agentStartTimeout());
@@ -343,13 +344,17 @@ public final class DockerBackend implements SandboxBackend {
         return (long) Math.max(1000, limits.cpus() * CPU_PERIOD_MICROS);
     }
 
-    void updateLimits(String containerId, Limits limits) {
+    boolean hasOwnKernel(Optional<String> runtime) {
+        return settings.hasOwnKernel(runtime);
+    }
+
+    void updateLimits(String containerId, Limits limits, Optional<String> runtime) {
         client.updateContainerCmd(containerId)
                 .withMemory(limits.memoryBytes())
                 .withMemorySwap(limits.memoryBytes())
                 .withCpuPeriod(CPU_PERIOD_MICROS)
                 .withCpuQuota(cpuQuota(limits))
-                .withPidsLimit((long) limits.pids())
+                .withPidsLimit(settings.hostPidsLimit(limits.pids(), runtime))
                 .exec();
     }
 
@@ -362,7 +367,8 @@ public final class DockerBackend implements SandboxBackend {
                 if (Boolean.TRUE.equals(state.getOOMKilled())) {
                     return true;
                 }
-                if (!Boolean.TRUE.equals(state.getRunning()) || System.nanoTime() > deadline) {
+                // Docker's OOM event may arrive after the exit event, so a stopped container is asked again.
+                if (System.nanoTime() > deadline) {
                     return false;
                 }
                 Thread.sleep(50);

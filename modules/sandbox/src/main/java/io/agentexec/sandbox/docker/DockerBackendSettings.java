@@ -3,7 +3,9 @@ package io.agentexec.sandbox.docker;
 import io.agentexec.sandbox.model.Limits;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -13,6 +15,9 @@ import java.util.Set;
  * @param warmPoolSize   how many ready containers to keep per warm image
  * @param poolLimits     limits the pooled containers are created with (a session may change memory, CPUs, pids)
  * @param workspace      where the workspace tmpfs is mounted inside the container
+ * @param runtimeHostPids per OCI runtime with a kernel of its own, the pids limit of its host cgroup: the
+ *                       runtime's own threads and helper processes count there (gVisor's sentry and its ptrace
+ *                       stubs), so the user's limit is enforced inside and this one only protects the host
  */
 public record DockerBackendSettings(
         DockerOptions defaults,
@@ -22,7 +27,8 @@ public record DockerBackendSettings(
         String workspace,
         Duration agentStartTimeout,
         Set<String> allowedNetworks,
-        Set<String> allowedRuntimes) {
+        Set<String> allowedRuntimes,
+        Map<String, Integer> runtimeHostPids) {
 
     public DockerBackendSettings {
         Objects.requireNonNull(defaults, "defaults");
@@ -35,11 +41,31 @@ public record DockerBackendSettings(
         Objects.requireNonNull(agentStartTimeout, "agentStartTimeout");
         allowedNetworks = Set.copyOf(allowedNetworks);
         allowedRuntimes = Set.copyOf(allowedRuntimes);
+        runtimeHostPids = Map.copyOf(runtimeHostPids);
+        runtimeHostPids.forEach((runtime, pids) -> {
+            if (pids < 1) {
+                throw new IllegalArgumentException("runtime-host-pids." + runtime + " must be positive");
+            }
+        });
+    }
+
+    /**
+     * The pids limit of the container's host cgroup: the user's limit, or for a runtime with its own kernel the
+     * runtime's host limit (with only the user's limit there gVisor's sentry cannot start the host threads it runs
+     * user processes on, and panics).
+     */
+    public long hostPidsLimit(int pids, Optional<String> runtime) {
+        return runtime.map(runtimeHostPids::get).orElse(pids);
+    }
+
+    /** Whether the runtime gives the container a kernel of its own, which then counts the user's processes. */
+    public boolean hasOwnKernel(Optional<String> runtime) {
+        return runtime.map(runtimeHostPids::containsKey).orElse(false);
     }
 
     /** The same settings with another warm-pool size (0 for one-shot use such as the CLI). */
     public DockerBackendSettings withWarmPoolSize(int size) {
         return new DockerBackendSettings(defaults, warmImages, size, poolLimits, workspace, agentStartTimeout,
-                allowedNetworks, allowedRuntimes);
+                allowedNetworks, allowedRuntimes, runtimeHostPids);
     }
 }

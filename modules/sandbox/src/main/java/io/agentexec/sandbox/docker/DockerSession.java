@@ -2,7 +2,10 @@ package io.agentexec.sandbox.docker;
 
 import io.agentexec.sandbox.agent.AgentChannel;
 import io.agentexec.sandbox.backend.BackendSession;
+import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import java.util.Optional;
+import java.util.OptionalLong;
 
 /** One sandbox container, its attach stream and its agent. */
 final class DockerSession implements BackendSession {
@@ -12,16 +15,19 @@ final class DockerSession implements BackendSession {
     private final AttachStream attach;
     private final AgentChannel channel;
     private final String workspace;
+    private final Optional<String> runtime;
     private Limits applied;
     private volatile boolean closed;
 
-    DockerSession(DockerBackend backend, String id, String containerId, AttachStream attach, String workspace, Limits limits) {
+    DockerSession(DockerBackend backend, String id, String containerId, AttachStream attach, String workspace, Limits limits,
+            Optional<String> runtime) {
         this.backend = backend;
         this.id = id;
         this.containerId = containerId;
         this.attach = attach;
         this.workspace = workspace;
         this.applied = limits;
+        this.runtime = runtime;
         this.channel = new AgentChannel(attach.stdin());
     }
 
@@ -44,14 +50,36 @@ final class DockerSession implements BackendSession {
         return workspace;
     }
 
-    /** Memory, swap, CPU and pids change in place with {@code docker update}; the workspace size does not. */
+    /**
+     * Memory, swap, CPU and pids change in place with {@code docker update}; the workspace size does not. Under a
+     * runtime with its own kernel (gVisor cannot be updated) the pids limit is applied per run, inside, and memory
+     * and CPU stay what the sandbox was created with: a run asking for others is refused.
+     */
     @Override
     public synchronized boolean applyLimits(Limits limits) {
-        if (limits.memoryBytes() != applied.memoryBytes() || limits.cpus() != applied.cpus() || limits.pids() != applied.pids()) {
-            backend.updateLimits(containerId, limits);
+        boolean resourcesChange = limits.memoryBytes() != applied.memoryBytes() || limits.cpus() != applied.cpus();
+        if (backend.hasOwnKernel(runtime)) {
+            if (resourcesChange) {
+                throw new InvalidRequestException("the " + runtime.orElseThrow() + " runtime cannot change a live "
+                        + "sandbox's memory or CPU limit (it has " + applied.memoryBytes() + " bytes and " + applied.cpus()
+                        + " CPUs; this run asks " + limits.memoryBytes() + " and " + limits.cpus()
+                        + "): open a sandbox with these limits instead");
+            }
+            applied = applied.withPids(limits.pids());
+        } else if (resourcesChange || limits.pids() != applied.pids()) {
+            backend.updateLimits(containerId, limits, runtime);
             applied = applied.withMemoryBytes(limits.memoryBytes()).withCpus(limits.cpus()).withPids(limits.pids());
         }
         return limits.workspaceBytes() == applied.workspaceBytes();
+    }
+
+    /**
+     * Under a runtime with its own kernel (gVisor) the host pids cgroup also holds the runtime's threads, so it
+     * gets headroom and the user's processes are bounded inside instead, where the sandbox's kernel counts them.
+     */
+    @Override
+    public OptionalLong runProcessLimit(Limits limits) {
+        return backend.hasOwnKernel(runtime) ? OptionalLong.of(limits.pids()) : OptionalLong.empty();
     }
 
     @Override
