@@ -83,7 +83,9 @@ public record EngineSettings(
                 d.getDuration("agent-start-timeout"),
                 allowedNetworks,
                 new HashSet<>(d.getStringList("allowed-runtimes")),
-                runtimeHostPids(d.getConfig("runtime-host-pids")));
+                runtimeHostPids(d.getConfig("runtime-host-pids")),
+                new DockerBackendSettings.Removal(d.getInt("removal.threads"), d.getInt("removal.queue"),
+                        d.getDuration("removal.close-wait")));
         Config b = c.getConfig("bwrap");
         BubblewrapSettings bwrap = new BubblewrapSettings(
                 b.getString("executable"),

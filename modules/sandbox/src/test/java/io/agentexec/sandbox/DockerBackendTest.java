@@ -10,6 +10,9 @@ import com.github.dockerjava.api.command.InspectContainerResponse;
 import com.github.dockerjava.api.exception.NotFoundException;
 import com.github.dockerjava.api.model.Container;
 import com.github.dockerjava.api.model.HostConfig;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.sandbox.EngineSettings.BackendChoice;
 import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.docker.DockerRunArgs;
@@ -18,6 +21,7 @@ import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -29,6 +33,8 @@ class DockerBackendTest {
     private final SandboxEngine engine = Backends.docker();
     private final DockerBackend backend = (DockerBackend) engine.backend();
     private final DockerClient docker = backend.dockerClient();
+    /** Bound on waiting for a closed session's container to be removed in the background. */
+    private static final Duration REMOVAL_WAIT = Duration.ofSeconds(10);
 
     private static final List<String> SEED_SECURE_ARGS = List.of(
             "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", "--memory", "512m", "--cpus", "0.5",
@@ -106,11 +112,47 @@ class DockerBackendTest {
     }
 
     @Test
-    void closingASessionRemovesItsContainer() {
+    void closingASessionRemovesItsContainer() throws InterruptedException {
         SandboxSession session = engine.openSession("python", engine.defaultLimits());
         String id = containerOf(session);
         session.close();
-        assertThrows(NotFoundException.class, () -> docker.inspectContainerCmd(id).exec());
+        // The removal runs in the background after close returns (a one-off's caller does not wait for it).
+        assertTrue(gone(id, REMOVAL_WAIT), "container " + id + " is still there " + REMOVAL_WAIT + " after close");
+    }
+
+    @Test
+    void closingTheEngineWaitsForPendingRemovals() {
+        Config noPool = ConfigFactory.parseString("agentexec.sandbox.docker.warm-pool.size = 0")
+                .withFallback(ConfigFactory.load());
+        SandboxEngine own = SandboxEngine.start(EngineSettings.fromConfig(noPool).withBackend(BackendChoice.DOCKER));
+        List<String> sessions = new ArrayList<>();
+        try {
+            for (int i = 0; i < 3; i++) {
+                SandboxSession session = own.openSession("python", own.defaultLimits());
+                sessions.add(session.id());
+                session.close();
+            }
+        } finally {
+            own.close();
+        }
+        for (String session : sessions) {
+            assertEquals(List.of(), docker.listContainersCmd().withShowAll(true)
+                    .withLabelFilter(Map.of("io.agentexec.session", session)).exec(),
+                    "the engine's close returned with the container of " + session + " still there");
+        }
+    }
+
+    private boolean gone(String containerId, Duration within) throws InterruptedException {
+        long deadline = System.nanoTime() + within.toNanos();
+        while (System.nanoTime() < deadline) {
+            try {
+                docker.inspectContainerCmd(containerId).exec();
+            } catch (NotFoundException e) {
+                return true;
+            }
+            Thread.sleep(50);
+        }
+        return false;
     }
 
     @Test

@@ -31,10 +31,15 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -62,6 +67,8 @@ public final class DockerBackend implements SandboxBackend {
     private final Map<String, ConcurrentLinkedDeque<DockerSession>> pools = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> refilling = new ConcurrentHashMap<>();
     private final ExecutorService refiller;
+    /** Removes closed sessions' containers after their callers were answered; bounded (see Removal). */
+    private final ThreadPoolExecutor remover;
     private final Thread shutdownHook;
     private volatile String agentVolume;
     private volatile boolean closed;
@@ -76,6 +83,15 @@ public final class DockerBackend implements SandboxBackend {
             t.setDaemon(true);
             return t;
         });
+        DockerBackendSettings.Removal removal = settings.removal();
+        // Rejects past the queue (the closer then removes the container itself): never an unbounded backlog.
+        this.remover = new ThreadPoolExecutor(removal.threads(), removal.threads(), 0, TimeUnit.MILLISECONDS,
+                removal.queue() == 0 ? new SynchronousQueue<>() : new ArrayBlockingQueue<>(removal.queue()),
+                r -> {
+                    Thread t = new Thread(r, "agentexec-container-removal");
+                    t.setDaemon(true);
+                    return t;
+                }, new ThreadPoolExecutor.AbortPolicy());
         this.shutdownHook = new Thread(this::removeOwnContainers, "agentexec-docker-cleanup");
         Runtime.getRuntime().addShutdownHook(shutdownHook);
     }
@@ -385,6 +401,19 @@ public final class DockerBackend implements SandboxBackend {
         live.remove(session.containerId());
     }
 
+    /**
+     * Removes a stopped session's container in the background, so that whoever closed the session (a
+     * one-off's reply) does not wait for the daemon. When the pool's queue is full, or the backend is
+     * closing, the calling thread removes it. {@link #close} waits for what is pending.
+     */
+    void removeLater(String containerId) {
+        try {
+            remover.execute(() -> remove(containerId));
+        } catch (RejectedExecutionException e) {
+            remove(containerId);
+        }
+    }
+
     void remove(String containerId) {
         try {
             client.removeContainerCmd(containerId).withForce(true).withRemoveVolumes(true).exec();
@@ -446,12 +475,23 @@ public final class DockerBackend implements SandboxBackend {
         // Let in-flight creations finish (interrupting docker-java mid-call can orphan a container).
         refiller.shutdown();
         try {
-            refiller.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+            refiller.awaitTermination(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         pools.values().forEach(pool -> pool.forEach(DockerSession::closeQuietly));
         live.values().forEach(DockerSession::closeQuietly);
+        // Pending removals (those of the sessions just closed too) finish before close returns.
+        remover.shutdown();
+        try {
+            if (!remover.awaitTermination(settings.removal().closeWait().toMillis(), TimeUnit.MILLISECONDS)) {
+                log.warn("container removals still pending after {}; removing what is left directly",
+                        settings.removal().closeWait());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        // Whatever is left of this process's (a removal that failed or timed out) goes now, found by its owner label.
         removeOwnContainers();
         try {
             Runtime.getRuntime().removeShutdownHook(shutdownHook);

@@ -18,6 +18,7 @@ import java.util.Set;
  * @param runtimeHostPids per OCI runtime with a kernel of its own, the pids limit of its host cgroup: the
  *                       runtime's own threads and helper processes count there (gVisor's sentry and its ptrace
  *                       stubs), so the user's limit is enforced inside and this one only protects the host
+ * @param removal        how closed sessions' containers are removed: after the caller got its answer, in the background
  */
 public record DockerBackendSettings(
         DockerOptions defaults,
@@ -28,7 +29,27 @@ public record DockerBackendSettings(
         Duration agentStartTimeout,
         Set<String> allowedNetworks,
         Set<String> allowedRuntimes,
-        Map<String, Integer> runtimeHostPids) {
+        Map<String, Integer> runtimeHostPids,
+        Removal removal) {
+
+    /**
+     * Removal of closed sessions' containers ({@code docker rm -f}, a large part of a one-off's cost) on a
+     * bounded pool, so that closing a session does not wait for it. The session's agent is gone before
+     * (its stdin closed, every process of the sandbox killed with it); only the stopped container waits.
+     *
+     * @param threads   removals at once
+     * @param queue     removals waiting; past that the closing thread removes the container itself
+     * @param closeWait how long closing the backend waits for pending removals before removing what is left itself
+     */
+    public record Removal(int threads, int queue, Duration closeWait) {
+        public Removal {
+            if (threads < 1 || queue < 0) {
+                throw new IllegalArgumentException("docker.removal needs threads >= 1 and queue >= 0, got "
+                        + threads + " and " + queue);
+            }
+            Objects.requireNonNull(closeWait, "closeWait");
+        }
+    }
 
     public DockerBackendSettings {
         Objects.requireNonNull(defaults, "defaults");
@@ -47,6 +68,7 @@ public record DockerBackendSettings(
                 throw new IllegalArgumentException("runtime-host-pids." + runtime + " must be positive");
             }
         });
+        Objects.requireNonNull(removal, "removal");
     }
 
     /**
@@ -66,6 +88,6 @@ public record DockerBackendSettings(
     /** The same settings with another warm-pool size (0 for one-shot use such as the CLI). */
     public DockerBackendSettings withWarmPoolSize(int size) {
         return new DockerBackendSettings(defaults, warmImages, size, poolLimits, workspace, agentStartTimeout,
-                allowedNetworks, allowedRuntimes, runtimeHostPids);
+                allowedNetworks, allowedRuntimes, runtimeHostPids, removal);
     }
 }

@@ -93,10 +93,12 @@ final class DockerSession implements BackendSession {
             return;
         }
         closed = true;
+        // EOF on the agent's stdin ends it, and with it (pid 1) every process of the sandbox, at once;
+        // the stopped container is removed in the background (the closer does not wait for docker rm).
         channel.close();
         attach.close();
-        backend.remove(containerId);
         backend.forget(this);
+        backend.removeLater(containerId);
     }
 
     void closeQuietly() {
