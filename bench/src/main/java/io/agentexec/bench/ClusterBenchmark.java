@@ -51,10 +51,10 @@ public final class ClusterBenchmark {
         String overrides = String.format(Locale.ROOT, """
                 agentexec.cluster.worker.slots = %d
                 agentexec.cluster.worker.queue = %d
-                agentexec.cluster.persistence.url = "jdbc:h2:file:%s/journal;DATABASE_TO_UPPER=false"
+                agentexec.cluster.persistence.url = "%s"
                 pekko.remote.artery.canonical.port = 0
                 pekko.loglevel = WARNING
-                """, slots, queue, data);
+                """, slots, queue, Journals.localH2Url(data.resolve("journal")));
         try (AgentexecCluster node = AgentexecCluster.start(ClusterConfig.load(overrides, List.of(Path.of("config/local.conf"))))) {
             SandboxEngine engine = node.engine().orElseThrow();
             Limits limits = engine.defaultLimits();

@@ -418,6 +418,32 @@ public final class AgentexecCluster implements AutoCloseable {
                 .ask(ExecutionEntity.Inspect::new, settings.askTimeout());
     }
 
+    /**
+     * Follows the sandbox-less execution with this key, whichever node started it, and never starts
+     * one: {@code onOutput} gets its output from now on while it runs (best-effort, as for execute),
+     * and the stage completes with its terminal reply: at once when it already ended, a
+     * {@link ExecutionReply.Rejected} when no execution of this key is known. {@code runTimeout} is the
+     * longest one attempt may run (the caller's cap on limits.timeout); the wait allows every attempt.
+     */
+    public CompletionStage<ExecutionReply> follow(String idempotencyKey, Duration runTimeout,
+                                                  Consumer<OutputChunk> onOutput) {
+        try {
+            checkIdempotencyKey(idempotencyKey);
+            Objects.requireNonNull(runTimeout, "runTimeout");
+            Objects.requireNonNull(onOutput, "onOutput");
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        // As for execute: a bounded mailbox, so a slow consumer loses chunks rather than memory.
+        ActorRef<Object> relay = system.systemActorOf(OutputRelay.create(onOutput), "output-" + UUID.randomUUID(),
+                MailboxSelector.bounded(settings.output().subscriberMailbox()));
+        Duration timeout = runTimeout.multipliedBy(settings.execution().maxAttempts())
+                .plus(settings.execution().retryCapacityWait()).plus(settings.execution().replyTimeoutSlack());
+        CompletionStage<ExecutionReply> reply = sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
+                .ask(replyTo -> new ExecutionEntity.Watch(Optional.of(relay.<OutputChunk>narrow()), replyTo), timeout);
+        return reply.whenComplete((r, e) -> relay.tell(OutputRelay.Stop.INSTANCE));
+    }
+
     /** The reachable workers with their last reported load, as this node's placement sees them. */
     public CompletionStage<List<WorkerLoad>> workers() {
         return AskPattern.<Placement.Command, Placement.Workers>ask(placement, Placement.GetWorkers::new,

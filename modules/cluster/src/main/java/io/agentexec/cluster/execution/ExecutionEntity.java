@@ -29,9 +29,11 @@ import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.persistence.typed.RecoveryCompleted;
+import org.apache.pekko.persistence.typed.SnapshotSelectionCriteria;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandlerWithReply;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehaviorWithEnforcedReplies;
+import org.apache.pekko.persistence.typed.javadsl.Recovery;
 import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
 import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 
@@ -68,6 +70,14 @@ public final class ExecutionEntity
     public record Inspect(ActorRef<ExecutionView> replyTo) implements Command {
     }
 
+    /**
+     * Waits for the terminal reply without ever starting the execution (for a node that did not take
+     * the request): the stored reply at once when it ended, a Rejected when no execution of this key
+     * is known; {@code output} gets its output chunks from now on while it runs (best-effort).
+     */
+    public record Watch(Optional<ActorRef<OutputChunk>> output, ActorRef<ExecutionReply> replyTo) implements Command {
+    }
+
     private record WorkerAnswered(ExecutionWorker.Reply reply) implements Command {
     }
 
@@ -84,9 +94,17 @@ public final class ExecutionEntity
 
     private enum PassivateNow implements Command { INSTANCE }
 
-    /** What the entity knows, for operators and tests. */
+    /**
+     * What the entity knows, for operators, tests and other nodes. {@code dispatching}: not accepted
+     * yet, but a worker is being asked to take it (so the key is known, not free).
+     */
     public record ExecutionView(String executionKey, boolean accepted, List<Attempt> attempts,
-                                Optional<Integer> runningAttempt, Optional<ExecutionReply> outcome) implements CborSerializable {
+                                Optional<Integer> runningAttempt, Optional<ExecutionReply> outcome,
+                                boolean dispatching) implements CborSerializable {
+        public ExecutionView(String executionKey, boolean accepted, List<Attempt> attempts,
+                             Optional<Integer> runningAttempt, Optional<ExecutionReply> outcome) {
+            this(executionKey, accepted, attempts, runningAttempt, outcome, false);
+        }
     }
 
     // ---- events
@@ -200,6 +218,12 @@ public final class ExecutionEntity
         return State.empty();
     }
 
+    /** No snapshots are ever saved: recovery skips asking the snapshot store (one query less per entity start). */
+    @Override
+    public Recovery recovery() {
+        return Recovery.withSnapshotSelectionCriteria(SnapshotSelectionCriteria.none());
+    }
+
     @Override
     public EventHandler<State, Event> eventHandler() {
         return newEventHandlerBuilder().forAnyState().onAnyEvent(State::with);
@@ -218,6 +242,7 @@ public final class ExecutionEntity
                 .onCommand(Execute.class, this::onExecute)
                 .onCommand(Inspect.class, (state, cmd) -> Effect().reply(cmd.replyTo(), view(state)))
                 .onCommand(Cancel.class, this::onCancel)
+                .onCommand(Watch.class, this::onWatch)
                 .onCommand(WorkerAnswered.class, this::onWorkerAnswered)
                 .onCommand(WorkerTerminated.class, this::onWorkerTerminated)
                 .onCommand(WatchdogExpired.class, (state, cmd) -> state.open().filter(o -> o.number() == cmd.attempt()).isPresent()
@@ -248,6 +273,27 @@ public final class ExecutionEntity
             pendingRequest = Optional.of(cmd.request());
             submit(cmd.request(), 1);
         }
+        return Effect().noReply();
+    }
+
+    private ReplyEffect<Event, State> onWatch(State state, Watch cmd) {
+        if (state.done()) {
+            return Effect().reply(cmd.replyTo(), state.outcome().get().asReplayed());
+        }
+        if (!state.accepted() && currentJob.isEmpty()) {
+            if (waiters.isEmpty()) {
+                timers.startSingleTimer(PASSIVATE, PassivateNow.INSTANCE, settings.linger());
+            }
+            return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(executionKey,
+                    "no execution " + executionKey + " is known"));
+        }
+        waiters.add(cmd.replyTo());
+        timers.cancel(PASSIVATE);
+        cmd.output().ifPresent(subscriber -> {
+            subscribers.add(subscriber);
+            // As for a late Execute: the worker holding the job adds it; a later attempt gets it at submit.
+            acceptedBy.ifPresent(worker -> currentJob.ifPresent(job -> worker.tell(new ExecutionWorker.Subscribe(job, subscriber))));
+        });
         return Effect().noReply();
     }
 
@@ -536,6 +582,6 @@ public final class ExecutionEntity
 
     private ExecutionView view(State state) {
         return new ExecutionView(executionKey, state.accepted(), state.attempts(),
-                state.open().map(OpenAttempt::number), state.outcome());
+                state.open().map(OpenAttempt::number), state.outcome(), !state.accepted() && currentJob.isPresent());
     }
 }

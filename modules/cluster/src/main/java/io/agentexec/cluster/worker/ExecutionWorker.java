@@ -21,7 +21,6 @@ import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -37,6 +36,8 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import scala.concurrent.ExecutionContextExecutor;
 
 /**
@@ -46,6 +47,8 @@ import scala.concurrent.ExecutionContextExecutor;
  * publishes its load for placement.
  */
 public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Command> {
+
+    private static final Logger log = LoggerFactory.getLogger(ExecutionWorker.class);
 
     public static final ServiceKey<Command> SERVICE_KEY = ServiceKey.create(Command.class, "agentexec-execution-worker");
 
@@ -128,7 +131,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     public record GetLoad(ActorRef<WorkerLoad> replyTo) implements Command {
     }
 
-    private record JobDone(Job job, Outcome outcome) implements Command {
+    /** A slot thread finished a job (its sender has been answered already): the slot is free. */
+    private record JobDone(Job job) implements Command {
     }
 
     private enum PublishLoad implements Command { INSTANCE }
@@ -197,6 +201,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         volatile Optional<SandboxSession> session = Optional.empty();
         volatile boolean cancelled;
         volatile boolean done;
+        /** A one-off's session, closed once its sender has the answer. */
+        volatile Optional<SandboxSession> closeAfterReply = Optional.empty();
 
         Active(Job job, OutputStreamer output) {
             this.job = job;
@@ -303,17 +309,35 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         running++;
         job.replyTo().tell(new Started(job.jobId()));
         Active current = active.get(job.jobId());
-        CompletableFuture<Outcome> work = CompletableFuture.supplyAsync(() -> run(current), slots);
-        getContext().pipeToSelf(work, (outcome, failure) -> new JobDone(job, Objects.requireNonNullElseGet(outcome,
-                () -> new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
-                        "worker failed: " + failure, engine.backendName()), false, false))));
+        ActorRef<Command> self = getContext().getSelf();
+        CompletableFuture.runAsync(() -> {
+            Outcome outcome;
+            try {
+                outcome = run(current);
+            } catch (RuntimeException | Error e) {
+                outcome = new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "worker failed: " + e,
+                        engine.backendName()), false, false);
+            }
+            // The slot is freed first: a local tell enqueues at once, so a job the sender submits on hearing
+            // the answer finds the slot free. The answer then goes straight from this thread to the sender,
+            // without a hop through this actor's mailbox (it is on every execution's critical path).
+            self.tell(new JobDone(job));
+            job.replyTo().tell(new Finished(job.jobId(), outcome.result(), outcome.failedBeforeRun(),
+                    outcome.sessionLost()));
+            // A one-off's container goes after the answer: the caller does not wait for its removal.
+            current.closeAfterReply.ifPresent(session -> {
+                try {
+                    session.close();
+                } catch (RuntimeException e) {
+                    log.warn("closing the one-off sandbox of {} failed: {}", job.executionKey(), e.toString());
+                }
+            });
+        }, slots);
     }
 
     private Behavior<Command> onJobDone(JobDone done) {
         running = Math.max(0, running - 1); // a restarted incarnation may see jobs of the one before
         active.remove(done.job().jobId());
-        done.job().replyTo().tell(new Finished(done.job().jobId(), done.outcome().result(),
-                done.outcome().failedBeforeRun(), done.outcome().sessionLost()));
         Job next = queue.pollFirst();
         if (next != null) {
             start(next);
@@ -474,7 +498,9 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             return new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), engine.backendName()),
                     true, false);
         }
-        try (session) {
+        // Closed by the slot thread once the answer is sent (see start), or here if the run throws.
+        job.closeAfterReply = Optional.of(session);
+        try {
             job.session = Optional.of(session);
             if (job.cancelled) {
                 return new Outcome(cancelledBeforeStart(), true, false);
@@ -482,6 +508,10 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             ExecutionResult result = session.execute(request, job.output);
             job.done = true;
             return new Outcome(result, false, false);
+        } catch (RuntimeException | Error e) {
+            job.closeAfterReply = Optional.empty();
+            session.close();
+            throw e;
         }
     }
 
