@@ -7,6 +7,8 @@ import io.agentexec.agents.ConversationFacade;
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.gateway.conversations.AgentsConversations;
 import io.agentexec.gateway.cluster.ClusterBackend;
+import io.agentexec.gateway.cluster.ClusterSandboxQuota;
+import io.agentexec.gateway.cluster.GatewayPeers;
 import io.agentexec.gateway.engine.EngineBackend;
 import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.grpc.GrpcApi;
@@ -15,10 +17,13 @@ import io.agentexec.gateway.http.HttpApi;
 import io.agentexec.gateway.metrics.Metrics;
 import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ConversationService;
+import io.agentexec.gateway.spi.ExecutionDirectory;
 import io.agentexec.gateway.spi.ExecutionService;
 import io.agentexec.gateway.spi.NoConversations;
+import io.agentexec.gateway.spi.SandboxQuota;
 import io.agentexec.gateway.spi.SandboxService;
 import io.agentexec.gateway.spi.TenantId;
+import io.agentexec.gateway.tenant.LocalSandboxQuota;
 import io.agentexec.gateway.tenant.TenantGuard;
 import io.agentexec.gateway.tenant.TenantRegistry;
 import io.agentexec.sandbox.EngineSettings;
@@ -36,6 +41,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.IntSupplier;
 import org.apache.pekko.japi.function.Function;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -65,12 +71,14 @@ public final class Gateway implements AutoCloseable {
     private final AtomicBoolean draining;
     private final HttpApi http;
     private final boolean conversationsAvailable;
+    private final IntSupplier gatewayNodes;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private Gateway(GatewaySettings settings, ActorSystem<?> system, List<ServerBinding> bindings, AutoCloseable backend,
                     Optional<ActorSystem<?>> ownSystem, ExecutionRegistry registry, AtomicBoolean draining, HttpApi http,
-                    boolean conversationsAvailable) {
+                    boolean conversationsAvailable, IntSupplier gatewayNodes) {
         this.conversationsAvailable = conversationsAvailable;
+        this.gatewayNodes = gatewayNodes;
         this.settings = settings;
         this.system = system;
         this.bindings = List.copyOf(bindings);
@@ -103,7 +111,10 @@ public final class Gateway implements AutoCloseable {
         Optional<ActorSystem<?>> ownSystem;
         AutoCloseable backend;
         ExecutionService executions;
+        ExecutionDirectory directory;
         SandboxService sandboxes;
+        SandboxQuota quota;
+        IntSupplier gatewayNodes;
         ClusterStatus status;
         ConversationService conversations;
         if (settings.backend() == GatewaySettings.BackendKind.ENGINE) {
@@ -121,7 +132,11 @@ public final class Gateway implements AutoCloseable {
             conversations = chosen.orElseGet(NoConversations::new);
             backend = engine;
             executions = engine;
+            // a single node: its registry holds every execution, its memory every sandbox
+            directory = ExecutionDirectory.none();
             sandboxes = engine;
+            quota = new LocalSandboxQuota();
+            gatewayNodes = () -> 1;
             status = engine;
         } else {
             AgentexecCluster cluster = AgentexecCluster.start(config);
@@ -134,7 +149,19 @@ public final class Gateway implements AutoCloseable {
                 throw e;
             }
             conversations = chosen.orElseGet(() -> new AgentsConversations(ConversationFacade.create(agents.get(), config)));
-            ClusterBackend adapter = new ClusterBackend(cluster, engineSettings.languages(), settings.askTimeout());
+            ClusterSandboxQuota clusterQuota;
+            GatewayPeers peers;
+            try {
+                clusterQuota = ClusterSandboxQuota.start(cluster, settings.askTimeout(),
+                        settings.quotas().reservationTimeout(), settings.quotas().snapshotEvery());
+                peers = GatewayPeers.start(cluster.system());
+            } catch (RuntimeException e) {
+                agents.ifPresent(AgentRuntime::close);
+                cluster.close();
+                throw e;
+            }
+            ClusterBackend adapter = new ClusterBackend(cluster, engineSettings.languages(), settings.askTimeout(),
+                    clusterQuota, settings.visibilityPoll());
             system = cluster.system();
             ownSystem = Optional.empty();
             // agents first: their node-local engine goes before the cluster stops
@@ -143,11 +170,14 @@ public final class Gateway implements AutoCloseable {
                 adapter.close();
             };
             executions = adapter;
+            directory = adapter;
             sandboxes = adapter;
+            quota = clusterQuota;
+            gatewayNodes = peers;
             status = adapter;
         }
         try {
-            TenantGuard guard = tenantGuard(settings, sandboxes, console);
+            TenantGuard guard = tenantGuard(settings, quota, gatewayNodes, console);
             Metrics metrics = new Metrics();
             ExecutionRegistry registry = new ExecutionRegistry(Clock.systemUTC(), settings.executionRetention(),
                     settings.replayChunks());
@@ -155,10 +185,10 @@ public final class Gateway implements AutoCloseable {
             Materializer materializer = Materializer.matFromSystem(system);
             ExecutionSpecParser parser = new ExecutionSpecParser(settings, engineSettings.languages(),
                     engineSettings.defaultLimits());
-            HttpApi http = new HttpApi(settings, executions, sandboxes, conversations, status, guard, registry, metrics,
-                    parser, engineSettings.languages(), materializer, draining);
-            GrpcApi grpc = new GrpcApi(settings, executions, sandboxes, conversations, status, guard, registry, metrics,
-                    parser, engineSettings.languages(), draining, system);
+            HttpApi http = new HttpApi(settings, executions, directory, sandboxes, conversations, status, guard, registry,
+                    metrics, parser, engineSettings.languages(), materializer, draining);
+            GrpcApi grpc = new GrpcApi(settings, executions, directory, sandboxes, conversations, status, guard, registry,
+                    metrics, parser, engineSettings.languages(), draining, system);
             List<ServerBinding> bindings = new ArrayList<>();
             Http server = Http.get(system);
             if (settings.grpcPort().isEmpty()) {
@@ -168,7 +198,7 @@ public final class Gateway implements AutoCloseable {
                 bindings.add(bind(server, settings.host(), settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
             }
             Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http,
-                    conversations.available());
+                    conversations.available(), gatewayNodes);
             log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), status.kind(),
                     settings.authMode());
             return gateway;
@@ -211,10 +241,11 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
-    private static TenantGuard tenantGuard(GatewaySettings settings, SandboxService sandboxes, PrintStream console) {
+    private static TenantGuard tenantGuard(GatewaySettings settings, SandboxQuota quota, IntSupplier gatewayNodes,
+                                           PrintStream console) {
         if (settings.authMode() == GatewaySettings.AuthMode.NONE) {
             log.warn("authentication is off (agentexec.gateway.auth.mode = none): every caller is tenant 'anonymous'");
-            return TenantGuard.noAuth(settings.tenantDefaults(), sandboxes);
+            return TenantGuard.noAuth(settings.tenantDefaults(), quota, gatewayNodes);
         }
         TenantRegistry registry = TenantRegistry.load(settings.keysFile(), settings.tenantDefaults());
         if (registry.tenantCount() == 0) {
@@ -228,7 +259,7 @@ public final class Gateway implements AutoCloseable {
             console.flush();
             registry = TenantRegistry.load(settings.keysFile(), settings.tenantDefaults());
         }
-        return TenantGuard.withKeys(registry, settings.tenantDefaults(), sandboxes);
+        return TenantGuard.withKeys(registry, settings.tenantDefaults(), quota, gatewayNodes);
     }
 
     public List<InetSocketAddress> addresses() {
@@ -260,6 +291,11 @@ public final class Gateway implements AutoCloseable {
 
     public boolean draining() {
         return draining.get();
+    }
+
+    /** The gateway nodes this one counts as reachable, itself included: each tenant's rate is shared by them. */
+    public int gatewayNodes() {
+        return gatewayNodes.getAsInt();
     }
 
     /**

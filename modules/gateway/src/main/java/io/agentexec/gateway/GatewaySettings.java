@@ -36,17 +36,43 @@ public record GatewaySettings(
         int engineSlots,
         int engineQueue,
         Duration drainTimeout,
-        Duration askTimeout) {
+        Duration askTimeout,
+        QuotaSettings quotas,
+        Backoff visibilityPoll) {
 
     public enum BackendKind { CLUSTER, ENGINE }
 
     public enum AuthMode { API_KEYS, NONE }
+
+    /**
+     * The cluster-wide live-sandbox quota: a slot whose sandbox does not exist {@code reservationTimeout}
+     * after it was reserved is freed (its gateway node died mid-create); a tenant's slots are
+     * snapshotted every {@code snapshotEvery} events.
+     */
+    public record QuotaSettings(Duration reservationTimeout, int snapshotEvery) {
+        public QuotaSettings {
+            Objects.requireNonNull(reservationTimeout, "reservationTimeout");
+            if (snapshotEvery < 1) {
+                throw new IllegalArgumentException("agentexec.gateway.quotas.snapshot-every must be at least 1, got "
+                        + snapshotEvery);
+            }
+        }
+    }
 
     /** A named preset: an image and limits that a request's own limits override. */
     public record Profile(String name, Optional<String> image, OptionalDouble timeoutSeconds, OptionalLong memoryMb) {
         public Profile {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(image, "image");
+        }
+    }
+
+    /** A pause that doubles from {@code min} up to {@code max}. */
+    public record Backoff(Duration min, Duration max) {
+        public Backoff {
+            if (min.isNegative() || min.isZero() || max.compareTo(min) < 0) {
+                throw new IllegalArgumentException("a backoff needs 0 < min <= max, got " + min + " and " + max);
+            }
         }
     }
 
@@ -90,6 +116,8 @@ public record GatewaySettings(
                 c.getInt("engine.slots"),
                 c.getInt("engine.queue"),
                 c.getDuration("shutdown.drain-timeout"),
-                c.getDuration("ask-timeout"));
+                c.getDuration("ask-timeout"),
+                new QuotaSettings(c.getDuration("quotas.reservation-timeout"), c.getInt("quotas.snapshot-every")),
+                new Backoff(c.getDuration("executions.visibility-poll.min"), c.getDuration("executions.visibility-poll.max")));
     }
 }

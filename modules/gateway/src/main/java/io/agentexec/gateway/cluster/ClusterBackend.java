@@ -7,7 +7,9 @@ import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.worker.WorkerLoad;
+import io.agentexec.gateway.GatewaySettings;
 import io.agentexec.gateway.spi.ClusterStatus;
+import io.agentexec.gateway.spi.ExecutionDirectory;
 import io.agentexec.gateway.spi.ExecutionOutcome;
 import io.agentexec.gateway.spi.ExecutionService;
 import io.agentexec.gateway.spi.RunHandle;
@@ -26,39 +28,51 @@ import java.time.Instant;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The gateway over the agentexec cluster (modules/cluster). Tenancy is in the names: a tenant's
- * sandbox "sbx-1" is the cluster's sandbox "TENANT.sbx-1" and its executions' idempotency keys
- * start with "TENANT:", so another tenant's ids never reach its entities (they are simply absent).
+ * sandbox "sbx-1" is the cluster's sandbox "TENANT.sbx-1" and its execution "exe-1" has the
+ * idempotency key "TENANT:exe-1", so another tenant's ids never reach its entities (they are simply
+ * absent). Because the key is made from the id alone, any gateway node finds a one-off execution in
+ * the cluster's event-sourced ExecutionEntity, whichever node took it, and after that node is gone.
  */
-public final class ClusterBackend implements ExecutionService, SandboxService, ClusterStatus, AutoCloseable {
+public final class ClusterBackend implements ExecutionService, ExecutionDirectory, SandboxService, ClusterStatus,
+        AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClusterBackend.class);
     /** Pause before asking again to cancel an execution its entity did not know yet. */
     private static final Duration CANCEL_RETRY = Duration.ofMillis(100);
     private final AgentexecCluster cluster;
     private final LanguageTable languages;
     private final Duration askTimeout;
-    /** Sandboxes created through this node, per tenant, for the live-sandbox quota. */
-    private final Map<TenantId, Set<String>> liveByTenant = new ConcurrentHashMap<>();
+    private final ClusterSandboxQuota quota;
+    private final GatewaySettings.Backoff visibilityPoll;
 
-    public ClusterBackend(AgentexecCluster cluster, LanguageTable languages, Duration askTimeout) {
+    /**
+     * @param visibilityPoll how often {@link RunHandle#visible()} asks the execution's entity whether
+     *                       it has the run yet (the request may still be on its way there)
+     */
+    public ClusterBackend(AgentexecCluster cluster, LanguageTable languages, Duration askTimeout,
+                          ClusterSandboxQuota quota, GatewaySettings.Backoff visibilityPoll) {
         this.cluster = cluster;
         this.languages = languages;
         this.askTimeout = askTimeout;
+        this.quota = quota;
+        this.visibilityPoll = visibilityPoll;
     }
 
     static String internalId(TenantId tenant, String sandboxId) {
         return tenant.value() + "." + sandboxId;
+    }
+
+    /** The cluster's idempotency key of the tenant's execution: the same on every gateway node. */
+    static String executionKey(TenantId tenant, String executionId) {
+        return tenant.value() + ":" + executionId;
     }
 
     // ---- executions
@@ -70,8 +84,9 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
     }
 
     @Override
-    public RunHandle start(TenantId tenant, Optional<String> sandboxId, ExecutionRequest request, OutputListener listener) {
-        String key = tenant.value() + ":" + UUID.randomUUID();
+    public RunHandle start(TenantId tenant, String executionId, Optional<String> sandboxId, ExecutionRequest request,
+                           OutputListener listener) {
+        String key = executionKey(tenant, executionId);
         Optional<String> internal = sandboxId.map(id -> internalId(tenant, id));
         CompletableFuture<ExecutionOutcome> outcome = new CompletableFuture<>();
         // A chunk the worker dropped under load is counted in the next chunk's droppedBefore; the
@@ -82,6 +97,12 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
         reply.thenCompose(r -> translate(r, internal))
                 .exceptionally(ClusterBackend::failure)
                 .thenAccept(outcome::complete);
+        sandboxId.ifPresent(id -> reply.thenAccept(r -> {
+            // A sandbox whose slot was given back when it expired holds a container again: count it again.
+            if (r instanceof ExecutionReply.Completed c && c.workspaceLost().isPresent()) {
+                quota.readmit(tenant, id);
+            }
+        }));
         // the cluster does not say when a run is admitted; an overload answer comes within the gateway's grace
         CompletableFuture<Void> admitted = CompletableFuture.completedFuture(null);
         return new RunHandle() {
@@ -93,6 +114,17 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
             @Override
             public CompletionStage<ExecutionOutcome> outcome() {
                 return outcome;
+            }
+
+            @Override
+            public CompletionStage<Void> visible() {
+                if (internal.isPresent()) {
+                    // a sandbox's run is kept in its sandbox's entity, which other nodes do not search
+                    return admitted;
+                }
+                CompletableFuture<Void> known = new CompletableFuture<>();
+                awaitKnown(key, reply, known, visibilityPoll.min(), Instant.now().plus(askTimeout));
+                return known;
             }
 
             @Override
@@ -109,6 +141,26 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
                 }
             }
         };
+    }
+
+    /**
+     * Completes {@code known} once the execution's entity has the run (dispatching it, running it or
+     * ended), the reply is in, or the ask timeout has passed; asked after a growing pause, because
+     * the request may not have reached the entity yet (placement is asked first).
+     */
+    private void awaitKnown(String key, CompletableFuture<ExecutionReply> reply, CompletableFuture<Void> known,
+                            Duration pause, Instant giveUp) {
+        CompletableFuture.delayedExecutor(pause.toMillis(), TimeUnit.MILLISECONDS).execute(() ->
+                cluster.execution(key).whenComplete((view, error) -> {
+                    boolean found = error == null && (view.accepted() || view.dispatching() || view.outcome().isPresent());
+                    if (found || reply.isDone() || Instant.now().isAfter(giveUp)) {
+                        known.complete(null);
+                        return;
+                    }
+                    Duration next = pause.multipliedBy(2);
+                    awaitKnown(key, reply, known, next.compareTo(visibilityPoll.max()) > 0 ? visibilityPoll.max() : next,
+                            giveUp);
+                }));
     }
 
     /**
@@ -157,6 +209,72 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
                 : new ExecutionOutcome.NotFound("no sandbox " + externalId(internal.get())));
     }
 
+    // ---- executions other gateway nodes took (one-offs: sandbox runs are only in their sandbox's entity)
+
+    @Override
+    public CompletionStage<Optional<Known>> lookup(TenantId tenant, String executionId) {
+        return cluster.execution(executionKey(tenant, executionId))
+                .thenCompose(view -> {
+                    if (view.outcome().isPresent()) {
+                        return translate(view.outcome().get(), Optional.empty())
+                                .thenApply(o -> Optional.of(new Known(Optional.of(o))));
+                    }
+                    return CompletableFuture.completedFuture(view.accepted() || view.dispatching()
+                            ? Optional.of(new Known(Optional.empty())) : Optional.<Known>empty());
+                })
+                .exceptionally(error -> {
+                    if (unwrap(error) instanceof InvalidRequestException) {
+                        return Optional.empty(); // not an id this gateway makes: nothing by that name
+                    }
+                    throw new CompletionException(unwrap(error));
+                });
+    }
+
+    @Override
+    public CompletionStage<ExecutionOutcome> follow(TenantId tenant, String executionId, Duration maxRunTime,
+                                                    OutputListener listener) {
+        return cluster.follow(executionKey(tenant, executionId), maxRunTime,
+                        chunk -> listener.onOutput(chunk.stream(), chunk.data()))
+                .thenCompose(reply -> reply instanceof ExecutionReply.Rejected
+                        // a one-off is never rejected once taken: the cluster knows no execution by this key
+                        ? CompletableFuture.completedFuture((ExecutionOutcome) new ExecutionOutcome.NotFound(
+                                "no execution " + executionId))
+                        : translate(reply, Optional.empty()))
+                .exceptionally(error -> unwrap(error) instanceof InvalidRequestException
+                        ? new ExecutionOutcome.NotFound("no execution " + executionId) : failure(error));
+    }
+
+    @Override
+    public CompletionStage<Optional<Known>> cancel(TenantId tenant, String executionId, Duration wait) {
+        String key = executionKey(tenant, executionId);
+        return cluster.cancel(Optional.empty(), key).thenCompose(answer -> {
+            if (answer.outcome() == CancelReply.Outcome.UNKNOWN) {
+                return CompletableFuture.completedFuture(Optional.<Known>empty());
+            }
+            if (answer.outcome() == CancelReply.Outcome.ALREADY_FINISHED) {
+                return lookup(tenant, executionId);
+            }
+            // the worker stops the run; its one terminal reply (CANCELLED unless it ended first) follows soon
+            return cluster.follow(key, wait, chunk -> { }).toCompletableFuture()
+                    .completeOnTimeout(null, wait.toMillis(), TimeUnit.MILLISECONDS)
+                    .thenCompose(reply -> reply == null ? lookup(tenant, executionId)
+                            : translate(reply, Optional.empty()).thenApply(o -> Optional.of(new Known(Optional.of(o)))));
+        }).exceptionally(error -> {
+            if (unwrap(error) instanceof InvalidRequestException) {
+                return Optional.empty();
+            }
+            throw new CompletionException(unwrap(error));
+        });
+    }
+
+    private static Throwable unwrap(Throwable error) {
+        Throwable e = error;
+        while (e instanceof CompletionException && e.getCause() != null) {
+            e = e.getCause();
+        }
+        return e;
+    }
+
     private static ExecutionOutcome failure(Throwable error) {
         Throwable e = error instanceof java.util.concurrent.CompletionException && error.getCause() != null ? error.getCause() : error;
         if (e instanceof InvalidRequestException) {
@@ -176,16 +294,14 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
     // ---- sandboxes
 
     @Override
-    public CompletionStage<SandboxInfo> create(TenantId tenant, String language, Limits limits, Optional<String> image) {
-        String id = "sbx-" + UUID.randomUUID();
+    public CompletionStage<SandboxInfo> create(TenantId tenant, String sandboxId, String language, Limits limits,
+                                               Optional<String> image) {
         SandboxSpec spec = SandboxSpec.of(language, limits);
         if (image.isPresent()) {
             spec = spec.withImage(image.get());
         }
-        return cluster.createSandbox(internalId(tenant, id), spec).thenApply(view -> {
-            liveByTenant.computeIfAbsent(tenant, t -> ConcurrentHashMap.newKeySet()).add(id);
-            return new SandboxInfo(id, view.language().orElse(language), status(view));
-        });
+        return cluster.createSandbox(internalId(tenant, sandboxId), spec)
+                .thenApply(view -> new SandboxInfo(sandboxId, view.language().orElse(language), status(view)));
     }
 
     private static String status(SandboxView view) {
@@ -205,10 +321,8 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
             if (found.isEmpty()) {
                 return CompletableFuture.completedFuture(Optional.<SandboxInfo>empty());
             }
-            return cluster.closeSandbox(internalId(tenant, sandboxId)).thenApply(view -> {
-                Optional.ofNullable(liveByTenant.get(tenant)).ifPresent(s -> s.remove(sandboxId));
-                return Optional.of(new SandboxInfo(sandboxId, found.get().language(), "closed"));
-            });
+            return cluster.closeSandbox(internalId(tenant, sandboxId))
+                    .thenApply(view -> Optional.of(new SandboxInfo(sandboxId, found.get().language(), "closed")));
         });
     }
 
@@ -257,11 +371,6 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
                 + e.getClass().getSimpleName());
     }
 
-    @Override
-    public int liveSandboxes(TenantId tenant) {
-        return Optional.ofNullable(liveByTenant.get(tenant)).map(Set::size).orElse(0);
-    }
-
     // ---- status
 
     @Override
@@ -278,7 +387,7 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
             Map<String, Integer> running = new HashMap<>();
             int sessions = 0;
             for (WorkerLoad w : workers) {
-                String name = w.worker().path().address().hostPort() + "/" + w.worker().path().name();
+                String name = workerLabel(w);
                 queued.put(name, w.queued());
                 running.put(name, w.running());
                 sessions += w.sessions();
@@ -286,6 +395,20 @@ public final class ClusterBackend implements ExecutionService, SandboxService, C
             return new Snapshot(!workers.isEmpty(), workers.isEmpty() ? "no worker is reachable yet"
                     : workers.size() + " worker(s) reachable", queued, running, warm, sessions);
         }).exceptionally(e -> new Snapshot(false, "the cluster did not answer", Map.of(), Map.of(), warm, 0));
+    }
+
+    /**
+     * A worker's metric label, the same on every node: host:port and actor name. A local actor's path
+     * carries no host, so this node's own cluster address stands in for it.
+     */
+    private String workerLabel(WorkerLoad w) {
+        org.apache.pekko.actor.Address address = w.worker().path().address().host().isDefined()
+                ? w.worker().path().address()
+                : org.apache.pekko.cluster.typed.Cluster.get(cluster.system()).selfMember().address();
+        String hostPort = address.host().isDefined() && address.port().isDefined()
+                ? address.host().get() + ":" + address.port().get()
+                : address.hostPort();
+        return hostPort + "/" + w.worker().path().name();
     }
 
     @Override

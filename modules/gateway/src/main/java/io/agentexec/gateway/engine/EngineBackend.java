@@ -19,7 +19,6 @@ import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
 import java.util.Map;
 import java.util.Optional;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
@@ -82,7 +81,8 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
     }
 
     @Override
-    public RunHandle start(TenantId tenant, Optional<String> sandboxId, ExecutionRequest request, OutputListener listener) {
+    public RunHandle start(TenantId tenant, String executionId, Optional<String> sandboxId, ExecutionRequest request,
+                           OutputListener listener) {
         CompletableFuture<Void> admission = new CompletableFuture<>();
         CompletableFuture<ExecutionOutcome> outcome = new CompletableFuture<>();
         AtomicReference<SandboxSession> oneOff = new AtomicReference<>();
@@ -182,11 +182,11 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
     // ---- sandboxes
 
     @Override
-    public CompletionStage<SandboxInfo> create(TenantId tenant, String language, Limits limits, Optional<String> image) {
+    public CompletionStage<SandboxInfo> create(TenantId tenant, String id, String language, Limits limits,
+                                               Optional<String> image) {
         return CompletableFuture.supplyAsync(() -> {
             String canonical = engine.language(language)
                     .orElseThrow(() -> new InvalidRequestException("unknown language '" + language + "'")).name();
-            String id = "sbx-" + UUID.randomUUID();
             SandboxSession session = engine.openSession(image.orElseGet(() -> engine.imageFor(canonical)), limits,
                     engine.settings().docker().defaults());
             sandboxes.put(new SandboxKey(tenant, id), new LiveSandbox(session, canonical));
@@ -248,11 +248,6 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
                 throw refusal;
             }
         }, blockingCalls);
-    }
-
-    @Override
-    public int liveSandboxes(TenantId tenant) {
-        return (int) sandboxes.keySet().stream().filter(k -> k.tenant().equals(tenant)).count();
     }
 
     // ---- status

@@ -4,16 +4,22 @@ import io.agentexec.gateway.spi.TenantId;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The executions this gateway node started asynchronously, so that their callers can read and
- * follow them. Looked up by tenant and id together: another tenant's id is simply not found.
+ * The executions this gateway node started, so that their callers can read and follow them here
+ * with a replay of their output (other nodes find them through the backend's
+ * {@link io.agentexec.gateway.spi.ExecutionDirectory}). Looked up by tenant and id together: another
+ * tenant's id is simply not found.
  */
 public final class ExecutionRegistry {
+    private static final String ID_PREFIX = "exe-";
+    private static final int UUID_VERSION_TIME_ORDERED = 7;
+
     private record Key(TenantId tenant, String id) { }
 
     private final Map<Key, TrackedExecution> executions = new ConcurrentHashMap<>();
@@ -29,10 +35,20 @@ public final class ExecutionRegistry {
 
     public TrackedExecution register(TenantId tenant) {
         evictExpired();
-        String id = "exe-" + UUID.randomUUID();
-        TrackedExecution tracked = new TrackedExecution(id, tenant, clock.instant(), replayChunks);
+        // milliseconds: what the id carries, so every node tells the same start time
+        Instant now = clock.instant().truncatedTo(ChronoUnit.MILLIS);
+        String id = newId(now);
+        TrackedExecution tracked = new TrackedExecution(id, tenant, now, replayChunks);
         executions.put(new Key(tenant, id), tracked);
         return tracked;
+    }
+
+    /**
+     * A tracker for an execution another node started, fed by the backend while this node's caller
+     * follows it; not registered here (the backend remains where it is found).
+     */
+    public TrackedExecution follower(TenantId tenant, String id) {
+        return new TrackedExecution(id, tenant, startedAt(id).orElse(clock.instant()), replayChunks);
     }
 
     public Optional<TrackedExecution> find(TenantId tenant, String id) {
@@ -46,5 +62,30 @@ public final class ExecutionRegistry {
     private void evictExpired() {
         Instant cutoff = clock.instant().minus(retention);
         executions.values().removeIf(e -> e.endedAt().map(t -> t.isBefore(cutoff)).orElse(false));
+    }
+
+    /**
+     * "exe-" and a time-ordered UUID (RFC 9562 version 7): its first 48 bits are the start in Unix
+     * milliseconds, so any node can say when an execution started from its id alone.
+     */
+    static String newId(Instant now) {
+        UUID random = UUID.randomUUID();
+        long msb = (now.toEpochMilli() << 16) | ((long) UUID_VERSION_TIME_ORDERED << 12)
+                | (random.getMostSignificantBits() & 0x0FFFL);
+        return ID_PREFIX + new UUID(msb, random.getLeastSignificantBits());
+    }
+
+    /** When the execution with this id started, if the id is one this gateway made. */
+    public static Optional<Instant> startedAt(String id) {
+        if (!id.startsWith(ID_PREFIX)) {
+            return Optional.empty();
+        }
+        try {
+            UUID uuid = UUID.fromString(id.substring(ID_PREFIX.length()));
+            return uuid.version() == UUID_VERSION_TIME_ORDERED
+                    ? Optional.of(Instant.ofEpochMilli(uuid.getMostSignificantBits() >>> 16)) : Optional.empty();
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
     }
 }

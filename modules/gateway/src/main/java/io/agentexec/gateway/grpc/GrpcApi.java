@@ -39,6 +39,7 @@ import io.agentexec.gateway.http.Json;
 import io.agentexec.gateway.metrics.Metrics;
 import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ConversationService;
+import io.agentexec.gateway.spi.ExecutionDirectory;
 import io.agentexec.gateway.spi.ExecutionOutcome;
 import io.agentexec.gateway.spi.ExecutionService;
 import io.agentexec.gateway.spi.RunHandle;
@@ -86,6 +87,7 @@ public final class GrpcApi {
 
     private final GatewaySettings settings;
     private final ExecutionService executions;
+    private final ExecutionDirectory directory;
     private final SandboxService sandboxes;
     private final ConversationService conversations;
     private final ClusterStatus status;
@@ -98,12 +100,13 @@ public final class GrpcApi {
     private final ActorSystem<?> system;
     private final Materializer materializer;
 
-    public GrpcApi(GatewaySettings settings, ExecutionService executions, SandboxService sandboxes,
-                   ConversationService conversations, ClusterStatus status, TenantGuard guard, ExecutionRegistry registry,
-                   Metrics metrics, ExecutionSpecParser parser, LanguageTable languages, AtomicBoolean draining,
-                   ActorSystem<?> system) {
+    public GrpcApi(GatewaySettings settings, ExecutionService executions, ExecutionDirectory directory,
+                   SandboxService sandboxes, ConversationService conversations, ClusterStatus status, TenantGuard guard,
+                   ExecutionRegistry registry, Metrics metrics, ExecutionSpecParser parser, LanguageTable languages,
+                   AtomicBoolean draining, ActorSystem<?> system) {
         this.settings = settings;
         this.executions = executions;
+        this.directory = directory;
         this.sandboxes = sandboxes;
         this.conversations = conversations;
         this.status = status;
@@ -168,6 +171,9 @@ public final class GrpcApi {
         }
         if (e instanceof UnsupportedOperationException) {
             return Status.UNIMPLEMENTED.withDescription(e.getMessage());
+        }
+        if (e instanceof java.util.concurrent.TimeoutException) {
+            return Status.UNAVAILABLE.withDescription("the cluster did not answer in time");
         }
         if (!(e instanceof ApiException api)) {
             return Status.INTERNAL.withDescription("internal error");
@@ -258,7 +264,7 @@ public final class GrpcApi {
         Optional<String> sandboxId = in.getSandboxId().isEmpty() ? Optional.empty() : Optional.of(in.getSandboxId());
         ExecutionSpecParser.ExecutionSpec spec = parser.execution(asJson(in), tenant.policy(), sandboxId);
         TrackedExecution tracked = registry.register(tenant.id());
-        RunHandle run = executions.start(tenant.id(), spec.sandboxId(), spec.request(), tracked);
+        RunHandle run = executions.start(tenant.id(), tracked.id(), spec.sandboxId(), spec.request(), tracked);
         tracked.attach(run);
         run.outcome().thenAccept(outcome -> {
             tracked.complete(outcome);
@@ -333,15 +339,22 @@ public final class GrpcApi {
         public CompletionStage<Execution> getExecution(GetExecutionRequest in, Metadata metadata) {
             return unary("GetExecution", () -> {
                 Tenant tenant = admit(metadata);
-                TrackedExecution t = registry.find(tenant.id(), in.getExecutionId())
-                        .orElseThrow(() -> ApiException.notFound("no execution " + in.getExecutionId()));
-                Execution.Builder b = Execution.newBuilder().setExecutionId(t.id());
-                if (t.outcome().isEmpty()) {
-                    b.setStatus("running");
-                } else {
-                    b.setStatus("completed").setResult(resultOrThrow(t.outcome().get(), t.id()));
-                }
-                return CompletableFuture.completedFuture(b.build());
+                String id = in.getExecutionId();
+                // this node's own first; any other gateway node's through the backend (the cluster)
+                CompletionStage<Optional<ExecutionOutcome>> outcome = registry.find(tenant.id(), id)
+                        .map(t -> CompletableFuture.completedFuture(t.outcome()))
+                        .orElseGet(() -> directory.lookup(tenant.id(), id).thenApply(found -> found
+                                .orElseThrow(() -> ApiException.notFound("no execution " + id)).outcome())
+                                .toCompletableFuture());
+                return outcome.thenApply(o -> {
+                    Execution.Builder b = Execution.newBuilder().setExecutionId(id);
+                    if (o.isEmpty()) {
+                        b.setStatus("running");
+                    } else {
+                        b.setStatus("completed").setResult(resultOrThrow(o.get(), id));
+                    }
+                    return b.build();
+                });
             });
         }
     }
@@ -360,9 +373,14 @@ public final class GrpcApi {
                     json.set("limits", limitsJson(in.getLimits()));
                 }
                 ExecutionSpecParser.SandboxSpec spec = parser.sandbox(json, tenant.policy());
-                AutoCloseable reservation = guard.reserveSandbox(tenant);
-                return sandboxes.create(tenant.id(), spec.language(), spec.limits(), spec.image())
-                        .whenComplete((v, e) -> closeQuietly(reservation))
+                String id = SandboxService.newSandboxId();
+                return guard.reserveSandbox(tenant, id)
+                        .thenCompose(reserved -> sandboxes.create(tenant.id(), id, spec.language(), spec.limits(), spec.image())
+                                .whenComplete((v, e) -> {
+                                    if (e != null) {
+                                        guard.releaseSandbox(tenant, id);
+                                    }
+                                }))
                         .thenApply(GrpcApi::toProto);
             });
         }
@@ -372,8 +390,10 @@ public final class GrpcApi {
             return unary("DeleteSandbox", () -> {
                 Tenant tenant = admit(metadata);
                 ExecutionSpecParser.checkSandboxId(in.getSandboxId());
-                return sandboxes.delete(tenant.id(), in.getSandboxId()).thenApply(found -> toProto(found.orElseThrow(
-                        () -> ApiException.notFound("no sandbox " + in.getSandboxId()))));
+                return sandboxes.delete(tenant.id(), in.getSandboxId()).thenCompose(found -> {
+                    Sandbox deleted = toProto(found.orElseThrow(() -> ApiException.notFound("no sandbox " + in.getSandboxId())));
+                    return guard.releaseSandbox(tenant, in.getSandboxId()).thenApply(released -> deleted);
+                });
             });
         }
 

@@ -11,6 +11,7 @@ import io.agentexec.gateway.logging.RequestLog;
 import io.agentexec.gateway.metrics.Metrics;
 import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ConversationService;
+import io.agentexec.gateway.spi.ExecutionDirectory;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.gateway.spi.ExecutionOutcome;
 import io.agentexec.gateway.spi.ExecutionService;
@@ -96,6 +97,7 @@ public final class HttpApi {
 
     private final GatewaySettings settings;
     private final ExecutionService executions;
+    private final ExecutionDirectory directory;
     private final SandboxService sandboxes;
     private final ConversationService conversations;
     private final ClusterStatus status;
@@ -109,12 +111,13 @@ public final class HttpApi {
     private final List<Route> routes;
     private final byte[] openApi;
 
-    public HttpApi(GatewaySettings settings, ExecutionService executions, SandboxService sandboxes,
-                   ConversationService conversations, ClusterStatus status, TenantGuard guard, ExecutionRegistry registry,
-                   Metrics metrics, ExecutionSpecParser parser, LanguageTable languages, Materializer materializer,
-                   AtomicBoolean draining) {
+    public HttpApi(GatewaySettings settings, ExecutionService executions, ExecutionDirectory directory,
+                   SandboxService sandboxes, ConversationService conversations, ClusterStatus status, TenantGuard guard,
+                   ExecutionRegistry registry, Metrics metrics, ExecutionSpecParser parser, LanguageTable languages,
+                   Materializer materializer, AtomicBoolean draining) {
         this.settings = settings;
         this.executions = executions;
+        this.directory = directory;
         this.sandboxes = sandboxes;
         this.conversations = conversations;
         this.status = status;
@@ -280,6 +283,9 @@ public final class HttpApi {
             api = ApiException.badRequest(invalid.getMessage());
         } else if (e instanceof UnsupportedOperationException unsupported) {
             api = new ApiException(501, "not_implemented", unsupported.getMessage());
+        } else if (e instanceof java.util.concurrent.TimeoutException) {
+            // an ask to the cluster (an entity or a node) that got no answer: try again, maybe elsewhere
+            api = ApiException.unavailable("unavailable", "the cluster did not answer in time", OVERLOAD_RETRY);
         } else {
             log.error("request {} on {} failed", requestId, route, e);
             api = new ApiException(500, "internal", "internal error; quote request id " + requestId);
@@ -333,7 +339,7 @@ public final class HttpApi {
         Map<String, String> ids = call.logIds();
         ids.put("executionId", tracked.id());
         // Sync runs are followable by id too (GET .../events), so output always goes to the tracker.
-        RunHandle run = executions.start(tenant.id(), spec.sandboxId(), spec.request(), tracked);
+        RunHandle run = executions.start(tenant.id(), tracked.id(), spec.sandboxId(), spec.request(), tracked);
         tracked.attach(run);
         run.outcome().thenAccept(outcome -> {
             tracked.complete(outcome);
@@ -350,6 +356,11 @@ public final class HttpApi {
         CompletableFuture<Void> decided = admittedOrDone.thenCompose(v ->
                 run.outcome().toCompletableFuture().thenApply(o -> (Void) null)
                         .completeOnTimeout(null, grace.toMillis(), TimeUnit.MILLISECONDS));
+        if (async) {
+            // its id is answered once every gateway node finds it, so a GET on another node never says 404
+            decided = decided.thenCompose(v -> run.visible().toCompletableFuture()
+                    .applyToEither(run.outcome().thenApply(o -> (Void) null), x -> x));
+        }
         return decided.thenApply(ignored -> {
             Optional<ExecutionOutcome> early = run.outcome().toCompletableFuture().isDone()
                     ? Optional.of(run.outcome().toCompletableFuture().join()) : Optional.empty();
@@ -419,28 +430,55 @@ public final class HttpApi {
         }
     }
 
+    /**
+     * An execution this node took is read from its registry; any other from the backend's directory
+     * (on the cluster: one-offs any gateway node took, also after that node is gone).
+     */
     private CompletionStage<HttpResponse> getExecution(Call call) {
-        TrackedExecution tracked = trackedOf(call);
+        TenantId tenant = call.requireTenant().id();
+        String id = call.params().get("id");
+        Optional<TrackedExecution> tracked = registry.find(tenant, id);
+        if (tracked.isPresent()) {
+            return CompletableFuture.completedFuture(json(200, executionBody(id, Optional.of(tracked.get().startedAt()),
+                    tracked.get().outcome(), call.requestId())));
+        }
+        return directory.lookup(tenant, id).thenApply(found -> json(200, executionBody(id, ExecutionRegistry.startedAt(id),
+                found.orElseThrow(() -> noExecution(id)).outcome(), call.requestId())));
+    }
+
+    private static ObjectNode executionBody(String id, Optional<java.time.Instant> startedAt,
+                                            Optional<ExecutionOutcome> outcome, String requestId) {
         ObjectNode body = Json.MAPPER.createObjectNode();
-        body.put("id", tracked.id());
-        body.put("startedAt", tracked.startedAt().toString());
-        Optional<ExecutionOutcome> outcome = tracked.outcome();
+        body.put("id", id);
+        startedAt.ifPresent(t -> body.put("startedAt", t.toString()));
         if (outcome.isEmpty()) {
             body.put("status", "running");
         } else if (outcome.get() instanceof ExecutionOutcome.Completed c) {
             body.put("status", "completed");
-            body.set("result", completedBody(c, tracked.id()));
+            body.set("result", completedBody(c, id));
         } else {
             ApiException e = Json.asError(outcome.get(), OVERLOAD_RETRY);
             body.put("status", outcome.get() instanceof ExecutionOutcome.Cancelled ? "cancelled" : "failed");
-            body.set("error", Json.error(e.code(), e.getMessage(), call.requestId()).get("error"));
+            body.set("error", Json.error(e.code(), e.getMessage(), requestId).get("error"));
         }
-        return CompletableFuture.completedFuture(json(200, body));
+        return body;
+    }
+
+    private static ApiException noExecution(String id) {
+        return ApiException.notFound("no execution " + ExecutionSpecParser.abbreviate(id));
     }
 
     private CompletionStage<HttpResponse> cancelExecution(Call call) {
-        TrackedExecution tracked = trackedOf(call);
-        RunHandle run = tracked.handle().orElseThrow(() -> ApiException.notFound("no execution " + tracked.id()));
+        TenantId tenant = call.requireTenant().id();
+        String id = call.params().get("id");
+        Optional<TrackedExecution> found = registry.find(tenant, id);
+        if (found.isEmpty()) {
+            // taken by another gateway node: the cluster stops it wherever it runs
+            return directory.cancel(tenant, id, settings.askTimeout()).thenApply(known -> json(200, executionBody(id,
+                    ExecutionRegistry.startedAt(id), known.orElseThrow(() -> noExecution(id)).outcome(), call.requestId())));
+        }
+        TrackedExecution tracked = found.get();
+        RunHandle run = tracked.handle().orElseThrow(() -> noExecution(tracked.id()));
         if (tracked.outcome().isEmpty() && !run.cancellable()) {
             throw new ApiException(409, "not_cancellable", "this execution runs in a sandbox or on a backend that "
                     + "cannot stop it; its timeout ends it");
@@ -449,15 +487,28 @@ public final class HttpApi {
         return getExecution(call);
     }
 
-    private TrackedExecution trackedOf(Call call) {
-        String id = call.params().get("id");
-        return registry.find(call.requireTenant().id(), id)
-                .orElseThrow(() -> ApiException.notFound("no execution " + ExecutionSpecParser.abbreviate(id)));
-    }
-
+    /**
+     * The events of an execution this node took replay its kept output, then go live. Those of one
+     * another node took start with the output from now on (the worker sends it here too), then the
+     * outcome; one that already ended gives its outcome alone (its output is in the result).
+     */
     private CompletionStage<HttpResponse> executionEvents(Call call) {
-        TrackedExecution tracked = trackedOf(call);
-        return CompletableFuture.completedFuture(sse(sink -> tracked.follow(event -> {
+        Tenant tenant = call.requireTenant();
+        String id = call.params().get("id");
+        Optional<TrackedExecution> local = registry.find(tenant.id(), id);
+        CompletionStage<TrackedExecution> source = local.isPresent()
+                ? CompletableFuture.completedFuture(local.get())
+                : directory.lookup(tenant.id(), id).thenApply(found -> {
+                    TrackedExecution follower = registry.follower(tenant.id(), id);
+                    Optional<ExecutionOutcome> outcome = found.orElseThrow(() -> noExecution(id)).outcome();
+                    if (outcome.isPresent()) {
+                        follower.complete(outcome.get());
+                    } else {
+                        directory.follow(tenant.id(), id, maxRunTime(tenant), follower).thenAccept(follower::complete);
+                    }
+                    return follower;
+                });
+        return source.thenApply(tracked -> sse(sink -> tracked.follow(event -> {
             if (event instanceof ExecutionEvent.Output out) {
                 ObjectNode data = Json.MAPPER.createObjectNode();
                 data.put("stream", out.stream());
@@ -470,6 +521,11 @@ public final class HttpApi {
                 sink.end();
             }
         })));
+    }
+
+    /** The longest one attempt of this tenant's runs may take: its timeout ceiling. */
+    static Duration maxRunTime(Tenant tenant) {
+        return Duration.ofMillis((long) Math.ceil(tenant.policy().maxTimeoutSeconds() * 1000));
     }
 
     // ---- Server-Sent Events
@@ -521,15 +577,14 @@ public final class HttpApi {
         refuseWhenDraining();
         Tenant tenant = call.requireTenant();
         ExecutionSpecParser.SandboxSpec spec = parser.sandbox(call.json(), tenant.policy());
-        AutoCloseable reservation = guard.reserveSandbox(tenant);
-        return sandboxes.create(tenant.id(), spec.language(), spec.limits(), spec.image())
-                .whenComplete((info, error) -> {
-                    try {
-                        reservation.close();
-                    } catch (Exception ignored) {
-                        // a reservation is a counter
-                    }
-                })
+        String id = SandboxService.newSandboxId();
+        return guard.reserveSandbox(tenant, id)
+                .thenCompose(reserved -> sandboxes.create(tenant.id(), id, spec.language(), spec.limits(), spec.image())
+                        .whenComplete((info, error) -> {
+                            if (error != null) {
+                                guard.releaseSandbox(tenant, id);
+                            }
+                        }))
                 .thenApply(info -> {
                     RequestLog.info(log, call.logIds(), "sandbox {} created ({})", info.sandboxId(), info.language());
                     return json(201, sandboxBody(info)).addHeader(RawHeader.create("Location", "/v1/sandboxes/" + info.sandboxId()));
@@ -558,10 +613,12 @@ public final class HttpApi {
 
     private CompletionStage<HttpResponse> deleteSandbox(Call call) {
         String id = sandboxId(call);
-        return sandboxes.delete(call.requireTenant().id(), id).thenApply(found -> {
+        Tenant tenant = call.requireTenant();
+        return sandboxes.delete(tenant.id(), id).thenCompose(found -> {
             SandboxService.SandboxInfo info = found.orElseThrow(() -> ApiException.notFound("no sandbox " + id));
             RequestLog.info(log, call.logIds(), "sandbox {} deleted", id);
-            return json(200, sandboxBody(info));
+            // its slot is free before the answer, so a create that follows it is counted right
+            return guard.releaseSandbox(tenant, id).thenApply(released -> json(200, sandboxBody(info)));
         });
     }
 

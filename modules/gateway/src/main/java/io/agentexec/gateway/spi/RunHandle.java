@@ -12,6 +12,15 @@ public interface RunHandle {
 
     CompletionStage<ExecutionOutcome> outcome();
 
+    /**
+     * Completes once every gateway node can find the run by its id (through the backend's
+     * {@link ExecutionDirectory}), or it will not be: an async request answers only then, so that its
+     * id works on any node at once. At once where only this node finds it (the default).
+     */
+    default CompletionStage<Void> visible() {
+        return java.util.concurrent.CompletableFuture.completedFuture(null);
+    }
+
     /** Whether {@link #cancel()} actually stops the code and frees its sandbox. */
     boolean cancellable();
 

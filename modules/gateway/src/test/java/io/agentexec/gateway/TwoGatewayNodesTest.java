@@ -1,0 +1,339 @@
+package io.agentexec.gateway;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.gateway.grpc.v1.CreateSandboxRequest;
+import io.agentexec.gateway.grpc.v1.Execution;
+import io.agentexec.gateway.grpc.v1.ExecutionServiceClient;
+import io.agentexec.gateway.grpc.v1.GetExecutionRequest;
+import io.agentexec.gateway.grpc.v1.SandboxServiceClient;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.sql.DriverManager;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * Two gateway+worker nodes of one cluster (two actor systems on 127.0.0.1 in this JVM), their journal
+ * in the local PostgreSQL (a schema of their own), real Docker, real HTTP and gRPC: what one node
+ * accepted is read, followed and cancelled on the other, tenants stay apart, the live-sandbox quota
+ * and the request rate hold across both, and a result outlives the node that accepted it.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class TwoGatewayNodesTest {
+    private static final String PG_URL = "jdbc:postgresql://127.0.0.1:5432/agentexec";
+    private static final String PG_USER = "agentexec";
+    private static final String PG_PASSWORD = "agentexec";
+    /** How long the cluster gets to form, hand over shards or finish a run; never a timing goal. */
+    private static final Duration WAIT = Duration.ofMinutes(2);
+
+    private final String schema = "agentexec_gw_test_" + UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+    private TestNode a;
+    private TestNode b;
+    private ActorSystem<Void> clientSystem;
+    private ExecutionServiceClient grpcExecutionsOnB;
+    private SandboxServiceClient grpcSandboxesOnB;
+
+    @BeforeAll
+    void start() throws Exception {
+        int portA = freePort();
+        int portB = freePort();
+        a = TestNode.start("cluster", nodeSettings(portA, portA));
+        b = TestNode.start("cluster", nodeSettings(portB, portA));
+        eventually("both nodes see both workers and both gateways", () ->
+                a.get("/readyz", null).body().contains("2 worker(s)") && b.get("/readyz", null).body().contains("2 worker(s)")
+                        && a.gateway.gatewayNodes() == 2 && b.gateway.gatewayNodes() == 2);
+        clientSystem = ActorSystem.create(Behaviors.empty(), "two-nodes-grpc-client",
+                ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
+        GrpcClientSettings onB = GrpcClientSettings.connectToServiceAt("127.0.0.1", b.gateway.grpcPort(), clientSystem)
+                .withTls(false);
+        grpcExecutionsOnB = ExecutionServiceClient.create(onB, clientSystem);
+        grpcSandboxesOnB = SandboxServiceClient.create(onB, clientSystem);
+    }
+
+    private Map<String, Object> nodeSettings(int port, int seedPort) {
+        Map<String, Object> s = new HashMap<>();
+        s.put("pekko.remote.artery.canonical.hostname", "127.0.0.1");
+        s.put("pekko.remote.artery.canonical.port", port);
+        s.put("agentexec.cluster.seed-nodes", "pekko://agentexec@127.0.0.1:" + seedPort);
+        s.put("agentexec.cluster.persistence.dialect", "postgresql");
+        s.put("agentexec.cluster.persistence.url", PG_URL);
+        s.put("agentexec.cluster.persistence.user", PG_USER);
+        s.put("agentexec.cluster.persistence.password", PG_PASSWORD);
+        s.put("agentexec.cluster.persistence.schema", schema);
+        s.put("pekko.cluster.split-brain-resolver.stable-after", "2s");
+        s.put("pekko.cluster.failure-detector.heartbeat-interval", "500ms");
+        s.put("pekko.cluster.failure-detector.acceptable-heartbeat-pause", "2s");
+        return s;
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        if (clientSystem != null) {
+            grpcExecutionsOnB.close();
+            grpcSandboxesOnB.close();
+            clientSystem.terminate();
+        }
+        if (b != null) {
+            b.close();
+        }
+        if (a != null) {
+            a.close();
+        }
+        try (var connection = DriverManager.getConnection(PG_URL, PG_USER, PG_PASSWORD);
+             var statement = connection.createStatement()) {
+            statement.execute("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+        }
+    }
+
+    @Test
+    @Order(1)
+    void anAsyncExecutionAcceptedOnAIsReadOnBAndOnlyByItsTenant() throws Exception {
+        TestNode.Reply accepted = a.post("/v1/executions?async=true", TestNode.ALICE,
+                "{\"language\":\"python\",\"code\":\"import time\\ntime.sleep(1)\\nprint('from A')\"}");
+        assertEquals(202, accepted.status(), accepted.body());
+        String id = accepted.json().get("id").asText();
+        String url = "/v1/executions/" + id;
+
+        JsonNode read = awaitEnded(b, url, TestNode.ALICE);
+        assertEquals("completed", read.path("status").asText(), read.toString());
+        assertEquals("from A\n", read.path("result").path("stdout").asText(), read.toString());
+        assertEquals(id, read.path("id").asText());
+        // the start time travels in the id: B says the same as A
+        assertEquals(a.get(url, TestNode.ALICE).json().path("startedAt").asText(), read.path("startedAt").asText());
+
+        TestNode.Reply otherTenant = b.get(url, TestNode.BOB);
+        assertEquals(404, otherTenant.status(), otherTenant.body());
+        assertEquals(404, b.get(url + "/events", TestNode.BOB).status());
+        assertEquals(404, b.delete(url, TestNode.BOB).status());
+        assertEquals(404, b.get("/v1/executions/exe-" + UUID.randomUUID(), TestNode.ALICE).status());
+
+        // events of an execution that ended elsewhere: its outcome alone
+        try (BufferedReader sse = events(b, url, TestNode.ALICE)) {
+            String event = nextEvent(sse);
+            assertTrue(event.contains("event: result") && event.contains("from A"), event);
+        }
+
+        // gRPC's GetExecution on B
+        Execution viaGrpc = await(grpcExecutionsOnB.getExecution().addHeader("authorization", "Bearer " + TestNode.ALICE)
+                .invoke(GetExecutionRequest.newBuilder().setExecutionId(id).build()));
+        assertEquals("completed", viaGrpc.getStatus());
+        assertEquals("from A\n", viaGrpc.getResult().getStdout());
+        ExecutionException notFound = assertThrows(ExecutionException.class, () -> await(grpcExecutionsOnB.getExecution()
+                .addHeader("authorization", "Bearer " + TestNode.BOB)
+                .invoke(GetExecutionRequest.newBuilder().setExecutionId(id).build())));
+        assertEquals(Status.Code.NOT_FOUND, ((StatusRuntimeException) notFound.getCause()).getStatus().getCode());
+    }
+
+    @Test
+    @Order(2)
+    void bFollowsTheLiveOutputOfARunOnAAndCancelsIt() throws Exception {
+        TestNode.Reply accepted = a.post("/v1/executions?async=true", TestNode.ALICE,
+                "{\"language\":\"bash\",\"code\":\"for i in $(seq 1 600); do echo tick $i; sleep 0.1; done\","
+                        + "\"limits\":{\"timeoutSeconds\":120}}");
+        assertEquals(202, accepted.status(), accepted.body());
+        String url = "/v1/executions/" + accepted.json().get("id").asText();
+        try (BufferedReader sse = events(b, url, TestNode.ALICE)) {
+            String event = nextEvent(sse);
+            assertTrue(event.contains("event: output") && event.contains("tick"), event);
+            // output while the code still runs (a minute of ticks): live from the worker, not the result's copy
+            assertEquals("running", b.get(url, TestNode.ALICE).json().path("status").asText());
+
+            TestNode.Reply cancelled = b.delete(url, TestNode.ALICE);
+            assertEquals(200, cancelled.status(), cancelled.body());
+            assertEquals("cancelled", cancelled.json().path("status").asText(), cancelled.body());
+            String end = nextEvent(sse);
+            while (end.contains("event: output")) {
+                end = nextEvent(sse);
+            }
+            assertTrue(end.contains("event: error") && end.contains("cancelled"), end);
+        }
+        // A, which took it, learns the same outcome from the cluster
+        eventually("A reports the cancellation", () -> a.get(url, TestNode.ALICE).json().path("status").asText()
+                .equals("cancelled"));
+    }
+
+    @Test
+    @Order(3)
+    void theLiveSandboxQuotaCountsBothNodesAndADeleteOnEitherFreesTheSlot() throws Exception {
+        // carol may hold one live sandbox
+        String first = createdSandbox(a);
+        TestNode.Reply refused = b.post("/v1/sandboxes", TestNode.CAROL, "{\"language\":\"bash\"}");
+        assertEquals(429, refused.status(), refused.body());
+        assertEquals("sandbox_quota", refused.errorCode());
+        assertNotNull(refused.header("Retry-After"));
+        ExecutionException exhausted = assertThrows(ExecutionException.class, () -> await(grpcSandboxesOnB.createSandbox()
+                .addHeader("authorization", "Bearer " + TestNode.CAROL)
+                .invoke(CreateSandboxRequest.newBuilder().setLanguage("bash").build())));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, ((StatusRuntimeException) exhausted.getCause()).getStatus().getCode());
+
+        assertEquals(200, b.delete("/v1/sandboxes/" + first, TestNode.CAROL).status(), "deleted on the other node");
+        String second = createdSandbox(b);
+        assertEquals(429, a.post("/v1/sandboxes", TestNode.CAROL, "{\"language\":\"bash\"}").status());
+        assertEquals(200, a.delete("/v1/sandboxes/" + second, TestNode.CAROL).status());
+        String third = createdSandbox(a);
+        assertEquals(200, a.delete("/v1/sandboxes/" + third, TestNode.CAROL).status());
+    }
+
+    @Test
+    @Order(4)
+    void theRequestRateHoldsAcrossBothNodes() {
+        // dave: a burst of 2 and next to no refill, shared by the two nodes: one request each, then 429
+        List<TestNode.Reply> replies = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            replies.add(a.get("/v1/languages", TestNode.DAVE));
+            replies.add(b.get("/v1/languages", TestNode.DAVE));
+        }
+        long admitted = replies.stream().filter(r -> r.status() == 200).count();
+        assertEquals(2, admitted, "the cluster admits the tenant's burst, not a burst per node");
+        for (TestNode.Reply r : replies) {
+            if (r.status() != 200) {
+                assertEquals(429, r.status(), r.body());
+                assertEquals("rate_limited", r.errorCode());
+                assertTrue(Integer.parseInt(r.header("Retry-After")) >= 1);
+            }
+        }
+        assertEquals(200, a.get("/v1/languages", TestNode.ALICE).status(), "other tenants are not limited");
+    }
+
+    /** A worker's metric label is the same whichever node is scraped: host:port/name, never a bare local path. */
+    @Test
+    @Order(4)
+    void bothNodesLabelTheSameWorkersAlike() {
+        java.util.function.Function<TestNode, java.util.Set<String>> workers = node -> node.get("/metrics", null).body()
+                .lines().filter(l -> l.startsWith("agentexec_worker_queue_depth{"))
+                .map(l -> l.substring(l.indexOf("worker=\"") + 8, l.indexOf("\"}")))
+                .collect(java.util.stream.Collectors.toSet());
+        java.util.Set<String> onA = workers.apply(a);
+        assertEquals(2, onA.size(), onA.toString());
+        assertEquals(onA, workers.apply(b));
+        assertTrue(onA.stream().allMatch(w -> w.matches("127\\.0\\.0\\.1:\\d+/.+")), onA.toString());
+    }
+
+    @Test
+    @Order(5)
+    void resultsAndQuotaSlotsOutliveTheNodeThatAcceptedThem() throws Exception {
+        String held = createdSandbox(a);
+        TestNode.Reply accepted = a.post("/v1/executions?async=true", TestNode.ALICE,
+                "{\"language\":\"python\",\"code\":\"import time\\ntime.sleep(2)\\nprint('outlives A')\"}");
+        assertEquals(202, accepted.status(), accepted.body());
+        String url = "/v1/executions/" + accepted.json().get("id").asText();
+
+        a.close(); // leaves the cluster once its run in flight has ended; its memory is gone with it
+        eventually("B counts itself alone", () -> b.gateway.gatewayNodes() == 1);
+
+        JsonNode read = awaitEnded(b, url, TestNode.ALICE);
+        assertEquals("completed", read.path("status").asText(), read.toString());
+        assertEquals("outlives A\n", read.path("result").path("stdout").asText(), read.toString());
+        assertEquals(404, b.get(url, TestNode.BOB).status());
+
+        // carol's slot was taken through A: the journal still holds it
+        assertEquals(429, b.post("/v1/sandboxes", TestNode.CAROL, "{\"language\":\"bash\"}").status());
+        assertEquals(200, b.delete("/v1/sandboxes/" + held, TestNode.CAROL).status());
+        String next = createdSandbox(b);
+        assertEquals(200, b.delete("/v1/sandboxes/" + next, TestNode.CAROL).status());
+    }
+
+    // ---- helpers
+
+    private static String createdSandbox(TestNode node) {
+        TestNode.Reply created = node.post("/v1/sandboxes", TestNode.CAROL, "{\"language\":\"bash\"}");
+        assertEquals(201, created.status(), created.body());
+        return created.json().get("id").asText();
+    }
+
+    /** Reads the execution until it is no longer running (a node being handed shards may answer 503 meanwhile). */
+    private static JsonNode awaitEnded(TestNode node, String url, String key) throws InterruptedException {
+        Instant deadline = Instant.now().plus(WAIT);
+        TestNode.Reply last = node.get(url, key);
+        while (Instant.now().isBefore(deadline)) {
+            if (last.status() == 200 && !last.json().path("status").asText().equals("running")) {
+                return last.json();
+            }
+            assertTrue(last.status() == 200 || last.status() == 503, last.status() + ": " + last.body());
+            Thread.sleep(200);
+            last = node.get(url, key);
+        }
+        throw new AssertionError("still running or unanswered: " + last.status() + " " + last.body());
+    }
+
+    private static BufferedReader events(TestNode node, String url, String key) throws Exception {
+        HttpResponse<InputStream> response = node.http.send(HttpRequest.newBuilder(URI.create(node.base + url + "/events"))
+                .header("Authorization", "Bearer " + key).build(), HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, response.statusCode());
+        return new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8));
+    }
+
+    /** The next Server-Sent Event (its lines up to the blank one), skipping keep-alive comments. */
+    private static String nextEvent(BufferedReader sse) throws IOException {
+        StringBuilder event = new StringBuilder();
+        String line;
+        while ((line = sse.readLine()) != null) {
+            if (line.isEmpty()) {
+                if (!event.isEmpty()) {
+                    return event.toString();
+                }
+                continue;
+            }
+            if (!line.startsWith(":")) {
+                event.append(line).append('\n');
+            }
+        }
+        return event.toString();
+    }
+
+    private static <T> T await(java.util.concurrent.CompletionStage<T> stage) throws Exception {
+        return stage.toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    private static void eventually(String what, BooleanSupplier condition) throws InterruptedException {
+        Instant deadline = Instant.now().plus(WAIT);
+        while (Instant.now().isBefore(deadline)) {
+            if (condition.getAsBoolean()) {
+                return;
+            }
+            Thread.sleep(200);
+        }
+        assertTrue(condition.getAsBoolean(), "timed out waiting for: " + what);
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+}
