@@ -44,7 +44,9 @@ class StreamingCancelFilesTest {
     private static final int MAX_CHUNK = 1024;
     private static final int BUFFER = 4096;
     /** Sleeps far longer than any test waits: only a cancel ends it before its timeout. */
-    private static final String STARTED_THEN_SLEEPS = "import time\nprint('started', flush=True)\ntime.sleep(600)\n";
+    /** One write of the whole line: an unbuffered print writes the text and its newline separately, and a cancel may fall between. */
+    private static final String STARTED_THEN_SLEEPS =
+            "import sys, time\nsys.stdout.write('started\\n')\nsys.stdout.flush()\ntime.sleep(600)\n";
 
     private Path data;
     private AgentexecCluster node;
