@@ -21,9 +21,11 @@ import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -131,8 +133,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     public record GetLoad(ActorRef<WorkerLoad> replyTo) implements Command {
     }
 
-    /** A slot thread finished a job (its sender has been answered already): the slot is free. */
-    private record JobDone(Job job) implements Command {
+    /** A slot thread finished a job; {@code closeAfterReply}: a one-off's session, to close once the sender has the answer. */
+    private record JobDone(Job job, Outcome outcome, Optional<SandboxSession> closeAfterReply) implements Command {
     }
 
     private enum PublishLoad implements Command { INSTANCE }
@@ -309,35 +311,34 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         running++;
         job.replyTo().tell(new Started(job.jobId()));
         Active current = active.get(job.jobId());
-        ActorRef<Command> self = getContext().getSelf();
-        CompletableFuture.runAsync(() -> {
-            Outcome outcome;
-            try {
-                outcome = run(current);
-            } catch (RuntimeException | Error e) {
-                outcome = new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "worker failed: " + e,
-                        engine.backendName()), false, false);
-            }
-            // The slot is freed first: a local tell enqueues at once, so a job the sender submits on hearing
-            // the answer finds the slot free. The answer then goes straight from this thread to the sender,
-            // without a hop through this actor's mailbox (it is on every execution's critical path).
-            self.tell(new JobDone(job));
-            job.replyTo().tell(new Finished(job.jobId(), outcome.result(), outcome.failedBeforeRun(),
-                    outcome.sessionLost()));
-            // A one-off's container goes after the answer: the caller does not wait for its removal.
-            current.closeAfterReply.ifPresent(session -> {
-                try {
-                    session.close();
-                } catch (RuntimeException e) {
-                    log.warn("closing the one-off sandbox of {} failed: {}", job.executionKey(), e.toString());
-                }
-            });
-        }, slots);
+        CompletableFuture<Outcome> work = CompletableFuture.supplyAsync(() -> run(current), slots);
+        getContext().pipeToSelf(work, (outcome, failure) -> new JobDone(job, Objects.requireNonNullElseGet(outcome,
+                () -> new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
+                        "worker failed: " + failure, engine.backendName()), false, false)), current.closeAfterReply));
     }
 
     private Behavior<Command> onJobDone(JobDone done) {
         running = Math.max(0, running - 1); // a restarted incarnation may see jobs of the one before
         active.remove(done.job().jobId());
+        // The answer, then this worker's load, in this order and in one turn: a sender that submits again on
+        // hearing it finds the slot free, here and in placement's view.
+        done.job().replyTo().tell(new Finished(done.job().jobId(), done.outcome().result(),
+                done.outcome().failedBeforeRun(), done.outcome().sessionLost()));
+        // A one-off's container goes after the answer, on a pool thread: the caller never waits for its removal.
+        done.closeAfterReply().ifPresent(session -> {
+            Runnable close = () -> {
+                try {
+                    session.close();
+                } catch (RuntimeException e) {
+                    log.warn("closing the one-off sandbox of {} failed: {}", done.job().executionKey(), e.toString());
+                }
+            };
+            try {
+                slots.execute(close);
+            } catch (RejectedExecutionException e) {
+                close.run(); // the node is stopping: its pool is gone, the engine's close waits for the removal
+            }
+        });
         Job next = queue.pollFirst();
         if (next != null) {
             start(next);
@@ -498,7 +499,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             return new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), engine.backendName()),
                     true, false);
         }
-        // Closed by the slot thread once the answer is sent (see start), or here if the run throws.
+        // Closed once the answer is sent (see onJobDone), or here if the run throws.
         job.closeAfterReply = Optional.of(session);
         try {
             job.session = Optional.of(session);
