@@ -199,7 +199,7 @@ class ClusterBackendTest {
                 HttpResponse.BodyHandlers.ofInputStream());
         assertEquals(200, events.statusCode());
         try (BufferedReader sse = new BufferedReader(new InputStreamReader(events.body(), StandardCharsets.UTF_8))) {
-            String event = nextEvent(sse);
+            String event = TestNode.nextEvent(sse);
             assertTrue(event.contains("event: output") && event.contains("ready"), event);
             // the output came while the code still runs (it sleeps a minute): it is live, not the result's copy
             assertEquals("running", node.get("/v1/executions/" + id, TestNode.ALICE).json().get("status").asText());
@@ -208,32 +208,14 @@ class ClusterBackendTest {
             TestNode.Reply cancelled = node.delete("/v1/executions/" + id, TestNode.ALICE);
             assertEquals(200, cancelled.status(), cancelled.body());
             assertEquals("cancelled", cancelled.json().get("status").asText(), cancelled.body());
-            String end = nextEvent(sse);
+            String end = TestNode.nextEvent(sse);
             while (end.contains("event: output")) {
-                end = nextEvent(sse);
+                end = TestNode.nextEvent(sse);
             }
             assertTrue(end.contains("event: error") && end.contains("cancelled"), end);
             assertTrue(DockerProbe.eventually(() -> !docker.exists(container)), "the one-off's container is removed");
         }
         assertEquals(404, node.delete("/v1/executions/" + id, TestNode.BOB).status());
-    }
-
-    /** The next Server-Sent Event (its lines up to the blank one), skipping keep-alive comments. */
-    private static String nextEvent(BufferedReader sse) throws Exception {
-        StringBuilder event = new StringBuilder();
-        String line;
-        while ((line = sse.readLine()) != null) {
-            if (line.isEmpty()) {
-                if (!event.isEmpty()) {
-                    return event.toString();
-                }
-                continue;
-            }
-            if (!line.startsWith(":")) {
-                event.append(line).append('\n');
-            }
-        }
-        return event.toString();
     }
 
     /** Sends a synchronous execution on a raw socket and returns it once the status line is in. */

@@ -42,7 +42,8 @@ class ConversationsApiTest {
         }
     }
 
-    private static String config(String model, String humanInputMode) {
+    /** The seed's two agents as a conversation config (shared with the gRPC conversation test). */
+    static String config(String model, String humanInputMode) {
         return """
                 {"assistant": {"name": "coding_assistant", "system_message": "You are a Python expert.",
                                "llm_config": {"model": "%s"}},

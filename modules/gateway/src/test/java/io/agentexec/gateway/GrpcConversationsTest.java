@@ -74,15 +74,6 @@ class GrpcConversationsTest {
         }
     }
 
-    private static String config(String model, String humanInputMode) {
-        return """
-                {"assistant": {"name": "coding_assistant", "system_message": "You are a Python expert.",
-                               "llm_config": {"model": "%s"}},
-                 "user_proxy": {"name": "code_executor", "human_input_mode": "%s",
-                                "code_execution_config": {"work_dir": "python_workspace", "use_docker": true, "timeout": 30}},
-                 "max_turns": 4}""".formatted(model, humanInputMode);
-    }
-
     private static <T> T await(CompletionStage<T> stage) throws Exception {
         return stage.toCompletableFuture().get(120, TimeUnit.SECONDS);
     }
@@ -133,7 +124,7 @@ class GrpcConversationsTest {
 
     @Test
     void aConversationStreamsItsEventsLiveUntilItEnds() throws Exception {
-        Transcript started = start(TestNode.ALICE, config("replay-median", "NEVER"), "Write a median function");
+        Transcript started = start(TestNode.ALICE, ConversationsApiTest.config("replay-median", "NEVER"), "Write a median function");
         String id = started.getConversationId();
         assertTrue(id.startsWith("conv-"), id);
 
@@ -166,7 +157,7 @@ class GrpcConversationsTest {
 
     @Test
     void aHumanAnswersOverGrpc() throws Exception {
-        String id = start(TestNode.ALICE, config("default", "TERMINATE"), "Print six times seven").getConversationId();
+        String id = start(TestNode.ALICE, ConversationsApiTest.config("default", "TERMINATE"), "Print six times seven").getConversationId();
         Transcript waiting = awaitStatus(id, "awaiting_human");
         List<String> messages = contents(waiting.getEventsList());
         assertEquals("exitcode: 0 (execution succeeded)\nCode output: 42\n", messages.get(2));
@@ -188,9 +179,9 @@ class GrpcConversationsTest {
     void badInputIsAStatusThatSaysWhy() throws Exception {
         record Case(String config, Status.Code code, String says) { }
         List<Case> cases = List.of(
-                new Case(config("no-such-model", "NEVER"), Status.Code.INVALID_ARGUMENT, "no model 'no-such-model'"),
+                new Case(ConversationsApiTest.config("no-such-model", "NEVER"), Status.Code.INVALID_ARGUMENT, "no model 'no-such-model'"),
                 new Case("{\"assistant\": {}, \"user_proxy\": {}, \"colour\": 1}", Status.Code.INVALID_ARGUMENT, "unknown key 'colour'"),
-                new Case(config("replay-median", "NEVER").replace("\"use_docker\": true",
+                new Case(ConversationsApiTest.config("replay-median", "NEVER").replace("\"use_docker\": true",
                         "\"use_docker\": true, \"docker_run_args\": [\"--privileged\"]"), Status.Code.INVALID_ARGUMENT, "--privileged"),
                 new Case("{not json", Status.Code.INVALID_ARGUMENT, "config_json is not valid JSON"));
         for (Case c : cases) {

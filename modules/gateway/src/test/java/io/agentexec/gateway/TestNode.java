@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.agentexec.gateway.tenant.TenantRegistry;
+import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.ByteArrayOutputStream;
@@ -129,5 +130,22 @@ final class TestNode implements AutoCloseable {
     @Override
     public void close() {
         gateway.close();
+    }
+    /** The next Server-Sent Event (its lines up to the blank one), skipping keep-alive comments. */
+    static String nextEvent(BufferedReader sse) throws IOException {
+        StringBuilder event = new StringBuilder();
+        String line;
+        while ((line = sse.readLine()) != null) {
+            if (line.isEmpty()) {
+                if (!event.isEmpty()) {
+                    return event.toString();
+                }
+                continue;
+            }
+            if (!line.startsWith(":")) {
+                event.append(line).append('\n');
+            }
+        }
+        return event.toString();
     }
 }

@@ -144,7 +144,7 @@ class TwoGatewayNodesTest {
 
         // events of an execution that ended elsewhere: its outcome alone
         try (BufferedReader sse = events(b, url, TestNode.ALICE)) {
-            String event = nextEvent(sse);
+            String event = TestNode.nextEvent(sse);
             assertTrue(event.contains("event: result") && event.contains("from A"), event);
         }
 
@@ -168,7 +168,7 @@ class TwoGatewayNodesTest {
         assertEquals(202, accepted.status(), accepted.body());
         String url = "/v1/executions/" + accepted.json().get("id").asText();
         try (BufferedReader sse = events(b, url, TestNode.ALICE)) {
-            String event = nextEvent(sse);
+            String event = TestNode.nextEvent(sse);
             assertTrue(event.contains("event: output") && event.contains("tick"), event);
             // output while the code still runs (a minute of ticks): live from the worker, not the result's copy
             assertEquals("running", b.get(url, TestNode.ALICE).json().path("status").asText());
@@ -176,9 +176,9 @@ class TwoGatewayNodesTest {
             TestNode.Reply cancelled = b.delete(url, TestNode.ALICE);
             assertEquals(200, cancelled.status(), cancelled.body());
             assertEquals("cancelled", cancelled.json().path("status").asText(), cancelled.body());
-            String end = nextEvent(sse);
+            String end = TestNode.nextEvent(sse);
             while (end.contains("event: output")) {
-                end = nextEvent(sse);
+                end = TestNode.nextEvent(sse);
             }
             assertTrue(end.contains("event: error") && end.contains("cancelled"), end);
         }
@@ -296,24 +296,6 @@ class TwoGatewayNodesTest {
                 .header("Authorization", "Bearer " + key).build(), HttpResponse.BodyHandlers.ofInputStream());
         assertEquals(200, response.statusCode());
         return new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8));
-    }
-
-    /** The next Server-Sent Event (its lines up to the blank one), skipping keep-alive comments. */
-    private static String nextEvent(BufferedReader sse) throws IOException {
-        StringBuilder event = new StringBuilder();
-        String line;
-        while ((line = sse.readLine()) != null) {
-            if (line.isEmpty()) {
-                if (!event.isEmpty()) {
-                    return event.toString();
-                }
-                continue;
-            }
-            if (!line.startsWith(":")) {
-                event.append(line).append('\n');
-            }
-        }
-        return event.toString();
     }
 
     private static <T> T await(java.util.concurrent.CompletionStage<T> stage) throws Exception {
