@@ -13,6 +13,7 @@ import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.SchemaMigrations;
+import io.agentexec.cluster.policy.JobPolicy;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.sandbox.SandboxEntity;
 import io.agentexec.cluster.worker.ExecutionWorker;
@@ -22,11 +23,11 @@ import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.blocks.FilenameDirective;
 import io.agentexec.sandbox.docker.DockerBackendSettings;
-import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HashMap;
@@ -81,6 +82,7 @@ public final class AgentexecCluster implements AutoCloseable {
     private final ActorSystem<Void> system;
     private final ClusterSettings settings;
     private final EngineSettings engineSettings;
+    private final JobPolicy jobPolicy;
     private final Optional<SandboxEngine> engine;
     private final Optional<SessionTable> sessions;
     private final Optional<ExecutorService> slotThreads;
@@ -90,12 +92,13 @@ public final class AgentexecCluster implements AutoCloseable {
     private final CompletableFuture<Void> engineReleased = new CompletableFuture<>();
 
     private AgentexecCluster(ActorSystem<Void> system, ClusterSettings settings, EngineSettings engineSettings,
-                             Optional<SandboxEngine> engine, Optional<SessionTable> sessions,
+                             JobPolicy jobPolicy, Optional<SandboxEngine> engine, Optional<SessionTable> sessions,
                              Optional<ExecutorService> slotThreads, ActorRef<Placement.Command> placement,
                              ClusterSharding sharding) {
         this.system = system;
         this.settings = settings;
         this.engineSettings = engineSettings;
+        this.jobPolicy = jobPolicy;
         this.engine = engine;
         this.sessions = sessions;
         this.slotThreads = slotThreads;
@@ -110,6 +113,8 @@ public final class AgentexecCluster implements AutoCloseable {
     public static AgentexecCluster start(Config config) {
         ClusterSettings settings = ClusterSettings.fromConfig(config);
         EngineSettings engineSettings = EngineSettings.fromConfig(config);
+        JobPolicy jobPolicy = new JobPolicy(ExecutionPolicy.fromConfig(config.withFallback(ConfigFactory.defaultReference())),
+                engineSettings);
         Config effective = effectiveConfig(config, settings);
         if (settings.has(NodeRole.GATEWAY)) {
             SchemaMigrations.migrate(settings.persistence());
@@ -133,7 +138,7 @@ public final class AgentexecCluster implements AutoCloseable {
                 settings.worker().slots() + settings.worker().fileThreads(), daemonThreads("agentexec-slot")));
         if (engine.isPresent()) {
             // The name carries an id per incarnation: a sandbox bound to a worker that restarted sees it gone.
-            system.systemActorOf(ExecutionWorker.create(engine.get(), sessions.get(), slotThreads.get(),
+            system.systemActorOf(ExecutionWorker.create(engine.get(), jobPolicy, sessions.get(), slotThreads.get(),
                             settings.worker(), settings.output(), loadTopic),
                     "execution-worker-" + UUID.randomUUID(), Props.empty());
         }
@@ -149,7 +154,7 @@ public final class AgentexecCluster implements AutoCloseable {
                         placement, settings.execution()))
                 .withRole(gateway).withSettings(shardingSettings));
 
-        AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, engine, sessions, slotThreads,
+        AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, jobPolicy, engine, sessions, slotThreads,
                 placement, sharding);
         system.getWhenTerminated().thenRun(node::releaseEngine);
         node.formCluster();
@@ -227,7 +232,7 @@ public final class AgentexecCluster implements AutoCloseable {
                     .orElseThrow(() -> new InvalidRequestException("unknown language '" + spec.language() + "'"))
                     .name();
             spec.image().ifPresent(AgentexecCluster::checkImage);
-            spec.docker().ifPresent(this::checkDockerOptions);
+            jobPolicy.checkSandbox(spec);
             SandboxSpec checked = spec.withLanguage(canonical);
             return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
                     .askWithStatus(replyTo -> new SandboxEntity.Create(checked, replyTo), settings.askTimeout());
@@ -286,6 +291,7 @@ public final class AgentexecCluster implements AutoCloseable {
             Objects.requireNonNull(request, "request");
             checkIdempotencyKey(idempotencyKey);
             sandboxId.ifPresent(AgentexecCluster::checkSandboxId);
+            jobPolicy.checkRequest(request);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -467,6 +473,14 @@ public final class AgentexecCluster implements AutoCloseable {
         return settings;
     }
 
+    /**
+     * The operator's execution policy as this node applies it: the edges (gateway, agents) clamp what they
+     * are asked to it; this API and every worker refuse what goes beyond it.
+     */
+    public JobPolicy policy() {
+        return jobPolicy;
+    }
+
     /** This node's engine, when it is a worker. */
     public Optional<SandboxEngine> engine() {
         return engine;
@@ -531,43 +545,6 @@ public final class AgentexecCluster implements AutoCloseable {
         FilenameDirective.check(path).ifPresent(problem -> {
             throw new InvalidRequestException(problem);
         });
-    }
-
-    /**
-     * Options given directly get the checks {@code docker_run_args} get: nothing weaker than this
-     * engine's hardening, networks and runtimes only from its allowed lists.
-     */
-    void checkDockerOptions(DockerOptions options) {
-        DockerBackendSettings docker = engineSettings.docker();
-        DockerOptions defaults = docker.defaults();
-        if (!options.networkMode().equals("none") && !docker.allowedNetworks().contains(options.networkMode())) {
-            throw new InvalidRequestException("docker options: network " + options.networkMode()
-                    + " is not allowed; allowed: " + docker.allowedNetworks());
-        }
-        options.runtime().filter(r -> !docker.allowedRuntimes().contains(r)).ifPresent(r -> {
-            throw new InvalidRequestException("docker options: runtime " + r + " is not allowed; allowed: "
-                    + docker.allowedRuntimes());
-        });
-        String uid = options.user().split(":", 2)[0];
-        if (uid.isBlank() || uid.equals("0") || uid.equals("root")) {
-            throw new InvalidRequestException("docker options: user '" + options.user() + "' weakens isolation (root)");
-        }
-        if (defaults.readOnlyRootFilesystem() && !options.readOnlyRootFilesystem()) {
-            throw new InvalidRequestException("docker options: a writable root filesystem weakens isolation");
-        }
-        if (defaults.noNewPrivileges() && !options.noNewPrivileges()) {
-            throw new InvalidRequestException("docker options: no-new-privileges off weakens isolation");
-        }
-        if (!options.capDrop().contains("ALL") && !options.capDrop().containsAll(defaults.capDrop())) {
-            throw new InvalidRequestException("docker options: dropping " + options.capDrop() + " keeps capabilities "
-                    + "the defaults drop (" + defaults.capDrop() + ")");
-        }
-        options.tmpfs().keySet().forEach(path -> {
-            if (!path.startsWith("/") || path.contains("..") || path.equals("/")) {
-                throw new InvalidRequestException("docker options: tmpfs needs an absolute path below /, got " + path);
-            }
-        });
-        options.namePrefix().ifPresent(DockerRunArgs::containerName);
     }
 
     private static java.util.concurrent.ThreadFactory daemonThreads(String prefix) {

@@ -55,6 +55,8 @@ final class TestNodes {
                 agentexec.sandbox.docker.warm-pool.size = 1
                 agentexec.cluster.execution.retry-backoff.min = 200ms
                 agentexec.cluster.execution.retry-backoff.max = 1s
+                # some tests hold a run open for minutes to cancel it: above the operator's default ceiling
+                agentexec.policy.max-limits.timeout = 1h
                 """, port, roles, String.join(",", seedPorts.stream().map(TestNodes::address).toList()));
     }
 

@@ -2,6 +2,7 @@ package io.agentexec.gateway;
 
 import com.typesafe.config.Config;
 import io.agentexec.gateway.tenant.TenantPolicy;
+import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -25,7 +26,6 @@ public record GatewaySettings(
         String firstTenant,
         TenantPolicy tenantDefaults,
         Map<String, Profile> profiles,
-        List<String> allowedImages,
         long maxBodyBytes,
         long maxFileReadBytes,
         Duration heartbeatInterval,
@@ -79,7 +79,6 @@ public record GatewaySettings(
     public GatewaySettings {
         Objects.requireNonNull(host, "host");
         profiles = Map.copyOf(profiles);
-        allowedImages = List.copyOf(allowedImages);
     }
 
     public static GatewaySettings fromConfig(Config root) {
@@ -103,9 +102,8 @@ public record GatewaySettings(
                 Path.of(c.getString("auth.keys-file")),
                 c.getBoolean("auth.generate-first-key"),
                 c.getString("auth.first-tenant"),
-                TenantPolicy.fromConfig(c.getConfig("tenant-defaults")),
+                TenantPolicy.fromConfig(c.getConfig("tenant-defaults"), ExecutionPolicy.fromConfig(root)),
                 profiles,
-                c.getStringList("allowed-images"),
                 c.getBytes("http.max-body-bytes"),
                 c.getBytes("http.max-file-read-bytes"),
                 c.getDuration("http.heartbeat-interval"),

@@ -332,6 +332,13 @@ public final class ExecutionEntity
             return Effect().noReply(); // an answer about an attempt already given up
         }
         int attempt = state.nextAttempt();
+        if (reply instanceof ExecutionWorker.Refused refused) {
+            // The worker found it against the policy: nothing ran; the refusal is the execution's one result.
+            stopWatching();
+            List<Event> events = state.accepted() ? List.of() : List.of(new Accepted(pendingRequest.orElseThrow()));
+            return finish(events, new ExecutionReply.Completed(executionKey, ExecutionResult.refused(
+                    Verdict.POLICY_VIOLATION, 1, refused.reason(), "policy"), state.attempts(), Optional.empty(), false));
+        }
         if (reply instanceof ExecutionWorker.Dispatched dispatched) {
             watch(dispatched.worker(), dispatched.jobId());
             return Effect().noReply();

@@ -590,6 +590,14 @@ public final class SandboxEntity
             watch(dispatched.worker(), dispatched.jobId());
             return Effect().noReply();
         }
+        if (reply instanceof ExecutionWorker.Refused refused) {
+            // The worker found it against the policy: nothing ran and no container was opened.
+            stopWatching();
+            retriedAvoidedWorkers = false;
+            return finish(List.of(), new ExecutionReply.Completed(current.executionKey(), ExecutionResult.refused(
+                    Verdict.POLICY_VIOLATION, 1, refused.reason(), "policy"),
+                    state.inFlight().map(InFlight::failedAttempts).orElse(List.of()), state.workspaceLost(), false));
+        }
         if (reply instanceof ExecutionWorker.Accepted accepted) {
             String worker = Placement.workerName(accepted.worker(), selfAddress);
             List<Event> events = new ArrayList<>();

@@ -7,6 +7,7 @@ import io.agentexec.cluster.api.FileReply;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
+import io.agentexec.cluster.policy.JobPolicy;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
 import io.agentexec.sandbox.agent.AgentRefusal;
@@ -185,6 +186,14 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                            boolean sessionLost) implements Reply {
     }
 
+    /**
+     * The job breaks the operator's policy (a limit above its ceiling, an image or Docker option not
+     * allowed): nothing ran and nothing was opened; {@code reason} names the rule. What reaches a worker
+     * is checked again here, whoever sent it: the edge is not trusted to have done it.
+     */
+    public record Refused(String jobId, String reason) implements Reply {
+    }
+
     /** No worker can take the job (sent by placement, not by a worker). Nothing ran. */
     public record NoCapacity(String jobId, String reason) implements Reply {
     }
@@ -217,16 +226,17 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
      * @param slots a pool of at least {@code settings.slots() + settings.fileThreads()} threads: jobs never
      *              hold more than the slots, file operations and container removal use the rest
      */
-    public static Behavior<Command> create(SandboxEngine engine, SessionTable sessions, ExecutorService slots,
-                                           WorkerSettings settings, OutputSettings outputSettings,
+    public static Behavior<Command> create(SandboxEngine engine, JobPolicy policy, SessionTable sessions,
+                                           ExecutorService slots, WorkerSettings settings, OutputSettings outputSettings,
                                            ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         Behavior<Command> worker = Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-                new ExecutionWorker(ctx, timers, engine, sessions, slots, settings, outputSettings, loadTopic)));
+                new ExecutionWorker(ctx, timers, engine, policy, sessions, slots, settings, outputSettings, loadTopic)));
         return Behaviors.supervise(worker).onFailure(SupervisorStrategy.restartWithBackoff(
                 settings.restartBackoff().min(), settings.restartBackoff().max(), settings.restartBackoff().randomFactor()));
     }
 
     private final SandboxEngine engine;
+    private final JobPolicy policy;
     private final SessionTable sessions;
     private final ExecutorService slots;
     private final WorkerSettings settings;
@@ -238,10 +248,11 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private int running;
 
     private ExecutionWorker(ActorContext<Command> ctx, TimerScheduler<Command> timers, SandboxEngine engine,
-                            SessionTable sessions, ExecutorService slots, WorkerSettings settings,
+                            JobPolicy policy, SessionTable sessions, ExecutorService slots, WorkerSettings settings,
                             OutputSettings outputSettings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         super(ctx);
         this.engine = engine;
+        this.policy = policy;
         this.sessions = sessions;
         this.slots = slots;
         this.settings = settings;
@@ -282,6 +293,12 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     }
 
     private Behavior<Command> onJob(Job job) {
+        Optional<String> violation = violation(job);
+        if (violation.isPresent()) {
+            log.warn("refused job {} of {}: {}", job.jobId(), job.executionKey(), violation.get());
+            job.replyTo().tell(new Refused(job.jobId(), violation.get()));
+            return this;
+        }
         if (job instanceof RunInSandbox run && !run.openIfMissing() && !sessions.contains(run.sandboxId())) {
             job.replyTo().tell(new SessionMissing(job.jobId()));
             return this;
@@ -299,6 +316,25 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         }
         publishLoad();
         return this;
+    }
+
+    /** Why the job may not run here, if it breaks the policy: its request, and the container it would open. */
+    private Optional<String> violation(Job job) {
+        return violation(() -> {
+            policy.checkRequest(job.request());
+            if (job instanceof RunInSandbox run && !sessions.contains(run.sandboxId())) {
+                policy.checkSandbox(run.spec());
+            }
+        });
+    }
+
+    private static Optional<String> violation(Runnable check) {
+        try {
+            check.run();
+            return Optional.empty();
+        } catch (InvalidRequestException e) {
+            return Optional.of(e.getMessage());
+        }
     }
 
     private void accept(Job job) {
@@ -390,6 +426,14 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         if (!op.openIfMissing() && !sessions.contains(op.sandboxId())) {
             op.replyTo().tell(new SessionMissing(op.opId()));
             return this;
+        }
+        if (!sessions.contains(op.sandboxId())) {
+            Optional<String> violation = violation(() -> policy.checkSandbox(op.spec()));
+            if (violation.isPresent()) {
+                op.replyTo().tell(new FileDone(op.opId(), getContext().getSelf(), new FileReply.Invalid(violation.get()),
+                        false, false));
+                return this;
+            }
         }
         ActorRef<Command> self = getContext().getSelf();
         // The pool has threads beyond the slots for this: a file operation never waits for a run to end.

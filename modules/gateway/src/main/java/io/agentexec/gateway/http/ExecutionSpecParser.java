@@ -14,7 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.Iterator;
-import java.util.LinkedHashSet;
 import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -96,7 +95,7 @@ public final class ExecutionSpecParser {
                 builder.env(name, env.get(name).asText());
             }
         }
-        image(body, profile).ifPresent(builder::image);
+        image(body, profile, policy).ifPresent(builder::image);
         try {
             return new ExecutionSpec(builder.build(), sandboxId);
         } catch (InvalidRequestException e) {
@@ -109,7 +108,7 @@ public final class ExecutionSpecParser {
         checkFields(body, SANDBOX_FIELDS, "");
         Optional<GatewaySettings.Profile> profile = profile(body);
         Language language = language(requiredText(body, "language", "language"));
-        return new SandboxSpec(language.name(), limits(body.get("limits"), profile, policy), image(body, profile));
+        return new SandboxSpec(language.name(), limits(body.get("limits"), profile, policy), image(body, profile, policy));
     }
 
     /** A language name or alias; refuses paths and commands before looking it up. */
@@ -169,77 +168,58 @@ public final class ExecutionSpecParser {
                         + String.join(", ", settings.profiles().keySet()))));
     }
 
-    private Optional<String> image(JsonNode body, Optional<GatewaySettings.Profile> profile) {
-        Optional<String> asked = optionalText(body, "image");
-        if (asked.isPresent()) {
-            Set<String> allowed = new LinkedHashSet<>(settings.allowedImages());
-            languages.all().forEach(l -> allowed.add(l.image()));
-            if (!allowed.contains(asked.get())) {
-                throw ApiException.badRequest("image '" + abbreviate(asked.get()) + "' is not allowed; allowed: "
-                        + String.join(", ", allowed));
+    /** The request's image, else the profile's: either must be one the policy allows. */
+    private Optional<String> image(JsonNode body, Optional<GatewaySettings.Profile> profile, TenantPolicy policy) {
+        Optional<String> image = optionalText(body, "image").or(() -> profile.flatMap(GatewaySettings.Profile::image));
+        image.ifPresent(i -> {
+            if (!policy.execution().imageAllowed(i, languages)) {
+                throw ApiException.badRequest("image '" + abbreviate(i) + "' is not allowed; allowed: "
+                        + String.join(", ", policy.execution().imagesAllowed(languages)));
             }
-            return asked;
-        }
-        return profile.flatMap(GatewaySettings.Profile::image);
+        });
+        return image;
     }
 
-    /** Defaults, then the profile, then the request; every value checked and clamped to the tenant's ceiling. */
+    /** Defaults, then the profile, then the request; every value checked, then clamped to the policy's ceilings. */
     Limits limits(JsonNode node, Optional<GatewaySettings.Profile> profile, TenantPolicy policy) {
+        Limits ceilings = policy.execution().ceilings();
         Limits limits = engineDefaults;
-        if (profile.isPresent()) {
-            if (profile.get().timeoutSeconds().isPresent()) {
-                limits = limits.withTimeout(seconds(profile.get().timeoutSeconds().getAsDouble()));
-            }
-            if (profile.get().memoryMb().isPresent()) {
-                limits = limits.withMemoryBytes(profile.get().memoryMb().getAsLong() * MB);
-            }
-        }
         try {
+            if (profile.isPresent()) {
+                if (profile.get().timeoutSeconds().isPresent()) {
+                    limits = limits.withTimeout(seconds(profile.get().timeoutSeconds().getAsDouble()));
+                }
+                if (profile.get().memoryMb().isPresent()) {
+                    limits = limits.withMemoryBytes(profile.get().memoryMb().getAsLong() * MB);
+                }
+            }
             if (node != null && !node.isNull()) {
                 requireObject(node, "'limits'");
                 checkFields(node, LIMIT_FIELDS, "limits.");
+                // each value is brought under its ceiling before it becomes a Limits (which refuses absurd values)
                 if (node.has("timeoutSeconds")) {
-                    double v = Math.min(positive(node, "timeoutSeconds", false), policy.maxTimeoutSeconds());
+                    double v = Math.min(positive(node, "timeoutSeconds", false), ceilings.timeout().toMillis() / 1000.0);
                     limits = limits.withTimeout(seconds(v));
                 }
                 if (node.has("memoryMb")) {
-                    limits = limits.withMemoryBytes((long) Math.min(positive(node, "memoryMb", true), policy.maxMemoryMb()) * MB);
+                    limits = limits.withMemoryBytes((long) Math.min(positive(node, "memoryMb", true),
+                            (double) (ceilings.memoryBytes() / MB)) * MB);
                 }
                 if (node.has("cpus")) {
-                    limits = limits.withCpus(Math.min(positive(node, "cpus", false), policy.maxCpus()));
+                    limits = limits.withCpus(Math.min(positive(node, "cpus", false), ceilings.cpus()));
                 }
                 if (node.has("pids")) {
-                    limits = limits.withPids((int) Math.min(positive(node, "pids", true), policy.maxPids()));
+                    limits = limits.withPids((int) Math.min(positive(node, "pids", true), ceilings.pids()));
                 }
                 if (node.has("outputBytes")) {
                     limits = limits.withOutputBytesPerStream((long) Math.min(positive(node, "outputBytes", true),
-                            policy.maxOutputBytes()));
+                            (double) ceilings.outputBytesPerStream()));
                 }
             }
-            return clamp(limits, policy);
+            return policy.execution().clamp(limits);
         } catch (InvalidRequestException e) {
             throw ApiException.badRequest(e.getMessage());
         }
-    }
-
-    private static Limits clamp(Limits limits, TenantPolicy policy) {
-        Duration maxTimeout = seconds(policy.maxTimeoutSeconds());
-        if (limits.timeout().compareTo(maxTimeout) > 0) {
-            limits = limits.withTimeout(maxTimeout);
-        }
-        if (limits.memoryBytes() > policy.maxMemoryMb() * MB) {
-            limits = limits.withMemoryBytes(policy.maxMemoryMb() * MB);
-        }
-        if (limits.cpus() > policy.maxCpus()) {
-            limits = limits.withCpus(policy.maxCpus());
-        }
-        if (limits.pids() > policy.maxPids()) {
-            limits = limits.withPids(policy.maxPids());
-        }
-        if (limits.outputBytesPerStream() > policy.maxOutputBytes()) {
-            limits = limits.withOutputBytesPerStream(policy.maxOutputBytes());
-        }
-        return limits;
     }
 
     private static Duration seconds(double value) {

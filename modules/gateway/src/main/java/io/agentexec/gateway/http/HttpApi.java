@@ -525,7 +525,7 @@ public final class HttpApi {
 
     /** The longest one attempt of this tenant's runs may take: its timeout ceiling. */
     static Duration maxRunTime(Tenant tenant) {
-        return Duration.ofMillis((long) Math.ceil(tenant.policy().maxTimeoutSeconds() * 1000));
+        return tenant.policy().execution().ceilings().timeout();
     }
 
     // ---- Server-Sent Events

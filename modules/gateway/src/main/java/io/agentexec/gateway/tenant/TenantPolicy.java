@@ -1,30 +1,30 @@
 package io.agentexec.gateway.tenant;
 
 import com.typesafe.config.Config;
+import io.agentexec.sandbox.policy.ExecutionPolicy;
+import java.util.Objects;
 
 /**
- * A tenant's quotas and the ceilings of its request limits. Limits asked above a ceiling are
- * clamped to it, so a tenant never runs unlimited.
+ * A tenant's quotas (live sandboxes, request rate) and the execution policy its runs are held to: the
+ * operator's one {@link ExecutionPolicy} ({@code agentexec.policy}), which every path that runs code
+ * applies, this gateway's included.
  */
-public record TenantPolicy(int maxLiveSandboxes, double requestsPerSecond, int burst, double maxTimeoutSeconds,
-                           long maxMemoryMb, double maxCpus, int maxPids, long maxOutputBytes) {
+public record TenantPolicy(int maxLiveSandboxes, double requestsPerSecond, int burst, ExecutionPolicy execution) {
 
     public TenantPolicy {
-        if (maxLiveSandboxes < 0 || !(requestsPerSecond > 0) || burst < 1 || !(maxTimeoutSeconds > 0)
-                || maxMemoryMb < 6 || !(maxCpus > 0) || maxPids < 1 || maxOutputBytes < 1) {
-            throw new IllegalArgumentException("tenant policy out of range: " + TenantPolicy.class.getSimpleName());
+        if (maxLiveSandboxes < 0 || !(requestsPerSecond > 0) || burst < 1) {
+            throw new IllegalArgumentException("tenant policy out of range: max-live-sandboxes >= 0, "
+                    + "requests-per-second > 0 and burst >= 1 are required");
         }
+        Objects.requireNonNull(execution, "execution");
     }
 
-    public static TenantPolicy fromConfig(Config c) {
+    /** Reads {@code agentexec.gateway.tenant-defaults}; the execution policy is the node's one. */
+    public static TenantPolicy fromConfig(Config c, ExecutionPolicy execution) {
         return new TenantPolicy(
                 c.getInt("max-live-sandboxes"),
                 c.getDouble("requests-per-second"),
                 c.getInt("burst"),
-                c.getDouble("max-limits.timeout-seconds"),
-                c.getLong("max-limits.memory-mb"),
-                c.getDouble("max-limits.cpus"),
-                c.getInt("max-limits.pids"),
-                c.getBytes("max-limits.output-bytes"));
+                execution);
     }
 }

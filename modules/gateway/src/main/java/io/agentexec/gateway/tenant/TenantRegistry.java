@@ -60,8 +60,7 @@ public final class TenantRegistry {
                         t.path("maxLiveSandboxes").asInt(defaults.maxLiveSandboxes()),
                         t.path("requestsPerSecond").asDouble(defaults.requestsPerSecond()),
                         t.path("burst").asInt(defaults.burst()),
-                        defaults.maxTimeoutSeconds(), defaults.maxMemoryMb(), defaults.maxCpus(), defaults.maxPids(),
-                        defaults.maxOutputBytes());
+                        defaults.execution());
                 for (JsonNode hash : t.path("keySha256")) {
                     map.put(hash.asText().toLowerCase(java.util.Locale.ROOT), new Tenant(id, policy));
                 }
