@@ -30,7 +30,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -117,16 +116,18 @@ public final class AgentRuntime implements AutoCloseable {
     }
 
     /**
-     * The cluster for what it can place, this node's engine for the rest; only the operator's explicit
-     * unsafe-local setting sends everything to the host, unsandboxed.
+     * The cluster, for every agent's code; only the operator's explicit unsafe-local setting sends it to the
+     * host, unsandboxed (development only).
      */
     private static ExecutionService defaultExecutions(AgentexecCluster cluster, Config root) {
         EngineSettings engine = EngineSettings.fromConfig(root);
         AgentsSettings settings = AgentsSettings.fromConfig(root);
-        Supplier<ExecutionService> local = () -> new EngineExecutionService(engine, settings.unsafeLocal(),
-                settings.executionThreads(), settings.rememberedResults());
-        return settings.unsafeLocal() ? local.get() : new ClusterExecutionService(cluster, engine,
-                root.getDuration("agentexec.agents.execution.overloaded-retry-for"), local);
+        if (settings.unsafeLocal()) {
+            return new EngineExecutionService(engine, cluster.policy().policy(), true, settings.executionThreads(),
+                    settings.rememberedResults());
+        }
+        return new ClusterExecutionService(cluster, engine,
+                root.getDuration("agentexec.agents.execution.overloaded-retry-for"));
     }
 
     private static AgentRuntime attach(AgentexecCluster cluster, Config root, boolean ownsCluster,
@@ -199,7 +200,7 @@ public final class AgentRuntime implements AutoCloseable {
         return cluster;
     }
 
-    /** How code runs (the cluster, with the node-local engine for what it cannot place). */
+    /** How code runs: the cluster (the host, unsandboxed, only under the operator's unsafe-local setting). */
     public ExecutionService executions() {
         return executions;
     }

@@ -175,11 +175,11 @@ class AgentBehaviourTest {
     }
 
     @Test
-    void useDockerFalseRunsInBubblewrapStillSandboxed() throws Exception {
+    void useDockerFalseRunsInTheClustersSandboxStillSandboxed() throws Exception {
         UserProxyAgent user = runtime.userProxyAgent("bwrap_user", o -> o.humanInputMode(HumanInputMode.NEVER)
                 .codeExecutionConfig(Map.of("use_docker", false, "timeout", 20)));
         ExecutionPipeline.Outcome outcome = user.executeCode("sh", "id -u; ls /root 2>&1 | head -1");
-        assertEquals("bwrap", outcome.record().backend());
+        assertEquals("docker", outcome.record().backend(), "a worker's sandbox, never this node's host");
         assertTrue(outcome.record().output().startsWith("65534\n"), outcome.record().output());
     }
 

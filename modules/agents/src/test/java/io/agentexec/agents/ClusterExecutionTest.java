@@ -109,16 +109,73 @@ class ClusterExecutionTest {
         assertTrue(refused.ag2Reply().startsWith("exitcode: 1 (execution failed)"), refused.ag2Reply());
     }
 
+    /**
+     * AG2's use_docker: false means "on the host" in AG2; here it runs in the cluster's default sandbox (a
+     * container on a worker), never on the node that hosts the chat.
+     */
     @Test
-    void onlyBubblewrapStaysOnThisNode() {
-        ExecutionCall docker = call("a/b/c", "k", "print(1)");
-        assertTrue(service().routesToCluster(docker));
-        ExecutionCall bwrap = new ExecutionCall("a/b/c", "k", Isolation.BWRAP, Optional.empty(), Optional.empty(),
-                List.of(), docker.request());
-        assertFalse(service().routesToCluster(bwrap), "use_docker: false is bubblewrap, on this node's engine");
-        ExecutionCall image = new ExecutionCall("a/b/c", "k", Isolation.DOCKER, Optional.of("agentexec/python:bookworm"),
-                Optional.of("named"), List.of("--network", "none"), docker.request());
-        assertTrue(service().routesToCluster(image), "an image, run args and a container name go to the cluster");
+    void useDockerFalseRunsInTheClustersSandboxNeverOnThisNode() throws Exception {
+        String workspace = "nodocker/" + UUID.randomUUID() + "/agent/ws";
+        ExecutionCall plain = call(workspace, "k-" + UUID.randomUUID(), "import os\nprint(os.getuid())");
+        ExecutionCall noDocker = new ExecutionCall(workspace, plain.executionKey(), Isolation.BWRAP,
+                Optional.of("evil/escape:latest"), Optional.empty(), List.of("--memory", "16g"), plain.request());
+        ExecutionResult result = service().execute(noDocker).toCompletableFuture().get();
+        assertEquals(Verdict.OK, result.verdict(), result.message());
+        assertEquals("65534\n", result.stdout());
+        SandboxView view = runtime.cluster().sandbox(ClusterExecutionService.sandboxId(workspace, "python"))
+                .toCompletableFuture().get();
+        assertEquals(SandboxView.Status.ACTIVE, view.status(), "it ran in a cluster sandbox");
+        assertEquals(Optional.empty(), view.image(), "without AG2's Docker settings: the language's image");
+        assertEquals(Optional.empty(), view.docker());
+    }
+
+    /**
+     * An AG2 config asking for more than the operator allows (the review's probe: 16g, 64 CPUs, a million
+     * pids, a day's timeout) runs within the policy's ceilings; the container shows them.
+     */
+    @Test
+    void aChatsRunArgsAndTimeoutAreHeldToThePolicysCeilings() throws Exception {
+        String workspace = "greedy/" + UUID.randomUUID() + "/agent/ws";
+        Limits asked = io.agentexec.sandbox.EngineSettings.load().defaultLimits().withTimeout(Duration.ofSeconds(86400));
+        ExecutionCall greedy = new ExecutionCall(workspace, "k-" + UUID.randomUUID(), Isolation.DOCKER, Optional.empty(),
+                Optional.empty(), List.of("--memory", "16g", "--cpus", "64", "--pids-limit", "1000000"),
+                ExecutionRequest.builder(asked).blocks(List.of(new CodeBlock("python", "print('within')"))).build());
+        ExecutionResult result = service().execute(greedy).toCompletableFuture().get();
+        assertEquals(Verdict.OK, result.verdict(), result.message());
+        SandboxView view = runtime.cluster().sandbox(ClusterExecutionService.sandboxId(workspace, "python"))
+                .toCompletableFuture().get();
+        Limits ceilings = runtime.cluster().policy().policy().ceilings();
+        Limits held = view.limits().orElseThrow();
+        assertEquals(ceilings.memoryBytes(), held.memoryBytes());
+        assertEquals(ceilings.cpus(), held.cpus());
+        assertEquals(ceilings.pids(), held.pids());
+        assertEquals(ceilings.timeout(), held.timeout());
+        DockerClient docker = DockerBackend.client();
+        List<Container> containers = docker.listContainersCmd()
+                .withLabelFilter(Map.of("io.agentexec.managed", "true")).exec();
+        boolean found = false;
+        for (Container c : containers) {
+            InspectContainerResponse inspected = docker.inspectContainerCmd(c.getId()).exec();
+            if (inspected.getHostConfig().getMemory() != null && inspected.getHostConfig().getMemory() > ceilings.memoryBytes()) {
+                throw new AssertionError("a container above the memory ceiling: " + c.getNames()[0]);
+            }
+            found |= inspected.getHostConfig().getPidsLimit() != null
+                    && inspected.getHostConfig().getPidsLimit() == ceilings.pids();
+        }
+        assertTrue(found, "the chat's container carries the pids ceiling");
+    }
+
+    @Test
+    void aChatsImageMustBeOneThePolicyAllows() throws Exception {
+        String workspace = "image/" + UUID.randomUUID() + "/agent/ws";
+        ExecutionCall plain = call(workspace, "k-" + UUID.randomUUID(), "print('ran')");
+        ExecutionCall evil = new ExecutionCall(workspace, plain.executionKey(), Isolation.DOCKER,
+                Optional.of("evil/escape:latest"), Optional.empty(), List.of(), plain.request());
+        ExecutionResult refused = service().execute(evil).toCompletableFuture().get();
+        assertEquals(Verdict.POLICY_VIOLATION, refused.verdict());
+        assertTrue(refused.message().contains("image 'evil/escape:latest' is not allowed"), refused.message());
+        assertEquals(SandboxView.Status.NONE, runtime.cluster().sandbox(ClusterExecutionService.sandboxId(workspace, "image"))
+                .toCompletableFuture().get().status(), "no sandbox was made");
     }
 
     /**

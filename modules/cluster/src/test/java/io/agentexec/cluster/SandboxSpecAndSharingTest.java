@@ -81,9 +81,13 @@ class SandboxSpecAndSharingTest {
         }
     }
 
+    /** Images the policy allows here beyond the languages' own: well-formed names no worker has. */
+    private static final String ALLOWED_IMAGES = "agentexec.policy.allowed-images = "
+            + "[\"registry.example:5000/team/python:3.12-slim\", \"agentexec/absent-image:1\"]\n";
+
     private static AgentexecCluster startNode(Path data) {
         AgentexecCluster node = TestNodes.start(TestNodes.common(TestNodes.freePort(), List.of(), "gateway,worker")
-                + TestNodes.h2(data));
+                + ALLOWED_IMAGES + TestNodes.h2(data));
         TestNodes.awaitWorkers(node, 1);
         return node;
     }
@@ -184,7 +188,10 @@ class SandboxSpecAndSharingTest {
                     () -> node.dockerRunArgs(List.of("--privileged"), Optional.empty(), limits));
             assertTrue(privileged.getMessage().contains("--privileged"), privileged.getMessage());
             assertThrows(InvalidRequestException.class, () -> node.dockerRunArgs(List.of(), Optional.of("a b"), limits));
-            // Accepted: any well-formed image name, even one not present here (pulling is the daemon's affair).
+            // Refused: a well-formed image the policy does not allow.
+            assertFails(InvalidRequestException.class, node.createSandbox(python.withImage("python:3.12-slim")),
+                    "image 'python:3.12-slim' is not allowed");
+            // Accepted: a well-formed image the policy allows, even one not present here (pulling is the daemon's affair).
             SandboxView ok = await(node.createSandbox(python.withImage("registry.example:5000/team/python:3.12-slim")));
             assertNotEquals(SandboxView.Status.NONE, ok.status());
             await(node.closeSandbox(ok.sandboxId()));

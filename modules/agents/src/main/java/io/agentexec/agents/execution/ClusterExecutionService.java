@@ -10,6 +10,7 @@ import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.docker.DockerBackend;
+import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
@@ -17,6 +18,7 @@ import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -32,7 +34,6 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
 import java.util.regex.Pattern;
 import org.apache.pekko.pattern.StatusReply;
 import org.slf4j.Logger;
@@ -50,10 +51,11 @@ import org.slf4j.LoggerFactory;
  * engine settings ({@link AgentexecCluster#dockerRunArgs}) and the sandbox is created from a
  * {@link SandboxSpec} with the image and the Docker options, so the container really carries them.
  *
- * <p>What the cluster cannot place yet runs on this node's own engine ({@code local}): an isolation
- * other than the one the cluster's workers run. The cluster does not route by backend (workers are
- * not tagged docker / bwrap), so {@code use_docker: false} (bubblewrap) on a Docker cluster would
- * land in a Docker container; it stays on this node's bubblewrap engine instead.
+ * <p>Every call goes to the cluster, under the operator's one execution policy: the limits AG2's settings ask
+ * for ({@code timeout}, a profile, {@code --memory} in {@code docker_run_args}) are brought down to its ceilings,
+ * an image it does not allow is refused, and the cluster and its workers check the result again.
+ * {@code use_docker: false} (AG2: run on the host) runs in the cluster's default sandbox without AG2's Docker
+ * settings: never on this node, never unsandboxed.
  */
 public final class ClusterExecutionService implements ExecutionService {
     private static final Logger log = LoggerFactory.getLogger(ClusterExecutionService.class);
@@ -74,51 +76,22 @@ public final class ClusterExecutionService implements ExecutionService {
 
     private final AgentexecCluster cluster;
     private final EngineSettings engine;
-    private final Isolation clusterIsolation;
-    private final Supplier<ExecutionService> localFactory;
     private final Duration overloadedRetryFor;
-    private volatile Optional<ExecutionService> local = Optional.empty();
     /** Cluster sandboxes opened per agent workspace, so that {@link #release} can close them. */
     private final Map<String, Set<String>> sandboxesByKey = new ConcurrentHashMap<>();
 
     /**
      * @param overloadedRetryFor how long an execution the cluster refuses as overloaded is asked again before the
      *                           agent is told
-     * @param localFactory makes the node-local service for what the cluster cannot run; called at most once, on first need
      */
-    public ClusterExecutionService(AgentexecCluster cluster, EngineSettings engine, Duration overloadedRetryFor,
-                                   Supplier<ExecutionService> localFactory) {
+    public ClusterExecutionService(AgentexecCluster cluster, EngineSettings engine, Duration overloadedRetryFor) {
         this.cluster = cluster;
         this.overloadedRetryFor = overloadedRetryFor;
         this.engine = engine;
-        this.clusterIsolation = isolationOf(cluster, engine);
-        this.localFactory = localFactory;
-    }
-
-    /** What the cluster's workers run: this node's engine when it is a worker, else the configured backend. */
-    private static Isolation isolationOf(AgentexecCluster cluster, EngineSettings engine) {
-        String backend = cluster.engine().map(SandboxEngine::backendName)
-                .orElse(engine.backend() == EngineSettings.BackendChoice.BWRAP ? "bwrap" : "docker");
-        return switch (backend) {
-            case "bwrap" -> Isolation.BWRAP;
-            case "unsafe-local" -> Isolation.UNSAFE_LOCAL;
-            default -> Isolation.DOCKER;
-        };
-    }
-
-    /** Whether {@code call} goes to the cluster (true) or to this node's engine (false). */
-    public boolean routesToCluster(ExecutionCall call) {
-        // Only the isolation decides: the cluster cannot pick a worker by backend yet (see the class comment).
-        return call.isolation() == clusterIsolation;
     }
 
     @Override
     public CompletionStage<ExecutionResult> execute(ExecutionCall call) {
-        if (!routesToCluster(call)) {
-            log.debug("execution {} runs on this node's engine: isolation {} (the cluster's workers run {})",
-                    call.executionKey(), call.isolation(), clusterIsolation);
-            return local().execute(call);
-        }
         // With an image every block runs in that one image, so the workspace is one sandbox whatever the
         // blocks' languages (a script saved by a javascript block is run by the next sh block); without
         // one each language has its own image, hence its own sandbox. The spec's language then only names
@@ -131,7 +104,7 @@ public final class ClusterExecutionService implements ExecutionService {
         try {
             spec = sandboxSpec(call, language);
         } catch (InvalidRequestException e) {
-            // a refused docker_run_args flag: nothing is created, nothing runs; the message names the flag
+            // a refused docker_run_args flag or image: nothing is created, nothing runs; the message names the rule
             return CompletableFuture.completedFuture(ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1,
                     e.getMessage(), BACKEND));
         }
@@ -177,18 +150,28 @@ public final class ClusterExecutionService implements ExecutionService {
     }
 
     /**
-     * The sandbox an agent's workspace runs in: its language, the call's limits, and for Docker the
-     * image and AG2's run args / container name, read by the cluster against its engine's settings.
-     * Throws {@link InvalidRequestException} naming a refused flag.
+     * The sandbox an agent's workspace runs in: its language, the call's limits, and for Docker the image and
+     * AG2's run args / container name, read by the cluster against its engine's settings; the limits brought
+     * down to the policy's ceilings, the image checked against it. Throws {@link InvalidRequestException}
+     * naming a refused flag or image.
      */
     SandboxSpec sandboxSpec(ExecutionCall call, String language) {
         Limits limits = call.request().limits();
-        SandboxSpec spec = SandboxSpec.of(language, limits);
-        if (call.isolation() == Isolation.DOCKER && (!call.dockerRunArgs().isEmpty() || call.containerName().isPresent())) {
+        Optional<DockerOptions> docker = Optional.empty();
+        boolean dockerSettings = call.isolation() == Isolation.DOCKER;
+        if (dockerSettings && (!call.dockerRunArgs().isEmpty() || call.containerName().isPresent())) {
             DockerRunArgs.Applied applied = cluster.dockerRunArgs(call.dockerRunArgs(), call.containerName(), limits);
-            spec = SandboxSpec.of(language, applied.limits()).withDocker(applied.options());
+            limits = applied.limits();
+            docker = Optional.of(applied.options());
         }
-        if (call.isolation() == Isolation.DOCKER && call.image().isPresent()) {
+        // AG2 configs ask freely (timeout: 86400, --memory 16g): the operator's ceilings decide
+        ExecutionPolicy policy = cluster.policy().policy();
+        SandboxSpec spec = SandboxSpec.of(language, policy.clamp(limits));
+        if (docker.isPresent()) {
+            spec = spec.withDocker(docker.get());
+        }
+        if (dockerSettings && call.image().isPresent()) {
+            policy.checkImage(call.image().get(), engine.languages());
             spec = spec.withImage(call.image().get());
         }
         return spec;
@@ -290,13 +273,6 @@ public final class ClusterExecutionService implements ExecutionService {
                 + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ")", BACKEND);
     }
 
-    private synchronized ExecutionService local() {
-        if (local.isEmpty()) {
-            local = Optional.of(localFactory.get());
-        }
-        return local.get();
-    }
-
     /**
      * Closes the workspace's cluster sandboxes (one per language it used). The ids are derived from the
      * key, so a chat that ended on another node than the one that ran its code (the chat entity moved
@@ -318,14 +294,12 @@ public final class ClusterExecutionService implements ExecutionService {
                         }
                     });
         }
-        local.ifPresent(l -> l.release(sandboxKey));
     }
 
     @Override
     public void close() {
-        // the cluster belongs to whoever started it; only the node-local engine is ours
+        // the cluster belongs to whoever started it
         blocking.shutdownNow();
-        local.ifPresent(ExecutionService::close);
     }
 
     private static String sha256(String text) {

@@ -11,6 +11,7 @@ import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -27,6 +28,7 @@ import java.util.concurrent.Executors;
  */
 public final class EngineExecutionService implements ExecutionService {
     private final EngineSettings settings;
+    private final ExecutionPolicy policy;
     private final boolean unsafeLocalOnly;
     private final Map<BackendChoice, SandboxEngine> engines = new EnumMap<>(BackendChoice.class);
     private final Map<String, SandboxSession> sessions = new ConcurrentHashMap<>();
@@ -37,8 +39,10 @@ public final class EngineExecutionService implements ExecutionService {
      * @param unsafeLocalOnly the operator's explicit unsafe-local setting: every agent's code runs on the host
      * @param rememberedResults results kept by execution key
      */
-    public EngineExecutionService(EngineSettings settings, boolean unsafeLocalOnly, int threads, int rememberedResults) {
+    public EngineExecutionService(EngineSettings settings, ExecutionPolicy policy, boolean unsafeLocalOnly, int threads,
+                                  int rememberedResults) {
         this.settings = settings;
+        this.policy = policy;
         this.unsafeLocalOnly = unsafeLocalOnly;
         this.threads = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "agentexec-agents-exec");
@@ -77,6 +81,12 @@ public final class EngineExecutionService implements ExecutionService {
         }
         String language = call.request().blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
         String image = call.image().orElseGet(() -> engine.imageFor(language));
+        // the same policy as every other path: an image it allows, limits within its ceilings
+        try {
+            policy.checkImage(image, settings.languages());
+        } catch (InvalidRequestException e) {
+            return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, e.getMessage(), engine.backendName());
+        }
         String key = call.sandboxKey() + "|" + backend + "|" + image;
         SandboxSession session;
         try {
@@ -90,7 +100,7 @@ public final class EngineExecutionService implements ExecutionService {
                 DockerOptions options = engine.settings().docker().defaults().withNamePrefix(call.containerName());
                 DockerRunArgs.Applied applied = DockerRunArgs.apply(call.dockerRunArgs(), options, call.request().limits(),
                         engine.settings().docker().allowedNetworks(), engine.settings().docker().allowedRuntimes());
-                return engine.openSession(image, applied.limits(), applied.options());
+                return engine.openSession(image, policy.clamp(applied.limits()), applied.options());
             });
         } catch (InvalidRequestException e) {
             return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, e.getMessage(), engine.backendName());
@@ -98,7 +108,7 @@ public final class EngineExecutionService implements ExecutionService {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "cannot open a sandbox: " + e.getMessage(),
                     engine.backendName());
         }
-        return session.execute(call.request());
+        return session.execute(policy.clamp(call.request()));
     }
 
     private BackendChoice backendFor(Isolation isolation) {
