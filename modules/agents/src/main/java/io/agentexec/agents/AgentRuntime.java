@@ -9,6 +9,7 @@ import io.agentexec.agents.entity.ExecutionStatistics;
 import io.agentexec.agents.execution.EngineExecutionService;
 import io.agentexec.agents.execution.ExecutionPlanner;
 import io.agentexec.agents.execution.ExecutionService;
+import io.agentexec.agents.execution.WorkspaceQuota;
 import io.agentexec.agents.llm.LlmClients;
 import io.agentexec.agents.execution.ClusterExecutionService;
 import io.agentexec.cluster.AgentexecCluster;
@@ -95,7 +96,7 @@ public final class AgentRuntime implements AutoCloseable {
     public static AgentRuntime start(Config root) {
         AgentexecCluster cluster = AgentexecCluster.start(root);
         try {
-            return attach(cluster, root, true, defaultExecutions(cluster, root));
+            return attach(cluster, root, true, defaultExecutions(cluster, root, WorkspaceQuota.UNLIMITED));
         } catch (RuntimeException e) {
             cluster.close();
             throw e;
@@ -107,7 +108,15 @@ public final class AgentRuntime implements AutoCloseable {
      * through the cluster ({@link ClusterExecutionService}). Closing the runtime leaves the node running.
      */
     public static AgentRuntime attach(AgentexecCluster cluster, Config root) {
-        return attach(cluster, root, false, defaultExecutions(cluster, root));
+        return attach(cluster, root, WorkspaceQuota.UNLIMITED);
+    }
+
+    /**
+     * As {@link #attach(AgentexecCluster, Config)}, with the sandboxes of tenants' chats (ids {@code TENANT.ID})
+     * counted against {@code quota}.
+     */
+    public static AgentRuntime attach(AgentexecCluster cluster, Config root, WorkspaceQuota quota) {
+        return attach(cluster, root, false, defaultExecutions(cluster, root, quota));
     }
 
     /** As {@link #attach(AgentexecCluster, Config)}, with code running through {@code executions}. */
@@ -119,7 +128,7 @@ public final class AgentRuntime implements AutoCloseable {
      * The cluster, for every agent's code; only the operator's explicit unsafe-local setting sends it to the
      * host, unsandboxed (development only).
      */
-    private static ExecutionService defaultExecutions(AgentexecCluster cluster, Config root) {
+    private static ExecutionService defaultExecutions(AgentexecCluster cluster, Config root, WorkspaceQuota quota) {
         EngineSettings engine = EngineSettings.fromConfig(root);
         AgentsSettings settings = AgentsSettings.fromConfig(root);
         if (settings.unsafeLocal()) {
@@ -127,7 +136,7 @@ public final class AgentRuntime implements AutoCloseable {
                     settings.rememberedResults());
         }
         return new ClusterExecutionService(cluster, engine,
-                root.getDuration("agentexec.agents.execution.overloaded-retry-for"));
+                root.getDuration("agentexec.agents.execution.overloaded-retry-for"), quota);
     }
 
     private static AgentRuntime attach(AgentexecCluster cluster, Config root, boolean ownsCluster,

@@ -6,6 +6,7 @@ import io.agentexec.agents.AgentRuntime;
 import io.agentexec.agents.ConversationFacade;
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.gateway.conversations.AgentsConversations;
+import io.agentexec.gateway.conversations.TenantWorkspaceQuota;
 import io.agentexec.gateway.cluster.ClusterBackend;
 import io.agentexec.gateway.cluster.ClusterSandboxQuota;
 import io.agentexec.gateway.cluster.GatewayPeers;
@@ -113,7 +114,7 @@ public final class Gateway implements AutoCloseable {
         ExecutionService executions;
         ExecutionDirectory directory;
         SandboxService sandboxes;
-        SandboxQuota quota;
+        TenantGuard guard;
         IntSupplier gatewayNodes;
         ClusterStatus status;
         ConversationService conversations;
@@ -135,31 +136,36 @@ public final class Gateway implements AutoCloseable {
             // a single node: its registry holds every execution, its memory every sandbox
             directory = ExecutionDirectory.none();
             sandboxes = engine;
-            quota = new LocalSandboxQuota();
             gatewayNodes = () -> 1;
             status = engine;
+            try {
+                guard = tenantGuard(settings, new LocalSandboxQuota(), gatewayNodes, console);
+            } catch (RuntimeException e) {
+                engine.close();
+                system.terminate();
+                throw e;
+            }
         } else {
             AgentexecCluster cluster = AgentexecCluster.start(config);
             Optional<AgentRuntime> agents;
-            try {
-                // the agents share the cluster's actor system and journal; code runs through the cluster
-                agents = chosen.isPresent() ? Optional.empty() : Optional.of(AgentRuntime.attach(cluster, config));
-            } catch (RuntimeException e) {
-                cluster.close();
-                throw e;
-            }
-            conversations = chosen.orElseGet(() -> new AgentsConversations(ConversationFacade.create(agents.get(), config)));
             ClusterSandboxQuota clusterQuota;
             GatewayPeers peers;
+            TenantGuard tenants;
             try {
                 clusterQuota = ClusterSandboxQuota.start(cluster, settings.askTimeout(),
                         settings.quotas().reservationTimeout(), settings.quotas().snapshotEvery());
                 peers = GatewayPeers.start(cluster.system());
+                tenants = tenantGuard(settings, clusterQuota, peers, console);
+                // the agents share the cluster's actor system and journal; code runs through the cluster, and a
+                // tenant's chat sandboxes count against its live-sandbox quota
+                agents = chosen.isPresent() ? Optional.empty()
+                        : Optional.of(AgentRuntime.attach(cluster, config, new TenantWorkspaceQuota(tenants)));
             } catch (RuntimeException e) {
-                agents.ifPresent(AgentRuntime::close);
                 cluster.close();
                 throw e;
             }
+            guard = tenants;
+            conversations = chosen.orElseGet(() -> new AgentsConversations(ConversationFacade.create(agents.get(), config)));
             ClusterBackend adapter = new ClusterBackend(cluster, engineSettings.languages(), settings.askTimeout(),
                     clusterQuota, settings.visibilityPoll());
             system = cluster.system();
@@ -172,12 +178,10 @@ public final class Gateway implements AutoCloseable {
             executions = adapter;
             directory = adapter;
             sandboxes = adapter;
-            quota = clusterQuota;
             gatewayNodes = peers;
             status = adapter;
         }
         try {
-            TenantGuard guard = tenantGuard(settings, quota, gatewayNodes, console);
             Metrics metrics = new Metrics();
             ExecutionRegistry registry = new ExecutionRegistry(Clock.systemUTC(), settings.executionRetention(),
                     settings.replayChunks());

@@ -31,6 +31,12 @@ public final class ScriptedModel implements AutoCloseable {
         server.start();
     }
 
+    /** Appends replies to the script (for tests that start conversations one after another). */
+    public ScriptedModel then(String... more) {
+        replies.addAll(List.of(more));
+        return this;
+    }
+
     public String baseUrl() {
         return "http://127.0.0.1:" + server.getAddress().getPort() + "/v1";
     }

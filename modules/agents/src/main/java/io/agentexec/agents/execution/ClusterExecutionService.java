@@ -7,6 +7,7 @@ import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.ExecutionReply;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.api.TenantScope;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.docker.DockerBackend;
@@ -77,17 +78,21 @@ public final class ClusterExecutionService implements ExecutionService {
     private final AgentexecCluster cluster;
     private final EngineSettings engine;
     private final Duration overloadedRetryFor;
+    private final WorkspaceQuota quota;
     /** Cluster sandboxes opened per agent workspace, so that {@link #release} can close them. */
     private final Map<String, Set<String>> sandboxesByKey = new ConcurrentHashMap<>();
 
     /**
      * @param overloadedRetryFor how long an execution the cluster refuses as overloaded is asked again before the
      *                           agent is told
+     * @param quota              the tenants' live-sandbox quota, which a chat's sandboxes count against
      */
-    public ClusterExecutionService(AgentexecCluster cluster, EngineSettings engine, Duration overloadedRetryFor) {
+    public ClusterExecutionService(AgentexecCluster cluster, EngineSettings engine, Duration overloadedRetryFor,
+                                   WorkspaceQuota quota) {
         this.cluster = cluster;
         this.overloadedRetryFor = overloadedRetryFor;
         this.engine = engine;
+        this.quota = quota;
     }
 
     @Override
@@ -99,6 +104,7 @@ public final class ClusterExecutionService implements ExecutionService {
         boolean ownImage = call.isolation() == Isolation.DOCKER && call.image().isPresent();
         String language = ownImage ? IMAGE_SANDBOX_LANGUAGE : sandboxLanguage(call);
         String sandboxId = sandboxId(call.sandboxKey(), ownImage ? IMAGE_SANDBOX : language);
+        Optional<String> tenant = tenantOf(call.sandboxKey());
         String key = clusterKey(call.executionKey());
         SandboxSpec spec;
         try {
@@ -114,11 +120,18 @@ public final class ClusterExecutionService implements ExecutionService {
         // creating is a no-op for an existing sandbox of that spec: the first turn opens it, later ones reuse it
         Instant giveUp = Instant.now().plus(overloadedRetryFor);
         SandboxSpec checked = spec;
-        return missingImage(spec).thenCompose(missing -> missing.isPresent()
-                ? CompletableFuture.completedFuture(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, missing.get(), BACKEND))
-                : cluster.createSandbox(sandboxId, checked)
-                        .thenCompose(view -> executeRetryingOverload(sandboxId, request, key, giveUp, FIRST_BACKOFF))
-                        .thenApply(ClusterExecutionService::toResult))
+        // a tenant's chat sandbox takes one of its live-sandbox slots, like one made over HTTP (idempotent per id)
+        CompletionStage<Optional<String>> slot = tenant.isPresent()
+                ? quota.reserve(tenant.get(), localId(sandboxId))
+                : CompletableFuture.completedFuture(Optional.empty());
+        return slot.thenCompose(refusal -> refusal.isPresent()
+                ? CompletableFuture.completedFuture(ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1,
+                        "not run: " + refusal.get(), BACKEND))
+                : missingImage(spec).thenCompose(missing -> missing.isPresent()
+                        ? CompletableFuture.completedFuture(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, missing.get(), BACKEND))
+                        : cluster.createSandbox(sandboxId, checked)
+                                .thenCompose(view -> executeRetryingOverload(sandboxId, request, key, giveUp, FIRST_BACKOFF))
+                                .thenApply(ClusterExecutionService::toResult)))
                 .exceptionally(ClusterExecutionService::failure);
     }
 
@@ -208,10 +221,22 @@ public final class ClusterExecutionService implements ExecutionService {
 
     /**
      * The cluster sandbox of one agent workspace and language: a readable prefix and a hash of the
-     * workspace key (chat/agent/work_dir holds '/' and may be long; sandbox ids may not).
+     * workspace key (chat/agent/work_dir holds '/' and may be long; sandbox ids may not), scoped to the
+     * chat's tenant when it has one ({@link TenantScope}): the tenant's sandbox, on its quota.
      */
     public static String sandboxId(String sandboxKey, String language) {
-        return "agents-" + language + "-" + sha256(sandboxKey).substring(0, 40);
+        String local = "agents-" + language + "-" + sha256(sandboxKey).substring(0, 40);
+        return tenantOf(sandboxKey).map(tenant -> TenantScope.scoped(tenant, local)).orElse(local);
+    }
+
+    /** The tenant of the chat that owns a workspace key {@code chat/agent/work_dir}. */
+    static Optional<String> tenantOf(String sandboxKey) {
+        int slash = sandboxKey.indexOf('/');
+        return TenantScope.tenantOf(slash < 0 ? sandboxKey : sandboxKey.substring(0, slash));
+    }
+
+    private static String localId(String sandboxId) {
+        return sandboxId.substring(sandboxId.indexOf("agents-"));
     }
 
     /** The chat's key {@code chat#index} as the cluster spells keys: '#' becomes ':'; a key that still does not fit is hashed. */
@@ -283,7 +308,9 @@ public final class ClusterExecutionService implements ExecutionService {
         Set<String> ids = new java.util.LinkedHashSet<>(Optional.ofNullable(sandboxesByKey.remove(sandboxKey)).orElse(Set.of()));
         engine.languages().all().forEach(l -> ids.add(sandboxId(sandboxKey, l.name())));
         ids.add(sandboxId(sandboxKey, IMAGE_SANDBOX));
+        Optional<String> tenant = tenantOf(sandboxKey);
         for (String id : ids) {
+            tenant.ifPresent(t -> quota.release(t, localId(id)));
             cluster.sandbox(id)
                     .thenCompose(view -> view.status() == SandboxView.Status.ACTIVE || view.status() == SandboxView.Status.EXPIRED
                             ? cluster.closeSandbox(id).thenApply(closed -> closed)

@@ -6,6 +6,7 @@ import io.agentexec.cluster.api.ExecutionReply;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.api.TenantScope;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.gateway.GatewaySettings;
 import io.agentexec.gateway.spi.ClusterStatus;
@@ -67,7 +68,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
     }
 
     static String internalId(TenantId tenant, String sandboxId) {
-        return tenant.value() + "." + sandboxId;
+        return TenantScope.scoped(tenant.value(), sandboxId);
     }
 
     /** The cluster's idempotency key of the tenant's execution: the same on every gateway node. */

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.agentexec.agents.AgentConfigException;
 import io.agentexec.agents.ConversationFacade;
 import io.agentexec.agents.ConversationStatus;
+import io.agentexec.cluster.api.TenantScope;
 import io.agentexec.gateway.spi.ConversationService;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.sandbox.model.InvalidRequestException;
@@ -32,7 +33,7 @@ public final class AgentsConversations implements ConversationService {
     }
 
     static String internalId(TenantId tenant, String conversationId) {
-        return tenant.value() + "." + conversationId;
+        return TenantScope.scoped(tenant.value(), conversationId);
     }
 
     @Override

@@ -47,6 +47,17 @@ public final class TenantGuard {
                 new RateLimiter(System::nanoTime, gatewayNodes), quota);
     }
 
+    /**
+     * The tenant with this id, for work that arrives without a request of its own (a chat's code, on behalf
+     * of the tenant that started the chat); empty when no such tenant is known any more.
+     */
+    public Optional<Tenant> tenant(TenantId id) {
+        if (registry.isEmpty()) {
+            return anonymous.id().equals(id) ? Optional.of(anonymous) : Optional.empty();
+        }
+        return registry.get().tenant(id);
+    }
+
     /** Authenticates from an Authorization header value and takes a rate token; throws 401 or 429. */
     public Tenant admit(Optional<String> authorization) {
         Tenant tenant = authenticate(authorization);

@@ -43,6 +43,11 @@ public final class TenantRegistry {
         return Optional.ofNullable(byKeyHash.get(sha256(apiKey)));
     }
 
+    /** The tenant with this id, when one holds a key. */
+    public Optional<Tenant> tenant(TenantId id) {
+        return byKeyHash.values().stream().filter(t -> t.id().equals(id)).findFirst();
+    }
+
     public int tenantCount() {
         return (int) byKeyHash.values().stream().map(Tenant::id).distinct().count();
     }
