@@ -24,6 +24,7 @@ import io.agentexec.sandbox.blocks.FilenameDirective;
 import io.agentexec.sandbox.docker.DockerBackendSettings;
 import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.docker.DockerRunArgs;
+import io.agentexec.sandbox.docker.SandboxUser;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
@@ -535,7 +536,8 @@ public final class AgentexecCluster implements AutoCloseable {
 
     /**
      * Options given directly get the checks {@code docker_run_args} get: nothing weaker than this
-     * engine's hardening, networks and runtimes only from its allowed lists.
+     * engine's hardening, networks only from its allowed list, the configured runtime or a listed one, a user
+     * through the one user parser.
      */
     void checkDockerOptions(DockerOptions options) {
         DockerBackendSettings docker = engineSettings.docker();
@@ -544,13 +546,13 @@ public final class AgentexecCluster implements AutoCloseable {
             throw new InvalidRequestException("docker options: network " + options.networkMode()
                     + " is not allowed; allowed: " + docker.allowedNetworks());
         }
-        options.runtime().filter(r -> !docker.allowedRuntimes().contains(r)).ifPresent(r -> {
-            throw new InvalidRequestException("docker options: runtime " + r + " is not allowed; allowed: "
-                    + docker.allowedRuntimes());
+        docker.runtimeProblem(options.runtime()).ifPresent(problem -> {
+            throw new InvalidRequestException("docker options: " + problem);
         });
-        String uid = options.user().split(":", 2)[0];
-        if (uid.isBlank() || uid.equals("0") || uid.equals("root")) {
-            throw new InvalidRequestException("docker options: user '" + options.user() + "' weakens isolation (root)");
+        try {
+            SandboxUser.parse(options.user());
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException("docker options: user refused, it could run as root: " + e.getMessage());
         }
         if (defaults.readOnlyRootFilesystem() && !options.readOnlyRootFilesystem()) {
             throw new InvalidRequestException("docker options: a writable root filesystem weakens isolation");
