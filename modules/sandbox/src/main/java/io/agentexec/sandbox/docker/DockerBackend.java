@@ -417,6 +417,10 @@ public final class DockerBackend implements SandboxBackend {
                 continue;
             }
             prober.execute(() -> {
+                if (closed) {
+                    result.complete(new RuntimeHealth(runtime, RuntimeHealth.Status.NOT_CHECKED, "the engine closed first"));
+                    return;
+                }
                 RuntimeHealth health;
                 try {
                     health = probe(runtime);
