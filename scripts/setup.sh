@@ -80,3 +80,34 @@ fi
 if [[ "${AGENTEXEC_SKIP_IMAGES:-0}" != 1 ]]; then
   images/build.sh
 fi
+
+# Whether gVisor works on this machine, by the check the engine runs at start (it refuses runsc when it fails):
+# `ls /proc` works and a handful of processes start one after the other, within a generous bound (not a speed test).
+check_runsc() {
+  local image="" name="agentexec-setup-runsc-check-$$" out status
+  for candidate in agentexec/python:bookworm agentexec/shell:bookworm; do
+    docker image inspect "$candidate" >/dev/null 2>&1 && { image="$candidate"; break; }
+  done
+  if ! docker info 2>/dev/null | grep -q 'Runtimes:.*runsc'; then
+    say "gVisor (runsc): NOT usable: dockerd does not list runsc among its runtimes"
+    return 0
+  fi
+  if [[ -z "$image" ]]; then
+    say "gVisor (runsc): not checked: no sandbox image yet (images/build.sh)"
+    return 0
+  fi
+  status=0
+  out="$(timeout 120 docker run --rm --name "$name" --runtime runsc --network none --log-driver none \
+      --user 65534:65534 --entrypoint sh "$image" -c \
+      'ls /proc > /dev/null && i=0 && while [ $i -lt 16 ]; do ls /proc > /dev/null || exit 1; i=$((i+1)); done' 2>&1)" \
+    || status=$?
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  if [[ $status == 0 ]]; then
+    say "gVisor (runsc): healthy"
+  elif [[ $status == 124 ]]; then
+    say "gVisor (runsc): NOT healthy: its check did not finish within 120 s; agentexec refuses runsc here"
+  else
+    say "gVisor (runsc): NOT healthy: $(head -n1 <<<"$out") (exit $status); agentexec refuses runsc here"
+  fi
+}
+check_runsc

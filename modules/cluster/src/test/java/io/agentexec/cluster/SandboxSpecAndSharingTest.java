@@ -175,6 +175,13 @@ class SandboxSpecAndSharingTest {
             assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(hardened.withNetworkMode("host"))),
                     "network host");
             assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(hardened.withUser("0:0"))), "root");
+            for (String rootSpelling : List.of("00", "+0", "1:0", "nobody")) {
+                assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(hardened.withUser(rootSpelling))),
+                        "could run as root");
+            }
+            // Only the configured runtime (here none: the daemon's default) unless the operator lists more.
+            assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(
+                    hardened.withRuntime(Optional.of("runc")))), "runtime runc is not allowed");
             assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(
                     hardened.withRuntime(Optional.of("made-up")))), "runtime made-up");
             assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(

@@ -2,13 +2,16 @@ package io.agentexec.sandbox;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueType;
 import io.agentexec.sandbox.bwrap.BubblewrapSettings;
 import io.agentexec.sandbox.docker.DockerBackendSettings;
 import io.agentexec.sandbox.docker.DockerOptions;
+import io.agentexec.sandbox.docker.SandboxUser;
 import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.Limits;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -67,7 +70,7 @@ public record EngineSettings(
                 d.getString("network"),
                 d.getBoolean("read-only-root"),
                 tmpfs,
-                d.getString("user"),
+                user(d),
                 d.getStringList("cap-drop"),
                 d.getBoolean("no-new-privileges"),
                 optional(d.getString("runtime")),
@@ -82,10 +85,13 @@ public record EngineSettings(
                 d.getString("workspace"),
                 d.getDuration("agent-start-timeout"),
                 allowedNetworks,
-                new HashSet<>(d.getStringList("allowed-runtimes")),
+                new HashSet<>(listOrCommaSeparated(d, "allowed-runtimes")),
                 runtimeHostPids(d.getConfig("runtime-host-pids")),
                 new DockerBackendSettings.Removal(d.getInt("removal.threads"), d.getInt("removal.queue"),
-                        d.getDuration("removal.close-wait")));
+                        d.getDuration("removal.close-wait")),
+                new DockerBackendSettings.RuntimeProbe(d.getBoolean("runtime-probe.enabled"),
+                        d.getString("runtime-probe.image"), d.getInt("runtime-probe.spawns"),
+                        d.getDuration("runtime-probe.timeout")));
         Config b = c.getConfig("bwrap");
         BubblewrapSettings bwrap = new BubblewrapSettings(
                 b.getString("executable"),
@@ -134,6 +140,24 @@ public record EngineSettings(
                 c.getInt("pids"),
                 c.getBytes("output-bytes"),
                 c.getBytes("workspace"));
+    }
+
+    /** The default user of sandbox containers, read by the one parser of users (refused at start if it could be root). */
+    private static String user(Config docker) {
+        try {
+            return SandboxUser.parse(docker.getString("user")).toString();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("agentexec.sandbox.docker.user (AGENTEXEC_DOCKER_USER) refused, it could "
+                    + "run sandboxes as root: " + e.getMessage(), e);
+        }
+    }
+
+    /** A list in HOCON, or one comma-separated string (how an environment variable gives a list). */
+    private static List<String> listOrCommaSeparated(Config c, String path) {
+        if (c.getValue(path).valueType() == ConfigValueType.STRING) {
+            return Arrays.stream(c.getString(path).split(",")).map(String::trim).filter(v -> !v.isEmpty()).toList();
+        }
+        return c.getStringList(path);
     }
 
     private static Optional<String> optional(String value) {

@@ -8,6 +8,7 @@ import io.agentexec.sandbox.backend.SessionSpec;
 import io.agentexec.sandbox.bwrap.BubblewrapBackend;
 import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.docker.DockerOptions;
+import io.agentexec.sandbox.docker.RuntimeHealth;
 import io.agentexec.sandbox.language.Language;
 import io.agentexec.sandbox.local.UnsafeLocalBackend;
 import io.agentexec.sandbox.model.CodeBlock;
@@ -15,6 +16,7 @@ import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
+import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
 import org.slf4j.Logger;
@@ -70,6 +72,20 @@ public final class SandboxEngine implements AutoCloseable {
 
     public SandboxBackend backend() {
         return backend;
+    }
+
+    /**
+     * The health check of each sandbox runtime this engine may use (Docker only; empty for other backends): a runtime
+     * that failed it is refused to every request, naming the failure.
+     */
+    public List<RuntimeHealth> runtimeHealth() {
+        return backend instanceof DockerBackend docker ? docker.runtimeHealth() : List.of();
+    }
+
+    /** The runtimes whose health check failed, each with its failure, for readiness reports; empty when none. */
+    public List<String> runtimeProblems() {
+        return runtimeHealth().stream().filter(h -> h.status() == RuntimeHealth.Status.UNHEALTHY)
+                .map(h -> "sandbox runtime " + h.name() + " is unhealthy and refused: " + h.detail()).toList();
     }
 
     public Limits defaultLimits() {

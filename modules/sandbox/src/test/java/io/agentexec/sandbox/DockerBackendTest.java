@@ -10,6 +10,7 @@ import com.github.dockerjava.api.command.InspectContainerResponse;
 import com.github.dockerjava.api.exception.NotFoundException;
 import com.github.dockerjava.api.model.Container;
 import com.github.dockerjava.api.model.HostConfig;
+import com.github.dockerjava.api.model.LogConfig;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
@@ -18,6 +19,7 @@ import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
+import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
 import java.time.Duration;
@@ -75,6 +77,85 @@ class DockerBackendTest {
             assertTrue(r.stdout().contains("Read-only file system"), r::stdout);
             assertTrue(r.stdout().contains("workspace writable"), r::stdout);
         }
+    }
+
+    /**
+     * Each spelling Docker would run as uid or gid 0 (or as a name the image resolves) never reaches a container,
+     * whether it comes through docker_run_args or straight through the Java API: no container is created, so
+     * nothing runs. Before the fix {@code 00}, {@code +0}, {@code -0} ran the code as uid 0.
+     */
+    @Test
+    void userSpellingsThatCouldBeRootNeverReachAContainer() {
+        Limits limits = engine.defaultLimits();
+        DockerOptions defaults = engine.settings().docker().defaults();
+        List<String> ran = new ArrayList<>();
+        for (String user : List.of("00", "+0", "-0", "1:0", "4294967296", "daemon", "0x0")) {
+            String prefix = "agentexec-user-test-" + java.util.UUID.randomUUID().toString().substring(0, 8);
+            try {
+                DockerRunArgs.apply(List.of("--user", user), defaults, limits, Set.of("none"), Set.of());
+                ran.add(user + " accepted by docker_run_args");
+            } catch (InvalidRequestException e) {
+                assertTrue(e.getMessage().contains("root"), e.getMessage());
+            }
+            try (SandboxSession session = engine.openSession("agentexec/shell:bookworm", limits,
+                    defaults.withUser(user).withNamePrefix(java.util.Optional.of(prefix)))) {
+                ExecutionResult r = session.execute(ExecutionRequest.of("bash", "echo uid=$(id -u) gid=$(id -g)", limits));
+                ran.add(user + " ran: " + r.stdout().strip() + r.message());
+            } catch (InvalidRequestException e) {
+                assertTrue(e.getMessage().contains("root"), e.getMessage());
+            } catch (RuntimeException e) {
+                ran.add(user + " reached Docker: " + e.getMessage());
+            }
+            List<String> created = docker.listContainersCmd().withShowAll(true).withNameFilter(List.of(prefix)).exec()
+                    .stream().map(c -> Arrays.toString(c.getNames())).toList();
+            if (!created.isEmpty()) {
+                ran.add(user + " created " + created);
+            }
+        }
+        assertEquals(List.of(), ran, "user spellings that must be refused before any container exists");
+    }
+
+    /**
+     * Sandbox output (a tenant's secret, downloaded files) never lands in the daemon's logs on the host: the log
+     * driver is none, and no file of the container's directory holds what the code printed. The attach stream,
+     * not the log, carries the agent's frames.
+     */
+    @Test
+    void sandboxContainersKeepNoLogsOnTheHost() throws java.io.IOException {
+        String marker = "agentexec-secret-" + java.util.UUID.randomUUID();
+        Limits limits = engine.defaultLimits();
+        try (SandboxSession session = engine.openSession("agentexec/python:bookworm", limits,
+                engine.settings().docker().defaults())) {
+            ExecutionResult r = session.execute(ExecutionRequest.of("python",
+                    "print('" + marker + "')\nopen('download.txt', 'w').write('" + marker + "-file')", limits));
+            assertEquals(marker + "\n", r.stdout(), r::toString);
+            assertEquals(marker + "-file", new String(session.readFile("download.txt", 1024), java.nio.charset.StandardCharsets.UTF_8));
+            String id = containerOf(session);
+            InspectContainerResponse info = docker.inspectContainerCmd(id).exec();
+            java.nio.file.Path dir = java.nio.file.Path.of(docker.infoCmd().exec().getDockerRootDir(), "containers", id);
+            java.util.Set<String> holding = new java.util.TreeSet<>();
+            if (info.getLogPath() != null && !info.getLogPath().isEmpty()) {
+                java.nio.file.Path log = java.nio.file.Path.of(info.getLogPath());
+                if (java.nio.file.Files.exists(log) && contains(log, marker)) {
+                    holding.add(log.toString());
+                }
+            }
+            if (java.nio.file.Files.isDirectory(dir)) {
+                try (var files = java.nio.file.Files.walk(dir)) {
+                    for (java.nio.file.Path f : files.filter(java.nio.file.Files::isRegularFile).toList()) {
+                        if (contains(f, marker)) {
+                            holding.add(f.toString());
+                        }
+                    }
+                }
+            }
+            assertEquals(Set.of(), holding, "host files holding the sandbox's output");
+            assertEquals(LogConfig.LoggingType.NONE, info.getHostConfig().getLogConfig().getType(), "log driver");
+        }
+    }
+
+    private static boolean contains(java.nio.file.Path file, String marker) throws java.io.IOException {
+        return new String(java.nio.file.Files.readAllBytes(file), java.nio.charset.StandardCharsets.ISO_8859_1).contains(marker);
     }
 
     @Test

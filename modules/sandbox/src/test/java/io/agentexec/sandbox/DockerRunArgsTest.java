@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.sandbox.docker.DockerBackendSettings;
 import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.InvalidRequestException;
@@ -72,11 +74,71 @@ class DockerRunArgsTest {
         assertTrue(assertThrows(InvalidRequestException.class, () -> apply("--read-only=false")).getMessage().contains("--read-only"));
     }
 
+    /**
+     * Every spelling Docker (Go's Atoi, the image's /etc/passwd, 32-bit setuid) could turn into uid or gid 0 is
+     * refused: only plain decimal ids from 1 up. A lone uid gets the same gid (else the image's, or root's group).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"0", "00", "000", "+0", "-0", "+1", "-1", "0x1", "0x0", " 1", "1 ", "1\n", "01", "0:0",
+            "1:0", "1:00", "0:1", "1:", ":1", ":", "", "1:2:3", "1::2", "root", "nobody", "daemon", "root:root",
+            "1000:root", "4294967296", "4294967296:1", "2147483648", "99999999999999999999", "1e3", "\uff11", "1\u0000"})
+    void userSpellingsThatCouldBeRootAreRefused(String user) {
+        InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> apply("--user", user),
+                () -> "--user '" + user + "' was accepted as " + apply("--user", user).options().user());
+        assertTrue(e.getMessage().contains("--user"), e.getMessage());
+        assertTrue(e.getMessage().contains("root"), e.getMessage());
+        assertThrows(InvalidRequestException.class, () -> apply("--user=" + user));
+    }
+
+    @Test
+    void numericUsersAreAcceptedAndALoneUidGetsItsOwnGid() {
+        assertEquals("1000:1000", apply("--user", "1000").options().user());
+        assertEquals("1000:2000", apply("-u", "1000:2000").options().user());
+        assertEquals("1:1", apply("--user=1").options().user());
+        assertEquals("2147483647:65534", apply("--user", "2147483647:65534").options().user());
+    }
+
     @Test
     void anOperatorMayAllowANetworkOrRuntime() {
         DockerRunArgs.Applied a = DockerRunArgs.apply(List.of("--network", "bridge"), BASE, LIMITS, Set.of("none", "bridge"), Set.of());
         assertEquals("bridge", a.options().networkMode());
         assertThrows(InvalidRequestException.class, () -> apply("--runtime", "kata"));
+    }
+
+    private static EngineSettings settings(String config) {
+        return EngineSettings.fromConfig(ConfigFactory.parseString(config).withFallback(ConfigFactory.load()).resolve());
+    }
+
+    private static DockerRunArgs.Applied applyWith(EngineSettings settings, String... args) {
+        DockerBackendSettings docker = settings.docker();
+        return DockerRunArgs.apply(List.of(args), docker.defaults(), LIMITS, docker.allowedNetworks(), docker.allowedRuntimes());
+    }
+
+    /** A tenant cannot leave gVisor: with runsc configured, only runsc, unless the operator lists more. */
+    @Test
+    void onlyTheConfiguredRuntimeUnlessTheOperatorListsMore() {
+        EngineSettings gvisor = settings("agentexec.sandbox.docker.runtime = runsc");
+        for (String other : List.of("runc", "crun", "io.containerd.runc.v2", "kata")) {
+            InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> applyWith(gvisor, "--runtime", other),
+                    () -> "--runtime " + other + " was accepted while runsc is configured");
+            assertTrue(e.getMessage().contains("--runtime " + other), e.getMessage());
+            assertTrue(e.getMessage().contains("only the configured runtime (runsc)"), e.getMessage());
+            assertTrue(e.getMessage().contains("allowed-runtimes"), e.getMessage());
+        }
+        assertEquals(Optional.of("runsc"), applyWith(gvisor, "--runtime", "runsc").options().runtime());
+        assertEquals(Optional.of("runsc"), applyWith(gvisor).options().runtime(), "no flag keeps the configured runtime");
+
+        EngineSettings daemonDefault = settings("");
+        InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> applyWith(daemonDefault, "--runtime", "runc"));
+        assertTrue(e.getMessage().contains("the daemon's default"), e.getMessage());
+
+        EngineSettings listed = settings("agentexec.sandbox.docker { runtime = runsc, allowed-runtimes = [crun] }");
+        assertEquals(Optional.of("crun"), applyWith(listed, "--runtime", "crun").options().runtime());
+        assertThrows(InvalidRequestException.class, () -> applyWith(listed, "--runtime", "runc"));
+        // The environment override is one string: AGENTEXEC_DOCKER_ALLOWED_RUNTIMES=runc,crun
+        EngineSettings fromEnv = settings("agentexec.sandbox.docker.allowed-runtimes = \"runc, crun\"");
+        assertEquals(Set.of("runc", "crun"), fromEnv.docker().allowedRuntimes());
+        assertEquals(Optional.of("runc"), applyWith(fromEnv, "--runtime", "runc").options().runtime());
     }
 
     @Test

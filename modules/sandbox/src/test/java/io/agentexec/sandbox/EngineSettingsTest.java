@@ -25,6 +25,28 @@ class EngineSettingsTest {
         assertEquals(List.of(), s.forbiddenPatterns());
     }
 
+    /** The configured default user goes through the same parser as --user: a root spelling stops the start. */
+    @Test
+    void aConfiguredUserThatCouldBeRootIsRefusedAtStart() {
+        for (String user : List.of("0", "00", "+0", "root", "nobody", "1:0", "4294967296", " 65534", "")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EngineSettings.fromConfig(
+                    ConfigFactory.parseString("agentexec.sandbox.docker.user = \"" + user + "\"")
+                            .withFallback(ConfigFactory.load()).resolve()),
+                    () -> "docker.user '" + user + "' was accepted");
+            assertTrue(e.getMessage().contains("agentexec.sandbox.docker.user"), e.getMessage());
+            assertTrue(e.getMessage().contains("AGENTEXEC_DOCKER_USER"), e.getMessage());
+        }
+        EngineSettings s = EngineSettings.fromConfig(ConfigFactory.parseString("agentexec.sandbox.docker.user = \"1000\"")
+                .withFallback(ConfigFactory.load()).resolve());
+        assertEquals("1000:1000", s.docker().defaults().user());
+        assertEquals("65534:65534", EngineSettings.load().docker().defaults().user());
+    }
+
+    @Test
+    void byDefaultNoRuntimeBeyondTheConfiguredOneIsAllowed() {
+        assertEquals(java.util.Set.of(), EngineSettings.load().docker().allowedRuntimes());
+    }
+
     @Test
     void aNewLanguageIsOnlyConfiguration() {
         EngineSettings s = EngineSettings.fromConfig(ConfigFactory.parseString("""

@@ -5,6 +5,7 @@ import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.docker.DockerBackendSettings;
 import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.docker.DockerRunArgs;
+import io.agentexec.sandbox.docker.SandboxUser;
 import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
@@ -46,19 +47,21 @@ public final class JobPolicy {
 
     /**
      * Options given directly get the checks {@code docker_run_args} get: nothing weaker than this
-     * engine's hardening, networks and runtimes only from its allowed lists.
+     * engine's hardening, networks only from its allowed list, the configured runtime or a listed one, a user
+     * through the one user parser.
      */
     public void checkDockerOptions(DockerOptions options) {
         DockerOptions defaults = docker.defaults();
         if (!options.networkMode().equals("none") && !docker.allowedNetworks().contains(options.networkMode())) {
             throw violation("network " + options.networkMode() + " is not allowed; allowed: " + docker.allowedNetworks());
         }
-        options.runtime().filter(r -> !docker.allowedRuntimes().contains(r)).ifPresent(r -> {
-            throw violation("runtime " + r + " is not allowed; allowed: " + docker.allowedRuntimes());
+        docker.runtimeProblem(options.runtime()).ifPresent(problem -> {
+            throw violation(problem);
         });
-        String uid = options.user().split(":", 2)[0];
-        if (uid.isBlank() || uid.equals("0") || uid.equals("root")) {
-            throw violation("user '" + options.user() + "' weakens isolation (root)");
+        try {
+            SandboxUser.parse(options.user());
+        } catch (IllegalArgumentException e) {
+            throw violation("user refused, it could run as root: " + e.getMessage());
         }
         if (defaults.readOnlyRootFilesystem() && !options.readOnlyRootFilesystem()) {
             throw violation("a writable root filesystem weakens isolation");

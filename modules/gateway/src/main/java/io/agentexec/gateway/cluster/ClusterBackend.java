@@ -17,6 +17,7 @@ import io.agentexec.gateway.spi.RunHandle;
 import io.agentexec.gateway.spi.SandboxFileError;
 import io.agentexec.gateway.spi.SandboxService;
 import io.agentexec.gateway.spi.TenantId;
+import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.agent.OutputListener;
 import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.language.LanguageTable;
@@ -27,6 +28,7 @@ import io.agentexec.sandbox.model.Verdict;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -393,8 +395,11 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
                 running.put(name, w.running());
                 sessions += w.sessions();
             }
-            return new Snapshot(!workers.isEmpty(), workers.isEmpty() ? "no worker is reachable yet"
-                    : workers.size() + " worker(s) reachable", queued, running, warm, sessions);
+            // This node's sandbox runtimes that failed their health check at engine start are refused; say so.
+            List<String> runtimeProblems = cluster.engine().map(SandboxEngine::runtimeProblems).orElse(List.of());
+            return new Snapshot(!workers.isEmpty(), (workers.isEmpty() ? "no worker is reachable yet"
+                    : workers.size() + " worker(s) reachable")
+                    + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems)), queued, running, warm, sessions);
         }).exceptionally(e -> new Snapshot(false, "the cluster did not answer", Map.of(), Map.of(), warm, 0));
     }
 

@@ -17,6 +17,7 @@ import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -262,8 +263,11 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
         int runningNow = running.get();
         int queued = Math.max(0, admitted.get() - runningNow);
         Map<String, Integer> warm = engine.backend() instanceof DockerBackend docker ? docker.warmPoolSizes() : Map.of();
+        // Sandbox runtimes that failed their health check at engine start are refused; say so here too.
+        List<String> runtimeProblems = engine.runtimeProblems();
         return CompletableFuture.completedFuture(new Snapshot(!closed.get(),
-                closed.get() ? "shutting down" : "engine backend " + engine.backendName(),
+                closed.get() ? "shutting down" : "engine backend " + engine.backendName()
+                        + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems)),
                 Map.of(WORKER_NAME, queued), Map.of(WORKER_NAME, runningNow), warm, sandboxes.size()));
     }
 

@@ -27,22 +27,137 @@ public final class AgentChannel implements AutoCloseable {
     private static final int FLAG_SPAWN_FAILED = 32;
     private static final int FLAG_CANCELLED = 64;
 
+    /** Changed-file reports one run may send: as many as the agent tracks (MAX_TRACKED_FILES in agentexec-agent.c). */
+    static final int MAX_CHANGED_FILES = 4096;
+    /** A changed-file report: the size (8 bytes) and a path the agent keeps under 4096 bytes. */
+    static final int CHANGED_FILE_FRAME_MAX = 8 + 4096;
+    /**
+     * File data may exceed the size asked for by this much before it is a protocol violation; the agent sends at
+     * most the size asked for (it refuses larger files), so this only leaves room for framing, never for content.
+     */
+    static final int FILE_DATA_SLACK = 64;
+    /**
+     * Replies (hello, ok, error, exit status, file data) received and not yet taken by a request. The protocol has
+     * one request at a time, so at most a couple are ever waiting; more is a flood.
+     */
+    static final int MAX_QUEUED_REPLIES = 16;
+
     private final OutputStream toAgent;
     private final BlockingQueue<Frame> frames = new LinkedBlockingQueue<>();
-    private final FrameDecoder decoder = new FrameDecoder(frames::add);
+    private final FrameDecoder decoder = new FrameDecoder(this::accept, this::payloadCap);
+    /**
+     * What the agent may send now, kept on the transport's side (it is updated as frames arrive, before they are
+     * queued): a stream of valid frames past a run's limits ends the channel instead of growing the queue.
+     * Guarded by itself; requests set it before they are sent.
+     */
+    private final Expected expected = new Expected();
     private volatile boolean ended;
     private volatile String endReason = "agent closed its output";
+
+    /** The request in progress as the transport side sees it, and what it still allows. */
+    private static final class Expected {
+        boolean run;
+        long stdoutLimit;
+        long stderrLimit;
+        long stdoutLeft;
+        long stderrLeft;
+        int changedFilesLeft;
+        long fileData = -1;
+        int queuedReplies;
+    }
 
     public AgentChannel(OutputStream toAgent) {
         this.toAgent = toAgent;
     }
 
-    /** Called by the transport with bytes the agent wrote. */
+    /**
+     * Called by the transport with bytes the agent wrote. A frame the agent may not send now (too large for its
+     * type, output past the run's limits, a reply nobody asked for) ends the channel: the session is broken and its
+     * sandbox's later bytes are dropped.
+     */
     public void feed(byte[] bytes, int offset, int length) {
+        if (ended) {
+            return;
+        }
         try {
             decoder.feed(bytes, offset, length);
         } catch (AgentException e) {
             endOfStream(e.getMessage());
+        }
+    }
+
+    /** The largest payload the agent may send in a frame of this type now; checked at the frame's header. */
+    private long payloadCap(byte type) {
+        return switch (type) {
+            case Frame.STDOUT, Frame.STDERR -> FrameDecoder.OUTPUT_FRAME_MAX;
+            case Frame.FILE_CHANGED -> CHANGED_FILE_FRAME_MAX;
+            case Frame.DATA -> {
+                synchronized (expected) {
+                    yield expected.fileData < 0 ? 0 : expected.fileData;
+                }
+            }
+            default -> FrameDecoder.CONTROL_FRAME_MAX;
+        };
+    }
+
+    /** Takes a decoded frame on the transport's thread: counts it against what the request in progress allows. */
+    private void accept(Frame f) {
+        synchronized (expected) {
+            switch (f.type()) {
+                case Frame.STDOUT, Frame.STDERR -> {
+                    boolean stdout = f.type() == Frame.STDOUT;
+                    if (!expected.run) {
+                        throw new AgentException("agent sent output with no run in progress");
+                    }
+                    long left = stdout ? expected.stdoutLeft : expected.stderrLeft;
+                    if (f.payload().length > left) {
+                        throw new AgentException("agent sent " + (stdout ? "stdout" : "stderr") + " past the run's limit of "
+                                + (stdout ? expected.stdoutLimit : expected.stderrLimit) + " bytes");
+                    }
+                    if (stdout) {
+                        expected.stdoutLeft -= f.payload().length;
+                    } else {
+                        expected.stderrLeft -= f.payload().length;
+                    }
+                }
+                case Frame.FILE_CHANGED -> {
+                    if (!expected.run) {
+                        throw new AgentException("agent reported a changed file with no run in progress");
+                    }
+                    if (--expected.changedFilesLeft < 0) {
+                        throw new AgentException("agent reported more than " + MAX_CHANGED_FILES + " changed files for one run");
+                    }
+                }
+                case Frame.EXIT -> {
+                    if (!expected.run) {
+                        throw new AgentException("agent sent an exit status with no run in progress");
+                    }
+                    expected.run = false;
+                    reply();
+                }
+                case Frame.DATA -> {
+                    if (expected.fileData < 0) {
+                        throw new AgentException("agent sent file data with no read in progress");
+                    }
+                    expected.fileData = -1;
+                    reply();
+                }
+                case Frame.ERROR -> {
+                    // The answer to whatever was asked: a refused run or read ends it.
+                    expected.run = false;
+                    expected.fileData = -1;
+                    reply();
+                }
+                case Frame.HELLO, Frame.OK -> reply();
+                default -> throw new AgentException("agent sent a frame of unknown type " + (f.type() & 0xff));
+            }
+        }
+        frames.add(f);
+    }
+
+    private void reply() {
+        if (++expected.queuedReplies > MAX_QUEUED_REPLIES) {
+            throw new AgentException("agent sent more than " + MAX_QUEUED_REPLIES + " replies nobody asked for");
         }
     }
 
@@ -84,6 +199,9 @@ public final class AgentChannel implements AutoCloseable {
     public synchronized byte[] readFile(String path, long maxBytes, Duration timeout) {
         Encoder e = new Encoder();
         e.string(path).u64(maxBytes);
+        synchronized (expected) {
+            expected.fileData = Math.min(FrameDecoder.FRAME_MAX, Math.max(0, maxBytes) + FILE_DATA_SLACK);
+        }
         send(Frame.GET, e.toBytes());
         Frame f = next(System.nanoTime() + timeout.toNanos(), "agent did not answer read of " + path);
         if (f.type() == Frame.ERROR) {
@@ -112,6 +230,14 @@ public final class AgentChannel implements AutoCloseable {
             e.string(env.getKey() + "=" + env.getValue());
         }
         e.bytes(spec.stdin());
+        synchronized (expected) {
+            expected.run = true;
+            expected.stdoutLimit = Math.max(0, spec.stdoutLimitBytes());
+            expected.stderrLimit = Math.max(0, spec.stderrLimitBytes());
+            expected.stdoutLeft = expected.stdoutLimit;
+            expected.stderrLeft = expected.stderrLimit;
+            expected.changedFilesLeft = MAX_CHANGED_FILES;
+        }
         send(Frame.RUN, e.toBytes());
 
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(spec.timeoutMillis()) + backstop.toNanos();
@@ -186,6 +312,11 @@ public final class AgentChannel implements AutoCloseable {
             if (f == Frame.END) {
                 frames.add(Frame.END); // stay ended for later callers
                 throw new AgentException("sandbox agent is gone: " + endReason);
+            }
+            if (f.type() != Frame.STDOUT && f.type() != Frame.STDERR && f.type() != Frame.FILE_CHANGED) {
+                synchronized (expected) {
+                    expected.queuedReplies--;
+                }
             }
             return f;
         } catch (InterruptedException e) {

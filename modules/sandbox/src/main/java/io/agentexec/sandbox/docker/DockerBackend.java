@@ -7,6 +7,7 @@ import com.github.dockerjava.api.exception.NotFoundException;
 import com.github.dockerjava.api.model.Capability;
 import com.github.dockerjava.api.model.Container;
 import com.github.dockerjava.api.model.HostConfig;
+import com.github.dockerjava.api.model.LogConfig;
 import com.github.dockerjava.api.model.Mount;
 import com.github.dockerjava.api.model.MountType;
 import com.github.dockerjava.core.DefaultDockerClientConfig;
@@ -14,10 +15,15 @@ import com.github.dockerjava.core.DockerClientConfig;
 import com.github.dockerjava.core.DockerClientImpl;
 import com.github.dockerjava.httpclient5.ApacheDockerHttpClient;
 import io.agentexec.sandbox.agent.AgentBinary;
+import io.agentexec.sandbox.agent.AgentException;
+import io.agentexec.sandbox.agent.OutputListener;
+import io.agentexec.sandbox.agent.RunOutcome;
+import io.agentexec.sandbox.agent.RunSpec;
 import io.agentexec.sandbox.backend.BackendSession;
 import io.agentexec.sandbox.backend.SandboxBackend;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
 import io.agentexec.sandbox.backend.SessionSpec;
+import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -32,14 +38,17 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -57,6 +66,14 @@ public final class DockerBackend implements SandboxBackend {
     private static final String AGENT_FILE = "agentexec-agent";
     private static final long CPU_PERIOD_MICROS = 100_000;
     private static final Duration OOM_STATE_WAIT = Duration.ofSeconds(2);
+    private static final String CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    /** Output a runtime health check keeps: enough for the error it reports. */
+    private static final long PROBE_OUTPUT_BYTES = 4096;
+    /**
+     * How long a create or start may take the daemon (the client's response timeout), counted in the bound a
+     * request waits for a runtime's pending health check.
+     */
+    private static final Duration DAEMON_CALL = Duration.ofSeconds(60);
 
     private final DockerClient client;
     private final URI dockerHost;
@@ -70,6 +87,9 @@ public final class DockerBackend implements SandboxBackend {
     /** Removes closed sessions' containers after their callers were answered; bounded (see Removal). */
     private final ThreadPoolExecutor remover;
     private final Thread shutdownHook;
+    /** The health check of each runtime a sandbox may use (empty key: the daemon's default), begun at start. */
+    private final Map<Optional<String>, CompletableFuture<RuntimeHealth>> runtimeHealth = new ConcurrentHashMap<>();
+    private final ExecutorService prober;
     private volatile String agentVolume;
     private volatile boolean closed;
 
@@ -92,6 +112,11 @@ public final class DockerBackend implements SandboxBackend {
                     t.setDaemon(true);
                     return t;
                 }, new ThreadPoolExecutor.AbortPolicy());
+        this.prober = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "agentexec-runtime-probe");
+            t.setDaemon(true);
+            return t;
+        });
         this.shutdownHook = new Thread(this::removeOwnContainers, "agentexec-docker-cleanup");
         Runtime.getRuntime().addShutdownHook(shutdownHook);
     }
@@ -133,6 +158,7 @@ public final class DockerBackend implements SandboxBackend {
         if (reaped > 0) {
             log.info("removed {} sandbox container(s) left by processes that no longer run", reaped);
         }
+        backend.checkRuntimes();
         for (String image : settings.warmImages()) {
             backend.refill(image);
         }
@@ -153,7 +179,13 @@ public final class DockerBackend implements SandboxBackend {
         if (closed) {
             throw new SandboxUnavailableException("the Docker backend is closed");
         }
-        if (poolable(spec)) {
+        // The same rules the options were checked against when they came in, once more where they take effect.
+        DockerOptions options = spec.dockerOptions().withUser(checkedUser(spec.dockerOptions().user()));
+        settings.runtimeProblem(options.runtime()).ifPresent(problem -> {
+            throw new InvalidRequestException("docker options: " + problem);
+        });
+        requireHealthy(options.runtime());
+        if (poolable(spec, options)) {
             ConcurrentLinkedDeque<DockerSession> pool = pools.get(spec.image());
             DockerSession warm;
             while (pool != null && (warm = pool.pollFirst()) != null) {
@@ -171,21 +203,22 @@ public final class DockerBackend implements SandboxBackend {
             }
             refill(spec.image());
         }
-        DockerSession session = create(spec.sessionId(), spec.image(), spec.limits(), spec.dockerOptions());
+        DockerSession session = create(spec.sessionId(), spec.image(), spec.limits(), options);
         live.put(session.containerId(), session);
         return session;
     }
 
     /** A session can come from the pool when it asks for nothing that is fixed at container creation. */
-    private boolean poolable(SessionSpec spec) {
+    private boolean poolable(SessionSpec spec, DockerOptions options) {
         return settings.warmPoolSize() > 0
                 && settings.warmImages().contains(spec.image())
-                && spec.dockerOptions().equals(settings.defaults())
+                && options.equals(settings.defaults())
                 && spec.limits().workspaceBytes() == settings.poolLimits().workspaceBytes();
     }
 
     private void refill(String image) {
-        if (closed || settings.warmPoolSize() == 0 || !settings.warmImages().contains(image)) {
+        if (closed || settings.warmPoolSize() == 0 || !settings.warmImages().contains(image)
+                || health(settings.defaults().runtime()).status() == RuntimeHealth.Status.UNHEALTHY) {
             return;
         }
         ConcurrentLinkedDeque<DockerSession> pool = pools.computeIfAbsent(image, k -> new ConcurrentLinkedDeque<>());
@@ -231,6 +264,10 @@ public final class DockerBackend implements SandboxBackend {
                 .withCpuQuota(cpuQuota(limits))
                 .withMounts(List.of(new Mount().withType(MountType.VOLUME).withSource(volume)
                         .withTarget(AGENT_DIR).withReadOnly(true)))
+                // The agent's stdout carries every frame: the user's output, downloaded files. A log driver would
+                // keep all of it on the host (json-file: /var/lib/docker/containers/ID/ID-json.log, unrotated),
+                // readable there after the tenant is gone. The attach stream does not need a log.
+                .withLogConfig(new LogConfig(LogConfig.LoggingType.NONE))
                 .withInit(false);
         options.runtime().ifPresent(host::withRuntime);
         CreateContainerCmd cmd = client.createContainerCmd(image)
@@ -238,7 +275,7 @@ public final class DockerBackend implements SandboxBackend {
                 .withCmd(List.of())
                 .withUser(options.user())
                 .withWorkingDir(settings.workspace())
-                .withEnv("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8")
+                .withEnv("PATH=" + CONTAINER_PATH, "LANG=C.UTF-8")
                 .withAttachStdin(true).withAttachStdout(true).withAttachStderr(true)
                 // StdinOnce: when our attach connection drops (this JVM died), the agent reads EOF and the
                 // container stops at once instead of idling until the reaper removes it.
@@ -360,6 +397,151 @@ public final class DockerBackend implements SandboxBackend {
         return (long) Math.max(1000, limits.cpus() * CPU_PERIOD_MICROS);
     }
 
+    /** The user as Docker gets it ({@code UID:GID}), by the one user parser; refused if it could be root. */
+    private static String checkedUser(String user) {
+        try {
+            return SandboxUser.parse(user).toString();
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException("docker options: user refused, it could run as root: " + e.getMessage());
+        }
+    }
+
+    /** Starts the health check of every runtime a sandbox may use, one after the other, in the background. */
+    private void checkRuntimes() {
+        for (Optional<String> runtime : settings.usableRuntimes()) {
+            CompletableFuture<RuntimeHealth> result = new CompletableFuture<>();
+            runtimeHealth.put(runtime, result);
+            if (!settings.runtimeProbe().enabled()) {
+                result.complete(new RuntimeHealth(runtime, RuntimeHealth.Status.NOT_CHECKED,
+                        "turned off (agentexec.sandbox.docker.runtime-probe.enabled)"));
+                continue;
+            }
+            prober.execute(() -> {
+                if (closed) {
+                    result.complete(new RuntimeHealth(runtime, RuntimeHealth.Status.NOT_CHECKED, "the engine closed first"));
+                    return;
+                }
+                RuntimeHealth health;
+                try {
+                    health = probe(runtime);
+                } catch (RuntimeException e) {
+                    health = new RuntimeHealth(runtime, RuntimeHealth.Status.UNHEALTHY, "the check failed: " + e);
+                }
+                switch (health.status()) {
+                    case HEALTHY -> log.info("sandbox {}", health);
+                    case UNHEALTHY -> log.warn("sandbox {}; requests for it are refused", health);
+                    default -> log.warn("sandbox {}; it is used unchecked", health);
+                }
+                result.complete(health);
+            });
+        }
+    }
+
+    /**
+     * A small health run in a real container of the runtime: {@code ls /proc}, then processes started one after the
+     * other (what user code does all the time), each step within the configured bound.
+     */
+    private RuntimeHealth probe(Optional<String> runtime) {
+        DockerBackendSettings.RuntimeProbe probe = settings.runtimeProbe();
+        try {
+            client.inspectImageCmd(probe.image()).exec();
+        } catch (NotFoundException e) {
+            return new RuntimeHealth(runtime, RuntimeHealth.Status.NOT_CHECKED, "the check's image " + probe.image()
+                    + " is not present (images/build.sh, or agentexec.sandbox.docker.runtime-probe.image)");
+        }
+        Limits limits = settings.poolLimits().withTimeout(probe.timeout());
+        DockerSession session;
+        try {
+            session = create("probe-" + UUID.randomUUID().toString().substring(0, 12), probe.image(), limits,
+                    settings.defaults().withRuntime(runtime).withNamePrefix(Optional.empty()));
+        } catch (RuntimeException e) {
+            return new RuntimeHealth(runtime, RuntimeHealth.Status.UNHEALTHY, "a sandbox does not start: "
+                    + String.valueOf(e.getMessage()).strip());
+        }
+        long started = System.nanoTime();
+        try {
+            RunOutcome ls = probeRun(session, limits, List.of("ls", "/proc"));
+            if (ls.timedOut() || ls.exitCode() != 0) {
+                return new RuntimeHealth(runtime, RuntimeHealth.Status.UNHEALTHY, "`ls /proc` "
+                        + (ls.timedOut() ? "did not finish within " + probe.timeout().toSeconds() + " s"
+                        : "failed (exit " + ls.exitCode() + "): "
+                        + new String(ls.stderr(), java.nio.charset.StandardCharsets.UTF_8).strip()));
+            }
+            RunOutcome churn = probeRun(session, limits, List.of("sh", "-c",
+                    "i=0; while [ $i -lt " + probe.spawns() + " ]; do ls /proc > /dev/null || exit 1; i=$((i+1)); done"));
+            if (churn.timedOut() || churn.exitCode() != 0) {
+                return new RuntimeHealth(runtime, RuntimeHealth.Status.UNHEALTHY, probe.spawns() + " processes started "
+                        + "one after the other " + (churn.timedOut() ? "did not finish within " + probe.timeout().toSeconds()
+                        + " s (a health bound, far above what a working runtime needs)" : "failed (exit "
+                        + churn.exitCode() + "): " + new String(churn.stderr(), java.nio.charset.StandardCharsets.UTF_8).strip()));
+            }
+            return new RuntimeHealth(runtime, RuntimeHealth.Status.HEALTHY, "`ls /proc` and " + probe.spawns()
+                    + " processes in " + Duration.ofNanos(System.nanoTime() - started).toMillis() + " ms");
+        } catch (AgentException e) {
+            return new RuntimeHealth(runtime, RuntimeHealth.Status.UNHEALTHY, "its sandbox failed: " + e.getMessage());
+        } finally {
+            session.close();
+        }
+    }
+
+    private RunOutcome probeRun(DockerSession session, Limits limits, List<String> argv) {
+        RunSpec spec = new RunSpec(argv, Map.of("PATH", CONTAINER_PATH, "LANG", "C.UTF-8"), settings.workspace(),
+                new byte[0], limits.timeout().toMillis(), PROBE_OUTPUT_BYTES, PROBE_OUTPUT_BYTES, limits.workspaceBytes(),
+                session.runProcessLimit(limits));
+        return session.channel().run(spec, OutputListener.NONE, settings.agentStartTimeout());
+    }
+
+    /** The health of every runtime a sandbox may use, as known now (a check may still be running). */
+    public List<RuntimeHealth> runtimeHealth() {
+        List<RuntimeHealth> all = new ArrayList<>();
+        for (Optional<String> runtime : settings.usableRuntimes()) {
+            all.add(health(runtime));
+        }
+        return all;
+    }
+
+    private RuntimeHealth health(Optional<String> runtime) {
+        CompletableFuture<RuntimeHealth> result = runtimeHealth.get(runtime);
+        if (result == null) {
+            return new RuntimeHealth(runtime, RuntimeHealth.Status.NOT_CHECKED, "not a runtime this engine uses");
+        }
+        return result.getNow(new RuntimeHealth(runtime, RuntimeHealth.Status.PENDING, "being checked"));
+    }
+
+    /**
+     * The runtime's health once its check is done; waits for a check still running (at most as long as the check
+     * itself can take).
+     */
+    public RuntimeHealth awaitRuntimeHealth(Optional<String> runtime) {
+        CompletableFuture<RuntimeHealth> result = runtimeHealth.get(runtime);
+        if (result == null) {
+            return health(runtime);
+        }
+        DockerBackendSettings.RuntimeProbe probe = settings.runtimeProbe();
+        Duration bound = DAEMON_CALL.plus(settings.agentStartTimeout()).plus(probe.timeout().plus(settings.agentStartTimeout())
+                .multipliedBy(2)).multipliedBy(settings.usableRuntimes().size());
+        try {
+            return result.get(bound.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            return new RuntimeHealth(runtime, RuntimeHealth.Status.UNHEALTHY, "its check did not end within " + bound);
+        } catch (ExecutionException e) {
+            return new RuntimeHealth(runtime, RuntimeHealth.Status.UNHEALTHY, "its check failed: " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SandboxUnavailableException("interrupted while waiting for the health check of runtime "
+                    + runtime.orElse("default"));
+        }
+    }
+
+    /** Refuses a runtime whose health check failed, naming the failure; never uses it silently. */
+    private void requireHealthy(Optional<String> runtime) {
+        RuntimeHealth health = awaitRuntimeHealth(runtime);
+        if (health.status() == RuntimeHealth.Status.UNHEALTHY) {
+            throw new SandboxUnavailableException("the sandbox runtime " + health.name() + " failed its health check "
+                    + "at engine start, so it is not used here: " + health.detail());
+        }
+    }
+
     boolean hasOwnKernel(Optional<String> runtime) {
         return settings.hasOwnKernel(runtime);
     }
@@ -474,6 +656,12 @@ public final class DockerBackend implements SandboxBackend {
         closed = true;
         // Let in-flight creations finish (interrupting docker-java mid-call can orphan a container).
         refiller.shutdown();
+        prober.shutdown();
+        try {
+            prober.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         try {
             refiller.awaitTermination(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {

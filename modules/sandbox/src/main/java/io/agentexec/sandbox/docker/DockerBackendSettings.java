@@ -2,11 +2,13 @@ package io.agentexec.sandbox.docker;
 
 import io.agentexec.sandbox.model.Limits;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Settings of the Docker backend, from {@code agentexec.sandbox.docker} in config.
@@ -19,6 +21,9 @@ import java.util.Set;
  *                       runtime's own threads and helper processes count there (gVisor's sentry and its ptrace
  *                       stubs), so the user's limit is enforced inside and this one only protects the host
  * @param removal        how closed sessions' containers are removed: after the caller got its answer, in the background
+ * @param allowedRuntimes runtimes a sandbox may ask for besides the configured one ({@code defaults.runtime()}, empty
+ *                       for the daemon's default); empty: only the configured one (see {@link #runtimeProblem})
+ * @param runtimeProbe   the health run each runtime the engine may use gets at start
  */
 public record DockerBackendSettings(
         DockerOptions defaults,
@@ -30,7 +35,31 @@ public record DockerBackendSettings(
         Set<String> allowedNetworks,
         Set<String> allowedRuntimes,
         Map<String, Integer> runtimeHostPids,
-        Removal removal) {
+        Removal removal,
+        RuntimeProbe runtimeProbe) {
+
+    /** Where the rule on runtimes is configured, for messages. */
+    static final String ALLOWED_RUNTIMES_SETTING =
+            "agentexec.sandbox.docker.allowed-runtimes (AGENTEXEC_DOCKER_ALLOWED_RUNTIMES)";
+
+    /**
+     * A small health run in a real container of each runtime the engine may use, at engine start: a runtime that
+     * cannot list {@code /proc} or start a handful of processes within {@code timeout} is reported and refused.
+     * The bound is a health bound (a runtime that works takes a small fraction of it), not a speed requirement.
+     *
+     * @param image   the image the probe container runs (it needs {@code sh} and {@code ls})
+     * @param spawns  processes the probe starts, one after the other
+     * @param timeout how long those may take, the container's start not counted
+     */
+    public record RuntimeProbe(boolean enabled, String image, int spawns, Duration timeout) {
+        public RuntimeProbe {
+            Objects.requireNonNull(image, "image");
+            Objects.requireNonNull(timeout, "timeout");
+            if (spawns < 1) {
+                throw new IllegalArgumentException("runtime-probe.spawns must be positive, got " + spawns);
+            }
+        }
+    }
 
     /**
      * Removal of closed sessions' containers ({@code docker rm -f}, a large part of a one-off's cost) on a
@@ -53,6 +82,11 @@ public record DockerBackendSettings(
 
     public DockerBackendSettings {
         Objects.requireNonNull(defaults, "defaults");
+        try {
+            SandboxUser.parse(defaults.user());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("docker defaults: the user could run sandboxes as root: " + e.getMessage(), e);
+        }
         warmImages = List.copyOf(warmImages);
         if (warmPoolSize < 0) {
             throw new IllegalArgumentException("warm-pool.size must not be negative");
@@ -69,6 +103,39 @@ public record DockerBackendSettings(
             }
         });
         Objects.requireNonNull(removal, "removal");
+        Objects.requireNonNull(runtimeProbe, "runtimeProbe");
+    }
+
+    /**
+     * The one rule on OCI runtimes: a sandbox runs under the configured runtime (none configured: the daemon's
+     * default, asked for by naming no runtime), or under one the operator listed in {@code allowed-runtimes}. So a
+     * tenant cannot leave gVisor for runc unless the operator says so.
+     *
+     * @return empty when {@code requested} is allowed, else why not (naming the rule and the setting)
+     */
+    public Optional<String> runtimeProblem(Optional<String> requested) {
+        return runtimeProblem(defaults.runtime(), allowedRuntimes, requested);
+    }
+
+    /** {@link #runtimeProblem(Optional)} with the configured runtime and the operator's list given. */
+    public static Optional<String> runtimeProblem(Optional<String> configured, Set<String> allowed, Optional<String> requested) {
+        if (requested.equals(configured) || requested.map(allowed::contains).orElse(false)) {
+            return Optional.empty();
+        }
+        return Optional.of((requested.isPresent() ? "runtime " + requested.get() : "the daemon's default runtime")
+                + " is not allowed: only the configured runtime ("
+                + configured.orElse("none: the daemon's default, used when no runtime is named")
+                + ") unless the operator lists more in " + ALLOWED_RUNTIMES_SETTING + "; listed: "
+                + new TreeSet<>(allowed));
+    }
+
+    /** Every runtime a sandbox of this engine may use: the configured one (empty: the daemon's default) and the listed. */
+    public List<Optional<String>> usableRuntimes() {
+        List<Optional<String>> runtimes = new ArrayList<>();
+        runtimes.add(defaults.runtime());
+        new TreeSet<>(allowedRuntimes).stream().map(Optional::of)
+                .filter(r -> !r.equals(defaults.runtime())).forEach(runtimes::add);
+        return List.copyOf(runtimes);
     }
 
     /**
@@ -88,6 +155,6 @@ public record DockerBackendSettings(
     /** The same settings with another warm-pool size (0 for one-shot use such as the CLI). */
     public DockerBackendSettings withWarmPoolSize(int size) {
         return new DockerBackendSettings(defaults, warmImages, size, poolLimits, workspace, agentStartTimeout,
-                allowedNetworks, allowedRuntimes, runtimeHostPids, removal);
+                allowedNetworks, allowedRuntimes, runtimeHostPids, removal, runtimeProbe);
     }
 }

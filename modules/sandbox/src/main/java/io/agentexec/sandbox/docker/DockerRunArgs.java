@@ -28,8 +28,10 @@ public final class DockerRunArgs {
     }
 
     /**
+     * @param options         the engine's defaults (their runtime is the configured one)
      * @param allowedNetworks network modes an operator permits ({@code none} at least)
-     * @param allowedRuntimes OCI runtimes an operator permits ({@code runsc}, ...)
+     * @param allowedRuntimes OCI runtimes an operator permits besides the configured one (see
+     *                        {@link DockerBackendSettings#runtimeProblem})
      */
     public static Applied apply(List<String> args, DockerOptions options, Limits limits,
                                 Set<String> allowedNetworks, Set<String> allowedRuntimes) {
@@ -49,6 +51,8 @@ public final class DockerRunArgs {
         }
         DockerOptions o = options;
         Limits l = limits;
+        // The options given are the engine's defaults: their runtime is the configured one.
+        Optional<String> configuredRuntime = options.runtime();
         for (int i = 0; i < tokens.size(); i++) {
             String flag = tokens.get(i);
             switch (flag) {
@@ -122,18 +126,19 @@ public final class DockerRunArgs {
                 }
                 case "--user", "-u" -> {
                     String user = value(tokens, ++i, flag);
-                    String uid = user.split(":", 2)[0];
-                    if (uid.equals("0") || uid.equals("root")) {
-                        throw new InvalidRequestException("docker_run_args: --user " + user + " weakens isolation (root)");
+                    try {
+                        o = o.withUser(SandboxUser.parse(user).toString());
+                    } catch (IllegalArgumentException e) {
+                        throw new InvalidRequestException("docker_run_args: " + flag + " refused, it could run as root: "
+                                + e.getMessage());
                     }
-                    o = o.withUser(user);
                 }
                 case "--runtime" -> {
-                    String runtime = value(tokens, ++i, flag);
-                    if (!allowedRuntimes.contains(runtime)) {
-                        throw new InvalidRequestException("docker_run_args: --runtime " + runtime + " is not allowed here; allowed: " + allowedRuntimes);
-                    }
-                    o = o.withRuntime(Optional.of(runtime));
+                    Optional<String> runtime = Optional.of(value(tokens, ++i, flag));
+                    DockerBackendSettings.runtimeProblem(configuredRuntime, allowedRuntimes, runtime).ifPresent(problem -> {
+                        throw new InvalidRequestException("docker_run_args: --runtime " + runtime.get() + ": " + problem);
+                    });
+                    o = o.withRuntime(runtime);
                 }
                 case "--name" -> o = o.withNamePrefix(Optional.of(containerName(value(tokens, ++i, flag))));
                 default -> {
