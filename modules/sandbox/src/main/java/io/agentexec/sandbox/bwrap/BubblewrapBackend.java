@@ -59,7 +59,7 @@ public final class BubblewrapBackend implements SandboxBackend {
             throw new SandboxUnavailableException("bubblewrap (" + settings.executable()
                     + ") is missing or cannot create namespaces here (apt-get install bubblewrap)");
         }
-        Path agentPath = agent.unpackTo(settings.runtimeDirectory());
+        Path agentPath = agent.installIn(settings.runtimeDirectory());
         Path memoryParent = settings.cgroupRoot().resolve("memory").resolve(settings.cgroupParent());
         boolean cgroups = Files.isWritable(memoryParent.getParent())
                 && Files.isWritable(settings.cgroupRoot().resolve("pids"));
