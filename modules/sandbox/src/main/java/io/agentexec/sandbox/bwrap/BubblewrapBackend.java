@@ -91,7 +91,8 @@ public final class BubblewrapBackend implements SandboxBackend {
         }
         probe(settings, agentPath, dropTo, disableUserns);
         Optional<CgroupDriver> cgroups = CgroupDriver.detect(settings.cgroupRoot(), settings.cgroupParent());
-        cgroups.ifPresentOrElse(CgroupDriver::removeStale, () -> log.warn("no writable cgroup v1 memory/pids "
+        // A live sandbox's group is joined within the agent start timeout of its creation; only older empty ones are stale.
+        cgroups.ifPresentOrElse(d -> d.removeStale(settings.agentStartTimeout()), () -> log.warn("no writable cgroup v1 memory/pids "
                 + "controllers or delegated cgroup v2 under {}: bubblewrap sandboxes get no memory, pids or CPU limit "
                 + "beyond rlimits", settings.cgroupRoot()));
         cgroups.ifPresent(d -> log.info("bubblewrap sandboxes get cgroups ({}: {})", d.getClass().getSimpleName(), d.controllers()));

@@ -4,6 +4,8 @@ import io.agentexec.sandbox.model.Limits;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -33,8 +35,11 @@ sealed interface CgroupDriver permits CgroupDriver.V1, CgroupDriver.V2 {
     /** The groups of a new sandbox, with its limits written; empty when they cannot be made. */
     Optional<SandboxCgroup> create(String sessionId, Limits limits);
 
-    /** Removes empty groups a crashed JVM left; busy ones (a live JVM's) cannot be removed and stay. */
-    void removeStale();
+    /**
+     * Removes empty groups a crashed JVM left; busy ones (a live JVM's) cannot be removed and stay. A group younger
+     * than {@code minAge} may be another JVM's sandbox whose launcher has not joined it yet, and stays too.
+     */
+    void removeStale(Duration minAge);
 
     /** Which controllers are used, for the log. */
     Set<String> controllers();
@@ -52,14 +57,17 @@ sealed interface CgroupDriver permits CgroupDriver.V1, CgroupDriver.V2 {
         Files.writeString(file, value);
     }
 
-    private static void removeEmptyChildren(Path parent) {
+    private static void removeEmptyChildren(Path parent, Duration minAge) {
         if (!Files.isDirectory(parent)) {
             return;
         }
+        Instant bornBefore = Instant.now().minus(minAge);
         try (var children = Files.list(parent)) {
             children.filter(Files::isDirectory).forEach(dir -> {
                 try {
-                    if (Files.readString(dir.resolve("cgroup.procs")).isBlank()) {
+                    // A cgroup directory's mtime is its creation: writing its files does not change it.
+                    if (Files.getLastModifiedTime(dir).toInstant().isBefore(bornBefore)
+                            && Files.readString(dir.resolve("cgroup.procs")).isBlank()) {
                         Files.deleteIfExists(dir);
                     }
                 } catch (IOException ignored) {
@@ -127,8 +135,8 @@ sealed interface CgroupDriver permits CgroupDriver.V1, CgroupDriver.V2 {
         }
 
         @Override
-        public void removeStale() {
-            controllers.forEach(c -> removeEmptyChildren(root.resolve(c).resolve(parent)));
+        public void removeStale(Duration minAge) {
+            controllers.forEach(c -> removeEmptyChildren(root.resolve(c).resolve(parent), minAge));
         }
     }
 
@@ -202,8 +210,8 @@ sealed interface CgroupDriver permits CgroupDriver.V1, CgroupDriver.V2 {
         }
 
         @Override
-        public void removeStale() {
-            removeEmptyChildren(root.resolve(parent));
+        public void removeStale(Duration minAge) {
+            removeEmptyChildren(root.resolve(parent), minAge);
         }
     }
 }

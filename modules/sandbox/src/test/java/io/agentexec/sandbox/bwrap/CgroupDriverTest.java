@@ -10,6 +10,7 @@ import io.agentexec.sandbox.model.Limits;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -110,6 +111,25 @@ class CgroupDriverTest {
     void aTinyCpuShareStillGetsTheKernelsMinimumQuota() {
         assertEquals(1_000, CgroupDriver.cpuQuotaMicros(LIMITS.withCpus(0.001)));
         assertEquals(200_000, CgroupDriver.cpuQuotaMicros(LIMITS.withCpus(2)));
+    }
+
+    /** On this machine's cgroups (where they are writable): which leftovers a starting engine removes. */
+    @Test
+    void onlyEmptyGroupsOlderThanTheStartTimeoutAreStale() throws IOException {
+        Path root = Path.of("/sys/fs/cgroup");
+        String parent = "agentexec-stale-test-" + ProcessHandle.current().pid();
+        CgroupDriver driver = CgroupDriver.detect(root, parent).orElse(null);
+        Assumptions.assumeTrue(driver != null, "skipped: no writable memory and pids cgroups here");
+        SandboxCgroup young = driver.create("sbx-young", LIMITS).orElseThrow();
+        try {
+            driver.removeStale(Duration.ofMinutes(1));
+            young.groups().forEach(g -> assertTrue(Files.isDirectory(g), g + ": may be a sandbox whose launcher has not joined yet"));
+            driver.removeStale(Duration.ZERO);
+            young.groups().forEach(g -> assertFalse(Files.exists(g), g + ": empty and old enough, so stale"));
+        } finally {
+            young.close();
+            young.groups().forEach(g -> SandboxCgroup.removeQuietly(g.getParent()));
+        }
     }
 
     /** On a machine that mounts cgroup v2 at /sys/fs/cgroup: a real group with the limits in force. */
