@@ -277,7 +277,8 @@ static void handle_get(reader *r) {
         return;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        send_error("refusing to read %s: not a regular file", path);
+        /* Worded as before for directories: controllers tell "no such file" apart by its prefix. */
+        send_error("no such file: %s (not a regular file)", path);
         close(fd);
         free(path);
         return;
