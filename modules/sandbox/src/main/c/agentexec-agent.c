@@ -11,20 +11,37 @@
  *   out: 'h' hello | 'k' ok | 'r' error(text) | 'o' stdout chunk | 'e' stderr chunk
  *        'f' file changed by the run | 'x' exit status | 'd' file data
  *
+ * The agent is not dumpable, so code of the same uid can neither ptrace it nor open its fds through
+ * /proc/PID/fd (which would let it write frames to the controller). It must therefore be the only
+ * process of the sandbox that holds the controller's pipes: pid 1 of a container, or of bwrap with
+ * --as-pid-1 (bwrap's own init would be dumpable and hold them too).
+ *
  * Modes:
- *   agent serve [--contained] [--workspace DIR]
+ *   agent serve [--contained] [--seccomp] [--workspace DIR]
  *       --contained: the agent is alone in its own pid namespace (pid 1 or 2), so ending a run may
- *       kill(-1): every process that the run left, however it detached (setsid, double fork).
+ *       kill(-1): every process that the run left, however it detached (setsid, double fork). A
+ *       contained agent never runs code as uid 0 or gid 0: such runs are refused with an error frame.
  *       Without it (the unsafe-local backend) only the run's process group can be killed.
- *   agent launch [--cgroup DIR]... [--limit RES=N]... -- PROGRAM ARGS...
- *       Joins the given cgroups and sets rlimits, then execs PROGRAM (used to put bwrap into a
- *       memory and pids cgroup before any of its processes exist).
+ *       --seccomp: before serving, install a seccomp filter (Docker's default profile as a denylist,
+ *       see install_seccomp) on the agent itself, so that it and every process it starts carry it.
+ *   agent launch [--cgroup DIR]... [--limit RES=N]... [--self-fd TOKEN] [--user UID:GID] -- PROGRAM ARGS...
+ *       Joins the given cgroups and sets rlimits, then execs PROGRAM (used to put bwrap into its
+ *       cgroups before any of its processes exist). --self-fd opens this binary (/proc/self/exe) on an
+ *       inheritable fd and replaces every argument TOKEN after -- with its number, so that PROGRAM can
+ *       copy the agent without a path to it (the runtime directory is private to the JVM's user).
+ *       --user drops to that unprivileged host uid and gid (no supplementary groups) last, after the
+ *       cgroups were joined, so that the sandbox's user namespace maps onto it rather than onto root.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -34,6 +51,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -201,10 +219,27 @@ static void handle_write(reader *r) {
     const char *leaf;
     int dir = open_parent(path, 1, &leaf);
     if (dir < 0) { send_error("cannot open parent of %s: %s", path, strerror(errno)); goto out; }
-    int fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
+    /* Non-blocking and without O_TRUNC: a FIFO (or anything but a regular file) planted under this
+     * name must neither stall the agent, which serves the whole session, nor be truncated. The type is
+     * checked on the opened file itself, then the file is emptied. */
+    struct stat st;
+    int fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
+    int open_errno = errno;
     close(dir);
     if (fd < 0) {
-        send_error(errno == ELOOP ? "refusing to write through a symlink: %s" : "cannot write %s", path);
+        if (open_errno == ELOOP) send_error("refusing to write through a symlink: %s", path);
+        else if (open_errno == ENXIO) send_error("refusing to write %s: not a regular file", path);
+        else send_error("cannot write %s: %s", path, strerror(open_errno));
+        goto out;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        send_error("refusing to write %s: not a regular file", path);
+        close(fd);
+        goto out;
+    }
+    if (ftruncate(fd, 0) < 0) {
+        send_error("cannot truncate %s: %s", path, strerror(errno));
+        close(fd);
         goto out;
     }
     size_t off = 0;
@@ -232,12 +267,19 @@ static void handle_get(reader *r) {
     if (!safe_relative(path)) { send_error("path escapes the workspace: %s", path); free(path); return; }
     const char *leaf;
     int dir = open_parent(path, 0, &leaf);
-    int fd = dir < 0 ? -1 : openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* Non-blocking: opening a FIFO for reading would otherwise wait for a writer forever. */
+    int fd = dir < 0 ? -1 : openat(dir, leaf, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
     if (dir >= 0) close(dir);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fd < 0) {
         send_error("no such file: %s", path);
-        if (fd >= 0) close(fd);
+        free(path);
+        return;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        /* Worded as before for directories: controllers tell "no such file" apart by its prefix. */
+        send_error("no such file: %s (not a regular file)", path);
+        close(fd);
         free(path);
         return;
     }
@@ -248,7 +290,14 @@ static void handle_get(reader *r) {
         return;
     }
     char *buf = malloc((size_t)st.st_size + 1);
-    ssize_t got = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+    ssize_t got = buf ? 0 : -1;
+    while (buf && got < (ssize_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - (size_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) { got = -1; break; }
+        if (n == 0) break; /* the file shrank meanwhile: send what there is */
+        got += n;
+    }
     close(fd);
     if (got < 0) send_error("reading %s failed", path);
     else send_frame('d', buf, (uint32_t)got);
@@ -269,8 +318,9 @@ typedef struct {
     size_t count;
 } file_list;
 
+/* Takes ownership of DIRFD: every path out of here closes it. */
 static void walk(file_list *list, int dirfd, const char *prefix, int depth) {
-    if (depth > MAX_WALK_DEPTH) return;
+    if (depth > MAX_WALK_DEPTH) { close(dirfd); return; }
     DIR *d = fdopendir(dirfd);
     if (!d) { close(dirfd); return; }
     struct dirent *de;
@@ -374,6 +424,123 @@ static void reap_all(pid_t main_pid, int *main_status, struct rusage *main_usage
     }
 }
 
+/* ---------- who we are ---------- */
+
+/* Root in any of the ids, or group 0 among the supplementary groups: user code must never get those
+ * inside a sandbox (a Docker --user that parses to 0, a bwrap mapping gone wrong). */
+static int runs_as_root(void) {
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0) return 1;
+    if (ru == 0 || eu == 0 || su == 0 || rg == 0 || eg == 0 || sg == 0) return 1;
+    int n = getgroups(0, NULL);
+    if (n < 0) return 1;
+    if (n == 0) return 0;
+    gid_t *groups = calloc((size_t)n, sizeof *groups);
+    if (!groups) return 1;
+    n = getgroups(n, groups);
+    int root = n < 0;
+    for (int i = 0; i < n; i++) if (groups[i] == 0) root = 1;
+    free(groups);
+    return root;
+}
+
+/* ---------- seccomp ---------- */
+
+/*
+ * Docker's default seccomp profile, written as a denylist for x86_64 (it is an allowlist there; these
+ * are the syscalls it refuses to a container without capabilities, which is what a sandbox is), plus
+ * io_uring (refused by Docker since 25.0). Everything else is allowed, as in Docker: ptrace and
+ * process_vm_* included (the agent is not dumpable, so they only reach the run's own processes).
+ * Refused calls fail with EPERM; clone3 with ENOSYS, so that libc falls back to clone, whose flags a
+ * filter can see.
+ */
+static const int denied_syscalls[] = {
+    /* file systems and namespaces */
+    __NR_mount, __NR_umount2, __NR_pivot_root, __NR_chroot, __NR_unshare, __NR_setns,
+    __NR_fsopen, __NR_fsconfig, __NR_fsmount, __NR_fspick, __NR_move_mount, __NR_open_tree, __NR_mount_setattr,
+    __NR_open_by_handle_at, __NR_name_to_handle_at, __NR_quotactl, __NR_quotactl_fd, __NR_acct,
+    __NR_swapon, __NR_swapoff, __NR_sysfs, __NR__sysctl, __NR_ustat, __NR_uselib, __NR_nfsservctl,
+    /* kernel keyrings, modules, kexec, reboot */
+    __NR_keyctl, __NR_add_key, __NR_request_key,
+    __NR_init_module, __NR_finit_module, __NR_delete_module, __NR_create_module, __NR_query_module,
+    __NR_get_kernel_syms, __NR_kexec_load, __NR_kexec_file_load, __NR_reboot,
+    /* tracing, bpf, fault handling, async I/O rings */
+    __NR_bpf, __NR_perf_event_open, __NR_lookup_dcookie, __NR_userfaultfd, __NR_fanotify_init,
+    __NR_io_uring_setup, __NR_io_uring_enter, __NR_io_uring_register,
+    /* the machine's clock, name, console, I/O ports, NUMA policy */
+    __NR_settimeofday, __NR_clock_settime, __NR_clock_adjtime, __NR_sethostname, __NR_setdomainname,
+    __NR_syslog, __NR_vhangup, __NR_iopl, __NR_ioperm,
+    __NR_mbind, __NR_set_mempolicy, __NR_get_mempolicy, __NR_move_pages,
+};
+
+/* clone() with any namespace flag (clone's low byte is the exit signal, so CLONE_NEWTIME cannot appear). */
+#define CLONE_NAMESPACE_FLAGS (0x00020000u /* NEWNS */ | 0x02000000u /* NEWCGROUP */ | 0x04000000u /* NEWUTS */ \
+                               | 0x08000000u /* NEWIPC */ | 0x10000000u /* NEWUSER */ | 0x20000000u /* NEWPID */ \
+                               | 0x40000000u /* NEWNET */)
+#define X32_SYSCALL_BIT 0x40000000u
+#define AF_VSOCK_FAMILY 40u /* vsock reaches the hypervisor's host, whatever the network namespace */
+
+static int install_seccomp(void) {
+    enum { MAX_INSNS = 256 };
+    struct sock_filter f[MAX_INSNS];
+    unsigned n = 0;
+#define INSN(code, k) (f[n++] = (struct sock_filter)BPF_STMT((code), (k)))
+#define JUMP(code, k, jt, jf) (f[n++] = (struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
+    const uint32_t eperm = SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA);
+    const uint32_t enosys = SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA);
+    const uint32_t arg0 = offsetof(struct seccomp_data, args[0]); /* low 32 bits on little-endian x86_64 */
+
+    /* Foreign architectures (i386 through int 0x80) and the x32 ABI: refused outright. */
+    INSN(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    INSN(BPF_RET | BPF_K, eperm);
+    INSN(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1);
+    INSN(BPF_RET | BPF_K, eperm);
+
+    for (size_t i = 0; i < sizeof denied_syscalls / sizeof *denied_syscalls; i++) {
+        JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)denied_syscalls[i], 0, 1);
+        INSN(BPF_RET | BPF_K, eperm);
+    }
+
+    /* clone: only without namespace flags. */
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 4);
+    INSN(BPF_LD | BPF_W | BPF_ABS, arg0);
+    JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NAMESPACE_FLAGS, 0, 1);
+    INSN(BPF_RET | BPF_K, eperm);
+    INSN(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1);
+    INSN(BPF_RET | BPF_K, enosys);
+
+    /* personality: only the values Docker allows (Linux, UNAME26, ADDR_NO_RANDOMIZE, both, query). */
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_personality, 0, 8);
+    INSN(BPF_LD | BPF_W | BPF_ABS, arg0);
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0u, 5, 0);
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x8u, 4, 0);
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x20000u, 3, 0);
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x20008u, 2, 0);
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 1, 0);
+    INSN(BPF_RET | BPF_K, eperm);
+    INSN(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+
+    /* socket: no AF_VSOCK. */
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 4);
+    INSN(BPF_LD | BPF_W | BPF_ABS, arg0);
+    JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_VSOCK_FAMILY, 0, 1);
+    INSN(BPF_RET | BPF_K, eperm);
+    INSN(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+
+    INSN(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+#undef INSN
+#undef JUMP
+    if (n > MAX_INSNS) abort(); /* cannot happen: the table above is fixed */
+    struct sock_fprog prog = {(unsigned short)n, f};
+    /* Also required to install a filter without CAP_SYS_ADMIN; bwrap and Docker set it already. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
 /* ---------- run ---------- */
 
 enum { F_TIMEOUT = 1, F_STDOUT_TRUNC = 2, F_STDERR_TRUNC = 4, F_OUTPUT_LIMIT = 8, F_OOM = 16, F_SPAWN_FAILED = 32, F_CANCELLED = 64 };
@@ -401,6 +568,11 @@ static void handle_run(reader *r) {
     size_t stdin_len = 0;
     char *stdin_data = rd_str(r, &stdin_len);
     if (r->bad || !envp) { send_error("malformed run request"); goto cleanup; }
+    if (contained && runs_as_root()) {
+        send_error("refusing to run code as uid 0 or gid 0 in a sandbox (the agent runs as uid %d gid %d): "
+                   "start the sandbox as an unprivileged user", (int)geteuid(), (int)getegid());
+        goto cleanup;
+    }
 
     file_list before = snapshot();
     int64_t oom_before = read_oom_kills();
@@ -601,11 +773,24 @@ cleanup:
     free(stdin_data);
 }
 
-static int serve(void) {
+/* Whatever the sandbox's launcher left open beyond stdin, stdout and stderr is not the runs' business. */
+static void close_inherited_fds(void) {
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return;
+    struct rlimit rl;
+    int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+    for (int fd = 3; fd < max; fd++) close(fd);
+}
+
+static int serve(int seccomp) {
     /* Same-uid user code must not read our fds through /proc or ptrace us. */
     prctl(PR_SET_DUMPABLE, 0);
     if (contained && getpid() > 2) {
         fprintf(stderr, "agentexec-agent: --contained needs its own pid namespace (pid %d)\n", (int)getpid());
+        return 2;
+    }
+    close_inherited_fds();
+    if (seccomp && install_seccomp() < 0) {
+        fprintf(stderr, "agentexec-agent: cannot install the seccomp filter: %s\n", strerror(errno));
         return 2;
     }
     struct sigaction sa;
@@ -654,8 +839,23 @@ static int write_text(const char *path, const char *text) {
 
 static int launch(int argc, char **argv) {
     int i = 2;
+    const char *self_token = NULL;
+    long drop_uid = -1, drop_gid = -1;
     for (; i < argc; i++) {
         if (!strcmp(argv[i], "--")) { i++; break; }
+        if (!strcmp(argv[i], "--self-fd") && i + 1 < argc) {
+            self_token = argv[++i];
+            continue;
+        }
+        if (!strcmp(argv[i], "--user") && i + 1 < argc) {
+            char tail;
+            if (sscanf(argv[++i], "%ld:%ld%c", &drop_uid, &drop_gid, &tail) != 2 || drop_uid <= 0 || drop_gid <= 0
+                    || drop_uid > 0x7fffffffL || drop_gid > 0x7fffffffL) {
+                fprintf(stderr, "agentexec-agent: --user wants UID:GID, both numeric and not 0, got %s\n", argv[i]);
+                return 126;
+            }
+            continue;
+        }
         if (!strcmp(argv[i], "--cgroup") && i + 1 < argc) {
             char path[4096];
             snprintf(path, sizeof path, "%s/cgroup.procs", argv[++i]);
@@ -678,6 +878,26 @@ static int launch(int argc, char **argv) {
         }
     }
     if (i >= argc) { fprintf(stderr, "agentexec-agent: launch needs -- PROGRAM\n"); return 126; }
+    if (self_token) {
+        /* Not O_CLOEXEC: PROGRAM inherits it. This is the very file being run, verified by the JVM. */
+        int self = open("/proc/self/exe", O_RDONLY);
+        if (self < 0) { fprintf(stderr, "agentexec-agent: cannot open /proc/self/exe: %s\n", strerror(errno)); return 126; }
+        static char number[16];
+        snprintf(number, sizeof number, "%d", self);
+        for (int j = i; j < argc; j++) if (!strcmp(argv[j], self_token)) argv[j] = number;
+    }
+    if (drop_uid > 0) {
+        /* Last, once the cgroups are joined (that needs our privileges): groups, then gid, then uid. */
+        if (setgroups(0, NULL) < 0 || setresgid((gid_t)drop_gid, (gid_t)drop_gid, (gid_t)drop_gid) < 0
+                || setresuid((uid_t)drop_uid, (uid_t)drop_uid, (uid_t)drop_uid) < 0) {
+            fprintf(stderr, "agentexec-agent: cannot become uid %ld gid %ld: %s\n", drop_uid, drop_gid, strerror(errno));
+            return 126;
+        }
+        if (setuid(0) == 0 || getuid() != (uid_t)drop_uid || getgid() != (gid_t)drop_gid) {
+            fprintf(stderr, "agentexec-agent: still able to regain root after dropping to uid %ld\n", drop_uid);
+            return 126;
+        }
+    }
     execvp(argv[i], argv + i);
     fprintf(stderr, "agentexec-agent: exec %s: %s\n", argv[i], strerror(errno));
     return 127;
@@ -685,15 +905,18 @@ static int launch(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "serve")) {
+        int seccomp = 0;
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--contained")) contained = 1;
+            else if (!strcmp(argv[i], "--seccomp")) seccomp = 1;
             else if (!strcmp(argv[i], "--workspace") && i + 1 < argc) workspace = argv[++i];
             else { fprintf(stderr, "agentexec-agent: unknown option %s\n", argv[i]); return 2; }
         }
-        return serve();
+        return serve(seccomp);
     }
     if (argc >= 2 && !strcmp(argv[1], "launch")) return launch(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "--version")) { puts(AGENT_VERSION); return 0; }
-    fprintf(stderr, "usage: agentexec-agent serve [--contained] [--workspace DIR] | launch [--cgroup DIR]... [--limit RES=N]... -- PROGRAM ARGS...\n");
+    fprintf(stderr, "usage: agentexec-agent serve [--contained] [--seccomp] [--workspace DIR]"
+                    " | launch [--cgroup DIR]... [--limit RES=N]... [--self-fd TOKEN] [--user UID:GID] -- PROGRAM ARGS...\n");
     return 2;
 }

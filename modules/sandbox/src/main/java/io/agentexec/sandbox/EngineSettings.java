@@ -99,8 +99,10 @@ public record EngineSettings(
                 Path.of(b.getString("cgroup-root")),
                 b.getString("cgroup-parent"),
                 b.getBytes("tmp-size"),
+                b.getBytes("shm-size"),
                 b.getString("workspace"),
                 b.getString("user"),
+                b.getString("host-user"),
                 b.getDuration("agent-start-timeout"),
                 Path.of(c.getString("runtime-directory")));
         Map<String, String> env = new LinkedHashMap<>();

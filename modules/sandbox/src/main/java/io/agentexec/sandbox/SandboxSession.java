@@ -60,7 +60,10 @@ public final class SandboxSession implements AutoCloseable {
         return backendName;
     }
 
-    /** False once the sandbox failed (its agent or container is gone); such a session should be closed. */
+    /**
+     * False once the sandbox failed (its agent or container is gone, or it did not answer a request in time);
+     * such a session should be closed.
+     */
     public boolean isUsable() {
         return !broken && backend.channel().isOpen();
     }
@@ -257,7 +260,13 @@ public final class SandboxSession implements AutoCloseable {
         FilenameDirective.check(path).ifPresent(problem -> {
             throw new InvalidRequestException(problem);
         });
-        backend.channel().writeFile(path, content, 0644, FILE_TIMEOUT);
+        requireUsable();
+        try {
+            backend.channel().writeFile(path, content, 0644, FILE_TIMEOUT);
+        } catch (AgentException e) {
+            broken = true; // no answer in time: a late one would be taken for the next request's
+            throw e;
+        }
     }
 
     /** Reads a workspace file of at most {@code maxBytes}. */
@@ -265,7 +274,19 @@ public final class SandboxSession implements AutoCloseable {
         FilenameDirective.check(path).ifPresent(problem -> {
             throw new InvalidRequestException(problem);
         });
-        return backend.channel().readFile(path, maxBytes, FILE_TIMEOUT);
+        requireUsable();
+        try {
+            return backend.channel().readFile(path, maxBytes, FILE_TIMEOUT);
+        } catch (AgentException e) {
+            broken = true; // no answer in time: a late one would be taken for the next request's
+            throw e;
+        }
+    }
+
+    private void requireUsable() {
+        if (!isUsable()) {
+            throw new AgentException("sandbox " + id() + " is no longer usable");
+        }
     }
 
     @Override

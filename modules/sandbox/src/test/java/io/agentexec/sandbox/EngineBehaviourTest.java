@@ -3,9 +3,12 @@ package io.agentexec.sandbox;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
+import io.agentexec.sandbox.agent.AgentRefusal;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
@@ -15,11 +18,16 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.LongFunction;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -425,5 +433,253 @@ class EngineBehaviourTest {
         assertEquals("ABC\n3\n", r.stdout());
         assertEquals(2, r.blocks().size());
         assertTrue(Arrays.asList("python", "bash").containsAll(r.blocks().stream().map(b -> b.language()).toList()));
+    }
+    // ---------- hostile code against the agent and the sandbox's walls (security review) ----------
+
+    /**
+     * Python that writes {@code payloadExpression} (frames of the agent protocol) into every /proc/PID/fd/N of other
+     * processes it can open, stdin last, then exits 3.
+     */
+    private static String intoEveryForeignFd(String payloadExpression, String label) {
+        return """
+                import os, struct, sys
+                def frame(kind, payload):
+                    return kind + struct.pack('>I', len(payload)) + payload
+                payload = %s
+                me = os.getpid()
+                reached = 0
+                for pid in sorted(p for p in os.listdir('/proc') if p.isdigit() and int(p) != me):
+                    try:
+                        fds = sorted(os.listdir('/proc/%%s/fd' %% pid), key=lambda fd: (fd == '0', int(fd)))
+                    except OSError:
+                        continue
+                    for fd in fds:
+                        try:
+                            f = os.open('/proc/%%s/fd/%%s' %% (pid, fd), os.O_WRONLY | os.O_NONBLOCK)
+                        except OSError:
+                            continue
+                        try:
+                            os.set_blocking(f, True)
+                            os.write(f, payload)
+                            reached += 1
+                        except OSError:
+                            pass
+                        finally:
+                            os.close(f)
+                print('%s', reached, flush=True)
+                sys.exit(3)
+                """.formatted(payloadExpression, label);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void userCodeCannotForgeItsResultThroughProcFds(BackendChoice backend) {
+        SandboxEngine engine = Backends.engine(backend);
+        String forged = "frame(b'o', b'FORGED OUTPUT\\n') + frame(b'x', struct.pack('>IIIQQI', 0, 0, 0, 1000, 0, 0))";
+        ExecutionResult r = run(engine, "python", intoEveryForeignFd(forged, "forged into"));
+        assertEquals(Verdict.RUNTIME_ERROR, r.verdict(), r::toString);
+        assertEquals(3, r.exitCode(), r::toString);
+        assertFalse(r.output().contains("FORGED"), r::toString);
+        assertEquals("forged into 0\n", r.stdout(), "no fd of another process is writable from inside");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void aFloodThroughProcFdsDoesNotPassTheCap(BackendChoice backend) {
+        SandboxEngine engine = Backends.engine(backend);
+        Limits limits = limits(engine).withOutputBytesPerStream(1024 * 1024);
+        String flood = "frame(b'o', b'F' * 65536) * 80";
+        ExecutionResult r = engine.execute(ExecutionRequest.of("python", intoEveryForeignFd(flood, "flooded"), limits));
+        assertTrue(r.stdoutBytes() <= limits.outputBytesPerStream(), () -> "recorded " + r.stdoutBytes() + " bytes");
+        assertFalse(r.stdout().contains("FFFF"), () -> r.stdout().substring(0, Math.min(200, r.stdout().length())));
+        assertEquals(Verdict.RUNTIME_ERROR, r.verdict(), r::message);
+        assertEquals(3, r.exitCode());
+        assertEquals("flooded 0\n", r.stdout());
+    }
+
+    /**
+     * Runs {@code exec -a MARKER sleep} in the session, hands the host pid of that process (the run's main process,
+     * a direct child of the agent) to {@code check} while it lives, then cancels the run.
+     */
+    private static <T> T whileARunIsLive(SandboxSession session, Limits limits, LongFunction<T> check) throws Exception {
+        String marker = "agentexec-live-" + UUID.randomUUID();
+        CompletableFuture<ExecutionResult> running = CompletableFuture.supplyAsync(() ->
+                session.execute(ExecutionRequest.of("bash", "exec -a " + marker + " sleep 600", limits)));
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        List<Long> pids;
+        while ((pids = HostProcesses.withMarker(marker)).isEmpty()) {
+            if (running.isDone() || System.nanoTime() > deadline) {
+                fail("the run's process never showed in the host's process table: " + (running.isDone() ? running.get() : "still waiting"));
+            }
+            Thread.sleep(20);
+        }
+        try {
+            return check.apply(pids.get(0));
+        } finally {
+            session.cancelRunning();
+            running.get();
+        }
+    }
+
+    private static String procStatus(long pid, String field) {
+        try {
+            return Files.readAllLines(Path.of("/proc", Long.toString(pid), "status")).stream()
+                    .filter(l -> l.startsWith(field + ":")).findFirst().orElseThrow()
+                    .substring(field.length() + 1).trim();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static long agentHostPid(SandboxSession session, Limits limits) throws Exception {
+        return whileARunIsLive(session, limits, pid -> Long.parseLong(procStatus(pid, "PPid")));
+    }
+
+    private static long openFds(long pid) {
+        try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
+            return fds.count();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void userCodeRunsAsAnUnprivilegedHostUser(BackendChoice backend) throws Exception {
+        SandboxEngine engine = Backends.engine(backend);
+        try (SandboxSession session = engine.openSession("python", limits(engine))) {
+            // Seen from the host (this JVM), so that a user namespace's own view cannot hide a mapping to root.
+            String[] seen = whileARunIsLive(session, limits(engine), pid -> {
+                try {
+                    return new String[] {procStatus(pid, "Uid"), procStatus(pid, "Gid"),
+                            Files.readString(Path.of("/proc", Long.toString(pid), "uid_map")).trim()};
+                } catch (IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            for (String ids : List.of(seen[0], seen[1])) {
+                for (String id : ids.split("\\s+")) {
+                    assertNotEquals("0", id, () -> "host uid/gid of sandboxed code: Uid " + seen[0] + ", Gid " + seen[1]
+                            + ", uid_map " + seen[2]);
+                }
+            }
+            String[] map = seen[2].split("\\s+");
+            assertTrue(!map[1].equals("0") || map[0].equals("0") && map[2].equals("4294967295"),
+                    () -> "a user namespace maps the sandbox to host uid 0: " + seen[2]);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void nestedUserNamespacesAreRefused(BackendChoice backend) {
+        SandboxEngine engine = Backends.engine(backend);
+        ExecutionResult r = run(engine, "bash", "if unshare -U true; then echo nested userns allowed; else echo refused; fi");
+        assertEquals(Verdict.OK, r.verdict(), r::toString);
+        assertEquals("refused\n", r.stdout(), r::toString);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void seccompRefusesDangerousSyscalls(BackendChoice backend) {
+        SandboxEngine engine = Backends.engine(backend);
+        String code = """
+                import ctypes, errno, threading
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.syscall.restype = ctypes.c_long
+                def call(name, nr, *args):
+                    ctypes.set_errno(0)
+                    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+                    e = ctypes.get_errno()
+                    print(name, 'ok' if r >= 0 else errno.errorcode.get(e, str(e)))
+                call('unshare', 272, 0)
+                call('keyctl', 250, 0, -3, 0)
+                call('add_key', 248, b'user', b'agentexec', b'secret', 6, -3)
+                call('mount', 165, b'none', b'/tmp', b'tmpfs', 0, 0)
+                call('personality', 135, 0x0400000)
+                t = threading.Thread(target=lambda: print('threads work'))
+                t.start()
+                t.join()
+                """;
+        ExecutionResult r = run(engine, "python", code);
+        assertEquals(Verdict.OK, r.verdict(), r::toString);
+        assertEquals("unshare EPERM\nkeyctl EPERM\nadd_key EPERM\nmount EPERM\npersonality EPERM\nthreads work\n",
+                r.stdout(), r::toString);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void theRootFilesystemIsReadOnly(BackendChoice backend) {
+        SandboxEngine engine = Backends.engine(backend);
+        ExecutionResult r = run(engine, "bash", """
+                for p in /etc/x /x /usr/x /dev/x /tmp/x /dev/shm/x ./x; do
+                  if touch "$p" 2>/dev/null; then echo "$p writable"; else echo "$p refused"; fi
+                done
+                """);
+        assertEquals(Verdict.OK, r.verdict(), r::toString);
+        assertEquals("/etc/x refused\n/x refused\n/usr/x refused\n/dev/x refused\n/tmp/x writable\n/dev/shm/x writable\n"
+                + "./x writable\n", r.stdout());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void aBusyLoopIsHeldToItsCpuQuota(BackendChoice backend) {
+        SandboxEngine engine = Backends.engine(backend);
+        Limits limits = limits(engine).withCpus(0.2);
+        ExecutionResult r = engine.execute(ExecutionRequest.of("python", """
+                import time
+                end = time.time() + 1.5
+                while time.time() < end:
+                    pass
+                for path in ('/sys/fs/cgroup/cpu/cpu.stat', '/sys/fs/cgroup/cpu.stat'):
+                    try:
+                        print(open(path).read())
+                        break
+                    except OSError:
+                        pass
+                else:
+                    print('no cpu.stat')
+                """, limits));
+        assertEquals(Verdict.OK, r.verdict(), r::toString);
+        Matcher throttled = Pattern.compile("(?m)^nr_throttled (\\d+)$").matcher(r.stdout());
+        assertTrue(throttled.find(), r::stdout);
+        assertTrue(Long.parseLong(throttled.group(1)) > 0, r::stdout);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void aFifoInTheWorkspaceDoesNotStallFileOperations(BackendChoice backend) {
+        SandboxEngine engine = Backends.engine(backend);
+        try (SandboxSession session = engine.openSession("python", limits(engine))) {
+            ExecutionResult made = session.execute(ExecutionRequest.of("bash", "mkfifo pipe && echo made", limits(engine)));
+            assertEquals("made\n", made.stdout(), made::toString);
+            AgentRefusal get = assertThrows(AgentRefusal.class, () -> session.readFile("pipe", 1024));
+            assertTrue(get.getMessage().contains("pipe"), get::getMessage);
+            AgentRefusal put = assertThrows(AgentRefusal.class,
+                    () -> session.writeFile("pipe", "x".getBytes(StandardCharsets.UTF_8)));
+            assertTrue(put.getMessage().contains("pipe"), put::getMessage);
+            assertTrue(session.isUsable());
+            ExecutionResult after = session.execute(ExecutionRequest.of("bash", "test -p pipe && echo still a fifo", limits(engine)));
+            assertEquals("still a fifo\n", after.stdout(), after::toString);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void directoriesDeeperThanTheWalkLimitDoNotLeakAgentFds(BackendChoice backend) throws Exception {
+        SandboxEngine engine = Backends.engine(backend);
+        try (SandboxSession session = engine.openSession("python", limits(engine))) {
+            ExecutionResult deep = session.execute(ExecutionRequest.of("bash",
+                    "for i in $(seq 300); do mkdir -p d$i/$(seq -s / 20); done; echo made", limits(engine)));
+            assertEquals("made\n", deep.stdout(), deep::toString);
+            long agent = agentHostPid(session, limits(engine));
+            long before = openFds(agent);
+            for (int i = 0; i < 10; i++) {
+                ExecutionResult r = session.execute(ExecutionRequest.of("bash", "echo run " + i + " | tee out.txt", limits(engine)));
+                assertEquals(Verdict.OK, r.verdict(), r::toString);
+                assertEquals("run " + i + "\n", r.stdout());
+                assertEquals(List.of("out.txt"), r.filesWritten().stream().map(f -> f.path()).toList(), r::toString);
+            }
+            assertEquals(before, openFds(agent), "the agent's open fds after 10 runs over 300 deep directories");
+        }
     }
 }

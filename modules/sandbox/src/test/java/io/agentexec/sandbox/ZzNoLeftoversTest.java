@@ -26,10 +26,12 @@ class ZzNoLeftoversTest {
                 .map(c -> c.getId().substring(0, 12) + " " + c.getLabels())
                 .toList();
         assertEquals(List.of(), ours);
-        Path groups = Path.of("/sys/fs/cgroup/memory/agentexec");
-        if (Files.isDirectory(groups)) {
-            try (Stream<Path> left = Files.list(groups)) {
-                assertEquals(List.of(), left.filter(Files::isDirectory).toList());
+        for (String controller : List.of("memory", "pids", "cpu")) {
+            Path groups = Path.of("/sys/fs/cgroup", controller, "agentexec");
+            if (Files.isDirectory(groups)) {
+                try (Stream<Path> left = Files.list(groups)) {
+                    assertEquals(List.of(), left.filter(Files::isDirectory).toList());
+                }
             }
         }
         docker.close();

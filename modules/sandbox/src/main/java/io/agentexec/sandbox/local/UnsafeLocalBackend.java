@@ -4,6 +4,7 @@ import io.agentexec.sandbox.agent.AgentBinary;
 import io.agentexec.sandbox.backend.BackendSession;
 import io.agentexec.sandbox.backend.ProcessSession;
 import io.agentexec.sandbox.backend.SandboxBackend;
+import io.agentexec.sandbox.backend.SandboxUnavailableException;
 import io.agentexec.sandbox.backend.SessionSpec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -24,12 +25,14 @@ import org.slf4j.LoggerFactory;
 public final class UnsafeLocalBackend implements SandboxBackend {
     private static final Logger log = LoggerFactory.getLogger(UnsafeLocalBackend.class);
 
-    private final Path agentPath;
+    private final AgentBinary agent;
+    private final Path runtimeDirectory;
     private final Path root;
     private final Duration startTimeout;
 
-    private UnsafeLocalBackend(Path agentPath, Path root, Duration startTimeout) {
-        this.agentPath = agentPath;
+    private UnsafeLocalBackend(AgentBinary agent, Path runtimeDirectory, Path root, Duration startTimeout) {
+        this.agent = agent;
+        this.runtimeDirectory = runtimeDirectory;
         this.root = root;
         this.startTimeout = startTimeout;
     }
@@ -38,8 +41,9 @@ public final class UnsafeLocalBackend implements SandboxBackend {
         log.warn("SANDBOX BACKEND unsafe-local: code runs on this host WITHOUT isolation, network or resource "
                 + "limits. Never use it for untrusted code.");
         try {
+            agent.installIn(runtimeDirectory); // refuses a runtime directory that is not private before anything runs
             Path root = Files.createDirectories(runtimeDirectory.resolve("unsafe-local"));
-            return new UnsafeLocalBackend(agent.unpackTo(runtimeDirectory), root, startTimeout);
+            return new UnsafeLocalBackend(agent, runtimeDirectory, root, startTimeout);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -52,6 +56,12 @@ public final class UnsafeLocalBackend implements SandboxBackend {
 
     @Override
     public BackendSession open(SessionSpec spec) {
+        Path agentPath;
+        try {
+            agentPath = agent.installIn(runtimeDirectory); // verified before each use
+        } catch (RuntimeException e) {
+            throw new SandboxUnavailableException("cannot start sandbox " + spec.sessionId() + ": " + e.getMessage(), e);
+        }
         Path workspace;
         try {
             workspace = Files.createTempDirectory(root, spec.sessionId() + "-");
