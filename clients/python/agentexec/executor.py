@@ -149,6 +149,8 @@ class AgentexecCodeExecutor:
             if verdict == "TIMEOUT":
                 output += "\nTimeout"  # AG2's words for a timeout, on a line of their own
             words = self._in_words(result)
+            if verdict == "POLICY_VIOLATION" and output.strip() == (result.get("message") or "").strip():
+                output = ""  # a refusal's output is its reason, which the line below says
             if words:
                 output += "\n[agentexec] " + words
             if verdict != "OK":

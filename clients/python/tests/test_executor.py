@@ -172,6 +172,7 @@ class ExecutorTest(unittest.TestCase):
         escape = self.run_blocks(("python", "# filename: ../outside.py\nprint(1)"))
         self.assertEqual(("POLICY_VIOLATION", 1), (escape.verdict, escape.exit_code))
         self.assertIn("[agentexec] refused by policy: file name leaves the workspace through '..'", escape.output)
+        self.assertEqual(1, escape.output.count("leaves the workspace"), "the reason is said once")
         if FORBIDDEN:
             refused = self.run_blocks(("python", "print('%s')" % FORBIDDEN))
             self.assertIn("[agentexec] refused by policy: Potentially unsafe code detected: " + FORBIDDEN,
