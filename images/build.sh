@@ -2,7 +2,7 @@
 # Builds agentexec's sandbox images from Debian's packages, without any Docker registry:
 # debootstrap a minimal root filesystem, strip it, and `docker import` it.
 #
-#   images/build.sh [--force] [python|node|shell|datascience ...]
+#   images/build.sh [--force] [python|node|shell|datascience|polyglot ...]
 #
 # An image that already exists, built from the same package list, is skipped unless --force is given. Environment overrides:
 #   AGENTEXEC_DEBIAN_SUITE (bookworm), AGENTEXEC_DEBIAN_MIRROR (the mirror apt already uses),
@@ -24,11 +24,11 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    python|node|shell|datascience) wanted+=("$arg") ;;
-    *) echo "build.sh: unknown image '$arg' (python, node, shell, datascience)" >&2; exit 2 ;;
+    python|node|shell|datascience|polyglot) wanted+=("$arg") ;;
+    *) echo "build.sh: unknown image '$arg' (python, node, shell, datascience, polyglot)" >&2; exit 2 ;;
   esac
 done
-[[ ${#wanted[@]} -eq 0 ]] && wanted=(python node shell datascience)
+[[ ${#wanted[@]} -eq 0 ]] && wanted=(python node shell datascience polyglot)
 
 packages_for() {
   case "$1" in
@@ -36,6 +36,8 @@ packages_for() {
     node) echo "nodejs,bash,coreutils" ;;
     shell) echo "bash,coreutils,findutils,grep,sed,gawk,tar,gzip" ;;
     datascience) echo "python3,python3-numpy,python3-pandas,python3-matplotlib,bash,coreutils" ;;
+    # Every language of an AG2 chat in one image, so that its python, bash and node blocks share one workspace.
+    polyglot) echo "python3,nodejs,bash,coreutils" ;;
   esac
 }
 
