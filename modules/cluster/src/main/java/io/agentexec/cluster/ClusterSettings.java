@@ -110,6 +110,15 @@ public record ClusterSettings(
 
     public record PersistenceSettings(Dialect dialect, String url, String user, String password, String schema,
                                       int poolSize) {
+        public PersistenceSettings {
+            // No default password ships for PostgreSQL (it used to be the user name): the operator gives one.
+            if (dialect == Dialect.POSTGRESQL && (password == null || password.isEmpty())) {
+                throw new IllegalArgumentException("agentexec.cluster.persistence.password is not set: a PostgreSQL "
+                        + "journal needs the database password; set the environment variable AGENTEXEC_DB_PASSWORD "
+                        + "(there is no default)");
+            }
+        }
+
         /** The URL the journal connects with: the configured one, set to the configured schema if any. */
         public String journalUrl() {
             if (schema.isBlank()) {

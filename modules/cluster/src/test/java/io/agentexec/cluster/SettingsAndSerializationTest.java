@@ -56,9 +56,12 @@ class SettingsAndSerializationTest {
         assertTrue(s.seedNodes().isEmpty());
     }
 
+    /** The database password has no default in the product configuration: it comes from AGENTEXEC_DB_PASSWORD. */
+    private static final String DB_PASSWORD = "agentexec.cluster.persistence.password = \"from-the-environment\"\n";
+
     @Test
     void clusterConfigUsesPostgresAndSeedNodes() {
-        Config config = ClusterConfig.load(List.of(CONFIG.resolve("cluster.conf")));
+        Config config = ClusterConfig.load(DB_PASSWORD, List.of(CONFIG.resolve("cluster.conf")));
         ClusterSettings s = ClusterSettings.fromConfig(config);
         assertEquals(Dialect.POSTGRESQL, s.persistence().dialect());
         assertEquals(2, s.seedNodes().size());
@@ -75,11 +78,33 @@ class SettingsAndSerializationTest {
 
     @Test
     void kubernetesConfigBootstrapsThroughTheKubernetesApi() {
-        Config config = ClusterConfig.load(List.of(CONFIG.resolve("cluster.conf"), CONFIG.resolve("kubernetes.conf")));
+        Config config = ClusterConfig.load(DB_PASSWORD, List.of(CONFIG.resolve("cluster.conf"), CONFIG.resolve("kubernetes.conf")));
         assertEquals(Formation.KUBERNETES_BOOTSTRAP, ClusterSettings.fromConfig(config).formation());
         assertEquals("kubernetes-api",
                 config.getString("pekko.management.cluster.bootstrap.contact-point-discovery.discovery-method"));
         assertTrue(config.getStringList("pekko.cluster.seed-nodes").isEmpty());
+    }
+
+    /**
+     * The PostgreSQL configurations carry no default password (it was the user name): a node started
+     * without AGENTEXEC_DB_PASSWORD refuses to start and names the variable.
+     */
+    @Test
+    void postgresWithoutAPasswordIsRefusedNamingTheVariable() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getenv("AGENTEXEC_DB_PASSWORD") == null,
+                "AGENTEXEC_DB_PASSWORD is set in this environment: cluster.conf would take it");
+        for (List<Path> layers : List.of(List.of(CONFIG.resolve("cluster.conf")),
+                List.of(CONFIG.resolve("cluster.conf"), CONFIG.resolve("kubernetes.conf")))) {
+            Config config = ClusterConfig.load(layers);
+            assertMessage(() -> ClusterSettings.fromConfig(config), "AGENTEXEC_DB_PASSWORD");
+            assertMessage(() -> AgentexecCluster.start(config), "agentexec.cluster.persistence.password");
+        }
+        // Any PostgreSQL configuration, not only ours; H2 (the embedded journal) needs none.
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config(
+                "agentexec.cluster.persistence { dialect = postgresql, url = \"jdbc:postgresql://db/x\" }")),
+                "AGENTEXEC_DB_PASSWORD");
+        assertEquals("", ClusterSettings.fromConfig(ClusterConfig.load(List.of(CONFIG.resolve("local.conf"))))
+                .persistence().password());
     }
 
     @Test
