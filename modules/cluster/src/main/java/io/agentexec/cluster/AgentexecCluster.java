@@ -37,8 +37,12 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -84,6 +88,7 @@ public final class AgentexecCluster implements AutoCloseable {
     private final Optional<SandboxEngine> engine;
     private final Optional<SessionTable> sessions;
     private final Optional<ExecutorService> slotThreads;
+    private final Optional<ThreadPoolExecutor> fileThreads;
     private final ActorRef<Placement.Command> placement;
     private final ClusterSharding sharding;
     private final AtomicBoolean released = new AtomicBoolean();
@@ -91,14 +96,15 @@ public final class AgentexecCluster implements AutoCloseable {
 
     private AgentexecCluster(ActorSystem<Void> system, ClusterSettings settings, EngineSettings engineSettings,
                              Optional<SandboxEngine> engine, Optional<SessionTable> sessions,
-                             Optional<ExecutorService> slotThreads, ActorRef<Placement.Command> placement,
-                             ClusterSharding sharding) {
+                             Optional<ExecutorService> slotThreads, Optional<ThreadPoolExecutor> fileThreads,
+                             ActorRef<Placement.Command> placement, ClusterSharding sharding) {
         this.system = system;
         this.settings = settings;
         this.engineSettings = engineSettings;
         this.engine = engine;
         this.sessions = sessions;
         this.slotThreads = slotThreads;
+        this.fileThreads = fileThreads;
         this.placement = placement;
         this.sharding = sharding;
     }
@@ -128,13 +134,19 @@ public final class AgentexecCluster implements AutoCloseable {
         ActorRef<Placement.Command> placement = system.systemActorOf(Placement.create(loadTopic), "placement", Props.empty());
 
         Optional<SessionTable> sessions = engine.map(e -> new SessionTable(Clock.systemUTC()));
-        // Runs take at most the slots; the other threads serve file operations and container removal.
+        // Runs have the slots' threads to themselves. File operations have a pool of their own, bounded in
+        // threads and queue (past both refused at once): one stuck in a sandbox never delays another's run.
         Optional<ExecutorService> slotThreads = engine.map(e -> Executors.newFixedThreadPool(
-                settings.worker().slots() + settings.worker().fileThreads(), daemonThreads("agentexec-slot")));
+                settings.worker().slots(), daemonThreads("agentexec-slot")));
+        Optional<ThreadPoolExecutor> fileThreads = engine.map(e -> new ThreadPoolExecutor(
+                settings.worker().fileThreads(), settings.worker().fileThreads(), 0, TimeUnit.MILLISECONDS,
+                settings.worker().fileQueue() == 0 ? new SynchronousQueue<>()
+                        : new ArrayBlockingQueue<>(settings.worker().fileQueue()),
+                daemonThreads("agentexec-file"), new ThreadPoolExecutor.AbortPolicy()));
         if (engine.isPresent()) {
             // The name carries an id per incarnation: a sandbox bound to a worker that restarted sees it gone.
             system.systemActorOf(ExecutionWorker.create(engine.get(), sessions.get(), slotThreads.get(),
-                            settings.worker(), settings.output(), loadTopic),
+                            fileThreads.get(), settings.worker(), settings.output(), loadTopic),
                     "execution-worker-" + UUID.randomUUID(), Props.empty());
         }
 
@@ -150,7 +162,7 @@ public final class AgentexecCluster implements AutoCloseable {
                 .withRole(gateway).withSettings(shardingSettings));
 
         AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, engine, sessions, slotThreads,
-                placement, sharding);
+                fileThreads, placement, sharding);
         system.getWhenTerminated().thenRun(node::releaseEngine);
         node.formCluster();
         log.info("agentexec node {} started with roles {}", node.selfAddress(), settings.roles());
@@ -493,6 +505,7 @@ public final class AgentexecCluster implements AutoCloseable {
             try {
                 sessions.ifPresent(SessionTable::close);
                 slotThreads.ifPresent(ExecutorService::shutdownNow);
+                fileThreads.ifPresent(ExecutorService::shutdownNow);
                 engine.ifPresent(SandboxEngine::close);
             } finally {
                 engineReleased.complete(null);

@@ -53,14 +53,22 @@ public record ClusterSettings(
     /**
      * @param cancelRetryInterval a cancel is repeated this often until the job ends: one that lands
      *                            between two blocks (or before the first starts) still stops the run
-     * @param fileThreads         threads for file operations and container removal, besides the slots
+     * @param fileThreads         threads of the file operations' own pool: runs never wait for them
+     * @param fileQueue           file operations waiting for one of those threads; more are refused at once
+     * @param fileOpTimeout       a file operation running longer marks its sandbox's container broken
      */
     public record WorkerSettings(int slots, int queueCapacity, Duration loadReportInterval,
                                  Duration orphanSessionTimeout, Backoff restartBackoff, Duration cancelRetryInterval,
-                                 int fileThreads) {
+                                 int fileThreads, int fileQueue, Duration fileOpTimeout) {
         public WorkerSettings {
             if (fileThreads < 1) {
                 throw new IllegalArgumentException("agentexec.cluster.worker.file-threads must be at least 1, got " + fileThreads);
+            }
+            if (fileQueue < 0) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.file-queue must not be negative, got " + fileQueue);
+            }
+            if (fileOpTimeout.isNegative() || fileOpTimeout.isZero()) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.file-op-timeout must be positive, got " + fileOpTimeout);
             }
             if (slots < 1) {
                 throw new IllegalArgumentException("agentexec.cluster.worker.slots must be at least 1, got " + slots);
@@ -138,6 +146,11 @@ public record ClusterSettings(
         if (roles.isEmpty()) {
             throw new IllegalArgumentException("agentexec.cluster.roles must name at least one of gateway, worker");
         }
+        // The worker answers a stuck file operation (and closes its container) before the caller gives up on it.
+        if (worker.fileOpTimeout().compareTo(files.timeout()) >= 0) {
+            throw new IllegalArgumentException("agentexec.cluster.worker.file-op-timeout (" + worker.fileOpTimeout()
+                    + ") must be shorter than agentexec.cluster.files.timeout (" + files.timeout() + ")");
+        }
     }
 
     public boolean has(NodeRole role) {
@@ -162,7 +175,8 @@ public record ClusterSettings(
                 c.getDuration("ask-timeout"),
                 new WorkerSettings(w.getInt("slots"), w.getInt("queue"), w.getDuration("load-report-interval"),
                         w.getDuration("orphan-session-timeout"), Backoff.fromConfig(w.getConfig("restart-backoff")),
-                        w.getDuration("cancel-retry-interval"), w.getInt("file-threads")),
+                        w.getDuration("cancel-retry-interval"), w.getInt("file-threads"), w.getInt("file-queue"),
+                        w.getDuration("file-op-timeout")),
                 new ExecutionSettings(e.getInt("max-attempts"), Backoff.fromConfig(e.getConfig("retry-backoff")),
                         e.getDuration("retry-capacity-wait"),
                         e.getDuration("run-watchdog-slack"), e.getDuration("queued-watchdog"), e.getDuration("linger"),

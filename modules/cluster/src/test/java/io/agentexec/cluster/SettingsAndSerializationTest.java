@@ -113,6 +113,9 @@ class SettingsAndSerializationTest {
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.roles = \"\"")), "roles");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.slots = 0")), "slots");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.queue = -1")), "queue");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.file-queue = -1")), "file-queue");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.file-op-timeout = 2m")),
+                "must be shorter than agentexec.cluster.files.timeout");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.execution.max-attempts = 0")), "max-attempts");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.persistence.dialect = oracle")), "dialect");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.formation = dns")), "formation");

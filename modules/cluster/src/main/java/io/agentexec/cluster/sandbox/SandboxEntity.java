@@ -513,7 +513,8 @@ public final class SandboxEntity
                 events.add(new BoundToWorker(Placement.workerName(done.worker(), selfAddress)));
             }
             if (done.sessionLost()) {
-                events.add(new WorkspaceLost("the sandbox's container failed during a file operation"));
+                events.add(new WorkspaceLost("the sandbox's container failed during a file operation"
+                        + (done.reply() instanceof FileReply.Failed failed ? ": " + failed.message() : "")));
             }
             endFileOp();
             return Effect().persist(events).thenReply(replyTo, s -> done.reply()).thenUnstashAll();
@@ -549,8 +550,20 @@ public final class SandboxEntity
         endFileOp();
         ActorRef<FileReply> replyTo = pending.get().command() instanceof WriteFile w ? w.replyTo()
                 : ((ReadFile) pending.get().command()).replyTo();
-        return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED,
-                "the worker did not answer within " + filesSettings.timeout())).thenUnstashAll();
+        String message = "the worker did not answer within " + filesSettings.timeout()
+                + " (agentexec.cluster.files.timeout)";
+        if (state.worker().isPresent()) {
+            // The worker's own file-op-timeout should have answered first: it is unreachable or its container
+            // hangs. Either way the container cannot be trusted: close it, and the next use opens a fresh one.
+            String worker = state.worker().get();
+            placement.tell(new Placement.CloseOn(worker, sandboxId));
+            return Effect().persist(new WorkspaceLost(message + "; the sandbox's container on " + worker
+                            + " was closed as broken"))
+                    .thenReply(replyTo, s -> new FileReply.Failed(SandboxFileException.Kind.FAILED, message
+                            + "; the sandbox's container was closed as broken and its workspace is lost"))
+                    .thenUnstashAll();
+        }
+        return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED, message)).thenUnstashAll();
     }
 
     private void endFileOp() {

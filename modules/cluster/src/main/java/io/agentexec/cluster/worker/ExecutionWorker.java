@@ -1,6 +1,7 @@
 package io.agentexec.cluster.worker;
 
 import io.agentexec.cluster.CborSerializable;
+import io.agentexec.cluster.FaultInjection;
 import io.agentexec.cluster.ClusterSettings.OutputSettings;
 import io.agentexec.cluster.ClusterSettings.WorkerSettings;
 import io.agentexec.cluster.api.FileReply;
@@ -26,6 +27,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -133,6 +135,10 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     public record GetLoad(ActorRef<WorkerLoad> replyTo) implements Command {
     }
 
+    /** A file operation still not answered after the file-op-timeout. */
+    private record FileOpTimedOut(FileWork work) implements Command {
+    }
+
     /** A slot thread finished a job; {@code closeAfterReply}: a one-off's session, to close once the sender has the answer. */
     private record JobDone(Job job, Outcome outcome, Optional<SandboxSession> closeAfterReply) implements Command {
     }
@@ -212,16 +218,55 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         }
     }
 
-    /** The worker, restarted with backoff when it fails; its sessions live in {@code sessions} and survive that. */
     /**
-     * @param slots a pool of at least {@code settings.slots() + settings.fileThreads()} threads: jobs never
-     *              hold more than the slots, file operations and container removal use the rest
+     * A file operation handed to the file pool. Exactly one answer goes to its sender: the pool thread's,
+     * or the timeout's, whichever marks it first (under the object's lock).
+     */
+    private static final class FileWork {
+        final FileOp op;
+        /** What the pool runs, kept to take it out of the queue when it times out there. */
+        Runnable task = () -> { };
+        private boolean started;
+        private boolean answered;
+
+        FileWork(FileOp op) {
+            this.op = op;
+        }
+
+        /** The pool thread begins; false when the timeout already answered (it waited too long in the queue). */
+        synchronized boolean start() {
+            started = !answered;
+            return started;
+        }
+
+        /** Claims the one answer; false when the other side already gave it. */
+        synchronized boolean claimAnswer() {
+            if (answered) {
+                return false;
+            }
+            answered = true;
+            return true;
+        }
+
+        synchronized boolean started() {
+            return started;
+        }
+    }
+
+    /**
+     * The worker, restarted with backoff when it fails; its sessions live in {@code sessions} and survive that.
+     *
+     * @param slots       a pool of at least {@code settings.slots()} threads, for runs only: a job holds one
+     *                    while it runs, and the worker never runs more jobs than slots
+     * @param fileThreads the file operations' own bounded pool ({@code settings.fileThreads()} threads, a queue
+     *                    of {@code settings.fileQueue()}): a stuck file operation never takes a run's thread
      */
     public static Behavior<Command> create(SandboxEngine engine, SessionTable sessions, ExecutorService slots,
-                                           WorkerSettings settings, OutputSettings outputSettings,
-                                           ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
+                                           ThreadPoolExecutor fileThreads, WorkerSettings settings,
+                                           OutputSettings outputSettings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         Behavior<Command> worker = Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-                new ExecutionWorker(ctx, timers, engine, sessions, slots, settings, outputSettings, loadTopic)));
+                new ExecutionWorker(ctx, timers, engine, sessions, slots, fileThreads, settings, outputSettings,
+                        loadTopic)));
         return Behaviors.supervise(worker).onFailure(SupervisorStrategy.restartWithBackoff(
                 settings.restartBackoff().min(), settings.restartBackoff().max(), settings.restartBackoff().randomFactor()));
     }
@@ -229,6 +274,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private final SandboxEngine engine;
     private final SessionTable sessions;
     private final ExecutorService slots;
+    private final ThreadPoolExecutor fileThreads;
     private final WorkerSettings settings;
     private final OutputSettings outputSettings;
     private final ActorRef<Topic.Command<WorkerLoad>> loadTopic;
@@ -238,16 +284,19 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private int running;
 
     private ExecutionWorker(ActorContext<Command> ctx, TimerScheduler<Command> timers, SandboxEngine engine,
-                            SessionTable sessions, ExecutorService slots, WorkerSettings settings,
-                            OutputSettings outputSettings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
+                            SessionTable sessions, ExecutorService slots, ThreadPoolExecutor fileThreads,
+                            WorkerSettings settings, OutputSettings outputSettings,
+                            ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         super(ctx);
         this.engine = engine;
         this.sessions = sessions;
         this.slots = slots;
+        this.fileThreads = fileThreads;
         this.settings = settings;
         this.outputSettings = outputSettings;
         this.loadTopic = loadTopic;
-        // Output flushes and cancels may write to a sandbox's stdin: never on the default dispatcher.
+        // Output flushes, cancels and container removal may block on a sandbox or the daemon: never on the
+        // default dispatcher, and never on a run's or a file operation's thread.
         this.blocking = ctx.getSystem().dispatchers().lookup(DispatcherSelector.blocking());
         ctx.getSystem().receptionist().tell(Receptionist.register(SERVICE_KEY, ctx.getSelf()));
         timers.startTimerWithFixedDelay(PublishLoad.INSTANCE, settings.loadReportInterval());
@@ -269,6 +318,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 })
                 .onMessage(WriteFile.class, this::onFileOp)
                 .onMessage(ReadFile.class, this::onFileOp)
+                .onMessage(FileOpTimedOut.class, this::onFileOpTimedOut)
                 .onMessage(GetLoad.class, msg -> {
                     msg.replyTo().tell(load());
                     return this;
@@ -324,7 +374,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         // hearing it finds the slot free, here and in placement's view.
         done.job().replyTo().tell(new Finished(done.job().jobId(), done.outcome().result(),
                 done.outcome().failedBeforeRun(), done.outcome().sessionLost()));
-        // A one-off's container goes after the answer, on a pool thread: the caller never waits for its removal.
+        // A one-off's container goes after the answer, off the actor: the caller never waits for its removal.
         done.closeAfterReply().ifPresent(session -> {
             Runnable close = () -> {
                 try {
@@ -334,7 +384,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 }
             };
             try {
-                slots.execute(close);
+                blocking.execute(close);
             } catch (RejectedExecutionException e) {
                 close.run(); // the node is stopping: its pool is gone, the engine's close waits for the removal
             }
@@ -348,8 +398,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     }
 
     private Behavior<Command> onCloseSandbox(CloseSandbox close) {
-        // Removing a container blocks on the daemon: do it on a slot thread without taking a slot.
-        CompletableFuture.runAsync(() -> sessions.close(close.sandboxId()), slots);
+        // Removing a container blocks on the daemon: off the actor, and off the runs' and file operations' pools.
+        CompletableFuture.runAsync(() -> sessions.close(close.sandboxId()), blocking);
         return this;
     }
 
@@ -392,13 +442,62 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             return this;
         }
         ActorRef<Command> self = getContext().getSelf();
-        // The pool has threads beyond the slots for this: a file operation never waits for a run to end.
-        CompletableFuture.runAsync(() -> op.replyTo().tell(fileOp(op, self)), slots);
+        FileWork work = new FileWork(op);
+        // The file operations' own pool: a file operation never takes a run's thread, nor a run a file thread.
+        work.task = () -> {
+            if (work.start()) {
+                FileDone done = fileOp(work, self);
+                if (work.claimAnswer()) {
+                    op.replyTo().tell(done);
+                }
+            }
+        };
+        try {
+            fileThreads.execute(work.task);
+        } catch (RejectedExecutionException e) {
+            op.replyTo().tell(new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.BUSY,
+                    "the worker's file operations are all taken (" + settings.fileThreads() + " running, "
+                            + settings.fileQueue() + " waiting: agentexec.cluster.worker.file-threads and "
+                            + "agentexec.cluster.worker.file-queue); nothing was done, try again later"), false, false));
+            return this;
+        }
+        getContext().scheduleOnce(settings.fileOpTimeout(), self, new FileOpTimedOut(work));
         return this;
     }
 
-    /** Runs on a pool thread: the container's agent answers over its stream. */
-    private FileDone fileOp(FileOp op, ActorRef<Command> self) {
+    /**
+     * A file operation outlived the file-op-timeout. Still queued: it is dropped, nothing was done. Started:
+     * the agent is stuck (or the container hangs), so the sandbox's container is closed as broken (which ends
+     * the stuck read) and the sender hears that the workspace is lost.
+     */
+    private Behavior<Command> onFileOpTimedOut(FileOpTimedOut timedOut) {
+        FileWork work = timedOut.work();
+        if (!work.claimAnswer()) {
+            return this; // answered in time
+        }
+        FileOp op = work.op;
+        ActorRef<Command> self = getContext().getSelf();
+        if (!work.started()) {
+            fileThreads.remove(work.task); // frees its queue place; were it already taken, start() refuses it
+            op.replyTo().tell(new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.BUSY,
+                    "the file operation waited " + settings.fileOpTimeout() + " for a free file thread "
+                            + "(agentexec.cluster.worker.file-threads) and was dropped; nothing was done, try again later"),
+                    false, false));
+            return this;
+        }
+        log.warn("a file operation on {} in sandbox {} ran longer than {}: closing its container as broken",
+                op.path(), op.sandboxId(), settings.fileOpTimeout());
+        CompletableFuture.runAsync(() -> sessions.close(op.sandboxId()), blocking);
+        op.replyTo().tell(new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.FAILED,
+                "the file operation on " + op.path() + " did not finish within " + settings.fileOpTimeout()
+                        + " (agentexec.cluster.worker.file-op-timeout); the sandbox's container was closed as broken "
+                        + "and its workspace is lost"), false, true));
+        return this;
+    }
+
+    /** Runs on a file thread: the container's agent answers over its stream. */
+    private FileDone fileOp(FileWork work, ActorRef<Command> self) {
+        FileOp op = work.op;
         boolean opened = false;
         SandboxSession session;
         Optional<SandboxSession> existing = sessions.find(op.sandboxId());
@@ -413,11 +512,21 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 return new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.FAILED,
                         "cannot make a container: " + e.getMessage()), false, false);
             }
-            sessions.put(op.sandboxId(), session);
+            synchronized (work) {
+                if (work.answered) {
+                    // Timed out while the container was being made: the sender was told it failed; keep nothing.
+                    session.close();
+                    return new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.FAILED,
+                            "timed out while its container was made"), false, true);
+                }
+                sessions.put(op.sandboxId(), session);
+            }
             opened = true;
         }
         FileReply reply;
+        boolean broken = false;
         try {
+            FaultInjection.beforeFileOperation.accept(op.sandboxId(), op.path());
             if (op instanceof WriteFile write) {
                 session.writeFile(write.path(), write.content());
                 reply = new FileReply.Written(write.path(), write.content().length);
@@ -430,10 +539,14 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         } catch (AgentRefusal e) {
             reply = refusal(op.path(), e.getMessage());
         } catch (RuntimeException e) {
-            reply = new FileReply.Failed(SandboxFileException.Kind.FAILED, "the sandbox's container failed: " + e.getMessage());
+            // The agent did not answer in time, or its stream broke: a late answer would be read as the next
+            // operation's, so the container cannot be trusted any more.
+            reply = new FileReply.Failed(SandboxFileException.Kind.FAILED, "the sandbox's container failed: "
+                    + e.getMessage() + "; it was closed as broken and its workspace is lost");
+            broken = true;
         }
         sessions.touch(op.sandboxId());
-        boolean lost = !session.isUsable();
+        boolean lost = broken || !session.isUsable();
         if (lost) {
             sessions.close(op.sandboxId());
         }
@@ -461,8 +574,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
 
     private Behavior<Command> onSweep() {
         CompletableFuture.runAsync(() -> sessions.closeIdle(settings.orphanSessionTimeout()).forEach(id ->
-                getContext().getLog().info("removed the container of sandbox {}: unused for {}", id,
-                        settings.orphanSessionTimeout())), slots);
+                log.info("removed the container of sandbox {}: unused for {}", id,
+                        settings.orphanSessionTimeout())), blocking);
         return this;
     }
 
