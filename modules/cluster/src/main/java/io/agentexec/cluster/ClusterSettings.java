@@ -56,11 +56,16 @@ public record ClusterSettings(
      * @param fileThreads         threads of the file operations' own pool: runs never wait for them
      * @param fileQueue           file operations waiting for one of those threads; more are refused at once
      * @param fileOpTimeout       a file operation running longer marks its sandbox's container broken
+     * @param proceedTimeout      a job accepted on the condition that its sender persists its start and says
+     *                            {@code Proceed} is dropped (it never ran) when no word comes within this
      */
     public record WorkerSettings(int slots, int queueCapacity, Duration loadReportInterval,
                                  Duration orphanSessionTimeout, Backoff restartBackoff, Duration cancelRetryInterval,
-                                 int fileThreads, int fileQueue, Duration fileOpTimeout) {
+                                 int fileThreads, int fileQueue, Duration fileOpTimeout, Duration proceedTimeout) {
         public WorkerSettings {
+            if (proceedTimeout.isNegative() || proceedTimeout.isZero()) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.proceed-timeout must be positive, got " + proceedTimeout);
+            }
             if (fileThreads < 1) {
                 throw new IllegalArgumentException("agentexec.cluster.worker.file-threads must be at least 1, got " + fileThreads);
             }
@@ -79,9 +84,14 @@ public record ClusterSettings(
         }
     }
 
+    /**
+     * @param persistBeforeRun the worker runs the code only after the entity persisted the attempt's start
+     *                         and told it to proceed: a coordinator that dies in between leaves no run
+     *                         behind that a retry could repeat unannounced (costs one journal write per run)
+     */
     public record ExecutionSettings(int maxAttempts, Backoff retryBackoff, Duration retryCapacityWait,
                                     Duration runWatchdogSlack, Duration queuedWatchdog, Duration linger,
-                                    Duration replyTimeoutSlack) {
+                                    Duration replyTimeoutSlack, boolean persistBeforeRun) {
         public ExecutionSettings {
             if (maxAttempts < 1) {
                 throw new IllegalArgumentException("agentexec.cluster.execution.max-attempts must be at least 1, got " + maxAttempts);
@@ -176,11 +186,11 @@ public record ClusterSettings(
                 new WorkerSettings(w.getInt("slots"), w.getInt("queue"), w.getDuration("load-report-interval"),
                         w.getDuration("orphan-session-timeout"), Backoff.fromConfig(w.getConfig("restart-backoff")),
                         w.getDuration("cancel-retry-interval"), w.getInt("file-threads"), w.getInt("file-queue"),
-                        w.getDuration("file-op-timeout")),
+                        w.getDuration("file-op-timeout"), w.getDuration("proceed-timeout")),
                 new ExecutionSettings(e.getInt("max-attempts"), Backoff.fromConfig(e.getConfig("retry-backoff")),
                         e.getDuration("retry-capacity-wait"),
                         e.getDuration("run-watchdog-slack"), e.getDuration("queued-watchdog"), e.getDuration("linger"),
-                        e.getDuration("reply-timeout-slack")),
+                        e.getDuration("reply-timeout-slack"), e.getBoolean("persist-before-run")),
                 new SandboxSettings(s.getDuration("idle-timeout"), s.getInt("remembered-results")),
                 new PersistenceSettings(Dialect.parse(p.getString("dialect")), p.getString("url"), p.getString("user"),
                         p.getString("password"), p.getString("schema"), p.getInt("pool-size")),

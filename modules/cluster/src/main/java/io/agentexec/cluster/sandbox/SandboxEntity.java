@@ -1,6 +1,7 @@
 package io.agentexec.cluster.sandbox;
 
 import io.agentexec.cluster.CborSerializable;
+import io.agentexec.cluster.FaultInjection;
 import io.agentexec.cluster.ClusterSettings.ExecutionSettings;
 import io.agentexec.cluster.ClusterSettings.SandboxSettings;
 import io.agentexec.cluster.ClusterSettings.FilesSettings;
@@ -604,6 +605,7 @@ public final class SandboxEntity
             return Effect().noReply();
         }
         if (reply instanceof ExecutionWorker.Accepted accepted) {
+            FaultInjection.workerAccepted(current.executionKey());
             String worker = Placement.workerName(accepted.worker(), selfAddress);
             List<Event> events = new ArrayList<>();
             if (!current.toBoundWorker()) {
@@ -618,6 +620,10 @@ public final class SandboxEntity
                 accepted.worker().tell(new ExecutionWorker.CancelJob(accepted.jobId()));
             }
             return Effect().persist(events).thenRun(s -> {
+                // Persist before run: the start is in the journal, so the code may run now.
+                if (executionSettings.persistBeforeRun()) {
+                    accepted.worker().tell(new ExecutionWorker.Proceed(accepted.jobId()));
+                }
                 watch(accepted.worker(), accepted.jobId());
                 timers.startSingleTimer(WATCHDOG, new WatchdogExpired(current.executionKey(),
                         "worker " + worker + " kept the run queued longer than " + executionSettings.queuedWatchdog()
@@ -681,10 +687,12 @@ public final class SandboxEntity
         if (state.inFlight().filter(f -> f.worker().equals(terminated.worker())).isPresent()) {
             return lost(state, reason);
         }
-        // Sent to a worker that died before its answer came: the job may have started there, with the workspace.
+        // Sent to a worker that died before its answer came: the job may have started there, with the workspace
+        // (unless it had to wait for the Proceed that only follows a persisted start).
         Dispatch current = dispatch.get();
         List<Attempt> attempts = new ArrayList<>(state.inFlight().map(InFlight::failedAttempts).orElse(List.of()));
-        attempts.add(new Attempt(attempts.size() + 1, terminated.worker(), "lost: " + reason, true));
+        attempts.add(new Attempt(attempts.size() + 1, terminated.worker(), "lost: " + reason,
+                !executionSettings.persistBeforeRun()));
         List<Event> events = new ArrayList<>();
         if (state.worker().isPresent()) {
             events.add(new WorkspaceLost(reason));
@@ -828,11 +836,13 @@ public final class SandboxEntity
         if (state.worker().isPresent()) {
             dispatch = Optional.of(new Dispatch(executionKey, request, jobId, true, avoid, output));
             placement.tell(new Placement.SubmitTo(state.worker().get(), new ExecutionWorker.RunInSandbox(
-                    jobId, executionKey, sandboxId, spec, request, false, output, workerReplies)));
+                    jobId, executionKey, sandboxId, spec, request, false, output, workerReplies,
+                    executionSettings.persistBeforeRun())));
         } else {
             dispatch = Optional.of(new Dispatch(executionKey, request, jobId, false, avoid, output));
             placement.tell(new Placement.Submit(new ExecutionWorker.RunInSandbox(
-                    jobId, executionKey, sandboxId, spec, request, true, output, workerReplies), avoid));
+                    jobId, executionKey, sandboxId, spec, request, true, output, workerReplies,
+                    executionSettings.persistBeforeRun()), avoid));
         }
     }
 

@@ -20,14 +20,17 @@ import io.agentexec.sandbox.model.Verdict;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
+import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -40,6 +43,8 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.typed.Cluster;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import scala.concurrent.ExecutionContextExecutor;
@@ -72,13 +77,26 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         List<ActorRef<OutputChunk>> output();
 
         ActorRef<Reply> replyTo();
+
+        /**
+         * True: accept the job (slot or queue place) but run nothing until the sender, having persisted
+         * the attempt's start, sends {@link Proceed}. False (and in messages from senders before it
+         * existed): run it as soon as a slot is free.
+         */
+        boolean awaitProceed();
     }
 
     /** Runs a request in a fresh container that is removed afterwards. */
     public record RunOnce(String jobId, String executionKey, ExecutionRequest request,
-                          List<ActorRef<OutputChunk>> output, ActorRef<Reply> replyTo) implements Job {
+                          List<ActorRef<OutputChunk>> output, ActorRef<Reply> replyTo, boolean awaitProceed)
+            implements Job {
         public RunOnce {
             output = List.copyOf(output);
+        }
+
+        public RunOnce(String jobId, String executionKey, ExecutionRequest request, List<ActorRef<OutputChunk>> output,
+                       ActorRef<Reply> replyTo) {
+            this(jobId, executionKey, request, output, replyTo, false);
         }
     }
 
@@ -88,10 +106,23 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
      */
     public record RunInSandbox(String jobId, String executionKey, String sandboxId, SandboxSpec spec,
                                ExecutionRequest request, boolean openIfMissing, List<ActorRef<OutputChunk>> output,
-                               ActorRef<Reply> replyTo) implements Job {
+                               ActorRef<Reply> replyTo, boolean awaitProceed) implements Job {
         public RunInSandbox {
             output = List.copyOf(output);
         }
+
+        public RunInSandbox(String jobId, String executionKey, String sandboxId, SandboxSpec spec,
+                            ExecutionRequest request, boolean openIfMissing, List<ActorRef<OutputChunk>> output,
+                            ActorRef<Reply> replyTo) {
+            this(jobId, executionKey, sandboxId, spec, request, openIfMissing, output, replyTo, false);
+        }
+    }
+
+    /**
+     * The sender of a job accepted with {@code awaitProceed} persisted the attempt's start: the code may
+     * run now (at once when the job holds a slot, else when it gets one). Unknown jobs are ignored.
+     */
+    public record Proceed(String jobId) implements Command {
     }
 
     /**
@@ -135,6 +166,14 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     public record GetLoad(ActorRef<WorkerLoad> replyTo) implements Command {
     }
 
+    /** A job accepted with awaitProceed still has no word after the proceed-timeout. */
+    private record ProceedTimedOut(String jobId) implements Command {
+    }
+
+    /** A node left the cluster: jobs its entities have not told to proceed never will be. */
+    private record NodeRemoved(Address address) implements Command {
+    }
+
     /** A file operation still not answered after the file-op-timeout. */
     private record FileOpTimedOut(FileWork work) implements Command {
     }
@@ -159,11 +198,14 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     public record Dispatched(String jobId, ActorRef<Command> worker) implements Reply {
     }
 
-    /** The job holds a slot or a queue place; {@link Finished} follows. */
+    /**
+     * The job holds a slot or a queue place; {@link Finished} follows. A job sent with awaitProceed runs
+     * only after {@link Proceed} (or is dropped, never run, answered {@link Finished} with failedBeforeRun).
+     */
     public record Accepted(String jobId, ActorRef<Command> worker) implements Reply {
     }
 
-    /** The job left the queue and its code is about to run. */
+    /** The job left the queue (and, if it awaited it, was told to proceed): its code is about to run. */
     public record Started(String jobId) implements Reply {
     }
 
@@ -209,6 +251,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         volatile Optional<SandboxSession> session = Optional.empty();
         volatile boolean cancelled;
         volatile boolean done;
+        /** Its sender said proceed (or it never had to wait for that). */
+        boolean mayRun;
         /** A one-off's session, closed once its sender has the answer. */
         volatile Optional<SandboxSession> closeAfterReply = Optional.empty();
 
@@ -281,7 +325,10 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private final ExecutionContextExecutor blocking;
     private final Deque<Job> queue = new ArrayDeque<>();
     private final Map<String, Active> active = new HashMap<>();
+    /** Started jobs. */
     private int running;
+    /** Jobs holding a slot while they wait for their sender's Proceed: they count as running for capacity. */
+    private final Set<String> reserved = new HashSet<>();
 
     private ExecutionWorker(ActorContext<Command> ctx, TimerScheduler<Command> timers, SandboxEngine engine,
                             SessionTable sessions, ExecutorService slots, ThreadPoolExecutor fileThreads,
@@ -301,6 +348,9 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         ctx.getSystem().receptionist().tell(Receptionist.register(SERVICE_KEY, ctx.getSelf()));
         timers.startTimerWithFixedDelay(PublishLoad.INSTANCE, settings.loadReportInterval());
         timers.startTimerWithFixedDelay(SweepIdleSessions.INSTANCE, settings.orphanSessionTimeout().dividedBy(4));
+        Cluster.get(ctx.getSystem()).subscriptions().tell(org.apache.pekko.cluster.typed.Subscribe.create(
+                ctx.messageAdapter(ClusterEvent.MemberRemoved.class, removed -> new NodeRemoved(removed.member().address())),
+                ClusterEvent.MemberRemoved.class));
         publishLoad();
     }
 
@@ -310,6 +360,11 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 .onMessage(RunOnce.class, this::onJob)
                 .onMessage(RunInSandbox.class, this::onJob)
                 .onMessage(JobDone.class, this::onJobDone)
+                .onMessage(Proceed.class, this::onProceed)
+                .onMessage(ProceedTimedOut.class, timedOut -> dropUnconfirmed(timedOut.jobId(),
+                        "its start was not confirmed within " + settings.proceedTimeout()
+                                + " (agentexec.cluster.worker.proceed-timeout): its coordinator is gone or its journal is stuck"))
+                .onMessage(NodeRemoved.class, this::onNodeRemoved)
                 .onMessage(CloseSandbox.class, this::onCloseSandbox)
                 .onMessage(CancelJob.class, this::onCancel)
                 .onMessage(Subscribe.class, msg -> {
@@ -336,9 +391,9 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             job.replyTo().tell(new SessionMissing(job.jobId()));
             return this;
         }
-        if (running < settings.slots()) {
+        if (running + reserved.size() < settings.slots()) {
             accept(job);
-            start(job);
+            takeSlot(job);
         } else if (queue.size() < settings.queueCapacity()) {
             accept(job);
             queue.addLast(job);
@@ -353,8 +408,75 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
 
     private void accept(Job job) {
         job.replyTo().tell(new Accepted(job.jobId(), getContext().getSelf()));
-        active.put(job.jobId(), new Active(job, new OutputStreamer(job.executionKey(), job.output(), outputSettings,
-                getContext().getSystem().scheduler(), blocking)));
+        Active accepted = new Active(job, new OutputStreamer(job.executionKey(), job.output(), outputSettings,
+                getContext().getSystem().scheduler(), blocking));
+        accepted.mayRun = !job.awaitProceed();
+        active.put(job.jobId(), accepted);
+        if (job.awaitProceed()) {
+            getContext().scheduleOnce(settings.proceedTimeout(), getContext().getSelf(), new ProceedTimedOut(job.jobId()));
+        }
+    }
+
+    /** The job has a slot: it runs now if it may, else it holds the slot until its sender says proceed. */
+    private void takeSlot(Job job) {
+        if (active.get(job.jobId()).mayRun) {
+            start(job);
+        } else {
+            reserved.add(job.jobId());
+        }
+    }
+
+    private Behavior<Command> onProceed(Proceed proceed) {
+        Active job = active.get(proceed.jobId());
+        if (job == null || job.mayRun) {
+            return this; // dropped (its answer went out), finished, or told twice
+        }
+        job.mayRun = true;
+        if (reserved.remove(proceed.jobId())) {
+            start(job.job);
+            publishLoad();
+        }
+        return this; // queued: it starts when it gets a slot
+    }
+
+    /**
+     * Drops a job that was never told to proceed: it never ran. Its sender (if it is still there) hears a
+     * SANDBOX_ERROR before any run, which it may retry as an attempt that did not run.
+     */
+    private Behavior<Command> dropUnconfirmed(String jobId, String why) {
+        Active job = active.get(jobId);
+        if (job == null || job.mayRun) {
+            return this;
+        }
+        active.remove(jobId);
+        queue.remove(job.job);
+        boolean heldSlot = reserved.remove(jobId);
+        job.output.close();
+        log.warn("dropped job {} of {} without running it: {}", jobId, job.job.executionKey(), why);
+        boolean noContainer = job.job instanceof RunInSandbox run && !sessions.contains(run.sandboxId());
+        job.job.replyTo().tell(new Finished(jobId, ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
+                "the worker dropped the job without running it: " + why, engine.backendName()), true, noContainer));
+        if (heldSlot) {
+            nextFromQueue();
+        }
+        publishLoad();
+        return this;
+    }
+
+    private Behavior<Command> onNodeRemoved(NodeRemoved removed) {
+        List.copyOf(active.values()).stream()
+                .filter(a -> !a.mayRun && removed.address().equals(a.job.replyTo().path().address()))
+                .forEach(a -> dropUnconfirmed(a.job.jobId(), "its coordinator's node " + removed.address()
+                        + " left the cluster before it confirmed the start"));
+        return this;
+    }
+
+    /** A slot came free: the first queued job takes it. */
+    private void nextFromQueue() {
+        Job next = queue.pollFirst();
+        if (next != null) {
+            takeSlot(next);
+        }
     }
 
     private void start(Job job) {
@@ -389,10 +511,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 close.run(); // the node is stopping: its pool is gone, the engine's close waits for the removal
             }
         });
-        Job next = queue.pollFirst();
-        if (next != null) {
-            start(next);
-        }
+        nextFromQueue();
         publishLoad();
         return this;
     }
@@ -409,12 +528,16 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             return this; // unknown, or already finished: its answer is on its way
         }
         job.cancelled = true;
-        if (queue.remove(job.job)) {
+        boolean heldSlot = reserved.remove(cancel.jobId());
+        if (heldSlot || queue.remove(job.job)) {
             active.remove(cancel.jobId());
             job.output.close();
             // Nothing ran. A sandbox job that was to open the container leaves none behind.
             boolean noContainer = job.job instanceof RunInSandbox run && !sessions.contains(run.sandboxId());
             job.job.replyTo().tell(new Finished(job.job.jobId(), cancelledBeforeStart(), true, noContainer));
+            if (heldSlot) {
+                nextFromQueue();
+            }
             publishLoad();
             return this;
         }
@@ -662,7 +785,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     }
 
     private WorkerLoad load() {
-        return new WorkerLoad(getContext().getSelf(), running, queue.size(), settings.slots(),
+        return new WorkerLoad(getContext().getSelf(), running + reserved.size(), queue.size(), settings.slots(),
                 settings.queueCapacity(), sessions.size());
     }
 
