@@ -27,6 +27,8 @@ import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HashMap;
@@ -116,7 +118,9 @@ public final class AgentexecCluster implements AutoCloseable {
     public static AgentexecCluster start(Config config) {
         ClusterSettings settings = ClusterSettings.fromConfig(config);
         EngineSettings engineSettings = EngineSettings.fromConfig(config);
+        settings.tls().check();
         Config effective = effectiveConfig(config, settings);
+        checkTransport(effective, settings);
         if (settings.has(NodeRole.GATEWAY)) {
             SchemaMigrations.migrate(settings.persistence());
         }
@@ -196,11 +200,64 @@ public final class AgentexecCluster implements AutoCloseable {
         overrides.put(slick + "db.password", persistence.password());
         overrides.put(slick + "db.numThreads", persistence.poolSize());
         overrides.put(slick + "db.maxConnections", persistence.poolSize());
+        var tls = settings.tls();
+        if (tls.enabled()) {
+            // Mutual TLS: each side presents its certificate and checks the other's against the cluster CA.
+            String ssl = "pekko.remote.artery.ssl.";
+            overrides.put("pekko.remote.artery.transport", "tls-tcp");
+            overrides.put(ssl + "ssl-engine-provider", "org.apache.pekko.remote.artery.tcp.ConfigSSLEngineProvider");
+            overrides.put(ssl + "config-ssl-engine.key-store", tls.keyStore());
+            overrides.put(ssl + "config-ssl-engine.key-store-password", tls.keyStorePassword());
+            overrides.put(ssl + "config-ssl-engine.key-password", tls.effectiveKeyPassword());
+            overrides.put(ssl + "config-ssl-engine.trust-store", tls.trustStore());
+            overrides.put(ssl + "config-ssl-engine.trust-store-password", tls.trustStorePassword());
+            overrides.put(ssl + "config-ssl-engine.require-mutual-authentication", true);
+        }
         Config result = config;
         for (var entry : overrides.entrySet()) {
             result = result.withValue(entry.getKey(), ConfigValueFactory.fromAnyRef(entry.getValue()));
         }
         return result.withFallback(ConfigFactory.defaultReference()).resolve();
+    }
+
+    /**
+     * Refuses plain-TCP remoting on anything but loopback (unless explicitly allowed): without TLS, whoever
+     * reaches the port can join the cluster and send its entities and workers any message.
+     */
+    static void checkTransport(Config effective, ClusterSettings settings) {
+        String transport = effective.getString("pekko.remote.artery.transport");
+        if (transport.equals("tls-tcp") || settings.tls().allowPlaintextOffLoopback()) {
+            return;
+        }
+        for (String path : List.of("pekko.remote.artery.canonical.hostname", "pekko.remote.artery.bind.hostname")) {
+            String host = effective.getString(path).trim();
+            if (path.endsWith("bind.hostname") && host.isEmpty()) {
+                continue; // binds where the canonical address is
+            }
+            if (!isLoopback(host)) {
+                throw new IllegalArgumentException(path + " is '" + host + "', not a loopback address, and the "
+                        + "cluster's remoting is plain " + transport + " (agentexec.cluster.tls.enabled is off): "
+                        + "anyone who reaches that port could join the cluster. Turn mutual TLS on (AGENTEXEC_TLS=on, "
+                        + "certificates from scripts/make-certs.sh), or, where nothing else can reach the port, set "
+                        + "AGENTEXEC_ALLOW_PLAINTEXT_REMOTING=on (agentexec.cluster.tls.allow-plaintext-off-loopback)");
+            }
+        }
+    }
+
+    private static boolean isLoopback(String host) {
+        if (host.isEmpty() || host.startsWith("<")) {
+            return false; // pekko's <getHostAddress> / <getHostName>: the machine's network address
+        }
+        try {
+            for (InetAddress address : InetAddress.getAllByName(host)) {
+                if (!address.isLoopbackAddress()) {
+                    return false;
+                }
+            }
+            return true;
+        } catch (UnknownHostException e) {
+            return false;
+        }
     }
 
     // ---- the API

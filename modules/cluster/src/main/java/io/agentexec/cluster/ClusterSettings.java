@@ -2,8 +2,15 @@ package io.agentexec.cluster;
 
 import com.typesafe.config.Config;
 import io.agentexec.cluster.persistence.Dialect;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.KeyStoreException;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
@@ -22,7 +29,8 @@ public record ClusterSettings(
         SandboxSettings sandbox,
         PersistenceSettings persistence,
         OutputSettings output,
-        FilesSettings files) {
+        FilesSettings files,
+        TlsSettings tls) {
 
     /** How a node finds the others: configured seed nodes (none: it joins itself), or Kubernetes bootstrap. */
     public enum Formation {
@@ -126,6 +134,84 @@ public record ClusterSettings(
         }
     }
 
+    /**
+     * Mutual TLS between the nodes (see reference.conf). The stores are checked by {@link #check()} when a
+     * node starts, not when settings are read: reading a configuration touches no file.
+     */
+    public record TlsSettings(boolean enabled, String keyStore, String keyStorePassword, String keyPassword,
+                              String trustStore, String trustStorePassword, boolean allowPlaintextOffLoopback) {
+
+        /** The key's password: its own when set, else the key store's. */
+        public String effectiveKeyPassword() {
+            return keyPassword.isEmpty() ? keyStorePassword : keyPassword;
+        }
+
+        /**
+         * With TLS on: both stores are given, open with their passwords, the key store holds a private key
+         * with its certificate and the trust store at least one certificate. Errors name the setting and
+         * its environment variable.
+         */
+        public void check() {
+            if (!enabled) {
+                return;
+            }
+            KeyStore keys = open("key-store", "AGENTEXEC_TLS_KEY_STORE", keyStore, "AGENTEXEC_TLS_KEY_STORE_PASSWORD",
+                    keyStorePassword);
+            KeyStore trusted = open("trust-store", "AGENTEXEC_TLS_TRUST_STORE", trustStore,
+                    "AGENTEXEC_TLS_TRUST_STORE_PASSWORD", trustStorePassword);
+            try {
+                boolean hasKey = false;
+                for (String alias : Collections.list(keys.aliases())) {
+                    if (keys.isKeyEntry(alias)) {
+                        keys.getKey(alias, effectiveKeyPassword().toCharArray());
+                        hasKey |= keys.getCertificateChain(alias) != null;
+                    }
+                }
+                if (!hasKey) {
+                    throw new IllegalArgumentException("agentexec.cluster.tls.key-store " + keyStore + " holds no "
+                            + "private key with its certificate (AGENTEXEC_TLS_KEY_STORE; scripts/make-certs.sh makes one)");
+                }
+                if (Collections.list(trusted.aliases()).stream().noneMatch(a -> isCertificate(trusted, a))) {
+                    throw new IllegalArgumentException("agentexec.cluster.tls.trust-store " + trustStore + " holds no "
+                            + "certificate (AGENTEXEC_TLS_TRUST_STORE: the cluster CA's certificate)");
+                }
+            } catch (GeneralSecurityException e) {
+                throw new IllegalArgumentException("agentexec.cluster.tls.key-password does not open the key in "
+                        + keyStore + " (AGENTEXEC_TLS_KEY_PASSWORD, else AGENTEXEC_TLS_KEY_STORE_PASSWORD): " + e.getMessage());
+            }
+        }
+
+        private static boolean isCertificate(KeyStore store, String alias) {
+            try {
+                return store.getCertificate(alias) != null;
+            } catch (KeyStoreException e) {
+                return false;
+            }
+        }
+
+        private static KeyStore open(String setting, String variable, String file, String passwordVariable,
+                                     String password) {
+            String name = "agentexec.cluster.tls." + setting;
+            if (file.isBlank()) {
+                throw new IllegalArgumentException(name + " is not set: with agentexec.cluster.tls.enabled (AGENTEXEC_TLS) "
+                        + "every node needs one; set " + variable + " (scripts/make-certs.sh makes the stores)");
+            }
+            if (password.isEmpty()) {
+                throw new IllegalArgumentException(name + "-password is not set: set " + passwordVariable);
+            }
+            Path path = Path.of(file);
+            if (!Files.isRegularFile(path) || !Files.isReadable(path)) {
+                throw new IllegalArgumentException(name + " " + file + " is not a readable file (" + variable + ")");
+            }
+            try {
+                return KeyStore.getInstance(path.toFile(), password.toCharArray());
+            } catch (IOException | GeneralSecurityException e) {
+                throw new IllegalArgumentException(name + " " + file + " cannot be opened with " + passwordVariable
+                        + ": " + e.getMessage());
+            }
+        }
+    }
+
     public record PersistenceSettings(Dialect dialect, String url, String user, String password, String schema,
                                       int poolSize) {
         public PersistenceSettings {
@@ -177,6 +263,7 @@ public record ClusterSettings(
         Config p = c.getConfig("persistence");
         Config o = c.getConfig("output");
         Config f = c.getConfig("files");
+        Config t = c.getConfig("tls");
         return new ClusterSettings(
                 c.getString("system-name"),
                 roles,
@@ -196,7 +283,10 @@ public record ClusterSettings(
                         p.getString("password"), p.getString("schema"), p.getInt("pool-size")),
                 new OutputSettings(o.getDuration("flush-interval"), bytes(o, "max-chunk-bytes"), bytes(o, "buffer-bytes"),
                         o.getInt("subscriber-mailbox")),
-                new FilesSettings(bytes(f, "max-bytes"), f.getDuration("timeout")));
+                new FilesSettings(bytes(f, "max-bytes"), f.getDuration("timeout")),
+                new TlsSettings(t.getBoolean("enabled"), t.getString("key-store"), t.getString("key-store-password"),
+                        t.getString("key-password"), t.getString("trust-store"), t.getString("trust-store-password"),
+                        t.getBoolean("allow-plaintext-off-loopback")));
     }
 
     private static int bytes(Config c, String path) {

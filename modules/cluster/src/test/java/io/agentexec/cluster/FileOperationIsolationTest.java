@@ -108,7 +108,8 @@ class FileOperationIsolationTest {
         assertEquals(2, entered.get(), "only the file threads are ever stuck: " + entered.get());
 
         List<CompletableFuture<byte[]>> refused = reads.stream().filter(CompletableFuture::isDone).toList();
-        assertEquals(2, refused.size(), "past file-threads + file-queue, file operations are refused at once");
+        assertEquals(2, refused.size(), "past file-threads + file-queue, file operations are refused at once: "
+                + refused.stream().map(r -> r.handle((v, e) -> String.valueOf(e)).join()).toList());
         for (CompletableFuture<byte[]> read : refused) {
             SandboxFileException busy = assertInstanceOf(SandboxFileException.class,
                     assertThrows(read).getCause());

@@ -124,6 +124,17 @@ class PersistBeforeRunTest {
         TestNodes.eventually("the halted coordinator's node is removed", () -> members() == 1);
     }
 
+    /**
+     * The coordinator now hosting the entities sees the worker: a probe one-off (its key matches no halt
+     * prefix) goes through it. A refusal (Overloaded: nothing ran, nothing recorded) is tried again, as a
+     * client would; a retry sent before the new coordinator knew the worker would have lost the sandbox's
+     * binding, and with it the workspace that counts the runs.
+     */
+    private void awaitCoordinatorSeesWorker() {
+        TestNodes.eventually("the coordinator sees the worker", () -> await(worker.execute(Optional.empty(),
+                python("print(1)", limits), "probe-" + UUID.randomUUID())) instanceof ExecutionReply.Completed);
+    }
+
     /** Nothing runs or waits on the worker any more: every attempt that will ever run has run. */
     private void awaitWorkerIdle() {
         TestNodes.eventually("the worker is idle", () -> await(worker.workers()).stream()
@@ -135,6 +146,7 @@ class PersistBeforeRunTest {
     void aSandboxRunIsNotRepeatedSilentlyWhenItsCoordinatorDiesBeforePersistingItsStart() throws Exception {
         Process coordinator = startCoordinator(HALT_SANDBOX);
         TestNodes.awaitWorkers(worker, 1);
+        awaitCoordinatorSeesWorker();
         String sandbox = await(worker.createSandbox("python", limits)).sandboxId();
         completed(await(worker.execute(Optional.of(sandbox), python("open('runs.txt', 'a').close()", limits),
                 "warm-" + UUID.randomUUID())));
@@ -145,7 +157,9 @@ class PersistBeforeRunTest {
         awaitHalted(coordinator);
 
         startCoordinator(HALT_ONE_OFF); // takes the sandbox's entity over; does not halt for it
+        awaitCoordinatorSeesWorker();
         ExecutionReply retried = await(worker.execute(Optional.of(sandbox), appendALine, key));
+        assertTrue(completed(retried).workspaceLost().isEmpty(), "the retry ran in the same container: " + retried);
         awaitWorkerIdle();
         String runs = new String(await(worker.readFile(sandbox, "runs.txt", 4096)), StandardCharsets.UTF_8);
         long ran = runs.lines().count();
@@ -164,6 +178,7 @@ class PersistBeforeRunTest {
         Process coordinator = children.isEmpty() || !children.get(children.size() - 1).isAlive() || members() != 2
                 ? startCoordinator(HALT_ONE_OFF) : children.get(children.size() - 1);
         TestNodes.awaitWorkers(worker, 1);
+        awaitCoordinatorSeesWorker();
 
         String key = HALT_ONE_OFF + UUID.randomUUID();
         String marker = "ran-" + UUID.randomUUID();
@@ -180,6 +195,7 @@ class PersistBeforeRunTest {
         lastGateway = TestNodes.start(TestNodes.common(TestNodes.freePort(), List.of(workerPort), "gateway")
                 + TestNodes.postgres(schema));
         TestNodes.eventually("the new gateway node is up", () -> members() == 2);
+        TestNodes.awaitWorkers(lastGateway, 1);
         ExecutionReply retried = await(worker.execute(Optional.empty(), printOnce, key, countRuns));
         assertEquals(marker + "\n", completed(retried).result().stdout());
         awaitWorkerIdle();

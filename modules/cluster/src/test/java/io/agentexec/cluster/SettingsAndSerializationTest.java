@@ -86,6 +86,26 @@ class SettingsAndSerializationTest {
     }
 
     /**
+     * On Kubernetes the management endpoint (bootstrap, probes) binds to the pod's address, never to every
+     * interface; the nodes talk mutual TLS (cluster.conf), the single local node plain TCP on loopback.
+     */
+    @Test
+    void kubernetesBindsManagementToThePodAddressAndClustersTalkTls() {
+        Config config = ClusterConfig.load(DB_PASSWORD + "AGENTEXEC_POD_IP = \"10.1.2.3\"\n",
+                List.of(CONFIG.resolve("cluster.conf"), CONFIG.resolve("kubernetes.conf")));
+        assertEquals("10.1.2.3", config.getString("pekko.management.http.bind-hostname"));
+        assertEquals("10.1.2.3", config.getString("pekko.management.http.hostname"));
+        assertEquals("10.1.2.3", config.getString("pekko.remote.artery.canonical.hostname"));
+        assertTrue(config.getBoolean("pekko.management.http.route-providers-read-only"));
+        ClusterSettings s = ClusterSettings.fromConfig(config);
+        assertTrue(config.getBoolean("agentexec.cluster.tls.enabled"), "mutual TLS between the pods");
+        assertEquals("tls-tcp", AgentexecCluster.effectiveConfig(config, s).getString("pekko.remote.artery.transport"));
+        Config local = ClusterConfig.load(List.of(CONFIG.resolve("local.conf")));
+        assertEquals("tcp", AgentexecCluster.effectiveConfig(local, ClusterSettings.fromConfig(local))
+                .getString("pekko.remote.artery.transport"));
+    }
+
+    /**
      * The PostgreSQL configurations carry no default password (it was the user name): a node started
      * without AGENTEXEC_DB_PASSWORD refuses to start and names the variable.
      */
