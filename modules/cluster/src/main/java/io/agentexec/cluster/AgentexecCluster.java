@@ -16,6 +16,7 @@ import io.agentexec.cluster.persistence.SchemaMigrations;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.sandbox.SandboxEntity;
 import io.agentexec.cluster.worker.ExecutionWorker;
+import io.agentexec.cluster.worker.FileOperationPool;
 import io.agentexec.cluster.worker.SessionTable;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.EngineSettings;
@@ -39,12 +40,8 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -90,7 +87,7 @@ public final class AgentexecCluster implements AutoCloseable {
     private final Optional<SandboxEngine> engine;
     private final Optional<SessionTable> sessions;
     private final Optional<ExecutorService> slotThreads;
-    private final Optional<ThreadPoolExecutor> fileThreads;
+    private final Optional<FileOperationPool> fileThreads;
     private final ActorRef<Placement.Command> placement;
     private final ClusterSharding sharding;
     private final AtomicBoolean released = new AtomicBoolean();
@@ -98,7 +95,7 @@ public final class AgentexecCluster implements AutoCloseable {
 
     private AgentexecCluster(ActorSystem<Void> system, ClusterSettings settings, EngineSettings engineSettings,
                              Optional<SandboxEngine> engine, Optional<SessionTable> sessions,
-                             Optional<ExecutorService> slotThreads, Optional<ThreadPoolExecutor> fileThreads,
+                             Optional<ExecutorService> slotThreads, Optional<FileOperationPool> fileThreads,
                              ActorRef<Placement.Command> placement, ClusterSharding sharding) {
         this.system = system;
         this.settings = settings;
@@ -142,11 +139,8 @@ public final class AgentexecCluster implements AutoCloseable {
         // threads and queue (past both refused at once): one stuck in a sandbox never delays another's run.
         Optional<ExecutorService> slotThreads = engine.map(e -> Executors.newFixedThreadPool(
                 settings.worker().slots(), daemonThreads("agentexec-slot")));
-        Optional<ThreadPoolExecutor> fileThreads = engine.map(e -> new ThreadPoolExecutor(
-                settings.worker().fileThreads(), settings.worker().fileThreads(), 0, TimeUnit.MILLISECONDS,
-                settings.worker().fileQueue() == 0 ? new SynchronousQueue<>()
-                        : new ArrayBlockingQueue<>(settings.worker().fileQueue()),
-                daemonThreads("agentexec-file"), new ThreadPoolExecutor.AbortPolicy()));
+        Optional<FileOperationPool> fileThreads = engine.map(e -> new FileOperationPool(settings.worker().fileThreads(),
+                settings.worker().fileQueue(), daemonThreads("agentexec-file")));
         if (engine.isPresent()) {
             // The name carries an id per incarnation: a sandbox bound to a worker that restarted sees it gone.
             system.systemActorOf(ExecutionWorker.create(engine.get(), sessions.get(), slotThreads.get(),
@@ -562,7 +556,7 @@ public final class AgentexecCluster implements AutoCloseable {
             try {
                 sessions.ifPresent(SessionTable::close);
                 slotThreads.ifPresent(ExecutorService::shutdownNow);
-                fileThreads.ifPresent(ExecutorService::shutdownNow);
+                fileThreads.ifPresent(FileOperationPool::close);
                 engine.ifPresent(SandboxEngine::close);
             } finally {
                 engineReleased.complete(null);

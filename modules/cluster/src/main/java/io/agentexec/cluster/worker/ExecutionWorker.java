@@ -29,7 +29,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ThreadPoolExecutor;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -268,8 +267,6 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
      */
     private static final class FileWork {
         final FileOp op;
-        /** What the pool runs, kept to take it out of the queue when it times out there. */
-        Runnable task = () -> { };
         private boolean started;
         private boolean answered;
 
@@ -306,7 +303,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
      *                    of {@code settings.fileQueue()}): a stuck file operation never takes a run's thread
      */
     public static Behavior<Command> create(SandboxEngine engine, SessionTable sessions, ExecutorService slots,
-                                           ThreadPoolExecutor fileThreads, WorkerSettings settings,
+                                           FileOperationPool fileThreads, WorkerSettings settings,
                                            OutputSettings outputSettings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         Behavior<Command> worker = Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
                 new ExecutionWorker(ctx, timers, engine, sessions, slots, fileThreads, settings, outputSettings,
@@ -318,7 +315,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private final SandboxEngine engine;
     private final SessionTable sessions;
     private final ExecutorService slots;
-    private final ThreadPoolExecutor fileThreads;
+    private final FileOperationPool fileThreads;
     private final WorkerSettings settings;
     private final OutputSettings outputSettings;
     private final ActorRef<Topic.Command<WorkerLoad>> loadTopic;
@@ -331,7 +328,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private final Set<String> reserved = new HashSet<>();
 
     private ExecutionWorker(ActorContext<Command> ctx, TimerScheduler<Command> timers, SandboxEngine engine,
-                            SessionTable sessions, ExecutorService slots, ThreadPoolExecutor fileThreads,
+                            SessionTable sessions, ExecutorService slots, FileOperationPool fileThreads,
                             WorkerSettings settings, OutputSettings outputSettings,
                             ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         super(ctx);
@@ -567,20 +564,18 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         ActorRef<Command> self = getContext().getSelf();
         FileWork work = new FileWork(op);
         // The file operations' own pool: a file operation never takes a run's thread, nor a run a file thread.
-        work.task = () -> {
+        boolean taken = fileThreads.trySubmit(() -> {
             if (work.start()) {
                 FileDone done = fileOp(work, self);
                 if (work.claimAnswer()) {
                     op.replyTo().tell(done);
                 }
             }
-        };
-        try {
-            fileThreads.execute(work.task);
-        } catch (RejectedExecutionException e) {
+        });
+        if (!taken) {
             op.replyTo().tell(new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.BUSY,
-                    "the worker's file operations are all taken (" + settings.fileThreads() + " running, "
-                            + settings.fileQueue() + " waiting: agentexec.cluster.worker.file-threads and "
+                    "the worker's file operations are all taken (" + fileThreads.threads() + " running, "
+                            + fileThreads.queue() + " waiting: agentexec.cluster.worker.file-threads and "
                             + "agentexec.cluster.worker.file-queue); nothing was done, try again later"), false, false));
             return this;
         }
@@ -601,7 +596,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         FileOp op = work.op;
         ActorRef<Command> self = getContext().getSelf();
         if (!work.started()) {
-            fileThreads.remove(work.task); // frees its queue place; were it already taken, start() refuses it
+            // It keeps its queue place until a thread reaches it and start() refuses it: it did wait there.
             op.replyTo().tell(new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.BUSY,
                     "the file operation waited " + settings.fileOpTimeout() + " for a free file thread "
                             + "(agentexec.cluster.worker.file-threads) and was dropped; nothing was done, try again later"),
