@@ -1,6 +1,7 @@
 package io.agentexec.cluster.sandbox;
 
 import io.agentexec.cluster.CborSerializable;
+import io.agentexec.cluster.FaultInjection;
 import io.agentexec.cluster.ClusterSettings.ExecutionSettings;
 import io.agentexec.cluster.ClusterSettings.SandboxSettings;
 import io.agentexec.cluster.ClusterSettings.FilesSettings;
@@ -513,7 +514,8 @@ public final class SandboxEntity
                 events.add(new BoundToWorker(Placement.workerName(done.worker(), selfAddress)));
             }
             if (done.sessionLost()) {
-                events.add(new WorkspaceLost("the sandbox's container failed during a file operation"));
+                events.add(new WorkspaceLost("the sandbox's container failed during a file operation"
+                        + (done.reply() instanceof FileReply.Failed failed ? ": " + failed.message() : "")));
             }
             endFileOp();
             return Effect().persist(events).thenReply(replyTo, s -> done.reply()).thenUnstashAll();
@@ -549,8 +551,20 @@ public final class SandboxEntity
         endFileOp();
         ActorRef<FileReply> replyTo = pending.get().command() instanceof WriteFile w ? w.replyTo()
                 : ((ReadFile) pending.get().command()).replyTo();
-        return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED,
-                "the worker did not answer within " + filesSettings.timeout())).thenUnstashAll();
+        String message = "the worker did not answer within " + filesSettings.timeout()
+                + " (agentexec.cluster.files.timeout)";
+        if (state.worker().isPresent()) {
+            // The worker's own file-op-timeout should have answered first: it is unreachable or its container
+            // hangs. Either way the container cannot be trusted: close it, and the next use opens a fresh one.
+            String worker = state.worker().get();
+            placement.tell(new Placement.CloseOn(worker, sandboxId));
+            return Effect().persist(new WorkspaceLost(message + "; the sandbox's container on " + worker
+                            + " was closed as broken"))
+                    .thenReply(replyTo, s -> new FileReply.Failed(SandboxFileException.Kind.FAILED, message
+                            + "; the sandbox's container was closed as broken and its workspace is lost"))
+                    .thenUnstashAll();
+        }
+        return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED, message)).thenUnstashAll();
     }
 
     private void endFileOp() {
@@ -599,6 +613,7 @@ public final class SandboxEntity
                     state.inFlight().map(InFlight::failedAttempts).orElse(List.of()), state.workspaceLost(), false));
         }
         if (reply instanceof ExecutionWorker.Accepted accepted) {
+            FaultInjection.workerAccepted(current.executionKey());
             String worker = Placement.workerName(accepted.worker(), selfAddress);
             List<Event> events = new ArrayList<>();
             if (!current.toBoundWorker()) {
@@ -613,6 +628,10 @@ public final class SandboxEntity
                 accepted.worker().tell(new ExecutionWorker.CancelJob(accepted.jobId()));
             }
             return Effect().persist(events).thenRun(s -> {
+                // Persist before run: the start is in the journal, so the code may run now.
+                if (executionSettings.persistBeforeRun()) {
+                    accepted.worker().tell(new ExecutionWorker.Proceed(accepted.jobId()));
+                }
                 watch(accepted.worker(), accepted.jobId());
                 timers.startSingleTimer(WATCHDOG, new WatchdogExpired(current.executionKey(),
                         "worker " + worker + " kept the run queued longer than " + executionSettings.queuedWatchdog()
@@ -676,10 +695,12 @@ public final class SandboxEntity
         if (state.inFlight().filter(f -> f.worker().equals(terminated.worker())).isPresent()) {
             return lost(state, reason);
         }
-        // Sent to a worker that died before its answer came: the job may have started there, with the workspace.
+        // Sent to a worker that died before its answer came: the job may have started there, with the workspace
+        // (unless it had to wait for the Proceed that only follows a persisted start).
         Dispatch current = dispatch.get();
         List<Attempt> attempts = new ArrayList<>(state.inFlight().map(InFlight::failedAttempts).orElse(List.of()));
-        attempts.add(new Attempt(attempts.size() + 1, terminated.worker(), "lost: " + reason, true));
+        attempts.add(new Attempt(attempts.size() + 1, terminated.worker(), "lost: " + reason,
+                !executionSettings.persistBeforeRun()));
         List<Event> events = new ArrayList<>();
         if (state.worker().isPresent()) {
             events.add(new WorkspaceLost(reason));
@@ -823,11 +844,13 @@ public final class SandboxEntity
         if (state.worker().isPresent()) {
             dispatch = Optional.of(new Dispatch(executionKey, request, jobId, true, avoid, output));
             placement.tell(new Placement.SubmitTo(state.worker().get(), new ExecutionWorker.RunInSandbox(
-                    jobId, executionKey, sandboxId, spec, request, false, output, workerReplies)));
+                    jobId, executionKey, sandboxId, spec, request, false, output, workerReplies,
+                    executionSettings.persistBeforeRun())));
         } else {
             dispatch = Optional.of(new Dispatch(executionKey, request, jobId, false, avoid, output));
             placement.tell(new Placement.Submit(new ExecutionWorker.RunInSandbox(
-                    jobId, executionKey, sandboxId, spec, request, true, output, workerReplies), avoid));
+                    jobId, executionKey, sandboxId, spec, request, true, output, workerReplies,
+                    executionSettings.persistBeforeRun()), avoid));
         }
     }
 
