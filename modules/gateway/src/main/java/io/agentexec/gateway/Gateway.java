@@ -12,7 +12,9 @@ import io.agentexec.gateway.cluster.GatewayPeers;
 import io.agentexec.gateway.engine.EngineBackend;
 import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.grpc.GrpcApi;
+import io.agentexec.gateway.http.ConnectionGuard;
 import io.agentexec.gateway.http.ExecutionSpecParser;
+import io.agentexec.gateway.http.GuardTelemetry;
 import io.agentexec.gateway.http.HttpApi;
 import io.agentexec.gateway.metrics.Metrics;
 import io.agentexec.gateway.spi.ClusterStatus;
@@ -50,6 +52,7 @@ import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.settings.ServerSettings;
 import org.apache.pekko.stream.Materializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -72,11 +75,13 @@ public final class Gateway implements AutoCloseable {
     private final HttpApi http;
     private final boolean conversationsAvailable;
     private final IntSupplier gatewayNodes;
+    private final ConnectionGuard connectionGuard;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private Gateway(GatewaySettings settings, ActorSystem<?> system, List<ServerBinding> bindings, AutoCloseable backend,
                     Optional<ActorSystem<?>> ownSystem, ExecutionRegistry registry, AtomicBoolean draining, HttpApi http,
-                    boolean conversationsAvailable, IntSupplier gatewayNodes) {
+                    boolean conversationsAvailable, IntSupplier gatewayNodes, ConnectionGuard connectionGuard) {
+        this.connectionGuard = connectionGuard;
         this.conversationsAvailable = conversationsAvailable;
         this.gatewayNodes = gatewayNodes;
         this.settings = settings;
@@ -191,14 +196,28 @@ public final class Gateway implements AutoCloseable {
                     metrics, parser, engineSettings.languages(), draining, system);
             List<ServerBinding> bindings = new ArrayList<>();
             Http server = Http.get(system);
-            if (settings.grpcPort().isEmpty()) {
-                bindings.add(bind(server, settings.host(), settings.port(), Optional.of(grpc), Optional.of(http)));
-            } else {
-                bindings.add(bind(server, settings.host(), settings.port(), Optional.empty(), Optional.of(http)));
-                bindings.add(bind(server, settings.host(), settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
+            ConnectionGuard connectionGuard = new ConnectionGuard(settings.connections(),
+                    closed -> metrics.recordConnectionClosed(closed.label()));
+            ConnectionGuard.install(system.classicSystem(), connectionGuard);
+            try {
+                if (settings.grpcPort().isEmpty()) {
+                    bindings.add(bind(server, settings, settings.port(), Optional.of(grpc), Optional.of(http)));
+                } else {
+                    bindings.add(bind(server, settings, settings.port(), Optional.empty(), Optional.of(http)));
+                    bindings.add(bind(server, settings, settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
+                }
+                if (!GuardTelemetry.installedIn(system.classicSystem())) {
+                    throw new IllegalStateException("the connection guard is not on this node's HTTP server: "
+                            + "pekko.http.http2-telemetry-class must be " + GuardTelemetry.class.getName()
+                            + " and pekko.http.server.enable-http2 on (both set by the gateway's reference.conf)");
+                }
+            } catch (RuntimeException e) {
+                bindings.forEach(b -> b.unbind());
+                ConnectionGuard.uninstall(system.classicSystem(), connectionGuard);
+                throw e;
             }
             Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http,
-                    conversations.available(), gatewayNodes);
+                    conversations.available(), gatewayNodes, connectionGuard);
             log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), status.kind(),
                     settings.authMode());
             return gateway;
@@ -210,7 +229,9 @@ public final class Gateway implements AutoCloseable {
     }
 
     @SuppressWarnings("unchecked")
-    private static ServerBinding bind(Http server, String host, int port, Optional<GrpcApi> grpc, Optional<HttpApi> http) {
+    private static ServerBinding bind(Http server, GatewaySettings settings, int port, Optional<GrpcApi> grpc,
+                                      Optional<HttpApi> http) {
+        String host = settings.host();
         List<Function<HttpRequest, CompletionStage<HttpResponse>>> handlers = new ArrayList<>();
         grpc.ifPresent(g -> handlers.addAll(g.handlers()));
         // HTTP last: it answers every request (a JSON 404 at worst), so gRPC paths must be tried first.
@@ -218,10 +239,20 @@ public final class Gateway implements AutoCloseable {
         Function<HttpRequest, CompletionStage<HttpResponse>> handler =
                 ServiceHandler.concatOrNotFound(handlers.toArray(new Function[0]));
         try {
-            return server.newServerAt(host, port).bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            return server.newServerAt(host, port).adaptSettings(s -> serverSettings(s, settings.connections()))
+                    .bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             throw new IllegalStateException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
         }
+    }
+
+    /** pekko-http's own limits, from agentexec.gateway.connections (HTTP/2 on: gRPC shares the port). */
+    static ServerSettings serverSettings(ServerSettings base, GatewaySettings.ConnectionSettings connections) {
+        return base.withEnableHttp2(true)
+                .withMaxConnections(connections.max())
+                .withTimeouts(base.getTimeouts().withIdleTimeout(
+                        scala.concurrent.duration.Duration.fromNanos(connections.idleTimeout().toNanos())))
+                .withHttp2Settings(base.getHttp2Settings().withPingInterval(connections.http2PingInterval()));
     }
 
     /** Without authentication the gateway must not be reachable from other machines. */
@@ -325,6 +356,7 @@ public final class Gateway implements AutoCloseable {
             // responses already produced (a finished run's result) still get written
             b.terminate(Duration.ofSeconds(5)).toCompletableFuture().join();
         }
+        ConnectionGuard.uninstall(system.classicSystem(), connectionGuard);
         closeQuietly(backend);
         ownSystem.ifPresent(s -> {
             s.terminate();

@@ -218,7 +218,16 @@ public final class HttpApi {
         if (entity.getContentLengthOption().isPresent() && entity.getContentLengthOption().getAsLong() > settings.maxBodyBytes()) {
             throw tooLarge();
         }
-        return entity.withSizeLimit(settings.maxBodyBytes()).toStrict(settings.askTimeout().toMillis(), materializer)
+        Duration bodyTimeout = settings.connections().bodyTimeout();
+        return entity.withSizeLimit(settings.maxBodyBytes()).toStrict(bodyTimeout.toMillis(), materializer)
+                .exceptionally(error -> {
+                    if (unwrap(error) instanceof java.util.concurrent.TimeoutException) {
+                        // the client, not the cluster, is slow: its connection is closed by the guard too
+                        throw new ApiException(408, "request_timeout", "the body did not arrive within " + bodyTimeout
+                                + " (agentexec.gateway.connections.body-timeout)");
+                    }
+                    throw error instanceof CompletionException c ? c : new CompletionException(error);
+                })
                 .thenCompose(strict -> {
                     byte[] bytes = strict.getData().toArray();
                     JsonNode json = Json.MAPPER.nullNode();
