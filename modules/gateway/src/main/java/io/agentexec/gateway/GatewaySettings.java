@@ -39,7 +39,8 @@ public record GatewaySettings(
         Duration askTimeout,
         QuotaSettings quotas,
         Backoff visibilityPoll,
-        ConnectionSettings connections) {
+        ConnectionSettings connections,
+        MetricsSettings metrics) {
 
     public enum BackendKind { CLUSTER, ENGINE }
 
@@ -94,6 +95,28 @@ public record GatewaySettings(
         }
     }
 
+    /**
+     * Where Prometheus reads the metrics, which name workers (their cluster addresses) and images: a
+     * listener of their own on {@code host}:{@code port} (empty: none), and with {@code token} set a
+     * bearer token that listener then requires and that alone opens {@code /metrics} on the API port.
+     */
+    public record MetricsSettings(String host, Optional<Integer> port, Optional<String> token) {
+        /** Long enough not to be guessed; operators generate it. */
+        private static final int MIN_TOKEN_LENGTH = 16;
+
+        public MetricsSettings {
+            Objects.requireNonNull(host, "host");
+            Objects.requireNonNull(port, "port");
+            Objects.requireNonNull(token, "token");
+            token.ifPresent(t -> {
+                if (t.length() < MIN_TOKEN_LENGTH || t.chars().anyMatch(ch -> ch <= ' ' || ch > '~')) {
+                    throw new IllegalArgumentException("agentexec.gateway.metrics.token must be at least " + MIN_TOKEN_LENGTH
+                            + " printable characters without spaces (got " + t.length() + ")");
+                }
+            });
+        }
+    }
+
     /** A named preset: an image and limits that a request's own limits override. */
     public record Profile(String name, Optional<String> image, OptionalDouble timeoutSeconds, OptionalLong memoryMb) {
         public Profile {
@@ -114,6 +137,7 @@ public record GatewaySettings(
     public GatewaySettings {
         Objects.requireNonNull(host, "host");
         Objects.requireNonNull(connections, "connections");
+        Objects.requireNonNull(metrics, "metrics");
         profiles = Map.copyOf(profiles);
         allowedImages = List.copyOf(allowedImages);
         // what keeps a long answer going must come more often than an idle connection is closed
@@ -168,6 +192,9 @@ public record GatewaySettings(
                 new Backoff(c.getDuration("executions.visibility-poll.min"), c.getDuration("executions.visibility-poll.max")),
                 new ConnectionSettings(c.getInt("connections.max"), c.getInt("connections.max-per-client"),
                         c.getDuration("connections.header-timeout"), c.getDuration("connections.body-timeout"),
-                        c.getDuration("connections.idle-timeout"), c.getDuration("connections.http2-ping-interval")));
+                        c.getDuration("connections.idle-timeout"), c.getDuration("connections.http2-ping-interval")),
+                new MetricsSettings(c.getString("metrics.host"),
+                        c.getInt("metrics.port") < 0 ? Optional.empty() : Optional.of(c.getInt("metrics.port")),
+                        c.getString("metrics.token").isBlank() ? Optional.empty() : Optional.of(c.getString("metrics.token"))));
     }
 }

@@ -234,7 +234,7 @@ class TwoGatewayNodesTest {
     @Test
     @Order(4)
     void bothNodesLabelTheSameWorkersAlike() {
-        java.util.function.Function<TestNode, java.util.Set<String>> workers = node -> node.get("/metrics", null).body()
+        java.util.function.Function<TestNode, java.util.Set<String>> workers = node -> node.metrics().body()
                 .lines().filter(l -> l.startsWith("agentexec_worker_queue_depth{"))
                 .map(l -> l.substring(l.indexOf("worker=\"") + 8, l.indexOf("\"}")))
                 .collect(java.util.stream.Collectors.toSet());
@@ -242,6 +242,14 @@ class TwoGatewayNodesTest {
         assertEquals(2, onA.size(), onA.toString());
         assertEquals(onA, workers.apply(b));
         assertTrue(onA.stream().allMatch(w -> w.matches("127\\.0\\.0\\.1:\\d+/.+")), onA.toString());
+        // those addresses are the operator's: the API port shows them to nobody, tenants included
+        for (TestNode node : List.of(a, b)) {
+            for (String key : java.util.Arrays.asList(null, TestNode.ALICE)) {
+                TestNode.Reply api = node.get("/metrics", key);
+                assertEquals(401, api.status(), api.body());
+                assertTrue(onA.stream().noneMatch(w -> api.body().contains(w.substring(0, w.indexOf('/')))), api.body());
+            }
+        }
     }
 
     @Test

@@ -147,7 +147,7 @@ public final class HttpApi {
                 new Route("GET", "/v1/languages", true, Body.NONE, this::languages),
                 new Route("GET", "/healthz", false, Body.NONE, this::healthz),
                 new Route("GET", "/readyz", false, Body.NONE, this::readyz),
-                new Route("GET", "/metrics", false, Body.NONE, this::metrics),
+                new Route("GET", "/metrics", false, Body.NONE, this::metricsWithToken),
                 new Route("GET", "/openapi.yaml", false, Body.NONE, this::openApi));
     }
 
@@ -780,7 +780,45 @@ public final class HttpApi {
         });
     }
 
-    private CompletionStage<HttpResponse> metrics(Call call) {
+    /** On the API port the metrics are the operator's: only with the metrics token, never with a tenant's key. */
+    private CompletionStage<HttpResponse> metricsWithToken(Call call) {
+        if (settings.metrics().token().isEmpty() || !hasMetricsToken(call.request())) {
+            throw new ApiException(401, "unauthenticated", "metrics are for operators: read them on "
+                    + settings.metrics().port().map(p -> settings.metrics().host() + ":" + p + "/metrics").orElse("no listener")
+                    + " (agentexec.gateway.metrics), or here with the metrics token (agentexec.gateway.metrics.token)");
+        }
+        return renderMetrics();
+    }
+
+    /**
+     * The metrics listener (agentexec.gateway.metrics.host/port): {@code GET /metrics} alone, with the
+     * metrics token when one is set.
+     */
+    public CompletionStage<HttpResponse> metricsListener(HttpRequest request) {
+        String requestId = "req-" + UUID.randomUUID();
+        if (!request.getUri().path().equals("/metrics")) {
+            return CompletableFuture.completedFuture(errorResponse(ApiException.notFound(
+                    "only /metrics is served here"), requestId, "metrics"));
+        }
+        if (!request.method().value().equals("GET")) {
+            return CompletableFuture.completedFuture(errorResponse(ApiException.methodNotAllowed(
+                    request.method().value(), List.of("GET")), requestId, "metrics"));
+        }
+        if (settings.metrics().token().isPresent() && !hasMetricsToken(request)) {
+            return CompletableFuture.completedFuture(errorResponse(new ApiException(401, "unauthenticated",
+                    "the metrics token is required (agentexec.gateway.metrics.token)"), requestId, "metrics"));
+        }
+        return renderMetrics();
+    }
+
+    private boolean hasMetricsToken(HttpRequest request) {
+        Optional<String> expected = settings.metrics().token();
+        Optional<String> given = request.getHeader("Authorization").map(HttpHeader::value);
+        return expected.isPresent() && given.isPresent() && java.security.MessageDigest.isEqual(
+                ("Bearer " + expected.get()).getBytes(StandardCharsets.UTF_8), given.get().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private CompletionStage<HttpResponse> renderMetrics() {
         return status.snapshot().thenApply(s -> HttpResponse.create().withStatus(200).withEntity(
                 ContentTypes.TEXT_PLAIN_UTF8, metrics.render(s).getBytes(StandardCharsets.UTF_8))
                 .addHeader(RawHeader.create("X-Prometheus-Format", "0.0.4")));
