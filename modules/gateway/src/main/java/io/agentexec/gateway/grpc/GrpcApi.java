@@ -301,7 +301,7 @@ public final class GrpcApi {
         Tenant tenant = admit(metadata);
         Optional<String> sandboxId = in.getSandboxId().isEmpty() ? Optional.empty() : Optional.of(in.getSandboxId());
         ExecutionSpecParser.ExecutionSpec spec = parser.execution(asJson(in), tenant.policy(), sandboxId);
-        TrackedExecution tracked = registry.register(tenant.id());
+        TrackedExecution tracked = registry.register(tenant.id(), spec.sandboxId());
         RunHandle run = executions.start(tenant.id(), tracked.id(), spec.sandboxId(), spec.request(), tracked);
         tracked.attach(run);
         run.outcome().thenAccept(outcome -> {

@@ -344,7 +344,7 @@ public final class HttpApi {
         ExecutionSpecParser.ExecutionSpec spec = parser.execution(call.json(), tenant.policy(),
                 Optional.ofNullable(call.params().get("id")));
         boolean async = call.request().getUri().query().get("async").map(v -> v.equals("true") || v.equals("1")).orElse(false);
-        TrackedExecution tracked = registry.register(tenant.id());
+        TrackedExecution tracked = registry.register(tenant.id(), spec.sandboxId());
         Map<String, String> ids = call.logIds();
         ids.put("executionId", tracked.id());
         // Sync runs are followable by id too (GET .../events), so output always goes to the tracker.
