@@ -152,7 +152,7 @@ public final class ConnectionGuard {
                         @Override
                         public void onPush() {
                             ByteString bytes = grab(fromServer);
-                            if (!clock.untimed()) {
+                            if (clock.wantsServerBytes()) {
                                 clock.onServerBytes(bytes.toArray(), System.nanoTime());
                                 rearm();
                             }

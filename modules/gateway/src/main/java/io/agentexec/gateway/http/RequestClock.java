@@ -163,6 +163,11 @@ final class RequestClock {
         }
     }
 
+    /** Whether {@link #onServerBytes} needs the server's bytes (it follows HTTP/2 streams only). */
+    boolean wantsServerBytes() {
+        return mode == Mode.H2;
+    }
+
     /** Whether nothing this connection sends is timed any more (an upgrade, or framing left to the server). */
     boolean untimed() {
         return mode == Mode.UNTIMED;
