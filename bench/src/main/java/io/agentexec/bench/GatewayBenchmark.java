@@ -161,6 +161,8 @@ public final class GatewayBenchmark {
         Map<String, Object> o = new HashMap<>();
         o.put("agentexec.cluster.execution.persist-before-run", persistBeforeRun);
         o.put("agentexec.gateway.port", 0);
+        // three gateways in this JVM: each its own metrics listener
+        o.put("agentexec.gateway.metrics.port", 0);
         o.put("agentexec.gateway.backend", backend);
         o.put("agentexec.gateway.auth.keys-file", keys.toString());
         o.put("agentexec.gateway.engine.slots", CALLERS);

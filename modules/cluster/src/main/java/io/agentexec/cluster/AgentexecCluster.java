@@ -478,13 +478,45 @@ public final class AgentexecCluster implements AutoCloseable {
 
     /** What the cluster knows of a sandbox-less execution, by its idempotency key. */
     public CompletionStage<ExecutionEntity.ExecutionView> execution(String idempotencyKey) {
+        return execution(Optional.empty(), idempotencyKey);
+    }
+
+    /**
+     * What the cluster knows of the execution with this key, in the sandbox when one is named (its
+     * sandbox's entity: running, waiting behind another, or ended with a reply it still remembers,
+     * {@code agentexec.cluster.sandbox.remembered-results}), else the sandbox-less one's.
+     */
+    public CompletionStage<ExecutionEntity.ExecutionView> execution(Optional<String> sandboxId, String idempotencyKey) {
         try {
             checkIdempotencyKey(idempotencyKey);
+            sandboxId.ifPresent(AgentexecCluster::checkSandboxId);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
+        if (sandboxId.isPresent()) {
+            return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get())
+                    .ask(replyTo -> new SandboxEntity.InspectExecution(idempotencyKey, replyTo), settings.askTimeout());
+        }
         return sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
                 .ask(ExecutionEntity.Inspect::new, settings.askTimeout());
+    }
+
+    /**
+     * Records, in the sandbox, that its execution with this key was refused as overloaded after the
+     * caller had told its own client it was taken: from then on every node reads that end (through
+     * {@link #execution(Optional, String)} and {@link #follow(Optional, String, Duration, Consumer)}).
+     * Changes nothing for a key the sandbox knows.
+     */
+    public CompletionStage<Done> recordRefusal(String sandboxId, String idempotencyKey, String reason) {
+        try {
+            checkSandboxId(sandboxId);
+            checkIdempotencyKey(idempotencyKey);
+            Objects.requireNonNull(reason, "reason");
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
+                .ask(replyTo -> new SandboxEntity.RecordRefusal(idempotencyKey, reason, replyTo), settings.askTimeout());
     }
 
     /**
@@ -496,8 +528,18 @@ public final class AgentexecCluster implements AutoCloseable {
      */
     public CompletionStage<ExecutionReply> follow(String idempotencyKey, Duration runTimeout,
                                                   Consumer<OutputChunk> onOutput) {
+        return follow(Optional.empty(), idempotencyKey, runTimeout, onOutput);
+    }
+
+    /**
+     * As {@link #follow(String, Duration, Consumer)}, for the execution with this key in the sandbox
+     * when one is named (one waiting behind another is followed from when it starts).
+     */
+    public CompletionStage<ExecutionReply> follow(Optional<String> sandboxId, String idempotencyKey, Duration runTimeout,
+                                                  Consumer<OutputChunk> onOutput) {
         try {
             checkIdempotencyKey(idempotencyKey);
+            sandboxId.ifPresent(AgentexecCluster::checkSandboxId);
             Objects.requireNonNull(runTimeout, "runTimeout");
             Objects.requireNonNull(onOutput, "onOutput");
         } catch (RuntimeException e) {
@@ -508,8 +550,11 @@ public final class AgentexecCluster implements AutoCloseable {
                 MailboxSelector.bounded(settings.output().subscriberMailbox()));
         Duration timeout = runTimeout.multipliedBy(settings.execution().maxAttempts())
                 .plus(settings.execution().retryCapacityWait()).plus(settings.execution().replyTimeoutSlack());
-        CompletionStage<ExecutionReply> reply = sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
-                .ask(replyTo -> new ExecutionEntity.Watch(Optional.of(relay.<OutputChunk>narrow()), replyTo), timeout);
+        CompletionStage<ExecutionReply> reply = sandboxId.isPresent()
+                ? sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get()).ask(replyTo -> new SandboxEntity.WatchExecution(
+                        idempotencyKey, Optional.of(relay.<OutputChunk>narrow()), replyTo), timeout)
+                : sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
+                        .ask(replyTo -> new ExecutionEntity.Watch(Optional.of(relay.<OutputChunk>narrow()), replyTo), timeout);
         return reply.whenComplete((r, e) -> relay.tell(OutputRelay.Stop.INSTANCE));
     }
 

@@ -13,7 +13,9 @@ import io.agentexec.gateway.cluster.GatewayPeers;
 import io.agentexec.gateway.engine.EngineBackend;
 import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.grpc.GrpcApi;
+import io.agentexec.gateway.http.ConnectionGuard;
 import io.agentexec.gateway.http.ExecutionSpecParser;
+import io.agentexec.gateway.http.GuardTelemetry;
 import io.agentexec.gateway.http.HttpApi;
 import io.agentexec.gateway.metrics.Metrics;
 import io.agentexec.gateway.spi.ClusterStatus;
@@ -51,6 +53,7 @@ import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.settings.ServerSettings;
 import org.apache.pekko.stream.Materializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -73,11 +76,16 @@ public final class Gateway implements AutoCloseable {
     private final HttpApi http;
     private final boolean conversationsAvailable;
     private final IntSupplier gatewayNodes;
+    private final ConnectionGuard connectionGuard;
+    private final Optional<ServerBinding> metricsBinding;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private Gateway(GatewaySettings settings, ActorSystem<?> system, List<ServerBinding> bindings, AutoCloseable backend,
                     Optional<ActorSystem<?>> ownSystem, ExecutionRegistry registry, AtomicBoolean draining, HttpApi http,
-                    boolean conversationsAvailable, IntSupplier gatewayNodes) {
+                    boolean conversationsAvailable, IntSupplier gatewayNodes, ConnectionGuard connectionGuard,
+                    Optional<ServerBinding> metricsBinding) {
+        this.connectionGuard = connectionGuard;
+        this.metricsBinding = metricsBinding;
         this.conversationsAvailable = conversationsAvailable;
         this.gatewayNodes = gatewayNodes;
         this.settings = settings;
@@ -108,6 +116,7 @@ public final class Gateway implements AutoCloseable {
         GatewaySettings settings = GatewaySettings.fromConfig(config);
         EngineSettings engineSettings = EngineSettings.fromConfig(config);
         checkAuthBinding(settings);
+        checkMetricsBinding(settings);
         ActorSystem<?> system;
         Optional<ActorSystem<?>> ownSystem;
         AutoCloseable backend;
@@ -195,14 +204,33 @@ public final class Gateway implements AutoCloseable {
                     metrics, parser, engineSettings.languages(), draining, system);
             List<ServerBinding> bindings = new ArrayList<>();
             Http server = Http.get(system);
-            if (settings.grpcPort().isEmpty()) {
-                bindings.add(bind(server, settings.host(), settings.port(), Optional.of(grpc), Optional.of(http)));
-            } else {
-                bindings.add(bind(server, settings.host(), settings.port(), Optional.empty(), Optional.of(http)));
-                bindings.add(bind(server, settings.host(), settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
+            ConnectionGuard connectionGuard = new ConnectionGuard(settings.connections(),
+                    closed -> metrics.recordConnectionClosed(closed.label()));
+            ConnectionGuard.install(system.classicSystem(), connectionGuard);
+            Optional<ServerBinding> metricsBinding = Optional.empty();
+            try {
+                if (settings.grpcPort().isEmpty()) {
+                    bindings.add(bind(server, settings, settings.port(), Optional.of(grpc), Optional.of(http)));
+                } else {
+                    bindings.add(bind(server, settings, settings.port(), Optional.empty(), Optional.of(http)));
+                    bindings.add(bind(server, settings, settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
+                }
+                if (settings.metrics().port().isPresent()) {
+                    metricsBinding = Optional.of(bindMetrics(server, settings, http));
+                }
+                if (!GuardTelemetry.installedIn(system.classicSystem())) {
+                    throw new IllegalStateException("the connection guard is not on this node's HTTP server: "
+                            + "pekko.http.http2-telemetry-class must be " + GuardTelemetry.class.getName()
+                            + " and pekko.http.server.enable-http2 on (both set by the gateway's reference.conf)");
+                }
+            } catch (RuntimeException e) {
+                bindings.forEach(b -> b.unbind());
+                metricsBinding.ifPresent(b -> b.unbind());
+                ConnectionGuard.uninstall(system.classicSystem(), connectionGuard);
+                throw e;
             }
             Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http,
-                    conversations.available(), gatewayNodes);
+                    conversations.available(), gatewayNodes, connectionGuard, metricsBinding);
             log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), status.kind(),
                     settings.authMode());
             return gateway;
@@ -214,7 +242,9 @@ public final class Gateway implements AutoCloseable {
     }
 
     @SuppressWarnings("unchecked")
-    private static ServerBinding bind(Http server, String host, int port, Optional<GrpcApi> grpc, Optional<HttpApi> http) {
+    private static ServerBinding bind(Http server, GatewaySettings settings, int port, Optional<GrpcApi> grpc,
+                                      Optional<HttpApi> http) {
+        String host = settings.host();
         List<Function<HttpRequest, CompletionStage<HttpResponse>>> handlers = new ArrayList<>();
         grpc.ifPresent(g -> handlers.addAll(g.handlers()));
         // HTTP last: it answers every request (a JSON 404 at worst), so gRPC paths must be tried first.
@@ -222,9 +252,51 @@ public final class Gateway implements AutoCloseable {
         Function<HttpRequest, CompletionStage<HttpResponse>> handler =
                 ServiceHandler.concatOrNotFound(handlers.toArray(new Function[0]));
         try {
-            return server.newServerAt(host, port).bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            return server.newServerAt(host, port).adaptSettings(s -> serverSettings(s, settings.connections()))
+                    .bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             throw new IllegalStateException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** pekko-http's own limits, from agentexec.gateway.connections (HTTP/2 on: gRPC shares the port). */
+    static ServerSettings serverSettings(ServerSettings base, GatewaySettings.ConnectionSettings connections) {
+        return base.withEnableHttp2(true)
+                .withMaxConnections(connections.max())
+                .withTimeouts(base.getTimeouts().withIdleTimeout(
+                        scala.concurrent.duration.Duration.fromNanos(connections.idleTimeout().toNanos())))
+                .withHttp2Settings(base.getHttp2Settings().withPingInterval(connections.http2PingInterval()));
+    }
+
+    /** The metrics' own listener: {@code GET /metrics} only, the same connection rules as the API. */
+    private static ServerBinding bindMetrics(Http server, GatewaySettings settings, HttpApi http) {
+        String host = settings.metrics().host();
+        int port = settings.metrics().port().orElseThrow();
+        try {
+            return server.newServerAt(host, port).adaptSettings(s -> serverSettings(s, settings.connections()))
+                    .bind(http::metricsListener).toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot serve metrics on " + host + ":" + port + " (agentexec.gateway.metrics; "
+                    + "port -1 turns the listener off): " + e.getMessage(), e);
+        }
+    }
+
+    /** Metrics name the cluster's internal addresses: a listener other machines reach needs the metrics token. */
+    static void checkMetricsBinding(GatewaySettings settings) {
+        GatewaySettings.MetricsSettings metrics = settings.metrics();
+        if (metrics.port().isEmpty() || metrics.token().isPresent()) {
+            return;
+        }
+        try {
+            for (InetAddress a : InetAddress.getAllByName(metrics.host())) {
+                if (!a.isLoopbackAddress()) {
+                    throw new IllegalStateException("agentexec.gateway.metrics.host " + metrics.host() + " is not a loopback "
+                            + "address: set agentexec.gateway.metrics.token (AGENTEXEC_METRICS_TOKEN) so that only "
+                            + "the scraper reads them");
+                }
+            }
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("unknown metrics host " + metrics.host(), e);
         }
     }
 
@@ -280,6 +352,11 @@ public final class Gateway implements AutoCloseable {
         return bindings.get(bindings.size() - 1).localAddress().getPort();
     }
 
+    /** The port of the metrics listener, when there is one (useful with port 0). */
+    public Optional<Integer> metricsPort() {
+        return metricsBinding.map(b -> b.localAddress().getPort());
+    }
+
     /** Whether this node runs conversations (the agents, on the cluster backend). */
     public boolean conversationsAvailable() {
         return conversationsAvailable;
@@ -316,6 +393,7 @@ public final class Gateway implements AutoCloseable {
         for (ServerBinding b : bindings) {
             b.unbind().toCompletableFuture().join();
         }
+        metricsBinding.ifPresent(b -> b.unbind().toCompletableFuture().join());
         Instant deadline = Instant.now().plus(settings.drainTimeout());
         while (registry.running() > 0 && Instant.now().isBefore(deadline)) {
             try {
@@ -329,6 +407,8 @@ public final class Gateway implements AutoCloseable {
             // responses already produced (a finished run's result) still get written
             b.terminate(Duration.ofSeconds(5)).toCompletableFuture().join();
         }
+        metricsBinding.ifPresent(b -> b.terminate(Duration.ofSeconds(5)).toCompletableFuture().join());
+        ConnectionGuard.uninstall(system.classicSystem(), connectionGuard);
         closeQuietly(backend);
         ownSystem.ifPresent(s -> {
             s.terminate();

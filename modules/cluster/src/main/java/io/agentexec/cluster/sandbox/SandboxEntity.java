@@ -13,6 +13,7 @@ import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.worker.ExecutionWorker;
 import io.agentexec.sandbox.docker.DockerOptions;
@@ -27,6 +28,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import org.apache.pekko.Done;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -98,6 +100,32 @@ public final class SandboxEntity
     public record GetView(ActorRef<SandboxView> replyTo) implements Command {
     }
 
+    /**
+     * What the sandbox knows of one execution, by its key, for a node that did not send it: waiting
+     * behind another or running ({@code accepted}), being dispatched, or ended ({@code outcome}: its
+     * remembered reply); none of these when the key is unknown (or ended longer ago than remembered).
+     */
+    public record InspectExecution(String executionKey, ActorRef<ExecutionEntity.ExecutionView> replyTo)
+            implements Command {
+    }
+
+    /**
+     * Waits for the terminal reply of the execution with this key without ever starting one (as
+     * {@link ExecutionEntity.Watch} does for one-offs): the remembered reply at once when it ended, a
+     * {@link ExecutionReply.Rejected} when the key is unknown; {@code output} gets its output from now on.
+     */
+    public record WatchExecution(String executionKey, Optional<ActorRef<OutputChunk>> output,
+                                 ActorRef<ExecutionReply> replyTo) implements Command {
+    }
+
+    /**
+     * Records that the execution with this key ended refused as overloaded, nothing having run, after
+     * its caller had already been told it was taken: remembered like any reply, so that every node
+     * reads that end (and the key is not run later). Nothing changes for a key the sandbox knows.
+     */
+    public record RecordRefusal(String executionKey, String reason, ActorRef<Done> replyTo) implements Command {
+    }
+
     private record WorkerAnswered(ExecutionWorker.Reply reply) implements Command {
     }
 
@@ -162,6 +190,10 @@ public final class SandboxEntity
     }
 
     public record Closed(String reason) implements Event {
+    }
+
+    /** An execution refused as overloaded after its caller was told it was taken (see {@link RecordRefusal}). */
+    public record ExecutionRefused(String executionKey, String reason) implements Event {
     }
 
     // ---- state
@@ -230,6 +262,15 @@ public final class SandboxEntity
                         : f.reply() instanceof ExecutionReply.Completed ? Optional.empty() : workspaceLost;
                 return new State(status, spec, lost ? Optional.empty() : worker, executions + 1,
                         lostReason, Optional.empty(), List.copyOf(kept), closedReason);
+            }
+            if (event instanceof ExecutionRefused r) {
+                // remembered as its reply; nothing ran, so the sandbox itself is as it was
+                List<Remembered> kept = new ArrayList<>(recent);
+                kept.add(new Remembered(r.executionKey(), new ExecutionReply.Overloaded(r.executionKey(), r.reason())));
+                while (kept.size() > rememberedResults) {
+                    kept.remove(0);
+                }
+                return new State(status, spec, worker, executions, workspaceLost, inFlight, List.copyOf(kept), closedReason);
             }
             if (event instanceof WorkspaceLost w) {
                 return new State(status, spec, Optional.empty(), executions, Optional.of(w.reason()),
@@ -346,6 +387,9 @@ public final class SandboxEntity
                 .onCommand(ReadFile.class, this::onFile)
                 .onCommand(FileOpTimedOut.class, this::onFileTimedOut)
                 .onCommand(GetView.class, (state, cmd) -> Effect().reply(cmd.replyTo(), view(state)))
+                .onCommand(InspectExecution.class, this::onInspectExecution)
+                .onCommand(WatchExecution.class, this::onWatchExecution)
+                .onCommand(RecordRefusal.class, this::onRecordRefusal)
                 .onCommand(WorkerAnswered.class, this::onWorkerAnswered)
                 .onCommand(WorkerTerminated.class, this::onWorkerTerminated)
                 .onCommand(WatchdogExpired.class, (state, cmd) -> state.inFlight()
@@ -467,6 +511,49 @@ public final class SandboxEntity
         }
         return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.UNKNOWN,
                 "sandbox " + sandboxId + " knows no execution " + key + " (never sent, or ended long ago)"));
+    }
+
+    // ---- one execution by its key, for other nodes
+
+    private boolean busyWith(State state, String key) {
+        return state.inFlight().map(InFlight::executionKey).or(() -> dispatch.map(Dispatch::executionKey))
+                .filter(key::equals).isPresent();
+    }
+
+    private ReplyEffect<Event, State> onInspectExecution(State state, InspectExecution cmd) {
+        String key = cmd.executionKey();
+        Optional<InFlight> running = state.inFlight().filter(f -> f.executionKey().equals(key));
+        boolean dispatching = running.isEmpty() && dispatch.filter(d -> d.executionKey().equals(key)).isPresent();
+        return Effect().reply(cmd.replyTo(), new ExecutionEntity.ExecutionView(key,
+                running.isPresent() || stashedKeys.contains(key), running.map(InFlight::failedAttempts).orElse(List.of()),
+                Optional.empty(), state.remembered(key), dispatching));
+    }
+
+    private ReplyEffect<Event, State> onWatchExecution(State state, WatchExecution cmd) {
+        String key = cmd.executionKey();
+        Optional<ExecutionReply> ended = state.remembered(key);
+        if (ended.isPresent()) {
+            return Effect().reply(cmd.replyTo(), ended.get().asReplayed());
+        }
+        if (busyWith(state, key)) {
+            waiters.add(cmd.replyTo());
+            cmd.output().ifPresent(this::subscribe);
+            return Effect().noReply();
+        }
+        if (stashedKeys.contains(key)) {
+            return Effect().stash(); // behind its own Execute: joins it once that one starts
+        }
+        return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(key,
+                "sandbox " + sandboxId + " knows no execution " + key));
+    }
+
+    private ReplyEffect<Event, State> onRecordRefusal(State state, RecordRefusal cmd) {
+        String key = cmd.executionKey();
+        if (state.status() == SandboxView.Status.NONE || state.remembered(key).isPresent() || busyWith(state, key)
+                || stashedKeys.contains(key)) {
+            return Effect().reply(cmd.replyTo(), Done.getInstance());
+        }
+        return Effect().persist(new ExecutionRefused(key, cmd.reason())).thenReply(cmd.replyTo(), s -> Done.getInstance());
     }
 
     // ---- files

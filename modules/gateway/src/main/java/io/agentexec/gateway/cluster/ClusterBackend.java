@@ -9,6 +9,7 @@ import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.api.TenantScope;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.gateway.GatewaySettings;
+import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ExecutionDirectory;
 import io.agentexec.gateway.spi.ExecutionOutcome;
@@ -35,6 +36,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,7 +45,9 @@ import org.slf4j.LoggerFactory;
  * sandbox "sbx-1" is the cluster's sandbox "TENANT.sbx-1" and its execution "exe-1" has the
  * idempotency key "TENANT:exe-1", so another tenant's ids never reach its entities (they are simply
  * absent). Because the key is made from the id alone, any gateway node finds a one-off execution in
- * the cluster's event-sourced ExecutionEntity, whichever node took it, and after that node is gone.
+ * the cluster's event-sourced ExecutionEntity, whichever node took it, and after that node is gone; a
+ * run in a sandbox has an id that names the sandbox too ("exe-1.sbx-1"), and is found in the
+ * sandbox's entity, which remembers its recent runs' replies.
  */
 public final class ClusterBackend implements ExecutionService, ExecutionDirectory, SandboxService, ClusterStatus,
         AutoCloseable {
@@ -108,6 +112,24 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
         }));
         // the cluster does not say when a run is admitted; an overload answer comes within the gateway's grace
         CompletableFuture<Void> admitted = CompletableFuture.completedFuture(null);
+        // a run in a sandbox whose id names it is found by other nodes in the sandbox's entity
+        Optional<String> recordedIn = internal.filter(sandbox ->
+                ExecutionRegistry.sandboxOf(executionId).map(id -> internalId(tenant, id)).equals(Optional.of(sandbox)));
+        // A refusal that comes once the run was announced (its caller may have been told 202) is recorded
+        // in the sandbox, so that every node reads that end. Checked when either happens, whichever is last.
+        AtomicBoolean announced = new AtomicBoolean();
+        AtomicBoolean recorded = new AtomicBoolean();
+        Runnable recordLateRefusal = () -> recordedIn.ifPresent(sandbox -> {
+            ExecutionReply r = reply.isDone() && !reply.isCompletedExceptionally() ? reply.join() : null;
+            if (r instanceof ExecutionReply.Overloaded o && announced.get() && recorded.compareAndSet(false, true)) {
+                cluster.recordRefusal(sandbox, key, o.reason()).whenComplete((done, error) -> {
+                    if (error != null) {
+                        log.warn("recording the refusal of execution {} in sandbox {} failed: {}", key, sandbox, error.toString());
+                    }
+                });
+            }
+        });
+        reply.thenRun(recordLateRefusal);
         return new RunHandle() {
             @Override
             public CompletionStage<Void> admitted() {
@@ -121,13 +143,15 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
 
             @Override
             public CompletionStage<Void> visible() {
-                if (internal.isPresent()) {
-                    // a sandbox's run is kept in its sandbox's entity, which other nodes do not search
-                    return admitted;
+                if (internal.isPresent() && recordedIn.isEmpty()) {
+                    return admitted; // an id that names no sandbox of ours: the run is refused as not found
                 }
                 CompletableFuture<Void> known = new CompletableFuture<>();
-                awaitKnown(key, reply, known, visibilityPoll.min(), Instant.now().plus(askTimeout));
-                return known;
+                awaitKnown(recordedIn, key, outcome, known, visibilityPoll.min(), Instant.now().plus(askTimeout));
+                return known.thenRun(() -> {
+                    announced.set(true);
+                    recordLateRefusal.run();
+                });
             }
 
             @Override
@@ -147,22 +171,28 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
     }
 
     /**
-     * Completes {@code known} once the execution's entity has the run (dispatching it, running it or
-     * ended), the reply is in, or the ask timeout has passed; asked after a growing pause, because
-     * the request may not have reached the entity yet (placement is asked first).
+     * Completes {@code known} once every node can find the run, its outcome is in (then the caller
+     * answers that outcome, never an id), or the ask timeout has passed; asked after a growing pause,
+     * because the request may not have reached its entity
+     * yet (placement is asked first). A one-off must be accepted by a worker (the entity then owes it
+     * a recorded end): one only being dispatched may still be refused as overloaded, which the entity
+     * does not record, and its caller then gets that refusal rather than an id that ends in nothing.
+     * A run in a sandbox is found once its sandbox has it (waiting, dispatching, running or ended);
+     * a refusal after that is recorded there (see {@link #start}).
      */
-    private void awaitKnown(String key, CompletableFuture<ExecutionReply> reply, CompletableFuture<Void> known,
-                            Duration pause, Instant giveUp) {
+    private void awaitKnown(Optional<String> sandbox, String key, CompletableFuture<ExecutionOutcome> outcome,
+                            CompletableFuture<Void> known, Duration pause, Instant giveUp) {
         CompletableFuture.delayedExecutor(pause.toMillis(), TimeUnit.MILLISECONDS).execute(() ->
-                cluster.execution(key).whenComplete((view, error) -> {
-                    boolean found = error == null && (view.accepted() || view.dispatching() || view.outcome().isPresent());
-                    if (found || reply.isDone() || Instant.now().isAfter(giveUp)) {
+                cluster.execution(sandbox, key).whenComplete((view, error) -> {
+                    boolean found = error == null && (view.accepted() || view.outcome().isPresent()
+                            || (sandbox.isPresent() && view.dispatching()));
+                    if (found || outcome.isDone() || Instant.now().isAfter(giveUp)) {
                         known.complete(null);
                         return;
                     }
                     Duration next = pause.multipliedBy(2);
-                    awaitKnown(key, reply, known, next.compareTo(visibilityPoll.max()) > 0 ? visibilityPoll.max() : next,
-                            giveUp);
+                    awaitKnown(sandbox, key, outcome, known,
+                            next.compareTo(visibilityPoll.max()) > 0 ? visibilityPoll.max() : next, giveUp);
                 }));
     }
 
@@ -212,14 +242,21 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
                 : new ExecutionOutcome.NotFound("no sandbox " + externalId(internal.get())));
     }
 
-    // ---- executions other gateway nodes took (one-offs: sandbox runs are only in their sandbox's entity)
+    // ---- executions other gateway nodes took: one-offs in their ExecutionEntity, runs in a sandbox
+    // (their id names it) in the sandbox's entity
+
+    /** Where the cluster keeps the execution with this id: its sandbox's entity, or none (a one-off's own). */
+    private static Optional<String> sandboxOf(TenantId tenant, String executionId) {
+        return ExecutionRegistry.sandboxOf(executionId).map(id -> internalId(tenant, id));
+    }
 
     @Override
     public CompletionStage<Optional<Known>> lookup(TenantId tenant, String executionId) {
-        return cluster.execution(executionKey(tenant, executionId))
+        Optional<String> sandbox = sandboxOf(tenant, executionId);
+        return cluster.execution(sandbox, executionKey(tenant, executionId))
                 .thenCompose(view -> {
                     if (view.outcome().isPresent()) {
-                        return translate(view.outcome().get(), Optional.empty())
+                        return translate(view.outcome().get(), sandbox)
                                 .thenApply(o -> Optional.of(new Known(Optional.of(o))));
                     }
                     return CompletableFuture.completedFuture(view.accepted() || view.dispatching()
@@ -233,24 +270,41 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
                 });
     }
 
+    /**
+     * Follows the run to its end. The cluster's wait is bounded (every attempt of the longest run):
+     * a run still going after it (one that waited long behind others in its sandbox) is followed again.
+     */
     @Override
     public CompletionStage<ExecutionOutcome> follow(TenantId tenant, String executionId, Duration maxRunTime,
                                                     OutputListener listener) {
-        return cluster.follow(executionKey(tenant, executionId), maxRunTime,
+        Optional<String> sandbox = sandboxOf(tenant, executionId);
+        return cluster.follow(sandbox, executionKey(tenant, executionId), maxRunTime,
                         chunk -> listener.onOutput(chunk.stream(), chunk.data()))
                 .thenCompose(reply -> reply instanceof ExecutionReply.Rejected
-                        // a one-off is never rejected once taken: the cluster knows no execution by this key
+                        // a taken run is never rejected (nor is a rejection kept): the cluster knows no such key
                         ? CompletableFuture.completedFuture((ExecutionOutcome) new ExecutionOutcome.NotFound(
                                 "no execution " + executionId))
-                        : translate(reply, Optional.empty()))
-                .exceptionally(error -> unwrap(error) instanceof InvalidRequestException
-                        ? new ExecutionOutcome.NotFound("no execution " + executionId) : failure(error));
+                        : translate(reply, sandbox))
+                .exceptionallyCompose(error -> {
+                    Throwable e = unwrap(error);
+                    if (e instanceof InvalidRequestException) {
+                        return CompletableFuture.completedFuture(new ExecutionOutcome.NotFound("no execution " + executionId));
+                    }
+                    if (e instanceof java.util.concurrent.TimeoutException) {
+                        return lookup(tenant, executionId).thenCompose(known -> known.isPresent() && known.get().outcome().isEmpty()
+                                ? follow(tenant, executionId, maxRunTime, listener)
+                                : CompletableFuture.completedFuture(known.flatMap(Known::outcome).orElseGet(() ->
+                                        new ExecutionOutcome.NotFound("no execution " + executionId))));
+                    }
+                    return CompletableFuture.completedFuture(failure(error));
+                });
     }
 
     @Override
     public CompletionStage<Optional<Known>> cancel(TenantId tenant, String executionId, Duration wait) {
+        Optional<String> sandbox = sandboxOf(tenant, executionId);
         String key = executionKey(tenant, executionId);
-        return cluster.cancel(Optional.empty(), key).thenCompose(answer -> {
+        return cluster.cancel(sandbox, key).thenCompose(answer -> {
             if (answer.outcome() == CancelReply.Outcome.UNKNOWN) {
                 return CompletableFuture.completedFuture(Optional.<Known>empty());
             }
@@ -258,10 +312,10 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
                 return lookup(tenant, executionId);
             }
             // the worker stops the run; its one terminal reply (CANCELLED unless it ended first) follows soon
-            return cluster.follow(key, wait, chunk -> { }).toCompletableFuture()
+            return cluster.follow(sandbox, key, wait, chunk -> { }).toCompletableFuture()
                     .completeOnTimeout(null, wait.toMillis(), TimeUnit.MILLISECONDS)
                     .thenCompose(reply -> reply == null ? lookup(tenant, executionId)
-                            : translate(reply, Optional.empty()).thenApply(o -> Optional.of(new Known(Optional.of(o)))));
+                            : translate(reply, sandbox).thenApply(o -> Optional.of(new Known(Optional.of(o)))));
         }).exceptionally(error -> {
             if (unwrap(error) instanceof InvalidRequestException) {
                 return Optional.empty();

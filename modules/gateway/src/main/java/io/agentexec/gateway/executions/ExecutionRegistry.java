@@ -19,6 +19,15 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class ExecutionRegistry {
     private static final String ID_PREFIX = "exe-";
     private static final int UUID_VERSION_TIME_ORDERED = 7;
+    /** "exe-" and a UUID's 36 characters: what every id begins with. */
+    private static final int BASE_ID_LENGTH = ID_PREFIX.length() + 36;
+    private static final char SANDBOX_SEPARATOR = '.';
+    /**
+     * The longest sandbox id an execution id names: the cluster key {@code TENANT:ID} stays within the
+     * cluster's 200 characters for any tenant (64). The gateway's own sandbox ids are 40 characters;
+     * a longer one names no sandbox (the run is refused as not found) and its id is the plain one.
+     */
+    private static final int MAX_SANDBOX_IN_ID = 200 - 64 - 1 - BASE_ID_LENGTH - 1;
 
     private record Key(TenantId tenant, String id) { }
 
@@ -34,10 +43,19 @@ public final class ExecutionRegistry {
     }
 
     public TrackedExecution register(TenantId tenant) {
+        return register(tenant, Optional.empty());
+    }
+
+    /**
+     * A new execution of the tenant's, in {@code sandboxId} when given: its id then names the sandbox
+     * too ({@code exe-UUID.SANDBOX}), so that any gateway node finds the run in that sandbox's record.
+     */
+    public TrackedExecution register(TenantId tenant, Optional<String> sandboxId) {
         evictExpired();
         // milliseconds: what the id carries, so every node tells the same start time
         Instant now = clock.instant().truncatedTo(ChronoUnit.MILLIS);
-        String id = newId(now);
+        String id = newId(now) + sandboxId.filter(s -> s.length() <= MAX_SANDBOX_IN_ID).map(s -> SANDBOX_SEPARATOR + s)
+                .orElse("");
         TrackedExecution tracked = new TrackedExecution(id, tenant, now, replayChunks);
         executions.put(new Key(tenant, id), tracked);
         return tracked;
@@ -75,13 +93,22 @@ public final class ExecutionRegistry {
         return ID_PREFIX + new UUID(msb, random.getLeastSignificantBits());
     }
 
+    /** The sandbox an execution id names (a run inside it), if any. */
+    public static Optional<String> sandboxOf(String id) {
+        if (id.length() <= BASE_ID_LENGTH + 1 || !id.startsWith(ID_PREFIX) || id.charAt(BASE_ID_LENGTH) != SANDBOX_SEPARATOR) {
+            return Optional.empty();
+        }
+        return Optional.of(id.substring(BASE_ID_LENGTH + 1));
+    }
+
     /** When the execution with this id started, if the id is one this gateway made. */
     public static Optional<Instant> startedAt(String id) {
-        if (!id.startsWith(ID_PREFIX)) {
+        if (!id.startsWith(ID_PREFIX) || id.length() < BASE_ID_LENGTH
+                || (id.length() > BASE_ID_LENGTH && sandboxOf(id).isEmpty())) {
             return Optional.empty();
         }
         try {
-            UUID uuid = UUID.fromString(id.substring(ID_PREFIX.length()));
+            UUID uuid = UUID.fromString(id.substring(ID_PREFIX.length(), BASE_ID_LENGTH));
             return uuid.version() == UUID_VERSION_TIME_ORDERED
                     ? Optional.of(Instant.ofEpochMilli(uuid.getMostSignificantBits() >>> 16)) : Optional.empty();
         } catch (IllegalArgumentException e) {

@@ -67,9 +67,12 @@ import java.util.function.Supplier;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.grpc.GrpcServiceException;
+import org.apache.pekko.grpc.Trailers;
+import org.apache.pekko.grpc.javadsl.GrpcExceptionHandler;
 import org.apache.pekko.grpc.javadsl.Metadata;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import org.apache.pekko.japi.Pair;
 import org.apache.pekko.japi.function.Function;
 import org.apache.pekko.stream.BoundedSourceQueue;
@@ -120,14 +123,49 @@ public final class GrpcApi {
         this.materializer = Materializer.matFromSystem(system);
     }
 
-    /** Partial handlers, one per service; each declines requests for other services. */
+    /**
+     * Partial handlers, one per service; each declines requests for other services. A request's
+     * message is read with the HTTP API's limit ({@code agentexec.gateway.http.max-body-bytes}): one
+     * larger is refused with RESOURCE_EXHAUSTED before it is read whole.
+     */
     public List<Function<HttpRequest, CompletionStage<HttpResponse>>> handlers() {
+        org.apache.pekko.japi.Function<org.apache.pekko.actor.ActorSystem, org.apache.pekko.japi.Function<Throwable, Trailers>>
+                errors = this::errorTrailers;
         return List.of(
-                ExecutionServicePowerApiHandlerFactory.partial(new Executions(), ExecutionServicePowerApi.name, system),
-                SandboxServicePowerApiHandlerFactory.partial(new Sandboxes(), SandboxServicePowerApi.name, system),
-                LanguageServicePowerApiHandlerFactory.partial(new Languages(), LanguageServicePowerApi.name, system),
-                ConversationServicePowerApiHandlerFactory.partial(new Conversations(), ConversationServicePowerApi.name, system),
-                HealthHandlerFactory.partial(new HealthService(), Health.name, system));
+                limited(ExecutionServicePowerApiHandlerFactory.partial(new Executions(), ExecutionServicePowerApi.name,
+                        materializer, errors, system)),
+                limited(SandboxServicePowerApiHandlerFactory.partial(new Sandboxes(), SandboxServicePowerApi.name,
+                        materializer, errors, system)),
+                limited(LanguageServicePowerApiHandlerFactory.partial(new Languages(), LanguageServicePowerApi.name,
+                        materializer, errors, system)),
+                limited(ConversationServicePowerApiHandlerFactory.partial(new Conversations(), ConversationServicePowerApi.name,
+                        materializer, errors, system)),
+                limited(HealthHandlerFactory.partial(new HealthService(), Health.name, materializer, errors, system)));
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private Function<HttpRequest, CompletionStage<HttpResponse>> limited(Function<HttpRequest, CompletionStage<HttpResponse>> handler) {
+        org.apache.pekko.stream.scaladsl.Flow limit = org.apache.pekko.stream.javadsl.Flow.fromGraph(
+                new io.agentexec.gateway.http.BodyLimit(settings.maxBodyBytes())).asScala();
+        return request -> handler.apply(request.withEntity(
+                ((org.apache.pekko.http.scaladsl.model.RequestEntity) request.entity()).transformDataBytes(limit)));
+    }
+
+    /** A message over the limit is the client's; everything else as pekko-grpc maps it. */
+    private org.apache.pekko.japi.Function<Throwable, Trailers> errorTrailers(org.apache.pekko.actor.ActorSystem actorSystem)
+            throws Exception {
+        org.apache.pekko.japi.Function<Throwable, Trailers> standard = GrpcExceptionHandler.defaultMapper().apply(actorSystem);
+        return error -> {
+            Throwable e = error;
+            while (e instanceof CompletionException && e.getCause() != null) {
+                e = e.getCause();
+            }
+            if (e instanceof EntityStreamSizeException) {
+                return new Trailers(Status.RESOURCE_EXHAUSTED.withDescription("the request message is larger than "
+                        + settings.maxBodyBytes() + " bytes (agentexec.gateway.http.max-body-bytes)"));
+            }
+            return standard.apply(error);
+        };
     }
 
     // ---- shared
@@ -263,7 +301,7 @@ public final class GrpcApi {
         Tenant tenant = admit(metadata);
         Optional<String> sandboxId = in.getSandboxId().isEmpty() ? Optional.empty() : Optional.of(in.getSandboxId());
         ExecutionSpecParser.ExecutionSpec spec = parser.execution(asJson(in), tenant.policy(), sandboxId);
-        TrackedExecution tracked = registry.register(tenant.id());
+        TrackedExecution tracked = registry.register(tenant.id(), spec.sandboxId());
         RunHandle run = executions.start(tenant.id(), tracked.id(), spec.sandboxId(), spec.request(), tracked);
         tracked.attach(run);
         run.outcome().thenAccept(outcome -> {

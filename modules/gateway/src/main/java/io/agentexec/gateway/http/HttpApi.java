@@ -147,7 +147,7 @@ public final class HttpApi {
                 new Route("GET", "/v1/languages", true, Body.NONE, this::languages),
                 new Route("GET", "/healthz", false, Body.NONE, this::healthz),
                 new Route("GET", "/readyz", false, Body.NONE, this::readyz),
-                new Route("GET", "/metrics", false, Body.NONE, this::metrics),
+                new Route("GET", "/metrics", false, Body.NONE, this::metricsWithToken),
                 new Route("GET", "/openapi.yaml", false, Body.NONE, this::openApi));
     }
 
@@ -218,7 +218,16 @@ public final class HttpApi {
         if (entity.getContentLengthOption().isPresent() && entity.getContentLengthOption().getAsLong() > settings.maxBodyBytes()) {
             throw tooLarge();
         }
-        return entity.withSizeLimit(settings.maxBodyBytes()).toStrict(settings.askTimeout().toMillis(), materializer)
+        Duration bodyTimeout = settings.connections().bodyTimeout();
+        return entity.withSizeLimit(settings.maxBodyBytes()).toStrict(bodyTimeout.toMillis(), materializer)
+                .exceptionally(error -> {
+                    if (unwrap(error) instanceof java.util.concurrent.TimeoutException) {
+                        // the client, not the cluster, is slow: its connection is closed by the guard too
+                        throw new ApiException(408, "request_timeout", "the body did not arrive within " + bodyTimeout
+                                + " (agentexec.gateway.connections.body-timeout)");
+                    }
+                    throw error instanceof CompletionException c ? c : new CompletionException(error);
+                })
                 .thenCompose(strict -> {
                     byte[] bytes = strict.getData().toArray();
                     JsonNode json = Json.MAPPER.nullNode();
@@ -335,7 +344,7 @@ public final class HttpApi {
         ExecutionSpecParser.ExecutionSpec spec = parser.execution(call.json(), tenant.policy(),
                 Optional.ofNullable(call.params().get("id")));
         boolean async = call.request().getUri().query().get("async").map(v -> v.equals("true") || v.equals("1")).orElse(false);
-        TrackedExecution tracked = registry.register(tenant.id());
+        TrackedExecution tracked = registry.register(tenant.id(), spec.sandboxId());
         Map<String, String> ids = call.logIds();
         ids.put("executionId", tracked.id());
         // Sync runs are followable by id too (GET .../events), so output always goes to the tracker.
@@ -771,7 +780,45 @@ public final class HttpApi {
         });
     }
 
-    private CompletionStage<HttpResponse> metrics(Call call) {
+    /** On the API port the metrics are the operator's: only with the metrics token, never with a tenant's key. */
+    private CompletionStage<HttpResponse> metricsWithToken(Call call) {
+        if (settings.metrics().token().isEmpty() || !hasMetricsToken(call.request())) {
+            throw new ApiException(401, "unauthenticated", "metrics are for operators: read them on "
+                    + settings.metrics().port().map(p -> settings.metrics().host() + ":" + p + "/metrics").orElse("no listener")
+                    + " (agentexec.gateway.metrics), or here with the metrics token (agentexec.gateway.metrics.token)");
+        }
+        return renderMetrics();
+    }
+
+    /**
+     * The metrics listener (agentexec.gateway.metrics.host/port): {@code GET /metrics} alone, with the
+     * metrics token when one is set.
+     */
+    public CompletionStage<HttpResponse> metricsListener(HttpRequest request) {
+        String requestId = "req-" + UUID.randomUUID();
+        if (!request.getUri().path().equals("/metrics")) {
+            return CompletableFuture.completedFuture(errorResponse(ApiException.notFound(
+                    "only /metrics is served here"), requestId, "metrics"));
+        }
+        if (!request.method().value().equals("GET")) {
+            return CompletableFuture.completedFuture(errorResponse(ApiException.methodNotAllowed(
+                    request.method().value(), List.of("GET")), requestId, "metrics"));
+        }
+        if (settings.metrics().token().isPresent() && !hasMetricsToken(request)) {
+            return CompletableFuture.completedFuture(errorResponse(new ApiException(401, "unauthenticated",
+                    "the metrics token is required (agentexec.gateway.metrics.token)"), requestId, "metrics"));
+        }
+        return renderMetrics();
+    }
+
+    private boolean hasMetricsToken(HttpRequest request) {
+        Optional<String> expected = settings.metrics().token();
+        Optional<String> given = request.getHeader("Authorization").map(HttpHeader::value);
+        return expected.isPresent() && given.isPresent() && java.security.MessageDigest.isEqual(
+                ("Bearer " + expected.get()).getBytes(StandardCharsets.UTF_8), given.get().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private CompletionStage<HttpResponse> renderMetrics() {
         return status.snapshot().thenApply(s -> HttpResponse.create().withStatus(200).withEntity(
                 ContentTypes.TEXT_PLAIN_UTF8, metrics.render(s).getBytes(StandardCharsets.UTF_8))
                 .addHeader(RawHeader.create("X-Prometheus-Format", "0.0.4")));

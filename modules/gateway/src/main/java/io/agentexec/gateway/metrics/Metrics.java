@@ -19,6 +19,7 @@ public final class Metrics {
     private final Map<String, Histogram> executionLatency = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> executionsByVerdict = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> refusals = new ConcurrentHashMap<>();
+    private final Map<String, LongAdder> connectionsClosed = new ConcurrentHashMap<>();
     private final AtomicLong inFlightRequests = new AtomicLong();
 
     /** One HTTP or gRPC request; {@code route} is the route template, never the raw path (bounded labels). */
@@ -35,6 +36,11 @@ public final class Metrics {
     /** An execution refused or ended without a verdict: overloaded, rate_limited, quota, cancelled, unavailable. */
     public void recordRefusal(String reason) {
         refusals.computeIfAbsent(reason, k -> new LongAdder()).increment();
+    }
+
+    /** A connection the gateway closed itself: too many from its client, or a request not sent in time. */
+    public void recordConnectionClosed(String reason) {
+        connectionsClosed.computeIfAbsent(reason, k -> new LongAdder()).increment();
     }
 
     public AtomicLong inFlightRequests() {
@@ -62,6 +68,10 @@ public final class Metrics {
         out.append("# TYPE agentexec_executions_refused_total counter\n");
         new TreeMap<>(refusals).forEach((v, c) ->
                 out.append("agentexec_executions_refused_total{reason=\"").append(v).append("\"} ").append(c.sum()).append('\n'));
+        out.append("# HELP agentexec_connections_closed_total Connections the gateway closed, by reason.\n");
+        out.append("# TYPE agentexec_connections_closed_total counter\n");
+        new TreeMap<>(connectionsClosed).forEach((v, c) ->
+                out.append("agentexec_connections_closed_total{reason=\"").append(v).append("\"} ").append(c.sum()).append('\n'));
         out.append("# HELP agentexec_http_requests_in_flight Requests being answered now.\n");
         out.append("# TYPE agentexec_http_requests_in_flight gauge\n");
         out.append("agentexec_http_requests_in_flight ").append(inFlightRequests.get()).append('\n');
