@@ -5,12 +5,12 @@ import com.typesafe.config.ConfigFactory;
 import io.agentexec.agents.AgentRuntime;
 import io.agentexec.agents.ConversationFacade;
 import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.cluster.port.ClusterPort;
+import io.agentexec.cluster.port.EnginePort;
+import io.agentexec.cluster.port.ExecutionPort;
+import io.agentexec.cluster.port.quota.ClusterSandboxQuota;
 import io.agentexec.gateway.conversations.AgentsConversations;
-import io.agentexec.gateway.conversations.TenantWorkspaceQuota;
-import io.agentexec.gateway.cluster.ClusterBackend;
-import io.agentexec.gateway.cluster.ClusterSandboxQuota;
 import io.agentexec.gateway.cluster.GatewayPeers;
-import io.agentexec.gateway.engine.EngineBackend;
 import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.grpc.GrpcApi;
 import io.agentexec.gateway.http.ConnectionGuard;
@@ -18,15 +18,9 @@ import io.agentexec.gateway.http.ExecutionSpecParser;
 import io.agentexec.gateway.http.GuardTelemetry;
 import io.agentexec.gateway.http.HttpApi;
 import io.agentexec.gateway.metrics.Metrics;
-import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ConversationService;
-import io.agentexec.gateway.spi.ExecutionDirectory;
-import io.agentexec.gateway.spi.ExecutionService;
 import io.agentexec.gateway.spi.NoConversations;
-import io.agentexec.gateway.spi.SandboxQuota;
-import io.agentexec.gateway.spi.SandboxService;
 import io.agentexec.gateway.spi.TenantId;
-import io.agentexec.gateway.tenant.LocalSandboxQuota;
 import io.agentexec.gateway.tenant.TenantGuard;
 import io.agentexec.gateway.tenant.TenantRegistry;
 import io.agentexec.sandbox.EngineSettings;
@@ -120,15 +114,12 @@ public final class Gateway implements AutoCloseable {
         ActorSystem<?> system;
         Optional<ActorSystem<?>> ownSystem;
         AutoCloseable backend;
-        ExecutionService executions;
-        ExecutionDirectory directory;
-        SandboxService sandboxes;
+        ExecutionPort port;
         TenantGuard guard;
         IntSupplier gatewayNodes;
-        ClusterStatus status;
         ConversationService conversations;
         if (settings.backend() == GatewaySettings.BackendKind.ENGINE) {
-            EngineBackend engine = new EngineBackend(SandboxEngine.start(engineSettings), settings.engineSlots(),
+            EnginePort engine = new EnginePort(SandboxEngine.start(engineSettings), settings.engineSlots(),
                     settings.engineQueue());
             try {
                 // no cluster here: a plain local actor system, whatever the classpath's reference.conf says
@@ -141,14 +132,11 @@ public final class Gateway implements AutoCloseable {
             ownSystem = Optional.of(system);
             conversations = chosen.orElseGet(NoConversations::new);
             backend = engine;
-            executions = engine;
             // a single node: its registry holds every execution, its memory every sandbox
-            directory = ExecutionDirectory.none();
-            sandboxes = engine;
+            port = engine;
             gatewayNodes = () -> 1;
-            status = engine;
             try {
-                guard = tenantGuard(settings, new LocalSandboxQuota(), gatewayNodes, console);
+                guard = tenantGuard(settings, gatewayNodes, console);
             } catch (RuntimeException e) {
                 engine.close();
                 system.terminate();
@@ -157,38 +145,36 @@ public final class Gateway implements AutoCloseable {
         } else {
             AgentexecCluster cluster = AgentexecCluster.start(config);
             Optional<AgentRuntime> agents;
-            ClusterSandboxQuota clusterQuota;
+            ClusterPort adapter;
             GatewayPeers peers;
             TenantGuard tenants;
             try {
-                clusterQuota = ClusterSandboxQuota.start(cluster, settings.askTimeout(),
+                ClusterSandboxQuota quota = ClusterSandboxQuota.start(cluster, settings.askTimeout(),
                         settings.quotas().reservationTimeout(), settings.quotas().snapshotEvery());
+                adapter = new ClusterPort(cluster, engineSettings.languages(), settings.askTimeout(), quota,
+                        settings.visibilityPoll().min(), settings.visibilityPoll().max());
                 peers = GatewayPeers.start(cluster.system());
-                tenants = tenantGuard(settings, clusterQuota, peers, console);
-                // the agents share the cluster's actor system and journal; code runs through the cluster, and a
-                // tenant's chat sandboxes count against its live-sandbox quota
+                tenants = tenantGuard(settings, peers, console);
+                // the agents share the cluster's actor system and journal; their code runs through the same port, on
+                // behalf of the tenant that started the chat (its policy, its live-sandbox quota)
                 agents = chosen.isPresent() ? Optional.empty()
-                        : Optional.of(AgentRuntime.attach(cluster, config, new TenantWorkspaceQuota(tenants)));
+                        : Optional.of(AgentRuntime.attach(cluster, config, adapter, tenants.callers()));
             } catch (RuntimeException e) {
                 cluster.close();
                 throw e;
             }
             guard = tenants;
             conversations = chosen.orElseGet(() -> new AgentsConversations(ConversationFacade.create(agents.get(), config)));
-            ClusterBackend adapter = new ClusterBackend(cluster, engineSettings.languages(), settings.askTimeout(),
-                    clusterQuota, settings.visibilityPoll());
             system = cluster.system();
             ownSystem = Optional.empty();
-            // agents first: their node-local engine goes before the cluster stops
+            // agents first, then the node
             backend = () -> {
                 agents.ifPresent(AgentRuntime::close);
                 adapter.close();
+                cluster.close();
             };
-            executions = adapter;
-            directory = adapter;
-            sandboxes = adapter;
+            port = adapter;
             gatewayNodes = peers;
-            status = adapter;
         }
         try {
             Metrics metrics = new Metrics();
@@ -198,10 +184,10 @@ public final class Gateway implements AutoCloseable {
             Materializer materializer = Materializer.matFromSystem(system);
             ExecutionSpecParser parser = new ExecutionSpecParser(settings, engineSettings.languages(),
                     engineSettings.defaultLimits());
-            HttpApi http = new HttpApi(settings, executions, directory, sandboxes, conversations, status, guard, registry,
-                    metrics, parser, engineSettings.languages(), materializer, draining);
-            GrpcApi grpc = new GrpcApi(settings, executions, directory, sandboxes, conversations, status, guard, registry,
-                    metrics, parser, engineSettings.languages(), draining, system);
+            HttpApi http = new HttpApi(settings, port, conversations, guard, registry, metrics, parser,
+                    engineSettings.languages(), materializer, draining);
+            GrpcApi grpc = new GrpcApi(settings, port, conversations, guard, registry, metrics, parser,
+                    engineSettings.languages(), draining, system);
             List<ServerBinding> bindings = new ArrayList<>();
             Http server = Http.get(system);
             ConnectionGuard connectionGuard = new ConnectionGuard(settings.connections(),
@@ -231,7 +217,7 @@ public final class Gateway implements AutoCloseable {
             }
             Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http,
                     conversations.available(), gatewayNodes, connectionGuard, metricsBinding);
-            log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), status.kind(),
+            log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), port.kind(),
                     settings.authMode());
             return gateway;
         } catch (RuntimeException e) {
@@ -317,11 +303,11 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
-    private static TenantGuard tenantGuard(GatewaySettings settings, SandboxQuota quota, IntSupplier gatewayNodes,
+    private static TenantGuard tenantGuard(GatewaySettings settings, IntSupplier gatewayNodes,
                                            PrintStream console) {
         if (settings.authMode() == GatewaySettings.AuthMode.NONE) {
             log.warn("authentication is off (agentexec.gateway.auth.mode = none): every caller is tenant 'anonymous'");
-            return TenantGuard.noAuth(settings.tenantDefaults(), quota, gatewayNodes);
+            return TenantGuard.noAuth(settings.tenantDefaults(), gatewayNodes);
         }
         TenantRegistry registry = TenantRegistry.load(settings.keysFile(), settings.tenantDefaults());
         if (registry.tenantCount() == 0) {
@@ -335,7 +321,7 @@ public final class Gateway implements AutoCloseable {
             console.flush();
             registry = TenantRegistry.load(settings.keysFile(), settings.tenantDefaults());
         }
-        return TenantGuard.withKeys(registry, settings.tenantDefaults(), quota, gatewayNodes);
+        return TenantGuard.withKeys(registry, settings.tenantDefaults(), gatewayNodes);
     }
 
     public List<InetSocketAddress> addresses() {

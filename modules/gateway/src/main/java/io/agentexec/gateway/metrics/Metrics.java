@@ -1,6 +1,6 @@
 package io.agentexec.gateway.metrics;
 
-import io.agentexec.gateway.spi.ClusterStatus;
+import io.agentexec.cluster.port.PortStatus;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -47,7 +47,7 @@ public final class Metrics {
         return inFlightRequests;
     }
 
-    public String render(ClusterStatus.Snapshot status) {
+    public String render(PortStatus status) {
         StringBuilder out = new StringBuilder(4096);
         out.append("# HELP agentexec_http_request_duration_seconds Time to answer a request, by protocol, method, route and status.\n");
         out.append("# TYPE agentexec_http_request_duration_seconds histogram\n");

@@ -1,4 +1,4 @@
-package io.agentexec.gateway.cluster;
+package io.agentexec.cluster.port;
 
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.api.CancelReply;
@@ -7,24 +7,15 @@ import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.api.TenantScope;
+import io.agentexec.cluster.port.quota.SandboxQuota;
 import io.agentexec.cluster.worker.WorkerLoad;
-import io.agentexec.gateway.GatewaySettings;
-import io.agentexec.gateway.executions.ExecutionRegistry;
-import io.agentexec.gateway.spi.ClusterStatus;
-import io.agentexec.gateway.spi.ExecutionDirectory;
-import io.agentexec.gateway.spi.ExecutionOutcome;
-import io.agentexec.gateway.spi.ExecutionService;
-import io.agentexec.gateway.spi.RunHandle;
-import io.agentexec.gateway.spi.SandboxFileError;
-import io.agentexec.gateway.spi.SandboxService;
-import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.agent.OutputListener;
 import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.ExecutionRequest;
+import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
-import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
 import java.time.Duration;
 import java.time.Instant;
@@ -41,45 +32,50 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The gateway over the agentexec cluster (modules/cluster). Tenancy is in the names: a tenant's
- * sandbox "sbx-1" is the cluster's sandbox "TENANT.sbx-1" and its execution "exe-1" has the
- * idempotency key "TENANT:exe-1", so another tenant's ids never reach its entities (they are simply
- * absent). Because the key is made from the id alone, any gateway node finds a one-off execution in
- * the cluster's event-sourced ExecutionEntity, whichever node took it, and after that node is gone; a
- * run in a sandbox has an id that names the sandbox too ("exe-1.sbx-1"), and is found in the
- * sandbox's entity, which remembers its recent runs' replies.
+ * The execution port over the agentexec cluster. Tenancy is in the names: a tenant's sandbox "sbx-1" is the
+ * cluster's sandbox "TENANT.sbx-1" ({@link TenantScope}) and its execution "exe-1" has the idempotency key
+ * "TENANT:exe-1", so another tenant's ids never reach its entities (they are simply absent). Because the key is made
+ * from the id alone, any node finds a one-off execution in the cluster's event-sourced ExecutionEntity, whichever
+ * node took it, and after that node is gone; a run in a sandbox has an id that names the sandbox too
+ * ({@link ExecutionIds}), and is found in the sandbox's entity, which remembers its recent runs' outcomes. A
+ * tenant's sandboxes count against its live-sandbox quota, one sharded entity per tenant.
  */
-public final class ClusterBackend implements ExecutionService, ExecutionDirectory, SandboxService, ClusterStatus,
-        AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(ClusterBackend.class);
+public final class ClusterPort implements ExecutionPort {
+    private static final Logger log = LoggerFactory.getLogger(ClusterPort.class);
     /** Pause before asking again to cancel an execution its entity did not know yet. */
     private static final Duration CANCEL_RETRY = Duration.ofMillis(100);
+    /** A sandbox frees up when its owner deletes it; there is no better guess at when that is. */
+    private static final Duration SANDBOX_QUOTA_RETRY = Duration.ofSeconds(10);
     private final AgentexecCluster cluster;
     private final LanguageTable languages;
     private final Duration askTimeout;
-    private final ClusterSandboxQuota quota;
-    private final GatewaySettings.Backoff visibilityPoll;
+    private final SandboxQuota quota;
+    private final Duration visibilityPollMin;
+    private final Duration visibilityPollMax;
 
     /**
-     * @param visibilityPoll how often {@link RunHandle#visible()} asks the execution's entity whether
-     *                       it has the run yet (the request may still be on its way there)
+     * @param visibilityPollMin the first pause before {@link RunHandle#visible()} asks the execution's entity whether
+     *                          it has the run yet (the request may still be on its way there); it doubles up to
+     * @param visibilityPollMax this
      */
-    public ClusterBackend(AgentexecCluster cluster, LanguageTable languages, Duration askTimeout,
-                          ClusterSandboxQuota quota, GatewaySettings.Backoff visibilityPoll) {
+    public ClusterPort(AgentexecCluster cluster, LanguageTable languages, Duration askTimeout, SandboxQuota quota,
+                       Duration visibilityPollMin, Duration visibilityPollMax) {
         this.cluster = cluster;
         this.languages = languages;
         this.askTimeout = askTimeout;
         this.quota = quota;
-        this.visibilityPoll = visibilityPoll;
+        this.visibilityPollMin = visibilityPollMin;
+        this.visibilityPollMax = visibilityPollMax;
     }
 
-    static String internalId(TenantId tenant, String sandboxId) {
-        return TenantScope.scoped(tenant.value(), sandboxId);
+    /** The cluster's id of the caller's sandbox. */
+    static String internalId(Caller caller, String sandboxId) {
+        return caller.tenant().map(tenant -> TenantScope.scoped(tenant, sandboxId)).orElse(sandboxId);
     }
 
-    /** The cluster's idempotency key of the tenant's execution: the same on every gateway node. */
-    static String executionKey(TenantId tenant, String executionId) {
-        return tenant.value() + ":" + executionId;
+    /** The cluster's idempotency key of the caller's execution: the same on every node. */
+    static String executionKey(Caller caller, String executionId) {
+        return caller.tenant().map(tenant -> tenant + ":" + executionId).orElse(executionId);
     }
 
     // ---- executions
@@ -91,30 +87,36 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
     }
 
     @Override
-    public RunHandle start(TenantId tenant, String executionId, Optional<String> sandboxId, ExecutionRequest request,
+    public RunHandle start(Caller caller, String executionId, Optional<String> sandboxId, ExecutionRequest request,
                            OutputListener listener) {
-        String key = executionKey(tenant, executionId);
-        Optional<String> internal = sandboxId.map(id -> internalId(tenant, id));
-        CompletableFuture<ExecutionOutcome> outcome = new CompletableFuture<>();
+        String key = executionKey(caller, executionId);
+        Optional<String> internal = sandboxId.map(id -> internalId(caller, id));
+        CompletableFuture<ExecutionReply> outcome = new CompletableFuture<>();
+        try {
+            caller.policy().check(request, languages);
+        } catch (InvalidRequestException e) {
+            outcome.complete(new ExecutionReply.Rejected(key, e.getMessage()));
+            return refused(outcome);
+        }
         // A chunk the worker dropped under load is counted in the next chunk's droppedBefore; the
         // listener gets the bytes that arrived, and the final result carries every byte anyway.
         CompletableFuture<ExecutionReply> reply = cluster.execute(internal, request, key,
                         chunk -> listener.onOutput(chunk.stream(), chunk.data()))
                 .toCompletableFuture();
         reply.thenCompose(r -> translate(r, internal))
-                .exceptionally(ClusterBackend::failure)
+                .exceptionally(error -> failure(key, error))
                 .thenAccept(outcome::complete);
-        sandboxId.ifPresent(id -> reply.thenAccept(r -> {
+        caller.tenant().ifPresent(tenant -> sandboxId.ifPresent(id -> reply.thenAccept(r -> {
             // A sandbox whose slot was given back when it expired holds a container again: count it again.
             if (r instanceof ExecutionReply.Completed c && c.workspaceLost().isPresent()) {
                 quota.readmit(tenant, id);
             }
-        }));
+        })));
         // the cluster does not say when a run is admitted; an overload answer comes within the gateway's grace
         CompletableFuture<Void> admitted = CompletableFuture.completedFuture(null);
         // a run in a sandbox whose id names it is found by other nodes in the sandbox's entity
         Optional<String> recordedIn = internal.filter(sandbox ->
-                ExecutionRegistry.sandboxOf(executionId).map(id -> internalId(tenant, id)).equals(Optional.of(sandbox)));
+                ExecutionIds.sandboxOf(executionId).map(id -> internalId(caller, id)).equals(Optional.of(sandbox)));
         // A refusal that comes once the run was announced (its caller may have been told 202) is recorded
         // in the sandbox, so that every node reads that end. Checked when either happens, whichever is last.
         AtomicBoolean announced = new AtomicBoolean();
@@ -137,7 +139,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
             }
 
             @Override
-            public CompletionStage<ExecutionOutcome> outcome() {
+            public CompletionStage<ExecutionReply> outcome() {
                 return outcome;
             }
 
@@ -147,7 +149,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
                     return admitted; // an id that names no sandbox of ours: the run is refused as not found
                 }
                 CompletableFuture<Void> known = new CompletableFuture<>();
-                awaitKnown(recordedIn, key, outcome, known, visibilityPoll.min(), Instant.now().plus(askTimeout));
+                awaitKnown(recordedIn, key, outcome, known, visibilityPollMin, Instant.now().plus(askTimeout));
                 return known.thenRun(() -> {
                     announced.set(true);
                     recordLateRefusal.run();
@@ -163,7 +165,8 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
 
             @Override
             public void cancel() {
-                if (outcome.complete(new ExecutionOutcome.Cancelled("the execution was cancelled; its run was stopped"))) {
+                if (outcome.complete(new ExecutionReply.Completed(key, ExecutionResult.refused(Verdict.CANCELLED, 1,
+                        "the execution was cancelled; its run was stopped", "cluster"), List.of(), Optional.empty(), false))) {
                     cancelInCluster(internal, key, reply, Instant.now().plus(askTimeout));
                 }
             }
@@ -180,7 +183,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
      * A run in a sandbox is found once its sandbox has it (waiting, dispatching, running or ended);
      * a refusal after that is recorded there (see {@link #start}).
      */
-    private void awaitKnown(Optional<String> sandbox, String key, CompletableFuture<ExecutionOutcome> outcome,
+    private void awaitKnown(Optional<String> sandbox, String key, CompletableFuture<ExecutionReply> outcome,
                             CompletableFuture<Void> known, Duration pause, Instant giveUp) {
         CompletableFuture.delayedExecutor(pause.toMillis(), TimeUnit.MILLISECONDS).execute(() ->
                 cluster.execution(sandbox, key).whenComplete((view, error) -> {
@@ -192,7 +195,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
                     }
                     Duration next = pause.multipliedBy(2);
                     awaitKnown(sandbox, key, outcome, known,
-                            next.compareTo(visibilityPoll.max()) > 0 ? visibilityPoll.max() : next, giveUp);
+                            next.compareTo(visibilityPollMax) > 0 ? visibilityPollMax : next, giveUp);
                 }));
     }
 
@@ -217,105 +220,112 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
         });
     }
 
-    private CompletionStage<ExecutionOutcome> translate(ExecutionReply reply, Optional<String> internal) {
-        if (reply instanceof ExecutionReply.Completed c && c.result().verdict() == Verdict.CANCELLED) {
-            // only the gateway cancels its keys: a client went away or asked for it
-            return CompletableFuture.completedFuture(new ExecutionOutcome.Cancelled(c.result().message()));
+    /** A refusal from the cluster about a sandbox that is not (any more) the caller's reads as NotFound. */
+    private CompletionStage<ExecutionReply> translate(ExecutionReply reply, Optional<String> internal) {
+        if (!(reply instanceof ExecutionReply.Rejected rejected) || internal.isEmpty()) {
+            return CompletableFuture.completedFuture(reply);
         }
-        if (reply instanceof ExecutionReply.Completed c) {
-            return CompletableFuture.completedFuture(new ExecutionOutcome.Completed(c.result(),
-                    c.workspaceLost().map(why -> "the sandbox's earlier workspace was lost (" + why + "); this ran in a fresh one")));
-        }
-        if (reply instanceof ExecutionReply.Overloaded o) {
-            return CompletableFuture.completedFuture(new ExecutionOutcome.Overloaded(o.reason()));
-        }
-        if (reply instanceof ExecutionReply.SandboxLost l) {
-            return CompletableFuture.completedFuture(new ExecutionOutcome.Unavailable(
-                    "the worker running the code was lost (" + l.reason() + "); the code may have run"));
-        }
-        ExecutionReply.Rejected rejected = (ExecutionReply.Rejected) reply;
-        if (internal.isEmpty()) {
-            return CompletableFuture.completedFuture(new ExecutionOutcome.Rejected(rejected.reason()));
-        }
-        return cluster.sandbox(internal.get()).thenApply(view -> live(view)
-                ? new ExecutionOutcome.Rejected(rejected.reason())
-                : new ExecutionOutcome.NotFound("no sandbox " + externalId(internal.get())));
+        return cluster.sandbox(internal.get()).thenApply(view -> live(view) ? reply
+                : new ExecutionReply.NotFound(rejected.executionKey(), "no sandbox " + externalId(internal.get())));
     }
 
-    // ---- executions other gateway nodes took: one-offs in their ExecutionEntity, runs in a sandbox
-    // (their id names it) in the sandbox's entity
+    /** A handle for a run refused before it went anywhere: its outcome is already in. */
+    private static RunHandle refused(CompletableFuture<ExecutionReply> outcome) {
+        return new RunHandle() {
+            @Override
+            public CompletionStage<Void> admitted() {
+                return CompletableFuture.completedFuture(null);
+            }
+
+            @Override
+            public CompletionStage<ExecutionReply> outcome() {
+                return outcome;
+            }
+
+            @Override
+            public boolean cancellable() {
+                return false;
+            }
+
+            @Override
+            public void cancel() {
+            }
+        };
+    }
+
+    // ---- executions other nodes took: one-offs in their ExecutionEntity, runs in a sandbox (their id names it) in
+    // the sandbox's entity
 
     /** Where the cluster keeps the execution with this id: its sandbox's entity, or none (a one-off's own). */
-    private static Optional<String> sandboxOf(TenantId tenant, String executionId) {
-        return ExecutionRegistry.sandboxOf(executionId).map(id -> internalId(tenant, id));
+    private static Optional<String> sandboxOf(Caller caller, String executionId) {
+        return ExecutionIds.sandboxOf(executionId).map(id -> internalId(caller, id));
     }
 
     @Override
-    public CompletionStage<Optional<Known>> lookup(TenantId tenant, String executionId) {
-        Optional<String> sandbox = sandboxOf(tenant, executionId);
-        return cluster.execution(sandbox, executionKey(tenant, executionId))
+    public CompletionStage<Optional<ExecutionView>> lookup(Caller caller, String executionId) {
+        Optional<String> sandbox = sandboxOf(caller, executionId);
+        return cluster.execution(sandbox, executionKey(caller, executionId))
                 .thenCompose(view -> {
                     if (view.outcome().isPresent()) {
-                        return translate(view.outcome().get(), sandbox)
-                                .thenApply(o -> Optional.of(new Known(Optional.of(o))));
+                        return translate(view.outcome().get(), sandbox).thenApply(o -> Optional.of(ExecutionView.ended(o)));
                     }
                     return CompletableFuture.completedFuture(view.accepted() || view.dispatching()
-                            ? Optional.of(new Known(Optional.empty())) : Optional.<Known>empty());
+                            ? Optional.of(ExecutionView.running()) : Optional.<ExecutionView>empty());
                 })
                 .exceptionally(error -> {
                     if (unwrap(error) instanceof InvalidRequestException) {
-                        return Optional.empty(); // not an id this gateway makes: nothing by that name
+                        return Optional.empty(); // not an id made here: nothing by that name
                     }
                     throw new CompletionException(unwrap(error));
                 });
     }
 
     /**
-     * Follows the run to its end. The cluster's wait is bounded (every attempt of the longest run):
-     * a run still going after it (one that waited long behind others in its sandbox) is followed again.
+     * Follows the run to its end. The cluster's wait is bounded (every attempt of the longest run the caller may
+     * have): a run still going after it (one that waited long behind others in its sandbox) is followed again.
      */
     @Override
-    public CompletionStage<ExecutionOutcome> follow(TenantId tenant, String executionId, Duration maxRunTime,
-                                                    OutputListener listener) {
-        Optional<String> sandbox = sandboxOf(tenant, executionId);
-        return cluster.follow(sandbox, executionKey(tenant, executionId), maxRunTime,
+    public CompletionStage<ExecutionReply> follow(Caller caller, String executionId, OutputListener listener) {
+        Optional<String> sandbox = sandboxOf(caller, executionId);
+        String key = executionKey(caller, executionId);
+        return cluster.follow(sandbox, key, caller.policy().ceilings().timeout(),
                         chunk -> listener.onOutput(chunk.stream(), chunk.data()))
                 .thenCompose(reply -> reply instanceof ExecutionReply.Rejected
                         // a taken run is never rejected (nor is a rejection kept): the cluster knows no such key
-                        ? CompletableFuture.completedFuture((ExecutionOutcome) new ExecutionOutcome.NotFound(
+                        ? CompletableFuture.completedFuture((ExecutionReply) new ExecutionReply.NotFound(key,
                                 "no execution " + executionId))
                         : translate(reply, sandbox))
                 .exceptionallyCompose(error -> {
                     Throwable e = unwrap(error);
                     if (e instanceof InvalidRequestException) {
-                        return CompletableFuture.completedFuture(new ExecutionOutcome.NotFound("no execution " + executionId));
+                        return CompletableFuture.completedFuture(new ExecutionReply.NotFound(key, "no execution " + executionId));
                     }
                     if (e instanceof java.util.concurrent.TimeoutException) {
-                        return lookup(tenant, executionId).thenCompose(known -> known.isPresent() && known.get().outcome().isEmpty()
-                                ? follow(tenant, executionId, maxRunTime, listener)
-                                : CompletableFuture.completedFuture(known.flatMap(Known::outcome).orElseGet(() ->
-                                        new ExecutionOutcome.NotFound("no execution " + executionId))));
+                        return lookup(caller, executionId).thenCompose(known -> known.isPresent() && known.get().outcome().isEmpty()
+                                ? follow(caller, executionId, listener)
+                                : CompletableFuture.completedFuture(known.flatMap(ExecutionView::outcome).orElseGet(() ->
+                                        new ExecutionReply.NotFound(key, "no execution " + executionId))));
                     }
-                    return CompletableFuture.completedFuture(failure(error));
+                    return CompletableFuture.completedFuture(failure(key, error));
                 });
     }
 
     @Override
-    public CompletionStage<Optional<Known>> cancel(TenantId tenant, String executionId, Duration wait) {
-        Optional<String> sandbox = sandboxOf(tenant, executionId);
-        String key = executionKey(tenant, executionId);
+    public CompletionStage<Optional<ExecutionView>> cancel(Caller caller, String executionId, Duration wait) {
+        Optional<String> sandbox = sandboxOf(caller, executionId);
+        String key = executionKey(caller, executionId);
         return cluster.cancel(sandbox, key).thenCompose(answer -> {
             if (answer.outcome() == CancelReply.Outcome.UNKNOWN) {
-                return CompletableFuture.completedFuture(Optional.<Known>empty());
+                return CompletableFuture.completedFuture(Optional.<ExecutionView>empty());
             }
             if (answer.outcome() == CancelReply.Outcome.ALREADY_FINISHED) {
-                return lookup(tenant, executionId);
+                return lookup(caller, executionId);
             }
             // the worker stops the run; its one terminal reply (CANCELLED unless it ended first) follows soon
             return cluster.follow(sandbox, key, wait, chunk -> { }).toCompletableFuture()
                     .completeOnTimeout(null, wait.toMillis(), TimeUnit.MILLISECONDS)
-                    .thenCompose(reply -> reply == null ? lookup(tenant, executionId)
-                            : translate(reply, sandbox).thenApply(o -> Optional.of(new Known(Optional.of(o)))));
+                    .thenCompose(reply -> reply == null ? lookup(caller, executionId)
+                            : translate(reply, sandbox).thenApply(o -> Optional.of(ExecutionView.ended(o))));
         }).exceptionally(error -> {
             if (unwrap(error) instanceof InvalidRequestException) {
                 return Optional.empty();
@@ -332,12 +342,14 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
         return e;
     }
 
-    private static ExecutionOutcome failure(Throwable error) {
-        Throwable e = error instanceof java.util.concurrent.CompletionException && error.getCause() != null ? error.getCause() : error;
+    /** The port's answer when the cluster could not be asked: refused if the request was bad, else unknown. */
+    private static ExecutionReply failure(String key, Throwable error) {
+        Throwable e = unwrap(error);
         if (e instanceof InvalidRequestException) {
-            return new ExecutionOutcome.Rejected(e.getMessage());
+            return new ExecutionReply.Rejected(key, e.getMessage());
         }
-        return new ExecutionOutcome.Unavailable("the cluster did not answer: " + e.getClass().getSimpleName());
+        return new ExecutionReply.SandboxLost(key, "the cluster did not answer: " + e.getClass().getSimpleName(),
+                List.of(), false);
     }
 
     private static boolean live(SandboxView view) {
@@ -351,42 +363,72 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
     // ---- sandboxes
 
     @Override
-    public CompletionStage<SandboxInfo> create(TenantId tenant, String sandboxId, String language, Limits limits,
-                                               Optional<String> image) {
-        SandboxSpec spec = SandboxSpec.of(language, limits);
-        if (image.isPresent()) {
-            spec = spec.withImage(image.get());
+    public CompletionStage<SandboxInfo> createSandbox(Caller caller, String sandboxId, SandboxSpec spec) {
+        try {
+            caller.policy().checkSandbox(spec.image(), spec.limits(), languages);
+        } catch (InvalidRequestException e) {
+            return CompletableFuture.failedFuture(e);
         }
-        return cluster.createSandbox(internalId(tenant, sandboxId), spec)
-                .thenApply(view -> new SandboxInfo(sandboxId, view.language().orElse(language), status(view)));
+        String internal = internalId(caller, sandboxId);
+        if (caller.tenant().isEmpty()) {
+            return cluster.createSandbox(internal, spec).thenApply(view -> info(sandboxId, view, spec.language()));
+        }
+        String tenant = caller.tenant().get();
+        return quota.reserve(tenant, sandboxId, caller.maxLiveSandboxes()).thenCompose(decision -> {
+            if (decision instanceof SandboxQuota.Refused refused) {
+                throw new QuotaExceededException("tenant " + tenant + " holds " + refused.held() + " live sandboxes, its "
+                        + "maximum of " + caller.maxLiveSandboxes() + "; delete one first", SANDBOX_QUOTA_RETRY);
+            }
+            return cluster.createSandbox(internal, spec)
+                    .thenApply(view -> info(sandboxId, view, spec.language()))
+                    .whenComplete((info, error) -> {
+                        if (error != null) {
+                            release(tenant, sandboxId);
+                        }
+                    });
+        });
+    }
+
+    private static SandboxInfo info(String sandboxId, SandboxView view, String language) {
+        return new SandboxInfo(sandboxId, view.language().orElse(language), status(view));
     }
 
     private static String status(SandboxView view) {
         return view.status().name().toLowerCase(java.util.Locale.ROOT);
     }
 
+    /** Never fails: a release that does not get through is freed when the quota next finds the sandbox closed. */
+    private CompletionStage<Void> release(String tenant, String sandboxId) {
+        return quota.release(tenant, sandboxId).exceptionally(error -> {
+            log.warn("giving back the quota slot of sandbox {} of tenant {} failed: {}", sandboxId, tenant, error.toString());
+            return null;
+        });
+    }
+
     @Override
-    public CompletionStage<Optional<SandboxInfo>> find(TenantId tenant, String sandboxId) {
-        return cluster.sandbox(internalId(tenant, sandboxId)).thenApply(view -> live(view)
-                ? Optional.of(new SandboxInfo(sandboxId, view.language().orElse(""), status(view)))
+    public CompletionStage<Optional<SandboxInfo>> sandbox(Caller caller, String sandboxId) {
+        return cluster.sandbox(internalId(caller, sandboxId)).thenApply(view -> live(view)
+                ? Optional.of(info(sandboxId, view, ""))
                 : Optional.<SandboxInfo>empty());
     }
 
     @Override
-    public CompletionStage<Optional<SandboxInfo>> delete(TenantId tenant, String sandboxId) {
-        return find(tenant, sandboxId).thenCompose(found -> {
+    public CompletionStage<Optional<SandboxInfo>> deleteSandbox(Caller caller, String sandboxId) {
+        return sandbox(caller, sandboxId).thenCompose(found -> {
             if (found.isEmpty()) {
                 return CompletableFuture.completedFuture(Optional.<SandboxInfo>empty());
             }
-            return cluster.closeSandbox(internalId(tenant, sandboxId))
-                    .thenApply(view -> Optional.of(new SandboxInfo(sandboxId, found.get().language(), "closed")));
+            return cluster.closeSandbox(internalId(caller, sandboxId))
+                    .thenCompose(view -> caller.tenant().map(tenant -> release(tenant, sandboxId))
+                            .orElseGet(() -> CompletableFuture.completedFuture(null)))
+                    .thenApply(released -> Optional.of(new SandboxInfo(sandboxId, found.get().language(), "closed")));
         });
     }
 
     /** Straight to the sandbox's worker, in order with the sandbox's executions. */
     @Override
-    public CompletionStage<Optional<Long>> writeFile(TenantId tenant, String sandboxId, String path, byte[] content) {
-        return cluster.writeFile(internalId(tenant, sandboxId), path, content)
+    public CompletionStage<Optional<Long>> writeFile(Caller caller, String sandboxId, String path, byte[] content) {
+        return cluster.writeFile(internalId(caller, sandboxId), path, content)
                 .thenApply(done -> Optional.of((long) content.length))
                 .exceptionally(error -> noSandboxOrThrow(error, path));
     }
@@ -396,9 +438,9 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
      * ({@code agentexec.cluster.files.max-bytes}): a larger file is TOO_LARGE (413), not a bad request.
      */
     @Override
-    public CompletionStage<Optional<byte[]>> readFile(TenantId tenant, String sandboxId, String path, long maxBytes) {
+    public CompletionStage<Optional<byte[]>> readFile(Caller caller, String sandboxId, String path, long maxBytes) {
         long limit = Math.min(maxBytes, cluster.settings().files().maxBytes());
-        return cluster.readFile(internalId(tenant, sandboxId), path, limit)
+        return cluster.readFile(internalId(caller, sandboxId), path, limit)
                 .thenApply(Optional::of)
                 .exceptionally(error -> noSandboxOrThrow(error, path));
     }
@@ -436,7 +478,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
     }
 
     @Override
-    public CompletionStage<Snapshot> snapshot() {
+    public CompletionStage<PortStatus> status() {
         Map<String, Integer> warm = cluster.engine().map(e -> e.backend() instanceof DockerBackend d
                 ? d.warmPoolSizes() : Map.<String, Integer>of()).orElse(Map.of());
         return cluster.workers().thenApply(workers -> {
@@ -451,10 +493,10 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
             }
             // This node's sandbox runtimes that failed their health check at engine start are refused; say so.
             List<String> runtimeProblems = cluster.engine().map(SandboxEngine::runtimeProblems).orElse(List.of());
-            return new Snapshot(!workers.isEmpty(), (workers.isEmpty() ? "no worker is reachable yet"
+            return new PortStatus(!workers.isEmpty(), (workers.isEmpty() ? "no worker is reachable yet"
                     : workers.size() + " worker(s) reachable")
                     + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems)), queued, running, warm, sessions);
-        }).exceptionally(e -> new Snapshot(false, "the cluster did not answer", Map.of(), Map.of(), warm, 0));
+        }).exceptionally(e -> new PortStatus(false, "the cluster did not answer", Map.of(), Map.of(), warm, 0));
     }
 
     /**
@@ -471,8 +513,8 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
         return hostPort + "/" + w.worker().path().name();
     }
 
+    /** The node belongs to whoever started it: the port holds nothing of its own. */
     @Override
     public void close() {
-        cluster.close();
     }
 }
