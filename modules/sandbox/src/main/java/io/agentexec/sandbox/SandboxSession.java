@@ -8,12 +8,14 @@ import io.agentexec.sandbox.agent.RunSpec;
 import io.agentexec.sandbox.backend.BackendSession;
 import io.agentexec.sandbox.blocks.FilenameDirective;
 import io.agentexec.sandbox.language.Language;
+import io.agentexec.sandbox.language.Zygote;
 import io.agentexec.sandbox.model.BlockOutcome;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.FileWritten;
 import io.agentexec.sandbox.model.InvalidRequestException;
+import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
 import io.agentexec.sandbox.model.WorkspaceFile;
 import java.io.ByteArrayOutputStream;
@@ -29,14 +31,22 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A sandbox whose workspace persists across requests: AG2's per-agent working directory. Requests
  * run one at a time, each block after the previous one succeeded, as AG2 does.
  */
 public final class SandboxSession implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(SandboxSession.class);
     private static final Duration FILE_TIMEOUT = Duration.ofSeconds(30);
     private static final int EXIT_TIMEOUT = 124;
+    /** The backend whose agent is not alone in a pid namespace: no zygotes there (the agent would refuse them). */
+    private static final String UNCONTAINED_BACKEND = "unsafe-local";
+    /** Bootstrap sources, read once per JVM. */
+    private static final Map<Zygote, byte[]> bootstraps = new ConcurrentHashMap<>();
 
     private final BackendSession backend;
     private final String backendName;
@@ -128,7 +138,7 @@ public final class SandboxSession implements AutoCloseable {
                 String text = "unknown language " + tag;
                 output.writeBytes(text.getBytes(StandardCharsets.UTF_8));
                 stderr.writeBytes(text.getBytes(StandardCharsets.UTF_8));
-                outcomes.add(new BlockOutcome(i, tag, Verdict.RUNTIME_ERROR, 1, 0));
+                outcomes.add(new BlockOutcome(i, tag, Verdict.RUNTIME_ERROR, 1, 0, BlockOutcome.NONE));
                 exitCode = 1;
                 verdict = Verdict.RUNTIME_ERROR;
                 message = text;
@@ -156,7 +166,7 @@ public final class SandboxSession implements AutoCloseable {
             long remainingErr = Math.max(0, request.limits().outputBytesPerStream() - stderr.size());
             RunSpec spec = new RunSpec(language.get().commandFor(fileName), env, backend.workspace(), request.stdin(),
                     request.limits().timeout().toMillis(), remainingOut, remainingErr, request.limits().workspaceBytes(),
-                    backend.runProcessLimit(request.limits()));
+                    backend.runProcessLimit(request.limits()), zygoteFor(language.get(), request.limits()));
             RunOutcome run;
             running = true;
             try {
@@ -181,7 +191,11 @@ public final class SandboxSession implements AutoCloseable {
             Verdict blockVerdict = judge(run);
             exitCode = blockVerdict == Verdict.TIMEOUT ? EXIT_TIMEOUT : run.exitCode();
             signal = run.signal() == 0 ? OptionalInt.empty() : OptionalInt.of(run.signal());
-            outcomes.add(new BlockOutcome(i, language.get().name(), blockVerdict, exitCode, run.wallMicros() / 1000));
+            if (!run.startNote().isEmpty()) {
+                log.debug("sandbox {} block {}: {}", id(), i, run.startNote());
+            }
+            outcomes.add(new BlockOutcome(i, language.get().name(), blockVerdict, exitCode, run.wallMicros() / 1000,
+                    run.zygote() ? BlockOutcome.ZYGOTE : BlockOutcome.EXEC));
             verdict = blockVerdict;
             message = explain(blockVerdict, run, request, language.get());
             if (blockVerdict != Verdict.OK) {
@@ -194,6 +208,22 @@ public final class SandboxSession implements AutoCloseable {
                 out, stdoutTruncated, stderrTruncated, stdout.size(), stderr.size(), wallMicros / 1000,
                 peak < 0 ? OptionalLong.empty() : OptionalLong.of(peak), written, outcomes, message, backendName,
                 ExecutionResult.ag2Reply(exitCode, ag2Output));
+    }
+
+    /**
+     * The zygote a block of this language asks the agent for: where the language has one, zygotes are enabled, the
+     * agent is contained (not unsafe-local) and the block's memory limit leaves room for one.
+     */
+    private Optional<RunSpec.Zygote> zygoteFor(Language language, Limits limits) {
+        ZygoteSettings z = settings.zygote();
+        if (language.zygote().isEmpty() || !z.enabled() || UNCONTAINED_BACKEND.equals(backendName)
+                || limits.memoryBytes() < z.minMemoryBytes()) {
+            return Optional.empty();
+        }
+        Zygote zygote = language.zygote().get();
+        byte[] source = bootstraps.computeIfAbsent(zygote, Zygote::source);
+        return Optional.of(new RunSpec.Zygote(language.interpreterArgumentCount(), zygote.startArguments(), source,
+                z.startTimeout(), z.forkTimeout(), z.forksPerZygote(), z.maxRestarts()));
     }
 
     /** What the engine saw decides, in this order: it cut the output, the clock ran out, the kernel OOM-killed. */
