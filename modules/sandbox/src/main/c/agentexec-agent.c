@@ -1076,8 +1076,10 @@ static int zygote_fork(const zygote_spec *z, char **argv, uint32_t argc, const c
 }
 
 /* After a run that asked for a zygote: replace a used-up one, start one where there is none. */
-static void zygote_after_run(const zygote_spec *z, char **argv, char **envp, const char *cwd, unsigned char *key, size_t key_len) {
+static void zygote_after_run(const zygote_spec *z, int used, char **argv, char **envp, const char *cwd,
+                             unsigned char *key, size_t key_len) {
     if (!contained || same_key(zyg.failed_key, zyg.failed_key_len, key, key_len)) { free(key); return; }
+    if (used && zyg.pid > 0) zyg.tampered = 0; /* a block ran in it and left it intact: the count is of replacements in a row */
     if (zyg.pid > 0 && z->max_forks > 0 && zyg.forks >= z->max_forks) {
         zygote_kill("it served its number of forks");
         zyg.lost[0] = 0;
@@ -1136,11 +1138,16 @@ static void kill_run(pid_t pgid) {
         return;
     }
     if (zyg.pid > 0 && zyg.ready) {
-        const char *why = zygote_touched();
-        if (!why && sweep_sparing_zygote()) return;
-        /* A touched zygote dies with the rest, and is replaced after the run. */
-        zygote_kill(why ? why : "ending the run could not spare it");
-        if (why) zyg.tampered++;
+        if (sweep_sparing_zygote()) {
+            /* Checked once nothing else can run: a touched zygote dies too, and is replaced after the run. */
+            const char *why = zygote_touched();
+            if (why) {
+                zygote_kill(why);
+                zyg.tampered++;
+            }
+            return;
+        }
+        zygote_kill("ending the run could not spare it");
     }
     kill(-1, SIGKILL); /* everything in this pid namespace but us (and pid 1) */
 }
@@ -1412,7 +1419,7 @@ static void handle_run(reader *r) {
 
     /* After the result is out: a zygote for the next block starts while the controller handles this one. */
     if (key) {
-        zygote_after_run(&zspec, argv, envp, cwd, key, key_len);
+        zygote_after_run(&zspec, via_zygote, argv, envp, cwd, key, key_len);
         key = NULL;
     }
 

@@ -137,6 +137,11 @@ public record EngineSettings(
                 forbiddenPatterns, value, bwrap, languages, zygote);
     }
 
+    public EngineSettings withLanguages(LanguageTable value) {
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
+                forbiddenPatterns, docker, bwrap, value, zygote);
+    }
+
     public EngineSettings withZygote(ZygoteSettings value) {
         return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
                 forbiddenPatterns, docker, bwrap, languages, value);
