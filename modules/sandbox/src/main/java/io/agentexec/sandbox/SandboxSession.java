@@ -83,6 +83,18 @@ public final class SandboxSession implements AutoCloseable {
     }
 
     public synchronized ExecutionResult execute(ExecutionRequest request, OutputListener listener) {
+        return execute(request, listener, false);
+    }
+
+    /**
+     * Runs a request that is the session's last (a one-off's): the same, but no pre-initialised interpreter is
+     * started after its last block, where it would only die with the session.
+     */
+    public synchronized ExecutionResult executeLast(ExecutionRequest request, OutputListener listener) {
+        return execute(request, listener, true);
+    }
+
+    private ExecutionResult execute(ExecutionRequest request, OutputListener listener, boolean last) {
         if (!isUsable()) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "sandbox " + id() + " is no longer usable", backendName);
         }
@@ -95,7 +107,7 @@ public final class SandboxSession implements AutoCloseable {
                 }
                 backend.channel().writeFile(file.path(), file.content(), 0644, FILE_TIMEOUT);
             }
-            return runBlocks(request, listener);
+            return runBlocks(request, listener, last);
         } catch (AgentRefusal | InvalidRequestException e) {
             return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, e.getMessage(), backendName);
         } catch (AgentException | io.agentexec.sandbox.backend.SandboxUnavailableException e) {
@@ -114,7 +126,7 @@ public final class SandboxSession implements AutoCloseable {
         }
     }
 
-    private ExecutionResult runBlocks(ExecutionRequest request, OutputListener listener) {
+    private ExecutionResult runBlocks(ExecutionRequest request, OutputListener listener, boolean last) {
         ByteArrayOutputStream stdout = new ByteArrayOutputStream();
         ByteArrayOutputStream stderr = new ByteArrayOutputStream();
         ByteArrayOutputStream output = new ByteArrayOutputStream();
@@ -166,11 +178,12 @@ public final class SandboxSession implements AutoCloseable {
             long remainingErr = Math.max(0, request.limits().outputBytesPerStream() - stderr.size());
             RunSpec spec = new RunSpec(language.get().commandFor(fileName), env, backend.workspace(), request.stdin(),
                     request.limits().timeout().toMillis(), remainingOut, remainingErr, request.limits().workspaceBytes(),
-                    backend.runProcessLimit(request.limits()), zygoteFor(language.get(), request.limits()));
+                    backend.runProcessLimit(request.limits()),
+                    zygoteFor(language.get(), request.limits(), !(last && i == request.blocks().size() - 1)));
             RunOutcome run;
             running = true;
             try {
-                run = backend.channel().run(spec, listener, settings.agentBackstop());
+                run = backend.channel().run(spec, listener, backstop());
             } finally {
                 running = false;
             }
@@ -214,7 +227,7 @@ public final class SandboxSession implements AutoCloseable {
      * The zygote a block of this language asks the agent for: where the language has one, zygotes are enabled, the
      * agent is contained (not unsafe-local) and the block's memory limit leaves room for one.
      */
-    private Optional<RunSpec.Zygote> zygoteFor(Language language, Limits limits) {
+    private Optional<RunSpec.Zygote> zygoteFor(Language language, Limits limits, boolean prepare) {
         ZygoteSettings z = settings.zygote();
         if (language.zygote().isEmpty() || !z.enabled() || UNCONTAINED_BACKEND.equals(backendName)
                 || limits.memoryBytes() < z.minMemoryBytes()) {
@@ -223,7 +236,16 @@ public final class SandboxSession implements AutoCloseable {
         Zygote zygote = language.zygote().get();
         byte[] source = bootstraps.computeIfAbsent(zygote, Zygote::source);
         return Optional.of(new RunSpec.Zygote(language.interpreterArgumentCount(), zygote.startArguments(), source,
-                z.startTimeout(), z.forkTimeout(), z.forksPerZygote(), z.maxRestarts()));
+                z.startTimeout(), z.forkTimeout(), z.forksPerZygote(), z.maxRestarts(), prepare));
+    }
+
+    /**
+     * How long past a run's timeout the agent may take to answer: with zygotes, a run (of any language) may first
+     * wait for one still starting (no user code runs before it is locked down), then for a fork of it.
+     */
+    private Duration backstop() {
+        ZygoteSettings z = settings.zygote();
+        return z.enabled() ? settings.agentBackstop().plus(z.startTimeout()).plus(z.forkTimeout()) : settings.agentBackstop();
     }
 
     /** What the engine saw decides, in this order: it cut the output, the clock ran out, the kernel OOM-killed. */

@@ -373,6 +373,28 @@ class ZygoteParityTest {
         assertNotEquals(shared, fresh);
     }
 
+    /**
+     * A one-off's blocks after its first fork from a zygote started after the first; none is started after its last
+     * block (it would only die with the sandbox, a start's CPU for nothing).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void aOneOffUsesAZygoteForItsLaterBlocksAndStartsNoneAfterItsLast(BackendChoice backend) {
+        SandboxEngine engine = Backends.engine(backend);
+        ExecutionResult oneOff = engine.execute(ExecutionRequest.builder(limits(engine)).block("python", "print(1)")
+                .block("python", "print(2)").block("python", "print(3)").build());
+        assertEquals(List.of(BlockOutcome.EXEC, BlockOutcome.ZYGOTE, BlockOutcome.ZYGOTE),
+                oneOff.blocks().stream().map(BlockOutcome::start).toList(), oneOff::toString);
+        assertEquals("1\n2\n3\n", oneOff.stdout());
+        try (SandboxSession s = engine.openSession("python", limits(engine))) {
+            s.executeLast(ExecutionRequest.of("python", "print(1)", limits(engine)), io.agentexec.sandbox.agent.OutputListener.NONE);
+            ExecutionResult next = s.execute(ExecutionRequest.of("python", "print(2)", limits(engine)));
+            assertEquals(BlockOutcome.EXEC, next.blocks().get(0).start(), "no zygote was started after a last request");
+            ExecutionResult after = s.execute(ExecutionRequest.of("python", "print(3)", limits(engine)));
+            assertEquals(BlockOutcome.ZYGOTE, after.blocks().get(0).start());
+        }
+    }
+
     /** Blocks whose memory limit is below zygote.min-memory, and other languages, start plainly. */
     @ParameterizedTest(name = "{0}")
     @MethodSource("engines")

@@ -250,7 +250,7 @@ public final class AgentChannel implements AutoCloseable {
             e.bytes(z.bootstrap())
                     .u32((int) Math.min(Integer.MAX_VALUE, z.startTimeout().toMillis()))
                     .u32((int) Math.min(Integer.MAX_VALUE, z.forkTimeout().toMillis()))
-                    .u32(z.forksPerZygote()).u32(z.maxRestarts());
+                    .u32(z.forksPerZygote()).u32(z.maxRestarts()).u32(z.prepare() ? 1 : 0);
         });
         synchronized (expected) {
             expected.run = true;

@@ -50,6 +50,8 @@ public record RunSpec(
      * and forks the process from.
      *
      * @param forksPerZygote 0 for no limit
+     * @param prepare        start a zygote after this run if there is none; false for a session's last run (the
+     *                       zygote would only die with it)
      */
     public record Zygote(
             int interpreterArguments,
@@ -58,7 +60,8 @@ public record RunSpec(
             Duration startTimeout,
             Duration forkTimeout,
             int forksPerZygote,
-            int maxRestarts) {
+            int maxRestarts,
+            boolean prepare) {
 
         public Zygote {
             startArguments = List.copyOf(startArguments);
