@@ -569,6 +569,7 @@ static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NON
 #define ZYGOTE_MSG_MAX 4096
 #define ZYGOTE_NOTE_MAX 1000       /* the controller accepts a note frame of up to 1024 bytes */
 #define SWEEP_ROUNDS 64            /* rounds of /proc scanning before ending a run falls back to kill(-1) */
+#define BLOCK_REQUEST_MAX 65536    /* a block's details, written at once into an empty pipe (its default size) */
 
 /* struct sched_attr, SCHED_ATTR_SIZE_VER1 (not in every libc's headers). */
 typedef struct {
@@ -618,6 +619,44 @@ static struct {
     size_t failed_key_len;
     char failed[512];              /* why */
 } zyg = {.ctl = -1, .out = -1};
+
+/* A process the zygote forked for a block, adopted by the agent, its pipes open here, waiting for its block. */
+typedef struct {
+    pid_t pid;                     /* 0: none */
+    int fds[3];                    /* its stdin's write end, its stdout's and stderr's read ends */
+    int go;                        /* where its block's details go */
+} zygote_child;
+
+/*
+ * One forked ahead, after a run, so that the next block does not wait for the fork. It exists only between runs:
+ * a run takes it, or kills it before any user code runs (it is dumpable, as the block's process must be).
+ */
+static zygote_child spare = {0, {-1, -1, -1}, -1};
+
+static void child_discard(zygote_child *c) {
+    for (int i = 0; i < 3; i++) if (c->fds[i] >= 0) close(c->fds[i]);
+    if (c->go >= 0) close(c->go);
+    if (c->pid > 0) {
+        kill(c->pid, SIGKILL);
+        while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {}
+    }
+    c->pid = 0;
+    c->fds[0] = c->fds[1] = c->fds[2] = c->go = -1;
+}
+
+static void child_discard_spare(void) {
+    child_discard(&spare);
+}
+
+static pid_t spare_pid(void) {
+    return spare.pid;
+}
+
+/* The spare died (its exit status was reaped elsewhere): only its fds are left to close. */
+static void spare_reaped(void) {
+    spare.pid = 0;
+    child_discard(&spare);
+}
 
 static void free_spec(zygote_spec *z) {
     for (uint32_t i = 0; z->argv && i < z->argc; i++) free(z->argv[i]);
@@ -768,9 +807,11 @@ static void zygote_reaped(int status) {
 /* Every wait for any child goes through here, so that the zygote's end is never missed. */
 static void child_reaped(pid_t p, int status) {
     if (p > 0 && p == zyg.pid) zygote_reaped(status);
+    if (p > 0 && p == spare_pid()) spare_reaped();
 }
 
 static void zygote_kill(const char *why) {
+    child_discard_spare();
     if (zyg.pid <= 0) return;
     kill(zyg.pid, SIGKILL);
     int st;
@@ -980,40 +1021,23 @@ static int open_child_pipe(pid_t pid, int fd, int mode) {
 }
 
 /*
- * Has the zygote fork the block's process and hands it its pipes and limits. Returns 1 with *pid and fds[] (stdin's
- * write end, stdout's and stderr's read ends) set; 0 when the block must have a plain start (*note says why).
+ * Has the zygote fork a process for a block; once it is adopted and has made its pipes, opens their other ends.
+ * Returns 1 with *c set; 0 when there is none (*note says why; a zygote that failed is replaced).
  */
-static int zygote_fork(const zygote_spec *z, char **argv, uint32_t argc, const char *cwd, uint64_t fsize_limit,
-                       uint64_t nproc_limit, pid_t *pid_out, int fds[3], char *note, size_t cap) {
+static int zygote_spawn_child(uint32_t fork_timeout_ms, zygote_child *c, char *note, size_t cap) {
     char msg[ZYGOTE_MSG_MAX];
     pid_t sender;
     /* Leftovers of a block's process given up on earlier are not answers to this request. */
     while (recv(zyg.ctl, msg, sizeof msg, MSG_DONTWAIT) > 0) {}
-    size_t len = 0;
-    unsigned char *req = NULL;
-    size_t need = 64 + strlen(cwd);
-    for (uint32_t i = 0; i < argc; i++) need += strlen(argv[i]) + 1;
-    if (need > 65536 || !(req = malloc(need))) {
-        snprintf(note, cap, "plain start: the command line is too long for the zygote's request");
-        return 0;
-    }
-    len = (size_t)snprintf((char *)req, need, "F%d%c%s%c%u", (int)getpid(), 0, cwd, 0, z->script);
-    for (uint32_t i = 0; i < argc; i++) {
-        req[len++] = 0;
-        size_t n = strlen(argv[i]);
-        memcpy(req + len, argv[i], n);
-        len += n;
-    }
-    ssize_t sent = send(zyg.ctl, req, len, MSG_NOSIGNAL);
-    free(req);
-    if (sent != (ssize_t)len) {
+    char req[32];
+    int len = snprintf(req, sizeof req, "F%d", (int)getpid());
+    if (send(zyg.ctl, req, (size_t)len, MSG_NOSIGNAL) != len) {
         snprintf(note, cap, "plain start: the zygote does not take requests (%s); it is replaced", strerror(errno));
         zygote_kill("it stopped taking requests");
         zyg.lost[0] = 0;
         return 0;
     }
-    uint64_t deadline = now_us() + (uint64_t)z->fork_timeout_ms * 1000u;
-    ssize_t n = zygote_recv(msg, sizeof msg, deadline, &sender);
+    ssize_t n = zygote_recv(msg, sizeof msg, now_us() + (uint64_t)fork_timeout_ms * 1000u, &sender);
     if (n <= 0) {
         snprintf(note, cap, "plain start: the zygote %s; it is replaced", n < 0 ? "did not fork in time" : "is gone");
         zygote_kill(n < 0 ? "it did not fork in time" : "it went away");
@@ -1022,14 +1046,6 @@ static int zygote_fork(const zygote_spec *z, char **argv, uint32_t argc, const c
     }
     if (msg[0] == 'E') {
         snprintf(note, cap, "plain start: %.900s", msg + 1);
-        return 0;
-    }
-    if (msg[0] == 'D') {
-        /* Its start-up inputs changed, or the script is not one a fork can run: a new zygote after this block. */
-        snprintf(note, cap, "plain start: the zygote's fork declined: %.900s", msg + 1);
-        zygote_kill("its fork declined a block");
-        zyg.lost[0] = 0;
-        if (sender > 0) while (waitpid(sender, NULL, 0) < 0 && errno == EINTR) {}
         return 0;
     }
     int claimed, want[4];
@@ -1041,47 +1057,119 @@ static int zygote_fork(const zygote_spec *z, char **argv, uint32_t argc, const c
         zyg.lost[0] = 0;
         return 0;
     }
-    pid_t pid = sender;
+    c->pid = sender;
+    c->fds[0] = c->fds[1] = c->fds[2] = c->go = -1;
     /* It must be our child now (adopted), as a plain start is. */
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    int opened[4] = {-1, -1, -1, -1};
     const char *fail = NULL;
-    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid != 0) {
+    if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid != 0) {
         fail = "its fork is not the agent's child";
     } else {
-        opened[0] = open_child_pipe(pid, want[0], O_WRONLY);
-        opened[1] = open_child_pipe(pid, want[1], O_RDONLY);
-        opened[2] = open_child_pipe(pid, want[2], O_RDONLY);
-        opened[3] = open_child_pipe(pid, want[3], O_WRONLY);
-        if (opened[0] < 0 || opened[1] < 0 || opened[2] < 0 || opened[3] < 0) fail = "its fork's pipes cannot be opened";
+        c->fds[0] = open_child_pipe(c->pid, want[0], O_WRONLY);
+        c->fds[1] = open_child_pipe(c->pid, want[1], O_RDONLY);
+        c->fds[2] = open_child_pipe(c->pid, want[2], O_RDONLY);
+        c->go = open_child_pipe(c->pid, want[3], O_WRONLY);
+        if (c->fds[0] < 0 || c->fds[1] < 0 || c->fds[2] < 0 || c->go < 0) fail = "its fork's pipes cannot be opened";
     }
-    struct rlimit core = {0, 0};
-    if (!fail && prlimit(pid, RLIMIT_CORE, &core, NULL) < 0) fail = "its fork's rlimits cannot be set";
-    if (!fail && fsize_limit > 0) {
-        struct rlimit fs = {fsize_limit, fsize_limit};
-        if (prlimit(pid, RLIMIT_FSIZE, &fs, NULL) < 0) fail = "its fork's rlimits cannot be set";
-    }
-    if (!fail && nproc_limit > 0) {
-        struct rlimit np = {nproc_limit, nproc_limit};
-        if (prlimit(pid, RLIMIT_NPROC, &np, NULL) < 0) fail = "its fork's rlimits cannot be set";
-    }
-    if (!fail && write(opened[3], "g", 1) != 1) fail = "its fork did not take the go-ahead";
-    if (opened[3] >= 0) close(opened[3]);
     if (fail) {
-        for (int i = 0; i < 3; i++) if (opened[i] >= 0) close(opened[i]);
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        child_discard(c);
         snprintf(note, cap, "plain start: %s; the zygote is replaced", fail);
         zygote_kill(fail);
         zyg.lost[0] = 0;
         return 0;
     }
+    return 1;
+}
+
+/*
+ * Gives a forked process its block: its rlimits, then the working directory and argv. It answers once it has
+ * checked that it can run the block as a plain start would (K), or declines (D: its start-up inputs changed, or
+ * the script is not one it can run); then the block runs. Returns 1 when it runs the block; 0 when the block must
+ * have a plain start (the process is gone then, and *note says why).
+ */
+static int zygote_give_block(zygote_child *c, const zygote_spec *z, char **argv, uint32_t argc, const char *cwd,
+                             uint64_t fsize_limit, uint64_t nproc_limit, char *note, size_t cap) {
+    const char *fail = NULL;
+    struct rlimit core = {0, 0};
+    if (prlimit(c->pid, RLIMIT_CORE, &core, NULL) < 0) fail = "its fork's rlimits cannot be set";
+    if (!fail && fsize_limit > 0) {
+        struct rlimit fs = {fsize_limit, fsize_limit};
+        if (prlimit(c->pid, RLIMIT_FSIZE, &fs, NULL) < 0) fail = "its fork's rlimits cannot be set";
+    }
+    if (!fail && nproc_limit > 0) {
+        struct rlimit np = {nproc_limit, nproc_limit};
+        if (prlimit(c->pid, RLIMIT_NPROC, &np, NULL) < 0) fail = "its fork's rlimits cannot be set";
+    }
+    /* Its length on a line, then: working directory, index of the script, argv; NUL-separated. */
+    size_t body = strlen(cwd) + 12;
+    for (uint32_t i = 0; i < argc; i++) body += strlen(argv[i]) + 1;
+    char *req = fail ? NULL : malloc(body + 24);
+    if (!fail && (!req || body + 24 > BLOCK_REQUEST_MAX)) fail = "the command line is too long for the zygote's fork";
+    if (!fail) {
+        int head = snprintf(req, 24, "%zu\n", (size_t)0);
+        size_t len = (size_t)snprintf(req + head, body, "%s%c%u", cwd, 0, z->script);
+        for (uint32_t i = 0; i < argc; i++) {
+            req[head + len++] = 0;
+            size_t n = strlen(argv[i]);
+            memcpy(req + head + len, argv[i], n);
+            len += n;
+        }
+        char line[24];
+        int lh = snprintf(line, sizeof line, "%zu\n", len);
+        memmove(req + lh, req + head, len);
+        memcpy(req, line, (size_t)lh);
+        len += (size_t)lh;
+        /* Non-blocking, and smaller than the pipe's buffer: the whole request or nothing. */
+        if (write(c->go, req, len) != (ssize_t)len) fail = "its fork did not take its block";
+    }
+    free(req);
+    close(c->go);
+    c->go = -1;
+    char msg[ZYGOTE_MSG_MAX];
+    pid_t sender = 0;
+    ssize_t n = 0;
+    if (!fail) {
+        uint64_t deadline = now_us() + (uint64_t)z->fork_timeout_ms * 1000u;
+        while ((n = zygote_recv(msg, sizeof msg, deadline, &sender)) > 0 && sender != c->pid) {}
+        if (n <= 0) fail = n < 0 ? "its fork did not answer in time" : "the zygote went away";
+    }
+    if (fail) {
+        child_discard(c);
+        snprintf(note, cap, "plain start: %s; the zygote is replaced", fail);
+        zygote_kill(fail);
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    if (msg[0] == 'D') {
+        /* Its start-up inputs changed, or the script is not one a fork can run: a new zygote after this block. */
+        snprintf(note, cap, "plain start: the zygote's fork declined: %.900s", msg + 1);
+        child_discard(c);
+        zygote_kill("its fork declined a block");
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    if (msg[0] != 'K') {
+        child_discard(c);
+        snprintf(note, cap, "plain start: the zygote's fork answered with something else; the zygote is replaced");
+        zygote_kill("its fork answered with something else");
+        zyg.lost[0] = 0;
+        return 0;
+    }
     zyg.forks++;
-    *pid_out = pid;
-    fds[0] = opened[0];
-    fds[1] = opened[1];
-    fds[2] = opened[2];
+    return 1;
+}
+
+/* The process for this run's block: the spare forked after the last run, else one forked now. */
+static int zygote_fork(const zygote_spec *z, char **argv, uint32_t argc, const char *cwd, uint64_t fsize_limit,
+                       uint64_t nproc_limit, pid_t *pid_out, int fds[3], char *note, size_t cap) {
+    zygote_child c = spare;
+    spare.pid = 0;
+    spare.fds[0] = spare.fds[1] = spare.fds[2] = spare.go = -1;
+    if (c.pid <= 0 && !zygote_spawn_child(z->fork_timeout_ms, &c, note, cap)) return 0;
+    if (!zygote_give_block(&c, z, argv, argc, cwd, fsize_limit, nproc_limit, note, cap)) return 0;
+    *pid_out = c.pid;
+    for (int i = 0; i < 3; i++) fds[i] = c.fds[i];
     return 1;
 }
 
@@ -1093,6 +1181,11 @@ static void zygote_after_run(const zygote_spec *z, int used, char **argv, char *
     if (zyg.pid > 0 && z->max_forks > 0 && zyg.forks >= z->max_forks) {
         zygote_kill("it served its number of forks");
         zyg.lost[0] = 0;
+    }
+    if (zyg.pid > 0 && zyg.ready && z->prepare && spare.pid <= 0 && !zygote_touched()) {
+        /* The next block's process, forked now: its fork and set-up are off that block's path. */
+        char ignored[ZYGOTE_NOTE_MAX + 1];
+        if (!zygote_spawn_child(z->fork_timeout_ms, &spare, ignored, sizeof ignored)) spare.pid = 0;
     }
     if (zyg.pid > 0 || !z->prepare) { free(key); return; }
     if (zyg.tampered > z->max_restarts) {
@@ -1270,6 +1363,8 @@ static void handle_run(reader *r) {
         key = zygote_key(&zspec, argv, envp, cwd, &key_len);
         use_zygote = key != NULL && zygote_usable(&zspec, key, key_len, note, sizeof note);
     }
+    /* A spare fork this run does not take must not be there while its code runs. */
+    if (!use_zygote) child_discard_spare();
 
     file_list before = snapshot();
     int64_t oom_before = read_oom_kills();

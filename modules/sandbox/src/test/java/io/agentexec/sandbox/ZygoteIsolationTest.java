@@ -39,7 +39,7 @@ class ZygoteIsolationTest {
                 for p in os.listdir('/proc'):
                     if p.isdigit() and int(p) != os.getpid():
                         try:
-                            if b'agentexec-zygote' in open('/proc/%s/cmdline' % p, 'rb').read():
+                            if b'_agentexec_run' in open('/proc/%s/cmdline' % p, 'rb').read():
                                 return int(p)
                         except OSError:
                             pass
@@ -168,7 +168,7 @@ class ZygoteIsolationTest {
                         + "for p in os.listdir('/proc'):\n"
                         + "    if p.isdigit() and int(p) != os.getpid():\n"
                         + "        try:\n"
-                        + "            if b'agentexec-zygote' in open('/proc/%s/cmdline' % p, 'rb').read(): os.kill(int(p), 9)\n"
+                        + "            if b'_agentexec_run' in open('/proc/%s/cmdline' % p, 'rb').read(): os.kill(int(p), 9)\n"
                         + "        except OSError: pass\n");
                 zygoteBlocks += BlockOutcome.ZYGOTE.equals(start(r)) ? 1 : 0;
             }

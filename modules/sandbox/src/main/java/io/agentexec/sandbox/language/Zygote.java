@@ -24,7 +24,7 @@ public record Zygote(String bootstrap, List<String> versions) {
     private static final Map<String, String> LOADERS = Map.of(
             // Reads the bootstrap from fd 3 and runs it; in a block's process it returns, and the script runs through
             // the interpreter's own run function. See python-zygote.py.
-            "python", "import os;exec(compile(os.read(3,1<<20),\"<agentexec-zygote>\",\"exec\"));"
+            "python", "import os;exec(os.read(3,1<<20));"
                     + "_agentexec_exit(_agentexec_run(*_agentexec_args))");
     private static final Pattern VERSION = Pattern.compile("[0-9]{1,3}\\.[0-9]{1,3}");
 

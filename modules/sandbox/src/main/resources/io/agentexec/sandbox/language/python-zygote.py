@@ -5,7 +5,7 @@
 # cannot reproduce: no zygote then), fd 3 a SOCK_SEQPACKET socket to the agent. LOADER reads this file from fd 3
 # and runs it in the -c namespace:
 #
-#   import os;exec(compile(os.read(3,1<<20),"<agentexec-zygote>","exec"));_agentexec_exit(_agentexec_run(*_agentexec_args))
+#   import os;exec(os.read(3,1<<20));_agentexec_exit(_agentexec_run(*_agentexec_args))
 #
 # In the zygote the exec never returns: it serves fork requests until the agent goes away. In a block's process it
 # returns once the process is set up as `python3 -u FILE` would be, and LOADER then calls _agentexec_run, which is
@@ -14,9 +14,10 @@
 # _agentexec_exit, which ends the process as the interpreter's main() would after a script.
 #
 # Messages on fd 3 (first byte, then text): to the agent  Z ready, N no zygote (why; the process then exits),
-# R a block's process is ready (its pid and the fds the agent opens through /proc/PID/fd), D a block's process
-# declines (why; a plain start must run the block), E a fork failed. From the agent: F fork a block's process
-# (agent pid, working directory, index of the script in argv, argv; NUL-separated).
+# R a block's process is ready (its pid and the fds the agent opens through /proc/PID/fd), K it took its block
+# and runs it, D it declines it (why; a plain start must run the block), E a fork failed. From the agent: F fork
+# a process for a block (the agent's pid). The block itself (working directory, index of the script in argv, argv;
+# NUL-separated) reaches that process through one of its pipes, which the agent opened.
 #
 # The zygote imports nothing the user could see: sys, os, io and _signal are loaded by every start-up; ctypes (for
 # prctl and the run function) is imported and then taken out of sys.modules again, as are the path importer cache
@@ -51,19 +52,44 @@ def _agentexec_zygote(supported):
     modules = set(sys.modules)
     importers = set(sys.path_importer_cache)
     try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-        prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-        prctl.restype = ctypes.c_int
-        fopen = libc.fopen
-        fopen.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
-        fopen.restype = ctypes.c_void_p
-        run_file = ctypes.pythonapi.PyRun_SimpleFileExFlags
-        run_file.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p)
-        run_file.restype = ctypes.c_int
-        get_errno = ctypes.get_errno
-        frames = _agentexec_frames(sys, ctypes)
+        # _ctypes (the C part of ctypes) only: ctypes' Python package would stay alive with its classes.
+        import _ctypes, gc
+        rtld_now = 2
+
+        class c_int(_ctypes._SimpleCData):
+            _type_ = "i"
+
+        class c_ulong(_ctypes._SimpleCData):
+            _type_ = "L"
+
+        class c_void_p(_ctypes._SimpleCData):
+            _type_ = "P"
+
+        class c_char_p(_ctypes._SimpleCData):
+            _type_ = "z"
+
+        class c_function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = c_int
+
+        class python_function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_PYTHONAPI
+            _restype_ = c_int
+
+        namespace = type(sys.implementation)
+        program = namespace(_handle=_ctypes.dlopen(None, rtld_now))  # this executable: libc and CPython's API
+
+        def function(kind, name, restype, argtypes):
+            f = kind((name, program))
+            f.restype, f.argtypes = restype, argtypes
+            return f
+
+        prctl = function(c_function, "prctl", c_int, (c_int, c_ulong, c_ulong, c_ulong, c_ulong))
+        fopen = function(c_function, "fopen", c_void_p, (c_char_p, c_char_p))
+        run_file = function(python_function, "PyRun_SimpleFileExFlags", c_int, (c_void_p, c_char_p, c_int, c_void_p))
+        get_state = function(python_function, "PyThreadState_Get", c_void_p, ())
+        get_errno = _ctypes.get_errno
+        frames = _agentexec_frames(sys, c_int, c_void_p, get_state)
     except Exception as e:
         refuse("ctypes is unavailable: %r" % (e,))
     finally:
@@ -71,7 +97,7 @@ def _agentexec_zygote(supported):
             del sys.modules[name]
         for path in set(sys.path_importer_cache) - importers:
             del sys.path_importer_cache[path]
-
+    gc.collect()
     if frames is None:
         refuse("this interpreter's thread state is not laid out as the zygote expects")
     # Same-uid code of a block must not ptrace this process, read its memory or open its fds (/proc/PID/...):
@@ -167,20 +193,39 @@ def _agentexec_block(msg, adopted_r, adopted_w, tools):
         ready = _agentexec_prepare(msg, tools, decline)
     except BaseException as e:  # a bug of ours, or an interpreter we do not know: the block gets a plain start
         decline("the zygote's child failed: %r" % (e,))
+    tell(b"K")
     return _agentexec_become(tools, *ready)
 
 
 def _agentexec_prepare(msg, tools, decline):
     import sys, os
     prctl, fopen, run_file, get_errno, start_mask, inputs, start_up_inputs, frames, tell = tools
-    fields = msg[1:].split(b"\0")
-    agent, cwd, script_index, argv = int(fields[0]), fields[1], int(fields[2]), [os.fsdecode(a) for a in fields[3:]]
+    agent = int(msg[1:])
     if os.getppid() != agent:
         decline("the block's process was not adopted by the agent (parent %d)" % os.getppid())
+    os.setsid()
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    block_r, block_w = os.pipe()
+    # Ready: the agent opens the other ends of these pipes through /proc/PID/fd, then sends the block (possibly much
+    # later: this process may be forked ahead, after the previous block), or kills this process.
+    tell(b"R", "%d %d %d %d %d" % (os.getpid(), stdin_w, stdout_r, stderr_r, block_w))
+    # The block: its length on a line, then the block (this process keeps its own write end until then: the agent
+    # opens it through /proc/PID/fd).
+    request = b""
+    while b"\n" not in request or len(request) < request.index(b"\n") + 1 + int(request[:request.index(b"\n")]):
+        chunk = os.read(block_r, 65536)
+        if not chunk:
+            os._exit(0)
+        request += chunk
+    os.close(block_w)
+    os.close(block_r)
+    fields = request[request.index(b"\n") + 1:].split(b"\0")
+    cwd, script_index, argv = fields[0], int(fields[1]), [os.fsdecode(a) for a in fields[2:]]
     if start_up_inputs() != inputs:
         decline("the files Python reads at start-up changed since the zygote started")
     script_argv = argv[script_index:]
-    os.setsid()
     os.chdir(cwd)
 
     # What Modules/main.c does with `python3 FILE` before running it, in its order: the file's absolute name
@@ -228,14 +273,6 @@ def _agentexec_prepare(msg, tools, decline):
             pass
         q = path0.rfind("/")
         path0 = "" if q < 0 else path0[:q] if q > 0 else "/"
-
-    stdin_r, stdin_w = os.pipe()
-    stdout_r, stdout_w = os.pipe()
-    stderr_r, stderr_w = os.pipe()
-    go_r, go_w = os.pipe()
-    tell(b"R", "%d %d %d %d %d" % (os.getpid(), stdin_w, stdout_r, stderr_r, go_w))
-    if os.read(go_r, 1) != b"g":
-        os._exit(0)  # the agent gave up on this process
     return argv, script_argv, absolute, path0, stdin_r, stdout_w, stderr_w
 
 
@@ -293,7 +330,7 @@ def _agentexec_become(tools, argv, script_argv, absolute, path0, stdin_r, stdout
     return run_file, (fp, os.fsencode(absolute), 1, None), frames.restore_depth
 
 
-def _agentexec_frames(sys, ctypes):
+def _agentexec_frames(sys, c_int, c_void_p, get_state):
     """
     Where CPython 3.11 keeps the current frame and the recursion count (Include/cpython/pystate.h: PyThreadState's
     recursion_remaining at 32, recursion_limit at 36, cframe at 56; _PyCFrame's current_frame at 8, previous at 16;
@@ -308,9 +345,6 @@ def _agentexec_frames(sys, ctypes):
     ts_remaining, ts_limit, ts_cframe = 32, 36, 56
     cf_current, cf_previous = 8, 16
     if_globals, if_code = 8, 32
-    c_int, c_void_p = ctypes.c_int, ctypes.c_void_p
-    get_state = ctypes.pythonapi.PyThreadState_Get
-    get_state.restype = c_void_p
 
     def ptr(address):
         return c_void_p.from_address(address).value or 0
