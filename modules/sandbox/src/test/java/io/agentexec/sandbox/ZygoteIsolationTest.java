@@ -213,6 +213,7 @@ class ZygoteIsolationTest {
         String marker = "zygote-leftover-" + UUID.randomUUID();
         try (SandboxSession s = engine.openSession("python", limits(engine))) {
             run(s, engine, "pass");
+            String zygoteBefore = run(s, engine, FIND_ZYGOTE + "print(z)").stdout();
             ExecutionResult r = run(s, engine, """
                     import os, subprocess
                     subprocess.Popen(['sh', '-c', 'trap "" TERM HUP; exec sleep 600 # %s'], start_new_session=True)
@@ -226,14 +227,16 @@ class ZygoteIsolationTest {
                     """.formatted(marker, marker));
             assertEquals(BlockOutcome.ZYGOTE, start(r));
             assertEquals(List.of(), HostProcesses.withMarker(marker), "the block's detached processes are gone");
-            assertEquals(BlockOutcome.ZYGOTE, start(run(s, engine, "print(1)")), "and the zygote is not");
+            ExecutionResult after = run(s, engine, FIND_ZYGOTE + "print(z)");
+            assertEquals(BlockOutcome.ZYGOTE, start(after));
+            assertEquals(zygoteBefore, after.stdout(), "the zygote is the same one: ending a block spared it");
             // A fork bomb within the pids limit and the timeout: contained, and the session goes on.
             Limits shortLimits = limits(engine).withTimeout(Duration.ofSeconds(3));
             ExecutionResult bomb = s.execute(ExecutionRequest.of("python",
                     "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n", shortLimits));
             assertEquals(Verdict.TIMEOUT, bomb.verdict(), bomb::toString);
-            ExecutionResult after = run(s, engine, "print('after the bomb')");
-            assertEquals("after the bomb\n", after.stdout());
+            ExecutionResult afterBomb = run(s, engine, "print('after the bomb')");
+            assertEquals("after the bomb\n", afterBomb.stdout());
         }
     }
 
