@@ -172,7 +172,8 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
             return;
         }
         try {
-            outcome.complete(new ExecutionOutcome.Completed(session.execute(request, listener), Optional.empty()));
+            // A one-off: no pre-initialised interpreter is started after its last block (it would die with the sandbox).
+            outcome.complete(new ExecutionOutcome.Completed(session.executeLast(request, listener), Optional.empty()));
         } finally {
             if (holder.getAndSet(null) != null) {
                 session.close();
