@@ -64,6 +64,7 @@ public final class ZygoteBenchmark {
                 + "sandbox's pre-initialised Python (every block after a session's first).");
         lines.add("");
 
+        String loadBefore = loadAverage();
         try (SandboxEngine dockerZygote = SandboxEngine.start(settings.withBackend(BackendChoice.DOCKER));
              SandboxEngine dockerPlain = SandboxEngine.start(plain(settings.withBackend(BackendChoice.DOCKER)));
              SandboxEngine bwrapZygote = SandboxEngine.start(settings.withBackend(BackendChoice.BWRAP));
@@ -71,6 +72,9 @@ public final class ZygoteBenchmark {
             latency(rounds, lines, dockerZygote, dockerPlain, bwrapZygote, bwrapPlain);
             throughput(phaseSeconds, lines, dockerZygote, dockerPlain);
         }
+        lines.add("");
+        lines.add("Load average (1, 5, 15 min) at the start: " + loadBefore + "; at the end: " + loadAverage()
+                + ". Other work shares the machine: compare rows of one run, which were measured interleaved.");
         lines.forEach(System.out::println);
         BenchmarkReport.writeSection(Path.of("docs/benchmarks.md"), "zygote", lines);
     }
@@ -216,6 +220,15 @@ public final class ZygoteBenchmark {
                 + "writes to most objects it touches (reference counts, the collector's headers), so the block and the "
                 + "interpreter's finalisation at its end copy pages a plain start would have written fresh. The zygote "
                 + "saves the start-up itself: reading and unmarshalling the standard library, `site`, the encodings.");
+    }
+
+    private static String loadAverage() {
+        try {
+            String[] f = java.nio.file.Files.readString(Path.of("/proc/loadavg")).split(" ");
+            return f[0] + ", " + f[1] + ", " + f[2];
+        } catch (IOException e) {
+            return "unknown";
+        }
     }
 
     private static void check(ExecutionResult r) {
