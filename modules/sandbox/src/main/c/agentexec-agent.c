@@ -795,13 +795,44 @@ static void zygote_close_fds(void) {
 }
 
 /* The zygote ended (its exit status was reaped elsewhere): forget it, and say why in the next run's note. */
+static void zygote_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * A zygote that ended before it was ready will not start any better next time (its interpreter is missing, or
+ * refused, or its start-up failed): the session's blocks keep plain starts, and the reason is its refusal or output.
+ */
+static void zygote_start_failed(const char *how) {
+    char msg[ZYGOTE_MSG_MAX];
+    ssize_t n = zyg.ctl >= 0 ? recv(zyg.ctl, msg, sizeof msg - 1, MSG_DONTWAIT) : -1;
+    if (n > 0 && msg[0] == 'N') {
+        msg[n] = 0;
+        zygote_fail("no zygote: %s", msg + 1);
+        return;
+    }
+    char out[200] = "";
+    ssize_t got = zyg.out >= 0 ? read(zyg.out, out, sizeof out - 1) : -1;
+    if (got > 0) out[got] = 0;
+    else out[0] = 0;
+    for (char *c = out; *c; c++) if (*c == '\n' || *c == '\r') *c = ' ';
+    zygote_fail("the zygote's interpreter could not start (%s)%s%s", how, out[0] ? ": " : "", out);
+}
+
+/* The zygote ended (its exit status was reaped elsewhere): forget it, and say why in the next run's note. */
 static void zygote_reaped(int status) {
-    if (WIFSIGNALED(status)) snprintf(zyg.lost, sizeof zyg.lost, "the zygote was killed by signal %d", WTERMSIG(status));
-    else snprintf(zyg.lost, sizeof zyg.lost, "the zygote exited with status %d", WEXITSTATUS(status));
-    zygote_close_fds();
+    char how[64];
+    if (WIFSIGNALED(status)) snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+    else snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+    int was_ready = zyg.ready;
     zyg.pid = 0;
     zyg.ready = 0;
-    if (zyg.forks > 0) zyg.tampered++;
+    if (!was_ready) {
+        zygote_start_failed(how);
+        zygote_close_fds();
+        return;
+    }
+    snprintf(zyg.lost, sizeof zyg.lost, "the zygote %s", how);
+    zygote_close_fds();
+    zyg.tampered++; /* a ready zygote only ends when something killed it */
 }
 
 /* Every wait for any child goes through here, so that the zygote's end is never missed. */
@@ -822,7 +853,6 @@ static void zygote_kill(const char *why) {
     snprintf(zyg.lost, sizeof zyg.lost, "%s", why);
 }
 
-static void zygote_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A zygote for the current key cannot start here (no such interpreter, no ctypes, a version not supported, a
  * start-up that prints): the session's blocks keep plain starts. */
 static void zygote_fail(const char *fmt, ...) {
@@ -883,11 +913,7 @@ static void zygote_settle(void) {
         return;
     }
     if (n == 0 || sender != zyg.pid) {
-        char out[200] = "";
-        ssize_t got = read(zyg.out, out, sizeof out - 1);
-        if (got > 0) out[got] = 0;
-        for (char *c = out; *c; c++) if (*c == '\n' || *c == '\r') *c = ' ';
-        zygote_fail("the zygote's interpreter could not start%s%s", got > 0 ? ": " : "", out);
+        zygote_start_failed(n == 0 ? "it ended" : "a message from another process");
         return;
     }
     if (msg[0] == 'N') { zygote_fail("no zygote: %s", msg + 1); return; }

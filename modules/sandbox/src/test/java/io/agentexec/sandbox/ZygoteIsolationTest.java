@@ -249,11 +249,16 @@ class ZygoteIsolationTest {
                         l.image(), l.command(), l.extension(), l.environment(),
                         Optional.of(new Zygote(l.zygote().get().bootstrap(), List.of("3.9"))))).toList())));
         try (SandboxSession s = engine.openSession("python", limits(engine))) {
-            for (int i = 0; i < 3; i++) {
-                ExecutionResult r = run(s, engine, "print(1)");
-                assertEquals("1\n", r.stdout());
+            List<Integer> pids = new java.util.ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                ExecutionResult r = run(s, engine, "import os\nprint(os.getpid())");
                 assertEquals(BlockOutcome.EXEC, start(r));
+                pids.add(Integer.parseInt(r.stdout().strip()));
             }
+            // The zygote refused once; no other is started after later blocks (each would cost a Python start):
+            // between two blocks no process but the block's own was made.
+            assertEquals(1, pids.get(4) - pids.get(3), pids::toString);
+            assertEquals(1, pids.get(3) - pids.get(2), pids::toString);
         }
     }
 }
