@@ -553,14 +553,17 @@ static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NON
  *     could reach.
  *   - A fork request gets a process that the zygote forks through an intermediate one, so that it is adopted by
  *     the agent (pid 1, or its subreaper): the agent is its parent as for a plain start (getppid, wait4's status
- *     and rusage). That process calls setsid, creates its stdin, stdout and stderr pipes and says it is ready; the
- *     agent opens their other ends through /proc/PID/fd (the process is dumpable, as a plain start is), sets its
- *     rlimits with prlimit, and tells it to go on; it then closes everything but 0, 1 and 2, unblocks signals and
- *     runs the script as `python3 -u FILE` would (see python-zygote.py).
+ *     and rusage). That process calls setsid, creates its stdin, stdout and stderr pipes and one more, and says it
+ *     is ready; the agent opens their other ends through /proc/PID/fd (the process is dumpable, as a plain start
+ *     is). For a block, the agent sets its rlimits with prlimit and writes it the block (directory, argv); it
+ *     checks that it can run it as a plain start would (or declines: a plain start runs it), closes everything but
+ *     0, 1 and 2, unblocks signals and runs the script as `python3 -u FILE` would (see python-zygote.py). The next
+ *     block's process is forked right after a run (the spare), so that a block does not wait for the fork; it is
+ *     killed before any run that does not take it.
  *   - Ending a run kills every process but the agent and the zygote, from /proc (kill(-1) would take the
- *     zygote too), once the zygote is found intact: alive, not stopped or traced, no signal pending, rlimits,
- *     scheduling, CPU affinity, I/O priority as recorded when it started, nothing written to its output. A
- *     zygote found touched dies with the rest (kill(-1)) and a new one is started after the run; after
+ *     zygote too), then checks the zygote, now that nothing else can run: alive, not stopped or traced, no
+ *     signal pending, rlimits, scheduling, CPU affinity, I/O priority as recorded when it started, nothing written
+ *     to its output. A zygote found touched is killed too, and a new one is started after the run; after
  *     `max_restarts` such replacements in a row the session's blocks keep plain starts. Whatever goes wrong on
  *     the zygote path before the block's code runs, the block gets a plain start, and the run's note says why.
  */
