@@ -4,6 +4,7 @@ import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
+import io.agentexec.sandbox.agent.OutputListener;
 import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
@@ -118,7 +119,7 @@ final class ExecCommand {
                     .build();
             String image = options.image().orElseGet(() -> engine.imageFor(options.language()));
             try (SandboxSession session = engine.openSession(image, applied.limits(), applied.options())) {
-                return session.execute(request);
+                return session.executeLast(request, OutputListener.NONE); // the only request: no zygote after it
             }
         } catch (InvalidRequestException e) {
             throw new UsageException(e.getMessage());

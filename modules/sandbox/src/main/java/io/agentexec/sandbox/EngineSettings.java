@@ -30,7 +30,8 @@ public record EngineSettings(
         List<String> forbiddenPatterns,
         DockerBackendSettings docker,
         BubblewrapSettings bwrap,
-        LanguageTable languages) {
+        LanguageTable languages,
+        ZygoteSettings zygote) {
 
     /** Which backend to use; {@code AUTO} takes Docker if its daemon answers, else bubblewrap. */
     public enum BackendChoice {
@@ -53,6 +54,7 @@ public record EngineSettings(
         Objects.requireNonNull(defaultLimits, "defaultLimits");
         runEnvironment = Map.copyOf(runEnvironment);
         forbiddenPatterns = List.copyOf(forbiddenPatterns);
+        Objects.requireNonNull(zygote, "zygote");
     }
 
     /** Loads {@code application.conf} / {@code reference.conf} with system-property and env overrides. */
@@ -116,22 +118,43 @@ public record EngineSettings(
                 c.getStringList("policy.forbidden-patterns"),
                 docker,
                 bwrap,
-                LanguageTable.fromConfig(c));
+                LanguageTable.fromConfig(c),
+                zygote(c.getConfig("zygote")));
     }
 
     public EngineSettings withBackend(BackendChoice choice) {
         return new EngineSettings(choice, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                forbiddenPatterns, docker, bwrap, languages);
+                forbiddenPatterns, docker, bwrap, languages, zygote);
     }
 
     public EngineSettings withForbiddenPatterns(List<String> patterns) {
         return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                patterns, docker, bwrap, languages);
+                patterns, docker, bwrap, languages, zygote);
     }
 
     public EngineSettings withDocker(DockerBackendSettings value) {
         return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                forbiddenPatterns, value, bwrap, languages);
+                forbiddenPatterns, value, bwrap, languages, zygote);
+    }
+
+    public EngineSettings withLanguages(LanguageTable value) {
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
+                forbiddenPatterns, docker, bwrap, value, zygote);
+    }
+
+    public EngineSettings withZygote(ZygoteSettings value) {
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
+                forbiddenPatterns, docker, bwrap, languages, value);
+    }
+
+    static ZygoteSettings zygote(Config c) {
+        return new ZygoteSettings(
+                c.getBoolean("enabled"),
+                c.getBytes("min-memory"),
+                c.getInt("forks-per-zygote"),
+                c.getInt("max-restarts"),
+                c.getDuration("start-timeout"),
+                c.getDuration("fork-timeout"));
     }
 
     static Limits limits(Config c) {

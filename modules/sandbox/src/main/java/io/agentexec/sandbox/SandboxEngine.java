@@ -125,7 +125,7 @@ public final class SandboxEngine implements AutoCloseable {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), backend.name());
         }
         try (session) {
-            return session.execute(request, listener);
+            return session.executeLast(request, listener);
         }
     }
 

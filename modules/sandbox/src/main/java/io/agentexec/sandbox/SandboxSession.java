@@ -8,12 +8,14 @@ import io.agentexec.sandbox.agent.RunSpec;
 import io.agentexec.sandbox.backend.BackendSession;
 import io.agentexec.sandbox.blocks.FilenameDirective;
 import io.agentexec.sandbox.language.Language;
+import io.agentexec.sandbox.language.Zygote;
 import io.agentexec.sandbox.model.BlockOutcome;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.FileWritten;
 import io.agentexec.sandbox.model.InvalidRequestException;
+import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
 import io.agentexec.sandbox.model.WorkspaceFile;
 import java.io.ByteArrayOutputStream;
@@ -29,14 +31,22 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A sandbox whose workspace persists across requests: AG2's per-agent working directory. Requests
  * run one at a time, each block after the previous one succeeded, as AG2 does.
  */
 public final class SandboxSession implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(SandboxSession.class);
     private static final Duration FILE_TIMEOUT = Duration.ofSeconds(30);
     private static final int EXIT_TIMEOUT = 124;
+    /** The backend whose agent is not alone in a pid namespace: no zygotes there (the agent would refuse them). */
+    private static final String UNCONTAINED_BACKEND = "unsafe-local";
+    /** Bootstrap sources, read once per JVM. */
+    private static final Map<Zygote, byte[]> bootstraps = new ConcurrentHashMap<>();
 
     private final BackendSession backend;
     private final String backendName;
@@ -73,6 +83,18 @@ public final class SandboxSession implements AutoCloseable {
     }
 
     public synchronized ExecutionResult execute(ExecutionRequest request, OutputListener listener) {
+        return execute(request, listener, false);
+    }
+
+    /**
+     * Runs a request that is the session's last (a one-off's): the same, but no pre-initialised interpreter is
+     * started after its last block, where it would only die with the session.
+     */
+    public synchronized ExecutionResult executeLast(ExecutionRequest request, OutputListener listener) {
+        return execute(request, listener, true);
+    }
+
+    private ExecutionResult execute(ExecutionRequest request, OutputListener listener, boolean last) {
         if (!isUsable()) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "sandbox " + id() + " is no longer usable", backendName);
         }
@@ -85,7 +107,7 @@ public final class SandboxSession implements AutoCloseable {
                 }
                 backend.channel().writeFile(file.path(), file.content(), 0644, FILE_TIMEOUT);
             }
-            return runBlocks(request, listener);
+            return runBlocks(request, listener, last);
         } catch (AgentRefusal | InvalidRequestException e) {
             return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, e.getMessage(), backendName);
         } catch (AgentException | io.agentexec.sandbox.backend.SandboxUnavailableException e) {
@@ -104,7 +126,7 @@ public final class SandboxSession implements AutoCloseable {
         }
     }
 
-    private ExecutionResult runBlocks(ExecutionRequest request, OutputListener listener) {
+    private ExecutionResult runBlocks(ExecutionRequest request, OutputListener listener, boolean last) {
         ByteArrayOutputStream stdout = new ByteArrayOutputStream();
         ByteArrayOutputStream stderr = new ByteArrayOutputStream();
         ByteArrayOutputStream output = new ByteArrayOutputStream();
@@ -128,7 +150,7 @@ public final class SandboxSession implements AutoCloseable {
                 String text = "unknown language " + tag;
                 output.writeBytes(text.getBytes(StandardCharsets.UTF_8));
                 stderr.writeBytes(text.getBytes(StandardCharsets.UTF_8));
-                outcomes.add(new BlockOutcome(i, tag, Verdict.RUNTIME_ERROR, 1, 0));
+                outcomes.add(new BlockOutcome(i, tag, Verdict.RUNTIME_ERROR, 1, 0, BlockOutcome.NONE));
                 exitCode = 1;
                 verdict = Verdict.RUNTIME_ERROR;
                 message = text;
@@ -156,11 +178,12 @@ public final class SandboxSession implements AutoCloseable {
             long remainingErr = Math.max(0, request.limits().outputBytesPerStream() - stderr.size());
             RunSpec spec = new RunSpec(language.get().commandFor(fileName), env, backend.workspace(), request.stdin(),
                     request.limits().timeout().toMillis(), remainingOut, remainingErr, request.limits().workspaceBytes(),
-                    backend.runProcessLimit(request.limits()));
+                    backend.runProcessLimit(request.limits()),
+                    zygoteFor(language.get(), request.limits(), !(last && i == request.blocks().size() - 1)));
             RunOutcome run;
             running = true;
             try {
-                run = backend.channel().run(spec, listener, settings.agentBackstop());
+                run = backend.channel().run(spec, listener, backstop());
             } finally {
                 running = false;
             }
@@ -181,7 +204,11 @@ public final class SandboxSession implements AutoCloseable {
             Verdict blockVerdict = judge(run);
             exitCode = blockVerdict == Verdict.TIMEOUT ? EXIT_TIMEOUT : run.exitCode();
             signal = run.signal() == 0 ? OptionalInt.empty() : OptionalInt.of(run.signal());
-            outcomes.add(new BlockOutcome(i, language.get().name(), blockVerdict, exitCode, run.wallMicros() / 1000));
+            if (!run.startNote().isEmpty()) {
+                log.debug("sandbox {} block {}: {}", id(), i, run.startNote());
+            }
+            outcomes.add(new BlockOutcome(i, language.get().name(), blockVerdict, exitCode, run.wallMicros() / 1000,
+                    run.zygote() ? BlockOutcome.ZYGOTE : BlockOutcome.EXEC));
             verdict = blockVerdict;
             message = explain(blockVerdict, run, request, language.get());
             if (blockVerdict != Verdict.OK) {
@@ -194,6 +221,31 @@ public final class SandboxSession implements AutoCloseable {
                 out, stdoutTruncated, stderrTruncated, stdout.size(), stderr.size(), wallMicros / 1000,
                 peak < 0 ? OptionalLong.empty() : OptionalLong.of(peak), written, outcomes, message, backendName,
                 ExecutionResult.ag2Reply(exitCode, ag2Output));
+    }
+
+    /**
+     * The zygote a block of this language asks the agent for: where the language has one, zygotes are enabled, the
+     * agent is contained (not unsafe-local) and the block's memory limit leaves room for one.
+     */
+    private Optional<RunSpec.Zygote> zygoteFor(Language language, Limits limits, boolean prepare) {
+        ZygoteSettings z = settings.zygote();
+        if (language.zygote().isEmpty() || !z.enabled() || UNCONTAINED_BACKEND.equals(backendName)
+                || limits.memoryBytes() < z.minMemoryBytes()) {
+            return Optional.empty();
+        }
+        Zygote zygote = language.zygote().get();
+        byte[] source = bootstraps.computeIfAbsent(zygote, Zygote::source);
+        return Optional.of(new RunSpec.Zygote(language.interpreterArgumentCount(), zygote.startArguments(), source,
+                z.startTimeout(), z.forkTimeout(), z.forksPerZygote(), z.maxRestarts(), prepare));
+    }
+
+    /**
+     * How long past a run's timeout the agent may take to answer: with zygotes, a run (of any language) may first
+     * wait for one still starting (no user code runs before it is locked down), then for a fork of it.
+     */
+    private Duration backstop() {
+        ZygoteSettings z = settings.zygote();
+        return z.enabled() ? settings.agentBackstop().plus(z.startTimeout()).plus(z.forkTimeout()) : settings.agentBackstop();
     }
 
     /** What the engine saw decides, in this order: it cut the output, the clock ran out, the kernel OOM-killed. */

@@ -191,7 +191,8 @@ public final class EnginePort implements ExecutionPort {
             return;
         }
         try {
-            outcome.complete(completed(executionId, session.execute(request, listener)));
+            // A one-off: no pre-initialised interpreter is started after its last block (it would die with the sandbox).
+            outcome.complete(completed(executionId, session.executeLast(request, listener)));
         } finally {
             if (holder.getAndSet(null) != null) {
                 session.close();

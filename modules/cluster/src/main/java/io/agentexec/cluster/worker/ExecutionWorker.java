@@ -781,7 +781,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             if (job.cancelled) {
                 return new Outcome(cancelledBeforeStart(), true, false);
             }
-            ExecutionResult result = session.execute(request, job.output);
+            ExecutionResult result = session.executeLast(request, job.output); // a one-off: no zygote after it
             job.done = true;
             return new Outcome(result, false, false);
         } catch (RuntimeException | Error e) {
