@@ -109,7 +109,7 @@ class ConversationPolicyTest {
                 .equals("awaiting_human"); i++) {
             Thread.sleep(100);
         }
-        String scoped = WorkspaceExecutions.sandboxId("alice." + id + "/code_executor/greedy", "bash");
+        String scoped = WorkspaceExecutions.sandboxId("alice." + id + "/code_executor/greedy", "image");
         String sandbox = scoped.substring("alice.".length());
         TestNode.Reply mine = node.get("/v1/sandboxes/" + sandbox, TestNode.ALICE);
         assertEquals(200, mine.status(), mine.body());

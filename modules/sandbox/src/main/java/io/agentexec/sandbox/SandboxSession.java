@@ -43,6 +43,8 @@ public final class SandboxSession implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SandboxSession.class);
     private static final Duration FILE_TIMEOUT = Duration.ofSeconds(30);
     private static final int EXIT_TIMEOUT = 124;
+    /** Marks agentexec's own line in a reply, so neither the model nor a person takes it for the program's output. */
+    static final String WORDS_PREFIX = "[agentexec] ";
     /** The backend whose agent is not alone in a pid namespace: no zygotes there (the agent would refuse them). */
     private static final String UNCONTAINED_BACKEND = "unsafe-local";
     /** Bootstrap sources, read once per JVM. */
@@ -140,6 +142,7 @@ public final class SandboxSession implements AutoCloseable {
         OptionalInt signal = OptionalInt.empty();
         Verdict verdict = Verdict.OK;
         String message = "";
+        String words = "";
 
         for (int i = 0; i < request.blocks().size(); i++) {
             CodeBlock block = request.blocks().get(i);
@@ -211,12 +214,16 @@ public final class SandboxSession implements AutoCloseable {
                     run.zygote() ? BlockOutcome.ZYGOTE : BlockOutcome.EXEC));
             verdict = blockVerdict;
             message = explain(blockVerdict, run, request, language.get());
+            words = inWords(blockVerdict, exitCode, run, request, language.get());
             if (blockVerdict != Verdict.OK) {
                 break;
             }
         }
         String out = decode(output.toByteArray());
-        String ag2Output = verdict == Verdict.TIMEOUT ? out + "\nTimeout" : out;
+        // The model reads this text: a verdict other than a plain result is said in words, on a line of its own
+        // (before AG2's own "Timeout", which stays the last line of a timed-out run's reply).
+        String said = words.isEmpty() ? "" : (out.isEmpty() || out.endsWith("\n") ? "" : "\n") + WORDS_PREFIX + words;
+        String ag2Output = verdict == Verdict.TIMEOUT ? out + said + "\nTimeout" : out + said;
         return new ExecutionResult(verdict, exitCode, signal, decode(stdout.toByteArray()), decode(stderr.toByteArray()),
                 out, stdoutTruncated, stderrTruncated, stdout.size(), stderr.size(), wallMicros / 1000,
                 peak < 0 ? OptionalLong.empty() : OptionalLong.of(peak), written, outcomes, message, backendName,
@@ -276,6 +283,34 @@ public final class SandboxSession implements AutoCloseable {
                     : "";
             default -> "";
         };
+    }
+
+    /**
+     * The verdict in words for the model, where the output alone does not say it (AG2's format has no place for
+     * it: a killed run just shows exit code 137): empty for a plain result.
+     */
+    static String inWords(Verdict verdict, int exitCode, RunOutcome run, ExecutionRequest request, Language language) {
+        return switch (verdict) {
+            case TIMEOUT -> "timed out after " + seconds(request.limits().timeout())
+                    + " s: the run was stopped and every process it started was killed";
+            case MEMORY_LIMIT -> "killed for exceeding " + megabytes(request.limits().memoryBytes())
+                    + " MB of memory (exit code " + exitCode + ")";
+            case OUTPUT_LIMIT -> "output cut at " + request.limits().outputBytesPerStream() + " bytes (stdout and stderr "
+                    + "each); the run was killed for printing more (exit code " + exitCode + ")";
+            case CANCELLED -> "cancelled: the run was stopped and every process it started was killed";
+            case RUNTIME_ERROR -> run.spawnFailed() ? "interpreter missing: cannot start " + language.command().get(0)
+                    + " in this sandbox's image (errno " + run.spawnErrno() + ")" : "";
+            default -> "";
+        };
+    }
+
+    private static String seconds(java.time.Duration d) {
+        return d.toMillis() % 1000 == 0 ? Long.toString(d.toSeconds()) : Double.toString(d.toMillis() / 1000.0);
+    }
+
+    private static String megabytes(long bytes) {
+        return bytes % (1024 * 1024) == 0 ? Long.toString(bytes / (1024 * 1024))
+                : String.format(java.util.Locale.ROOT, "%.1f", bytes / (1024.0 * 1024));
     }
 
     /** AG2's infer_lang: a block without a tag is shell if it starts like a command, else Python. */

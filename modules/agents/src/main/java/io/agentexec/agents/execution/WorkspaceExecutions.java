@@ -77,6 +77,7 @@ public final class WorkspaceExecutions implements AutoCloseable {
     private final Callers callers;
     private final Optional<AgentexecCluster> cluster;
     private final EngineSettings engine;
+    private final Optional<String> defaultImage;
     private final Duration overloadedRetryFor;
     /** Sandboxes opened per agent workspace, so that {@link #release} can close them. */
     private final Map<String, Set<String>> sandboxesByKey = new ConcurrentHashMap<>();
@@ -84,27 +85,29 @@ public final class WorkspaceExecutions implements AutoCloseable {
     /**
      * @param callers            the caller a chat's tenant stands for (its policy and quota)
      * @param cluster            the node, when the port is the cluster's: asked whether an image exists
+     * @param defaultImage       the image of a workspace whose config names none: one sandbox for every language
      * @param overloadedRetryFor how long an execution the port refuses as overloaded is asked again before the
      *                           agent is told
      */
     public WorkspaceExecutions(ExecutionPort port, Callers callers, Optional<AgentexecCluster> cluster,
-                               EngineSettings engine, Duration overloadedRetryFor) {
+                               EngineSettings engine, Optional<String> defaultImage, Duration overloadedRetryFor) {
         this.port = port;
         this.callers = callers;
         this.cluster = cluster;
         this.engine = engine;
+        this.defaultImage = defaultImage;
         this.overloadedRetryFor = overloadedRetryFor;
     }
 
     /** Completes with the engine's judged result; infrastructure failures complete as SANDBOX_ERROR results. */
     public CompletionStage<ExecutionResult> execute(ExecutionCall call) {
-        // With an image every block runs in that one image, so the workspace is one sandbox whatever the
-        // blocks' languages (a script saved by a javascript block is run by the next sh block); without
-        // one each language has its own image, hence its own sandbox. The spec's language then only names
-        // the default image, which the image replaces: it is fixed, so later turns create the same spec.
-        boolean ownImage = call.isolation() == Isolation.DOCKER && call.image().isPresent();
-        String language = ownImage ? IMAGE_SANDBOX_LANGUAGE : sandboxLanguage(call);
-        String sandbox = localId(call.sandboxKey(), ownImage ? IMAGE_SANDBOX : language);
+        // With an image (the config's, else the polyglot default) every block runs in that one image, so the
+        // workspace is one sandbox whatever the blocks' languages (a script saved by a javascript block is run by the
+        // next sh block); without one each language has its own image, hence its own sandbox. The spec's language
+        // then only names the default image, which the image replaces: it is fixed, so later turns create the same spec.
+        Optional<String> image = imageOf(call);
+        String language = image.isPresent() ? IMAGE_SANDBOX_LANGUAGE : sandboxLanguage(call);
+        String sandbox = localId(call.sandboxKey(), image.isPresent() ? IMAGE_SANDBOX : language);
         Optional<String> tenant = tenantOf(call.sandboxKey());
         Optional<Caller> found = callers.of(tenant);
         if (found.isEmpty()) {
@@ -115,7 +118,7 @@ public final class WorkspaceExecutions implements AutoCloseable {
         String id = executionId(call.executionKey());
         SandboxSpec spec;
         try {
-            spec = sandboxSpec(call, language, caller.policy());
+            spec = sandboxSpec(call, language, image, caller.policy());
         } catch (InvalidRequestException e) {
             // a refused docker_run_args flag or image: nothing is created, nothing runs; the message names the rule
             return CompletableFuture.completedFuture(ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1,
@@ -168,7 +171,7 @@ public final class WorkspaceExecutions implements AutoCloseable {
      * ceilings, the image checked against its policy. Throws {@link InvalidRequestException} naming a refused flag
      * or image.
      */
-    SandboxSpec sandboxSpec(ExecutionCall call, String language, ExecutionPolicy policy) {
+    SandboxSpec sandboxSpec(ExecutionCall call, String language, Optional<String> image, ExecutionPolicy policy) {
         Limits limits = call.request().limits();
         Optional<DockerOptions> docker = Optional.empty();
         boolean dockerSettings = call.isolation() == Isolation.DOCKER;
@@ -186,11 +189,16 @@ public final class WorkspaceExecutions implements AutoCloseable {
         if (docker.isPresent()) {
             spec = spec.withDocker(docker.get());
         }
-        if (dockerSettings && call.image().isPresent()) {
-            policy.checkImage(call.image().get(), engine.languages());
-            spec = spec.withImage(call.image().get());
+        if (image.isPresent()) {
+            policy.checkImage(image.get(), engine.languages());
+            spec = spec.withImage(image.get());
         }
         return spec;
+    }
+
+    /** AG2's image when the config names one (Docker only: use_docker false takes no Docker settings), else the default. */
+    private Optional<String> imageOf(ExecutionCall call) {
+        return (call.isolation() == Isolation.DOCKER ? call.image() : Optional.<String>empty()).or(() -> defaultImage);
     }
 
     private static ExecutionRequest withLimits(ExecutionRequest request, Limits limits) {
