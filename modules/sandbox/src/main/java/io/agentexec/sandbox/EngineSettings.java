@@ -5,10 +5,11 @@ import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueType;
 import io.agentexec.sandbox.bwrap.BubblewrapSettings;
 import io.agentexec.sandbox.docker.DockerBackendSettings;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.SandboxUser;
 import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
+import io.agentexec.sandbox.options.OptionRules;
+import io.agentexec.sandbox.options.SandboxUser;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
@@ -66,7 +67,7 @@ public record EngineSettings(
         Config d = c.getConfig("docker");
         Map<String, String> tmpfs = new LinkedHashMap<>();
         d.getObject("tmpfs").forEach((k, v) -> tmpfs.put(k, String.valueOf(v.unwrapped())));
-        DockerOptions options = new DockerOptions(
+        SandboxOptions options = new SandboxOptions(
                 d.getString("network"),
                 d.getBoolean("read-only-root"),
                 tmpfs,
@@ -132,6 +133,16 @@ public record EngineSettings(
     public EngineSettings withDocker(DockerBackendSettings value) {
         return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
                 forbiddenPatterns, value, bwrap, languages);
+    }
+
+    /** The engine's hardening of every sandbox, unless a sandbox's options say otherwise (within {@link #optionRules}). */
+    public SandboxOptions defaultOptions() {
+        return docker.defaults();
+    }
+
+    /** What sandbox options may ask for: the one judge of AG2's run args and of options given directly. */
+    public OptionRules optionRules() {
+        return docker.rules();
     }
 
     static Limits limits(Config c) {

@@ -2,21 +2,24 @@ package io.agentexec.sandbox;
 
 import io.agentexec.sandbox.agent.AgentBinary;
 import io.agentexec.sandbox.agent.OutputListener;
+import io.agentexec.sandbox.backend.ImagePresence;
+import io.agentexec.sandbox.backend.RuntimeHealth;
 import io.agentexec.sandbox.backend.SandboxBackend;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
 import io.agentexec.sandbox.backend.SessionSpec;
 import io.agentexec.sandbox.bwrap.BubblewrapBackend;
 import io.agentexec.sandbox.docker.DockerBackend;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.RuntimeHealth;
+import io.agentexec.sandbox.docker.DockerClients;
 import io.agentexec.sandbox.language.Language;
 import io.agentexec.sandbox.local.UnsafeLocalBackend;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import org.slf4j.Logger;
@@ -24,7 +27,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The engine: picks a backend, opens sandbox sessions, and runs one-off requests in a fresh
- * session. Plain Java; the cluster wraps it in actors.
+ * session. Plain Java; the cluster wraps it in actors. What callers ask of the
+ * backend (an image, its warm pool, its runtimes' health) they ask here, whichever backend it is.
  */
 public final class SandboxEngine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SandboxEngine.class);
@@ -50,7 +54,7 @@ public final class SandboxEngine implements AutoCloseable {
     }
 
     private static SandboxBackend auto(EngineSettings settings, AgentBinary agent) {
-        if (DockerBackend.daemonAnswers(DockerBackend.client())) {
+        if (DockerClients.daemonAnswers()) {
             return DockerBackend.start(settings.docker(), agent);
         }
         if (BubblewrapBackend.available(settings.bwrap().executable())) {
@@ -79,7 +83,20 @@ public final class SandboxEngine implements AutoCloseable {
      * that failed it is refused to every request, naming the failure.
      */
     public List<RuntimeHealth> runtimeHealth() {
-        return backend instanceof DockerBackend docker ? docker.runtimeHealth() : List.of();
+        return backend.runtimeHealth();
+    }
+
+    /** Ready sandboxes per image in the backend's warm pool, for metrics; empty without one. */
+    public Map<String, Integer> warmPoolSizes() {
+        return backend.warmPoolSizes();
+    }
+
+    /**
+     * Whether sandboxes can be made from {@code image} here (UNKNOWN for a backend without images). May ask the Docker
+     * daemon: not for an actor's thread.
+     */
+    public ImagePresence imagePresence(String image) {
+        return backend.imagePresence(image);
     }
 
     /** The runtimes whose health check failed, each with its failure, for readiness reports; empty when none. */
@@ -94,10 +111,11 @@ public final class SandboxEngine implements AutoCloseable {
 
     /** Opens a session in the default image of {@code language}, with default hardening. */
     public SandboxSession openSession(String language, Limits limits) {
-        return openSession(imageFor(language), limits, settings.docker().defaults());
+        return openSession(imageFor(language), limits, settings.defaultOptions());
     }
 
-    public SandboxSession openSession(String image, Limits limits, DockerOptions options) {
+    /** Opens a session in {@code image}; the options are checked against {@link EngineSettings#optionRules}. */
+    public SandboxSession openSession(String image, Limits limits, SandboxOptions options) {
         String id = "sbx-" + UUID.randomUUID().toString().substring(0, 12);
         return new SandboxSession(backend.open(new SessionSpec(id, image, limits, options)), backend.name(), settings);
     }
@@ -120,7 +138,7 @@ public final class SandboxEngine implements AutoCloseable {
         String image = request.image().orElseGet(() -> imageFor(firstLanguage));
         SandboxSession session;
         try {
-            session = openSession(image, request.limits(), settings.docker().defaults());
+            session = openSession(image, request.limits(), settings.defaultOptions());
         } catch (SandboxUnavailableException e) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), backend.name());
         }

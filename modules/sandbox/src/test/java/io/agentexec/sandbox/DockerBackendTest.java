@@ -15,13 +15,14 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
 import io.agentexec.sandbox.docker.DockerBackend;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.options.OptionRules;
+import io.agentexec.sandbox.options.RunArgs;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -87,12 +88,12 @@ class DockerBackendTest {
     @Test
     void userSpellingsThatCouldBeRootNeverReachAContainer() {
         Limits limits = engine.defaultLimits();
-        DockerOptions defaults = engine.settings().docker().defaults();
+        SandboxOptions defaults = engine.settings().docker().defaults();
         List<String> ran = new ArrayList<>();
         for (String user : List.of("00", "+0", "-0", "1:0", "4294967296", "daemon", "0x0")) {
             String prefix = "agentexec-user-test-" + java.util.UUID.randomUUID().toString().substring(0, 8);
             try {
-                DockerRunArgs.apply(List.of("--user", user), defaults, limits, Set.of("none"), Set.of());
+                RunArgs.apply(List.of("--user", user), defaults, limits, new OptionRules(defaults, Set.of("none"), Set.of()));
                 ran.add(user + " accepted by docker_run_args");
             } catch (InvalidRequestException e) {
                 assertTrue(e.getMessage().contains("root"), e.getMessage());
@@ -160,8 +161,9 @@ class DockerBackendTest {
 
     @Test
     void theSeedsDockerRunArgsBecomeTypedSettings() {
-        DockerRunArgs.Applied applied = DockerRunArgs.apply(SEED_SECURE_ARGS, engine.settings().docker().defaults(),
-                engine.defaultLimits(), Set.of("none"), Set.of());
+        SandboxOptions defaults = engine.settings().docker().defaults();
+        RunArgs.Applied applied = RunArgs.apply(SEED_SECURE_ARGS, defaults, engine.defaultLimits(),
+                new OptionRules(defaults, Set.of("none"), Set.of()));
         try (SandboxSession session = engine.openSession("agentexec/python:bookworm", applied.limits(), applied.options())) {
             HostConfig host = docker.inspectContainerCmd(containerOf(session)).exec().getHostConfig();
             assertEquals(512L * 1024 * 1024, host.getMemory());
@@ -173,7 +175,7 @@ class DockerBackendTest {
 
     @Test
     void aContainerNameFromAg2IsUsedAsPrefix() {
-        DockerOptions named = engine.settings().docker().defaults().withNamePrefix(java.util.Optional.of("ag2_code_executor"));
+        SandboxOptions named = engine.settings().docker().defaults().withNamePrefix(java.util.Optional.of("ag2_code_executor"));
         try (SandboxSession session = engine.openSession("agentexec/python:bookworm", engine.defaultLimits(), named)) {
             String name = docker.inspectContainerCmd(containerOf(session)).exec().getName();
             assertEquals("/ag2_code_executor-" + session.id(), name);

@@ -5,12 +5,12 @@ import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.options.RunArgs;
 import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
@@ -97,9 +97,9 @@ public final class EngineExecutionService implements ExecutionService {
                 if (existing != null) {
                     existing.close();
                 }
-                DockerOptions options = engine.settings().docker().defaults().withNamePrefix(call.containerName());
-                DockerRunArgs.Applied applied = DockerRunArgs.apply(call.dockerRunArgs(), options, call.request().limits(),
-                        engine.settings().docker().allowedNetworks(), engine.settings().docker().allowedRuntimes());
+                SandboxOptions options = engine.settings().defaultOptions().withNamePrefix(call.containerName());
+                RunArgs.Applied applied = RunArgs.apply(call.dockerRunArgs(), options, call.request().limits(),
+                        engine.settings().optionRules());
                 return engine.openSession(image, policy.clamp(applied.limits()), applied.options());
             });
         } catch (InvalidRequestException e) {

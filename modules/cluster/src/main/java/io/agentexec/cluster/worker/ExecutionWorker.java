@@ -731,7 +731,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
 
     private SandboxSession open(SandboxSpec spec) {
         return engine.openSession(spec.image().orElseGet(() -> engine.imageFor(spec.language())), spec.limits(),
-                spec.docker().orElseGet(() -> engine.settings().docker().defaults()));
+                spec.docker().orElseGet(() -> engine.settings().defaultOptions()));
     }
 
     private Behavior<Command> onSweep() {
@@ -769,7 +769,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         SandboxSession session;
         try {
             session = engine.openSession(request.image().orElseGet(() -> engine.imageFor(language)), request.limits(),
-                    engine.settings().docker().defaults());
+                    engine.settings().defaultOptions());
         } catch (SandboxUnavailableException e) {
             return new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), engine.backendName()),
                     true, false);

@@ -20,7 +20,6 @@ import io.agentexec.gateway.spi.SandboxService;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.agent.OutputListener;
-import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
@@ -437,8 +436,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
 
     @Override
     public CompletionStage<Snapshot> snapshot() {
-        Map<String, Integer> warm = cluster.engine().map(e -> e.backend() instanceof DockerBackend d
-                ? d.warmPoolSizes() : Map.<String, Integer>of()).orElse(Map.of());
+        Map<String, Integer> warm = cluster.engine().map(SandboxEngine::warmPoolSizes).orElse(Map.of());
         return cluster.workers().thenApply(workers -> {
             Map<String, Integer> queued = new HashMap<>();
             Map<String, Integer> running = new HashMap<>();

@@ -12,7 +12,6 @@ import io.agentexec.sandbox.SandboxSession;
 import io.agentexec.sandbox.agent.AgentRefusal;
 import io.agentexec.sandbox.agent.OutputListener;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
-import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
@@ -161,7 +160,7 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
         String image = request.image().orElseGet(() -> engine.imageFor(firstLanguage));
         SandboxSession session;
         try {
-            session = engine.openSession(image, request.limits(), engine.settings().docker().defaults());
+            session = engine.openSession(image, request.limits(), engine.settings().defaultOptions());
         } catch (SandboxUnavailableException e) {
             outcome.complete(new ExecutionOutcome.Unavailable("no sandbox could be made: " + e.getMessage()));
             return;
@@ -189,7 +188,7 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
             String canonical = engine.language(language)
                     .orElseThrow(() -> new InvalidRequestException("unknown language '" + language + "'")).name();
             SandboxSession session = engine.openSession(image.orElseGet(() -> engine.imageFor(canonical)), limits,
-                    engine.settings().docker().defaults());
+                    engine.settings().defaultOptions());
             sandboxes.put(new SandboxKey(tenant, id), new LiveSandbox(session, canonical));
             return new SandboxInfo(id, canonical, "active");
         }, blockingCalls);
@@ -262,7 +261,7 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
     public CompletionStage<Snapshot> snapshot() {
         int runningNow = running.get();
         int queued = Math.max(0, admitted.get() - runningNow);
-        Map<String, Integer> warm = engine.backend() instanceof DockerBackend docker ? docker.warmPoolSizes() : Map.of();
+        Map<String, Integer> warm = engine.warmPoolSizes();
         // Sandbox runtimes that failed their health check at engine start are refused; say so here too.
         List<String> runtimeProblems = engine.runtimeProblems();
         return CompletableFuture.completedFuture(new Snapshot(!closed.get(),
