@@ -21,12 +21,17 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
-/** Everything the engine reads from {@code agentexec.sandbox} (see this module's reference.conf). */
+/**
+ * Everything the engine reads from {@code agentexec.sandbox} (see this module's reference.conf).
+ *
+ * @param cancelRetryInterval how often a one-off's cancel is repeated until its run ends ({@link OneOffRun#cancel})
+ */
 public record EngineSettings(
         BackendChoice backend,
         Limits defaultLimits,
         Map<String, String> runEnvironment,
         Duration agentBackstop,
+        Duration cancelRetryInterval,
         Path runtimeDirectory,
         List<String> forbiddenPatterns,
         DockerBackendSettings docker,
@@ -52,6 +57,11 @@ public record EngineSettings(
     public EngineSettings {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(defaultLimits, "defaultLimits");
+        Objects.requireNonNull(cancelRetryInterval, "cancelRetryInterval");
+        if (cancelRetryInterval.isNegative() || cancelRetryInterval.isZero()) {
+            throw new IllegalArgumentException("agentexec.sandbox.cancel-retry-interval must be positive, got "
+                    + cancelRetryInterval);
+        }
         runEnvironment = Map.copyOf(runEnvironment);
         forbiddenPatterns = List.copyOf(forbiddenPatterns);
     }
@@ -113,6 +123,7 @@ public record EngineSettings(
                 limits,
                 env,
                 c.getDuration("agent-backstop"),
+                c.getDuration("cancel-retry-interval"),
                 Path.of(c.getString("runtime-directory")),
                 c.getStringList("policy.forbidden-patterns"),
                 docker,
@@ -121,18 +132,18 @@ public record EngineSettings(
     }
 
     public EngineSettings withBackend(BackendChoice choice) {
-        return new EngineSettings(choice, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                forbiddenPatterns, docker, bwrap, languages);
+        return new EngineSettings(choice, defaultLimits, runEnvironment, agentBackstop, cancelRetryInterval,
+                runtimeDirectory, forbiddenPatterns, docker, bwrap, languages);
     }
 
     public EngineSettings withForbiddenPatterns(List<String> patterns) {
-        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                patterns, docker, bwrap, languages);
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, cancelRetryInterval,
+                runtimeDirectory, patterns, docker, bwrap, languages);
     }
 
     public EngineSettings withDocker(DockerBackendSettings value) {
-        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                forbiddenPatterns, value, bwrap, languages);
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, cancelRetryInterval,
+                runtimeDirectory, forbiddenPatterns, value, bwrap, languages);
     }
 
     /** The engine's hardening of every sandbox, unless a sandbox's options say otherwise (within {@link #optionRules}). */

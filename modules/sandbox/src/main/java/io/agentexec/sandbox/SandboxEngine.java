@@ -17,17 +17,21 @@ import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.SandboxOptions;
-import io.agentexec.sandbox.model.Verdict;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The engine: picks a backend, opens sandbox sessions, and runs one-off requests in a fresh
- * session. Plain Java; the cluster wraps it in actors. What callers ask of the
+ * session ({@link #oneOff}). Plain Java; the cluster wraps it in actors. What callers ask of the
  * backend (an image, its warm pool, its runtimes' health) they ask here, whichever backend it is.
  */
 public final class SandboxEngine implements AutoCloseable {
@@ -35,10 +39,19 @@ public final class SandboxEngine implements AutoCloseable {
 
     private final EngineSettings settings;
     private final SandboxBackend backend;
+    /** Repeats one-off runs' cancels (see {@link OneOffRun#cancel}): one thread, a socket write per tick. */
+    private final ScheduledExecutorService cancels;
 
     private SandboxEngine(EngineSettings settings, SandboxBackend backend) {
         this.settings = settings;
         this.backend = backend;
+        ScheduledThreadPoolExecutor cancels = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "agentexec-cancel");
+            t.setDaemon(true);
+            return t;
+        });
+        cancels.setRemoveOnCancelPolicy(true);
+        this.cancels = cancels;
     }
 
     public static SandboxEngine start(EngineSettings settings) {
@@ -128,23 +141,39 @@ public final class SandboxEngine implements AutoCloseable {
                 .orElseThrow(() -> new IllegalStateException("no languages are configured"));
     }
 
+    /** The image a request runs in: its own, else its first block's language's (python without blocks). */
+    public String imageFor(ExecutionRequest request) {
+        String firstLanguage = request.blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
+        return request.image().orElseGet(() -> imageFor(firstLanguage));
+    }
+
+    /**
+     * A request to run in a fresh sandbox with the default hardening, removed afterwards (AG2's per-call container):
+     * nothing happens until {@link OneOffRun#execute}; the caller may cancel it from another thread and must close it.
+     */
+    public OneOffRun oneOff(ExecutionRequest request) {
+        return oneOff(request, settings.defaultOptions());
+    }
+
+    /** As {@link #oneOff(ExecutionRequest)} with the sandbox's options (AG2's {@code docker_run_args}, checked). */
+    public OneOffRun oneOff(ExecutionRequest request, SandboxOptions options) {
+        return new OneOffRun(this, request, options);
+    }
+
     /** Runs a request in a fresh sandbox that is removed afterwards (AG2's per-call container). */
     public ExecutionResult execute(ExecutionRequest request) {
         return execute(request, OutputListener.NONE);
     }
 
     public ExecutionResult execute(ExecutionRequest request, OutputListener listener) {
-        String firstLanguage = request.blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
-        String image = request.image().orElseGet(() -> imageFor(firstLanguage));
-        SandboxSession session;
-        try {
-            session = openSession(image, request.limits(), settings.defaultOptions());
-        } catch (SandboxUnavailableException e) {
-            return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), backend.name());
+        try (OneOffRun run = oneOff(request)) {
+            return run.execute(listener);
         }
-        try (session) {
-            return session.execute(request, listener);
-        }
+    }
+
+    /** Runs {@code task} every {@code interval} until the returned future is cancelled (one-off runs' cancels). */
+    ScheduledFuture<?> repeatEvery(Duration interval, Runnable task) {
+        return cancels.scheduleWithFixedDelay(task, interval.toNanos(), interval.toNanos(), TimeUnit.NANOSECONDS);
     }
 
     public Optional<Language> language(String nameOrAlias) {
@@ -153,6 +182,7 @@ public final class SandboxEngine implements AutoCloseable {
 
     @Override
     public void close() {
+        cancels.shutdownNow();
         backend.close();
     }
 }
