@@ -108,7 +108,7 @@ final class ExecCommand {
         String code = read(options.source(), stdin);
         byte[] input = options.stdinFile().isPresent() ? readFile(options.stdinFile().get()) : new byte[0];
         // One block, then the engine goes: a warm pool would only cost container starts here.
-        EngineSettings settings = base.withBackend(options.backend()).withDocker(base.docker().withWarmPoolSize(0));
+        EngineSettings settings = base.withBackend(options.backend()).withWarmPoolSize(0);
         try (SandboxEngine engine = SandboxEngine.start(settings)) {
             RunArgs.Applied applied = RunArgs.apply(options.dockerRunArgs(), options.limits(), settings.optionRules());
             ExecutionRequest request = ExecutionRequest.builder(applied.limits())

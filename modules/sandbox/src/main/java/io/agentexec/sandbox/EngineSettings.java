@@ -146,6 +146,14 @@ public record EngineSettings(
                 runtimeDirectory, forbiddenPatterns, value, bwrap, languages);
     }
 
+    /**
+     * The same settings with another warm-pool size (0 for one-shot use such as the CLI); backends without a warm
+     * pool ignore it.
+     */
+    public EngineSettings withWarmPoolSize(int size) {
+        return withDocker(docker.withWarmPoolSize(size));
+    }
+
     /** The engine's hardening of every sandbox, unless a sandbox's options say otherwise (within {@link #optionRules}). */
     public SandboxOptions defaultOptions() {
         return docker.defaults();
