@@ -14,6 +14,8 @@ import com.github.dockerjava.api.model.LogConfig;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
+import io.agentexec.sandbox.backend.ImagePresence;
+import io.agentexec.sandbox.backend.RuntimeHealth;
 import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
@@ -258,6 +260,20 @@ class DockerBackendTest {
                 .block("python", "print(1)").image("agentexec/does-not-exist:1").build());
         assertEquals(Verdict.SANDBOX_ERROR, r.verdict());
         assertTrue(r.message().contains("images/build.sh"), r::message);
+    }
+
+    /** What callers ask of a backend, without knowing which one it is (the agents, /readyz, /metrics). */
+    @Test
+    void capabilitiesAnswerWhateverTheBackend() {
+        assertEquals(ImagePresence.PRESENT, engine.imagePresence("agentexec/python:bookworm"));
+        assertEquals(ImagePresence.ABSENT, engine.imagePresence("agentexec/does-not-exist:1"));
+        assertTrue(engine.warmPoolSizes().containsKey("agentexec/python:bookworm"), engine.warmPoolSizes()::toString);
+        assertEquals(List.of(java.util.Optional.<String>empty()),
+                engine.runtimeHealth().stream().map(RuntimeHealth::runtime).toList(), "the daemon's default runtime");
+        SandboxEngine bwrap = Backends.bwrap();
+        assertEquals(ImagePresence.UNKNOWN, bwrap.imagePresence("agentexec/does-not-exist:1"), "bwrap has no images");
+        assertEquals(Map.of(), bwrap.warmPoolSizes());
+        assertEquals(List.of(), bwrap.runtimeHealth());
     }
 
     @Test
