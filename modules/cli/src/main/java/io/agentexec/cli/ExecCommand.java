@@ -5,11 +5,11 @@ import io.agentexec.sandbox.EngineSettings.BackendChoice;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
 import io.agentexec.sandbox.agent.OutputListener;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.options.RunArgs;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -109,10 +109,9 @@ final class ExecCommand {
         String code = read(options.source(), stdin);
         byte[] input = options.stdinFile().isPresent() ? readFile(options.stdinFile().get()) : new byte[0];
         // One block, then the engine goes: a warm pool would only cost container starts here.
-        EngineSettings settings = base.withBackend(options.backend()).withDocker(base.docker().withWarmPoolSize(0));
+        EngineSettings settings = base.withBackend(options.backend()).withWarmPoolSize(0);
         try (SandboxEngine engine = SandboxEngine.start(settings)) {
-            DockerRunArgs.Applied applied = DockerRunArgs.apply(options.dockerRunArgs(), settings.docker().defaults(),
-                    options.limits(), settings.docker().allowedNetworks(), settings.docker().allowedRuntimes());
+            RunArgs.Applied applied = RunArgs.apply(options.dockerRunArgs(), options.limits(), settings.optionRules());
             ExecutionRequest request = ExecutionRequest.builder(applied.limits())
                     .block(options.language(), code)
                     .stdin(input)

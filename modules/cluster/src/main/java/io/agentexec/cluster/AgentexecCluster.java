@@ -23,11 +23,10 @@ import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.blocks.FilenameDirective;
-import io.agentexec.sandbox.docker.DockerBackendSettings;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.options.RunArgs;
 import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -309,17 +308,10 @@ public final class AgentexecCluster implements AutoCloseable {
      * settings (its hardening defaults, allowed networks and runtimes): the options and limits to
      * create a sandbox with. Throws {@link InvalidRequestException} naming a refused flag.
      */
-    public DockerRunArgs.Applied dockerRunArgs(List<String> dockerRunArgs, Optional<String> containerNamePrefix,
-                                               Limits limits) {
-        DockerBackendSettings docker = engineSettings.docker();
-        DockerRunArgs.Applied applied = DockerRunArgs.apply(Objects.requireNonNull(dockerRunArgs, "dockerRunArgs"),
-                docker.defaults(), Objects.requireNonNull(limits, "limits"), docker.allowedNetworks(),
-                docker.allowedRuntimes());
-        if (containerNamePrefix.isPresent()) {
-            return new DockerRunArgs.Applied(applied.options().withNamePrefix(
-                    Optional.of(DockerRunArgs.containerName(containerNamePrefix.get()))), applied.limits());
-        }
-        return applied;
+    public RunArgs.Applied dockerRunArgs(List<String> dockerRunArgs, Optional<String> containerNamePrefix,
+                                         Limits limits) {
+        return RunArgs.apply(Objects.requireNonNull(dockerRunArgs, "dockerRunArgs"), containerNamePrefix,
+                Objects.requireNonNull(limits, "limits"), engineSettings.optionRules());
     }
 
     /**

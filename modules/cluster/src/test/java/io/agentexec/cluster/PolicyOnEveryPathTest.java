@@ -10,9 +10,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.agentexec.cluster.api.ExecutionReply;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.worker.ExecutionWorker;
-import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
 import io.agentexec.sandbox.policy.PolicyViolationException;
 import java.time.Duration;
@@ -109,7 +109,7 @@ class PolicyOnEveryPathTest {
         assertTrue(first.result().message().contains("image 'evil/escape:latest' is not allowed"), first.result().message());
 
         String networked = await(gateway.createSandbox(SandboxSpec.of("python", limits)
-                .withDocker(DockerOptions.hardened().withNetworkMode("bridge")))).sandboxId();
+                .withDocker(SandboxOptions.hardened().withNetworkMode("bridge")))).sandboxId();
         ExecutionReply.Completed second = completed(await(gateway.execute(Optional.of(networked),
                 ExecutionRequest.of("python", "print('ran')", limits), "net-" + UUID.randomUUID())));
         assertEquals(Verdict.POLICY_VIOLATION, second.result().verdict(), second.toString());
@@ -125,7 +125,7 @@ class PolicyOnEveryPathTest {
         ExecutionWorker.Refused refused = assertInstanceOf(ExecutionWorker.Refused.class, reply);
         assertTrue(refused.reason().contains("ceiling"), refused.reason());
 
-        SandboxSpec rootUser = SandboxSpec.of("python", limits).withDocker(DockerOptions.hardened().withUser("0:0"));
+        SandboxSpec rootUser = SandboxSpec.of("python", limits).withDocker(SandboxOptions.hardened().withUser("0:0"));
         reply = askWorker(target, r -> new ExecutionWorker.RunInSandbox("direct-" + UUID.randomUUID(), "direct",
                 "sbx-direct-" + UUID.randomUUID(), rootUser, ExecutionRequest.of("python", "print('ran')", limits),
                 true, List.of(), r));

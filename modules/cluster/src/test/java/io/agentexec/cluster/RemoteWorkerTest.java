@@ -13,9 +13,9 @@ import io.agentexec.cluster.api.ExecutionReply;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.options.RunArgs;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
@@ -65,7 +65,7 @@ class RemoteWorkerTest {
 
     @Test
     void outputCancelAndFilesOfASandboxOnARemoteWorker() throws Exception {
-        DockerRunArgs.Applied applied = gateway.dockerRunArgs(List.of("--tmpfs", "/scratch:rw,size=1m"), Optional.empty(), limits);
+        RunArgs.Applied applied = gateway.dockerRunArgs(List.of("--tmpfs", "/scratch:rw,size=1m"), Optional.empty(), limits);
         String id = await(gateway.createSandbox(SandboxSpec.of("python", applied.limits()).withDocker(applied.options())))
                 .sandboxId();
         await(gateway.writeFile(id, "in.txt", "from the gateway".getBytes(StandardCharsets.UTF_8)));

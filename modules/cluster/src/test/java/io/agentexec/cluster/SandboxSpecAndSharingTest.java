@@ -11,13 +11,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.agentexec.cluster.api.ExecutionReply;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.options.RunArgs;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -108,7 +108,7 @@ class SandboxSpecAndSharingTest {
         String id = "spec-" + UUID.randomUUID();
         String counter = "c-" + UUID.randomUUID();
         Limits limits;
-        DockerRunArgs.Applied applied;
+        RunArgs.Applied applied;
         try (AgentexecCluster node = startNode(data)) {
             limits = node.engine().orElseThrow().defaultLimits().withTimeout(Duration.ofSeconds(60));
             // Another module's entity, initialised after start, on the node's sharding and journal.
@@ -142,7 +142,7 @@ class SandboxSpecAndSharingTest {
             // Same id, same spec: a no-op; another image or options: refused with the difference named.
             assertEquals(SandboxView.Status.ACTIVE, await(node.createSandbox(id, spec)).status());
             assertFails(Exception.class, node.createSandbox(id, spec.withImage("agentexec/node:bookworm")), "image");
-            assertFails(Exception.class, node.createSandbox(id, spec.withDocker(DockerOptions.hardened())), "Docker options");
+            assertFails(Exception.class, node.createSandbox(id, spec.withDocker(SandboxOptions.hardened())), "Docker options");
         }
         assertEquals(0, containersNamed(prefix), "closing the node removed the container");
 
@@ -171,7 +171,7 @@ class SandboxSpecAndSharingTest {
             assertFails(InvalidRequestException.class, node.createSandbox(python.withImage("bad image")), "image");
             assertFails(InvalidRequestException.class, node.createSandbox(python.withImage("UPPER/Case")), "image");
             assertFails(InvalidRequestException.class, node.createSandbox(python.withImage("")), "image");
-            DockerOptions hardened = DockerOptions.hardened();
+            SandboxOptions hardened = SandboxOptions.hardened();
             assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(hardened.withNetworkMode("host"))),
                     "network host");
             assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(hardened.withUser("0:0"))), "root");

@@ -11,7 +11,6 @@ import io.agentexec.cluster.port.quota.SandboxQuota;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.agent.OutputListener;
-import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
@@ -479,8 +478,7 @@ public final class ClusterPort implements ExecutionPort {
 
     @Override
     public CompletionStage<PortStatus> status() {
-        Map<String, Integer> warm = cluster.engine().map(e -> e.backend() instanceof DockerBackend d
-                ? d.warmPoolSizes() : Map.<String, Integer>of()).orElse(Map.of());
+        Map<String, Integer> warm = cluster.engine().map(SandboxEngine::warmPoolSizes).orElse(Map.of());
         return cluster.workers().thenApply(workers -> {
             Map<String, Integer> queued = new HashMap<>();
             Map<String, Integer> running = new HashMap<>();

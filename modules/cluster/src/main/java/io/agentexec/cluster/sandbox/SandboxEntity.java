@@ -16,10 +16,10 @@ import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.worker.ExecutionWorker;
-import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -151,7 +151,7 @@ public final class SandboxEntity
     }
 
     /** Image and options are empty in events written before they existed: the defaults, as then. */
-    public record Created(String language, Limits limits, Optional<String> image, Optional<DockerOptions> docker)
+    public record Created(String language, Limits limits, Optional<String> image, Optional<SandboxOptions> docker)
             implements Event {
         public Created(String language, Limits limits) {
             this(language, limits, Optional.empty(), Optional.empty());

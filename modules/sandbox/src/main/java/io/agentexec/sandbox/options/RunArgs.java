@@ -1,7 +1,8 @@
-package io.agentexec.sandbox.docker;
+package io.agentexec.sandbox.options;
 
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -9,13 +10,14 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Reads AG2's {@code docker_run_args} list (the flags of {@code docker run}) into typed settings.
- * Flags that would weaken the sandbox are refused with an error naming the flag; flags that are
- * neither understood nor dangerous are refused too, so that nothing is silently ignored.
+ * Reads AG2's {@code docker_run_args} list (the flags of {@code docker run}) into neutral sandbox options and limits:
+ * the one entry point for them, whichever way they come in (conversations, the CLI, the cluster's API). Flags that
+ * would weaken the sandbox are refused with an error naming the flag, by the engine's {@link OptionRules}; flags that
+ * are neither understood nor dangerous are refused too, so that nothing is silently ignored.
  */
-public final class DockerRunArgs {
+public final class RunArgs {
     /** The result: hardening options and limits with the flags applied. */
-    public record Applied(DockerOptions options, Limits limits) {
+    public record Applied(SandboxOptions options, Limits limits) {
     }
 
     private static final Set<String> WEAKENING = Set.of(
@@ -24,17 +26,31 @@ public final class DockerRunArgs {
             "--sysctl", "-p", "--publish", "-P", "--publish-all", "--add-host",
             "--gpus", "--oom-kill-disable", "--group-add");
 
-    private DockerRunArgs() {
+    private RunArgs() {
+    }
+
+    /** The flags applied to the engine's defaults ({@code rules.defaults()}). */
+    public static Applied apply(List<String> args, Limits limits, OptionRules rules) {
+        return apply(args, rules.defaults(), limits, rules);
     }
 
     /**
-     * @param options         the engine's defaults (their runtime is the configured one)
-     * @param allowedNetworks network modes an operator permits ({@code none} at least)
-     * @param allowedRuntimes OCI runtimes an operator permits besides the configured one (see
-     *                        {@link DockerBackendSettings#runtimeProblem})
+     * AG2's two Docker settings of a code executor: {@code docker_run_args} applied to the engine's defaults, then
+     * {@code docker_container_name}, when given, as the containers' name prefix (it wins over a {@code --name} flag).
      */
-    public static Applied apply(List<String> args, DockerOptions options, Limits limits,
-                                Set<String> allowedNetworks, Set<String> allowedRuntimes) {
+    public static Applied apply(List<String> args, Optional<String> containerName, Limits limits, OptionRules rules) {
+        Applied applied = apply(args, limits, rules);
+        return containerName.isEmpty() ? applied : new Applied(
+                applied.options().withNamePrefix(Optional.of(OptionRules.containerName(containerName.get()))),
+                applied.limits());
+    }
+
+    /**
+     * @param options the options the flags change (usually the engine's defaults, maybe with AG2's container name)
+     * @param limits  the limits the flags change
+     * @param rules   what the flags may ask for: networks, runtimes (the configured one is {@code rules.defaults()}'s)
+     */
+    public static Applied apply(List<String> args, SandboxOptions options, Limits limits, OptionRules rules) {
         List<String> tokens = new ArrayList<>();
         for (String arg : args) {
             if (arg == null) {
@@ -49,10 +65,8 @@ public final class DockerRunArgs {
                 tokens.add(arg);
             }
         }
-        DockerOptions o = options;
+        SandboxOptions o = options;
         Limits l = limits;
-        // The options given are the engine's defaults: their runtime is the configured one.
-        Optional<String> configuredRuntime = options.runtime();
         for (int i = 0; i < tokens.size(); i++) {
             String flag = tokens.get(i);
             switch (flag) {
@@ -62,9 +76,9 @@ public final class DockerRunArgs {
                 case "--read-only" -> o = o.withReadOnlyRootFilesystem(optionalBoolean(tokens, i));
                 case "--network", "--net" -> {
                     String mode = value(tokens, ++i, flag);
-                    if (!allowedNetworks.contains(mode)) {
+                    if (!rules.networkAllowed(mode)) {
                         throw new InvalidRequestException("docker_run_args: " + flag + " " + mode
-                                + " weakens isolation; allowed: " + allowedNetworks);
+                                + " weakens isolation; allowed: " + rules.allowedNetworks());
                     }
                     o = o.withNetworkMode(mode);
                 }
@@ -73,9 +87,9 @@ public final class DockerRunArgs {
                     int colon = spec.indexOf(':');
                     String path = colon < 0 ? spec : spec.substring(0, colon);
                     String opts = colon < 0 ? "rw,nosuid,nodev,size=64m" : spec.substring(colon + 1);
-                    if (!path.startsWith("/") || path.contains("..") || path.equals("/")) {
-                        throw new InvalidRequestException("docker_run_args: --tmpfs needs an absolute path below /, got " + path);
-                    }
+                    OptionRules.tmpfsPathProblem(path).ifPresent(problem -> {
+                        throw new InvalidRequestException("docker_run_args: --tmpfs " + problem);
+                    });
                     o = o.withTmpfs(path, opts);
                 }
                 case "--memory", "-m" -> l = l.withMemoryBytes(Limits.parseBytes(value(tokens, ++i, flag)));
@@ -135,12 +149,12 @@ public final class DockerRunArgs {
                 }
                 case "--runtime" -> {
                     Optional<String> runtime = Optional.of(value(tokens, ++i, flag));
-                    DockerBackendSettings.runtimeProblem(configuredRuntime, allowedRuntimes, runtime).ifPresent(problem -> {
+                    rules.runtimeProblem(runtime).ifPresent(problem -> {
                         throw new InvalidRequestException("docker_run_args: --runtime " + runtime.get() + ": " + problem);
                     });
                     o = o.withRuntime(runtime);
                 }
-                case "--name" -> o = o.withNamePrefix(Optional.of(containerName(value(tokens, ++i, flag))));
+                case "--name" -> o = o.withNamePrefix(Optional.of(OptionRules.containerName(value(tokens, ++i, flag))));
                 default -> {
                     if (WEAKENING.contains(flag)) {
                         throw new InvalidRequestException("docker_run_args: " + flag + " weakens isolation and is refused");
@@ -149,18 +163,10 @@ public final class DockerRunArgs {
                 }
             }
         }
-        if (!o.networkMode().equals("none") && !allowedNetworks.contains(o.networkMode())) {
+        if (!rules.networkAllowed(o.networkMode())) {
             throw new InvalidRequestException("docker_run_args: network " + o.networkMode() + " is not allowed");
         }
         return new Applied(o, l);
-    }
-
-    /** AG2's {@code docker_container_name}, checked against Docker's rules. */
-    public static String containerName(String name) {
-        if (!name.matches("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}")) {
-            throw new InvalidRequestException("docker_container_name must match [a-zA-Z0-9][a-zA-Z0-9_.-]*, got " + name);
-        }
-        return name;
     }
 
     private static boolean optionalBoolean(List<String> tokens, int i) {

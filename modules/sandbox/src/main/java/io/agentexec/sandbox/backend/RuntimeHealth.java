@@ -1,11 +1,12 @@
-package io.agentexec.sandbox.docker;
+package io.agentexec.sandbox.backend;
 
 import java.util.Objects;
 import java.util.Optional;
 
 /**
- * What the health check at engine start found for one OCI runtime the engine may use (see
- * {@link DockerBackendSettings.RuntimeProbe}).
+ * What the health check at engine start found for one runtime the engine may use (for Docker the OCI runtimes, see
+ * {@code agentexec.sandbox.docker.runtime-probe}): a backend capability ({@link SandboxBackend#runtimeHealth}) that
+ * readiness and metrics report.
  *
  * @param runtime the runtime, empty for the daemon's default
  * @param detail  what the check saw: the failure for an unhealthy runtime, why it was not checked otherwise

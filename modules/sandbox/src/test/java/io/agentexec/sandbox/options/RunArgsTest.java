@@ -1,4 +1,4 @@
-package io.agentexec.sandbox;
+package io.agentexec.sandbox.options;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -6,11 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
-import io.agentexec.sandbox.docker.DockerBackendSettings;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.DockerRunArgs;
+import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -19,17 +18,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-class DockerRunArgsTest {
+class RunArgsTest {
     private static final Limits LIMITS = new Limits(Duration.ofSeconds(30), 1L << 30, 1.0, 128, 1 << 20, 64L << 20);
-    private static final DockerOptions BASE = DockerOptions.hardened().withReadOnlyRootFilesystem(false);
+    private static final SandboxOptions BASE = SandboxOptions.hardened().withReadOnlyRootFilesystem(false);
 
-    private static DockerRunArgs.Applied apply(String... args) {
-        return DockerRunArgs.apply(List.of(args), BASE, LIMITS, Set.of("none"), Set.of("runsc"));
+    private static RunArgs.Applied apply(String... args) {
+        return RunArgs.apply(List.of(args), BASE, LIMITS, new OptionRules(BASE, Set.of("none"), Set.of("runsc")));
     }
 
     @Test
     void theSeedsSecureArgsBecomeTypedSettings() {
-        DockerRunArgs.Applied a = apply("--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", "--memory", "512m",
+        RunArgs.Applied a = apply("--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", "--memory", "512m",
                 "--cpus", "0.5", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true");
         assertEquals("none", a.options().networkMode());
         assertTrue(a.options().readOnlyRootFilesystem());
@@ -42,7 +41,7 @@ class DockerRunArgsTest {
 
     @Test
     void equalsFormsAndOtherSafeFlagsAreUnderstood() {
-        DockerRunArgs.Applied a = apply("--memory=256m", "--pids-limit=32", "--tmpfs=/scratch:rw,size=8m", "--user", "1000:1000",
+        RunArgs.Applied a = apply("--memory=256m", "--pids-limit=32", "--tmpfs=/scratch:rw,size=8m", "--user", "1000:1000",
                 "--runtime", "runsc", "--name", "ag2_code_executor", "-m", "128m");
         assertEquals(128L * 1024 * 1024, a.limits().memoryBytes());
         assertEquals(32, a.limits().pids());
@@ -100,7 +99,8 @@ class DockerRunArgsTest {
 
     @Test
     void anOperatorMayAllowANetworkOrRuntime() {
-        DockerRunArgs.Applied a = DockerRunArgs.apply(List.of("--network", "bridge"), BASE, LIMITS, Set.of("none", "bridge"), Set.of());
+        RunArgs.Applied a = RunArgs.apply(List.of("--network", "bridge"), BASE, LIMITS,
+                new OptionRules(BASE, Set.of("none", "bridge"), Set.of()));
         assertEquals("bridge", a.options().networkMode());
         assertThrows(InvalidRequestException.class, () -> apply("--runtime", "kata"));
     }
@@ -109,9 +109,8 @@ class DockerRunArgsTest {
         return EngineSettings.fromConfig(ConfigFactory.parseString(config).withFallback(ConfigFactory.load()).resolve());
     }
 
-    private static DockerRunArgs.Applied applyWith(EngineSettings settings, String... args) {
-        DockerBackendSettings docker = settings.docker();
-        return DockerRunArgs.apply(List.of(args), docker.defaults(), LIMITS, docker.allowedNetworks(), docker.allowedRuntimes());
+    private static RunArgs.Applied applyWith(EngineSettings settings, String... args) {
+        return RunArgs.apply(List.of(args), LIMITS, settings.optionRules());
     }
 
     /** A tenant cannot leave gVisor: with runsc configured, only runsc, unless the operator lists more. */

@@ -1,4 +1,4 @@
-package io.agentexec.sandbox.docker;
+package io.agentexec.sandbox.options;
 
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
