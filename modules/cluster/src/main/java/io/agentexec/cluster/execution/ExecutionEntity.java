@@ -5,7 +5,7 @@ import io.agentexec.cluster.FaultInjection;
 import io.agentexec.cluster.ClusterSettings.ExecutionSettings;
 import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.worker.ExecutionWorker;
@@ -58,8 +58,8 @@ public final class ExecutionEntity
 
     /** Runs the request (once per key); {@code output} gets its output chunks while it runs (best-effort). */
     public record Execute(ExecutionRequest request, Optional<ActorRef<OutputChunk>> output,
-                          ActorRef<ExecutionReply> replyTo) implements Command {
-        public Execute(ExecutionRequest request, ActorRef<ExecutionReply> replyTo) {
+                          ActorRef<ExecutionOutcome> replyTo) implements Command {
+        public Execute(ExecutionRequest request, ActorRef<ExecutionOutcome> replyTo) {
             this(request, Optional.empty(), replyTo);
         }
     }
@@ -73,10 +73,10 @@ public final class ExecutionEntity
 
     /**
      * Waits for the terminal reply without ever starting the execution (for a node that did not take
-     * the request): the stored reply at once when it ended, a Rejected when no execution of this key
+     * the request): the stored reply at once when it ended, a NotFound when no execution of this key
      * is known; {@code output} gets its output chunks from now on while it runs (best-effort).
      */
-    public record Watch(Optional<ActorRef<OutputChunk>> output, ActorRef<ExecutionReply> replyTo) implements Command {
+    public record Watch(Optional<ActorRef<OutputChunk>> output, ActorRef<ExecutionOutcome> replyTo) implements Command {
     }
 
     private record WorkerAnswered(ExecutionWorker.Reply reply) implements Command {
@@ -100,10 +100,10 @@ public final class ExecutionEntity
      * yet, but a worker is being asked to take it (so the key is known, not free).
      */
     public record ExecutionView(String executionKey, boolean accepted, List<Attempt> attempts,
-                                Optional<Integer> runningAttempt, Optional<ExecutionReply> outcome,
+                                Optional<Integer> runningAttempt, Optional<ExecutionOutcome> outcome,
                                 boolean dispatching) implements CborSerializable {
         public ExecutionView(String executionKey, boolean accepted, List<Attempt> attempts,
-                             Optional<Integer> runningAttempt, Optional<ExecutionReply> outcome) {
+                             Optional<Integer> runningAttempt, Optional<ExecutionOutcome> outcome) {
             this(executionKey, accepted, attempts, runningAttempt, outcome, false);
         }
     }
@@ -123,7 +123,7 @@ public final class ExecutionEntity
     public record AttemptFailed(Attempt attempt) implements Event {
     }
 
-    public record Finished(ExecutionReply reply) implements Event {
+    public record Finished(ExecutionOutcome reply) implements Event {
     }
 
     // ---- state
@@ -132,7 +132,7 @@ public final class ExecutionEntity
     }
 
     public record State(Optional<ExecutionRequest> request, List<Attempt> attempts, Optional<OpenAttempt> open,
-                        Optional<ExecutionReply> outcome) {
+                        Optional<ExecutionOutcome> outcome) {
         static State empty() {
             return new State(Optional.empty(), List.of(), Optional.empty(), Optional.empty());
         }
@@ -186,7 +186,7 @@ public final class ExecutionEntity
     private final Address selfAddress;
 
     // Transient: who waits for the reply, and the dispatch in progress. Lost with the actor, rebuilt by retries.
-    private final List<ActorRef<ExecutionReply>> waiters = new ArrayList<>();
+    private final List<ActorRef<ExecutionOutcome>> waiters = new ArrayList<>();
     private final Set<String> avoid = new HashSet<>();
     private Optional<String> currentJob = Optional.empty();
     private Optional<ExecutionRequest> pendingRequest = Optional.empty();
@@ -285,7 +285,7 @@ public final class ExecutionEntity
             if (waiters.isEmpty()) {
                 timers.startSingleTimer(PASSIVATE, PassivateNow.INSTANCE, settings.linger());
             }
-            return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(executionKey,
+            return Effect().reply(cmd.replyTo(), new ExecutionOutcome.NotFound(executionKey,
                     "no execution " + executionKey + " is known"));
         }
         waiters.add(cmd.replyTo());
@@ -322,8 +322,8 @@ public final class ExecutionEntity
                 "cancelling: the worker stops the run; its reply will say CANCELLED unless it finished first"));
     }
 
-    private ExecutionReply cancelledReply(List<Attempt> attempts, String message) {
-        return new ExecutionReply.Completed(executionKey, ExecutionResult.refused(Verdict.CANCELLED, 1, message, "none"),
+    private ExecutionOutcome cancelledReply(List<Attempt> attempts, String message) {
+        return new ExecutionOutcome.Completed(executionKey, ExecutionResult.refused(Verdict.CANCELLED, 1, message, "none"),
                 attempts, Optional.empty(), false);
     }
 
@@ -337,7 +337,7 @@ public final class ExecutionEntity
             // The worker found it against the policy: nothing ran; the refusal is the execution's one result.
             stopWatching();
             List<Event> events = state.accepted() ? List.of() : List.of(new Accepted(pendingRequest.orElseThrow()));
-            return finish(events, new ExecutionReply.Completed(executionKey, ExecutionResult.refused(
+            return finish(events, new ExecutionOutcome.Completed(executionKey, ExecutionResult.refused(
                     Verdict.POLICY_VIOLATION, 1, refused.reason(), "policy"), state.attempts(), Optional.empty(), false));
         }
         if (reply instanceof ExecutionWorker.Dispatched dispatched) {
@@ -389,7 +389,7 @@ public final class ExecutionEntity
             stopWatching();
             currentJob = Optional.empty();
             if (!state.accepted()) {
-                ExecutionReply overloaded = new ExecutionReply.Overloaded(executionKey, reason);
+                ExecutionOutcome overloaded = new ExecutionOutcome.Overloaded(executionKey, reason);
                 waiters.forEach(w -> w.tell(overloaded));
                 waiters.clear();
                 pendingRequest = Optional.empty();
@@ -417,7 +417,7 @@ public final class ExecutionEntity
                 timers.startSingleTimer(RETRY, new RetryDue(attempt), backoff(capacityRefusals));
                 return Effect().noReply();
             }
-            return finish(new ExecutionReply.SandboxLost(executionKey, "no healthy worker could take the retry within "
+            return finish(new ExecutionOutcome.SandboxLost(executionKey, "no healthy worker could take the retry within "
                     + settings.retryCapacityWait() + ": " + reason, state.attempts(), false));
         }
         if (reply instanceof ExecutionWorker.Finished finished) {
@@ -448,7 +448,7 @@ public final class ExecutionEntity
             List<Attempt> all = new ArrayList<>(state.attempts());
             all.add(lost);
             events.add(new AttemptFailed(lost));
-            return finish(events, new ExecutionReply.SandboxLost(executionKey,
+            return finish(events, new ExecutionOutcome.SandboxLost(executionKey,
                     lost.outcome() + "; gave up after " + number + " attempt(s)", all, false));
         }
         events.add(new AttemptFailed(lost));
@@ -467,7 +467,7 @@ public final class ExecutionEntity
         if (result.verdict() != Verdict.SANDBOX_ERROR) {
             List<Attempt> all = new ArrayList<>(state.attempts());
             all.add(new Attempt(open.number(), open.worker(), "completed", true));
-            return finish(new ExecutionReply.Completed(executionKey, result, all, Optional.empty(), false));
+            return finish(new ExecutionOutcome.Completed(executionKey, result, all, Optional.empty(), false));
         }
         Attempt failed = new Attempt(open.number(), open.worker(), "sandbox error: " + result.message(),
                 !finished.failedBeforeRun());
@@ -475,7 +475,7 @@ public final class ExecutionEntity
             List<Attempt> all = new ArrayList<>(state.attempts());
             all.add(failed);
             return finish(List.of(new AttemptFailed(failed)),
-                    new ExecutionReply.Completed(executionKey, result, all, Optional.empty(), false));
+                    new ExecutionOutcome.Completed(executionKey, result, all, Optional.empty(), false));
         }
         if (cancelRequested) {
             List<Attempt> all = new ArrayList<>(state.attempts());
@@ -496,7 +496,7 @@ public final class ExecutionEntity
         if (open.number() >= settings.maxAttempts()) {
             List<Attempt> all = new ArrayList<>(state.attempts());
             all.add(lost);
-            return finish(List.of(new AttemptFailed(lost)), new ExecutionReply.SandboxLost(executionKey,
+            return finish(List.of(new AttemptFailed(lost)), new ExecutionOutcome.SandboxLost(executionKey,
                     why + "; gave up after " + open.number() + " attempt(s)", all, false));
         }
         if (cancelRequested) {
@@ -533,11 +533,11 @@ public final class ExecutionEntity
         return Effect().noReply();
     }
 
-    private ReplyEffect<Event, State> finish(ExecutionReply reply) {
+    private ReplyEffect<Event, State> finish(ExecutionOutcome reply) {
         return finish(List.of(), reply);
     }
 
-    private ReplyEffect<Event, State> finish(List<Event> before, ExecutionReply reply) {
+    private ReplyEffect<Event, State> finish(List<Event> before, ExecutionOutcome reply) {
         List<Event> events = new ArrayList<>(before);
         events.add(new Finished(reply));
         timers.cancel(WATCHDOG);

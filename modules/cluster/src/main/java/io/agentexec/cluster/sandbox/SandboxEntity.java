@@ -7,7 +7,7 @@ import io.agentexec.cluster.ClusterSettings.SandboxSettings;
 import io.agentexec.cluster.ClusterSettings.FilesSettings;
 import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.FileReply;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
@@ -54,7 +54,7 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
  * container. Lifecycle: created; bound to a worker when its first execution (or the first after a
  * loss) opens a container there; executions, one at a time, in order; then closed on request or
  * expired after the idle timeout, either of which removes the container and passivates the entity.
- * If the worker dies during an execution, that execution ends with {@link ExecutionReply.SandboxLost};
+ * If the worker dies during an execution, that execution ends with {@link ExecutionOutcome.SandboxLost};
  * the next one opens a fresh container on a healthy worker and says in its reply that the workspace was lost.
  */
 public final class SandboxEntity
@@ -76,8 +76,8 @@ public final class SandboxEntity
 
     /** Runs a request; {@code output} gets its output chunks while it runs (best-effort). */
     public record Execute(String executionKey, ExecutionRequest request, Optional<ActorRef<OutputChunk>> output,
-                          ActorRef<ExecutionReply> replyTo) implements Command {
-        public Execute(String executionKey, ExecutionRequest request, ActorRef<ExecutionReply> replyTo) {
+                          ActorRef<ExecutionOutcome> replyTo) implements Command {
+        public Execute(String executionKey, ExecutionRequest request, ActorRef<ExecutionOutcome> replyTo) {
             this(executionKey, request, Optional.empty(), replyTo);
         }
     }
@@ -112,10 +112,10 @@ public final class SandboxEntity
     /**
      * Waits for the terminal reply of the execution with this key without ever starting one (as
      * {@link ExecutionEntity.Watch} does for one-offs): the remembered reply at once when it ended, a
-     * {@link ExecutionReply.Rejected} when the key is unknown; {@code output} gets its output from now on.
+     * {@link ExecutionOutcome.NotFound} when the key is unknown; {@code output} gets its output from now on.
      */
     public record WatchExecution(String executionKey, Optional<ActorRef<OutputChunk>> output,
-                                 ActorRef<ExecutionReply> replyTo) implements Command {
+                                 ActorRef<ExecutionOutcome> replyTo) implements Command {
     }
 
     /**
@@ -179,7 +179,7 @@ public final class SandboxEntity
     public record AttemptFailed(String executionKey, Attempt attempt) implements Event {
     }
 
-    public record ExecutionFinished(String executionKey, ExecutionReply reply) implements Event {
+    public record ExecutionFinished(String executionKey, ExecutionOutcome reply) implements Event {
     }
 
     /** The container is gone (its worker left, or it vanished); the next execution opens a fresh one. */
@@ -201,7 +201,7 @@ public final class SandboxEntity
     public record InFlight(String executionKey, String worker, List<Attempt> failedAttempts) {
     }
 
-    public record Remembered(String executionKey, ExecutionReply reply) {
+    public record Remembered(String executionKey, ExecutionOutcome reply) {
     }
 
     public record State(SandboxView.Status status, Optional<SandboxSpec> spec,
@@ -225,7 +225,7 @@ public final class SandboxEntity
             return status == SandboxView.Status.ACTIVE || status == SandboxView.Status.EXPIRED;
         }
 
-        Optional<ExecutionReply> remembered(String key) {
+        Optional<ExecutionOutcome> remembered(String key) {
             return recent.stream().filter(r -> r.executionKey().equals(key)).map(Remembered::reply).findFirst();
         }
 
@@ -256,17 +256,17 @@ public final class SandboxEntity
                 while (kept.size() > rememberedResults) {
                     kept.remove(0);
                 }
-                boolean lost = f.reply() instanceof ExecutionReply.SandboxLost;
+                boolean lost = f.reply() instanceof ExecutionOutcome.SandboxLost;
                 Optional<String> lostReason = lost
-                        ? Optional.of(((ExecutionReply.SandboxLost) f.reply()).reason())
-                        : f.reply() instanceof ExecutionReply.Completed ? Optional.empty() : workspaceLost;
+                        ? Optional.of(((ExecutionOutcome.SandboxLost) f.reply()).reason())
+                        : f.reply() instanceof ExecutionOutcome.Completed ? Optional.empty() : workspaceLost;
                 return new State(status, spec, lost ? Optional.empty() : worker, executions + 1,
                         lostReason, Optional.empty(), List.copyOf(kept), closedReason);
             }
             if (event instanceof ExecutionRefused r) {
                 // remembered as its reply; nothing ran, so the sandbox itself is as it was
                 List<Remembered> kept = new ArrayList<>(recent);
-                kept.add(new Remembered(r.executionKey(), new ExecutionReply.Overloaded(r.executionKey(), r.reason())));
+                kept.add(new Remembered(r.executionKey(), new ExecutionOutcome.Overloaded(r.executionKey(), r.reason())));
                 while (kept.size() > rememberedResults) {
                     kept.remove(0);
                 }
@@ -319,7 +319,7 @@ public final class SandboxEntity
     private final Address selfAddress;
 
     // Transient: callers waiting for the execution in flight, and the dispatch in progress.
-    private final List<ActorRef<ExecutionReply>> waiters = new ArrayList<>();
+    private final List<ActorRef<ExecutionOutcome>> waiters = new ArrayList<>();
     private Optional<Dispatch> dispatch = Optional.empty();
     /** Whether the current attempt already went back to the workers it avoided (once, so overload cannot ping-pong). */
     private boolean retriedAvoidedWorkers;
@@ -430,15 +430,15 @@ public final class SandboxEntity
 
     private ReplyEffect<Event, State> onExecute(State state, Execute cmd) {
         if (state.status() == SandboxView.Status.NONE) {
-            return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(cmd.executionKey(),
+            return Effect().reply(cmd.replyTo(), new ExecutionOutcome.NotFound(cmd.executionKey(),
                     "there is no sandbox " + sandboxId + ": create it first"));
         }
         if (state.status() == SandboxView.Status.CLOSED) {
-            return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(cmd.executionKey(),
+            return Effect().reply(cmd.replyTo(), new ExecutionOutcome.Rejected(cmd.executionKey(),
                     "sandbox " + sandboxId + " is closed"));
         }
         stashedKeys.remove(cmd.executionKey());
-        Optional<ExecutionReply> earlier = state.remembered(cmd.executionKey());
+        Optional<ExecutionOutcome> earlier = state.remembered(cmd.executionKey());
         if (earlier.isPresent()) {
             return Effect().reply(cmd.replyTo(), earlier.get().asReplayed());
         }
@@ -455,7 +455,7 @@ public final class SandboxEntity
         }
         if (cancelledWhileStashed.remove(cmd.executionKey())) {
             // Cancelled while it waited behind another: it never runs; its outcome is remembered like any.
-            ExecutionReply cancelled = new ExecutionReply.Completed(cmd.executionKey(), ExecutionResult.refused(
+            ExecutionOutcome cancelled = new ExecutionOutcome.Completed(cmd.executionKey(), ExecutionResult.refused(
                     Verdict.CANCELLED, 1, "cancelled by the caller before it started; nothing ran", "none"),
                     List.of(), state.workspaceLost(), false);
             return Effect().persist(new ExecutionFinished(cmd.executionKey(), cancelled))
@@ -480,7 +480,7 @@ public final class SandboxEntity
             return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.UNKNOWN,
                     "there is no sandbox " + sandboxId));
         }
-        Optional<ExecutionReply> earlier = state.remembered(key);
+        Optional<ExecutionOutcome> earlier = state.remembered(key);
         if (earlier.isPresent()) {
             return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.ALREADY_FINISHED,
                     "execution " + key + " already ended: " + earlier.get().status()));
@@ -492,7 +492,7 @@ public final class SandboxEntity
                 // Waiting to retry opening a container: nothing runs anywhere; it ends here.
                 Dispatch waiting = dispatch.get();
                 List<Attempt> attempts = state.inFlight().map(InFlight::failedAttempts).orElse(List.of());
-                ReplyEffect<Event, State> finished = finish(List.of(), new ExecutionReply.Completed(key,
+                ReplyEffect<Event, State> finished = finish(List.of(), new ExecutionOutcome.Completed(key,
                         ExecutionResult.refused(Verdict.CANCELLED, 1, "cancelled by the caller while it waited to retry; "
                                 + "nothing ran", "none"), attempts, state.workspaceLost(), false));
                 cmd.replyTo().tell(new CancelReply(waiting.executionKey(), CancelReply.Outcome.CANCELLING,
@@ -531,7 +531,7 @@ public final class SandboxEntity
 
     private ReplyEffect<Event, State> onWatchExecution(State state, WatchExecution cmd) {
         String key = cmd.executionKey();
-        Optional<ExecutionReply> ended = state.remembered(key);
+        Optional<ExecutionOutcome> ended = state.remembered(key);
         if (ended.isPresent()) {
             return Effect().reply(cmd.replyTo(), ended.get().asReplayed());
         }
@@ -543,7 +543,7 @@ public final class SandboxEntity
         if (stashedKeys.contains(key)) {
             return Effect().stash(); // behind its own Execute: joins it once that one starts
         }
-        return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(key,
+        return Effect().reply(cmd.replyTo(), new ExecutionOutcome.NotFound(key,
                 "sandbox " + sandboxId + " knows no execution " + key));
     }
 
@@ -695,7 +695,7 @@ public final class SandboxEntity
             // The worker found it against the policy: nothing ran and no container was opened.
             stopWatching();
             retriedAvoidedWorkers = false;
-            return finish(List.of(), new ExecutionReply.Completed(current.executionKey(), ExecutionResult.refused(
+            return finish(List.of(), new ExecutionOutcome.Completed(current.executionKey(), ExecutionResult.refused(
                     Verdict.POLICY_VIOLATION, 1, refused.reason(), "policy"),
                     state.inFlight().map(InFlight::failedAttempts).orElse(List.of()), state.workspaceLost(), false));
         }
@@ -792,7 +792,7 @@ public final class SandboxEntity
         if (state.worker().isPresent()) {
             events.add(new WorkspaceLost(reason));
         }
-        return finish(events, new ExecutionReply.SandboxLost(current.executionKey(), reason, attempts, false));
+        return finish(events, new ExecutionOutcome.SandboxLost(current.executionKey(), reason, attempts, false));
     }
 
     private ReplyEffect<Event, State> onFinished(State state, Dispatch current, ExecutionWorker.Finished finished) {
@@ -808,19 +808,19 @@ public final class SandboxEntity
             List<Event> before = finished.sessionLost()
                     ? List.of(new WorkspaceLost("the execution that was to open its container was cancelled first"))
                     : List.of();
-            return finish(before, new ExecutionReply.Completed(current.executionKey(), result, attempts,
+            return finish(before, new ExecutionOutcome.Completed(current.executionKey(), result, attempts,
                     state.workspaceLost(), false));
         }
         if (result.verdict() == Verdict.SANDBOX_ERROR && finished.failedBeforeRun()) {
             Attempt failed = new Attempt(number, inFlight.worker(), "sandbox error: " + result.message(), false);
             attempts.add(failed);
             if (number >= executionSettings.maxAttempts()) {
-                return finish(List.of(new AttemptFailed(current.executionKey(), failed)), new ExecutionReply.Completed(
+                return finish(List.of(new AttemptFailed(current.executionKey(), failed)), new ExecutionOutcome.Completed(
                         current.executionKey(), result, attempts, state.workspaceLost(), false));
             }
             Set<String> avoid = Set.of(inFlight.worker());
             if (cancelRequested) {
-                return finish(List.of(new AttemptFailed(current.executionKey(), failed)), new ExecutionReply.Completed(
+                return finish(List.of(new AttemptFailed(current.executionKey(), failed)), new ExecutionOutcome.Completed(
                         current.executionKey(), ExecutionResult.refused(Verdict.CANCELLED, 1,
                         "cancelled by the caller; its container could not be made, so nothing ran", "none"),
                         attempts, state.workspaceLost(), false));
@@ -834,12 +834,12 @@ public final class SandboxEntity
         }
         if (finished.sessionLost()) {
             attempts.add(new Attempt(number, inFlight.worker(), "container lost: " + result.message(), true));
-            return finish(List.of(), new ExecutionReply.SandboxLost(current.executionKey(),
+            return finish(List.of(), new ExecutionOutcome.SandboxLost(current.executionKey(),
                     "the sandbox's container failed during the run (" + result.message() + "); the workspace is lost",
                     attempts, false));
         }
         attempts.add(new Attempt(number, inFlight.worker(), "completed", true));
-        return finish(List.of(), new ExecutionReply.Completed(current.executionKey(), result, attempts,
+        return finish(List.of(), new ExecutionOutcome.Completed(current.executionKey(), result, attempts,
                 state.workspaceLost(), false));
     }
 
@@ -859,10 +859,10 @@ public final class SandboxEntity
         placement.tell(new Placement.CloseOn(inFlight.worker(), sandboxId));
         List<Attempt> attempts = new ArrayList<>(inFlight.failedAttempts());
         attempts.add(new Attempt(attempts.size() + 1, inFlight.worker(), "lost: " + reason, true));
-        return finish(List.of(), new ExecutionReply.SandboxLost(inFlight.executionKey(), reason, attempts, false));
+        return finish(List.of(), new ExecutionOutcome.SandboxLost(inFlight.executionKey(), reason, attempts, false));
     }
 
-    private ReplyEffect<Event, State> finish(List<Event> before, ExecutionReply reply) {
+    private ReplyEffect<Event, State> finish(List<Event> before, ExecutionOutcome reply) {
         List<Event> events = new ArrayList<>(before);
         events.add(new ExecutionFinished(reply.executionKey(), reply));
         timers.cancel(RETRY);
@@ -877,7 +877,7 @@ public final class SandboxEntity
 
     /** Nothing ran and nothing was persisted: the caller is told at once, the next command may go. */
     private ReplyEffect<Event, State> refuse(Dispatch current, String reason) {
-        ExecutionReply overloaded = new ExecutionReply.Overloaded(current.executionKey(), reason);
+        ExecutionOutcome overloaded = new ExecutionOutcome.Overloaded(current.executionKey(), reason);
         waiters.forEach(w -> w.tell(overloaded));
         waiters.clear();
         dispatch = Optional.empty();
@@ -912,7 +912,7 @@ public final class SandboxEntity
             InFlight inFlight = state.inFlight().get();
             if (inFlight.worker().isEmpty()) {
                 // It was waiting to retry opening a container: nothing ran yet; it cannot be resumed without its caller.
-                return finish(List.of(), new ExecutionReply.SandboxLost(inFlight.executionKey(),
+                return finish(List.of(), new ExecutionOutcome.SandboxLost(inFlight.executionKey(),
                         "the coordinating node stopped before the execution could start", inFlight.failedAttempts(), false));
             }
             return lost(state, "the coordinating node stopped during the run; its outcome is unknown and the workspace is lost");

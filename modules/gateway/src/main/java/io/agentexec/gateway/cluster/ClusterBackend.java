@@ -2,7 +2,6 @@ package io.agentexec.gateway.cluster;
 
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
@@ -98,7 +97,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
         CompletableFuture<ExecutionOutcome> outcome = new CompletableFuture<>();
         // A chunk the worker dropped under load is counted in the next chunk's droppedBefore; the
         // listener gets the bytes that arrived, and the final result carries every byte anyway.
-        CompletableFuture<ExecutionReply> reply = cluster.execute(internal, request, key,
+        CompletableFuture<io.agentexec.cluster.api.ExecutionOutcome> reply = cluster.execute(internal, request, key,
                         chunk -> listener.onOutput(chunk.stream(), chunk.data()))
                 .toCompletableFuture();
         reply.thenCompose(r -> translate(r, internal))
@@ -106,7 +105,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
                 .thenAccept(outcome::complete);
         sandboxId.ifPresent(id -> reply.thenAccept(r -> {
             // A sandbox whose slot was given back when it expired holds a container again: count it again.
-            if (r instanceof ExecutionReply.Completed c && c.workspaceLost().isPresent()) {
+            if (r instanceof io.agentexec.cluster.api.ExecutionOutcome.Completed c && c.workspaceLost().isPresent()) {
                 quota.readmit(tenant, id);
             }
         }));
@@ -120,8 +119,8 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
         AtomicBoolean announced = new AtomicBoolean();
         AtomicBoolean recorded = new AtomicBoolean();
         Runnable recordLateRefusal = () -> recordedIn.ifPresent(sandbox -> {
-            ExecutionReply r = reply.isDone() && !reply.isCompletedExceptionally() ? reply.join() : null;
-            if (r instanceof ExecutionReply.Overloaded o && announced.get() && recorded.compareAndSet(false, true)) {
+            io.agentexec.cluster.api.ExecutionOutcome r = reply.isDone() && !reply.isCompletedExceptionally() ? reply.join() : null;
+            if (r instanceof io.agentexec.cluster.api.ExecutionOutcome.Overloaded o && announced.get() && recorded.compareAndSet(false, true)) {
                 cluster.recordRefusal(sandbox, key, o.reason()).whenComplete((done, error) -> {
                     if (error != null) {
                         log.warn("recording the refusal of execution {} in sandbox {} failed: {}", key, sandbox, error.toString());
@@ -201,7 +200,7 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
      * its entity yet (the cluster then answers UNKNOWN): asked again until the entity knows it, the
      * run has answered, or the ask timeout has passed, so a quick cancel is not lost.
      */
-    private void cancelInCluster(Optional<String> internal, String key, CompletableFuture<ExecutionReply> reply,
+    private void cancelInCluster(Optional<String> internal, String key, CompletableFuture<io.agentexec.cluster.api.ExecutionOutcome> reply,
                                  Instant giveUp) {
         cluster.cancel(internal, key).whenComplete((answer, error) -> {
             if (error != null) {
@@ -217,23 +216,24 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
         });
     }
 
-    private CompletionStage<ExecutionOutcome> translate(ExecutionReply reply, Optional<String> internal) {
-        if (reply instanceof ExecutionReply.Completed c && c.result().verdict() == Verdict.CANCELLED) {
+    private CompletionStage<ExecutionOutcome> translate(io.agentexec.cluster.api.ExecutionOutcome reply, Optional<String> internal) {
+        if (reply instanceof io.agentexec.cluster.api.ExecutionOutcome.Completed c && c.result().verdict() == Verdict.CANCELLED) {
             // only the gateway cancels its keys: a client went away or asked for it
             return CompletableFuture.completedFuture(new ExecutionOutcome.Cancelled(c.result().message()));
         }
-        if (reply instanceof ExecutionReply.Completed c) {
+        if (reply instanceof io.agentexec.cluster.api.ExecutionOutcome.Completed c) {
             return CompletableFuture.completedFuture(new ExecutionOutcome.Completed(c.result(),
                     c.workspaceLost().map(why -> "the sandbox's earlier workspace was lost (" + why + "); this ran in a fresh one")));
         }
-        if (reply instanceof ExecutionReply.Overloaded o) {
+        if (reply instanceof io.agentexec.cluster.api.ExecutionOutcome.Overloaded o) {
             return CompletableFuture.completedFuture(new ExecutionOutcome.Overloaded(o.reason()));
         }
-        if (reply instanceof ExecutionReply.SandboxLost l) {
+        if (reply instanceof io.agentexec.cluster.api.ExecutionOutcome.SandboxLost l) {
             return CompletableFuture.completedFuture(new ExecutionOutcome.Unavailable(
                     "the worker running the code was lost (" + l.reason() + "); the code may have run"));
         }
-        ExecutionReply.Rejected rejected = (ExecutionReply.Rejected) reply;
+        // Rejected (a closed sandbox) or NotFound (no such sandbox): which one the client hears, the sandbox says
+        var rejected = (io.agentexec.cluster.api.ExecutionOutcome.NothingRan) reply;
         if (internal.isEmpty()) {
             return CompletableFuture.completedFuture(new ExecutionOutcome.Rejected(rejected.reason()));
         }
@@ -280,7 +280,8 @@ public final class ClusterBackend implements ExecutionService, ExecutionDirector
         Optional<String> sandbox = sandboxOf(tenant, executionId);
         return cluster.follow(sandbox, executionKey(tenant, executionId), maxRunTime,
                         chunk -> listener.onOutput(chunk.stream(), chunk.data()))
-                .thenCompose(reply -> reply instanceof ExecutionReply.Rejected
+                .thenCompose(reply -> reply instanceof io.agentexec.cluster.api.ExecutionOutcome.NotFound
+                        || reply instanceof io.agentexec.cluster.api.ExecutionOutcome.Rejected
                         // a taken run is never rejected (nor is a rejection kept): the cluster knows no such key
                         ? CompletableFuture.completedFuture((ExecutionOutcome) new ExecutionOutcome.NotFound(
                                 "no execution " + executionId))
