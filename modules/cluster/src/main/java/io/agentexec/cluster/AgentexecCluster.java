@@ -11,6 +11,7 @@ import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.dispatch.Deadlines;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.SchemaMigrations;
 import io.agentexec.cluster.policy.JobPolicy;
@@ -56,9 +57,7 @@ import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.pubsub.Topic;
-import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap;
@@ -154,15 +153,8 @@ public final class AgentexecCluster implements AutoCloseable {
         }
 
         ClusterSharding sharding = ClusterSharding.get(system);
-        String gateway = NodeRole.GATEWAY.roleName();
-        ClusterShardingSettings shardingSettings = ClusterShardingSettings.create(system)
-                .withNoPassivationStrategy().withRole(gateway);
-        sharding.init(Entity.of(SandboxEntity.TYPE_KEY, ctx -> SandboxEntity.create(ctx.getEntityId(), ctx.getShard(),
-                        placement, settings.sandbox(), settings.execution(), settings.files()))
-                .withRole(gateway).withSettings(shardingSettings));
-        sharding.init(Entity.of(ExecutionEntity.TYPE_KEY, ctx -> ExecutionEntity.create(ctx.getEntityId(), ctx.getShard(),
-                        placement, settings.execution()))
-                .withRole(gateway).withSettings(shardingSettings));
+        SandboxEntity.init(system, placement, settings);
+        ExecutionEntity.init(system, placement, settings.execution());
 
         AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, jobPolicy, engine, sessions,
                 slotThreads, fileThreads, placement, sharding);
@@ -358,8 +350,7 @@ public final class AgentexecCluster implements AutoCloseable {
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
-        Duration timeout = request.limits().timeout().multipliedBy(settings.execution().maxAttempts())
-                .plus(settings.execution().retryCapacityWait()).plus(settings.execution().replyTimeoutSlack());
+        Duration timeout = new Deadlines(settings.execution()).outcome(request.limits().timeout());
         if (sandboxId.isPresent()) {
             return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get())
                     .ask(replyTo -> new SandboxEntity.Execute(idempotencyKey, request, output, replyTo), timeout);
@@ -548,8 +539,7 @@ public final class AgentexecCluster implements AutoCloseable {
         // As for execute: a bounded mailbox, so a slow consumer loses chunks rather than memory.
         ActorRef<Object> relay = system.systemActorOf(OutputRelay.create(onOutput), "output-" + UUID.randomUUID(),
                 MailboxSelector.bounded(settings.output().subscriberMailbox()));
-        Duration timeout = runTimeout.multipliedBy(settings.execution().maxAttempts())
-                .plus(settings.execution().retryCapacityWait()).plus(settings.execution().replyTimeoutSlack());
+        Duration timeout = new Deadlines(settings.execution()).outcome(runTimeout);
         CompletionStage<ExecutionOutcome> reply = sandboxId.isPresent()
                 ? sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get()).ask(replyTo -> new SandboxEntity.WatchExecution(
                         idempotencyKey, Optional.of(relay.<OutputChunk>narrow()), replyTo), timeout)
