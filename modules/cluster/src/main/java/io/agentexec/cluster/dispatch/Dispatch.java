@@ -46,77 +46,8 @@ public final class Dispatch<C> {
         BEFORE_START_ONLY
     }
 
-    // ---- what the dispatch tells itself, through its entity
-
-    /** A message of the dispatch's own; the entity wraps it in one of its commands and hands it to {@link #on}. */
-    public sealed interface Signal {
-    }
-
-    public record WorkerAnswered(ExecutionWorker.Reply reply) implements Signal {
-    }
-
-    /** The worker that had the job {@code jobId} stopped (its node left the cluster). */
-    public record WorkerTerminated(String worker, String jobId) implements Signal {
-    }
-
-    public record WatchdogExpired(String jobId, String why) implements Signal {
-    }
-
-    public record RetryDue(int generation) implements Signal {
-    }
-
-    // ---- what the entity does next
-
-    public sealed interface Decision {
-    }
-
-    /** Nothing to record or to send. */
-    public record Ignore() implements Decision {
-    }
-
-    /**
-     * Submit the execution (again) with {@link #submit}: the entity builds the job from its state, which says
-     * where it may go (a sandbox's binding).
-     */
-    public record Submit() implements Decision {
-    }
-
-    /**
-     * A worker took the job: the entity records attempt {@code attempt}'s start on {@code worker} (a worker the
-     * job was not pinned to holds the sandbox's container from now on), then calls {@link #recorded}, which
-     * lets the worker run it (persist before run) and arms the queued watchdog.
-     */
-    public record Start(int attempt, String worker, boolean pinned) implements Decision {
-    }
-
-    /**
-     * The worker the job was pinned to no longer holds the workspace, and nothing ran: the entity records the
-     * loss, then submits again (now unpinned); the outcome will say the workspace was lost.
-     */
-    public record Unbind(String reason) implements Decision {
-    }
-
-    /**
-     * The attempt failed and another will follow: the entity records the failure (after the attempt's start
-     * on {@code unrecordedStart} when the worker was lost before its start was recorded), then calls
-     * {@link #recorded}, which arms the retry after the backoff.
-     */
-    public record Retry(Attempt failed, Optional<String> unrecordedStart) implements Decision {
-    }
-
-    /**
-     * The execution ends with {@code outcome}: the entity records it (after the loss of the workspace, when
-     * {@code workspaceLost} is set), then calls {@link #recorded}, which answers everyone waiting.
-     */
-    public record Finish(ExecutionOutcome outcome, Optional<String> workspaceLost) implements Decision {
-    }
-
-    /** Nothing ran and nothing is to be recorded: everyone waiting has been told; the dispatch is idle again. */
-    public record Refuse(ExecutionOutcome.Overloaded outcome) implements Decision {
-    }
-
-    private static final Decision IGNORE = new Ignore();
-    private static final Decision SUBMIT = new Submit();
+    private static final Decision IGNORE = new Decision.Ignore();
+    private static final Decision SUBMIT = new Decision.Submit();
 
     // ---- where a job goes
 
@@ -224,7 +155,8 @@ public final class Dispatch<C> {
     private int retryGeneration;
 
     /**
-     * @param replies where workers answer (the entity's adapter, which wraps each answer in {@link WorkerAnswered})
+     * @param replies where workers answer: the entity's adapter, which wraps each answer in
+     *                {@link Signal.WorkerAnswered}
      * @param wrap    the entity's command carrying a signal back to it
      */
     public Dispatch(ActorContext<C> ctx, TimerScheduler<C> timers, ActorRef<Placement.Command> placement,
@@ -256,11 +188,6 @@ public final class Dispatch<C> {
     /** The request of the execution in progress (empty when idle, or taken over after a restart without it). */
     public Optional<ExecutionRequest> request() {
         return current.flatMap(e -> e.request);
-    }
-
-    /** The execution in progress waits for a retry (or for capacity): no worker has it. */
-    public boolean waitingToRetry() {
-        return current.filter(e -> e.phase instanceof Waiting).isPresent();
     }
 
     /** The name the dispatch knows a worker by (its path, with this node's address for a local one). */
@@ -345,8 +272,8 @@ public final class Dispatch<C> {
 
     /**
      * Cancels the execution in progress. Waiting for a retry, nothing runs anywhere: it ends here
-     * ({@link Finish}, CANCELLED). Otherwise the worker that has it is told to stop it (or will be, once one
-     * takes it) and {@link Ignore} is returned: its outcome (CANCELLED unless it ended first) follows.
+     * ({@link Decision.Finish}, CANCELLED). Otherwise the worker that has it is told to stop it (or will be, once
+     * one takes it) and {@link Decision.Ignore} is returned: its outcome (CANCELLED unless it ended first) follows.
      */
     public Decision cancel() {
         Execution e = current.orElseThrow();
@@ -368,14 +295,14 @@ public final class Dispatch<C> {
             return IGNORE;
         }
         Execution e = current.get();
-        if (signal instanceof RetryDue due) {
+        if (signal instanceof Signal.RetryDue due) {
             return due.generation() == retryGeneration && e.phase instanceof Waiting ? SUBMIT : IGNORE;
         }
-        if (signal instanceof WatchdogExpired expired) {
+        if (signal instanceof Signal.WatchdogExpired expired) {
             return e.phase instanceof Taken taken && taken.jobId().equals(expired.jobId())
                     ? lost(e, taken.attempt(), expired.why()) : IGNORE;
         }
-        if (signal instanceof WorkerTerminated terminated) {
+        if (signal instanceof Signal.WorkerTerminated terminated) {
             if (e.jobId().filter(terminated.jobId()::equals).isEmpty()) {
                 return IGNORE;
             }
@@ -385,7 +312,7 @@ public final class Dispatch<C> {
             }
             return lostBeforeAnswer(e, terminated.worker());
         }
-        ExecutionWorker.Reply reply = ((WorkerAnswered) signal).reply();
+        ExecutionWorker.Reply reply = ((Signal.WorkerAnswered) signal).reply();
         if (e.jobId().filter(reply.jobId()::equals).isEmpty()) {
             return IGNORE; // about an attempt already given up
         }
@@ -402,7 +329,7 @@ public final class Dispatch<C> {
         }
         if (reply instanceof ExecutionWorker.Started) {
             Duration limit = deadlines.started(e.request.orElseThrow().limits().timeout());
-            timers.startSingleTimer(WATCHDOG, wrap.apply(new WatchdogExpired(reply.jobId(),
+            timers.startSingleTimer(WATCHDOG, wrap.apply(new Signal.WatchdogExpired(reply.jobId(),
                     "worker lost: no answer within " + limit + " of the start")), limit);
             return IGNORE;
         }
@@ -441,7 +368,7 @@ public final class Dispatch<C> {
                     : "the sandbox's container is gone from worker " + pinnedTo.get() + "; the workspace is lost";
             e.workspaceLost = Optional.of(reason);
             e.phase = new Waiting(Optional.empty());
-            return new Unbind(reason);
+            return new Decision.Unbind(reason);
         }
         if (reply instanceof ExecutionWorker.NoCapacity noCapacity) {
             return noWorker(e, noCapacity.reason());
@@ -464,7 +391,7 @@ public final class Dispatch<C> {
         if (e.cancelRequested) {
             accepted.worker().tell(new ExecutionWorker.CancelJob(accepted.jobId()));
         }
-        return new Start(attempt.number(), attempt.worker(), pinned);
+        return new Decision.Start(attempt.number(), attempt.worker(), pinned);
     }
 
     private Decision onFinished(Execution e, OpenAttempt open, ExecutionWorker.Finished finished) {
@@ -533,7 +460,7 @@ public final class Dispatch<C> {
         e.avoid.clear();
         e.avoid.add(failed.worker());
         e.triedAvoided = false;
-        return new Retry(failed, unrecordedStart);
+        return new Decision.Retry(failed, unrecordedStart);
     }
 
     /** Placement found no worker for the job. */
@@ -570,17 +497,17 @@ public final class Dispatch<C> {
 
     /** The entity recorded {@code decision}: what follows it happens now. */
     public void recorded(Decision decision) {
-        if (decision instanceof Start && current.isPresent() && current.get().phase instanceof Taken taken) {
+        if (decision instanceof Decision.Start && current.isPresent() && current.get().phase instanceof Taken taken) {
             // Persist before run: the start is in the journal, so the code may run now.
             if (settings.persistBeforeRun()) {
                 taken.worker().tell(new ExecutionWorker.Proceed(taken.jobId()));
             }
             watch(taken.worker(), taken.jobId());
-            timers.startSingleTimer(WATCHDOG, wrap.apply(new WatchdogExpired(taken.jobId(),
+            timers.startSingleTimer(WATCHDOG, wrap.apply(new Signal.WatchdogExpired(taken.jobId(),
                     "worker lost: the attempt waited in its queue longer than " + deadlines.queued())), deadlines.queued());
-        } else if (decision instanceof Retry retry) {
+        } else if (decision instanceof Decision.Retry retry) {
             armRetry(backoff(retry.failed().number()));
-        } else if (decision instanceof Finish finish && current.isPresent()) {
+        } else if (decision instanceof Decision.Finish finish && current.isPresent()) {
             current.get().waiters.forEach(w -> w.tell(finish.outcome()));
             current = Optional.empty();
         }
@@ -596,7 +523,7 @@ public final class Dispatch<C> {
         stopWatching();
         timers.cancel(RETRY);
         e.phase = new Waiting(Optional.empty());
-        return new Finish(outcome, workspaceLost);
+        return new Decision.Finish(outcome, workspaceLost);
     }
 
     /** Nothing ran and nothing was recorded: the callers are told at once. */
@@ -605,7 +532,7 @@ public final class Dispatch<C> {
         e.waiters.forEach(w -> w.tell(overloaded));
         current = Optional.empty();
         timers.cancel(RETRY);
-        return new Refuse(overloaded);
+        return new Decision.Refuse(overloaded);
     }
 
     private ExecutionOutcome.Completed completed(Execution e, ExecutionResult result, List<Attempt> attempts) {
@@ -618,7 +545,7 @@ public final class Dispatch<C> {
 
     private void armRetry(Duration after) {
         retryGeneration++;
-        timers.startSingleTimer(RETRY, wrap.apply(new RetryDue(retryGeneration)), after);
+        timers.startSingleTimer(RETRY, wrap.apply(new Signal.RetryDue(retryGeneration)), after);
     }
 
     /** The backoff before retry {@code n} (1-based), with its random part. */
@@ -636,7 +563,7 @@ public final class Dispatch<C> {
         watched.ifPresent(ctx::unwatch);
         watched = Optional.of(worker);
         watchedJob = Optional.of(jobId);
-        ctx.watchWith(worker, wrap.apply(new WorkerTerminated(workerName(worker), jobId)));
+        ctx.watchWith(worker, wrap.apply(new Signal.WorkerTerminated(workerName(worker), jobId)));
     }
 
     private void stopWatching() {

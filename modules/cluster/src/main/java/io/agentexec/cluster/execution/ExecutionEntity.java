@@ -7,7 +7,9 @@ import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.CancelReply;
 import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.OutputChunk;
+import io.agentexec.cluster.dispatch.Decision;
 import io.agentexec.cluster.dispatch.Dispatch;
+import io.agentexec.cluster.dispatch.Signal;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.worker.ExecutionWorker;
 import io.agentexec.sandbox.model.ExecutionRequest;
@@ -80,7 +82,7 @@ public final class ExecutionEntity
     }
 
     /** A message of the dispatch's own (a worker's answer, a watchdog, a retry, a lost worker). */
-    private record FromDispatch(Dispatch.Signal signal) implements Command {
+    private record FromDispatch(Signal signal) implements Command {
     }
 
     private enum ResumeAfterRecovery implements Command { INSTANCE }
@@ -189,7 +191,7 @@ public final class ExecutionEntity
         this.shard = shard;
         this.settings = settings;
         ActorRef<ExecutionWorker.Reply> replies = ctx.messageAdapter(ExecutionWorker.Reply.class,
-                reply -> new FromDispatch(new Dispatch.WorkerAnswered(reply)));
+                reply -> new FromDispatch(new Signal.WorkerAnswered(reply)));
         this.dispatch = new Dispatch<>(ctx, timers, placement, replies, FromDispatch::new, settings,
                 Dispatch.Retries.ANY_FAILURE);
     }
@@ -278,8 +280,8 @@ public final class ExecutionEntity
     }
 
     private ReplyEffect<Event, State> onCancel(State state, Cancel cmd) {
-        Dispatch.Decision decision = dispatch.cancel();
-        if (decision instanceof Dispatch.Finish) {
+        Decision decision = dispatch.cancel();
+        if (decision instanceof Decision.Finish) {
             // It waited to retry: nothing runs anywhere; it ends here.
             cmd.replyTo().tell(new CancelReply(executionKey, CancelReply.Outcome.CANCELLING,
                     "cancelled while it waited to retry"));
@@ -311,34 +313,34 @@ public final class ExecutionEntity
     }
 
     /** Records what the dispatch decided, as this entity's events; the dispatch goes on once they are persisted. */
-    private ReplyEffect<Event, State> apply(State state, Dispatch.Decision decision) {
-        if (decision instanceof Dispatch.Submit) {
+    private ReplyEffect<Event, State> apply(State state, Decision decision) {
+        if (decision instanceof Decision.Submit) {
             dispatch.submit(target());
             return Effect().noReply();
         }
-        if (decision instanceof Dispatch.Refuse) {
+        if (decision instanceof Decision.Refuse) {
             // Nothing ran, nothing is recorded: the key is free again.
             ctx.getSelf().tell(PassivateNow.INSTANCE);
             return Effect().noReply();
         }
         List<Event> events = new ArrayList<>();
-        if (!state.accepted() && !(decision instanceof Dispatch.Ignore)) {
+        if (!state.accepted() && !(decision instanceof Decision.Ignore)) {
             // Whatever is recorded of an execution starts with its request.
             events.add(new Accepted(dispatch.request().orElseThrow()));
         }
-        if (decision instanceof Dispatch.Start start) {
+        if (decision instanceof Decision.Start start) {
             events.add(new AttemptStarted(start.attempt(), start.worker()));
-        } else if (decision instanceof Dispatch.Retry retry) {
+        } else if (decision instanceof Decision.Retry retry) {
             retry.unrecordedStart().ifPresent(worker -> events.add(new AttemptStarted(retry.failed().number(), worker)));
             events.add(new AttemptFailed(retry.failed()));
-        } else if (decision instanceof Dispatch.Finish finish) {
+        } else if (decision instanceof Decision.Finish finish) {
             events.add(new Finished(finish.outcome()));
         } else {
             return Effect().noReply(); // Ignore; Unbind never comes: a one-off is pinned to no worker
         }
         return Effect().persist(events).thenRun(s -> {
             dispatch.recorded(decision);
-            if (decision instanceof Dispatch.Finish) {
+            if (decision instanceof Decision.Finish) {
                 lingerThenPassivate();
             }
         }).thenNoReply();

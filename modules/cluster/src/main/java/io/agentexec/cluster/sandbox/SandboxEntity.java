@@ -13,7 +13,9 @@ import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.dispatch.Decision;
 import io.agentexec.cluster.dispatch.Dispatch;
+import io.agentexec.cluster.dispatch.Signal;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.sandbox.SandboxState.InFlight;
@@ -137,7 +139,7 @@ public final class SandboxEntity
     }
 
     /** A message of the dispatch's own (a watchdog, a retry, a lost worker). */
-    private record FromDispatch(Dispatch.Signal signal) implements Command {
+    private record FromDispatch(Signal signal) implements Command {
     }
 
     private record FileOpTimedOut(String opId) implements Command {
@@ -372,13 +374,9 @@ public final class SandboxEntity
     private ReplyEffect<Event, SandboxState> onExecute(SandboxState state, Execute cmd) {
         String key = cmd.executionKey();
         stashedKeys.remove(key);
-        Optional<ExecutionOutcome> earlier = state.remembered(key);
-        if (earlier.isPresent()) {
-            return Effect().reply(cmd.replyTo(), earlier.get().asReplayed());
-        }
-        if (inProgress(key)) {
-            dispatch.join(cmd.replyTo(), cmd.output());
-            return Effect().noReply();
+        Optional<ReplyEffect<Event, SandboxState>> known = replayOrJoin(state, key, cmd.replyTo(), cmd.output());
+        if (known.isPresent()) {
+            return known.get();
         }
         if (busy()) {
             stashedKeys.add(key);
@@ -431,7 +429,7 @@ public final class SandboxEntity
                 .onCommand(RecordRefusal.class, this::onRecordRefusal)
                 .onCommand(WorkerAnswered.class, (state, cmd) -> files.owns(cmd.reply())
                         ? apply(files.onReply(cmd.reply(), state.worker()))
-                        : apply(state, dispatch.on(new Dispatch.WorkerAnswered(cmd.reply()))))
+                        : apply(state, dispatch.on(new Signal.WorkerAnswered(cmd.reply()))))
                 .onCommand(FromDispatch.class, (state, cmd) -> apply(state, dispatch.on(cmd.signal())))
                 .onCommand(FileOpTimedOut.class, (state, cmd) -> files.onTimeout(cmd.opId(), state.worker())
                         .map(this::apply).orElseGet(() -> Effect().noReply()))
@@ -462,8 +460,8 @@ public final class SandboxEntity
                     "execution " + key + " already ended: " + earlier.get().status()));
         }
         if (inProgress(key)) {
-            Dispatch.Decision decision = dispatch.cancel();
-            if (decision instanceof Dispatch.Finish) {
+            Decision decision = dispatch.cancel();
+            if (decision instanceof Decision.Finish) {
                 // Waiting to retry opening a container: nothing runs anywhere; it ends here.
                 cmd.replyTo().tell(new CancelReply(key, CancelReply.Outcome.CANCELLING, "cancelled while it waited to retry"));
                 return apply(state, decision);
@@ -491,19 +489,30 @@ public final class SandboxEntity
 
     private ReplyEffect<Event, SandboxState> onWatchExecution(SandboxState state, WatchExecution cmd) {
         String key = cmd.executionKey();
-        Optional<ExecutionOutcome> ended = state.remembered(key);
-        if (ended.isPresent()) {
-            return Effect().reply(cmd.replyTo(), ended.get().asReplayed());
-        }
-        if (inProgress(key)) {
-            dispatch.join(cmd.replyTo(), cmd.output());
-            return Effect().noReply();
+        Optional<ReplyEffect<Event, SandboxState>> known = replayOrJoin(state, key, cmd.replyTo(), cmd.output());
+        if (known.isPresent()) {
+            return known.get();
         }
         if (stashedKeys.contains(key)) {
             return Effect().stash(); // behind its own Execute: joins it once that one starts
         }
         return Effect().reply(cmd.replyTo(), new ExecutionOutcome.NotFound(key,
                 "sandbox " + sandboxId + " knows no execution " + key));
+    }
+
+    /** An execution that ended gets its remembered outcome again; one in progress gets another waiter. */
+    private Optional<ReplyEffect<Event, SandboxState>> replayOrJoin(SandboxState state, String key,
+                                                                    ActorRef<ExecutionOutcome> replyTo,
+                                                                    Optional<ActorRef<OutputChunk>> output) {
+        Optional<ExecutionOutcome> ended = state.remembered(key);
+        if (ended.isPresent()) {
+            return Optional.of(Effect().reply(replyTo, ended.get().asReplayed()));
+        }
+        if (inProgress(key)) {
+            dispatch.join(replyTo, output);
+            return Optional.of(Effect().noReply());
+        }
+        return Optional.empty();
     }
 
     private ReplyEffect<Event, SandboxState> onRecordRefusal(SandboxState state, RecordRefusal cmd) {
@@ -517,30 +526,30 @@ public final class SandboxEntity
     // ---- recording what the dispatch and the file operations decided
 
     /** Records what the dispatch decided, as this sandbox's events; the dispatch goes on once they are persisted. */
-    private ReplyEffect<Event, SandboxState> apply(SandboxState state, Dispatch.Decision decision) {
-        if (decision instanceof Dispatch.Submit) {
+    private ReplyEffect<Event, SandboxState> apply(SandboxState state, Decision decision) {
+        if (decision instanceof Decision.Submit) {
             dispatch.submit(target(state));
             return Effect().noReply();
         }
-        if (decision instanceof Dispatch.Refuse) {
+        if (decision instanceof Decision.Refuse) {
             return Effect().noReply().thenUnstashAll(); // nothing ran, nothing recorded: the next command may go
         }
-        if (decision instanceof Dispatch.Unbind unbind) {
+        if (decision instanceof Decision.Unbind unbind) {
             return Effect().persist(new WorkspaceLost(unbind.reason()))
                     .thenRun(s -> dispatch.submit(target(s)))
                     .thenNoReply();
         }
         String key = dispatch.key().orElseThrow();
         List<Event> events = new ArrayList<>();
-        if (decision instanceof Dispatch.Start start) {
+        if (decision instanceof Decision.Start start) {
             if (!start.pinned()) {
                 events.add(new BoundToWorker(start.worker())); // it opens the sandbox's container there
             }
             events.add(new ExecutionStarted(key, start.worker()));
-        } else if (decision instanceof Dispatch.Retry retry) {
+        } else if (decision instanceof Decision.Retry retry) {
             // Only a failure before any code ran is retried in a sandbox, so its start is always recorded.
             events.add(new AttemptFailed(key, retry.failed()));
-        } else if (decision instanceof Dispatch.Finish finish) {
+        } else if (decision instanceof Decision.Finish finish) {
             finish.workspaceLost().ifPresent(reason -> events.add(new WorkspaceLost(reason)));
             events.add(new ExecutionFinished(key, finish.outcome()));
             if (finish.outcome() instanceof ExecutionOutcome.SandboxLost) {
