@@ -117,6 +117,32 @@ public final class EntityFixture {
         return placement.expectMessageClass(Placement.SubmitTo.class, WAIT);
     }
 
+    /**
+     * Plays a cluster without a free worker: answers every job placement gets with NoCapacity until the caller
+     * hears the outcome, which is returned; also how many jobs were refused ({@code asked[0]}).
+     */
+    public static <T> T refuseEveryJobUntilAnswered(TestProbe<Placement.Command> placement, TestProbe<T> caller,
+                                                    int[] asked) {
+        long deadline = System.nanoTime() + WAIT.multipliedBy(3).toNanos();
+        while (System.nanoTime() < deadline) {
+            try {
+                return caller.receiveMessage(Duration.ofMillis(20));
+            } catch (AssertionError notYet) {
+                // keep refusing
+            }
+            Placement.Command next;
+            try {
+                next = placement.receiveMessage(Duration.ofMillis(20));
+            } catch (AssertionError none) {
+                continue;
+            }
+            ExecutionWorker.Job job = ((Placement.Submit) next).job();
+            asked[0]++;
+            answer(job, new ExecutionWorker.NoCapacity(job.jobId(), "no worker is in the cluster"));
+        }
+        throw new AssertionError("no outcome while every job was refused for " + WAIT.multipliedBy(3));
+    }
+
     /** The name events and attempts give a worker of this (local) actor system. */
     public static String name(ActorTestKit kit, ActorRef<?> worker) {
         return Placement.workerName(worker, kit.system().address());

@@ -321,12 +321,13 @@ class ExecutionEntityTest {
                 Duration.ofMillis(400), Duration.ofMinutes(5)));
         ExecutionWorker.RunOnce first = execute(kit, request("print(13)"));
         run(first, worker, result(Verdict.SANDBOX_ERROR, "", "the container died"));
-        // Placement finds no worker each time it is asked, until the entity stops asking.
-        int asked = answerNoCapacityUntilQuiet();
-        ExecutionOutcome.SandboxLost lost = caller.expectMessageClass(ExecutionOutcome.SandboxLost.class, WAIT);
+        // Placement finds no worker each time it is asked.
+        int[] asked = {0};
+        ExecutionOutcome outcome = EntityFixture.refuseEveryJobUntilAnswered(placement, caller, asked);
+        ExecutionOutcome.SandboxLost lost = assertInstanceOf(ExecutionOutcome.SandboxLost.class, outcome);
         assertTrue(lost.reason().startsWith("no healthy worker could take the retry within PT0.4S"), lost.reason());
         assertEquals(1, lost.attempts().size());
-        assertTrue(asked >= 3, "it asked again with backoff while it waited: " + asked);
+        assertTrue(asked[0] >= 3, "it asked again with backoff while it waited: " + asked[0]);
     }
 
     // ---- cancellation
@@ -450,22 +451,5 @@ class ExecutionEntityTest {
         // The restarted incarnation waits its own backoff (a minute here): the retry is armed, not lost.
         assertFalse(kit.runCommand(ExecutionEntity.Inspect::new).reply().dispatching());
         assertTrue(kit.runCommand(ExecutionEntity.Inspect::new).reply().accepted());
-    }
-
-
-    /** Answers every job placement gets with NoCapacity until none came for a while; returns how many there were. */
-    private int answerNoCapacityUntilQuiet() {
-        int asked = 0;
-        while (true) {
-            Placement.Command next;
-            try {
-                next = placement.receiveMessage(Duration.ofMillis(500));
-            } catch (AssertionError quiet) {
-                return asked;
-            }
-            ExecutionWorker.Job job = ((Placement.Submit) next).job();
-            asked++;
-            answer(job, new ExecutionWorker.NoCapacity(job.jobId(), "no worker is in the cluster"));
-        }
     }
 }
