@@ -320,7 +320,7 @@ public final class AgentexecCluster implements AutoCloseable {
      * replayed) and never runs the code again. A key is per sandbox, or cluster-wide without one.
      */
     public CompletionStage<ExecutionOutcome> execute(Optional<String> sandboxId, ExecutionRequest request,
-                                                   String idempotencyKey) {
+                                                     String idempotencyKey) {
         return execute(sandboxId, request, idempotencyKey, Optional.empty());
     }
 
@@ -330,7 +330,7 @@ public final class AgentexecCluster implements AutoCloseable {
      * missing pieces under load; the reply's result holds all of it. Not called after the reply.
      */
     public CompletionStage<ExecutionOutcome> execute(Optional<String> sandboxId, ExecutionRequest request,
-                                                   String idempotencyKey, Consumer<OutputChunk> onOutput) {
+                                                     String idempotencyKey, Consumer<OutputChunk> onOutput) {
         Objects.requireNonNull(onOutput, "onOutput");
         // A bounded mailbox: a slow consumer loses chunks rather than growing the node's memory.
         ActorRef<Object> relay = system.systemActorOf(OutputRelay.create(onOutput), "output-" + UUID.randomUUID(),
@@ -341,7 +341,7 @@ public final class AgentexecCluster implements AutoCloseable {
     }
 
     private CompletionStage<ExecutionOutcome> execute(Optional<String> sandboxId, ExecutionRequest request,
-                                                    String idempotencyKey, Optional<ActorRef<OutputChunk>> output) {
+                                                      String idempotencyKey, Optional<ActorRef<OutputChunk>> output) {
         try {
             Objects.requireNonNull(request, "request");
             checkIdempotencyKey(idempotencyKey);
@@ -518,7 +518,7 @@ public final class AgentexecCluster implements AutoCloseable {
      * longest one attempt may run (the caller's cap on limits.timeout); the wait allows every attempt.
      */
     public CompletionStage<ExecutionOutcome> follow(String idempotencyKey, Duration runTimeout,
-                                                  Consumer<OutputChunk> onOutput) {
+                                                    Consumer<OutputChunk> onOutput) {
         return follow(Optional.empty(), idempotencyKey, runTimeout, onOutput);
     }
 
@@ -527,7 +527,7 @@ public final class AgentexecCluster implements AutoCloseable {
      * when one is named (one waiting behind another is followed from when it starts).
      */
     public CompletionStage<ExecutionOutcome> follow(Optional<String> sandboxId, String idempotencyKey, Duration runTimeout,
-                                                  Consumer<OutputChunk> onOutput) {
+                                                    Consumer<OutputChunk> onOutput) {
         try {
             checkIdempotencyKey(idempotencyKey);
             sandboxId.ifPresent(AgentexecCluster::checkSandboxId);
