@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.worker.ExecutionWorker;
 import io.agentexec.sandbox.model.ExecutionRequest;
@@ -92,7 +92,7 @@ class PolicyOnEveryPathTest {
 
     @Test
     void aOneOffAboveTheCeilingsIsRefusedOnTheWorkerWhenTheEdgeLetItThrough() {
-        ExecutionReply.Completed done = completed(await(gateway.execute(Optional.empty(),
+        ExecutionOutcome.Completed done = completed(await(gateway.execute(Optional.empty(),
                 ExecutionRequest.of("python", "print('ran')", huge(limits)), "oneoff-" + UUID.randomUUID())));
         assertEquals(Verdict.POLICY_VIOLATION, done.result().verdict(), done.toString());
         assertTrue(done.result().message().contains("memory 17179869184 bytes is above the ceiling"), done.result().message());
@@ -103,14 +103,14 @@ class PolicyOnEveryPathTest {
     void aSandboxInAnImageNotAllowedOrWithANetworkIsRefusedOnTheWorker() {
         String inImage = await(gateway.createSandbox(SandboxSpec.of("python", limits).withImage("evil/escape:latest")))
                 .sandboxId();
-        ExecutionReply.Completed first = completed(await(gateway.execute(Optional.of(inImage),
+        ExecutionOutcome.Completed first = completed(await(gateway.execute(Optional.of(inImage),
                 ExecutionRequest.of("python", "print('ran')", limits), "img-" + UUID.randomUUID())));
         assertEquals(Verdict.POLICY_VIOLATION, first.result().verdict(), first.toString());
         assertTrue(first.result().message().contains("image 'evil/escape:latest' is not allowed"), first.result().message());
 
         String networked = await(gateway.createSandbox(SandboxSpec.of("python", limits)
                 .withDocker(SandboxOptions.hardened().withNetworkMode("bridge")))).sandboxId();
-        ExecutionReply.Completed second = completed(await(gateway.execute(Optional.of(networked),
+        ExecutionOutcome.Completed second = completed(await(gateway.execute(Optional.of(networked),
                 ExecutionRequest.of("python", "print('ran')", limits), "net-" + UUID.randomUUID())));
         assertEquals(Verdict.POLICY_VIOLATION, second.result().verdict(), second.toString());
         assertTrue(second.result().message().contains("network bridge is not allowed"), second.result().message());

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.sandbox.model.ExecutionRequest;
@@ -126,7 +126,7 @@ class SandboxSpecAndSharingTest {
             assertEquals(Optional.of("agentexec/python:bookworm"), created.image());
             assertEquals(Optional.of(applied.options()), created.docker());
 
-            ExecutionReply.Completed run = completed(await(node.execute(Optional.of(id), bash(
+            ExecutionOutcome.Completed run = completed(await(node.execute(Optional.of(id), bash(
                     "python3 -c 'print(6 * 7)'\necho scratch > /scratch/f && cat /scratch/f\n", limits), "k1")));
             assertEquals(Verdict.OK, run.result().verdict(), run.result().output());
             assertEquals("42\nscratch\n", run.result().stdout(), "python3 from the image; the extra tmpfs from the options");
@@ -134,7 +134,7 @@ class SandboxSpecAndSharingTest {
 
             // The default bash sandbox has the shell image: no python3 there, and no /scratch.
             String plain = await(node.createSandbox("bash", limits)).sandboxId();
-            ExecutionReply.Completed other = completed(await(node.execute(Optional.of(plain), bash(
+            ExecutionOutcome.Completed other = completed(await(node.execute(Optional.of(plain), bash(
                     "command -v python3 || echo no-python; test -d /scratch || echo no-scratch", limits), "k1")));
             assertEquals("no-python\nno-scratch\n", other.result().stdout());
             await(node.closeSandbox(plain));
@@ -153,7 +153,7 @@ class SandboxSpecAndSharingTest {
             assertEquals(Optional.of("agentexec/python:bookworm"), back.image(), "the spec came back from the Created event");
             assertEquals(Optional.of(applied.options()), back.docker());
             // Its container went with the old node: a fresh one, from the same image and options, says so.
-            ExecutionReply.Completed run = completed(await(node.execute(Optional.of(id), bash(
+            ExecutionOutcome.Completed run = completed(await(node.execute(Optional.of(id), bash(
                     "python3 -c 'print(1)' && test -d /scratch && echo has-scratch", limits), "k2")));
             assertEquals("1\nhas-scratch\n", run.result().stdout());
             assertTrue(run.workspaceLost().isPresent());
@@ -213,10 +213,10 @@ class SandboxSpecAndSharingTest {
             SandboxView sandbox = await(node.createSandbox(SandboxSpec.of("python", limits)
                     .withImage("agentexec/absent-image:1")));
             // A single worker: the retries go back to it (no other is left) and end as the engine's error says.
-            ExecutionReply reply = await(node.execute(Optional.of(sandbox.sandboxId()),
+            ExecutionOutcome reply = await(node.execute(Optional.of(sandbox.sandboxId()),
                     ExecutionRequest.of("python", "print(1)", limits), "absent-image-1"));
-            assertTrue(reply instanceof ExecutionReply.Completed, reply::toString);
-            ExecutionResult result = ((ExecutionReply.Completed) reply).result();
+            assertTrue(reply instanceof ExecutionOutcome.Completed, reply::toString);
+            ExecutionResult result = ((ExecutionOutcome.Completed) reply).result();
             assertEquals(Verdict.SANDBOX_ERROR, result.verdict(), result::toString);
             assertTrue(result.message().contains("images/build.sh"), result::message);
             await(node.closeSandbox(sandbox.sandboxId()));

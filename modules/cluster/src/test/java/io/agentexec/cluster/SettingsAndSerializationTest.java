@@ -9,7 +9,7 @@ import com.typesafe.config.Config;
 import io.agentexec.cluster.ClusterSettings.Formation;
 import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.FileReply;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
@@ -164,14 +164,15 @@ class SettingsAndSerializationTest {
                     List.of(new BlockOutcome(0, "python", Verdict.MEMORY_LIMIT, 137, 42)), "killed", "docker", "exitcode: 137");
             List<Attempt> attempts = List.of(new Attempt(1, "w1", "worker lost", true), new Attempt(2, "w2", "completed", true));
             List<Object> messages = List.of(
-                    new ExecutionReply.Completed("k", result, attempts, Optional.of("lost"), false),
-                    new ExecutionReply.SandboxLost("k", "gone", attempts, true),
-                    new ExecutionReply.Overloaded("k", "full"),
-                    new ExecutionReply.Rejected("k", "closed"),
+                    new ExecutionOutcome.Completed("k", result, attempts, Optional.of("lost"), false),
+                    new ExecutionOutcome.SandboxLost("k", "gone", attempts, true),
+                    new ExecutionOutcome.Overloaded("k", "full"),
+                    new ExecutionOutcome.Rejected("k", "closed"),
+                    new ExecutionOutcome.NotFound("k", "no sandbox"),
                     new ExecutionEntity.Accepted(request),
-                    new ExecutionEntity.Finished(new ExecutionReply.Completed("k", result, attempts, Optional.empty(), true)),
+                    new ExecutionEntity.Finished(new ExecutionOutcome.Completed("k", result, attempts, Optional.empty(), true)),
                     new SandboxEntity.Created("python", limits),
-                    new SandboxEntity.ExecutionFinished("k", new ExecutionReply.SandboxLost("k", "gone", attempts, false)),
+                    new SandboxEntity.ExecutionFinished("k", new ExecutionOutcome.SandboxLost("k", "gone", attempts, false)),
                     new SandboxEntity.Created(SandboxSpec.of("bash", limits).withImage("python:3.12-slim")
                             .withDocker(SandboxOptions.hardened().withTmpfs("/scratch", "rw,size=1m")
                                     .withRuntime(Optional.of("runsc")).withNamePrefix(Optional.of("ag2")))),

@@ -3,7 +3,7 @@ package io.agentexec.agents.execution;
 import io.agentexec.agents.Isolation;
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.api.Attempt;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.TenantScope;
 import io.agentexec.cluster.port.Caller;
@@ -201,10 +201,10 @@ public final class WorkspaceExecutions implements AutoCloseable {
      * a while for a slot (a node that just started has not met its workers yet) before it reports the overload to
      * the agent.
      */
-    private CompletionStage<ExecutionReply> executeRetryingOverload(Caller caller, String sandboxId, ExecutionRequest request,
+    private CompletionStage<ExecutionOutcome> executeRetryingOverload(Caller caller, String sandboxId, ExecutionRequest request,
                                                                     String id, Instant giveUp, Duration backoff) {
         return port.start(caller, id, Optional.of(sandboxId), request, OutputListener.NONE).outcome().thenCompose(reply -> {
-            if (!(reply instanceof ExecutionReply.Overloaded) || Instant.now().plus(backoff).isAfter(giveUp)) {
+            if (!(reply instanceof ExecutionOutcome.Overloaded) || Instant.now().plus(backoff).isAfter(giveUp)) {
                 return CompletableFuture.completedFuture(reply);
             }
             Executor later = CompletableFuture.delayedExecutor(backoff.toMillis(), TimeUnit.MILLISECONDS);
@@ -252,30 +252,27 @@ public final class WorkspaceExecutions implements AutoCloseable {
         return EXECUTION_ID.matcher(key).matches() ? key : "agents:" + sha256(executionKey);
     }
 
-    static ExecutionResult toResult(ExecutionReply reply) {
-        // Java 17: no pattern switch yet; the cases of the sealed reply, in turn
-        if (reply instanceof ExecutionReply.Completed c) {
+    static ExecutionResult toResult(ExecutionOutcome reply) {
+        // Java 17: no pattern switch yet; the cases of the sealed outcome, in turn
+        if (reply instanceof ExecutionOutcome.Completed c) {
             return announce(c);
         }
-        if (reply instanceof ExecutionReply.SandboxLost l) {
+        if (reply instanceof ExecutionOutcome.SandboxLost l) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                     "the worker running this code was lost mid-run (" + l.reason() + "): the code may or may not have "
                             + "run, and the workspace's files are gone; the next run gets a fresh sandbox", BACKEND);
         }
-        if (reply instanceof ExecutionReply.Overloaded o) {
+        if (reply instanceof ExecutionOutcome.Overloaded o) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                     "not run: every worker of the cluster is busy (" + o.reason() + "); nothing ran", BACKEND);
         }
-        if (reply instanceof ExecutionReply.NotFound n) {
-            return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "not run: " + n.reason(), BACKEND);
-        }
-        ExecutionReply.Rejected r = (ExecutionReply.Rejected) reply;
+        ExecutionOutcome.NothingRan r = (ExecutionOutcome.NothingRan) reply; // Rejected or NotFound
         return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                 "not run: the cluster refused the execution (" + r.reason() + ")", BACKEND);
     }
 
     /** The engine's result, with what the agent must know said in its reply: a lost workspace, a possible second run. */
-    private static ExecutionResult announce(ExecutionReply.Completed c) {
+    private static ExecutionResult announce(ExecutionOutcome.Completed c) {
         ExecutionResult r = c.result();
         StringBuilder note = new StringBuilder();
         c.workspaceLost().ifPresent(why -> note.append("[agentexec: the workspace's earlier files are gone (").append(why)

@@ -1,6 +1,6 @@
 package io.agentexec.cluster.port;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.port.quota.LocalSandboxQuota;
 import io.agentexec.cluster.port.quota.SandboxQuota;
@@ -89,7 +89,7 @@ public final class EnginePort implements ExecutionPort {
     public RunHandle start(Caller caller, String executionId, Optional<String> sandboxId, ExecutionRequest request,
                            OutputListener listener) {
         CompletableFuture<Void> admission = new CompletableFuture<>();
-        CompletableFuture<ExecutionReply> outcome = new CompletableFuture<>();
+        CompletableFuture<ExecutionOutcome> outcome = new CompletableFuture<>();
         // A one-off runs in the engine's one-off path, which a cancel from another thread stops; a sandbox's run
         // is not cancelled: that would take its workspace; its timeout bounds it.
         Optional<OneOffRun> oneOff = sandboxId.isEmpty() ? Optional.of(engine.oneOff(request)) : Optional.empty();
@@ -101,7 +101,7 @@ public final class EnginePort implements ExecutionPort {
             }
 
             @Override
-            public CompletionStage<ExecutionReply> outcome() {
+            public CompletionStage<ExecutionOutcome> outcome() {
                 return outcome;
             }
 
@@ -126,17 +126,17 @@ public final class EnginePort implements ExecutionPort {
         try {
             caller.policy().check(request, engine.settings().languages());
         } catch (InvalidRequestException e) {
-            outcome.complete(new ExecutionReply.Rejected(executionId, e.getMessage()));
+            outcome.complete(new ExecutionOutcome.Rejected(executionId, e.getMessage()));
             return handle;
         }
         Optional<LiveSandbox> sandbox = sandboxId.map(id -> sandboxes.get(new SandboxKey(caller.tenant(), id)));
         if (sandboxId.isPresent() && sandbox.isEmpty()) {
-            outcome.complete(new ExecutionReply.NotFound(executionId, "no sandbox " + sandboxId.get()));
+            outcome.complete(new ExecutionOutcome.NotFound(executionId, "no sandbox " + sandboxId.get()));
             return handle;
         }
         if (admitted.incrementAndGet() > capacity) {
             admitted.decrementAndGet();
-            outcome.complete(new ExecutionReply.Overloaded(executionId, "all " + slots + " slots and the queue of "
+            outcome.complete(new ExecutionOutcome.Overloaded(executionId, "all " + slots + " slots and the queue of "
                     + (capacity - slots) + " are taken"));
             return handle;
         }
@@ -165,12 +165,12 @@ public final class EnginePort implements ExecutionPort {
         return handle;
     }
 
-    private static ExecutionReply completed(String executionId, ExecutionResult result) {
-        return new ExecutionReply.Completed(executionId, result, List.of(), Optional.empty(), false);
+    private static ExecutionOutcome completed(String executionId, ExecutionResult result) {
+        return new ExecutionOutcome.Completed(executionId, result, List.of(), Optional.empty(), false);
     }
 
-    private static ExecutionReply lost(String executionId, String reason) {
-        return new ExecutionReply.SandboxLost(executionId, reason, List.of(), false);
+    private static ExecutionOutcome lost(String executionId, String reason) {
+        return new ExecutionOutcome.SandboxLost(executionId, reason, List.of(), false);
     }
 
     // ---- runs other callers started: none here (a single node; its callers keep their own)
@@ -181,8 +181,8 @@ public final class EnginePort implements ExecutionPort {
     }
 
     @Override
-    public CompletionStage<ExecutionReply> follow(Caller caller, String executionId, OutputListener listener) {
-        return CompletableFuture.completedFuture(new ExecutionReply.NotFound(executionId, "no execution " + executionId));
+    public CompletionStage<ExecutionOutcome> follow(Caller caller, String executionId, OutputListener listener) {
+        return CompletableFuture.completedFuture(new ExecutionOutcome.NotFound(executionId, "no execution " + executionId));
     }
 
     @Override

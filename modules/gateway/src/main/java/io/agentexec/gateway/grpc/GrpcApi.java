@@ -3,7 +3,7 @@ package io.agentexec.gateway.grpc;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.ByteString;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.port.ExecutionPort;
 import io.agentexec.cluster.port.RunHandle;
 import io.agentexec.cluster.port.SandboxInfo;
@@ -301,7 +301,7 @@ public final class GrpcApi {
         run.outcome().thenAccept(outcome -> {
             tracked.complete(outcome);
             if (Json.hasResult(outcome)) {
-                ExecutionReply.Completed c = (ExecutionReply.Completed) outcome;
+                ExecutionOutcome.Completed c = (ExecutionOutcome.Completed) outcome;
                 metrics.recordExecution(c.result().verdict().name(), c.result().wallTimeMs());
             } else {
                 metrics.recordRefusal(Json.refusal(outcome));
@@ -310,9 +310,9 @@ public final class GrpcApi {
         return new Started(tracked, run);
     }
 
-    private static ExecutionResult resultOrThrow(ExecutionReply outcome, String id) {
+    private static ExecutionResult resultOrThrow(ExecutionOutcome outcome, String id) {
         if (Json.hasResult(outcome)) {
-            return toProto(((ExecutionReply.Completed) outcome).result(), id);
+            return toProto(((ExecutionOutcome.Completed) outcome).result(), id);
         }
         throw new GrpcServiceException(toStatus(Json.asError(outcome, Duration.ofSeconds(1))));
     }
@@ -344,7 +344,7 @@ public final class GrpcApi {
                 } else if (event instanceof ExecutionEvent.End end) {
                     if (Json.hasResult(end.outcome())) {
                         queue.offer(io.agentexec.gateway.grpc.v1.ExecutionEvent.newBuilder()
-                                .setResult(toProto(((ExecutionReply.Completed) end.outcome()).result(), s.tracked().id())).build());
+                                .setResult(toProto(((ExecutionOutcome.Completed) end.outcome()).result(), s.tracked().id())).build());
                         queue.complete();
                     } else {
                         queue.fail(new GrpcServiceException(toStatus(Json.asError(end.outcome(), Duration.ofSeconds(1)))));
@@ -374,7 +374,7 @@ public final class GrpcApi {
                 Tenant tenant = admit(metadata);
                 String id = in.getExecutionId();
                 // this node's own first; any other gateway node's through the backend (the cluster)
-                CompletionStage<Optional<ExecutionReply>> outcome = registry.find(tenant.id(), id)
+                CompletionStage<Optional<ExecutionOutcome>> outcome = registry.find(tenant.id(), id)
                         .map(t -> CompletableFuture.completedFuture(t.outcome()))
                         .orElseGet(() -> port.lookup(tenant.caller(), id).thenApply(found -> found
                                 .orElseThrow(() -> ApiException.notFound("no execution " + id)).outcome())

@@ -3,7 +3,7 @@ package io.agentexec.gateway.http;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.port.ExecutionPort;
 import io.agentexec.cluster.port.RunHandle;
 import io.agentexec.cluster.port.SandboxInfo;
@@ -364,7 +364,7 @@ public final class HttpApi {
                     .applyToEither(run.outcome().thenApply(o -> (Void) null), x -> x));
         }
         return decided.thenApply(ignored -> {
-            Optional<ExecutionReply> early = run.outcome().toCompletableFuture().isDone()
+            Optional<ExecutionOutcome> early = run.outcome().toCompletableFuture().isDone()
                     ? Optional.of(run.outcome().toCompletableFuture().join()) : Optional.empty();
             if (early.isPresent() && !Json.hasResult(early.get())) {
                 throw Json.asError(early.get(), OVERLOAD_RETRY);
@@ -378,7 +378,7 @@ public final class HttpApi {
                 return json(202, body).addHeader(RawHeader.create("Location", "/v1/executions/" + tracked.id()));
             }
             if (early.isPresent()) {
-                return json(200, completedBody((ExecutionReply.Completed) early.get(), tracked.id()));
+                return json(200, completedBody((ExecutionOutcome.Completed) early.get(), tracked.id()));
             }
             return HttpResponse.create().withStatus(200)
                     .withEntity(HttpEntities.createChunked(ContentTypes.APPLICATION_JSON, resultBody(run, tracked)));
@@ -393,7 +393,7 @@ public final class HttpApi {
     private Source<ByteString, NotUsed> resultBody(RunHandle run, TrackedExecution tracked) {
         Source<ByteString, NotUsed> result = Source.completionStage(run.outcome().thenApply(outcome ->
                 ByteString.fromArray(Json.bytes(Json.hasResult(outcome)
-                        ? completedBody((ExecutionReply.Completed) outcome, tracked.id())
+                        ? completedBody((ExecutionOutcome.Completed) outcome, tracked.id())
                         : errorBodyOf(outcome, tracked.id())))));
         Duration beat = settings.heartbeatInterval();
         Source<ByteString, NotUsed> heartbeat = Source.tick(beat, beat, ByteString.fromString(" "))
@@ -409,20 +409,20 @@ public final class HttpApi {
                 });
     }
 
-    private static ObjectNode errorBodyOf(ExecutionReply outcome, String executionId) {
+    private static ObjectNode errorBodyOf(ExecutionOutcome outcome, String executionId) {
         ApiException e = Json.asError(outcome, OVERLOAD_RETRY);
         return Json.error(e.code(), e.getMessage(), executionId);
     }
 
-    private static ObjectNode completedBody(ExecutionReply.Completed completed, String executionId) {
+    private static ObjectNode completedBody(ExecutionOutcome.Completed completed, String executionId) {
         ObjectNode body = Json.result(completed.result(), executionId);
         completed.note().ifPresent(note -> body.put("note", note));
         return body;
     }
 
-    private void recordOutcome(ExecutionReply outcome, Map<String, String> ids) {
+    private void recordOutcome(ExecutionOutcome outcome, Map<String, String> ids) {
         if (Json.hasResult(outcome)) {
-            ExecutionReply.Completed c = (ExecutionReply.Completed) outcome;
+            ExecutionOutcome.Completed c = (ExecutionOutcome.Completed) outcome;
             metrics.recordExecution(c.result().verdict().name(), c.result().wallTimeMs());
             RequestLog.info(log, ids, "execution ended: {} exit {} in {} ms", c.result().verdict(), c.result().exitCode(),
                     c.result().wallTimeMs());
@@ -450,7 +450,7 @@ public final class HttpApi {
     }
 
     private static ObjectNode executionBody(String id, Optional<java.time.Instant> startedAt,
-                                            Optional<ExecutionReply> outcome, String requestId) {
+                                            Optional<ExecutionOutcome> outcome, String requestId) {
         ObjectNode body = Json.MAPPER.createObjectNode();
         body.put("id", id);
         startedAt.ifPresent(t -> body.put("startedAt", t.toString()));
@@ -458,7 +458,7 @@ public final class HttpApi {
             body.put("status", "running");
         } else if (Json.hasResult(outcome.get())) {
             body.put("status", "completed");
-            body.set("result", completedBody((ExecutionReply.Completed) outcome.get(), id));
+            body.set("result", completedBody((ExecutionOutcome.Completed) outcome.get(), id));
         } else {
             ApiException e = Json.asError(outcome.get(), OVERLOAD_RETRY);
             body.put("status", outcome.get().cancelled() ? "cancelled" : "failed");
@@ -503,7 +503,7 @@ public final class HttpApi {
                 ? CompletableFuture.completedFuture(local.get())
                 : port.lookup(tenant.caller(), id).thenApply(found -> {
                     TrackedExecution follower = registry.follower(tenant.id(), id);
-                    Optional<ExecutionReply> outcome = found.orElseThrow(() -> noExecution(id)).outcome();
+                    Optional<ExecutionOutcome> outcome = found.orElseThrow(() -> noExecution(id)).outcome();
                     if (outcome.isPresent()) {
                         follower.complete(outcome.get());
                     } else {
@@ -520,7 +520,7 @@ public final class HttpApi {
             } else if (event instanceof ExecutionEvent.End end) {
                 boolean result = Json.hasResult(end.outcome());
                 ObjectNode data = result
-                        ? completedBody((ExecutionReply.Completed) end.outcome(), tracked.id()) : errorBodyOf(end.outcome(), tracked.id());
+                        ? completedBody((ExecutionOutcome.Completed) end.outcome(), tracked.id()) : errorBodyOf(end.outcome(), tracked.id());
                 sink.event(end.sequence(), result ? "result" : "error", data);
                 sink.end();
             }

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.sandbox.model.ExecutionResult;
 
 /** The gateway's JSON: one mapper, and the shapes of results and errors. */
@@ -35,21 +35,21 @@ public final class Json {
     }
 
     /** An outcome that carries no result (or a cancelled run), as the error it is. */
-    public static ApiException asError(ExecutionReply outcome, java.time.Duration retryAfter) {
+    public static ApiException asError(ExecutionOutcome outcome, java.time.Duration retryAfter) {
         // Java 17 has no pattern switch; the sealed interface keeps this list complete by review.
         if (outcome.cancelled()) {
-            return new ApiException(409, "cancelled", ((ExecutionReply.Completed) outcome).result().message());
+            return new ApiException(409, "cancelled", ((ExecutionOutcome.Completed) outcome).result().message());
         }
-        if (outcome instanceof ExecutionReply.Overloaded o) {
+        if (outcome instanceof ExecutionOutcome.Overloaded o) {
             return ApiException.unavailable("overloaded", "the cluster is overloaded: " + o.reason(), retryAfter);
         }
-        if (outcome instanceof ExecutionReply.NotFound n) {
+        if (outcome instanceof ExecutionOutcome.NotFound n) {
             return ApiException.notFound(n.reason());
         }
-        if (outcome instanceof ExecutionReply.Rejected r) {
+        if (outcome instanceof ExecutionOutcome.Rejected r) {
             return ApiException.badRequest(r.reason());
         }
-        if (outcome instanceof ExecutionReply.SandboxLost l) {
+        if (outcome instanceof ExecutionOutcome.SandboxLost l) {
             return ApiException.unavailable("unavailable", "the worker running the code was lost (" + l.reason()
                     + "); the code may have run", retryAfter);
         }
@@ -57,7 +57,7 @@ public final class Json {
     }
 
     /** The name an outcome without a result is counted under in metrics and logs. */
-    public static String refusal(ExecutionReply outcome) {
+    public static String refusal(ExecutionOutcome outcome) {
         if (outcome.cancelled()) {
             return "cancelled";
         }
@@ -71,8 +71,8 @@ public final class Json {
     }
 
     /** Whether an outcome is answered with a result (a completed run, not a cancelled one). */
-    public static boolean hasResult(ExecutionReply outcome) {
-        return outcome instanceof ExecutionReply.Completed && !outcome.cancelled();
+    public static boolean hasResult(ExecutionOutcome outcome) {
+        return outcome instanceof ExecutionOutcome.Completed && !outcome.cancelled();
     }
 
     public static byte[] bytes(Object value) {

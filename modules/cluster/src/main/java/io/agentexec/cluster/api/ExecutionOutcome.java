@@ -9,20 +9,22 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * The one terminal answer to an execution request, on every path (the cluster's entities, the execution port's
- * adapters, the gateway's transports, the agents). {@link Completed} wraps the engine's judged result (user-code
- * failures are results too, and a cancelled run is a Completed with verdict CANCELLED); {@link SandboxLost} says the
- * worker holding the code went away mid-run (the code may or may not have run); {@link Overloaded},
- * {@link Rejected} and {@link NotFound} say nothing ran.
+ * The one terminal outcome of an execution request. {@link Completed} wraps the engine's judged
+ * result (user-code failures are results too); {@link SandboxLost} says the worker holding the
+ * code went away mid-run; {@link Overloaded}, {@link Rejected} and {@link NotFound} say nothing ran.
+ * One type on every path (the cluster's entities, the execution port's adapters, the gateway's transports,
+ * the agents); a cancelled run is a Completed with verdict CANCELLED.
+ * Persisted inside the entities' events: the type names below are in journals and never change
+ * (this type was called {@code ExecutionOutcome} before; its events keep their class names).
  */
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "type")
 @JsonSubTypes({
-        @JsonSubTypes.Type(value = ExecutionReply.Completed.class, name = "completed"),
-        @JsonSubTypes.Type(value = ExecutionReply.SandboxLost.class, name = "sandbox-lost"),
-        @JsonSubTypes.Type(value = ExecutionReply.Overloaded.class, name = "overloaded"),
-        @JsonSubTypes.Type(value = ExecutionReply.Rejected.class, name = "rejected"),
-        @JsonSubTypes.Type(value = ExecutionReply.NotFound.class, name = "not-found")})
-public sealed interface ExecutionReply extends CborSerializable {
+        @JsonSubTypes.Type(value = ExecutionOutcome.Completed.class, name = "completed"),
+        @JsonSubTypes.Type(value = ExecutionOutcome.SandboxLost.class, name = "sandbox-lost"),
+        @JsonSubTypes.Type(value = ExecutionOutcome.Overloaded.class, name = "overloaded"),
+        @JsonSubTypes.Type(value = ExecutionOutcome.Rejected.class, name = "rejected"),
+        @JsonSubTypes.Type(value = ExecutionOutcome.NotFound.class, name = "not-found")})
+public sealed interface ExecutionOutcome extends CborSerializable {
 
     enum Status { COMPLETED, SANDBOX_LOST, OVERLOADED, REJECTED, NOT_FOUND }
 
@@ -36,7 +38,7 @@ public sealed interface ExecutionReply extends CborSerializable {
     /** True when this reply was stored earlier and is handed out again for a repeated idempotency key. */
     boolean replayed();
 
-    ExecutionReply asReplayed();
+    ExecutionOutcome asReplayed();
 
     /** True when the user's code may have started more than once: announced by the attempts list. */
     default boolean mayHaveRunMoreThanOnce() {
@@ -48,7 +50,7 @@ public sealed interface ExecutionReply extends CborSerializable {
      * (its worker died or it expired) and this execution ran in a fresh container.
      */
     record Completed(String executionKey, ExecutionResult result, List<Attempt> attempts,
-                     Optional<String> workspaceLost, boolean replayed) implements ExecutionReply {
+                     Optional<String> workspaceLost, boolean replayed) implements ExecutionOutcome {
         public Completed {
             Objects.requireNonNull(executionKey, "executionKey");
             Objects.requireNonNull(result, "result");
@@ -62,7 +64,7 @@ public sealed interface ExecutionReply extends CborSerializable {
         }
 
         @Override
-        public ExecutionReply asReplayed() {
+        public ExecutionOutcome asReplayed() {
             return new Completed(executionKey, result, attempts, workspaceLost, true);
         }
 
@@ -79,7 +81,7 @@ public sealed interface ExecutionReply extends CborSerializable {
      * the sandbox runs in a fresh container on a healthy worker.
      */
     record SandboxLost(String executionKey, String reason, List<Attempt> attempts, boolean replayed)
-            implements ExecutionReply {
+            implements ExecutionOutcome {
         public SandboxLost {
             Objects.requireNonNull(executionKey, "executionKey");
             Objects.requireNonNull(reason, "reason");
@@ -92,13 +94,16 @@ public sealed interface ExecutionReply extends CborSerializable {
         }
 
         @Override
-        public ExecutionReply asReplayed() {
+        public ExecutionOutcome asReplayed() {
             return new SandboxLost(executionKey, reason, attempts, true);
         }
     }
 
     /** A refusal: nothing ran and nothing was recorded, so there are no attempts and nothing to replay. */
-    sealed interface NothingRan extends ExecutionReply permits Overloaded, Rejected, NotFound {
+    sealed interface NothingRan extends ExecutionOutcome permits Overloaded, Rejected, NotFound {
+        /** Why nothing ran, for humans. */
+        String reason();
+
         @Override
         default List<Attempt> attempts() {
             return List.of();
@@ -110,7 +115,7 @@ public sealed interface ExecutionReply extends CborSerializable {
         }
 
         @Override
-        default ExecutionReply asReplayed() {
+        default ExecutionOutcome asReplayed() {
             return this;
         }
     }
@@ -128,7 +133,7 @@ public sealed interface ExecutionReply extends CborSerializable {
         }
     }
 
-    /** The request cannot run as given (unknown or closed sandbox, bad key); nothing ran. */
+    /** The request cannot run as given (a closed sandbox); nothing ran. */
     record Rejected(String executionKey, String reason) implements NothingRan {
         public Rejected {
             Objects.requireNonNull(executionKey, "executionKey");
@@ -141,7 +146,10 @@ public sealed interface ExecutionReply extends CborSerializable {
         }
     }
 
-    /** The sandbox (or execution) named does not exist for the caller: nothing ran. */
+    /**
+     * No such sandbox (never created) or, for a watch or a follow, no execution of this key is known:
+     * nothing ran. Never persisted: a later request may find what does not exist yet.
+     */
     record NotFound(String executionKey, String reason) implements NothingRan {
         public NotFound {
             Objects.requireNonNull(executionKey, "executionKey");
