@@ -27,7 +27,7 @@ class ConversationPolicyTest {
     @BeforeAll
     void start() throws Exception {
         model = new ScriptedModel();
-        node = TestNode.start("cluster", Map.of(
+        node = AssembledNodes.start("cluster", Map.of(
                 "agentexec.cluster.persistence.url", "jdbc:h2:mem:gateway-conversation-policy;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false",
                 "pekko.remote.artery.canonical.port", 0,
                 "agentexec.agents.llm.base-url", model.baseUrl(),

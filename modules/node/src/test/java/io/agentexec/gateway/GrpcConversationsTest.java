@@ -47,7 +47,7 @@ class GrpcConversationsTest {
     @BeforeAll
     void start() throws Exception {
         model = new ScriptedModel("```python\nprint(6 * 7)\n```", "It printed 42.\nTERMINATE", "Shall I go on?");
-        node = TestNode.start("cluster", Map.of(
+        node = AssembledNodes.start("cluster", Map.of(
                 "agentexec.cluster.persistence.url", "jdbc:h2:mem:grpc-conversations;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false",
                 "pekko.remote.artery.canonical.port", 0,
                 "agentexec.agents.llm.base-url", model.baseUrl(),

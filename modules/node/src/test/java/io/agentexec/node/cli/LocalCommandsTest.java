@@ -1,4 +1,4 @@
-package io.agentexec.cli;
+package io.agentexec.node.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -14,11 +14,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The command line, run in-process against the real engine (bubblewrap and Docker). */
-class MainTest {
+/** The local commands (exec, languages), run in-process against the real engine (bubblewrap and Docker). */
+class LocalCommandsTest {
     private record Outcome(int exit, String stdout, String stderr) {
         JsonNode json() throws IOException {
             return new ObjectMapper().readTree(stdout);
@@ -28,7 +29,7 @@ class MainTest {
     private static Outcome run(String stdin, String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int exit = Main.run(List.of(args), new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)),
+        int exit = Cli.run(List.of(args), Map.of(), new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)),
                 new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
         return new Outcome(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }

@@ -1,4 +1,4 @@
-package io.agentexec.gateway.conversations;
+package io.agentexec.node.conversations;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -18,7 +18,8 @@ import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
- * The gateway's conversations over the agents module ({@link ConversationFacade}). Tenancy is in the
+ * The gateway's {@link ConversationService} over the agents module ({@link ConversationFacade}): the node adapts one
+ * to the other, so that the gateway never depends on the agents. Tenancy is in the
  * names, as for sandboxes: a tenant's conversation "conv-1" is the agents' chat "TENANT.conv-1", so
  * another tenant's id never reaches its entity (it is simply absent: 404).
  */

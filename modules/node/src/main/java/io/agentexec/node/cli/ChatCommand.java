@@ -1,4 +1,4 @@
-package io.agentexec.agents.cli;
+package io.agentexec.node.cli;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
@@ -9,28 +9,28 @@ import io.agentexec.agents.ChatMessage;
 import io.agentexec.agents.ChatResult;
 import io.agentexec.agents.HumanInputMode;
 import io.agentexec.agents.LlmConfig;
+import io.agentexec.agents.ModelCatalog;
 import io.agentexec.agents.UserProxyAgent;
 import io.agentexec.agents.entity.ConversationEntity;
+import io.agentexec.node.NodeConfig;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
- * {@code agentexec chat}: runs the seed's first chat (a code executor and a coding assistant) from
- * the command line and prints it turn by turn, AG2 style. Without a configured endpoint
- * (AGENTEXEC_LLM_BASE_URL) it uses the bundled replay script, and says so.
+ * {@code agentexec chat} (without {@code --server}): runs the seed's first chat (a code executor and a coding
+ * assistant) in this process, on a node of its own, and prints it turn by turn, AG2 style. Without a configured
+ * endpoint (AGENTEXEC_LLM_BASE_URL) it uses the bundled replay script, and says so.
  */
-public final class ChatMain {
+final class ChatCommand {
     static final String DEFAULT_TASK = """
             Write and test a Python function that:
             1. Takes a list of numbers
@@ -38,35 +38,35 @@ public final class ChatMain {
             3. Handles edge cases (empty list, even/odd length)""";
     private static final String RULE = "-".repeat(80);
 
-    private ChatMain() {
+    private ChatCommand() {
     }
 
-    public static void main(String[] args) {
-        System.exit(run(args, System.in, System.out, System.err));
-    }
-
-    public static int run(String[] args, InputStream in, PrintStream out, PrintStream err) {
+    /**
+     * Runs the chat. Exit codes ({@link Exit}): 0 it terminated, 1 it did not (it failed), 2 a bad option; a missing
+     * configuration file is thrown ({@link NodeConfig.ConfigFileException}).
+     */
+    static int run(String[] args, Map<String, String> env, InputStream in, PrintStream out, PrintStream err) {
         Map<String, String> options;
         try {
             options = parse(args);
         } catch (AgentConfigException e) {
             err.println("agentexec chat: " + e.getMessage());
             err.println(usage());
-            return 2;
+            return Exit.USAGE.code();
         }
         if (options.containsKey("help")) {
             out.println(usage());
-            return 0;
+            return Exit.OK.code();
         }
-        Config config = ConfigFactory.load();
-        if (System.getenv("AGENTEXEC_PORT") == null) {
+        Config config = NodeConfig.load(Optional.ofNullable(options.get("config")).map(Path::of), env);
+        if (env.get("AGENTEXEC_PORT") == null) {
             // a chat from the command line is a node of its own; it must not need a fixed port
             config = ConfigFactory.parseString("pekko.remote.artery.canonical.port = 0").withFallback(config);
         }
         try (AgentRuntime runtime = AgentRuntime.start(config)) {
             LlmConfig llm = Optional.ofNullable(options.get("replay")).map(LlmConfig::replay)
                     .or(runtime::defaultLlmConfig)
-                    .orElseGet(ChatMain::bundledReplay);
+                    .orElseGet(() -> LlmConfig.replay(ModelCatalog.bundledMedianReplay().toString()));
             if (llm.kind() == LlmConfig.Kind.REPLAY) {
                 out.println("[replay model: answers come from " + llm.replayScript().orElseThrow()
                         + ", not from a live LLM; set AGENTEXEC_LLM_BASE_URL to use one]");
@@ -89,10 +89,10 @@ public final class ChatMain {
             ChatResult result = follow(runtime, id, new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8)), out);
             out.println("chat " + result.status().name().toLowerCase() + ": " + result.terminationReason());
             out.println("tokens: " + result.tokenUsage().input() + " in, " + result.tokenUsage().output() + " out");
-            return result.status() == io.agentexec.agents.ConversationStatus.TERMINATED ? 0 : 1;
+            return (result.status() == io.agentexec.agents.ConversationStatus.TERMINATED ? Exit.OK : Exit.FAILED).code();
         } catch (AgentConfigException | NumberFormatException e) {
             err.println("agentexec chat: " + e.getMessage());
-            return 2;
+            return Exit.USAGE.code();
         }
     }
 
@@ -146,17 +146,6 @@ public final class ChatMain {
         out.println(RULE);
     }
 
-    private static LlmConfig bundledReplay() {
-        try (InputStream script = ChatMain.class.getResourceAsStream("median.replay")) {
-            Path file = Files.createTempFile("agentexec-median-", ".replay");
-            file.toFile().deleteOnExit();
-            Files.copy(script, file, StandardCopyOption.REPLACE_EXISTING);
-            return LlmConfig.replay(file.toString());
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot unpack the bundled replay script", e);
-        }
-    }
-
     static Map<String, String> parse(String[] args) {
         Map<String, String> options = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
@@ -166,7 +155,7 @@ public final class ChatMain {
                 continue;
             }
             if (!a.startsWith("--") || !java.util.Set.of("--message", "--max-turns", "--replay", "--use-docker",
-                    "--work-dir", "--timeout", "--human-input-mode", "--assistant", "--executor").contains(a)) {
+                    "--work-dir", "--timeout", "--human-input-mode", "--assistant", "--executor", "--config").contains(a)) {
                 throw new AgentConfigException("unknown option " + a);
             }
             if (i + 1 >= args.length) {
@@ -181,7 +170,7 @@ public final class ChatMain {
         return """
                 usage: agentexec chat [--message TEXT] [--max-turns N] [--replay FILE] [--use-docker true|false|IMAGE]
                                       [--work-dir DIR] [--timeout SECONDS] [--human-input-mode NEVER|TERMINATE|ALWAYS]
-                                      [--assistant NAME] [--executor NAME]
+                                      [--assistant NAME] [--executor NAME] [--config FILE]
                 The model is AGENTEXEC_LLM_BASE_URL / AGENTEXEC_LLM_MODEL (key in $OPENAI_API_KEY, or the variable
                 named by AGENTEXEC_LLM_API_KEY_ENV); without one, a bundled replay script answers, labelled as such.""";
     }

@@ -32,7 +32,7 @@ class ConversationsApiTest {
         try (java.net.ServerSocket freed = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             downUrl = "http://127.0.0.1:" + freed.getLocalPort() + "/operators-internal-llm/v1";
         }
-        node = TestNode.start("cluster", Map.of(
+        node = AssembledNodes.start("cluster", Map.of(
                 "agentexec.cluster.persistence.url", "jdbc:h2:mem:gateway-conversations;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false",
                 "pekko.remote.artery.canonical.port", 0,
                 "agentexec.agents.llm.base-url", model.baseUrl(),

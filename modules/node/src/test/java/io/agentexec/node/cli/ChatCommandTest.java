@@ -1,4 +1,4 @@
-package io.agentexec.agents.cli;
+package io.agentexec.node.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,13 +8,14 @@ import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.Map;
 import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The chat command, offline: the bundled replay model and a real sandbox. */
-class ChatMainTest {
+class ChatCommandTest {
     private static final String URL = "agentexec.cluster.persistence.url";
 
     @BeforeEach
@@ -35,7 +36,7 @@ class ChatMainTest {
     void printsTheSeedsFirstChatTurnByTurnWithTheReplayModel() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = ChatMain.run(new String[0], new ByteArrayInputStream(new byte[0]),
+        int code = ChatCommand.run(new String[0], Map.of(), new ByteArrayInputStream(new byte[0]),
                 new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
         String text = out.toString(StandardCharsets.UTF_8);
         assertEquals(0, code, text + err);
@@ -49,7 +50,7 @@ class ChatMainTest {
     @Test
     void unknownOptionsAreRefused() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = ChatMain.run(new String[] {"--mesage", "hi"}, new ByteArrayInputStream(new byte[0]),
+        int code = ChatCommand.run(new String[] {"--mesage", "hi"}, Map.of(), new ByteArrayInputStream(new byte[0]),
                 new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
         assertEquals(2, code);
         assertTrue(err.toString(StandardCharsets.UTF_8).contains("unknown option --mesage"));

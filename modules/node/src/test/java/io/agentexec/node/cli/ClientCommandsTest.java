@@ -1,4 +1,4 @@
-package io.agentexec.gateway.client;
+package io.agentexec.node.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -21,7 +21,7 @@ import org.junit.jupiter.api.TestInstance;
 
 /** The client commands against a real node. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class GatewayCliTest {
+class ClientCommandsTest {
     private AutoCloseable node;
     private String server;
 
@@ -42,7 +42,7 @@ class GatewayCliTest {
     private Run run(String stdin, String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int exit = GatewayCli.run(List.of(args), Map.of("AGENTEXEC_SERVER", server, "AGENTEXEC_API_KEY", TestNodes.aliceKey()),
+        int exit = ClientCommands.run(List.of(args), Map.of("AGENTEXEC_SERVER", server, "AGENTEXEC_API_KEY", TestNodes.aliceKey()),
                 new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)),
                 new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
         return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));

@@ -1,4 +1,4 @@
-package io.agentexec.gateway.client;
+package io.agentexec.node.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -33,17 +33,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * The client side of {@code bin/agentexec}: {@code exec --server URL}, {@code sandbox}, {@code chat}
  * and {@code logs}, talking to a gateway over HTTP. Results print as JSON on stdout; output streams
  * to stderr while code runs, with a progress line when it is quiet.
- * Exit codes: 0 done (whatever the verdict), 1 the gateway refused, 2 usage, 3 gateway unreachable.
+ * Exit codes ({@link Exit}): 0 done (whatever the verdict), 1 the gateway refused, 2 usage, 3 gateway unreachable.
  */
-public final class GatewayCli {
-    static final int EXIT_OK = 0;
-    static final int EXIT_REFUSED = 1;
-    static final int EXIT_USAGE = 2;
-    static final int EXIT_UNREACHABLE = 3;
+final class ClientCommands {
+    static final int EXIT_OK = Exit.OK.code();
+    static final int EXIT_REFUSED = Exit.FAILED.code();
+    static final int EXIT_USAGE = Exit.USAGE.code();
+    static final int EXIT_UNREACHABLE = Exit.UNAVAILABLE.code();
     /** A quiet run shows it is alive this often. */
     private static final Duration PROGRESS_EVERY = Duration.ofSeconds(2);
 
-    public static final String USAGE = """
+    static final String USAGE = """
             client commands (need --server URL or AGENTEXEC_SERVER; --api-key KEY or AGENTEXEC_API_KEY):
               exec --server URL --language L [--timeout S] [--memory MB] [--stdin FILE] [--sandbox ID] FILE|-
               sandbox create --language L | sandbox rm ID | sandbox put ID PATH LOCALFILE | sandbox get ID PATH
@@ -61,19 +61,15 @@ public final class GatewayCli {
     private final PrintStream out;
     private final PrintStream err;
 
-    private GatewayCli(String server, Optional<String> apiKey, PrintStream out, PrintStream err) {
+    private ClientCommands(String server, Optional<String> apiKey, PrintStream out, PrintStream err) {
         this.server = server.replaceAll("/+$", "");
         this.apiKey = apiKey;
         this.out = out;
         this.err = err;
     }
 
-    public static void main(String[] args) {
-        System.exit(run(List.of(args), System.getenv(), System.in, System.out, System.err));
-    }
-
     /** Entry point for bin/agentexec: {@code args} start with the command (exec, sandbox, chat, logs). */
-    public static int run(List<String> args, Map<String, String> env, InputStream in, PrintStream out, PrintStream err) {
+    static int run(List<String> args, Map<String, String> env, InputStream in, PrintStream out, PrintStream err) {
         List<String> rest = new ArrayList<>(args);
         try {
             String server = take(rest, "--server").or(() -> Optional.ofNullable(env.get("AGENTEXEC_SERVER")))
@@ -82,7 +78,7 @@ public final class GatewayCli {
             if (rest.isEmpty()) {
                 throw new IllegalArgumentException("a command is required");
             }
-            GatewayCli cli = new GatewayCli(server, key, out, err);
+            ClientCommands cli = new ClientCommands(server, key, out, err);
             String command = rest.remove(0);
             return switch (command) {
                 case "exec" -> cli.exec(rest, in);
