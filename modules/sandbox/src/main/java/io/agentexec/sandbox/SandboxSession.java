@@ -43,6 +43,8 @@ public final class SandboxSession implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SandboxSession.class);
     private static final Duration FILE_TIMEOUT = Duration.ofSeconds(30);
     private static final int EXIT_TIMEOUT = 124;
+    /** What tar may say on stderr when it packs or unpacks a workspace: enough for its error lines. */
+    private static final long ARCHIVE_ERROR_BYTES = 16 * 1024;
     /** Marks agentexec's own line in a reply, so neither the model nor a person takes it for the program's output. */
     static final String WORDS_PREFIX = "[agentexec] ";
     /** The backend whose agent is not alone in a pid namespace: no zygotes there (the agent would refuse them). */
@@ -367,6 +369,61 @@ public final class SandboxSession implements AutoCloseable {
         } catch (AgentException e) {
             broken = true; // no answer in time: a late one would be taken for the next request's
             throw e;
+        }
+    }
+
+    /**
+     * The workspace as a tar archive, to move the sandbox to another worker: GNU tar from the sandbox's image, run by
+     * its agent as the sandbox's user, so nothing of the workspace is read or parsed outside a sandbox. At most
+     * {@code maxBytes} (the workspace limit and tar's headers): past that, as when tar fails (an unreadable file) or
+     * outlives {@code timeout}, it throws {@link WorkspaceArchiveException} and the sandbox stays as it was.
+     */
+    public synchronized byte[] exportWorkspace(Limits limits, long maxBytes, Duration timeout) {
+        RunOutcome run = archiveRun(List.of("tar", "--create", "--file=-", "."), new byte[0], limits, maxBytes, timeout);
+        if (run.outputLimitHit() || run.stdoutTruncated()) {
+            throw new WorkspaceArchiveException("the workspace's archive is larger than " + maxBytes + " bytes");
+        }
+        archiveChecked(run, "pack");
+        return run.stdout();
+    }
+
+    /**
+     * Unpacks an archive made by {@link #exportWorkspace} (in another sandbox) into this sandbox's workspace, inside the
+     * sandbox, as its user: modes kept, the workspace directory itself left as it is. Throws
+     * {@link WorkspaceArchiveException} when tar fails or outlives {@code timeout}.
+     */
+    public synchronized void importWorkspace(byte[] archive, Limits limits, Duration timeout) {
+        archiveChecked(archiveRun(List.of("tar", "--extract", "--file=-", "--preserve-permissions", "--no-overwrite-dir"),
+                archive, limits, 0, timeout), "unpack");
+    }
+
+    private RunOutcome archiveRun(List<String> argv, byte[] stdin, Limits limits, long stdoutBytes, Duration timeout) {
+        requireUsable();
+        RunSpec spec = new RunSpec(argv, settings.runEnvironment(), backend.workspace(), stdin, timeout.toMillis(),
+                stdoutBytes, ARCHIVE_ERROR_BYTES, limits.workspaceBytes(), backend.runProcessLimit(limits));
+        try {
+            return backend.channel().run(spec, OutputListener.NONE, settings.agentBackstop());
+        } catch (AgentException e) {
+            broken = true; // no answer in time: a late one would be taken for the next request's
+            throw e;
+        }
+    }
+
+    private static void archiveChecked(RunOutcome run, String what) {
+        if (run.timedOut()) {
+            throw new WorkspaceArchiveException("tar could not " + what + " the workspace in time");
+        }
+        if (run.exitCode() != 0 || run.signal() != 0) {
+            throw new WorkspaceArchiveException("tar could not " + what + " the workspace (exit " + run.exitCode()
+                    + (run.signal() != 0 ? ", signal " + run.signal() : "") + "): "
+                    + new String(run.stderr(), StandardCharsets.UTF_8).strip());
+        }
+    }
+
+    /** Packing or unpacking a workspace failed; the session itself is still usable unless it says otherwise. */
+    public static final class WorkspaceArchiveException extends RuntimeException {
+        public WorkspaceArchiveException(String message) {
+            super(message);
         }
     }
 
