@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import io.agentexec.cluster.ClusterSettings.Formation;
+import io.agentexec.cluster.admin.AdminRoutes;
 import io.agentexec.cluster.api.CancelReply;
 import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.FileReply;
@@ -49,6 +50,7 @@ import java.util.function.Consumer;
 import java.util.regex.Pattern;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.MailboxSelector;
@@ -73,6 +75,8 @@ public final class AgentexecCluster implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(AgentexecCluster.class);
 
     /** Ids and keys become persistence ids and actor names: printable, no spaces, bounded. */
+    /** Room a message's envelope takes beside a handover chunk in one remoting frame. */
+    private static final int ENVELOPE_BYTES = 64 * 1024;
     private static final Pattern SANDBOX_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
     private static final Pattern IDEMPOTENCY_KEY = Pattern.compile("[A-Za-z0-9._:~@+=-]{1,200}");
     /** Docker's reference grammar, simplified: [registry[:port]/]path[:tag][@sha256:digest]. */
@@ -90,13 +94,18 @@ public final class AgentexecCluster implements AutoCloseable {
     private final Optional<FileOperationPool> fileThreads;
     private final ActorRef<Placement.Command> placement;
     private final ClusterSharding sharding;
+    private final Optional<ActorRef<ExecutionWorker.Command>> worker;
+    private final Optional<ExecutorService> handoverThreads;
+    private final NodeShutdown shutdown;
     private final AtomicBoolean released = new AtomicBoolean();
     private final CompletableFuture<Void> engineReleased = new CompletableFuture<>();
 
     private AgentexecCluster(ActorSystem<Void> system, ClusterSettings settings, EngineSettings engineSettings,
                              JobPolicy jobPolicy, Optional<SandboxEngine> engine, Optional<SessionTable> sessions,
                              Optional<ExecutorService> slotThreads, Optional<FileOperationPool> fileThreads,
-                             ActorRef<Placement.Command> placement, ClusterSharding sharding) {
+                             ActorRef<Placement.Command> placement, ClusterSharding sharding,
+                             Optional<ActorRef<ExecutionWorker.Command>> worker, Optional<ExecutorService> handoverThreads,
+                             NodeShutdown shutdown) {
         this.system = system;
         this.settings = settings;
         this.engineSettings = engineSettings;
@@ -107,6 +116,9 @@ public final class AgentexecCluster implements AutoCloseable {
         this.fileThreads = fileThreads;
         this.placement = placement;
         this.sharding = sharding;
+        this.worker = worker;
+        this.handoverThreads = handoverThreads;
+        this.shutdown = shutdown;
     }
 
     /**
@@ -121,6 +133,7 @@ public final class AgentexecCluster implements AutoCloseable {
                 engineSettings);
         Config effective = effectiveConfig(config, settings);
         checkTransport(effective, settings);
+        checkFrameSize(effective, settings);
         if (settings.has(NodeRole.GATEWAY)) {
             SchemaMigrations.migrate(settings.persistence());
         }
@@ -144,21 +157,40 @@ public final class AgentexecCluster implements AutoCloseable {
                 settings.worker().slots(), daemonThreads("agentexec-slot")));
         Optional<FileOperationPool> fileThreads = engine.map(e -> new FileOperationPool(settings.worker().fileThreads(),
                 settings.worker().fileQueue(), daemonThreads("agentexec-file")));
+        // Moving sandboxes off a draining worker (or onto this one) packs and unpacks workspaces on threads of their
+        // own: each holds one archive in memory, so their number bounds what moves take.
+        Optional<ExecutorService> handoverThreads = engine.map(e -> Executors.newFixedThreadPool(
+                settings.worker().handover().threads(), daemonThreads("agentexec-handover")));
+        ClusterSharding sharding = ClusterSharding.get(system);
+        Optional<ActorRef<ExecutionWorker.Command>> worker = Optional.empty();
         if (engine.isPresent()) {
+            // A draining worker tells each sandbox's entity (wherever it lives) to move it.
+            ExecutionWorker.SandboxOwners owners = (sandboxId, workerName) -> sharding
+                    .entityRefFor(SandboxEntity.TYPE_KEY, sandboxId).tell(new SandboxEntity.WorkerDraining(workerName));
             // The name carries an id per incarnation: a sandbox bound to a worker that restarted sees it gone.
-            system.systemActorOf(ExecutionWorker.create(engine.get(), jobPolicy, sessions.get(), slotThreads.get(),
-                            fileThreads.get(), settings.worker(), settings.output(), loadTopic),
-                    "execution-worker-" + UUID.randomUUID(), Props.empty());
+            worker = Optional.of(system.systemActorOf(ExecutionWorker.create(engine.get(), jobPolicy, sessions.get(),
+                            slotThreads.get(), fileThreads.get(), handoverThreads.get(), owners, settings.worker(),
+                            settings.output(), loadTopic),
+                    "execution-worker-" + UUID.randomUUID(), Props.empty()));
         }
 
-        ClusterSharding sharding = ClusterSharding.get(system);
         SandboxEntity.init(system, placement, settings);
         ExecutionEntity.init(system, placement, settings.execution());
 
+        NodeShutdown shutdown = NodeShutdown.attach(system);
         AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, jobPolicy, engine, sessions,
-                slotThreads, fileThreads, placement, sharding);
+                slotThreads, fileThreads, placement, sharding, worker, handoverThreads, shutdown);
+        if (worker.isPresent()) {
+            shutdown.add(NodeShutdown.WORKER_DRAIN, "worker drain", node::drainWorkerWhenStopping);
+        }
         system.getWhenTerminated().thenRun(node::releaseEngine);
-        node.formCluster();
+        AdminRoutes.register(node);
+        try {
+            node.formCluster();
+        } catch (RuntimeException e) {
+            node.close();
+            throw e;
+        }
         log.info("agentexec node {} started with roles {}", node.selfAddress(), settings.roles());
         return node;
     }
@@ -168,7 +200,20 @@ public final class AgentexecCluster implements AutoCloseable {
         if (settings.formation() == Formation.KUBERNETES_BOOTSTRAP) {
             PekkoManagement.get(system).start();
             ClusterBootstrap.get(system).start();
-        } else if (system.settings().config().getStringList("pekko.cluster.seed-nodes").isEmpty()) {
+            return;
+        }
+        if (settings.admin().enabled()) {
+            // The admin routes (drain, its status) live on the management port: opened for them.
+            try {
+                PekkoManagement.get(system).start().toCompletableFuture().get(settings.askTimeout().toMillis(),
+                        java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (Exception e) {
+                throw new IllegalStateException("cannot open the management port for the admin routes on "
+                        + settings.admin().host() + ":" + settings.admin().port() + " (agentexec.cluster.admin.host/port, "
+                        + "AGENTEXEC_MANAGEMENT_HOST/_PORT): " + e.getMessage(), e);
+            }
+        }
+        if (system.settings().config().getStringList("pekko.cluster.seed-nodes").isEmpty()) {
             cluster.manager().tell(Join.create(cluster.selfMember().address()));
         }
     }
@@ -189,6 +234,11 @@ public final class AgentexecCluster implements AutoCloseable {
         overrides.put(slick + "db.user", persistence.user());
         overrides.put(slick + "db.password", persistence.password());
         overrides.put(slick + "db.numThreads", persistence.poolSize());
+        if (settings.formation() != Formation.KUBERNETES_BOOTSTRAP && settings.admin().enabled()) {
+            // Kubernetes says where management listens (config/kubernetes.conf); elsewhere the admin settings do.
+            overrides.put("pekko.management.http.hostname", settings.admin().host());
+            overrides.put("pekko.management.http.port", settings.admin().port());
+        }
         overrides.put(slick + "db.maxConnections", persistence.poolSize());
         var tls = settings.tls();
         if (tls.enabled()) {
@@ -203,7 +253,7 @@ public final class AgentexecCluster implements AutoCloseable {
             overrides.put(ssl + "config-ssl-engine.trust-store-password", tls.trustStorePassword());
             overrides.put(ssl + "config-ssl-engine.require-mutual-authentication", true);
         }
-        Config result = config;
+        Config result = NodeShutdown.withWorkerDrain(config, settings.worker().drainTimeout());
         for (var entry : overrides.entrySet()) {
             result = result.withValue(entry.getKey(), ConfigValueFactory.fromAnyRef(entry.getValue()));
         }
@@ -214,6 +264,17 @@ public final class AgentexecCluster implements AutoCloseable {
      * Refuses plain-TCP remoting on anything but loopback (unless explicitly allowed): without TLS, whoever
      * reaches the port can join the cluster and send its entities and workers any message.
      */
+    static void checkFrameSize(Config effective, ClusterSettings settings) {
+        long frame = effective.getBytes("pekko.remote.artery.advanced.maximum-frame-size");
+        int chunk = settings.worker().handover().chunkBytes();
+        // A chunk travels in one message, with its envelope (ids, serializer's framing) beside it.
+        if (chunk + ENVELOPE_BYTES > frame) {
+            throw new IllegalArgumentException("agentexec.cluster.worker.handover.chunk-bytes (" + chunk + ") plus "
+                    + ENVELOPE_BYTES + " bytes of envelope must fit pekko.remote.artery.advanced.maximum-frame-size ("
+                    + frame + ")");
+        }
+    }
+
     static void checkTransport(Config effective, ClusterSettings settings) {
         String transport = effective.getString("pekko.remote.artery.transport");
         if (transport.equals("tls-tcp") || settings.tls().allowPlaintextOffLoopback()) {
@@ -580,7 +641,62 @@ public final class AgentexecCluster implements AutoCloseable {
         return Cluster.get(system).selfMember().address();
     }
 
-    /** Leaves the cluster gracefully (handing over shards), stops the node and removes its containers. */
+    /**
+     * Drains this node and stops it, as SIGTERM does: the coordinated shutdown with {@link NodeShutdown#DRAIN} (what
+     * other modules added to it first: the gateway's drain), then the worker's drain (placement stops choosing it, its
+     * queue is handed back, its sandboxes move to other workers with their workspaces, its runs finish, up to
+     * {@code worker.drain-timeout}), then sharding hands the entities over and the node leaves. Completes once the node
+     * has stopped and its containers are gone. Asking again (or stopping otherwise meanwhile) joins the same stop.
+     */
+    public CompletionStage<Done> drainAndStop() {
+        CompletableFuture<Done> stopped = new CompletableFuture<>();
+        shutdown.stop(NodeShutdown.DRAIN).whenComplete((done, failure) -> {
+            Thread closer = new Thread(() -> {
+                try {
+                    close();
+                    stopped.complete(Done.getInstance());
+                } catch (RuntimeException e) {
+                    stopped.completeExceptionally(e);
+                }
+            }, "agentexec-stop");
+            closer.setDaemon(true);
+            closer.start();
+        });
+        return stopped;
+    }
+
+    /** The worker's drain, run in its phase of the coordinated shutdown when the stop's reason drains. */
+    private CompletionStage<Done> drainWorkerWhenStopping() {
+        Optional<CoordinatedShutdown.Reason> reason = shutdown.reason();
+        if (!NodeShutdown.drains(reason) || worker.isEmpty()) {
+            log.info("node {} stops without draining its worker (reason: {})", selfAddress(),
+                    reason.map(Object::toString).orElse("none"));
+            return CompletableFuture.completedFuture(Done.getInstance());
+        }
+        Duration wait = settings.worker().drainTimeout().plus(settings.askTimeout());
+        return AskPattern.<ExecutionWorker.Command, ExecutionWorker.DrainReport>ask(worker.get(),
+                ExecutionWorker.Drain::new, wait, system.scheduler()).thenApply(report -> Done.getInstance());
+    }
+
+    /** This node's worker's drain (not started: SERVING); empty on a node without the worker role. */
+    public CompletionStage<Optional<ExecutionWorker.DrainReport>> drainReport() {
+        if (worker.isEmpty()) {
+            return CompletableFuture.completedFuture(Optional.empty());
+        }
+        return AskPattern.<ExecutionWorker.Command, ExecutionWorker.DrainReport>ask(worker.get(),
+                ExecutionWorker.GetDrainReport::new, settings.askTimeout(), system.scheduler()).thenApply(Optional::of);
+    }
+
+    /** How this node stops, and the record of its stop: other modules add their steps here (see {@link NodeShutdown}). */
+    public NodeShutdown nodeShutdown() {
+        return shutdown;
+    }
+
+    /**
+     * Stops the node now: leaves the cluster gracefully (handing over shards) without draining its worker (a run still
+     * going ends as when a worker dies; {@link #drainAndStop()} drains first), and removes its containers. After a
+     * stop begun otherwise (a drain, SIGTERM, a downed node), waits for it and removes the containers.
+     */
     @Override
     public void close() {
         system.terminate();
@@ -598,6 +714,7 @@ public final class AgentexecCluster implements AutoCloseable {
                 sessions.ifPresent(SessionTable::close);
                 slotThreads.ifPresent(ExecutorService::shutdownNow);
                 fileThreads.ifPresent(FileOperationPool::close);
+                handoverThreads.ifPresent(ExecutorService::shutdownNow);
                 engine.ifPresent(SandboxEngine::close);
             } finally {
                 engineReleased.complete(null);

@@ -30,7 +30,8 @@ public record ClusterSettings(
         PersistenceSettings persistence,
         OutputSettings output,
         FilesSettings files,
-        TlsSettings tls) {
+        TlsSettings tls,
+        AdminSettings admin) {
 
     /** How a node finds the others: configured seed nodes (none: it joins itself), or Kubernetes bootstrap. */
     public enum Formation {
@@ -66,11 +67,19 @@ public record ClusterSettings(
      * @param fileOpTimeout       a file operation running longer marks its sandbox's container broken
      * @param proceedTimeout      a job accepted on the condition that its sender persists its start and says
      *                            {@code Proceed} is dropped (it never ran) when no word comes within this
+     * @param drainTimeout        how long a draining worker waits for its running executions to finish and its
+     *                            sandboxes to move before its node leaves anyway
+     * @param handover            how a draining worker's sandboxes move to another worker
      */
     public record WorkerSettings(int slots, int queueCapacity, Duration loadReportInterval,
                                  Duration orphanSessionTimeout, Backoff restartBackoff, Duration cancelRetryInterval,
-                                 int fileThreads, int fileQueue, Duration fileOpTimeout, Duration proceedTimeout) {
+                                 int fileThreads, int fileQueue, Duration fileOpTimeout, Duration proceedTimeout,
+                                 Duration drainTimeout, HandoverSettings handover) {
         public WorkerSettings {
+            if (drainTimeout.isNegative() || drainTimeout.isZero()) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.drain-timeout must be positive, got " + drainTimeout);
+            }
+            Objects.requireNonNull(handover, "handover");
             if (proceedTimeout.isNegative() || proceedTimeout.isZero()) {
                 throw new IllegalArgumentException("agentexec.cluster.worker.proceed-timeout must be positive, got " + proceedTimeout);
             }
@@ -93,6 +102,69 @@ public record ClusterSettings(
     }
 
     /**
+     * A sandbox's move off a draining worker: its workspace packed there (tar, inside the sandbox), carried through the
+     * cluster in chunks and unpacked in a fresh container on another worker.
+     *
+     * @param threads         moves packed or unpacked at once on one worker (each holds its archive in memory)
+     * @param chunkBytes      bytes per message carrying the archive (under remoting's maximum-frame-size)
+     * @param archiveOverhead what tar's headers may add to the workspace limit: an archive past limit + this is refused
+     * @param timeout         one move's whole budget (pack, carry, unpack); past it the sandbox's workspace is lost
+     */
+    public record HandoverSettings(int threads, int chunkBytes, long archiveOverhead, Duration timeout) {
+        public HandoverSettings {
+            if (threads < 1) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.handover.threads must be at least 1, got " + threads);
+            }
+            if (chunkBytes < 1024) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.handover.chunk-bytes must be at least 1k, got "
+                        + chunkBytes);
+            }
+            if (archiveOverhead < 0) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.handover.archive-overhead must not be negative, got "
+                        + archiveOverhead);
+            }
+            if (timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("agentexec.cluster.worker.handover.timeout must be positive, got " + timeout);
+            }
+        }
+
+        /** The largest archive of a workspace of {@code workspaceBytes} a move carries. */
+        public long maxArchiveBytes(long workspaceBytes) {
+            return workspaceBytes + archiveOverhead;
+        }
+    }
+
+    /**
+     * The node's admin routes (drain, its status) on the pekko-management port; off without a token.
+     *
+     * @param token the bearer token the routes require; empty: the routes answer 403 and, with seed-node formation,
+     *              the management port is not opened at all
+     * @param host  where the management port listens with seed-node formation (Kubernetes: pekko.management.http)
+     * @param port  its port there
+     */
+    public record AdminSettings(String token, String host, int port) {
+        /** A token shorter than this is refused at start: it would be guessable. */
+        static final int MIN_TOKEN_LENGTH = 16;
+
+        public AdminSettings {
+            Objects.requireNonNull(token, "token");
+            if (!token.isEmpty() && token.length() < MIN_TOKEN_LENGTH) {
+                throw new IllegalArgumentException("agentexec.cluster.admin.token (AGENTEXEC_ADMIN_TOKEN) must be at least "
+                        + MIN_TOKEN_LENGTH + " characters, got " + token.length());
+            }
+        }
+
+        public boolean enabled() {
+            return !token.isEmpty();
+        }
+
+        @Override
+        public String toString() {
+            return "AdminSettings[token=" + (token.isEmpty() ? "none" : "set") + ", host=" + host + ", port=" + port + "]";
+        }
+    }
+
+    /**
      * @param persistBeforeRun the worker runs the code only after the entity persisted the attempt's start
      *                         and told it to proceed: a coordinator that dies in between leaves no run
      *                         behind that a retry could repeat unannounced (costs one journal write per run)
@@ -107,7 +179,11 @@ public record ClusterSettings(
         }
     }
 
-    public record SandboxSettings(Duration idleTimeout, int rememberedResults) {
+    /**
+     * @param moveTimeout how long a sandbox's entity waits for its move off a draining worker (the handover's timeout,
+     *                    plus the ask-timeout for the messages around it) before it records the workspace as lost
+     */
+    public record SandboxSettings(Duration idleTimeout, int rememberedResults, Duration moveTimeout) {
     }
 
     /**
@@ -264,6 +340,7 @@ public record ClusterSettings(
         Config o = c.getConfig("output");
         Config f = c.getConfig("files");
         Config t = c.getConfig("tls");
+        Config h = w.getConfig("handover");
         return new ClusterSettings(
                 c.getString("system-name"),
                 roles,
@@ -273,12 +350,15 @@ public record ClusterSettings(
                 new WorkerSettings(w.getInt("slots"), w.getInt("queue"), w.getDuration("load-report-interval"),
                         w.getDuration("orphan-session-timeout"), Backoff.fromConfig(w.getConfig("restart-backoff")),
                         w.getDuration("cancel-retry-interval"), w.getInt("file-threads"), w.getInt("file-queue"),
-                        w.getDuration("file-op-timeout"), w.getDuration("proceed-timeout")),
+                        w.getDuration("file-op-timeout"), w.getDuration("proceed-timeout"), w.getDuration("drain-timeout"),
+                        new HandoverSettings(h.getInt("threads"), bytes(h, "chunk-bytes"), h.getBytes("archive-overhead"),
+                                h.getDuration("timeout"))),
                 new ExecutionSettings(e.getInt("max-attempts"), Backoff.fromConfig(e.getConfig("retry-backoff")),
                         e.getDuration("retry-capacity-wait"),
                         e.getDuration("run-watchdog-slack"), e.getDuration("queued-watchdog"), e.getDuration("linger"),
                         e.getDuration("reply-timeout-slack"), e.getBoolean("persist-before-run")),
-                new SandboxSettings(s.getDuration("idle-timeout"), s.getInt("remembered-results")),
+                new SandboxSettings(s.getDuration("idle-timeout"), s.getInt("remembered-results"),
+                        w.getDuration("handover.timeout").plus(c.getDuration("ask-timeout"))),
                 new PersistenceSettings(Dialect.parse(p.getString("dialect")), p.getString("url"), p.getString("user"),
                         p.getString("password"), p.getString("schema"), p.getInt("pool-size")),
                 new OutputSettings(o.getDuration("flush-interval"), bytes(o, "max-chunk-bytes"), bytes(o, "buffer-bytes"),
@@ -286,7 +366,8 @@ public record ClusterSettings(
                 new FilesSettings(bytes(f, "max-bytes"), f.getDuration("timeout")),
                 new TlsSettings(t.getBoolean("enabled"), t.getString("key-store"), t.getString("key-store-password"),
                         t.getString("key-password"), t.getString("trust-store"), t.getString("trust-store-password"),
-                        t.getBoolean("allow-plaintext-off-loopback")));
+                        t.getBoolean("allow-plaintext-off-loopback")),
+                new AdminSettings(c.getString("admin.token"), c.getString("admin.host"), c.getInt("admin.port")));
     }
 
     private static int bytes(Config c, String path) {

@@ -38,6 +38,14 @@ public sealed interface Decision {
     }
 
     /**
+     * A draining worker handed the job back: nothing ran there and no attempt is counted. When the attempt's start
+     * was recorded ({@code recordedAttempt}), record that it was handed back; then submit it again (a one-off: to
+     * another worker; a sandbox's run, pinned to that {@code worker}: once the sandbox has moved off it).
+     */
+    record HandedBack(java.util.Optional<Integer> recordedAttempt, String worker, String reason) implements Decision {
+    }
+
+    /**
      * The attempt failed and another will follow: record the failure (after the attempt's start on
      * {@code unrecordedStart} when its worker was lost before the start was recorded), then
      * {@link Dispatch#recorded} arms the retry after the backoff.

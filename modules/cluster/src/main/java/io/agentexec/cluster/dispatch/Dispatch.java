@@ -235,6 +235,13 @@ public final class Dispatch<C> {
         });
     }
 
+    /**
+     * The sandbox's workspace was lost while the execution in progress waited (its move failed): its outcome says so.
+     */
+    public void workspaceLost(String reason) {
+        current.ifPresent(e -> e.workspaceLost = Optional.of(reason));
+    }
+
     /** Sends the execution in progress to a worker: the one it is pinned to, else the best not avoided. */
     public void submit(Target target) {
         Execution e = current.orElseThrow();
@@ -327,6 +334,9 @@ public final class Dispatch<C> {
         if (reply instanceof ExecutionWorker.Accepted accepted) {
             return onAccepted(e, accepted);
         }
+        if (reply instanceof ExecutionWorker.HandedBack back) {
+            return onHandedBack(e, back);
+        }
         if (reply instanceof ExecutionWorker.Started) {
             Duration limit = deadlines.started(e.request.orElseThrow().limits().timeout());
             timers.startSingleTimer(WATCHDOG, wrap.apply(new Signal.WatchdogExpired(reply.jobId(),
@@ -374,6 +384,28 @@ public final class Dispatch<C> {
             return noWorker(e, noCapacity.reason());
         }
         return IGNORE;
+    }
+
+    /**
+     * A draining worker did not take the job, or dropped it from its queue before it ran: nothing ran, so no attempt
+     * is counted; it goes to another worker (a sandbox's run once its sandbox has moved).
+     */
+    private Decision onHandedBack(Execution e, ExecutionWorker.HandedBack back) {
+        stopWatching();
+        String worker = workerName(back.worker());
+        Optional<Integer> recorded = e.phase instanceof Taken taken ? Optional.of(taken.attempt().number()) : Optional.empty();
+        Optional<String> pinnedTo = e.phase instanceof Placing placing ? placing.pinnedTo() : Optional.empty();
+        if (e.cancelRequested) {
+            return e.promised ? finish(e, cancelled(e, e.attempts, "cancelled by the caller; its worker had handed it "
+                    + "back unrun")) : refuse(e, "cancelled by the caller before any worker took it");
+        }
+        e.phase = new Waiting(Optional.empty());
+        e.avoid.add(worker);
+        e.triedAvoided = false;
+        if (recorded.isEmpty() && pinnedTo.isEmpty()) {
+            return SUBMIT; // nothing recorded, nothing pinned: simply elsewhere
+        }
+        return new Decision.HandedBack(recorded, worker, back.reason());
     }
 
     private Decision onAccepted(Execution e, ExecutionWorker.Accepted accepted) {

@@ -120,6 +120,13 @@ public final class ExecutionEntity
     public record Finished(ExecutionOutcome reply) implements Event {
     }
 
+    /**
+     * A draining worker handed the started attempt back before it ran: no attempt failed, none is open; the same
+     * attempt number goes to another worker.
+     */
+    public record AttemptHandedBack(int attempt, String worker, String reason) implements Event {
+    }
+
     // ---- state
 
     public record OpenAttempt(int number, String worker) {
@@ -145,6 +152,9 @@ public final class ExecutionEntity
             }
             if (event instanceof AttemptStarted started) {
                 return new State(request, attempts, Optional.of(new OpenAttempt(started.attempt(), started.worker())), outcome);
+            }
+            if (event instanceof AttemptHandedBack) {
+                return new State(request, attempts, Optional.empty(), outcome);
             }
             if (event instanceof AttemptFailed failed) {
                 List<Attempt> all = new ArrayList<>(attempts);
@@ -322,6 +332,15 @@ public final class ExecutionEntity
             // Nothing ran, nothing is recorded: the key is free again.
             ctx.getSelf().tell(PassivateNow.INSTANCE);
             return Effect().noReply();
+        }
+        if (decision instanceof Decision.HandedBack back) {
+            // Nothing ran on the draining worker: its recorded start is closed, no attempt counted, and on it goes.
+            if (back.recordedAttempt().isEmpty()) {
+                dispatch.submit(target());
+                return Effect().noReply();
+            }
+            return Effect().persist(new AttemptHandedBack(back.recordedAttempt().get(), back.worker(), back.reason()))
+                    .thenRun(s -> dispatch.submit(target())).thenNoReply();
         }
         List<Event> events = new ArrayList<>();
         if (!state.accepted() && !(decision instanceof Decision.Ignore)) {

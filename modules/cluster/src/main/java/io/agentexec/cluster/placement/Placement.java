@@ -48,6 +48,16 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
     public record SubmitFileOp(Optional<String> worker, ExecutionWorker.FileOp op) implements Command {
     }
 
+    /**
+     * Moves a sandbox off the worker {@code from} (a draining one): the worker placement chooses among the others
+     * that are not draining gets {@link ExecutionWorker.AdoptSandbox} and fetches the workspace from {@code from}.
+     * Answers {@code WorkerGone} to {@code replyTo} when {@code from} is not in the cluster, {@code NoCapacity} when
+     * no other worker can take it.
+     */
+    public record SubmitMove(String from, String opId, String sandboxId, io.agentexec.cluster.api.SandboxSpec spec,
+                             ActorRef<ExecutionWorker.Reply> replyTo) implements Command {
+    }
+
     /** Tells the worker to remove a sandbox's container, when that worker is still there. */
     public record CloseOn(String worker, String sandboxId) implements Command {
     }
@@ -103,6 +113,7 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
                 .onMessage(SubmitTo.class, this::onSubmitTo)
                 .onMessage(CloseOn.class, this::onCloseOn)
                 .onMessage(SubmitFileOp.class, this::onFileOp)
+                .onMessage(SubmitMove.class, this::onMove)
                 .onMessage(HasCapacity.class, msg -> {
                     msg.replyTo().tell(choose(Set.of()).isPresent());
                     return this;
@@ -137,7 +148,7 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
         Optional<String> best = choose(submit.avoid());
         if (best.isEmpty()) {
             String reason = workers.isEmpty() ? "no worker is in the cluster"
-                    : "every worker's slots and queue are full";
+                    : "every worker's slots and queue are full (or it is draining)";
             submit.job().replyTo().tell(new ExecutionWorker.NoCapacity(submit.job().jobId(), reason));
             return this;
         }
@@ -168,6 +179,23 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
         return this;
     }
 
+    private Behavior<Command> onMove(SubmitMove move) {
+        ActorRef<ExecutionWorker.Command> from = workers.get(move.from());
+        if (from == null) {
+            move.replyTo().tell(new ExecutionWorker.WorkerGone(move.opId(), move.from()));
+            return this;
+        }
+        Optional<String> target = chooseForMove(move.from());
+        if (target.isEmpty()) {
+            move.replyTo().tell(new ExecutionWorker.NoCapacity(move.opId(), "no other worker is in the cluster to move "
+                    + "the sandbox to (every other one is draining, or there is none)"));
+            return this;
+        }
+        workers.get(target.get()).tell(new ExecutionWorker.AdoptSandbox(move.opId(), move.sandboxId(), move.spec(), from,
+                move.replyTo()));
+        return this;
+    }
+
     private Behavior<Command> onCloseOn(CloseOn close) {
         ActorRef<ExecutionWorker.Command> worker = workers.get(close.worker());
         if (worker != null) {
@@ -187,10 +215,27 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
         }
         boolean slotFree = load.running() < load.slots();
         loads.put(name, new WorkerLoad(worker, load.running() + (slotFree ? 1 : 0), load.queued() + (slotFree ? 0 : 1),
-                load.slots(), load.queueCapacity(), load.sessions()));
+                load.slots(), load.queueCapacity(), load.sessions(), load.draining()));
     }
 
-    /** The worker with the most free slots, then the most free queue; random among equals. Unreported workers are tried. */
+    /**
+     * Where a sandbox moves: any worker but {@code from} that is not draining, full or not (a sandbox takes no slot
+     * until it runs), the one with the most free slots, then the fewest sandboxes; random among equals.
+     */
+    private Optional<String> chooseForMove(String from) {
+        List<String> candidates = new ArrayList<>(workers.keySet());
+        candidates.remove(from);
+        java.util.Collections.shuffle(candidates, ThreadLocalRandom.current());
+        return candidates.stream()
+                .filter(name -> !loads.containsKey(name) || !loads.get(name).draining())
+                .max(Comparator.<String>comparingInt(name -> loads.containsKey(name) ? loads.get(name).freeSlots() : 1)
+                        .thenComparingInt(name -> loads.containsKey(name) ? -loads.get(name).sessions() : 0));
+    }
+
+    /**
+     * The worker with the most free slots, then the most free queue; random among equals. Unreported workers are
+     * tried; draining ones never (their free capacity is none).
+     */
     private Optional<String> choose(Set<String> avoid) {
         List<String> candidates = new ArrayList<>(workers.keySet());
         candidates.removeAll(avoid);

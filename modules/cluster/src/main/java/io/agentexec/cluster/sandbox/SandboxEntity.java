@@ -134,7 +134,15 @@ public final class SandboxEntity
     public record RecordRefusal(String executionKey, String reason, ActorRef<Done> replyTo) implements Command {
     }
 
-    /** A worker's answer: to the file operation out, or to the execution's job. */
+    /**
+     * The worker {@code worker} drains (it leaves the cluster soon) and holds a container of this sandbox: the
+     * sandbox moves to another worker with its workspace when it is bound there (after the execution or file
+     * operation in progress), else the worker is told to drop that container. Sent by the draining worker.
+     */
+    public record WorkerDraining(String worker) implements Command {
+    }
+
+    /** A worker's answer: to the file operation out, to the move out, or to the execution's job. */
     private record WorkerAnswered(ExecutionWorker.Reply reply) implements Command {
     }
 
@@ -143,6 +151,9 @@ public final class SandboxEntity
     }
 
     private record FileOpTimedOut(String opId) implements Command {
+    }
+
+    private record MoveTimedOut(String opId) implements Command {
     }
 
     private enum IdleTimeout implements Command { INSTANCE }
@@ -196,6 +207,20 @@ public final class SandboxEntity
     public record Closed(String reason) implements Event {
     }
 
+    /**
+     * The sandbox moved off the draining worker {@code from} to {@code worker} with its workspace (packed there,
+     * unpacked in a fresh container here): its executions run on {@code worker} from now on, with the same files.
+     */
+    public record MovedToWorker(String worker, String from, String reason) implements Event {
+    }
+
+    /**
+     * The draining worker {@code worker} handed the execution's started attempt back before it ran: nothing ran, no
+     * attempt failed; it runs once the sandbox has moved.
+     */
+    public record ExecutionHandedBack(String executionKey, String worker, String reason) implements Event {
+    }
+
     /** An execution refused as overloaded after its caller was told it was taken (see {@link RecordRefusal}). */
     public record ExecutionRefused(String executionKey, String reason) implements Event {
     }
@@ -229,6 +254,9 @@ public final class SandboxEntity
     // executions stashed behind them (and which of those were cancelled while they waited).
     private final Dispatch<Command> dispatch;
     private final SandboxFiles files;
+    private final SandboxMove mover;
+    /** The execution in progress was handed back by its draining worker: it is submitted again once the move ends. */
+    private boolean resubmitAfterMove;
     private final List<String> stashedKeys = new ArrayList<>();
     private final Set<String> cancelledWhileStashed = new HashSet<>();
 
@@ -248,6 +276,8 @@ public final class SandboxEntity
                 Dispatch.Retries.BEFORE_START_ONLY);
         this.files = new SandboxFiles(sandboxId, timers, placement, replies, FileOpTimedOut::new, dispatch::workerName,
                 filesSettings);
+        this.mover = new SandboxMove(sandboxId, timers, placement, replies, MoveTimedOut::new, dispatch::workerName,
+                settings.moveTimeout());
     }
 
     @Override
@@ -427,9 +457,10 @@ public final class SandboxEntity
                 .onCommand(InspectExecution.class, this::onInspectExecution)
                 .onCommand(WatchExecution.class, this::onWatchExecution)
                 .onCommand(RecordRefusal.class, this::onRecordRefusal)
-                .onCommand(WorkerAnswered.class, (state, cmd) -> files.owns(cmd.reply())
-                        ? apply(files.onReply(cmd.reply(), state.worker()))
-                        : apply(state, dispatch.on(new Signal.WorkerAnswered(cmd.reply()))))
+                .onCommand(WorkerAnswered.class, this::onWorkerAnswered)
+                .onCommand(WorkerDraining.class, this::onWorkerDraining)
+                .onCommand(MoveTimedOut.class, (state, cmd) -> mover.onTimeout(cmd.opId())
+                        .map(this::apply).orElseGet(() -> Effect().noReply()))
                 .onCommand(FromDispatch.class, (state, cmd) -> apply(state, dispatch.on(cmd.signal())))
                 .onCommand(FileOpTimedOut.class, (state, cmd) -> files.onTimeout(cmd.opId(), state.worker())
                         .map(this::apply).orElseGet(() -> Effect().noReply()))
@@ -450,6 +481,42 @@ public final class SandboxEntity
                     }
                     return Effect().noReply();
                 });
+    }
+
+    private ReplyEffect<Event, SandboxState> onWorkerAnswered(SandboxState state, WorkerAnswered cmd) {
+        ExecutionWorker.Reply reply = cmd.reply();
+        if (files.owns(reply)) {
+            return apply(files.onReply(reply, state.worker()));
+        }
+        if (mover.owns(reply)) {
+            return apply(mover.onReply(reply));
+        }
+        if (reply instanceof ExecutionWorker.Adopted late) {
+            // A move this sandbox gave up on (its timeout) ended after all: that container is not the sandbox's.
+            String worker = dispatch.workerName(late.worker());
+            if (state.worker().filter(worker::equals).isEmpty()) {
+                placement.tell(new Placement.CloseOn(worker, sandboxId));
+            }
+            return Effect().noReply();
+        }
+        return apply(state, dispatch.on(new Signal.WorkerAnswered(reply)));
+    }
+
+    private ReplyEffect<Event, SandboxState> onWorkerDraining(SandboxState state, WorkerDraining cmd) {
+        if (mover.busy()) {
+            return Effect().noReply(); // already moving (a repeated announcement)
+        }
+        if (busy()) {
+            return Effect().stash(); // after the execution or file operation in progress (it may bind it there)
+        }
+        boolean usable = state.is(SandboxView.Status.ACTIVE) || state.is(SandboxView.Status.EXPIRED);
+        if (usable && state.worker().filter(cmd.worker()::equals).isPresent()) {
+            mover.start(cmd.worker(), state.spec().orElseThrow(), "worker " + cmd.worker() + " is draining");
+            return Effect().noReply();
+        }
+        // The draining worker holds a container this sandbox does not use (any more): it may go.
+        placement.tell(new Placement.CloseOn(cmd.worker(), sandboxId));
+        return Effect().noReply();
     }
 
     private ReplyEffect<Event, SandboxState> onCancel(SandboxState state, Cancel cmd) {
@@ -534,6 +601,16 @@ public final class SandboxEntity
         if (decision instanceof Decision.Refuse) {
             return Effect().noReply().thenUnstashAll(); // nothing ran, nothing recorded: the next command may go
         }
+        if (decision instanceof Decision.HandedBack back) {
+            String key = dispatch.key().orElseThrow();
+            if (back.recordedAttempt().isEmpty()) {
+                afterHandBack(state, back);
+                return Effect().noReply();
+            }
+            return Effect().persist(new ExecutionHandedBack(key, back.worker(), back.reason()))
+                    .thenRun(s -> afterHandBack(s, back))
+                    .thenNoReply();
+        }
         if (decision instanceof Decision.Unbind unbind) {
             return Effect().persist(new WorkspaceLost(unbind.reason()))
                     .thenRun(s -> dispatch.submit(target(s)))
@@ -565,6 +642,40 @@ public final class SandboxEntity
         return Effect().persist(events).thenRun(s -> dispatch.recorded(decision)).thenNoReply();
     }
 
+    /**
+     * The execution's draining worker handed it back: the sandbox moves off that worker first (when bound there), and
+     * the execution is submitted again once the move ends (to where it went, or, lost, to a fresh container).
+     */
+    private void afterHandBack(SandboxState state, Decision.HandedBack back) {
+        if (mover.busy()) {
+            resubmitAfterMove = true;
+        } else if (state.worker().filter(back.worker()::equals).isPresent()) {
+            resubmitAfterMove = true;
+            mover.start(back.worker(), state.spec().orElseThrow(), "worker " + back.worker() + " is draining");
+        } else {
+            dispatch.submit(target(state));
+        }
+    }
+
+    /**
+     * Records a move's end: the sandbox is on its new worker, or its workspace is lost. Either way the container on
+     * the worker it left goes; an execution handed back meanwhile is sent on.
+     */
+    private ReplyEffect<Event, SandboxState> apply(SandboxMove.Step step) {
+        return Effect().persist(step.events()).thenRun(s -> {
+            placement.tell(new Placement.CloseOn(step.from(), sandboxId));
+            if (!step.moved()) {
+                s.workspaceLost().ifPresent(dispatch::workspaceLost);
+            }
+            if (resubmitAfterMove) {
+                resubmitAfterMove = false;
+                if (!dispatch.idle()) {
+                    dispatch.submit(target(s));
+                }
+            }
+        }).thenNoReply().thenUnstashAll();
+    }
+
     /** Records a file operation's answer and gives it to its caller (or sends a write again, elsewhere). */
     private ReplyEffect<Event, SandboxState> apply(SandboxFiles.Step step) {
         armIdle();
@@ -594,9 +705,9 @@ public final class SandboxEntity
         return dispatch.key().filter(key::equals).isPresent();
     }
 
-    /** An execution or a file operation is in progress: everything else waits for it. */
+    /** An execution, a file operation or a move is in progress: everything else waits for it. */
     private boolean busy() {
-        return !dispatch.idle() || files.busy();
+        return !dispatch.idle() || files.busy() || mover.busy();
     }
 
     private void armIdle() {

@@ -135,6 +135,10 @@ final class SandboxFiles {
                     : new Step(lost, request, Optional.of(new FileReply.Failed(SandboxFileException.Kind.WORKSPACE_LOST,
                             "the sandbox's files are gone: " + reason)));
         }
+        if (reply instanceof ExecutionWorker.HandedBack) {
+            // The worker chosen to open the container is draining (placement had not heard yet): another opens it.
+            return new Step(List.of(), request, Optional.empty());
+        }
         String why = reply instanceof ExecutionWorker.NoCapacity none ? none.reason() : reply.toString();
         return new Step(List.of(), request, Optional.of(new FileReply.Failed(SandboxFileException.Kind.FAILED,
                 "no worker can open the sandbox's container: " + why)));

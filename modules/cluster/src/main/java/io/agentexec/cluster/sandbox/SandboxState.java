@@ -10,9 +10,11 @@ import io.agentexec.cluster.sandbox.SandboxEntity.Closed;
 import io.agentexec.cluster.sandbox.SandboxEntity.Created;
 import io.agentexec.cluster.sandbox.SandboxEntity.Event;
 import io.agentexec.cluster.sandbox.SandboxEntity.ExecutionFinished;
+import io.agentexec.cluster.sandbox.SandboxEntity.ExecutionHandedBack;
 import io.agentexec.cluster.sandbox.SandboxEntity.ExecutionRefused;
 import io.agentexec.cluster.sandbox.SandboxEntity.ExecutionStarted;
 import io.agentexec.cluster.sandbox.SandboxEntity.Expired;
+import io.agentexec.cluster.sandbox.SandboxEntity.MovedToWorker;
 import io.agentexec.cluster.sandbox.SandboxEntity.WorkspaceLost;
 import io.agentexec.sandbox.model.Limits;
 import java.util.ArrayList;
@@ -68,6 +70,17 @@ public record SandboxState(SandboxView.Status status, Optional<SandboxSpec> spec
         if (event instanceof BoundToWorker b) {
             return new SandboxState(SandboxView.Status.ACTIVE, spec, Optional.of(b.worker()), executions,
                     workspaceLost, inFlight, recent, closedReason);
+        }
+        if (event instanceof MovedToWorker m) {
+            return new SandboxState(status, spec, Optional.of(m.worker()), executions, workspaceLost, inFlight, recent,
+                    closedReason);
+        }
+        if (event instanceof ExecutionHandedBack h) {
+            // nothing ran: the execution waits (for the move) with the attempts it had
+            List<Attempt> failed = inFlight.filter(f -> f.executionKey().equals(h.executionKey()))
+                    .map(InFlight::failedAttempts).orElse(List.of());
+            return new SandboxState(status, spec, worker, executions, workspaceLost,
+                    Optional.of(new InFlight(h.executionKey(), "", failed)), recent, closedReason);
         }
         if (event instanceof ExecutionStarted s) {
             List<Attempt> failed = inFlight.filter(f -> f.executionKey().equals(s.executionKey()))

@@ -18,7 +18,9 @@ import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.model.Limits;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -166,6 +168,68 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     public record GetLoad(ActorRef<WorkerLoad> replyTo) implements Command {
     }
 
+    /**
+     * Drains this worker (asking again changes nothing): placement stops choosing it at once (its load report says
+     * so), the jobs waiting in its queue are handed back ({@link HandedBack}: nothing ran, their entities send them
+     * elsewhere), the entities of the sandboxes it holds are told to move them (each answers with
+     * {@link CloseSandbox} once its workspace is on another worker), and the runs it has finish. {@code replyTo}
+     * hears the report once all of that is done, or at {@code worker.drain-timeout} with what is left.
+     */
+    public record Drain(ActorRef<DrainReport> replyTo) implements Command {
+    }
+
+    public record GetDrainReport(ActorRef<DrainReport> replyTo) implements Command {
+    }
+
+    /**
+     * Where a worker's drain is: not started (SERVING), under way, done, or given up at the drain timeout; what it
+     * still has (running jobs, queued jobs, sandbox containers); what it handed back and released so far; how long
+     * it has been draining (or took).
+     */
+    public record DrainReport(DrainState state, int running, int queued, int sessions, int handedBack,
+                              int sandboxesReleased, long elapsedMillis) implements CborSerializable {
+        public enum DrainState { SERVING, DRAINING, DRAINED, TIMED_OUT }
+    }
+
+    /**
+     * Opens a fresh container for the sandbox on this worker and restores its workspace from {@code from} (the
+     * draining worker it leaves), then answers {@link Adopted} (this worker holds the sandbox's container from now
+     * on) or {@link AdoptFailed} (nothing of it is kept here) to {@code replyTo}. Sent by placement.
+     */
+    public record AdoptSandbox(String opId, String sandboxId, SandboxSpec spec, ActorRef<Command> from,
+                               ActorRef<Reply> replyTo) implements Command {
+    }
+
+    /**
+     * Packs the sandbox's workspace (tar, inside its container, at most the workspace limit plus the archive
+     * overhead) and holds the archive for {@link FetchChunk} until {@link ExportDone} or the handover timeout.
+     */
+    public record ExportSandbox(String opId, String sandboxId, Limits limits, ActorRef<ExportReply> replyTo)
+            implements Command {
+    }
+
+    public record FetchChunk(String opId, int index, ActorRef<ExportReply> replyTo) implements Command {
+    }
+
+    /** The adopter has the archive, or gave up: it is dropped here. */
+    public record ExportDone(String opId) implements Command {
+    }
+
+    /** What the worker a sandbox leaves answers the one adopting it. */
+    public sealed interface ExportReply extends CborSerializable {
+        String opId();
+    }
+
+    /** The archive is packed: {@code bytes} long, in {@code chunks} chunks, its SHA-256 in hex. */
+    public record Exported(String opId, long bytes, int chunks, String sha256) implements ExportReply {
+    }
+
+    public record ExportFailed(String opId, String reason) implements ExportReply {
+    }
+
+    public record ArchiveChunk(String opId, int index, byte[] data) implements ExportReply {
+    }
+
     /** A job accepted with awaitProceed still has no word after the proceed-timeout. */
     private record ProceedTimedOut(String jobId) implements Command {
     }
@@ -183,6 +247,24 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     }
 
     private enum PublishLoad implements Command { INSTANCE }
+
+    /** While draining: announce sandboxes still here again, and see whether the drain is done. */
+    private enum DrainTick implements Command { INSTANCE }
+
+    private enum DrainTimedOut implements Command { INSTANCE }
+
+    /** A handover thread packed a workspace (or failed to); {@code released} lets it go once the archive is fetched. */
+    private record ExportPacked(ExportSandbox request, Optional<byte[]> archive, String sha256, String failure,
+                                CompletableFuture<Void> released) implements Command {
+    }
+
+    private record ExportExpired(String opId) implements Command {
+    }
+
+    /** A handover thread restored an adopted sandbox ({@code session} present) or failed to ({@code failure}). */
+    private record AdoptionEnded(AdoptSandbox adopt, Optional<SandboxSession> session, long archiveBytes,
+                                 String failure) implements Command {
+    }
 
     private enum SweepIdleSessions implements Command { INSTANCE }
 
@@ -239,6 +321,21 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
      * is checked again here, whoever sent it: the edge is not trusted to have done it.
      */
     public record Refused(String jobId, String reason) implements Reply {
+    }
+
+    /**
+     * The worker is draining: it did not take the job or file operation, or dropped the job from its queue before it
+     * ran. Nothing ran there; the sender sends it to another worker, counting no failed attempt.
+     */
+    public record HandedBack(String jobId, ActorRef<Command> worker, String reason) implements Reply {
+    }
+
+    /** The sandbox's workspace was restored on {@code worker}, which holds its container from now on. */
+    public record Adopted(String jobId, ActorRef<Command> worker, long archiveBytes) implements Reply {
+    }
+
+    /** The sandbox could not be moved; nothing of it is kept on the worker that was to adopt it. */
+    public record AdoptFailed(String jobId, String reason) implements Reply {
     }
 
     /** No worker can take the job (sent by placement, not by a worker). Nothing ran. */
@@ -303,20 +400,50 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         }
     }
 
+    /** A sandbox's workspace packed here for the worker adopting it, until it has fetched it. */
+    private record Export(byte[] archive, CompletableFuture<Void> released) {
+    }
+
+    /** The drain under way (transient: a restarted incarnation of the actor starts serving again). */
+    private static final class Draining {
+        final long startedNanos = System.nanoTime();
+        final List<ActorRef<DrainReport>> waiters = new ArrayList<>();
+        /** When each sandbox still here was last announced to its entity. */
+        final Map<String, Long> announced = new HashMap<>();
+        int handedBack;
+        int released;
+        Optional<DrainReport.DrainState> ended = Optional.empty();
+        long tookMillis;
+    }
+
+    /**
+     * Told the id of a sandbox this worker holds and the worker's name when it drains: the sandbox's owner (its
+     * entity) is to move it off this worker, or say it does not use it.
+     */
+    @FunctionalInterface
+    public interface SandboxOwners {
+        void workerDraining(String sandboxId, String workerName);
+    }
+
     /**
      * The worker, restarted with backoff when it fails; its sessions live in {@code sessions} and survive that.
      *
-     * @param slots       a pool of at least {@code settings.slots()} threads, for runs only: a job holds one
-     *                    while it runs, and the worker never runs more jobs than slots
-     * @param fileThreads the file operations' own bounded pool ({@code settings.fileThreads()} threads, a queue
-     *                    of {@code settings.fileQueue()}): a stuck file operation never takes a run's thread
+     * @param slots           a pool of at least {@code settings.slots()} threads, for runs only: a job holds one
+     *                        while it runs, and the worker never runs more jobs than slots
+     * @param fileThreads     the file operations' own bounded pool ({@code settings.fileThreads()} threads, a queue
+     *                        of {@code settings.fileQueue()}): a stuck file operation never takes a run's thread
+     * @param handoverThreads {@code settings.handover().threads()} threads packing and unpacking moving sandboxes'
+     *                        workspaces (each holds one archive in memory)
+     * @param owners          told of every sandbox here when the worker drains
      */
     public static Behavior<Command> create(SandboxEngine engine, JobPolicy policy, SessionTable sessions,
-                                           ExecutorService slots, FileOperationPool fileThreads, WorkerSettings settings,
-                                           OutputSettings outputSettings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
+                                           ExecutorService slots, FileOperationPool fileThreads,
+                                           ExecutorService handoverThreads, SandboxOwners owners,
+                                           WorkerSettings settings, OutputSettings outputSettings,
+                                           ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         Behavior<Command> worker = Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-                new ExecutionWorker(ctx, timers, engine, policy, sessions, slots, fileThreads, settings, outputSettings,
-                        loadTopic)));
+                new ExecutionWorker(ctx, timers, engine, policy, sessions, slots, fileThreads, handoverThreads, owners,
+                        settings, outputSettings, loadTopic)));
         return Behaviors.supervise(worker).onFailure(SupervisorStrategy.restartWithBackoff(
                 settings.restartBackoff().min(), settings.restartBackoff().max(), settings.restartBackoff().randomFactor()));
     }
@@ -326,6 +453,12 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private final SessionTable sessions;
     private final ExecutorService slots;
     private final FileOperationPool fileThreads;
+    private final ExecutorService handoverThreads;
+    private final SandboxOwners owners;
+    private final TimerScheduler<Command> timers;
+    /** The name entities know this worker by (its path with its node's address). */
+    private final String name;
+    private final org.apache.pekko.actor.typed.Scheduler scheduler;
     private final WorkerSettings settings;
     private final OutputSettings outputSettings;
     private final ActorRef<Topic.Command<WorkerLoad>> loadTopic;
@@ -336,17 +469,26 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private int running;
     /** Jobs holding a slot while they wait for their sender's Proceed: they count as running for capacity. */
     private final Set<String> reserved = new HashSet<>();
+    private Optional<Draining> draining = Optional.empty();
+    private final Map<String, Export> exports = new HashMap<>();
+    /** Sandboxes being adopted here (their workspaces being fetched and unpacked). */
+    private int adoptions;
 
     private ExecutionWorker(ActorContext<Command> ctx, TimerScheduler<Command> timers, SandboxEngine engine,
                             JobPolicy policy, SessionTable sessions, ExecutorService slots, FileOperationPool fileThreads,
-                            WorkerSettings settings, OutputSettings outputSettings,
-                            ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
+                            ExecutorService handoverThreads, SandboxOwners owners, WorkerSettings settings,
+                            OutputSettings outputSettings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         super(ctx);
         this.engine = engine;
         this.policy = policy;
         this.sessions = sessions;
         this.slots = slots;
         this.fileThreads = fileThreads;
+        this.handoverThreads = handoverThreads;
+        this.owners = owners;
+        this.timers = timers;
+        this.name = ctx.getSelf().path().toStringWithAddress(Cluster.get(ctx.getSystem()).selfMember().address());
+        this.scheduler = ctx.getSystem().scheduler();
         this.settings = settings;
         this.outputSettings = outputSettings;
         this.loadTopic = loadTopic;
@@ -391,6 +533,20 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                     return this;
                 })
                 .onMessageEquals(SweepIdleSessions.INSTANCE, this::onSweep)
+                .onMessage(Drain.class, this::onDrain)
+                .onMessage(GetDrainReport.class, msg -> {
+                    msg.replyTo().tell(drainReport());
+                    return this;
+                })
+                .onMessageEquals(DrainTick.INSTANCE, this::onDrainTick)
+                .onMessageEquals(DrainTimedOut.INSTANCE, this::onDrainTimedOut)
+                .onMessage(ExportSandbox.class, this::onExport)
+                .onMessage(ExportPacked.class, this::onExportPacked)
+                .onMessage(FetchChunk.class, this::onFetchChunk)
+                .onMessage(ExportDone.class, done -> dropExport(done.opId()))
+                .onMessage(ExportExpired.class, expired -> dropExport(expired.opId()))
+                .onMessage(AdoptSandbox.class, this::onAdopt)
+                .onMessage(AdoptionEnded.class, this::onAdoptionEnded)
                 .build();
     }
 
@@ -403,6 +559,10 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         }
         if (job instanceof RunInSandbox run && !run.openIfMissing() && !sessions.contains(run.sandboxId())) {
             job.replyTo().tell(new SessionMissing(job.jobId()));
+            return this;
+        }
+        if (draining.isPresent()) {
+            handBack(job.replyTo(), job.jobId(), "it takes no new work");
             return this;
         }
         if (running + reserved.size() < settings.slots()) {
@@ -546,12 +706,25 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         });
         nextFromQueue();
         publishLoad();
+        checkDrained();
         return this;
     }
 
     private Behavior<Command> onCloseSandbox(CloseSandbox close) {
         // Removing a container blocks on the daemon: off the actor, and off the runs' and file operations' pools.
-        CompletableFuture.runAsync(() -> sessions.close(close.sandboxId()), blocking);
+        ActorRef<Command> self = getContext().getSelf();
+        draining.ifPresent(d -> {
+            if (sessions.contains(close.sandboxId())) {
+                d.released++;
+            }
+        });
+        boolean drainWaits = draining.isPresent();
+        CompletableFuture.runAsync(() -> sessions.close(close.sandboxId()), blocking)
+                .whenComplete((done, failure) -> {
+                    if (drainWaits) {
+                        self.tell(DrainTick.INSTANCE); // the drain may be done now
+                    }
+                });
         return this;
     }
 
@@ -596,6 +769,11 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private Behavior<Command> onFileOp(FileOp op) {
         if (!op.openIfMissing() && !sessions.contains(op.sandboxId())) {
             op.replyTo().tell(new SessionMissing(op.opId()));
+            return this;
+        }
+        if (draining.isPresent() && !sessions.contains(op.sandboxId())) {
+            // A draining worker opens no container; one it holds still serves files until its sandbox moves.
+            handBack(op.replyTo(), op.opId(), "it opens no new container");
             return this;
         }
         if (!sessions.contains(op.sandboxId())) {
@@ -816,7 +994,330 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
 
     private WorkerLoad load() {
         return new WorkerLoad(getContext().getSelf(), running + reserved.size(), queue.size(), settings.slots(),
-                settings.queueCapacity(), sessions.size());
+                settings.queueCapacity(), sessions.size(), draining.isPresent());
+    }
+
+    // ---- drain
+
+    private void handBack(ActorRef<Reply> replyTo, String jobId, String why) {
+        draining.ifPresent(d -> d.handedBack++);
+        replyTo.tell(new HandedBack(jobId, getContext().getSelf(), "worker " + name
+                + " is draining (its node is leaving the cluster): " + why + "; nothing ran there"));
+    }
+
+    private Behavior<Command> onDrain(Drain drain) {
+        if (draining.isEmpty()) {
+            startDraining();
+        }
+        Draining d = draining.get();
+        if (d.ended.isPresent()) {
+            drain.replyTo().tell(drainReport());
+        } else {
+            d.waiters.add(drain.replyTo());
+        }
+        return this;
+    }
+
+    private void startDraining() {
+        Draining d = new Draining();
+        draining = Optional.of(d);
+        // What waits for a slot (or for its Proceed while holding one) never ran: it goes back to placement.
+        List<Job> waiting = new ArrayList<>(queue);
+        reserved.forEach(id -> Optional.ofNullable(active.get(id)).ifPresent(a -> waiting.add(a.job)));
+        log.info("worker {} draining: {} running, {} waiting (handed back to placement), {} sandbox(es) to move",
+                name, running, waiting.size(), sessions.size());
+        queue.clear();
+        reserved.clear();
+        for (Job job : waiting) {
+            Active dropped = active.remove(job.jobId());
+            if (dropped != null) {
+                dropped.cancelled = true;
+                dropped.output.close();
+            }
+            handBack(job.replyTo(), job.jobId(), "it dropped the job from its queue");
+        }
+        publishLoad(); // placement stops choosing it now
+        announceSandboxes(d);
+        timers.startTimerWithFixedDelay(DrainTick.INSTANCE, settings.loadReportInterval());
+        timers.startSingleTimer(DrainTimedOut.INSTANCE, settings.drainTimeout());
+        checkDrained();
+    }
+
+    /**
+     * Tells each sandbox's entity that this worker drains (it moves the sandbox, or says it does not use it here), and
+     * again for one still here a whole move's budget later (its entity may have restarted since).
+     */
+    private void announceSandboxes(Draining d) {
+        long now = System.nanoTime();
+        for (String id : sessions.ids()) {
+            Long last = d.announced.get(id);
+            if (last == null || now - last > settings.handover().timeout().toNanos()) {
+                d.announced.put(id, now);
+                try {
+                    owners.workerDraining(id, name);
+                } catch (RuntimeException e) {
+                    log.warn("could not tell sandbox {} that worker {} drains: {}", id, name, e.toString());
+                }
+            }
+        }
+    }
+
+    private Behavior<Command> onDrainTick() {
+        draining.filter(d -> d.ended.isEmpty()).ifPresent(d -> {
+            announceSandboxes(d);
+            checkDrained();
+        });
+        return this;
+    }
+
+    /** Drained: no job runs or waits, no sandbox's container is left, no move in or out is under way. */
+    private void checkDrained() {
+        if (draining.isEmpty() || draining.get().ended.isPresent()) {
+            return;
+        }
+        if (running == 0 && reserved.isEmpty() && queue.isEmpty() && sessions.size() == 0 && exports.isEmpty()
+                && adoptions == 0) {
+            Draining d = draining.get();
+            endDrain(DrainReport.DrainState.DRAINED);
+            log.info("worker {} drained in {} ms: {} job(s) handed back, {} sandbox(es) moved or released",
+                    name, d.tookMillis, d.handedBack, d.released);
+        }
+    }
+
+    private Behavior<Command> onDrainTimedOut() {
+        if (draining.isPresent() && draining.get().ended.isEmpty()) {
+            endDrain(DrainReport.DrainState.TIMED_OUT);
+            log.warn("worker {} did not drain within {} (agentexec.cluster.worker.drain-timeout): {} run(s) still "
+                            + "running and {} sandbox(es) still here end as its node leaves (SANDBOX_LOST, or retried "
+                            + "elsewhere)", name, settings.drainTimeout(), running, sessions.size());
+        }
+        return this;
+    }
+
+    private void endDrain(DrainReport.DrainState state) {
+        Draining d = draining.get();
+        d.tookMillis = java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - d.startedNanos);
+        d.ended = Optional.of(state);
+        timers.cancel(DrainTick.INSTANCE);
+        timers.cancel(DrainTimedOut.INSTANCE);
+        DrainReport report = drainReport();
+        d.waiters.forEach(w -> w.tell(report));
+        d.waiters.clear();
+    }
+
+    private DrainReport drainReport() {
+        if (draining.isEmpty()) {
+            return new DrainReport(DrainReport.DrainState.SERVING, running, queue.size() + reserved.size(),
+                    sessions.size(), 0, 0, 0);
+        }
+        Draining d = draining.get();
+        long elapsed = d.ended.isPresent() ? d.tookMillis
+                : java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - d.startedNanos);
+        return new DrainReport(d.ended.orElse(DrainReport.DrainState.DRAINING), running, queue.size() + reserved.size(),
+                sessions.size(), d.handedBack, d.released, elapsed);
+    }
+
+    // ---- moving a sandbox: the side it leaves
+
+    private Behavior<Command> onExport(ExportSandbox export) {
+        Optional<SandboxSession> session = sessions.find(export.sandboxId());
+        if (session.isEmpty()) {
+            export.replyTo().tell(new ExportFailed(export.opId(), "worker " + name + " holds no container for sandbox "
+                    + export.sandboxId()));
+            return this;
+        }
+        ActorRef<Command> self = getContext().getSelf();
+        long maxBytes = settings.handover().maxArchiveBytes(export.limits().workspaceBytes());
+        java.time.Duration timeout = settings.handover().timeout();
+        CompletableFuture<Void> released = new CompletableFuture<>();
+        try {
+            handoverThreads.execute(() -> {
+                Optional<byte[]> archive = Optional.empty();
+                String sha = "";
+                String failure = "";
+                try {
+                    archive = Optional.of(session.get().exportWorkspace(export.limits(), maxBytes, timeout));
+                    sha = sha256(archive.get());
+                } catch (RuntimeException e) {
+                    failure = String.valueOf(e.getMessage());
+                }
+                self.tell(new ExportPacked(export, archive, sha, failure, released));
+                if (archive.isPresent()) {
+                    // This thread's share of the memory moves take: held until the adopter has the archive.
+                    try {
+                        released.get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                    } catch (Exception stillHeld) {
+                        // the export expires on the actor's side at the same time
+                    }
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            export.replyTo().tell(new ExportFailed(export.opId(), "worker " + name + " is stopping"));
+        }
+        return this;
+    }
+
+    private Behavior<Command> onExportPacked(ExportPacked packed) {
+        ExportSandbox export = packed.request();
+        if (packed.archive().isEmpty()) {
+            log.warn("could not pack the workspace of sandbox {} to move it: {}", export.sandboxId(), packed.failure());
+            export.replyTo().tell(new ExportFailed(export.opId(), "packing its workspace on worker " + name
+                    + " failed: " + packed.failure()));
+            checkDrained();
+            return this;
+        }
+        byte[] archive = packed.archive().get();
+        exports.put(export.opId(), new Export(archive, packed.released()));
+        getContext().scheduleOnce(settings.handover().timeout(), getContext().getSelf(), new ExportExpired(export.opId()));
+        int chunk = settings.handover().chunkBytes();
+        int chunks = Math.max(1, (archive.length + chunk - 1) / chunk);
+        export.replyTo().tell(new Exported(export.opId(), archive.length, chunks, packed.sha256()));
+        return this;
+    }
+
+    private Behavior<Command> onFetchChunk(FetchChunk fetch) {
+        Export export = exports.get(fetch.opId());
+        int chunk = settings.handover().chunkBytes();
+        long from = (long) fetch.index() * chunk;
+        if (export == null || fetch.index() < 0 || (from >= export.archive().length && from > 0)) {
+            fetch.replyTo().tell(new ExportFailed(fetch.opId(), export == null
+                    ? "worker " + name + " holds no archive " + fetch.opId() + " (expired after "
+                            + settings.handover().timeout() + ", or never packed)"
+                    : "no chunk " + fetch.index() + " in archive " + fetch.opId()));
+            return this;
+        }
+        int to = (int) Math.min(export.archive().length, from + chunk);
+        fetch.replyTo().tell(new ArchiveChunk(fetch.opId(), fetch.index(),
+                java.util.Arrays.copyOfRange(export.archive(), (int) from, to)));
+        return this;
+    }
+
+    private Behavior<Command> dropExport(String opId) {
+        Export export = exports.remove(opId);
+        if (export != null) {
+            export.released().complete(null);
+            checkDrained();
+        }
+        return this;
+    }
+
+    // ---- moving a sandbox: the side it comes to
+
+    private Behavior<Command> onAdopt(AdoptSandbox adopt) {
+        if (draining.isPresent()) {
+            adopt.replyTo().tell(new AdoptFailed(adopt.opId(), "worker " + name + " is draining too"));
+            return this;
+        }
+        Optional<String> violation = violation(() -> policy.checkSandbox(adopt.spec()));
+        if (violation.isPresent()) {
+            adopt.replyTo().tell(new AdoptFailed(adopt.opId(), violation.get()));
+            return this;
+        }
+        ActorRef<Command> self = getContext().getSelf();
+        try {
+            handoverThreads.execute(() -> self.tell(adopt(adopt)));
+            adoptions++;
+        } catch (RejectedExecutionException e) {
+            adopt.replyTo().tell(new AdoptFailed(adopt.opId(), "worker " + name + " is stopping"));
+        }
+        return this;
+    }
+
+    /**
+     * Runs on a handover thread: a fresh container, the archive fetched chunk by chunk from the worker the sandbox
+     * leaves (checked whole by its length and SHA-256), unpacked inside the container. Within the handover timeout.
+     */
+    private AdoptionEnded adopt(AdoptSandbox adopt) {
+        long deadline = System.nanoTime() + settings.handover().timeout().toNanos();
+        SandboxSession session = null;
+        try {
+            session = open(adopt.spec());
+            ExportReply first = ask(adopt.from(), r -> new ExportSandbox(adopt.opId(), adopt.sandboxId(),
+                    adopt.spec().limits(), r), deadline);
+            if (!(first instanceof Exported exported)) {
+                throw new IllegalStateException(first instanceof ExportFailed failed ? failed.reason() : first.toString());
+            }
+            long max = settings.handover().maxArchiveBytes(adopt.spec().limits().workspaceBytes());
+            if (exported.bytes() > max || exported.bytes() > Integer.MAX_VALUE - 8) {
+                throw new IllegalStateException("its archive is " + exported.bytes() + " bytes, more than the " + max
+                        + " a workspace of this sandbox may take (agentexec.cluster.worker.handover.archive-overhead)");
+            }
+            byte[] archive = new byte[(int) exported.bytes()];
+            int at = 0;
+            for (int i = 0; i < exported.chunks(); i++) {
+                int index = i;
+                ExportReply reply = ask(adopt.from(), r -> new FetchChunk(adopt.opId(), index, r), deadline);
+                if (!(reply instanceof ArchiveChunk chunk) || chunk.index() != index
+                        || chunk.data().length > archive.length - at) {
+                    throw new IllegalStateException("fetching its archive failed at chunk " + index + ": " + reply);
+                }
+                System.arraycopy(chunk.data(), 0, archive, at, chunk.data().length);
+                at += chunk.data().length;
+            }
+            if (at != archive.length || !sha256(archive).equals(exported.sha256())) {
+                throw new IllegalStateException("its archive arrived damaged (" + at + " of " + archive.length + " bytes)");
+            }
+            session.importWorkspace(archive, adopt.spec().limits(), remaining(deadline));
+            return new AdoptionEnded(adopt, Optional.of(session), archive.length, "");
+        } catch (RuntimeException e) {
+            if (session != null) {
+                session.close();
+            }
+            return new AdoptionEnded(adopt, Optional.empty(), 0, String.valueOf(e.getMessage()));
+        } finally {
+            adopt.from().tell(new ExportDone(adopt.opId()));
+        }
+    }
+
+    private Behavior<Command> onAdoptionEnded(AdoptionEnded ended) {
+        adoptions = Math.max(0, adoptions - 1);
+        AdoptSandbox adopt = ended.adopt();
+        if (ended.session().isPresent()) {
+            sessions.put(adopt.sandboxId(), ended.session().get());
+            log.info("sandbox {} moved to worker {} with its workspace ({} bytes packed)", adopt.sandboxId(), name,
+                    ended.archiveBytes());
+            adopt.replyTo().tell(new Adopted(adopt.opId(), getContext().getSelf(), ended.archiveBytes()));
+            publishLoad();
+        } else {
+            log.warn("could not move sandbox {} to worker {}: {}", adopt.sandboxId(), name, ended.failure());
+            adopt.replyTo().tell(new AdoptFailed(adopt.opId(), "moving it to worker " + name + " failed: "
+                    + ended.failure()));
+        }
+        checkDrained();
+        return this;
+    }
+
+    private ExportReply ask(ActorRef<Command> target,
+                                org.apache.pekko.japi.function.Function<ActorRef<ExportReply>, Command> message,
+                                long deadline) {
+        java.time.Duration left = remaining(deadline);
+        try {
+            return org.apache.pekko.actor.typed.javadsl.AskPattern.<Command, ExportReply>ask(target, message, left,
+                    scheduler).toCompletableFuture().get(left.toMillis() + 1000, java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while fetching the workspace", e);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("the worker it leaves did not answer within the handover timeout ("
+                    + settings.handover().timeout() + ", agentexec.cluster.worker.handover.timeout)", e);
+        }
+    }
+
+    private java.time.Duration remaining(long deadline) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+            throw new IllegalStateException("the move took longer than its handover timeout ("
+                    + settings.handover().timeout() + ", agentexec.cluster.worker.handover.timeout)");
+        }
+        return java.time.Duration.ofNanos(left);
+    }
+
+    private static String sha256(byte[] data) {
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(data));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private void publishLoad() {

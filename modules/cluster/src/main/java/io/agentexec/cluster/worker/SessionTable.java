@@ -71,6 +71,11 @@ public final class SessionTable implements AutoCloseable {
         return closed;
     }
 
+    /** The sandboxes whose containers this node holds now. */
+    public List<String> ids() {
+        return List.copyOf(sessions.keySet());
+    }
+
     public int size() {
         return sessions.size();
     }

@@ -100,6 +100,36 @@ class ExecutionEntityTest {
     // ---- the way it should go
 
     @Test
+    void aJobHandedBackByADrainingWorkerRunsElsewhereWithoutAFailedAttempt() {
+        var kit = entity();
+        ExecutionWorker.RunOnce first = execute(kit, request("print(1)"));
+        accept(first, worker);
+        worker.expectMessage(WAIT, new ExecutionWorker.Proceed(first.jobId()));
+        // The worker drains before the job left its queue: nothing ran there.
+        answer(first, new ExecutionWorker.HandedBack(first.jobId(), worker.ref(), "draining"));
+        Placement.Submit again = submitted(placement);
+        assertEquals(Set.of(name(worker)), again.avoid(), "not back to the draining worker");
+        ExecutionWorker.RunOnce second = (ExecutionWorker.RunOnce) again.job();
+        assertTrue(second.jobId().startsWith(key + "/1/"), "the same attempt number: " + second.jobId());
+        assertEquals(new ExecutionEntity.AttemptHandedBack(1, name(worker), "draining"), events().get(2));
+        assertTrue(kit.getState().open().isEmpty() && kit.getState().attempts().isEmpty(), kit.getState().toString());
+
+        EntityFixture.run(second, other, ok("1\n"));
+        ExecutionOutcome.Completed done = caller.expectMessageClass(ExecutionOutcome.Completed.class, WAIT);
+        assertEquals(List.of(new Attempt(1, name(other), "completed", true)), done.attempts());
+        assertFalse(done.mayHaveRunMoreThanOnce());
+
+        // A worker that hands back a job it never accepted: simply elsewhere, nothing recorded.
+        String next = EntityFixture.key("exe");
+        var fresh = entity(next, EntityFixture.settings());
+        fresh.runCommand(new ExecutionEntity.Execute(request("print(2)"), caller.ref()));
+        ExecutionWorker.Job job = submitted(placement).job();
+        answer(job, new ExecutionWorker.HandedBack(job.jobId(), worker.ref(), "draining"));
+        assertEquals(Set.of(name(worker)), submitted(placement).avoid());
+        assertTrue(journal.persistedInStorage("Execution|" + next).isEmpty());
+    }
+
+    @Test
     void persistsTheStartBeforeTheCodeRunsThenTheOutcomeBeforeItIsSent() {
         var kit = entity();
         ExecutionRequest request = request("print(1)");

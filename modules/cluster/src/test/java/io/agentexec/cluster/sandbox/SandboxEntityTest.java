@@ -83,7 +83,7 @@ class SandboxEntityTest {
     }
 
     private EventSourcedBehaviorTestKit<SandboxEntity.Command, SandboxEntity.Event, SandboxState> sandbox() {
-        return sandbox(EntityFixture.settings(), new SandboxSettings(Duration.ofMinutes(10), 32),
+        return sandbox(EntityFixture.settings(), new SandboxSettings(Duration.ofMinutes(10), 32, Duration.ofMinutes(1)),
                 new FilesSettings(1 << 20, Duration.ofMinutes(1)));
     }
 
@@ -169,7 +169,7 @@ class SandboxEntityTest {
     @Test
     void anIdleSandboxExpiresItsContainerAndTheNextRunSaysTheWorkspaceWasLost() {
         // Idle for 1.5 s: long enough for the steps before it to come first even on a loaded machine.
-        var kit = sandbox(EntityFixture.settings(), new SandboxSettings(Duration.ofMillis(1500), 32),
+        var kit = sandbox(EntityFixture.settings(), new SandboxSettings(Duration.ofMillis(1500), 32, Duration.ofMinutes(1)),
                 new FilesSettings(1 << 20, Duration.ofMinutes(1)));
         created(kit);
         run(execute(kit, "first"), worker, ok("first\n"));
@@ -223,6 +223,57 @@ class SandboxEntityTest {
         assertEquals(Optional.of(name(worker)), recovered.worker());
         ExecutionOutcome again = kit.<ExecutionOutcome>runCommand(r -> new SandboxEntity.Execute("first", request("1"), r)).reply();
         assertEquals(done.asReplayed(), again);
+    }
+
+    // ---- a draining worker
+
+    @Test
+    void aSandboxOnADrainingWorkerMovesWithItsWorkspaceAndRunsThereNext() {
+        var kit = bound();
+        kit.runCommand(new SandboxEntity.WorkerDraining(name(worker)));
+        Placement.SubmitMove move = placement.expectMessageClass(Placement.SubmitMove.class, WAIT);
+        assertEquals(name(worker), move.from());
+        assertEquals(SPEC, move.spec());
+        // An execution asked for meanwhile waits for the move: nothing touches the workspace in between.
+        kit.runCommand(new SandboxEntity.Execute("after", request("print(1)"), caller.ref()));
+        placement.expectNoMessage(Duration.ofMillis(200));
+        move.replyTo().tell(new ExecutionWorker.Adopted(move.opId(), other.ref(), 10240));
+        assertEquals(new Placement.CloseOn(name(worker), id), placement.expectMessageClass(Placement.CloseOn.class, WAIT));
+        Placement.SubmitTo next = submittedTo(placement);
+        assertEquals(name(other), next.worker(), "it runs where the sandbox moved");
+        assertFalse(((ExecutionWorker.RunInSandbox) next.job()).openIfMissing());
+        run(next.job(), other, ok("1\n"));
+        ExecutionOutcome.Completed done = caller.expectMessageClass(ExecutionOutcome.Completed.class, WAIT);
+        assertTrue(done.workspaceLost().isEmpty(), "the workspace moved: " + done);
+        assertTrue(events().contains(new SandboxEntity.MovedToWorker(name(other), name(worker),
+                "worker " + name(worker) + " is draining")), events().toString());
+        assertEquals(Optional.of(name(other)), kit.restart().state().worker());
+        // The old worker announcing it again: the sandbox is not there any more, so it may drop its container.
+        kit.runCommand(new SandboxEntity.WorkerDraining(name(worker)));
+        assertEquals(new Placement.CloseOn(name(worker), id), placement.expectMessageClass(Placement.CloseOn.class, WAIT));
+    }
+
+    @Test
+    void aRunHandedBackByADrainingWorkerWaitsForTheMoveAndSaysSoWhenTheMoveFails() {
+        var kit = bound();
+        kit.runCommand(new SandboxEntity.Execute("second", request("print(2)"), caller.ref()));
+        ExecutionWorker.Job job = submittedTo(placement).job();
+        accept(job, worker);
+        worker.expectMessage(WAIT, new ExecutionWorker.Proceed(job.jobId()));
+        answer(job, new ExecutionWorker.HandedBack(job.jobId(), worker.ref(), "draining"));
+        Placement.SubmitMove move = placement.expectMessageClass(Placement.SubmitMove.class, WAIT);
+        assertTrue(events().contains(new SandboxEntity.ExecutionHandedBack("second", name(worker), "draining")),
+                events().toString());
+        move.replyTo().tell(new ExecutionWorker.AdoptFailed(move.opId(), "tar could not pack the workspace"));
+        assertEquals(new Placement.CloseOn(name(worker), id), placement.expectMessageClass(Placement.CloseOn.class, WAIT));
+        Placement.Submit fresh = submitted(placement);
+        assertTrue(((ExecutionWorker.RunInSandbox) fresh.job()).openIfMissing(), "a fresh container elsewhere");
+        assertTrue(fresh.avoid().contains(name(worker)), fresh.toString());
+        run(fresh.job(), other, ok("2\n"));
+        ExecutionOutcome.Completed done = caller.expectMessageClass(ExecutionOutcome.Completed.class, WAIT);
+        assertTrue(done.workspaceLost().orElse("").contains("tar could not pack the workspace"), done.toString());
+        assertEquals(1, done.attempts().size(), "the hand-back counted no attempt: " + done);
+        assertEquals(Optional.of(name(other)), kit.getState().worker());
     }
 
     @Test
@@ -349,7 +400,7 @@ class SandboxEntityTest {
     @Test
     void aStartedRunThatNeverAnswersIsLostWithItsWorkspace() {
         var kit = sandbox(EntityFixture.settings(Duration.ofMillis(20), Duration.ofMillis(100), Duration.ofMinutes(5),
-                Duration.ofMinutes(5), Duration.ofMinutes(5)), new SandboxSettings(Duration.ofMinutes(10), 32),
+                Duration.ofMinutes(5), Duration.ofMinutes(5)), new SandboxSettings(Duration.ofMinutes(10), 32, Duration.ofMinutes(1)),
                 new FilesSettings(1 << 20, Duration.ofMinutes(1)));
         created(kit);
         kit.runCommand(new SandboxEntity.Execute("k", io.agentexec.sandbox.model.ExecutionRequest.of("python", "1",
@@ -395,7 +446,7 @@ class SandboxEntityTest {
     @Test
     void aRetryThatFindsNoWorkerEndsSandboxLostAndDoesNotBlockTheSandbox() {
         var kit = sandbox(EntityFixture.settings(Duration.ofMillis(20), Duration.ofMinutes(5), Duration.ofMinutes(5),
-                Duration.ofMillis(300), Duration.ofMinutes(5)), new SandboxSettings(Duration.ofMinutes(10), 32),
+                Duration.ofMillis(300), Duration.ofMinutes(5)), new SandboxSettings(Duration.ofMinutes(10), 32, Duration.ofMinutes(1)),
                 new FilesSettings(1 << 20, Duration.ofMinutes(1)));
         created(kit);
         ExecutionWorker.RunInSandbox first = execute(kit, "k");
@@ -535,7 +586,7 @@ class SandboxEntityTest {
 
     @Test
     void aFileOperationTheWorkerNeverAnswersClosesTheContainerAsBroken() {
-        var kit = sandbox(EntityFixture.settings(), new SandboxSettings(Duration.ofMinutes(10), 32),
+        var kit = sandbox(EntityFixture.settings(), new SandboxSettings(Duration.ofMinutes(10), 32, Duration.ofMinutes(1)),
                 new FilesSettings(1 << 20, Duration.ofMillis(200)));
         created(kit);
         run(execute(kit, "first"), worker, ok(""));
@@ -589,7 +640,7 @@ class SandboxEntityTest {
     @Test
     void aRestartWhileARetryWaitsEndsItBecauseItsRequestWasNotRecorded() {
         var kit = sandbox(EntityFixture.settings(Duration.ofMinutes(1), Duration.ofMinutes(5), Duration.ofMinutes(5),
-                Duration.ofMinutes(5), Duration.ofMinutes(5)), new SandboxSettings(Duration.ofMinutes(10), 32),
+                Duration.ofMinutes(5), Duration.ofMinutes(5)), new SandboxSettings(Duration.ofMinutes(10), 32, Duration.ofMinutes(1)),
                 new FilesSettings(1 << 20, Duration.ofMinutes(1)));
         created(kit);
         ExecutionWorker.RunInSandbox job = execute(kit, "k");
