@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigFactory;
 import io.agentexec.agents.AgentRuntime;
 import io.agentexec.agents.ConversationFacade;
 import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.cluster.NodeShutdown;
 import io.agentexec.cluster.port.ClusterPort;
 import io.agentexec.cluster.port.EnginePort;
 import io.agentexec.cluster.port.ExecutionPort;
@@ -21,7 +22,10 @@ import io.agentexec.sandbox.SandboxEngine;
 import java.io.PrintStream;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.List;
+import java.util.concurrent.CompletionStage;
 import java.util.function.IntSupplier;
+import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.slf4j.Logger;
@@ -41,8 +45,11 @@ import org.slf4j.LoggerFactory;
  *   <li>the conversations adapter the gateway serves ({@link AgentsConversations}, or {@link NoConversations});</li>
  *   <li>the gateway, given all of the above;</li>
  * </ol>
- * and {@link Node#close() stops} them in reverse order. A failure part-way stops what had started, in reverse, and
- * is thrown.
+ * A failure part-way stops what had started, in reverse, and is thrown. Once started, the node stops through its
+ * actor system's coordinated shutdown, whoever stops it ({@link Node#close()}, SIGTERM through pekko's JVM hook, the
+ * admin route, a downing), in {@link NodeShutdown}'s order, fixed there: the gateway's drain (it stops taking requests
+ * and finishes those in flight), then the agents and the port, then the worker's drain (its queue handed back, its
+ * sandboxes moved, its runs finished), then the node leaves the cluster.
  *
  * <p>Not an actor behaviour itself: the cluster module creates its own actor system (its guardian is its business),
  * and a node that cannot start must say why to the command that started it, before anything is served.
@@ -79,7 +86,8 @@ public final class Guardian {
 
     private static Node clusterNode(Config config, GatewaySettings settings, EngineSettings engineSettings,
                                     PrintStream console, Deque<Stoppable> started) {
-        AgentexecCluster cluster = AgentexecCluster.start(config);
+        // the gateway's drain is a step of the node's stop: its phase gets the gateway's drain timeout
+        AgentexecCluster cluster = AgentexecCluster.start(NodeShutdown.withGatewayDrain(config, settings.drainTimeout()));
         started.push(new Stoppable("the cluster node", cluster::close));
         ClusterSandboxQuota quota = ClusterSandboxQuota.start(cluster, settings.askTimeout(),
                 settings.quotas().reservationTimeout(), settings.quotas().snapshotEvery());
@@ -93,13 +101,23 @@ public final class Guardian {
         AgentRuntime agents = AgentRuntime.attach(cluster, config, port, tenants.callers());
         started.push(new Stoppable("the agents", agents::close));
         ConversationService conversations = new AgentsConversations(ConversationFacade.create(agents, config));
-        return withGateway(config, new Gateway.Services(cluster.system(), port, tenants, peers, conversations), started);
+        Gateway gateway = withGateway(config, new Gateway.Services(cluster.system(), port, tenants, peers, conversations),
+                started);
+        NodeShutdown shutdown = cluster.nodeShutdown();
+        shutdown.addBlocking(NodeShutdown.GATEWAY_DRAIN, "gateway drain", gateway::close);
+        shutdown.addBlocking(NodeShutdown.SERVICES_STOP, "agents and execution port", () -> {
+            agents.close();
+            port.close();
+        });
+        // the worker's drain and the leave are the cluster's own steps, after these
+        return new Node(gateway, port, shutdown, () -> cluster.drainAndStop().toCompletableFuture().join(),
+                cluster.system().getWhenTerminated());
     }
 
     private static Node engineNode(Config config, GatewaySettings settings, EngineSettings engineSettings,
                                    PrintStream console, Deque<Stoppable> started) {
-        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), LOCAL_SYSTEM_NAME,
-                ConfigFactory.parseString("pekko.actor.provider = local").withFallback(config));
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), LOCAL_SYSTEM_NAME, NodeShutdown.withGatewayDrain(
+                ConfigFactory.parseString("pekko.actor.provider = local").withFallback(config), settings.drainTimeout()));
         started.push(new Stoppable("the actor system", () -> {
             system.terminate();
             system.getWhenTerminated().toCompletableFuture().join();
@@ -109,14 +127,21 @@ public final class Guardian {
         // a single node: its registry holds every execution, its memory every sandbox
         IntSupplier gatewayNodes = () -> 1;
         TenantGuard tenants = Gateway.tenantGuard(settings, gatewayNodes, console);
-        return withGateway(config, new Gateway.Services(system, port, tenants, gatewayNodes, new NoConversations()),
-                started);
+        Gateway gateway = withGateway(config, new Gateway.Services(system, port, tenants, gatewayNodes,
+                new NoConversations()), started);
+        NodeShutdown shutdown = NodeShutdown.attach(system);
+        shutdown.addBlocking(NodeShutdown.GATEWAY_DRAIN, "gateway drain", gateway::close);
+        shutdown.addBlocking(NodeShutdown.SERVICES_STOP, "execution port", port::close);
+        return new Node(gateway, port, shutdown, () -> {
+            shutdown.stop(NodeShutdown.DRAIN).toCompletableFuture().join();
+            system.getWhenTerminated().toCompletableFuture().join();
+        }, system.getWhenTerminated());
     }
 
-    private static Node withGateway(Config config, Gateway.Services services, Deque<Stoppable> started) {
+    private static Gateway withGateway(Config config, Gateway.Services services, Deque<Stoppable> started) {
         Gateway gateway = Gateway.start(config, services);
         started.push(new Stoppable("the gateway", gateway::close));
-        return new Node(gateway, services.port(), started);
+        return gateway;
     }
 
     /** Stops each, last started first; one that fails to stop does not keep the others running. */
@@ -134,16 +159,31 @@ public final class Guardian {
     /** A started part of the node and how to stop it. */
     record Stoppable(String what, Runnable stop) { }
 
-    /** A running node: its gateway and what the gateway serves, stopped in reverse order of their start. */
+    /** A running node: its gateway and what the gateway serves, stopped in {@link NodeShutdown}'s order. */
     public static final class Node implements AutoCloseable {
         private final Gateway gateway;
         private final ExecutionPort port;
-        private final Deque<Stoppable> started;
+        private final NodeShutdown shutdown;
+        private final Runnable stop;
+        private final CompletionStage<Done> stopped;
 
-        private Node(Gateway gateway, ExecutionPort port, Deque<Stoppable> started) {
+        private Node(Gateway gateway, ExecutionPort port, NodeShutdown shutdown, Runnable stop,
+                     CompletionStage<Done> stopped) {
             this.gateway = gateway;
             this.port = port;
-            this.started = started;
+            this.shutdown = shutdown;
+            this.stop = stop;
+            this.stopped = stopped;
+        }
+
+        /** Completes when the node has stopped, whoever stopped it (its actor system terminated). */
+        public CompletionStage<Done> whenStopped() {
+            return stopped;
+        }
+
+        /** The steps of the node's stop so far, with when each started and ended. */
+        public List<NodeShutdown.Step> shutdownSteps() {
+            return shutdown.steps();
         }
 
         public Gateway gateway() {
@@ -166,13 +206,15 @@ public final class Guardian {
         }
 
         /**
-         * Stops the node: the gateway first (it refuses new work and lets what runs finish, up to its drain timeout),
-         * then the agents, the port, and the cluster node (or the engine and the local actor system).
+         * Stops the node, draining it ({@link NodeShutdown}'s order): the gateway first (it refuses new work and lets
+         * what runs finish, up to its drain timeout), then the agents and the port, then the worker's drain and the
+         * cluster (or the local actor system). Returns once the node's containers are gone; a stop already under way
+         * (SIGTERM, a downing) is joined.
          */
         @Override
         public void close() {
-            synchronized (started) {
-                stopAll(started);
+            synchronized (this) {
+                stop.run();
             }
         }
     }

@@ -1,6 +1,7 @@
 package io.agentexec.node.cli;
 
 import com.typesafe.config.Config;
+import com.typesafe.config.ConfigValueFactory;
 import io.agentexec.node.Guardian;
 import io.agentexec.node.NodeConfig;
 import java.io.PrintStream;
@@ -32,7 +33,10 @@ public final class ServeCommand {
      * is not there, {@link UsageException} for arguments that name none properly.
      */
     public static Guardian.Node start(List<String> args, Map<String, String> env, PrintStream console) {
-        Config config = NodeConfig.load(configFile(args), env);
+        return start(NodeConfig.load(configFile(args), env), console);
+    }
+
+    private static Guardian.Node start(Config config, PrintStream console) {
         Guardian.Node node = Guardian.start(config, console);
         console.println("agentexec gateway listening on http://" + config.getString("agentexec.gateway.host") + ":"
                 + node.httpPort() + " (HTTP/1.1 and gRPC; conversations " + (node.conversationsAvailable()
@@ -61,7 +65,7 @@ public final class ServeCommand {
         configFile(args); // a bad command line is a usage error before anything starts
         Guardian.Node node;
         try {
-            node = start(args, env, out);
+            node = start(asProcess(NodeConfig.load(configFile(args), env)), out);
         } catch (NodeConfig.ConfigFileException | UsageException e) {
             throw e;
         } catch (RuntimeException e) {
@@ -71,11 +75,24 @@ public final class ServeCommand {
             return Exit.FAILED.code();
         }
         CountDownLatch stopped = new CountDownLatch(1);
+        // SIGTERM: pekko's own JVM shutdown hook runs the node's coordinated shutdown (gateway drain, worker drain,
+        // leave: Guardian's order); this one joins it and lets the process end once the node's containers are gone.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             node.close();
             stopped.countDown();
         }, "agentexec-node-shutdown"));
+        // A node that stops by itself (downed by the split-brain resolver, drained through the admin route) ends the
+        // process too: pekko's exit-jvm, and this wait.
+        node.whenStopped().thenRun(stopped::countDown);
         stopped.await();
         return Exit.OK.code();
+    }
+
+    /**
+     * The configuration of a node that is this process: when the node stops, whyever, the process ends (pekko's
+     * exit-jvm; a downed node used to linger outside its cluster). Not for nodes embedded in another program.
+     */
+    static Config asProcess(Config config) {
+        return config.withValue("pekko.coordinated-shutdown.exit-jvm", ConfigValueFactory.fromAnyRef("on"));
     }
 }
