@@ -2,7 +2,6 @@ package io.agentexec.gateway.grpc;
 
 import com.google.protobuf.ByteString;
 import io.agentexec.cluster.api.ExecutionReply;
-import io.agentexec.cluster.port.SandboxInfo;
 import io.agentexec.gateway.GatewaySettings;
 import io.agentexec.gateway.executions.ExecutionEvent;
 import io.agentexec.gateway.grpc.v1.ConversationRef;
@@ -16,15 +15,12 @@ import io.agentexec.gateway.grpc.v1.ExecutionServicePowerApi;
 import io.agentexec.gateway.grpc.v1.ExecutionServicePowerApiHandlerFactory;
 import io.agentexec.gateway.grpc.v1.FileContent;
 import io.agentexec.gateway.grpc.v1.FileRequest;
-import io.agentexec.gateway.grpc.v1.FileWritten;
 import io.agentexec.gateway.grpc.v1.GetExecutionRequest;
 import io.agentexec.gateway.grpc.v1.HumanInput;
-import io.agentexec.gateway.grpc.v1.Language;
 import io.agentexec.gateway.grpc.v1.LanguageList;
 import io.agentexec.gateway.grpc.v1.LanguageServicePowerApi;
 import io.agentexec.gateway.grpc.v1.LanguageServicePowerApiHandlerFactory;
 import io.agentexec.gateway.grpc.v1.ListLanguagesRequest;
-import io.agentexec.gateway.grpc.v1.OutputChunk;
 import io.agentexec.gateway.grpc.v1.Sandbox;
 import io.agentexec.gateway.grpc.v1.SandboxRef;
 import io.agentexec.gateway.grpc.v1.SandboxServicePowerApi;
@@ -38,18 +34,12 @@ import io.agentexec.gateway.service.Conversations;
 import io.agentexec.gateway.service.Executions.Started;
 import io.agentexec.gateway.service.GatewayService;
 import io.agentexec.gateway.service.Outcomes;
-import io.agentexec.gateway.service.RequestRules;
-import io.agentexec.gateway.service.RequestRules.ExecutionForm;
-import io.agentexec.gateway.service.RequestRules.Limit;
-import io.agentexec.gateway.service.RequestRules.SandboxForm;
 import io.agentexec.gateway.service.Requester;
-import io.agentexec.gateway.spi.ConversationService;
 import io.grpc.Status;
 import io.grpc.health.v1.Health;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthHandlerFactory;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -192,82 +182,17 @@ public final class GrpcApi {
         return s.withDescription(api.getMessage());
     }
 
-    // ---- proto to the service's forms (proto3 cannot tell "" or 0 from unset: either means "not given")
-
-    private static void read(ExecuteRequest in, ExecutionForm form) {
-        if (!in.getSandboxId().isEmpty()) {
-            form.sandbox(in.getSandboxId());
-        }
-        if (!in.getProfile().isEmpty()) {
-            form.profile(in.getProfile());
-        }
-        if (in.hasLimits()) {
-            read(in.getLimits(), form);
-        }
-        form.block(in.getLanguage(), in::getCode);
-        if (!in.getStdin().isEmpty()) {
-            form.stdin(in.getStdin().toStringUtf8());
-        }
-        in.getFilesList().forEach(f -> form.file(f.getPath(), f.getContent().toByteArray()));
-        if (!in.getImage().isEmpty()) {
-            form.image(in.getImage());
-        }
-    }
-
-    private static void read(CreateSandboxRequest in, SandboxForm form) {
-        form.language(in.getLanguage());
-        if (in.hasLimits()) {
-            read(in.getLimits(), form);
-        }
-        if (!in.getImage().isEmpty()) {
-            form.image(in.getImage());
-        }
-    }
-
-    /** 0 is "the default"; negatives and NaN reach the form and are refused. */
-    private static void read(io.agentexec.gateway.grpc.v1.Limits l, RequestRules.Form form) {
-        if (l.getTimeoutSeconds() != 0) {
-            form.limit(Limit.TIMEOUT_SECONDS, l.getTimeoutSeconds(), Double.toString(l.getTimeoutSeconds()));
-        }
-        if (l.getMemoryMb() != 0) {
-            form.limit(Limit.MEMORY_MB, l.getMemoryMb(), Long.toString(l.getMemoryMb()));
-        }
-        if (l.getCpus() != 0) {
-            form.limit(Limit.CPUS, l.getCpus(), Double.toString(l.getCpus()));
-        }
-        if (l.getPids() != 0) {
-            form.limit(Limit.PIDS, l.getPids(), Integer.toString(l.getPids()));
-        }
-        if (l.getOutputBytes() != 0) {
-            form.limit(Limit.OUTPUT_BYTES, l.getOutputBytes(), Long.toString(l.getOutputBytes()));
-        }
-    }
-
-    // ---- the service's answers to proto
-
-    static ExecutionResult toProto(io.agentexec.sandbox.model.ExecutionResult r, String id) {
-        ExecutionResult.Builder b = ExecutionResult.newBuilder()
-                .setVerdict(r.verdict().name()).setExitCode(r.exitCode()).setSignal(r.signal().orElse(0))
-                .setStdout(r.stdout()).setStderr(r.stderr()).setOutput(r.output())
-                .setStdoutTruncated(r.stdoutTruncated()).setStderrTruncated(r.stderrTruncated())
-                .setStdoutSize(r.stdoutBytes()).setStderrSize(r.stderrBytes()).setWallTimeMs(r.wallTimeMs())
-                .setPeakMemoryBytes(r.peakMemoryBytes().orElse(0)).setMessage(r.message()).setBackend(r.backend())
-                .setAg2Reply(r.ag2Reply()).setExecutionId(id);
-        r.filesWritten().forEach(f -> b.addFilesWritten(FileWritten.newBuilder().setPath(f.path()).setSizeBytes(f.sizeBytes())));
-        return b.build();
-    }
-
     /** An outcome's result, or the status of one without a result. */
     private static ExecutionResult resultOrThrow(ExecutionReply outcome, String id) {
         if (Outcomes.hasResult(outcome)) {
-            return toProto(((ExecutionReply.Completed) outcome).result(), id);
+            return Protos.toProto(((ExecutionReply.Completed) outcome).result(), id);
         }
         throw new GrpcServiceException(toStatus(Outcomes.asError(outcome)));
     }
 
     final class ExecutionRpcs implements ExecutionServicePowerApi {
         private Started start(ExecuteRequest in, Metadata metadata) {
-            return service.executions().start(admit(metadata), false, form -> read(in, form));
+            return service.executions().start(admit(metadata), false, form -> Protos.read(in, form));
         }
 
         @Override
@@ -292,8 +217,7 @@ public final class GrpcApi {
             BoundedSourceQueue<io.agentexec.gateway.grpc.v1.ExecutionEvent> queue = pair.first();
             AutoCloseable following = s.tracked().follow(event -> {
                 if (event instanceof ExecutionEvent.Output out) {
-                    queue.offer(io.agentexec.gateway.grpc.v1.ExecutionEvent.newBuilder().setOutput(OutputChunk.newBuilder()
-                            .setStream(out.stream()).setData(ByteString.copyFromUtf8(out.text()))).build());
+                    queue.offer(Protos.toProto(out));
                 } else if (event instanceof ExecutionEvent.End end) {
                     try {
                         queue.offer(io.agentexec.gateway.grpc.v1.ExecutionEvent.newBuilder()
@@ -330,14 +254,14 @@ public final class GrpcApi {
     final class SandboxRpcs implements SandboxServicePowerApi {
         @Override
         public CompletionStage<Sandbox> createSandbox(CreateSandboxRequest in, Metadata metadata) {
-            return unary("CreateSandbox", () -> service.sandboxes().create(admit(metadata), form -> read(in, form))
-                    .thenApply(GrpcApi::toProto));
+            return unary("CreateSandbox", () -> service.sandboxes().create(admit(metadata), form -> Protos.read(in, form))
+                    .thenApply(Protos::toProto));
         }
 
         @Override
         public CompletionStage<Sandbox> deleteSandbox(SandboxRef in, Metadata metadata) {
             return unary("DeleteSandbox", () -> service.sandboxes().delete(admit(metadata), in.getSandboxId())
-                    .thenApply(GrpcApi::toProto));
+                    .thenApply(Protos::toProto));
         }
 
         @Override
@@ -354,19 +278,12 @@ public final class GrpcApi {
         }
     }
 
-    static Sandbox toProto(SandboxInfo info) {
-        return Sandbox.newBuilder().setSandboxId(info.sandboxId()).setLanguage(info.language()).setStatus(info.status()).build();
-    }
-
     final class LanguageRpcs implements LanguageServicePowerApi {
         @Override
         public CompletionStage<LanguageList> listLanguages(ListLanguagesRequest in, Metadata metadata) {
             return unary("ListLanguages", () -> {
                 admit(metadata);
-                LanguageList.Builder b = LanguageList.newBuilder();
-                service.languages().forEach(l -> b.addLanguages(Language.newBuilder().setName(l.name())
-                        .addAllAliases(l.aliases()).setImage(l.image())));
-                return CompletableFuture.completedFuture(b.build());
+                return CompletableFuture.completedFuture(Protos.toProto(service.languages()));
             });
         }
     }
@@ -380,19 +297,19 @@ public final class GrpcApi {
                 } catch (java.io.IOException e) {
                     throw ApiException.badRequest("config_json is not valid JSON");
                 }
-            }).thenApply(GrpcApi::toProto));
+            }).thenApply(Protos::toProto));
         }
 
         @Override
         public CompletionStage<Transcript> postHumanInput(HumanInput in, Metadata metadata) {
             return unary("PostHumanInput", () -> service.conversations().humanInput(admit(metadata), in.getConversationId(),
-                    in::getText).thenApply(GrpcApi::toProto));
+                    in::getText).thenApply(Protos::toProto));
         }
 
         @Override
         public CompletionStage<Transcript> getTranscript(ConversationRef in, Metadata metadata) {
             return unary("GetTranscript", () -> service.conversations().transcript(admit(metadata), in.getConversationId())
-                    .thenApply(GrpcApi::toProto));
+                    .thenApply(Protos::toProto));
         }
 
         /** Every event from the first, live until the conversation ends; NOT_FOUND at once for an unknown id. */
@@ -407,7 +324,7 @@ public final class GrpcApi {
             return Source.completionStageSource(feed.thenApply(found -> {
                         Pair<BoundedSourceQueue<io.agentexec.gateway.grpc.v1.ConversationEvent>, Source<io.agentexec.gateway.grpc.v1.ConversationEvent, NotUsed>> pair =
                                 Source.<io.agentexec.gateway.grpc.v1.ConversationEvent>queue(STREAM_BUFFER).preMaterialize(materializer);
-                        AutoCloseable subscription = found.open(e -> pair.first().offer(toProto(e)), () -> pair.first().complete());
+                        AutoCloseable subscription = found.open(e -> pair.first().offer(Protos.toProto(e)), () -> pair.first().complete());
                         return pair.second().watchTermination((mat, done) -> {
                             done.whenComplete((d, e) -> closeQuietly(subscription));
                             return mat;
@@ -415,18 +332,6 @@ public final class GrpcApi {
                     }).exceptionally(GrpcApi::failed))
                     .mapMaterializedValue(m -> NotUsed.getInstance());
         }
-    }
-
-    static io.agentexec.gateway.grpc.v1.ConversationEvent toProto(ConversationService.ConversationEvent e) {
-        return io.agentexec.gateway.grpc.v1.ConversationEvent.newBuilder().setConversationId(e.conversationId())
-                .setSequence(e.sequence()).setType(e.type())
-                .setJson(new String(Json.bytes(e.body()), StandardCharsets.UTF_8)).build();
-    }
-
-    static Transcript toProto(ConversationService.Transcript t) {
-        Transcript.Builder b = Transcript.newBuilder().setConversationId(t.conversationId()).setStatus(t.status());
-        t.events().forEach(e -> b.addEvents(toProto(e)));
-        return b.build();
     }
 
     /** grpc.health.v1: SERVING while the node takes work; "" and every agentexec service name are known. */

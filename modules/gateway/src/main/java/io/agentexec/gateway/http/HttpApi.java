@@ -5,18 +5,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.agentexec.cluster.api.ExecutionReply;
 import io.agentexec.cluster.port.RunHandle;
-import io.agentexec.cluster.port.SandboxInfo;
 import io.agentexec.gateway.GatewaySettings;
 import io.agentexec.gateway.executions.ExecutionEvent;
 import io.agentexec.gateway.service.ApiException;
 import io.agentexec.gateway.service.Conversations;
-import io.agentexec.gateway.service.Executions;
 import io.agentexec.gateway.service.Executions.Started;
 import io.agentexec.gateway.service.GatewayService;
 import io.agentexec.gateway.service.Outcomes;
 import io.agentexec.gateway.service.RequestRules;
 import io.agentexec.gateway.service.Requester;
-import io.agentexec.gateway.spi.ConversationService;
 import io.agentexec.sandbox.language.Language;
 import java.io.IOException;
 import java.io.InputStream;
@@ -33,7 +30,6 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.NotUsed;
-import org.apache.pekko.http.javadsl.model.ContentType;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpEntity;
@@ -43,8 +39,6 @@ import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
-import org.apache.pekko.japi.Pair;
-import org.apache.pekko.stream.BoundedSourceQueue;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
@@ -59,8 +53,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class HttpApi {
     private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
-    private static final ContentType EVENT_STREAM = ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM);
-    private static final int SSE_BUFFER = 4096;
 
     enum Body { NONE, JSON, BYTES }
 
@@ -306,7 +298,7 @@ public final class HttpApi {
                 return json(202, body).addHeader(RawHeader.create("Location", "/v1/executions/" + started.id()));
             }
             if (early.isPresent()) {
-                return json(200, completedBody((ExecutionReply.Completed) early.get(), started.id()));
+                return json(200, Json.completed((ExecutionReply.Completed) early.get(), started.id()));
             }
             return HttpResponse.create().withStatus(200)
                     .withEntity(HttpEntities.createChunked(ContentTypes.APPLICATION_JSON, resultBody(started)));
@@ -320,7 +312,7 @@ public final class HttpApi {
      */
     private Source<ByteString, NotUsed> resultBody(Started started) {
         Source<ByteString, NotUsed> result = Source.completionStage(started.run().outcome().thenApply(outcome ->
-                ByteString.fromArray(Json.bytes(outcomeBody(outcome, started.id())))));
+                ByteString.fromArray(Json.bytes(Json.outcome(outcome, started.id())))));
         Duration beat = settings.heartbeatInterval();
         Source<ByteString, NotUsed> heartbeat = Source.tick(beat, beat, ByteString.fromString(" "))
                 .mapMaterializedValue(c -> NotUsed.getInstance());
@@ -331,131 +323,44 @@ public final class HttpApi {
                 });
     }
 
-    /** A run's outcome as its result document, or as the error document of one without a result. */
-    private static ObjectNode outcomeBody(ExecutionReply outcome, String executionId) {
-        if (Outcomes.hasResult(outcome)) {
-            return completedBody((ExecutionReply.Completed) outcome, executionId);
-        }
-        ApiException e = Outcomes.asError(outcome);
-        return Json.error(e.code(), e.getMessage(), executionId);
-    }
-
-    private static ObjectNode completedBody(ExecutionReply.Completed completed, String executionId) {
-        ObjectNode body = Json.result(completed.result(), executionId);
-        completed.note().ifPresent(note -> body.put("note", note));
-        return body;
-    }
-
     private CompletionStage<HttpResponse> getExecution(Call call) {
         return service.executions().find(call.who(), call.params().get("id"))
-                .thenApply(found -> json(200, executionBody(found, call.requestId())));
+                .thenApply(found -> json(200, Json.execution(found, call.requestId())));
     }
 
     private CompletionStage<HttpResponse> cancelExecution(Call call) {
         return service.executions().cancel(call.who(), call.params().get("id"))
-                .thenApply(found -> json(200, executionBody(found, call.requestId())));
-    }
-
-    private static ObjectNode executionBody(Executions.Found found, String requestId) {
-        ObjectNode body = Json.MAPPER.createObjectNode();
-        body.put("id", found.id());
-        found.startedAt().ifPresent(t -> body.put("startedAt", t.toString()));
-        Optional<ExecutionReply> outcome = found.outcome();
-        if (outcome.isEmpty()) {
-            body.put("status", "running");
-        } else if (Outcomes.hasResult(outcome.get())) {
-            body.put("status", "completed");
-            body.set("result", completedBody((ExecutionReply.Completed) outcome.get(), found.id()));
-        } else {
-            ApiException e = Outcomes.asError(outcome.get());
-            body.put("status", outcome.get().cancelled() ? "cancelled" : "failed");
-            body.set("error", Json.error(e.code(), e.getMessage(), requestId).get("error"));
-        }
-        return body;
+                .thenApply(found -> json(200, Json.execution(found, call.requestId())));
     }
 
     /** Output events, then one {@code result} or {@code error} event; a run this node took replays its output first. */
     private CompletionStage<HttpResponse> executionEvents(Call call) {
         return service.executions().follow(call.who(), call.params().get("id")).thenApply(tracked ->
-                sse(sink -> tracked.follow(event -> {
+                ServerSentEvents.response(materializer, settings.sseKeepAlive(), sink -> tracked.follow(event -> {
                     if (event instanceof ExecutionEvent.Output out) {
-                        ObjectNode data = Json.MAPPER.createObjectNode();
-                        data.put("stream", out.stream());
-                        data.put("text", out.text());
-                        sink.event(out.sequence(), "output", data);
+                        sink.event(out.sequence(), "output", Json.output(out));
                     } else if (event instanceof ExecutionEvent.End end) {
                         sink.event(end.sequence(), Outcomes.hasResult(end.outcome()) ? "result" : "error",
-                                outcomeBody(end.outcome(), tracked.id()));
+                                Json.outcome(end.outcome(), tracked.id()));
                         sink.end();
                     }
                 })));
-    }
-
-    // ---- Server-Sent Events
-
-    interface SseSink {
-        void event(long id, String type, JsonNode data);
-
-        void end();
-    }
-
-    /** A text/event-stream response fed by {@code subscribe}; the subscription closes when the client leaves. */
-    private HttpResponse sse(java.util.function.Function<SseSink, AutoCloseable> subscribe) {
-        Pair<BoundedSourceQueue<ByteString>, Source<ByteString, NotUsed>> pair =
-                Source.<ByteString>queue(SSE_BUFFER).preMaterialize(materializer);
-        BoundedSourceQueue<ByteString> queue = pair.first();
-        SseSink sink = new SseSink() {
-            @Override
-            public void event(long id, String type, JsonNode data) {
-                queue.offer(ByteString.fromString("id: " + id + "\nevent: " + type + "\ndata: "
-                        + new String(Json.bytes(data), StandardCharsets.UTF_8) + "\n\n"));
-            }
-
-            @Override
-            public void end() {
-                queue.complete();
-            }
-        };
-        AutoCloseable subscription = subscribe.apply(sink);
-        Source<ByteString, NotUsed> body = pair.second()
-                .keepAlive(settings.sseKeepAlive(), () -> ByteString.fromString(": keep-alive\n\n"))
-                .watchTermination((mat, done) -> {
-                    done.whenComplete((d, e) -> {
-                        try {
-                            subscription.close();
-                        } catch (Exception ignored) {
-                            // closing a subscription only removes a listener
-                        }
-                    });
-                    return mat;
-                });
-        return HttpResponse.create().withStatus(200)
-                .addHeader(RawHeader.create("Cache-Control", "no-cache"))
-                .withEntity(HttpEntities.createChunked(EVENT_STREAM, body));
     }
 
     // ---- sandboxes
 
     private CompletionStage<HttpResponse> createSandbox(Call call) {
         return service.sandboxes().create(call.who(), form -> ExecutionSpecParser.sandbox(call.json(), form))
-                .thenApply(info -> json(201, sandboxBody(info))
+                .thenApply(info -> json(201, Json.sandbox(info))
                         .addHeader(RawHeader.create("Location", "/v1/sandboxes/" + info.sandboxId())));
     }
 
-    private static ObjectNode sandboxBody(SandboxInfo info) {
-        ObjectNode body = Json.MAPPER.createObjectNode();
-        body.put("id", info.sandboxId());
-        body.put("language", info.language());
-        body.put("status", info.status());
-        return body;
-    }
-
     private CompletionStage<HttpResponse> getSandbox(Call call) {
-        return service.sandboxes().get(call.who(), call.params().get("id")).thenApply(info -> json(200, sandboxBody(info)));
+        return service.sandboxes().get(call.who(), call.params().get("id")).thenApply(info -> json(200, Json.sandbox(info)));
     }
 
     private CompletionStage<HttpResponse> deleteSandbox(Call call) {
-        return service.sandboxes().delete(call.who(), call.params().get("id")).thenApply(info -> json(200, sandboxBody(info)));
+        return service.sandboxes().delete(call.who(), call.params().get("id")).thenApply(info -> json(200, Json.sandbox(info)));
     }
 
     private CompletionStage<HttpResponse> putFile(Call call) {
@@ -490,13 +395,13 @@ public final class HttpApi {
                 throw ApiException.badRequest("'config' (the agents' configuration, an object) is required");
             }
             return new Conversations.Opening(config, message.asText());
-        }).thenApply(t -> json(201, transcriptBody(t))
+        }).thenApply(t -> json(201, Json.transcript(t))
                 .addHeader(RawHeader.create("Location", "/v1/conversations/" + t.conversationId())));
     }
 
     private CompletionStage<HttpResponse> getConversation(Call call) {
         return service.conversations().transcript(call.who(), call.params().get("id"))
-                .thenApply(t -> json(200, transcriptBody(t)));
+                .thenApply(t -> json(200, Json.transcript(t)));
     }
 
     private CompletionStage<HttpResponse> humanInput(Call call) {
@@ -506,14 +411,14 @@ public final class HttpApi {
                 throw ApiException.badRequest("'text' (the human's reply, a string) is required");
             }
             return text.asText();
-        }).thenApply(t -> json(200, transcriptBody(t)));
+        }).thenApply(t -> json(200, Json.transcript(t)));
     }
 
     /** The events after the client's Last-Event-ID, as Server-Sent Events. */
     private CompletionStage<HttpResponse> conversationEvents(Call call) {
         return service.conversations().follow(call.who(), call.params().get("id"),
                         () -> call.request().getHeader("Last-Event-ID").map(h -> parseLong(h.value())).orElse(0L))
-                .thenApply(feed -> sse(sink -> feed.open(e -> sink.event(e.sequence(), e.type(), eventBody(e)), sink::end)));
+                .thenApply(feed -> ServerSentEvents.response(materializer, settings.sseKeepAlive(), sink -> feed.open(e -> sink.event(e.sequence(), e.type(), Json.conversationEvent(e)), sink::end)));
     }
 
     private static long parseLong(String s) {
@@ -522,23 +427,6 @@ public final class HttpApi {
         } catch (NumberFormatException e) {
             throw ApiException.badRequest("Last-Event-ID must be a number");
         }
-    }
-
-    private static ObjectNode eventBody(ConversationService.ConversationEvent e) {
-        ObjectNode node = Json.MAPPER.createObjectNode();
-        node.put("sequence", e.sequence());
-        node.put("type", e.type());
-        node.set("body", e.body());
-        return node;
-    }
-
-    private static ObjectNode transcriptBody(ConversationService.Transcript t) {
-        ObjectNode node = Json.MAPPER.createObjectNode();
-        node.put("id", t.conversationId());
-        node.put("status", t.status());
-        var events = node.putArray("events");
-        t.events().forEach(e -> events.add(eventBody(e)));
-        return node;
     }
 
     // ---- service endpoints
