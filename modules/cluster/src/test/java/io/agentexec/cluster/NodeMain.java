@@ -5,7 +5,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
- * Runs one node until it is stopped: {@code NodeMain [config-file ...]}, files layered in order
+ * A test node in a JVM of its own (tests start it to kill it): {@code NodeMain [config-file ...]}, files layered in order
  * (e.g. {@code config/cluster.conf}), system properties over them. Prints one line when up.
  * SIGTERM drains the node ({@link AgentexecCluster#drainAndStop()}); a node that stops otherwise (downed by the
  * split-brain resolver, drained through the admin route) ends the process (pekko's exit-jvm, on for this process).
