@@ -15,6 +15,8 @@ import io.agentexec.cluster.dispatch.Deadlines;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.SchemaMigrations;
 import io.agentexec.cluster.policy.JobPolicy;
+import io.agentexec.cluster.reaper.NodeRegistry;
+import io.agentexec.cluster.reaper.OrphanReaper;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.sandbox.SandboxEntity;
 import io.agentexec.cluster.worker.ExecutionWorker;
@@ -23,6 +25,7 @@ import io.agentexec.cluster.worker.SessionTable;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
+import io.agentexec.sandbox.backend.NodeOwner;
 import io.agentexec.sandbox.blocks.FilenameDirective;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
@@ -90,13 +93,15 @@ public final class AgentexecCluster implements AutoCloseable {
     private final Optional<FileOperationPool> fileThreads;
     private final ActorRef<Placement.Command> placement;
     private final ClusterSharding sharding;
+    private final Optional<ActorRef<ExecutionWorker.Command>> worker;
     private final AtomicBoolean released = new AtomicBoolean();
     private final CompletableFuture<Void> engineReleased = new CompletableFuture<>();
 
     private AgentexecCluster(ActorSystem<Void> system, ClusterSettings settings, EngineSettings engineSettings,
                              JobPolicy jobPolicy, Optional<SandboxEngine> engine, Optional<SessionTable> sessions,
                              Optional<ExecutorService> slotThreads, Optional<FileOperationPool> fileThreads,
-                             ActorRef<Placement.Command> placement, ClusterSharding sharding) {
+                             ActorRef<Placement.Command> placement, ClusterSharding sharding,
+                             Optional<ActorRef<ExecutionWorker.Command>> worker) {
         this.system = system;
         this.settings = settings;
         this.engineSettings = engineSettings;
@@ -107,6 +112,27 @@ public final class AgentexecCluster implements AutoCloseable {
         this.fileThreads = fileThreads;
         this.placement = placement;
         this.sharding = sharding;
+        this.worker = worker;
+    }
+
+    /** This worker node's identity on its sandboxes: its cluster address and uid, and its node name. */
+    private static NodeOwner nodeOwner(ActorSystem<Void> system, ClusterSettings settings) {
+        var self = Cluster.get(system).selfMember().uniqueAddress();
+        return new NodeOwner(self.address().toString(), self.longUid(), settings.nodeName());
+    }
+
+    /**
+     * Records this worker in the journal's node registry before its first container: a worker sharing the daemon
+     * then knows the containers as this cluster's. The table may not exist yet (a worker-only node started before any
+     * gateway migrated the schema) or the database may be down: the reaper records it again once this node is up.
+     */
+    private static void register(NodeRegistry registry, NodeOwner owner) {
+        try {
+            registry.started(owner, System.currentTimeMillis());
+        } catch (java.sql.SQLException e) {
+            log.info("cannot record this worker in the journal's agentexec_nodes table yet ({}); recorded once it is up",
+                    e.getMessage());
+        }
     }
 
     /**
@@ -124,13 +150,19 @@ public final class AgentexecCluster implements AutoCloseable {
         if (settings.has(NodeRole.GATEWAY)) {
             SchemaMigrations.migrate(settings.persistence());
         }
-        Optional<SandboxEngine> engine = settings.has(NodeRole.WORKER)
-                ? Optional.of(SandboxEngine.start(engineSettings)) : Optional.empty();
-        ActorSystem<Void> system;
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), settings.systemName(), effective);
+        // The engine starts once this node's cluster address and uid exist: its containers carry them, so that any
+        // worker sharing the daemon removes them when this node is gone (OrphanReaper), whatever its host name.
+        Optional<NodeOwner> owner = settings.has(NodeRole.WORKER) ? Optional.of(nodeOwner(system, settings))
+                : Optional.empty();
+        NodeRegistry registry = new NodeRegistry(settings.persistence());
+        owner.ifPresent(o -> register(registry, o));
+        Optional<SandboxEngine> engine;
         try {
-            system = ActorSystem.create(Behaviors.empty(), settings.systemName(), effective);
+            engine = owner.map(o -> SandboxEngine.start(engineSettings, Optional.of(o)));
         } catch (RuntimeException e) {
-            engine.ifPresent(SandboxEngine::close);
+            system.terminate();
+            system.getWhenTerminated().toCompletableFuture().join();
             throw e;
         }
         ActorRef<Topic.Command<WorkerLoad>> loadTopic = system.systemActorOf(
@@ -144,11 +176,14 @@ public final class AgentexecCluster implements AutoCloseable {
                 settings.worker().slots(), daemonThreads("agentexec-slot")));
         Optional<FileOperationPool> fileThreads = engine.map(e -> new FileOperationPool(settings.worker().fileThreads(),
                 settings.worker().fileQueue(), daemonThreads("agentexec-file")));
+        Optional<ActorRef<ExecutionWorker.Command>> worker = Optional.empty();
         if (engine.isPresent()) {
             // The name carries an id per incarnation: a sandbox bound to a worker that restarted sees it gone.
-            system.systemActorOf(ExecutionWorker.create(engine.get(), jobPolicy, sessions.get(), slotThreads.get(),
-                            fileThreads.get(), settings.worker(), settings.output(), loadTopic),
-                    "execution-worker-" + UUID.randomUUID(), Props.empty());
+            worker = Optional.of(system.systemActorOf(ExecutionWorker.create(engine.get(), jobPolicy, sessions.get(),
+                            slotThreads.get(), fileThreads.get(), settings.worker(), settings.output(), loadTopic),
+                    "execution-worker-" + UUID.randomUUID(), Props.empty()));
+            system.systemActorOf(OrphanReaper.create(engine.get(), owner.orElseThrow(), registry, settings.reaper(),
+                    Clock.systemUTC()), "orphan-reaper", Props.empty());
         }
 
         ClusterSharding sharding = ClusterSharding.get(system);
@@ -156,7 +191,7 @@ public final class AgentexecCluster implements AutoCloseable {
         ExecutionEntity.init(system, placement, settings.execution());
 
         AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, jobPolicy, engine, sessions,
-                slotThreads, fileThreads, placement, sharding);
+                slotThreads, fileThreads, placement, sharding, worker);
         system.getWhenTerminated().thenRun(node::releaseEngine);
         node.formCluster();
         log.info("agentexec node {} started with roles {}", node.selfAddress(), settings.roles());
@@ -544,6 +579,18 @@ public final class AgentexecCluster implements AutoCloseable {
     public CompletionStage<List<WorkerLoad>> workers() {
         return AskPattern.<Placement.Command, Placement.Workers>ask(placement, Placement.GetWorkers::new,
                 settings.askTimeout(), system.scheduler()).thenApply(Placement.Workers::workers);
+    }
+
+    /**
+     * This node's own worker's load, asked of the worker itself (empty on a node without the worker role): what this
+     * node's metrics export, once per worker, rather than every node's view of every worker.
+     */
+    public CompletionStage<Optional<WorkerLoad>> localWorkerLoad() {
+        if (worker.isEmpty()) {
+            return CompletableFuture.completedFuture(Optional.empty());
+        }
+        return AskPattern.<ExecutionWorker.Command, WorkerLoad>ask(worker.get(), ExecutionWorker.GetLoad::new,
+                settings.askTimeout(), system.scheduler()).thenApply(Optional::of);
     }
 
     /**
