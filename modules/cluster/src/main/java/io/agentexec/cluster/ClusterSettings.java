@@ -316,6 +316,20 @@ public record ClusterSettings(
                 new ReaperSettings(c.getDuration("reaper.interval"), c.getDuration("reaper.join-grace")));
     }
 
+    /**
+     * {@code agentexec.cluster.node-name} of a node's configuration (blank: the host name), checked as the node
+     * checks it: for what labels this node without the rest of the cluster's settings (the gateway's metrics).
+     */
+    public static String nodeName(Config root) {
+        String configured = root.getString("agentexec.cluster.node-name").trim();
+        String name = configured.isEmpty() ? hostName() : configured;
+        if (!NODE_NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("agentexec.cluster.node-name (AGENTEXEC_NODE_NAME) must be 1 to 253 letters, "
+                    + "digits, '.', '_', ':' or '-', starting with a letter or digit; got '" + name + "'");
+        }
+        return name;
+    }
+
     /** The default node name: this machine's host name (a pod's name on Kubernetes). */
     static String hostName() {
         String fromEnvironment = System.getenv("HOSTNAME");

@@ -124,7 +124,7 @@ public final class Gateway implements AutoCloseable {
         ConversationService conversations = services.conversations();
         TenantGuard guard = services.tenants();
         IntSupplier gatewayNodes = services.gatewayNodes();
-        Metrics metrics = new Metrics();
+        Metrics metrics = new Metrics(io.agentexec.cluster.ClusterSettings.nodeName(config));
         ExecutionRegistry registry = new ExecutionRegistry(Clock.systemUTC(), settings.executionRetention(),
                 settings.replayChunks());
         AtomicBoolean draining = new AtomicBoolean();
