@@ -41,9 +41,15 @@ final class TenantCommand {
             throw new UsageException("tenant needs a subcommand: create, list, revoke or rotate\n" + USAGE);
         }
         String sub = args.remove(0);
-        TenantStore store = new TenantStore(ClusterSettings.fromConfig(config).persistence());
+        ClusterSettings.PersistenceSettings database;
         try {
-            SchemaMigrations.migrate(ClusterSettings.fromConfig(config).persistence());
+            database = ClusterSettings.fromConfig(config).persistence();
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        TenantStore store = new TenantStore(database);
+        try {
+            SchemaMigrations.migrate(database);
             long now = System.currentTimeMillis();
             switch (sub) {
                 case "create", "add" -> {
