@@ -278,8 +278,8 @@ public final class Gateway implements AutoCloseable {
      * The tenants of {@code agentexec.gateway.auth} on the cluster backend: the journal's database, shared by every
      * gateway node and re-read every {@code auth.refresh-interval} ({@link DatabaseTenants}). The keys file, when it
      * exists, is imported first (what the database lacks of it); with no tenant at all and generate-first-key on, the
-     * first tenant is made (see {@link #showFirstKey}). The schema must be migrated (the gateway role's cluster start
-     * does it).
+     * first tenant is made (see {@link #showFirstKey}). The schema is migrated first (a no-op when the cluster's start
+     * did it).
      */
     public static TenantGuard tenantGuard(GatewaySettings settings, PersistenceSettings database, IntSupplier gatewayNodes,
                                           PrintStream console) {
@@ -287,6 +287,8 @@ public final class Gateway implements AutoCloseable {
             return tenantGuard(settings, gatewayNodes, console);
         }
         TenantStore store = new TenantStore(database);
+        // a worker-only node serves the API too, and may start before any gateway node has migrated the schema
+        io.agentexec.cluster.persistence.SchemaMigrations.migrate(database);
         try {
             TenantRegistry.FileContents file = TenantRegistry.read(settings.keysFile());
             if (!file.keyHashes().isEmpty()) {
