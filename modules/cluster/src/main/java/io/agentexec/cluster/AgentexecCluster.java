@@ -16,6 +16,8 @@ import io.agentexec.cluster.dispatch.Deadlines;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.SchemaMigrations;
 import io.agentexec.cluster.policy.JobPolicy;
+import io.agentexec.cluster.reaper.NodeRegistry;
+import io.agentexec.cluster.reaper.OrphanReaper;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.sandbox.SandboxEntity;
 import io.agentexec.cluster.worker.ExecutionWorker;
@@ -24,6 +26,7 @@ import io.agentexec.cluster.worker.SessionTable;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
+import io.agentexec.sandbox.backend.NodeOwner;
 import io.agentexec.sandbox.blocks.FilenameDirective;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
@@ -121,6 +124,26 @@ public final class AgentexecCluster implements AutoCloseable {
         this.shutdown = shutdown;
     }
 
+    /** This worker node's identity on its sandboxes: its cluster address and uid, and its node name. */
+    private static NodeOwner nodeOwner(ActorSystem<Void> system, ClusterSettings settings) {
+        var self = Cluster.get(system).selfMember().uniqueAddress();
+        return new NodeOwner(self.address().toString(), self.longUid(), settings.nodeName());
+    }
+
+    /**
+     * Records this worker in the journal's node registry before its first container: a worker sharing the daemon
+     * then knows the containers as this cluster's. The table may not exist yet (a worker-only node started before any
+     * gateway migrated the schema) or the database may be down: the reaper records it again once this node is up.
+     */
+    private static void register(NodeRegistry registry, NodeOwner owner) {
+        try {
+            registry.started(owner, System.currentTimeMillis());
+        } catch (java.sql.SQLException e) {
+            log.info("cannot record this worker in the journal's agentexec_nodes table yet ({}); recorded once it is up",
+                    e.getMessage());
+        }
+    }
+
     /**
      * Starts a node: migrates the journal's schema (gateway), starts the sandbox engine (worker),
      * the actor system, sharding, placement and the worker, then joins the cluster.
@@ -137,13 +160,19 @@ public final class AgentexecCluster implements AutoCloseable {
         if (settings.has(NodeRole.GATEWAY)) {
             SchemaMigrations.migrate(settings.persistence());
         }
-        Optional<SandboxEngine> engine = settings.has(NodeRole.WORKER)
-                ? Optional.of(SandboxEngine.start(engineSettings)) : Optional.empty();
-        ActorSystem<Void> system;
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), settings.systemName(), effective);
+        // The engine starts once this node's cluster address and uid exist: its containers carry them, so that any
+        // worker sharing the daemon removes them when this node is gone (OrphanReaper), whatever its host name.
+        Optional<NodeOwner> owner = settings.has(NodeRole.WORKER) ? Optional.of(nodeOwner(system, settings))
+                : Optional.empty();
+        NodeRegistry registry = new NodeRegistry(settings.persistence());
+        owner.ifPresent(o -> register(registry, o));
+        Optional<SandboxEngine> engine;
         try {
-            system = ActorSystem.create(Behaviors.empty(), settings.systemName(), effective);
+            engine = owner.map(o -> SandboxEngine.start(engineSettings, Optional.of(o)));
         } catch (RuntimeException e) {
-            engine.ifPresent(SandboxEngine::close);
+            system.terminate();
+            system.getWhenTerminated().toCompletableFuture().join();
             throw e;
         }
         ActorRef<Topic.Command<WorkerLoad>> loadTopic = system.systemActorOf(
@@ -172,6 +201,8 @@ public final class AgentexecCluster implements AutoCloseable {
                             slotThreads.get(), fileThreads.get(), handoverThreads.get(), owners, settings.worker(),
                             settings.output(), loadTopic),
                     "execution-worker-" + UUID.randomUUID(), Props.empty()));
+            system.systemActorOf(OrphanReaper.create(engine.get(), owner.orElseThrow(), registry, settings.reaper(),
+                    Clock.systemUTC()), "orphan-reaper", Props.empty());
         }
 
         SandboxEntity.init(system, placement, settings);
@@ -605,6 +636,18 @@ public final class AgentexecCluster implements AutoCloseable {
     public CompletionStage<List<WorkerLoad>> workers() {
         return AskPattern.<Placement.Command, Placement.Workers>ask(placement, Placement.GetWorkers::new,
                 settings.askTimeout(), system.scheduler()).thenApply(Placement.Workers::workers);
+    }
+
+    /**
+     * This node's own worker's load, asked of the worker itself (empty on a node without the worker role): what this
+     * node's metrics export, once per worker, rather than every node's view of every worker.
+     */
+    public CompletionStage<Optional<WorkerLoad>> localWorkerLoad() {
+        if (worker.isEmpty()) {
+            return CompletableFuture.completedFuture(Optional.empty());
+        }
+        return AskPattern.<ExecutionWorker.Command, WorkerLoad>ask(worker.get(), ExecutionWorker.GetLoad::new,
+                settings.askTimeout(), system.scheduler()).thenApply(Optional::of);
     }
 
     /**

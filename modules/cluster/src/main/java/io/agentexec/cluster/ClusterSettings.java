@@ -31,7 +31,27 @@ public record ClusterSettings(
         OutputSettings output,
         FilesSettings files,
         TlsSettings tls,
-        AdminSettings admin) {
+        AdminSettings admin,
+        String nodeName,
+        ReaperSettings reaper) {
+
+    /** A node name: a host name's characters, as it labels metrics and containers. */
+    private static final java.util.regex.Pattern NODE_NAME = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9._:-]{0,252}");
+
+    /**
+     * The orphan reaper by cluster membership (see reference.conf): a sweep at least every {@code interval}; a
+     * registered worker not a member within {@code joinGrace} of its start is taken for gone.
+     */
+    public record ReaperSettings(Duration interval, Duration joinGrace) {
+        public ReaperSettings {
+            if (interval.isNegative() || interval.isZero()) {
+                throw new IllegalArgumentException("agentexec.cluster.reaper.interval must be positive, got " + interval);
+            }
+            if (joinGrace.isNegative() || joinGrace.isZero()) {
+                throw new IllegalArgumentException("agentexec.cluster.reaper.join-grace must be positive, got " + joinGrace);
+            }
+        }
+    }
 
     /** How a node finds the others: configured seed nodes (none: it joins itself), or Kubernetes bootstrap. */
     public enum Formation {
@@ -318,6 +338,11 @@ public record ClusterSettings(
         if (roles.isEmpty()) {
             throw new IllegalArgumentException("agentexec.cluster.roles must name at least one of gateway, worker");
         }
+        Objects.requireNonNull(reaper, "reaper");
+        if (nodeName == null || !NODE_NAME.matcher(nodeName).matches()) {
+            throw new IllegalArgumentException("agentexec.cluster.node-name (AGENTEXEC_NODE_NAME) must be 1 to 253 letters, "
+                    + "digits, '.', '_', ':' or '-', starting with a letter or digit; got '" + nodeName + "'");
+        }
         // The worker answers a stuck file operation (and closes its container) before the caller gives up on it.
         if (worker.fileOpTimeout().compareTo(files.timeout()) >= 0) {
             throw new IllegalArgumentException("agentexec.cluster.worker.file-op-timeout (" + worker.fileOpTimeout()
@@ -367,7 +392,41 @@ public record ClusterSettings(
                 new TlsSettings(t.getBoolean("enabled"), t.getString("key-store"), t.getString("key-store-password"),
                         t.getString("key-password"), t.getString("trust-store"), t.getString("trust-store-password"),
                         t.getBoolean("allow-plaintext-off-loopback")),
-                new AdminSettings(c.getString("admin.token"), c.getString("admin.host"), c.getInt("admin.port")));
+                new AdminSettings(c.getString("admin.token"), c.getString("admin.host"), c.getInt("admin.port")),
+                c.getString("node-name").isBlank() ? hostName() : c.getString("node-name").trim(),
+                new ReaperSettings(c.getDuration("reaper.interval"), c.getDuration("reaper.join-grace")));
+    }
+
+    /**
+     * {@code agentexec.cluster.node-name} of a node's configuration (blank: the host name), checked as the node
+     * checks it: for what labels this node without the rest of the cluster's settings (the gateway's metrics).
+     */
+    public static String nodeName(Config root) {
+        String configured = root.getString("agentexec.cluster.node-name").trim();
+        String name = configured.isEmpty() ? hostName() : configured;
+        if (!NODE_NAME.matcher(name).matches()) {
+            throw new IllegalArgumentException("agentexec.cluster.node-name (AGENTEXEC_NODE_NAME) must be 1 to 253 letters, "
+                    + "digits, '.', '_', ':' or '-', starting with a letter or digit; got '" + name + "'");
+        }
+        return name;
+    }
+
+    /** The default node name: this machine's host name (a pod's name on Kubernetes). */
+    static String hostName() {
+        String fromEnvironment = System.getenv("HOSTNAME");
+        if (fromEnvironment != null && NODE_NAME.matcher(fromEnvironment).matches()) {
+            return fromEnvironment;
+        }
+        String name;
+        try {
+            name = java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            name = "localhost";
+        }
+        // a name the pattern refuses (odd characters, too long) still makes a usable label
+        String cleaned = name.replaceAll("[^A-Za-z0-9._:-]", "-").replaceAll("^[^A-Za-z0-9]+", "");
+        cleaned = cleaned.substring(0, Math.min(cleaned.length(), 253));
+        return cleaned.isEmpty() ? "localhost" : cleaned;
     }
 
     private static int bytes(Config c, String path) {

@@ -14,6 +14,16 @@ import io.agentexec.gateway.spi.ConversationService;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.gateway.tenant.TenantGuard;
 import io.agentexec.gateway.tenant.TenantRegistry;
+import io.agentexec.gateway.tenant.DatabaseTenants;
+import io.agentexec.gateway.tenant.TenantStore;
+import io.agentexec.cluster.ClusterSettings.PersistenceSettings;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import io.agentexec.sandbox.EngineSettings;
 import java.io.PrintStream;
 import java.net.InetAddress;
@@ -114,7 +124,7 @@ public final class Gateway implements AutoCloseable {
         ConversationService conversations = services.conversations();
         TenantGuard guard = services.tenants();
         IntSupplier gatewayNodes = services.gatewayNodes();
-        Metrics metrics = new Metrics();
+        Metrics metrics = new Metrics(io.agentexec.cluster.ClusterSettings.nodeName(config));
         ExecutionRegistry registry = new ExecutionRegistry(Clock.systemUTC(), settings.executionRetention(),
                 settings.replayChunks());
         AtomicBoolean draining = new AtomicBoolean();
@@ -243,8 +253,9 @@ public final class Gateway implements AutoCloseable {
     }
 
     /**
-     * The tenants of {@code agentexec.gateway.auth}: the keys file (its first tenant made, and its key printed once to
-     * {@code console}, when it has none and generate-first-key is on), or the one anonymous tenant without auth.
+     * The tenants of {@code agentexec.gateway.auth} on the engine backend (no database): the keys file (its first
+     * tenant made when it has none and generate-first-key is on: see {@link #showFirstKey}), or the one anonymous
+     * tenant without auth.
      */
     public static TenantGuard tenantGuard(GatewaySettings settings, IntSupplier gatewayNodes, PrintStream console) {
         if (settings.authMode() == GatewaySettings.AuthMode.NONE) {
@@ -257,13 +268,78 @@ public final class Gateway implements AutoCloseable {
                 throw new IllegalStateException("no tenants in " + settings.keysFile() + " and generate-first-key is off");
             }
             String key = TenantRegistry.addTenant(settings.keysFile(), new TenantId(settings.firstTenant()));
-            console.println("agentexec: created tenant '" + settings.firstTenant() + "'; its API key (shown once, stored "
-                    + "hashed in " + settings.keysFile() + "):");
-            console.println("  " + key);
-            console.flush();
+            showFirstKey(settings, key, console, System.console() != null);
             registry = TenantRegistry.load(settings.keysFile(), settings.tenantDefaults());
         }
         return TenantGuard.withKeys(registry, settings.tenantDefaults(), gatewayNodes);
+    }
+
+    /**
+     * The tenants of {@code agentexec.gateway.auth} on the cluster backend: the journal's database, shared by every
+     * gateway node and re-read every {@code auth.refresh-interval} ({@link DatabaseTenants}). The keys file, when it
+     * exists, is imported first (what the database lacks of it); with no tenant at all and generate-first-key on, the
+     * first tenant is made (see {@link #showFirstKey}). The schema is migrated first (a no-op when the cluster's start
+     * did it).
+     */
+    public static TenantGuard tenantGuard(GatewaySettings settings, PersistenceSettings database, IntSupplier gatewayNodes,
+                                          PrintStream console) {
+        if (settings.authMode() == GatewaySettings.AuthMode.NONE) {
+            return tenantGuard(settings, gatewayNodes, console);
+        }
+        TenantStore store = new TenantStore(database);
+        // a worker-only node serves the API too, and may start before any gateway node has migrated the schema
+        io.agentexec.cluster.persistence.SchemaMigrations.migrate(database);
+        try {
+            TenantRegistry.FileContents file = TenantRegistry.read(settings.keysFile());
+            if (!file.keyHashes().isEmpty()) {
+                int added = store.importKeys(file.tenants(), file.keyHashes(), System.currentTimeMillis());
+                if (added > 0) {
+                    log.info("imported {} API key hash(es) from {} into the database", added, settings.keysFile());
+                }
+            }
+            DatabaseTenants tenants = DatabaseTenants.start(store, settings.tenantDefaults(), settings.keysRefresh());
+            if (tenants.tenantCount() == 0) {
+                if (!settings.generateFirstKey()) {
+                    throw new IllegalStateException("no tenant holds a key in the database and generate-first-key is off "
+                            + "(create one: agentexec tenant create NAME)");
+                }
+                Optional<String> key = store.createFirst(new TenantId(settings.firstTenant()), System.currentTimeMillis());
+                key.ifPresent(k -> showFirstKey(settings, k, console, System.console() != null));
+                tenants = DatabaseTenants.start(store, settings.tenantDefaults(), settings.keysRefresh());
+            }
+            return TenantGuard.withKeys(tenants, settings.tenantDefaults(), gatewayNodes);
+        } catch (java.sql.SQLException e) {
+            throw new IllegalStateException("cannot read the tenants from the database (" + database.dialect() + "): "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Shows a first tenant's new key once: on {@code console} when standard output is a terminal (a person started
+     * the node), else (a service, a container: stdout is a log collector's) written to {@code auth.first-key-file},
+     * readable by its owner only, and only that path printed.
+     */
+    static void showFirstKey(GatewaySettings settings, String key, PrintStream console, boolean terminal) {
+        if (terminal) {
+            console.println("agentexec: created tenant '" + settings.firstTenant() + "'; its API key (shown once, stored "
+                    + "hashed):");
+            console.println("  " + key);
+        } else {
+            Path file = settings.firstKeyFile().toAbsolutePath();
+            try {
+                Files.createDirectories(file.getParent());
+                Path tmp = Files.createTempFile(file.getParent(), ".first-key", ".tmp",
+                        PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+                Files.writeString(tmp, key + "\n", StandardCharsets.UTF_8);
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write the first API key to " + file
+                        + " (agentexec.gateway.auth.first-key-file)", e);
+            }
+            console.println("agentexec: created tenant '" + settings.firstTenant() + "'; its API key is in " + file
+                    + " (readable by its owner only; not printed because standard output is not a terminal)");
+        }
+        console.flush();
     }
 
     public List<InetSocketAddress> addresses() {

@@ -300,7 +300,7 @@ class ClusterBackendTest {
     @Test
     void metricsShowTheWorkersQueue() {
         String metrics = node.metrics().body();
-        assertTrue(metrics.contains("agentexec_worker_queue_depth{worker="), metrics);
+        assertTrue(metrics.contains("agentexec_worker_queued{node="), metrics);
         assertTrue(metrics.contains("agentexec_ready 1"), metrics);
         assertFalse(metrics.isEmpty());
     }

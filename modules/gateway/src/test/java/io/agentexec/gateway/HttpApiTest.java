@@ -360,7 +360,7 @@ class HttpApiTest {
         assertTrue(metrics.header("Content-Type").startsWith("text/plain"));
         for (String name : List.of("agentexec_http_request_duration_seconds_bucket{protocol=\"http\",method=\"POST\",route=\"/v1/executions\"",
                 "agentexec_execution_duration_seconds_bucket{verdict=\"OK\"", "agentexec_executions_total{verdict=\"OK\"}",
-                "agentexec_worker_queue_depth{worker=\"local\"}", "agentexec_warm_pool_size{image=\"agentexec/python:bookworm\"}",
+                "agentexec_worker_queued{node=\"", "agentexec_worker_slots{node=\"", "agentexec_warm_pool_size{image=\"agentexec/python:bookworm\"}",
                 "agentexec_live_sandboxes ")) {
             assertTrue(metrics.body().contains(name), name + " missing in\n" + metrics.body());
         }
@@ -373,12 +373,12 @@ class HttpApiTest {
             Reply refused = node.get("/metrics", key);
             assertEquals(401, refused.status(), refused.body());
             assertEquals("unauthenticated", refused.errorCode());
-            assertFalse(refused.body().contains("agentexec_worker_queue_depth"), refused.body());
+            assertFalse(refused.body().contains("agentexec_worker_queued"), refused.body());
         }
         // the operator's own listener, on loopback without a token by default
         Reply own = node.metrics();
         assertEquals(200, own.status(), own.body());
-        assertTrue(own.body().contains("agentexec_worker_queue_depth{worker=\"local\"}"), own.body());
+        assertTrue(own.body().contains("agentexec_worker_queued{node=\""), own.body());
         assertEquals(404, node.metricsPath("/v1/languages", null).status());
     }
 

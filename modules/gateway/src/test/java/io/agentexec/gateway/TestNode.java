@@ -137,7 +137,8 @@ final class TestNode implements AutoCloseable {
                         settings.visibilityPoll().min(), settings.visibilityPoll().max());
                 started.push(port);
                 GatewayPeers peers = GatewayPeers.start(cluster.system());
-                services = new Gateway.Services(cluster.system(), port, Gateway.tenantGuard(settings, peers, console), peers,
+                services = new Gateway.Services(cluster.system(), port,
+                        Gateway.tenantGuard(settings, cluster.settings().persistence(), peers, console), peers,
                         new NoConversations());
             }
             Gateway gateway = Gateway.start(config, services);

@@ -95,7 +95,7 @@ public final class Guardian {
                 settings.visibilityPoll().min(), settings.visibilityPoll().max());
         started.push(new Stoppable("the execution port", port::close));
         GatewayPeers peers = GatewayPeers.start(cluster.system());
-        TenantGuard tenants = Gateway.tenantGuard(settings, peers, console);
+        TenantGuard tenants = Gateway.tenantGuard(settings, cluster.settings().persistence(), peers, console);
         // the agents share the cluster's actor system and journal; their code runs through the same port, on behalf
         // of the tenant that started the chat (its policy, its live-sandbox quota)
         AgentRuntime agents = AgentRuntime.attach(cluster, config, port, tenants.callers());

@@ -3,6 +3,8 @@ package io.agentexec.sandbox;
 import io.agentexec.sandbox.agent.AgentBinary;
 import io.agentexec.sandbox.agent.OutputListener;
 import io.agentexec.sandbox.backend.ImagePresence;
+import io.agentexec.sandbox.backend.NodeOwner;
+import io.agentexec.sandbox.backend.OwnerLiveness;
 import io.agentexec.sandbox.backend.RuntimeHealth;
 import io.agentexec.sandbox.backend.SandboxBackend;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
@@ -55,20 +57,28 @@ public final class SandboxEngine implements AutoCloseable {
     }
 
     public static SandboxEngine start(EngineSettings settings) {
+        return start(settings, Optional.empty());
+    }
+
+    /**
+     * An engine working for the cluster node {@code node} when given: its sandboxes carry the node's address and uid,
+     * so that whichever node shares their runtime can remove them once that node is gone ({@link #reapOrphans}).
+     */
+    public static SandboxEngine start(EngineSettings settings, Optional<NodeOwner> node) {
         AgentBinary agent = AgentBinary.load();
         SandboxBackend backend = switch (settings.backend()) {
-            case DOCKER -> DockerBackend.start(settings.docker(), agent);
+            case DOCKER -> DockerBackend.start(settings.docker(), agent, node);
             case BWRAP -> BubblewrapBackend.start(settings.bwrap(), agent);
             case UNSAFE_LOCAL -> UnsafeLocalBackend.start(agent, settings.runtimeDirectory(), settings.bwrap().agentStartTimeout());
-            case AUTO -> auto(settings, agent);
+            case AUTO -> auto(settings, agent, node);
         };
         log.info("sandbox engine started with the {} backend", backend.name());
         return new SandboxEngine(settings, backend);
     }
 
-    private static SandboxBackend auto(EngineSettings settings, AgentBinary agent) {
+    private static SandboxBackend auto(EngineSettings settings, AgentBinary agent, Optional<NodeOwner> node) {
         if (DockerClients.daemonAnswers()) {
-            return DockerBackend.start(settings.docker(), agent);
+            return DockerBackend.start(settings.docker(), agent, node);
         }
         if (BubblewrapBackend.available(settings.bwrap().executable())) {
             log.info("no Docker daemon answers; using bubblewrap");
@@ -116,6 +126,15 @@ public final class SandboxEngine implements AutoCloseable {
     public List<String> runtimeProblems() {
         return runtimeHealth().stream().filter(h -> h.status() == RuntimeHealth.Status.UNHEALTHY)
                 .map(h -> "sandbox runtime " + h.name() + " is unhealthy and refused: " + h.detail()).toList();
+    }
+
+    /**
+     * Removes the sandboxes (of any engine sharing this one's runtime) whose owner is gone: a JVM of this host that
+     * exited, an earlier incarnation of this engine's node, or a node {@code judge} says left the cluster. Asks the
+     * daemon: not for an actor's thread. Returns how many were removed.
+     */
+    public int reapOrphans(OwnerLiveness judge) {
+        return backend.reapOrphans(judge);
     }
 
     public Limits defaultLimits() {

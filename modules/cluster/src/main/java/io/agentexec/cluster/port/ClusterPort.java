@@ -448,7 +448,13 @@ public final class ClusterPort implements ExecutionPort {
             Map<String, Integer> queued = new HashMap<>();
             Map<String, Integer> running = new HashMap<>();
             int sessions = 0;
+            Optional<PortStatus.WorkerGauges> own = Optional.empty();
+            org.apache.pekko.actor.Address self = org.apache.pekko.cluster.typed.Cluster.get(cluster.system()).selfMember().address();
             for (WorkerLoad w : workers) {
+                org.apache.pekko.actor.Address at = w.worker().path().address();
+                if (!at.hasGlobalScope() || at.equals(self)) {
+                    own = Optional.of(new PortStatus.WorkerGauges(w.slots(), w.running(), w.queued()));
+                }
                 String name = workerLabel(w);
                 queued.put(name, w.queued());
                 running.put(name, w.running());
@@ -458,8 +464,9 @@ public final class ClusterPort implements ExecutionPort {
             List<String> runtimeProblems = cluster.engine().map(SandboxEngine::runtimeProblems).orElse(List.of());
             return new PortStatus(!workers.isEmpty(), (workers.isEmpty() ? "no worker is reachable yet"
                     : workers.size() + " worker(s) reachable")
-                    + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems)), queued, running, warm, sessions);
-        }).exceptionally(e -> new PortStatus(false, "the cluster did not answer", Map.of(), Map.of(), warm, 0));
+                    + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems)), queued, running, warm, sessions,
+                    own);
+        }).exceptionally(e -> new PortStatus(false, "the cluster did not answer", Map.of(), Map.of(), warm, 0, Optional.empty()));
     }
 
     /**

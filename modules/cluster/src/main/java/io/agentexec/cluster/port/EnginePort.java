@@ -284,7 +284,8 @@ public final class EnginePort implements ExecutionPort {
         return CompletableFuture.completedFuture(new PortStatus(!closed.get(),
                 closed.get() ? "shutting down" : "engine backend " + engine.backendName()
                         + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems)),
-                Map.of(WORKER_NAME, queued), Map.of(WORKER_NAME, runningNow), warm, sandboxes.size()));
+                Map.of(WORKER_NAME, queued), Map.of(WORKER_NAME, runningNow), warm, sandboxes.size(),
+                Optional.of(new PortStatus.WorkerGauges(slots, runningNow, queued))));
     }
 
     /** Runs in flight or queued. */

@@ -10,7 +10,10 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.DoubleAdder;
 import java.util.concurrent.atomic.LongAdder;
 
-/** The gateway's Prometheus metrics, rendered in the text exposition format (version 0.0.4). */
+/**
+ * The node's Prometheus metrics, rendered in the text exposition format (version 0.0.4): the gateway's, and the
+ * scaling signals of this node's own worker, labelled {@code node} by its stable name.
+ */
 public final class Metrics {
     /** Seconds; spans a warm-pool fork (ms) to a long run (minutes). */
     private static final double[] LATENCY_BUCKETS = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
@@ -21,6 +24,12 @@ public final class Metrics {
     private final Map<String, LongAdder> refusals = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> connectionsClosed = new ConcurrentHashMap<>();
     private final AtomicLong inFlightRequests = new AtomicLong();
+    private final String nodeName;
+
+    /** @param nodeName this node's stable name ({@code agentexec.cluster.node-name}), the worker gauges' label */
+    public Metrics(String nodeName) {
+        this.nodeName = nodeName;
+    }
 
     /** One HTTP or gRPC request; {@code route} is the route template, never the raw path (bounded labels). */
     public void recordRequest(String protocol, String method, String route, int status, long nanos) {
@@ -75,8 +84,16 @@ public final class Metrics {
         out.append("# HELP agentexec_http_requests_in_flight Requests being answered now.\n");
         out.append("# TYPE agentexec_http_requests_in_flight gauge\n");
         out.append("agentexec_http_requests_in_flight ").append(inFlightRequests.get()).append('\n');
-        gauge(out, "agentexec_worker_queue_depth", "Executions waiting for a slot, per worker.", "worker", status.queueDepthByWorker());
-        gauge(out, "agentexec_worker_running", "Executions holding a slot, per worker.", "worker", status.runningByWorker());
+        // Only this node's own worker, labelled by the node's stable name: summed over every node's scrape, each
+        // worker counts once (capacity used = sum(running + queued) / sum(slots); README, "Scaling signals").
+        status.ownWorker().ifPresent(w -> {
+            Map<String, Integer> slots = Map.of(nodeName, w.slots());
+            gauge(out, "agentexec_worker_slots", "Execution slots of this node's worker.", "node", slots);
+            gauge(out, "agentexec_worker_running", "Executions holding a slot on this node's worker.", "node",
+                    Map.of(nodeName, w.running()));
+            gauge(out, "agentexec_worker_queued", "Executions waiting for a slot on this node's worker.", "node",
+                    Map.of(nodeName, w.queued()));
+        });
         gauge(out, "agentexec_warm_pool_size", "Started containers kept ready, per image.", "image", status.warmPoolByImage());
         out.append("# HELP agentexec_live_sandboxes Sandboxes alive now.\n");
         out.append("# TYPE agentexec_live_sandboxes gauge\n");

@@ -14,11 +14,11 @@ import java.util.function.IntSupplier;
  */
 public final class TenantGuard {
 
-    private final Optional<TenantRegistry> registry;
+    private final Optional<TenantDirectory> registry;
     private final Tenant anonymous;
     private final RateLimiter rateLimiter;
 
-    private TenantGuard(Optional<TenantRegistry> registry, Tenant anonymous, RateLimiter rateLimiter) {
+    private TenantGuard(Optional<TenantDirectory> registry, Tenant anonymous, RateLimiter rateLimiter) {
         this.registry = registry;
         this.anonymous = anonymous;
         this.rateLimiter = rateLimiter;
@@ -27,7 +27,7 @@ public final class TenantGuard {
     /**
      * @param gatewayNodes how many gateway nodes share each tenant's rate now (1 on a single node)
      */
-    public static TenantGuard withKeys(TenantRegistry registry, TenantPolicy defaults, IntSupplier gatewayNodes) {
+    public static TenantGuard withKeys(TenantDirectory registry, TenantPolicy defaults, IntSupplier gatewayNodes) {
         return new TenantGuard(Optional.of(registry), new Tenant(new TenantId("anonymous"), defaults),
                 new RateLimiter(System::nanoTime, gatewayNodes));
     }

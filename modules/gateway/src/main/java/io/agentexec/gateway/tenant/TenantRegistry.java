@@ -27,7 +27,7 @@ import java.util.Optional;
  *
  * <pre>{"tenants": [{"id": "acme", "keySha256": ["hex", ...], "maxLiveSandboxes": 4, "requestsPerSecond": 10, "burst": 20}]}</pre>
  */
-public final class TenantRegistry {
+public final class TenantRegistry implements TenantDirectory {
     public static final String KEY_PREFIX = "aex_";
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -38,12 +38,19 @@ public final class TenantRegistry {
         this.byKeyHash = Map.copyOf(byKeyHash);
     }
 
+    /** The tenants of these key hashes (lower-case hex SHA-256), as read from the database. */
+    static TenantRegistry of(Map<String, Tenant> byKeyHash) {
+        return new TenantRegistry(byKeyHash);
+    }
+
     /** The tenant holding this key, when it is one. */
+    @Override
     public Optional<Tenant> authenticate(String apiKey) {
         return Optional.ofNullable(byKeyHash.get(sha256(apiKey)));
     }
 
     /** The tenant with this id, when one holds a key. */
+    @Override
     public Optional<Tenant> tenant(TenantId id) {
         return byKeyHash.values().stream().filter(t -> t.id().equals(id)).findFirst();
     }
@@ -71,6 +78,38 @@ public final class TenantRegistry {
                 }
             }
             return new TenantRegistry(map);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the keys file " + file, e);
+        }
+    }
+
+    /**
+     * What a keys file holds, for an import into the database: each tenant's own quotas (absent: the defaults) and
+     * the tenant of each key hash. A missing file holds nothing.
+     */
+    public record FileContents(Map<TenantId, TenantStore.Quotas> tenants, Map<String, TenantId> keyHashes) {
+    }
+
+    public static FileContents read(Path file) {
+        Map<TenantId, TenantStore.Quotas> tenants = new LinkedHashMap<>();
+        Map<String, TenantId> keys = new LinkedHashMap<>();
+        if (!Files.exists(file)) {
+            return new FileContents(tenants, keys);
+        }
+        try {
+            for (JsonNode t : JSON.readTree(file.toFile()).path("tenants")) {
+                TenantId id = new TenantId(t.path("id").asText());
+                tenants.put(id, new TenantStore.Quotas(
+                        t.hasNonNull("maxLiveSandboxes") ? java.util.OptionalInt.of(t.get("maxLiveSandboxes").asInt())
+                                : java.util.OptionalInt.empty(),
+                        t.hasNonNull("requestsPerSecond") ? java.util.OptionalDouble.of(t.get("requestsPerSecond").asDouble())
+                                : java.util.OptionalDouble.empty(),
+                        t.hasNonNull("burst") ? java.util.OptionalInt.of(t.get("burst").asInt()) : java.util.OptionalInt.empty()));
+                for (JsonNode hash : t.path("keySha256")) {
+                    keys.put(hash.asText().toLowerCase(java.util.Locale.ROOT), id);
+                }
+            }
+            return new FileContents(tenants, keys);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the keys file " + file, e);
         }

@@ -40,6 +40,7 @@ public final class Cli {
               chat --server URL ...          run a chat on a node
               sandbox ... | logs ...         manage sandboxes and follow executions on a node
               languages                      list the configured languages
+              tenant create|list|revoke|rotate  the cluster's tenants and API keys, in its database
 
             configuration of the commands that run here (serve, exec, chat, languages): the file of `serve FILE` or
             `--config FILE`, else $AGENTEXEC_CONFIG, else -Dconfig.file, layered over the defaults (which the
@@ -78,6 +79,7 @@ public final class Cli {
                 case "chat" -> remote ? ClientCommands.run(args, env, in, out, err)
                         : ChatCommand.run(rest.toArray(String[]::new), env, in, out, err);
                 case "sandbox", "logs" -> ClientCommands.run(args, env, in, out, err);
+                case "tenant" -> TenantCommand.run(rest, env, out, err);
                 default -> {
                     err.println("agentexec: unknown command '" + command + "' (agentexec --help lists them)");
                     yield Exit.USAGE.code();
@@ -104,6 +106,7 @@ public final class Cli {
             case "exec" -> ExecCommand.USAGE + "\n" + ClientCommands.USAGE;
             case "languages" -> LANGUAGES_USAGE;
             case "sandbox", "logs" -> ClientCommands.USAGE;
+            case "tenant" -> TenantCommand.USAGE;
             default -> null;
         };
         if (usage == null) {

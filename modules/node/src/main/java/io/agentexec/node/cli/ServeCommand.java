@@ -20,9 +20,8 @@ import org.slf4j.LoggerFactory;
 public final class ServeCommand {
     static final String USAGE = "usage: agentexec serve [FILE | --config FILE]   (no file: $" + NodeConfig.ENVIRONMENT_VARIABLE
             + ", else the single-node defaults)";
-    /** A node logs JSON, one object per line (the gateway's layout), unless the operator names another logback file. */
+    /** A node's logback file is its {@link LogFormat}'s, unless the operator names another. */
     private static final String LOGBACK_PROPERTY = "logback.configurationFile";
-    private static final String NODE_LOGBACK = "agentexec-gateway-logback.xml";
 
     private ServeCommand() {
     }
@@ -33,14 +32,12 @@ public final class ServeCommand {
      * is not there, {@link UsageException} for arguments that name none properly.
      */
     public static Guardian.Node start(List<String> args, Map<String, String> env, PrintStream console) {
-        return start(NodeConfig.load(configFile(args), env), console);
+        return start(NodeConfig.load(configFile(args), env), console, LogFormat.HUMAN);
     }
 
-    private static Guardian.Node start(Config config, PrintStream console) {
-        Guardian.Node node = Guardian.start(config, console);
-        console.println("agentexec gateway listening on http://" + config.getString("agentexec.gateway.host") + ":"
-                + node.httpPort() + " (HTTP/1.1 and gRPC; conversations " + (node.conversationsAvailable()
-                ? "on" : "off: engine backend") + ")");
+    private static Guardian.Node start(Config config, PrintStream out, LogFormat format) {
+        Guardian.Node node = Guardian.start(config, format.console(out));
+        StartupSummary.print(StartupSummary.of(config, node), format, out);
         return node;
     }
 
@@ -59,13 +56,16 @@ public final class ServeCommand {
 
     /** Runs the node until the JVM is asked to stop. */
     static int run(List<String> args, Map<String, String> env, PrintStream out, PrintStream err) throws InterruptedException {
-        if (System.getProperty(LOGBACK_PROPERTY) == null) {
-            System.setProperty(LOGBACK_PROPERTY, NODE_LOGBACK);
-        }
         configFile(args); // a bad command line is a usage error before anything starts
+        // human lines for a person at a terminal, JSON lines for a collector (agentexec.logging.format), chosen
+        // before the first log line
+        LogFormat format = LogFormat.of(NodeConfig.load(configFile(args), env), System.console() != null);
+        if (System.getProperty(LOGBACK_PROPERTY) == null) {
+            System.setProperty(LOGBACK_PROPERTY, format.logbackFile());
+        }
         Guardian.Node node;
         try {
-            node = start(asProcess(NodeConfig.load(configFile(args), env)), out);
+            node = start(asProcess(NodeConfig.load(configFile(args), env)), out, format);
         } catch (NodeConfig.ConfigFileException | UsageException e) {
             throw e;
         } catch (RuntimeException e) {

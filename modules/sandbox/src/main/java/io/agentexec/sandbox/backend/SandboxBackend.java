@@ -33,6 +33,14 @@ public interface SandboxBackend extends AutoCloseable {
         return List.of();
     }
 
+    /**
+     * Removes the sandboxes whose owner is gone, {@code judge} saying which cluster nodes are (see
+     * {@link OwnerLiveness}); returns how many. None for a backend whose sandboxes die with their JVM (bwrap).
+     */
+    default int reapOrphans(OwnerLiveness judge) {
+        return 0;
+    }
+
     /** Removes every sandbox this backend made. */
     @Override
     void close();

@@ -32,15 +32,15 @@ final class AgentVolume {
     private final DockerClient client;
     private final AgentBinary agent;
     private final ContainerRemoval removal;
-    private final String owner;
+    private final Map<String, String> owner;
     private volatile boolean filled;
 
-    /** @param owner this JVM's owner label, on the helper container that fills the volume */
-    AgentVolume(DockerClient client, AgentBinary agent, ContainerRemoval removal, String owner) {
+    /** @param owner this JVM's owner labels (and its node's), on the helper container that fills the volume */
+    AgentVolume(DockerClient client, AgentBinary agent, ContainerRemoval removal, Map<String, String> owner) {
         this.client = client;
         this.agent = agent;
         this.removal = removal;
-        this.owner = owner;
+        this.owner = Map.copyOf(owner);
     }
 
     String name() {
@@ -69,7 +69,7 @@ final class AgentVolume {
             try {
                 helper = client.createContainerCmd(image)
                         .withEntrypoint("/nonexistent")
-                        .withLabels(Map.of(ContainerSpec.MANAGED_LABEL, "true", ContainerOwner.LABEL, owner))
+                        .withLabels(helperLabels())
                         .withHostConfig(HostConfig.newHostConfig().withNetworkMode("none").withMounts(List.of(
                                 new Mount().withType(MountType.VOLUME).withSource(name)
                                         .withTarget(ContainerSpec.AGENT_DIR))))
@@ -89,6 +89,12 @@ final class AgentVolume {
         }
         filled = true;
         return name;
+    }
+
+    private Map<String, String> helperLabels() {
+        Map<String, String> labels = new java.util.LinkedHashMap<>(owner);
+        labels.put(ContainerSpec.MANAGED_LABEL, "true");
+        return labels;
     }
 
     /** A one-file tar archive (POSIX ustar), as Docker's archive endpoint takes it. */

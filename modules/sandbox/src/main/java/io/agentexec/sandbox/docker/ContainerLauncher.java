@@ -9,6 +9,7 @@ import io.agentexec.sandbox.model.SandboxOptions;
 import java.io.IOException;
 import java.net.URI;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Optional;
 import java.util.function.Consumer;
 
@@ -27,21 +28,21 @@ final class ContainerLauncher {
     private final DockerBackendSettings settings;
     private final AgentVolume agentVolume;
     private final ContainerRemoval removal;
-    private final String owner;
+    private final Map<String, String> owner;
     private final Consumer<DockerSession> onClose;
 
     /**
-     * @param owner   this JVM's owner label, on every container
+     * @param owner   this JVM's owner labels (and its node's), on every container
      * @param onClose told of each session that closed (before its container is removed in the background)
      */
     ContainerLauncher(DockerClient client, URI dockerHost, DockerBackendSettings settings, AgentVolume agentVolume,
-                      ContainerRemoval removal, String owner, Consumer<DockerSession> onClose) {
+                      ContainerRemoval removal, Map<String, String> owner, Consumer<DockerSession> onClose) {
         this.client = client;
         this.dockerHost = dockerHost;
         this.settings = settings;
         this.agentVolume = agentVolume;
         this.removal = removal;
-        this.owner = owner;
+        this.owner = Map.copyOf(owner);
         this.onClose = onClose;
     }
 

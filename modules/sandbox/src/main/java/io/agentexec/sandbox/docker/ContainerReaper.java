@@ -2,6 +2,8 @@ package io.agentexec.sandbox.docker;
 
 import com.github.dockerjava.api.DockerClient;
 import com.github.dockerjava.api.model.Container;
+import io.agentexec.sandbox.backend.NodeOwner;
+import io.agentexec.sandbox.backend.OwnerLiveness;
 import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -13,21 +15,27 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Finds the sandbox containers nobody will remove (as Testcontainers' ResourceReaper does for its own): at start the
- * leftovers of JVMs on this host that no longer run, and at this JVM's end (its close, or the shutdown hook when it
- * exits without closing) its own. Containers are told apart by the owner label {@link ContainerOwner} puts on them;
- * other hosts' containers are never touched (their JVMs may well be alive).
+ * Finds the sandbox containers nobody will remove (as Testcontainers' ResourceReaper does for its own): the leftovers
+ * of owners that are gone, and at this JVM's end (its close, or the shutdown hook when it exits without closing) its
+ * own. Containers are told apart by the owner labels {@link ContainerOwner} puts on them. An owner is gone when its
+ * JVM ran on this host and no longer runs, or, for a cluster node's engine, when it is an earlier incarnation of this
+ * engine's node (the same address, another uid) or the cluster says it is no longer a member ({@link OwnerLiveness},
+ * whatever host it ran on). Anything else is left alone: another host's JVM, or another cluster's node, may well be
+ * alive.
  */
 final class ContainerReaper implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ContainerReaper.class);
 
     /** What becomes of a managed container, by its owner label. */
     enum Fate {
-        /** Its owner is a JVM of this host that no longer runs, or it has no readable owner: removed at start. */
+        /**
+         * Its owner is gone (a JVM of this host that no longer runs, an earlier incarnation of this node, a node the
+         * cluster says is gone), or it has no readable owner: removed.
+         */
         ORPHAN,
-        /** This JVM's: removed when it closes or exits. */
+        /** This JVM's, for this engine's node if any: removed when it closes or exits. */
         OWN,
-        /** A live JVM's, or another host's: left alone. */
+        /** A live JVM's or node's, or one nobody here can judge (another host's, another cluster's): left alone. */
         OTHERS
     }
 
@@ -42,23 +50,56 @@ final class ContainerReaper implements AutoCloseable {
         this.self = self;
     }
 
-    /** The decision, from the owner label alone (and whether that owner's process still runs on this host). */
+    /** The decision from a JVM owner label alone (no node labels, nobody to judge nodes): as {@link #fate(Map, ContainerOwner, OwnerLiveness)}. */
     static Fate fate(String ownerLabel, ContainerOwner self) {
-        Optional<ContainerOwner> owner = ContainerOwner.parse(ownerLabel);
-        if (owner.isEmpty()) {
-            return Fate.ORPHAN;
-        }
-        if (owner.get().equals(self)) {
-            return Fate.OWN;
-        }
-        return owner.get().isDeadOnThisHost() ? Fate.ORPHAN : Fate.OTHERS;
+        return fate(ownerLabel == null ? Map.of() : Map.of(ContainerOwner.LABEL, ownerLabel), self, OwnerLiveness.NO_JUDGE);
     }
 
-    /** Removes managed containers whose owning JVM on this host has exited; returns how many. */
+    /**
+     * The decision, from a container's owner labels, whether that owner's JVM still runs on this host, and what
+     * {@code judge} says of its node.
+     */
+    static Fate fate(Map<String, String> labels, ContainerOwner self, OwnerLiveness judge) {
+        Optional<ContainerOwner> found = ContainerOwner.fromLabels(labels);
+        if (found.isEmpty()) {
+            return Fate.ORPHAN;
+        }
+        ContainerOwner owner = found.get();
+        if (owner.sameJvm(self) && sameNode(owner.node(), self.node())) {
+            return Fate.OWN;
+        }
+        if (owner.node().isPresent()) {
+            NodeOwner node = owner.node().get();
+            // Nobody else can hold this node's address while it runs: the owner is a crashed earlier incarnation.
+            if (self.node().map(me -> me.otherIncarnationOf(node)).orElse(false)) {
+                return Fate.ORPHAN;
+            }
+            if (!owner.sameJvm(self) && judge.of(node) == OwnerLiveness.Verdict.GONE) {
+                return Fate.ORPHAN;
+            }
+        }
+        return owner.isDeadOnThisHost() ? Fate.ORPHAN : Fate.OTHERS;
+    }
+
+    /** The same node incarnation (address and uid; the name is for people), or both no node. */
+    private static boolean sameNode(Optional<NodeOwner> a, Optional<NodeOwner> b) {
+        if (a.isEmpty() || b.isEmpty()) {
+            return a.isEmpty() && b.isEmpty();
+        }
+        return a.get().address().equals(b.get().address()) && a.get().uid() == b.get().uid();
+    }
+
+    /** Removes managed containers whose owner is gone (no node judged: see {@link #reapOrphans(OwnerLiveness)}). */
     int reapOrphans() {
+        return reapOrphans(OwnerLiveness.NO_JUDGE);
+    }
+
+    /** Removes managed containers whose owner is gone, {@code judge} saying which nodes are; returns how many. */
+    int reapOrphans(OwnerLiveness judge) {
         int removed = 0;
         for (Container c : managedContainers()) {
-            if (fate(ownerLabel(c), self) == Fate.ORPHAN) {
+            if (fate(labels(c), self, judge) == Fate.ORPHAN) {
+                log.debug("removing orphan sandbox container {} (owner {})", c.getId(), labels(c));
                 removal.now(c.getId());
                 removed++;
             }
@@ -80,7 +121,7 @@ final class ContainerReaper implements AutoCloseable {
         Set<String> ids = new LinkedHashSet<>(known);
         try {
             for (Container c : managedContainers()) {
-                if (fate(ownerLabel(c), self) == Fate.OWN) {
+                if (fate(labels(c), self, OwnerLiveness.NO_JUDGE) == Fate.OWN) {
                     ids.add(c.getId());
                 }
             }
@@ -110,7 +151,7 @@ final class ContainerReaper implements AutoCloseable {
         shutdownHook = Optional.empty();
     }
 
-    private static String ownerLabel(Container c) {
-        return c.getLabels() == null ? null : c.getLabels().get(ContainerOwner.LABEL);
+    private static Map<String, String> labels(Container c) {
+        return c.getLabels() == null ? Map.of() : c.getLabels();
     }
 }

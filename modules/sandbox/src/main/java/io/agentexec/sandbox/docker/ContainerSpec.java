@@ -67,10 +67,11 @@ record ContainerSpec(String image, Optional<String> name, List<String> entrypoin
      *
      * @param options     the session's options, already checked ({@link io.agentexec.sandbox.options.OptionRules})
      * @param agentVolume the volume holding the agent ({@link AgentVolume})
-     * @param owner       the label of this JVM ({@link ContainerOwner#label}), for the reaper
+     * @param owner       the labels of this JVM and of the node it works for ({@link ContainerOwner#labels}), for the
+     *                    reaper
      */
     static ContainerSpec forSession(String sessionId, String image, Limits limits, SandboxOptions options,
-                                    DockerBackendSettings settings, String agentVolume, String owner) {
+                                    DockerBackendSettings settings, String agentVolume, Map<String, String> owner) {
         Map<String, String> tmpfs = new LinkedHashMap<>(options.tmpfs());
         tmpfs.put(settings.workspace(), workspaceTmpfsOptions(options.user(), limits.workspaceBytes()));
         Resources resources = Resources.of(limits, options.runtime(), settings);
@@ -97,7 +98,14 @@ record ContainerSpec(String image, Optional<String> name, List<String> entrypoin
                 List.of(AGENT_DIR + "/" + AGENT_FILE, "serve", "--contained", "--workspace", settings.workspace()),
                 options.user(), settings.workspace(),
                 List.of("PATH=" + AGENT_ENVIRONMENT.get("PATH"), "LANG=" + AGENT_ENVIRONMENT.get("LANG")),
-                Map.of(MANAGED_LABEL, "true", SESSION_LABEL, sessionId, ContainerOwner.LABEL, owner), host);
+                labels(sessionId, owner), host);
+    }
+
+    private static Map<String, String> labels(String sessionId, Map<String, String> owner) {
+        Map<String, String> labels = new LinkedHashMap<>(owner);
+        labels.put(MANAGED_LABEL, "true");
+        labels.put(SESSION_LABEL, sessionId);
+        return labels;
     }
 
     /** The create command of this container on {@code client} (not executed). */

@@ -6,6 +6,8 @@ import com.github.dockerjava.api.model.Container;
 import io.agentexec.sandbox.agent.AgentBinary;
 import io.agentexec.sandbox.backend.BackendSession;
 import io.agentexec.sandbox.backend.ImagePresence;
+import io.agentexec.sandbox.backend.NodeOwner;
+import io.agentexec.sandbox.backend.OwnerLiveness;
 import io.agentexec.sandbox.backend.RuntimeHealth;
 import io.agentexec.sandbox.backend.SandboxBackend;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
@@ -42,14 +44,15 @@ public final class DockerBackend implements SandboxBackend {
     private final WarmPool pool;
     private volatile boolean closed;
 
-    private DockerBackend(DockerClient client, DockerBackendSettings settings, AgentBinary agent) {
+    private DockerBackend(DockerClient client, DockerBackendSettings settings, AgentBinary agent,
+                          Optional<NodeOwner> node) {
         this.client = client;
         this.settings = settings;
-        ContainerOwner owner = ContainerOwner.current();
+        ContainerOwner owner = ContainerOwner.current(node);
         this.removal = new ContainerRemoval(client, settings.removal());
         this.reaper = new ContainerReaper(client, removal, owner);
         this.launcher = new ContainerLauncher(client, DockerClients.host(), settings,
-                new AgentVolume(client, agent, removal, owner.label()), removal, owner.label(),
+                new AgentVolume(client, agent, removal, owner.labels()), removal, owner.labels(),
                 session -> live.remove(session.containerId()));
         this.health = new RuntimeHealthCheck(client, settings, launcher);
         this.pool = new WarmPool(settings, launcher,
@@ -69,7 +72,16 @@ public final class DockerBackend implements SandboxBackend {
 
     /** Connects, removes what crashed JVMs left behind, checks the runtimes and starts filling the warm pool. */
     public static DockerBackend start(DockerBackendSettings settings, AgentBinary agent) {
-        DockerBackend backend = new DockerBackend(DockerClients.connect(), settings, agent);
+        return start(settings, agent, Optional.empty());
+    }
+
+    /**
+     * As {@link #start(DockerBackendSettings, AgentBinary)}, for the cluster node {@code node} when given: its
+     * containers carry its address and uid, and those an earlier incarnation of it left (the same address, another
+     * uid) are removed now, whatever host they were made on.
+     */
+    public static DockerBackend start(DockerBackendSettings settings, AgentBinary agent, Optional<NodeOwner> node) {
+        DockerBackend backend = new DockerBackend(DockerClients.connect(), settings, agent, node);
         int reaped = backend.reapOrphans();
         if (reaped > 0) {
             log.info("removed {} sandbox container(s) left by processes that no longer run", reaped);
@@ -133,9 +145,21 @@ public final class DockerBackend implements SandboxBackend {
         return health.await(runtime);
     }
 
-    /** Removes managed containers whose owning JVM on this host has exited. */
+    /**
+     * Removes managed containers whose owner is gone without a judge of nodes: a JVM of this host that has exited, an
+     * earlier incarnation of this engine's node.
+     */
     public int reapOrphans() {
         return reaper.reapOrphans();
+    }
+
+    /** As {@link #reapOrphans()}, and containers of nodes {@code judge} says are gone, whatever host made them. */
+    @Override
+    public int reapOrphans(OwnerLiveness judge) {
+        if (closed) {
+            return 0;
+        }
+        return reaper.reapOrphans(judge);
     }
 
     /** Managed containers on the daemon, of any owner, in any state. */

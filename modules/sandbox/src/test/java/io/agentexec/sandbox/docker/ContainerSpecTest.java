@@ -29,7 +29,7 @@ class ContainerSpecTest {
 
     private static ContainerSpec spec(SandboxOptions options) {
         return ContainerSpec.forSession("sbx-1", "agentexec/python:bookworm", LIMITS, options, SETTINGS,
-                "agentexec-agent-0123456789abcdef", OWNER);
+                "agentexec-agent-0123456789abcdef", Map.of("io.agentexec.owner", OWNER));
     }
 
     @Test
