@@ -16,6 +16,7 @@ import io.agentexec.gateway.grpc.GrpcApi;
 import io.agentexec.gateway.http.ExecutionSpecParser;
 import io.agentexec.gateway.http.HttpApi;
 import io.agentexec.gateway.metrics.Metrics;
+import io.agentexec.gateway.metrics.MetricsListener;
 import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ConversationService;
 import io.agentexec.gateway.spi.ExecutionDirectory;
@@ -195,11 +196,18 @@ public final class Gateway implements AutoCloseable {
                     metrics, parser, engineSettings.languages(), draining, system);
             List<ServerBinding> bindings = new ArrayList<>();
             Http server = Http.get(system);
+            Optional<MetricsListener> metricsListener = MetricsListener.fromConfig(config);
+            Function<HttpRequest, CompletionStage<HttpResponse>> api = metricsListener
+                    .map(m -> m.without(http::handle)).orElse(http::handle);
             if (settings.grpcPort().isEmpty()) {
-                bindings.add(bind(server, settings.host(), settings.port(), Optional.of(grpc), Optional.of(http)));
+                bindings.add(bind(server, settings.host(), settings.port(), Optional.of(grpc), Optional.of(api)));
             } else {
-                bindings.add(bind(server, settings.host(), settings.port(), Optional.empty(), Optional.of(http)));
+                bindings.add(bind(server, settings.host(), settings.port(), Optional.empty(), Optional.of(api)));
                 bindings.add(bind(server, settings.host(), settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
+            }
+            // After the API's listeners (httpPort() and grpcPort() read those first).
+            for (MetricsListener m : metricsListener.stream().toList()) {
+                bindings.add(bind(server, m.host(), m.port(), Optional.empty(), Optional.of(m.only(http::handle))));
             }
             Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http,
                     conversations.available(), gatewayNodes);
@@ -214,11 +222,12 @@ public final class Gateway implements AutoCloseable {
     }
 
     @SuppressWarnings("unchecked")
-    private static ServerBinding bind(Http server, String host, int port, Optional<GrpcApi> grpc, Optional<HttpApi> http) {
+    private static ServerBinding bind(Http server, String host, int port, Optional<GrpcApi> grpc,
+                                      Optional<Function<HttpRequest, CompletionStage<HttpResponse>>> http) {
         List<Function<HttpRequest, CompletionStage<HttpResponse>>> handlers = new ArrayList<>();
         grpc.ifPresent(g -> handlers.addAll(g.handlers()));
         // HTTP last: it answers every request (a JSON 404 at worst), so gRPC paths must be tried first.
-        http.ifPresent(h -> handlers.add(h::handle));
+        http.ifPresent(handlers::add);
         Function<HttpRequest, CompletionStage<HttpResponse>> handler =
                 ServiceHandler.concatOrNotFound(handlers.toArray(new Function[0]));
         try {
@@ -277,7 +286,7 @@ public final class Gateway implements AutoCloseable {
 
     /** The port serving gRPC: the HTTP port unless a separate one is configured. */
     public int grpcPort() {
-        return bindings.get(bindings.size() - 1).localAddress().getPort();
+        return settings.grpcPort().isEmpty() ? httpPort() : bindings.get(1).localAddress().getPort();
     }
 
     /** Whether this node runs conversations (the agents, on the cluster backend). */
