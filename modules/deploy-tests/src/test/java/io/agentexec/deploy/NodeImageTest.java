@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -46,7 +45,7 @@ class NodeImageTest {
         } catch (RuntimeException e) {
             docker = new Repo.Result(-1, "", e.getMessage());
         }
-        Assumptions.assumeTrue(docker.exitCode() == 0,
+        Skips.assumeTrue(docker.exitCode() == 0,
                 "SKIPPED: Docker is missing (docker version: " + docker.stderr().strip() + "); the node image cannot be built");
         long started = System.nanoTime();
         Repo.Result r = Repo.run(BUILD_TIMEOUT, List.of("images/build.sh", "agentexec-node"));
@@ -122,8 +121,8 @@ class NodeImageTest {
     void loadImagesPutsATarballIntoTheDaemonThenFindsItPresentAndFailsWithoutADaemon() throws Exception {
         String tag = "agentexec-deploytest/loaded:" + UUID.randomUUID().toString().substring(0, 8);
         String source = "agentexec/shell:bookworm";
-        Assumptions.assumeTrue(Repo.run(Duration.ofMinutes(1), List.of("docker", "image", "inspect", source)).exitCode() == 0,
-                "SKIPPED: " + source + " is missing (scripts/setup.sh builds it)");
+        assertEquals(0, Repo.run(Duration.ofMinutes(1), List.of("docker", "image", "inspect", source)).exitCode(),
+                source + " is missing (scripts/setup.sh builds it)");
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "agentexec-deploytest-images",
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
         try {
