@@ -21,6 +21,7 @@
 #                                                   names; datascience is 1.2 GB, add it only if workers need it)
 #   AGENTEXEC_NODE_UID (10001)                      uid and gid of the node's user
 set -euo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 
 suite="${AGENTEXEC_DEBIAN_SUITE:-bookworm}"
@@ -44,7 +45,7 @@ wanted=()
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$self"; exit 0 ;;
     agentexec-node|dind) wanted+=("$arg") ;;
     *) echo "node.sh: unknown image '$arg' (agentexec-node, dind)" >&2; exit 2 ;;
   esac
@@ -59,6 +60,15 @@ say() { echo "[images] $*"; }
 # Packages of each base image. curl: the node's image loader talks to the Docker API over its socket.
 node_packages="openjdk-17-jre-headless,tini,curl,ca-certificates"
 dind_packages="docker.io,tini,runsc,iptables,procps,ca-certificates"
+
+# Removes the image $1 replaced (id $2) when nothing names it any more: each build makes a new image, and without this
+# every rebuild (a CI run, a new jar) would leave ~800 MB behind. An image a container still uses stays.
+drop_replaced() {
+  local image="$1" old="$2"
+  [[ -n "$old" && "$old" != "$(docker image inspect -f '{{.Id}}' "$image")" ]] || return 0
+  [[ "$(docker image inspect -f '{{len .RepoTags}}' "$old" 2>/dev/null || echo 1)" == 0 ]] || return 0
+  docker rmi "$old" >/dev/null 2>&1 || true
+}
 
 # Builds (once) a base image from debootstrap: $1 name, $2 packages, $3 a function preparing the root filesystem.
 base_image() {
@@ -130,7 +140,7 @@ build_node() {
   local base; base="$(base_image node "$node_packages" prepare_node)"
   # What the image holds besides its base: the jars, the sandbox images, this script.
   local content; content="$( { echo "$base"; printf '%s\n' "${names[@]}"; sha256sum "$jar" modules/node/target/lib/*.jar \
-      | sed 's|  .*/|  |'; sha256sum "$0" images/node/agentexec images/node/agentexec-load-images; } | sha256sum | cut -c1-16)"
+      | sed 's|  .*/|  |'; sha256sum "$self" images/node/agentexec images/node/agentexec-load-images; } | sha256sum | cut -c1-16)"
   local have; have="$(docker image inspect -f '{{index .Config.Labels "io.agentexec.content"}}' "$image" 2>/dev/null || true)"
   if [[ $force -eq 0 && "$have" == "$content" ]]; then
     say "$image exists with the same content, skipped (use --force to rebuild)"
@@ -151,7 +161,7 @@ build_node() {
   cp images/node/agentexec images/node/agentexec-load-images "$home/bin/"
   chmod 0755 "$home/bin/"*
   chmod -R a+rX,go-w "$home"
-  local box="agentexec-node-build-$$"
+  local box="agentexec-node-build-$$" old; old="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
   docker rm -f "$box" >/dev/null 2>&1 || true
   docker create --name "$box" "$base" /bin/true >/dev/null
   docker cp "$stage/." "$box:/"
@@ -165,6 +175,7 @@ build_node() {
     --change "LABEL io.agentexec.image=node io.agentexec.version=$version io.agentexec.commit=$commit io.agentexec.content=$content org.opencontainers.image.version=$version org.opencontainers.image.revision=$commit" \
     "$box" "$image" >/dev/null
   docker rm -f "$box" >/dev/null
+  drop_replaced "$image" "$old"
   say "$image: built in $(( $(date +%s) - started )) s, $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}') (commit $commit)"
 }
 
@@ -177,7 +188,7 @@ build_dind() {
     say "$image exists with the same content, skipped (use --force to rebuild)"
     return
   fi
-  local box="agentexec-dind-build-$$"
+  local box="agentexec-dind-build-$$" old; old="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
   docker rm -f "$box" >/dev/null 2>&1 || true
   docker create --name "$box" "$base" /bin/true >/dev/null
   docker cp images/node/agentexec-dind "$box:/usr/local/bin/agentexec-dind"
@@ -188,6 +199,7 @@ build_dind() {
     --change "LABEL io.agentexec.image=dind io.agentexec.version=$version io.agentexec.commit=$commit io.agentexec.content=$content" \
     "$box" "$image" >/dev/null
   docker rm -f "$box" >/dev/null
+  drop_replaced "$image" "$old"
   say "$image: built"
 }
 
