@@ -2,9 +2,9 @@
 # Builds agentexec's images from Debian's packages, without any Docker registry:
 # debootstrap a minimal root filesystem, strip it, and `docker import` it.
 #
-#   images/build.sh [--force] [python|node|shell|datascience|agentexec-node|dind ...]
+#   images/build.sh [--force] [python|node|shell|datascience|polyglot|agentexec-node|dind ...]
 #
-# With no name: the four sandbox images (python, node = Node.js, shell, datascience), as setup.sh builds them.
+# With no name: the sandbox images (python, node = Node.js, shell, datascience, polyglot), as setup.sh builds them.
 # agentexec-node: the agentexec node itself, agentexec/node:<maven version> (images/node.sh; needs the assembly,
 # mvn -pl modules/node -am -DskipTests package). dind: the Docker daemon of a worker pod, agentexec/dind:<version>.
 # ("node" stays the Node.js sandbox image, agentexec/node:bookworm, as before.)
@@ -31,9 +31,9 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    python|node|shell|datascience) wanted+=("$arg") ;;
+    python|node|shell|datascience|polyglot) wanted+=("$arg") ;;
     agentexec-node|dind) deployables+=("$arg") ;;
-    *) echo "build.sh: unknown image '$arg' (python, node, shell, datascience, agentexec-node, dind)" >&2; exit 2 ;;
+    *) echo "build.sh: unknown image '$arg' (python, node, shell, datascience, polyglot, agentexec-node, dind)" >&2; exit 2 ;;
   esac
 done
 if [[ ${#deployables[@]} -gt 0 ]]; then
@@ -41,7 +41,7 @@ if [[ ${#deployables[@]} -gt 0 ]]; then
   [[ ${#wanted[@]} -gt 0 ]] && "$0" $([[ $force -eq 1 ]] && echo --force) "${wanted[@]}"
   exec "$(dirname "$0")/node.sh" $([[ $force -eq 1 ]] && echo --force) "${deployables[@]}"
 fi
-[[ ${#wanted[@]} -eq 0 ]] && wanted=(python node shell datascience)
+[[ ${#wanted[@]} -eq 0 ]] && wanted=(python node shell datascience polyglot)
 
 packages_for() {
   case "$1" in
@@ -49,6 +49,8 @@ packages_for() {
     node) echo "nodejs,bash,coreutils" ;;
     shell) echo "bash,coreutils,findutils,grep,sed,gawk,tar,gzip" ;;
     datascience) echo "python3,python3-numpy,python3-pandas,python3-matplotlib,bash,coreutils" ;;
+    # Every language of an AG2 chat in one image, so that its python, bash and node blocks share one workspace.
+    polyglot) echo "python3,nodejs,bash,coreutils" ;;
   esac
 }
 

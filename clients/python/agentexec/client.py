@@ -61,13 +61,21 @@ class AgentexecClient:
 
     # -- sandboxes
 
-    def create_sandbox(self, language, limits=None, profile=None):
+    def create_sandbox(self, language, limits=None, profile=None, image=None):
+        """Creates a sandbox whose workspace lasts until it is deleted (or expires idle); ``image`` must be one the
+        server allows (the languages' own images, ``agentexec.policy.allowed-images``)."""
         body = {"language": language}
         if limits:
             body["limits"] = limits
         if profile:
             body["profile"] = profile
+        if image:
+            body["image"] = image
         return self._json("POST", "/v1/sandboxes", body)
+
+    def get_sandbox(self, sandbox_id):
+        """The sandbox's id, language and status (active, broken, expired, closed)."""
+        return self._json("GET", "/v1/sandboxes/" + urllib.parse.quote(sandbox_id, safe=""))
 
     def delete_sandbox(self, sandbox_id):
         return self._json("DELETE", "/v1/sandboxes/" + urllib.parse.quote(sandbox_id, safe=""))

@@ -1,17 +1,14 @@
-"""Runs against a live gateway: AGENTEXEC_URL and AGENTEXEC_API_KEY (and AGENTEXEC_OTHER_API_KEY, another tenant).
-Driven by modules/gateway's PythonClientTest, which starts a node first."""
+"""The plain API against a live gateway: AGENTEXEC_URL and AGENTEXEC_API_KEY (and AGENTEXEC_OTHER_API_KEY, another
+tenant). Driven by modules/gateway's PythonClientTest, which starts a node first."""
 
-import os
-import types
 import unittest
 
-from agentexec import AgentexecClient, AgentexecCodeExecutor, AgentexecError, CodeBlock
+from agentexec import AgentexecClient, AgentexecError
 
-URL = os.environ.get("AGENTEXEC_URL", "http://127.0.0.1:8080")
-KEY = os.environ.get("AGENTEXEC_API_KEY")
-OTHER = os.environ.get("AGENTEXEC_OTHER_API_KEY")
+from .support import KEY, OTHER, URL, live
 
 
+@live
 class ClientTest(unittest.TestCase):
     def setUp(self):
         self.client = AgentexecClient(URL, KEY)
@@ -51,60 +48,6 @@ class ClientTest(unittest.TestCase):
             self.assertEqual(404, other.exception.status)
         finally:
             self.client.delete_sandbox(sandbox["id"])
-
-
-class CodeExecutorProtocolTest(unittest.TestCase):
-    def setUp(self):
-        self.executor = AgentexecCodeExecutor(URL, KEY, timeout=20)
-
-    def tearDown(self):
-        self.executor.close()
-
-    def test_has_ag2s_code_executor_surface(self):
-        for name in ("code_extractor", "execute_code_blocks", "restart"):
-            self.assertTrue(hasattr(self.executor, name), name)
-        blocks = self.executor.code_extractor.extract_code_blocks(
-            "Run this:\n```python\nprint('hi')\n```\nand\n```sh\necho there\n```\n")
-        self.assertEqual([("python", "print('hi')\n"), ("sh", "echo there\n")], [(b.language, b.code) for b in blocks])
-
-    def test_blocks_run_in_order_and_return_exit_code_and_output(self):
-        result = self.executor.execute_code_blocks([
-            CodeBlock(code="print('one')", language="python"),
-            types.SimpleNamespace(code="echo two", language="bash"),
-        ])
-        self.assertEqual(0, result.exit_code)
-        self.assertEqual("one\ntwo\n", result.output)
-
-    def test_a_failing_block_stops_the_rest(self):
-        result = self.executor.execute_code_blocks([
-            CodeBlock(code="import sys\nprint('before')\nsys.exit(3)", language="python"),
-            CodeBlock(code="print('never')", language="python"),
-        ])
-        self.assertEqual(3, result.exit_code)
-        self.assertIn("before", result.output)
-        self.assertNotIn("never", result.output)
-
-    def test_unknown_language_is_ag2s_answer(self):
-        result = self.executor.execute_code_blocks([CodeBlock(code="x", language="cobol")])
-        self.assertEqual(1, result.exit_code)
-        self.assertEqual("unknown language cobol", result.output)
-
-    def test_workspace_lasts_until_restart(self):
-        self.executor.execute_code_blocks([CodeBlock(code="open('keep.txt','w').write('kept')", language="python")])
-        again = self.executor.execute_code_blocks([CodeBlock(code="print(open('keep.txt').read())", language="python")])
-        self.assertEqual("kept\n", again.output)
-        self.executor.restart()
-        gone = self.executor.execute_code_blocks([CodeBlock(code="cat keep.txt", language="bash")])
-        self.assertNotEqual(0, gone.exit_code)
-
-    def test_timeout_reads_like_ag2(self):
-        executor = AgentexecCodeExecutor(URL, KEY, timeout=1)
-        try:
-            result = executor.execute_code_blocks([CodeBlock(code="import time\ntime.sleep(20)", language="python")])
-            self.assertEqual(124, result.exit_code)
-            self.assertTrue(result.output.endswith("Timeout"), result.output)
-        finally:
-            executor.close()
 
 
 if __name__ == "__main__":

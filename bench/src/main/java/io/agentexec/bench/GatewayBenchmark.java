@@ -34,7 +34,8 @@ import java.util.concurrent.CountDownLatch;
  * End-to-end latency of {@code print(1)}, in one run: raw {@code docker exec}, the engine alone (a
  * held session), and HTTP through the gateway over the engine and over a single-node cluster whose
  * journal is an H2 file set up as {@code config/local.conf} sets it (and, for comparison, H2 in
- * memory). Each caller owns its sandbox. Then one-off executions (no sandbox: a fresh container each).
+ * memory; and with persist-before-run off, to show what running only after the attempt is persisted
+ * costs). Each caller owns its sandbox. Then one-off executions (no sandbox: a fresh container each).
  *
  * <p>Every path is up at once and the paths are measured interleaved (at concurrency 1 one call of
  * each in turn; at 16 in alternating rounds), so that load from elsewhere on the machine falls on all
@@ -56,6 +57,10 @@ public final class GatewayBenchmark {
     private static final String GW_ENGINE = "gateway HTTP over the engine";
     private static final String GW_CLUSTER = "gateway HTTP over the cluster (H2 file journal, as config/local.conf)";
     private static final String GW_CLUSTER_MEM = "gateway HTTP over the cluster (H2 in-memory journal)";
+    /** The cluster as before persist-before-run (the start persisted while the code runs), for its cost. */
+    private static final String GW_CLUSTER_EAGER = "gateway HTTP over the cluster (H2 file), persist-before-run off";
+    private static final String ONE_OFF_CLUSTER = "one-off (fresh container), gateway HTTP over the cluster (H2 file)";
+    private static final String ONE_OFF_CLUSTER_EAGER = ONE_OFF_CLUSTER + ", persist-before-run off";
     private static final String JDK = ", JDK HttpClient";
 
     @FunctionalInterface
@@ -95,7 +100,9 @@ public final class GatewayBenchmark {
              Gateway overEngine = Gateway.start(gatewayConfig("engine", keys, ""), silent());
              Gateway overCluster = Gateway.start(gatewayConfig("cluster", keys, Journals.localH2Url(dir.resolve("journal"))), silent());
              Gateway overClusterMem = Gateway.start(gatewayConfig("cluster", keys,
-                     "jdbc:h2:mem:bench-gateway;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false"), silent())) {
+                     "jdbc:h2:mem:bench-gateway;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false"), silent());
+             Gateway overClusterEager = Gateway.start(gatewayConfig("cluster", keys,
+                     Journals.localH2Url(dir.resolve("journal-eager")), false), silent())) {
             Limits limits = engine.defaultLimits();
             ExecutionRequest request = ExecutionRequest.of("python", CODE, limits);
             List<SandboxSession> sessions = new ArrayList<>();
@@ -105,7 +112,7 @@ public final class GatewayBenchmark {
                 for (int i = 0; i < CALLERS; i++) {
                     sessions.add(engine.openSession("python", limits));
                 }
-                for (Gateway g : List.of(overEngine, overCluster, overClusterMem)) {
+                for (Gateway g : List.of(overEngine, overCluster, overClusterMem, overClusterEager)) {
                     sandboxes.put(g, createSandboxes(jdk, g));
                 }
                 Map<String, CallerFactory> paths = new LinkedHashMap<>();
@@ -113,6 +120,7 @@ public final class GatewayBenchmark {
                 paths.put(GW_ENGINE, lite(overEngine, sandboxes.get(overEngine)));
                 paths.put(GW_CLUSTER, lite(overCluster, sandboxes.get(overCluster)));
                 paths.put(GW_CLUSTER_MEM, lite(overClusterMem, sandboxes.get(overClusterMem)));
+                paths.put(GW_CLUSTER_EAGER, lite(overClusterEager, sandboxes.get(overClusterEager)));
                 paths.put(GW_ENGINE + JDK, jdk(jdk, overEngine, sandboxes.get(overEngine)));
                 paths.put(GW_CLUSTER + JDK, jdk(jdk, overCluster, sandboxes.get(overCluster)));
                 rows.addAll(interleavedAt1(paths, samplesAt1));
@@ -127,7 +135,8 @@ public final class GatewayBenchmark {
                 Map<String, CallerFactory> oneOffs = new LinkedHashMap<>();
                 oneOffs.put("one-off (fresh container), engine.execute", i -> () -> check(engine.execute(request)));
                 oneOffs.put("one-off (fresh container), gateway HTTP over the engine", oneOffLite(overEngine, oneOff));
-                oneOffs.put("one-off (fresh container), gateway HTTP over the cluster (H2 file)", oneOffLite(overCluster, oneOff));
+                oneOffs.put(ONE_OFF_CLUSTER, oneOffLite(overCluster, oneOff));
+                oneOffs.put(ONE_OFF_CLUSTER_EAGER, oneOffLite(overClusterEager, oneOff));
                 rows.addAll(pacedOneOffs(oneOffs, Math.max(10, samplesAt1 / 5)));
             } finally {
                 for (HttpLite c : CONNECTIONS) {
@@ -145,8 +154,15 @@ public final class GatewayBenchmark {
     }
 
     private static Config gatewayConfig(String backend, Path keys, String journalUrl) {
+        return gatewayConfig(backend, keys, journalUrl, true);
+    }
+
+    private static Config gatewayConfig(String backend, Path keys, String journalUrl, boolean persistBeforeRun) {
         Map<String, Object> o = new HashMap<>();
+        o.put("agentexec.cluster.execution.persist-before-run", persistBeforeRun);
         o.put("agentexec.gateway.port", 0);
+        // three gateways in this JVM: each its own metrics listener
+        o.put("agentexec.gateway.metrics.port", 0);
         o.put("agentexec.gateway.backend", backend);
         o.put("agentexec.gateway.auth.keys-file", keys.toString());
         o.put("agentexec.gateway.engine.slots", CALLERS);
@@ -395,6 +411,12 @@ public final class GatewayBenchmark {
                 overhead <= 10 ? "met" : "NOT met"));
         lines.add(String.format(Locale.ROOT, "With the journal in memory: +%.1f ms; with the JDK HttpClient as the caller: +%.1f ms.",
                 p50(rows, GW_CLUSTER_MEM, 1) - engine1, p50(rows, GW_CLUSTER + JDK, 1) - engine1));
+        lines.add(String.format(Locale.ROOT, "Persist before run (the default: the code starts only once its attempt is in "
+                + "the journal) against the start persisted while the code runs (`persist-before-run = off`), both H2 "
+                + "file, interleaved: sandbox %.1f vs %.1f ms (%+.1f ms), one-off %.1f vs %.1f ms (%+.1f ms) at p50.",
+                cluster1, p50(rows, GW_CLUSTER_EAGER, 1), cluster1 - p50(rows, GW_CLUSTER_EAGER, 1),
+                p50(rows, ONE_OFF_CLUSTER, 1), p50(rows, ONE_OFF_CLUSTER_EAGER, 1),
+                p50(rows, ONE_OFF_CLUSTER, 1) - p50(rows, ONE_OFF_CLUSTER_EAGER, 1)));
         double engine16 = p50(rows, ENGINE, CALLERS);
         double cluster16 = p50(rows, GW_CLUSTER, CALLERS);
         lines.add(String.format(Locale.ROOT, "At concurrency 16 (2 cores, CPU-bound): %.1f ms vs %.1f ms = +%.1f ms.",

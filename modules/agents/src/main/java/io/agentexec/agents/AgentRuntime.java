@@ -6,14 +6,18 @@ import io.agentexec.agents.entity.ConversationDependencies;
 import io.agentexec.agents.entity.ConversationEntity;
 import io.agentexec.agents.entity.ExecutionPipeline;
 import io.agentexec.agents.entity.ExecutionStatistics;
-import io.agentexec.agents.execution.EngineExecutionService;
 import io.agentexec.agents.execution.ExecutionPlanner;
-import io.agentexec.agents.execution.ExecutionService;
-import io.agentexec.agents.execution.WorkspaceQuota;
+import io.agentexec.agents.execution.WorkspaceExecutions;
 import io.agentexec.agents.llm.LlmClients;
-import io.agentexec.agents.execution.ClusterExecutionService;
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.NodeRole;
+import io.agentexec.cluster.port.Caller;
+import io.agentexec.cluster.port.Callers;
+import io.agentexec.cluster.port.ClusterPort;
+import io.agentexec.cluster.port.EnginePort;
+import io.agentexec.cluster.port.ExecutionPort;
+import io.agentexec.cluster.port.quota.LocalSandboxQuota;
+import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.model.CodeBlock;
 import java.time.Duration;
@@ -60,6 +64,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class AgentRuntime implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(AgentRuntime.class);
+    /** How soon an in-process port asks whether a run is known to every node yet, doubling up to the max. */
+    private static final java.time.Duration VISIBILITY_POLL_MIN = java.time.Duration.ofMillis(5);
+    private static final java.time.Duration VISIBILITY_POLL_MAX = java.time.Duration.ofMillis(200);
 
     private final AgentexecCluster cluster;
     /** Started by {@link #start(Config)}: closing the runtime stops the node too. */
@@ -67,21 +74,24 @@ public final class AgentRuntime implements AutoCloseable {
     private final ActorSystem<Void> system;
     private final ClusterSharding sharding;
     private final AgentsSettings settings;
-    private final ExecutionService executions;
+    private final WorkspaceExecutions executions;
+    /** A port this runtime made for itself (an in-process node's, or the unsafe-local engine's), closed with it. */
+    private final Optional<ExecutionPort> ownPort;
     private final ExecutionPlanner planner;
     private final ExecutionPipeline pipeline;
     private final ExecutorService llmThreads;
     private final Optional<LlmConfig> defaultLlm;
 
     private AgentRuntime(AgentexecCluster cluster, boolean ownsCluster, AgentsSettings settings,
-                         ExecutionService executions, ExecutionPlanner planner, ExecutorService llmThreads,
-                         Optional<LlmConfig> defaultLlm) {
+                         WorkspaceExecutions executions, Optional<ExecutionPort> ownPort, ExecutionPlanner planner,
+                         ExecutorService llmThreads, Optional<LlmConfig> defaultLlm) {
         this.cluster = cluster;
         this.ownsCluster = ownsCluster;
         this.system = cluster.system();
         this.sharding = ClusterSharding.get(system);
         this.settings = settings;
         this.executions = executions;
+        this.ownPort = ownPort;
         this.planner = planner;
         this.llmThreads = llmThreads;
         this.defaultLlm = defaultLlm;
@@ -96,7 +106,7 @@ public final class AgentRuntime implements AutoCloseable {
     public static AgentRuntime start(Config root) {
         AgentexecCluster cluster = AgentexecCluster.start(root);
         try {
-            return attach(cluster, root, true, defaultExecutions(cluster, root, WorkspaceQuota.UNLIMITED));
+            return attach(cluster, root, true, Optional.empty(), nodeCallers(cluster));
         } catch (RuntimeException e) {
             cluster.close();
             throw e;
@@ -104,51 +114,50 @@ public final class AgentRuntime implements AutoCloseable {
     }
 
     /**
-     * Hosts agents and chats on a running cluster node: same actor system, same journal; code runs
-     * through the cluster ({@link ClusterExecutionService}). Closing the runtime leaves the node running.
+     * Hosts agents and chats on a running cluster node: same actor system, same journal; code runs through the
+     * cluster's execution port, as the node itself (no tenants). Closing the runtime leaves the node running.
      */
     public static AgentRuntime attach(AgentexecCluster cluster, Config root) {
-        return attach(cluster, root, WorkspaceQuota.UNLIMITED);
+        return attach(cluster, root, false, Optional.empty(), nodeCallers(cluster));
     }
 
     /**
-     * As {@link #attach(AgentexecCluster, Config)}, with the sandboxes of tenants' chats (ids {@code TENANT.ID})
-     * counted against {@code quota}.
+     * As {@link #attach(AgentexecCluster, Config)}, with code running through {@code port} on behalf of the chat's
+     * tenant: a chat whose id is {@code TENANT.ID} is that tenant's ({@code callers} says what it may do).
      */
-    public static AgentRuntime attach(AgentexecCluster cluster, Config root, WorkspaceQuota quota) {
-        return attach(cluster, root, false, defaultExecutions(cluster, root, quota));
+    public static AgentRuntime attach(AgentexecCluster cluster, Config root, ExecutionPort port, Callers callers) {
+        return attach(cluster, root, false, Optional.of(port), callers);
     }
 
-    /** As {@link #attach(AgentexecCluster, Config)}, with code running through {@code executions}. */
-    public static AgentRuntime attach(AgentexecCluster cluster, Config root, ExecutionService executions) {
-        return attach(cluster, root, false, executions);
-    }
-
-    /**
-     * The cluster, for every agent's code; only the operator's explicit unsafe-local setting sends it to the
-     * host, unsandboxed (development only).
-     */
-    private static ExecutionService defaultExecutions(AgentexecCluster cluster, Config root, WorkspaceQuota quota) {
-        EngineSettings engine = EngineSettings.fromConfig(root);
-        AgentsSettings settings = AgentsSettings.fromConfig(root);
-        if (settings.unsafeLocal()) {
-            return new EngineExecutionService(engine, cluster.policy().policy(), true, settings.executionThreads(),
-                    settings.rememberedResults());
-        }
-        return new ClusterExecutionService(cluster, engine,
-                root.getDuration("agentexec.agents.execution.overloaded-retry-for"), quota);
+    /** Chats without tenants: every run is the node's own, under the node's policy. */
+    private static Callers nodeCallers(AgentexecCluster cluster) {
+        Caller node = Caller.node(cluster.policy().policy());
+        return tenant -> Optional.of(node);
     }
 
     private static AgentRuntime attach(AgentexecCluster cluster, Config root, boolean ownsCluster,
-                                       ExecutionService executions) {
+                                       Optional<ExecutionPort> given, Callers callers) {
         AgentsSettings settings = AgentsSettings.fromConfig(root);
+        EngineSettings engine = EngineSettings.fromConfig(root);
+        // the operator's explicit unsafe-local setting sends every agent's code to the host, unsandboxed (development
+        // only); else the port given, or the cluster's own
+        Optional<ExecutionPort> own = settings.unsafeLocal()
+                ? Optional.of(new EnginePort(SandboxEngine.start(engine.withBackend(EngineSettings.BackendChoice.UNSAFE_LOCAL)),
+                        settings.executionThreads(), settings.executionThreads()))
+                : given.isPresent() ? Optional.empty()
+                : Optional.of(new ClusterPort(cluster, engine.languages(), settings.askTimeout(), new LocalSandboxQuota(),
+                        VISIBILITY_POLL_MIN, VISIBILITY_POLL_MAX));
+        ExecutionPort port = own.or(() -> given).orElseThrow();
+        WorkspaceExecutions executions = new WorkspaceExecutions(port, callers,
+                port instanceof ClusterPort ? Optional.of(cluster) : Optional.empty(), engine,
+                root.getDuration("agentexec.agents.execution.overloaded-retry-for"));
         ExecutorService llmThreads = Executors.newFixedThreadPool(settings.llmThreads(), r -> {
             Thread t = new Thread(r, "agentexec-llm");
             t.setDaemon(true);
             return t;
         });
         ExecutionPlanner planner = ExecutionPlanner.fromConfig(root);
-        AgentRuntime runtime = new AgentRuntime(cluster, ownsCluster, settings, executions, planner, llmThreads,
+        AgentRuntime runtime = new AgentRuntime(cluster, ownsCluster, settings, executions, own, planner, llmThreads,
                 LlmConfig.fromConfig(root));
         runtime.initSharding();
         runtime.resumeOpenConversations();
@@ -209,8 +218,8 @@ public final class AgentRuntime implements AutoCloseable {
         return cluster;
     }
 
-    /** How code runs: the cluster (the host, unsandboxed, only under the operator's unsafe-local setting). */
-    public ExecutionService executions() {
+    /** How code runs: the execution port (the host, unsandboxed, only under the operator's unsafe-local setting). */
+    public WorkspaceExecutions executions() {
         return executions;
     }
 
@@ -381,5 +390,6 @@ public final class AgentRuntime implements AutoCloseable {
             llmThreads.shutdown();
         }
         executions.close();
+        ownPort.ifPresent(ExecutionPort::close);
     }
 }

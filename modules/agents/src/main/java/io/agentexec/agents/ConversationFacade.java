@@ -39,6 +39,8 @@ import org.apache.pekko.stream.javadsl.Source;
  *
  * <p>Events are the chat entity's own journal events, numbered by their sequence number in the
  * journal: a client that reconnects with the last number it saw misses nothing and sees nothing twice.
+ * Their bodies are a client's view ({@link ClientView}): the models by the names clients choose them
+ * by, without the operator's endpoints, key variables or file paths.
  */
 public final class ConversationFacade {
     /** Ids become persistence ids and execution keys: printable, bounded. */
@@ -74,10 +76,12 @@ public final class ConversationFacade {
     private final JdbcReadJournal journal;
     private final ObjectMapper json = new ObjectMapper().registerModule(new Jdk8Module())
             .registerModule(new JavaTimeModule()).disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
+    private final ClientView clientView;
 
     public ConversationFacade(AgentRuntime runtime, ModelCatalog models) {
         this.runtime = runtime;
         this.models = models;
+        this.clientView = new ClientView(models, json);
         this.sharding = ClusterSharding.get(runtime.system());
         this.journal = PersistenceQuery.get(runtime.system())
                 .getReadJournalFor(JdbcReadJournal.class, JdbcReadJournal.Identifier());
@@ -196,7 +200,8 @@ public final class ConversationFacade {
     private Event toEvent(String conversationId, EventEnvelope envelope) {
         Object payload = envelope.event();
         String type = EVENT_TYPES.getOrDefault(payload.getClass(), payload.getClass().getSimpleName());
-        return new Event(conversationId, envelope.sequenceNr(), type, json.valueToTree(payload));
+        // what the client sent and the models' names: never the operator's endpoints, key variables or paths
+        return new Event(conversationId, envelope.sequenceNr(), type, clientView.of(payload));
     }
 
     private EntityRef<ConversationEntity.Command> chat(String id) {

@@ -9,7 +9,7 @@ import com.github.dockerjava.api.DockerClient;
 import com.github.dockerjava.api.command.InspectContainerResponse;
 import com.github.dockerjava.api.model.Container;
 import io.agentexec.agents.entity.ConversationEntity;
-import io.agentexec.agents.execution.ClusterExecutionService;
+import io.agentexec.agents.execution.WorkspaceExecutions;
 import io.agentexec.agents.execution.ExecutionCall;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.sandbox.docker.DockerBackend;
@@ -48,8 +48,8 @@ class ClusterExecutionTest {
         runtime.close();
     }
 
-    private ClusterExecutionService service() {
-        return (ClusterExecutionService) runtime.executions();
+    private WorkspaceExecutions service() {
+        return runtime.executions();
     }
 
     private static ExecutionCall call(String sandboxKey, String key, String code) {
@@ -73,7 +73,7 @@ class ClusterExecutionTest {
 
             assertEquals(ConversationStatus.TERMINATED, result.status());
             assertEquals("exitcode: 0 (execution succeeded)\nCode output: kept\n", result.chatHistory().get(4).content());
-            String sandbox = ClusterExecutionService.sandboxId(id + "/cluster_executor/ws", "python");
+            String sandbox = WorkspaceExecutions.sandboxId(id + "/cluster_executor/ws", "python");
             // the chat is over: its workspace's sandbox is closed (released), after its two runs
             SandboxView view = awaitStatus(sandbox, SandboxView.Status.CLOSED);
             assertEquals(2, view.executions());
@@ -97,7 +97,7 @@ class ClusterExecutionTest {
         assertEquals(Verdict.OK, service().execute(call(workspace, "k-" + UUID.randomUUID(), "print(1)"))
                 .toCompletableFuture().get().verdict());
         service().release(workspace);
-        String sandbox = ClusterExecutionService.sandboxId(workspace, "python");
+        String sandbox = WorkspaceExecutions.sandboxId(workspace, "python");
         // closing is asynchronous; the entity answers in order, so the view below comes after the close
         SandboxView view = runtime.cluster().closeSandbox(sandbox).toCompletableFuture().get();
         assertEquals(SandboxView.Status.CLOSED, view.status());
@@ -122,7 +122,7 @@ class ClusterExecutionTest {
         ExecutionResult result = service().execute(noDocker).toCompletableFuture().get();
         assertEquals(Verdict.OK, result.verdict(), result.message());
         assertEquals("65534\n", result.stdout());
-        SandboxView view = runtime.cluster().sandbox(ClusterExecutionService.sandboxId(workspace, "python"))
+        SandboxView view = runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "python"))
                 .toCompletableFuture().get();
         assertEquals(SandboxView.Status.ACTIVE, view.status(), "it ran in a cluster sandbox");
         assertEquals(Optional.empty(), view.image(), "without AG2's Docker settings: the language's image");
@@ -142,7 +142,7 @@ class ClusterExecutionTest {
                 ExecutionRequest.builder(asked).blocks(List.of(new CodeBlock("python", "print('within')"))).build());
         ExecutionResult result = service().execute(greedy).toCompletableFuture().get();
         assertEquals(Verdict.OK, result.verdict(), result.message());
-        SandboxView view = runtime.cluster().sandbox(ClusterExecutionService.sandboxId(workspace, "python"))
+        SandboxView view = runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "python"))
                 .toCompletableFuture().get();
         Limits ceilings = runtime.cluster().policy().policy().ceilings();
         Limits held = view.limits().orElseThrow();
@@ -174,7 +174,7 @@ class ClusterExecutionTest {
         ExecutionResult refused = service().execute(evil).toCompletableFuture().get();
         assertEquals(Verdict.POLICY_VIOLATION, refused.verdict());
         assertTrue(refused.message().contains("image 'evil/escape:latest' is not allowed"), refused.message());
-        assertEquals(SandboxView.Status.NONE, runtime.cluster().sandbox(ClusterExecutionService.sandboxId(workspace, "image"))
+        assertEquals(SandboxView.Status.NONE, runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "image"))
                 .toCompletableFuture().get().status(), "no sandbox was made");
     }
 
@@ -202,7 +202,7 @@ class ClusterExecutionTest {
             assertEquals("exitcode: 0 (execution succeeded)\nCode output: numpy numpy\n",
                     waiting.messages().get(2).content(), "python:3.9-slim maps to the datascience image, which has numpy");
             assertEquals("docker", waiting.executions().get(0).backend());
-            String sandbox = ClusterExecutionService.sandboxId(id + "/secure_executor/secure", "image");
+            String sandbox = WorkspaceExecutions.sandboxId(id + "/secure_executor/secure", "image");
             SandboxView view = runtime.cluster().sandbox(sandbox).toCompletableFuture().get();
             assertEquals(SandboxView.Status.ACTIVE, view.status(), "the code ran in the cluster's sandbox");
             assertEquals(1, view.executions());
@@ -244,7 +244,7 @@ class ClusterExecutionTest {
         assertEquals(Verdict.POLICY_VIOLATION, refused.verdict());
         assertTrue(refused.message().contains("--cap-add"), refused.message());
         assertEquals("", refused.stdout());
-        assertEquals(SandboxView.Status.NONE, runtime.cluster().sandbox(ClusterExecutionService.sandboxId(workspace, "python"))
+        assertEquals(SandboxView.Status.NONE, runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "python"))
                 .toCompletableFuture().get().status(), "no sandbox was made");
     }
 
@@ -270,11 +270,11 @@ class ClusterExecutionTest {
 
     @Test
     void chatKeysAreSpelledTheClusterWay() {
-        assertEquals("chat-1:7", ClusterExecutionService.clusterKey("chat-1#7"));
-        String hashed = ClusterExecutionService.clusterKey("x".repeat(300) + "#1");
+        assertEquals("chat-1:7", WorkspaceExecutions.executionId("chat-1#7"));
+        String hashed = WorkspaceExecutions.executionId("x".repeat(300) + "#1");
         assertTrue(hashed.startsWith("agents:") && hashed.length() <= 200, hashed);
-        assertTrue(ClusterExecutionService.sandboxId("c/a/w", "python").matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}"));
-        assertFalse(ClusterExecutionService.sandboxId("c/a/w", "python")
-                .equals(ClusterExecutionService.sandboxId("c/a/w2", "python")));
+        assertTrue(WorkspaceExecutions.sandboxId("c/a/w", "python").matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}"));
+        assertFalse(WorkspaceExecutions.sandboxId("c/a/w", "python")
+                .equals(WorkspaceExecutions.sandboxId("c/a/w2", "python")));
     }
 }

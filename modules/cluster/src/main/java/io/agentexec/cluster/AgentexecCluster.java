@@ -17,6 +17,7 @@ import io.agentexec.cluster.policy.JobPolicy;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.sandbox.SandboxEntity;
 import io.agentexec.cluster.worker.ExecutionWorker;
+import io.agentexec.cluster.worker.FileOperationPool;
 import io.agentexec.cluster.worker.SessionTable;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.EngineSettings;
@@ -28,6 +29,8 @@ import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.policy.ExecutionPolicy;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HashMap;
@@ -86,6 +89,7 @@ public final class AgentexecCluster implements AutoCloseable {
     private final Optional<SandboxEngine> engine;
     private final Optional<SessionTable> sessions;
     private final Optional<ExecutorService> slotThreads;
+    private final Optional<FileOperationPool> fileThreads;
     private final ActorRef<Placement.Command> placement;
     private final ClusterSharding sharding;
     private final AtomicBoolean released = new AtomicBoolean();
@@ -93,8 +97,8 @@ public final class AgentexecCluster implements AutoCloseable {
 
     private AgentexecCluster(ActorSystem<Void> system, ClusterSettings settings, EngineSettings engineSettings,
                              JobPolicy jobPolicy, Optional<SandboxEngine> engine, Optional<SessionTable> sessions,
-                             Optional<ExecutorService> slotThreads, ActorRef<Placement.Command> placement,
-                             ClusterSharding sharding) {
+                             Optional<ExecutorService> slotThreads, Optional<FileOperationPool> fileThreads,
+                             ActorRef<Placement.Command> placement, ClusterSharding sharding) {
         this.system = system;
         this.settings = settings;
         this.engineSettings = engineSettings;
@@ -102,6 +106,7 @@ public final class AgentexecCluster implements AutoCloseable {
         this.engine = engine;
         this.sessions = sessions;
         this.slotThreads = slotThreads;
+        this.fileThreads = fileThreads;
         this.placement = placement;
         this.sharding = sharding;
     }
@@ -113,9 +118,11 @@ public final class AgentexecCluster implements AutoCloseable {
     public static AgentexecCluster start(Config config) {
         ClusterSettings settings = ClusterSettings.fromConfig(config);
         EngineSettings engineSettings = EngineSettings.fromConfig(config);
+        settings.tls().check();
         JobPolicy jobPolicy = new JobPolicy(ExecutionPolicy.fromConfig(config.withFallback(ConfigFactory.defaultReference())),
                 engineSettings);
         Config effective = effectiveConfig(config, settings);
+        checkTransport(effective, settings);
         if (settings.has(NodeRole.GATEWAY)) {
             SchemaMigrations.migrate(settings.persistence());
         }
@@ -133,13 +140,16 @@ public final class AgentexecCluster implements AutoCloseable {
         ActorRef<Placement.Command> placement = system.systemActorOf(Placement.create(loadTopic), "placement", Props.empty());
 
         Optional<SessionTable> sessions = engine.map(e -> new SessionTable(Clock.systemUTC()));
-        // Runs take at most the slots; the other threads serve file operations and container removal.
+        // Runs have the slots' threads to themselves. File operations have a pool of their own, bounded in
+        // threads and queue (past both refused at once): one stuck in a sandbox never delays another's run.
         Optional<ExecutorService> slotThreads = engine.map(e -> Executors.newFixedThreadPool(
-                settings.worker().slots() + settings.worker().fileThreads(), daemonThreads("agentexec-slot")));
+                settings.worker().slots(), daemonThreads("agentexec-slot")));
+        Optional<FileOperationPool> fileThreads = engine.map(e -> new FileOperationPool(settings.worker().fileThreads(),
+                settings.worker().fileQueue(), daemonThreads("agentexec-file")));
         if (engine.isPresent()) {
             // The name carries an id per incarnation: a sandbox bound to a worker that restarted sees it gone.
             system.systemActorOf(ExecutionWorker.create(engine.get(), jobPolicy, sessions.get(), slotThreads.get(),
-                            settings.worker(), settings.output(), loadTopic),
+                            fileThreads.get(), settings.worker(), settings.output(), loadTopic),
                     "execution-worker-" + UUID.randomUUID(), Props.empty());
         }
 
@@ -154,8 +164,8 @@ public final class AgentexecCluster implements AutoCloseable {
                         placement, settings.execution()))
                 .withRole(gateway).withSettings(shardingSettings));
 
-        AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, jobPolicy, engine, sessions, slotThreads,
-                placement, sharding);
+        AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, jobPolicy, engine, sessions,
+                slotThreads, fileThreads, placement, sharding);
         system.getWhenTerminated().thenRun(node::releaseEngine);
         node.formCluster();
         log.info("agentexec node {} started with roles {}", node.selfAddress(), settings.roles());
@@ -189,11 +199,64 @@ public final class AgentexecCluster implements AutoCloseable {
         overrides.put(slick + "db.password", persistence.password());
         overrides.put(slick + "db.numThreads", persistence.poolSize());
         overrides.put(slick + "db.maxConnections", persistence.poolSize());
+        var tls = settings.tls();
+        if (tls.enabled()) {
+            // Mutual TLS: each side presents its certificate and checks the other's against the cluster CA.
+            String ssl = "pekko.remote.artery.ssl.";
+            overrides.put("pekko.remote.artery.transport", "tls-tcp");
+            overrides.put(ssl + "ssl-engine-provider", "org.apache.pekko.remote.artery.tcp.ConfigSSLEngineProvider");
+            overrides.put(ssl + "config-ssl-engine.key-store", tls.keyStore());
+            overrides.put(ssl + "config-ssl-engine.key-store-password", tls.keyStorePassword());
+            overrides.put(ssl + "config-ssl-engine.key-password", tls.effectiveKeyPassword());
+            overrides.put(ssl + "config-ssl-engine.trust-store", tls.trustStore());
+            overrides.put(ssl + "config-ssl-engine.trust-store-password", tls.trustStorePassword());
+            overrides.put(ssl + "config-ssl-engine.require-mutual-authentication", true);
+        }
         Config result = config;
         for (var entry : overrides.entrySet()) {
             result = result.withValue(entry.getKey(), ConfigValueFactory.fromAnyRef(entry.getValue()));
         }
         return result.withFallback(ConfigFactory.defaultReference()).resolve();
+    }
+
+    /**
+     * Refuses plain-TCP remoting on anything but loopback (unless explicitly allowed): without TLS, whoever
+     * reaches the port can join the cluster and send its entities and workers any message.
+     */
+    static void checkTransport(Config effective, ClusterSettings settings) {
+        String transport = effective.getString("pekko.remote.artery.transport");
+        if (transport.equals("tls-tcp") || settings.tls().allowPlaintextOffLoopback()) {
+            return;
+        }
+        for (String path : List.of("pekko.remote.artery.canonical.hostname", "pekko.remote.artery.bind.hostname")) {
+            String host = effective.getString(path).trim();
+            if (path.endsWith("bind.hostname") && host.isEmpty()) {
+                continue; // binds where the canonical address is
+            }
+            if (!isLoopback(host)) {
+                throw new IllegalArgumentException(path + " is '" + host + "', not a loopback address, and the "
+                        + "cluster's remoting is plain " + transport + " (agentexec.cluster.tls.enabled is off): "
+                        + "anyone who reaches that port could join the cluster. Turn mutual TLS on (AGENTEXEC_TLS=on, "
+                        + "certificates from scripts/make-certs.sh), or, where nothing else can reach the port, set "
+                        + "AGENTEXEC_ALLOW_PLAINTEXT_REMOTING=on (agentexec.cluster.tls.allow-plaintext-off-loopback)");
+            }
+        }
+    }
+
+    private static boolean isLoopback(String host) {
+        if (host.isEmpty() || host.startsWith("<")) {
+            return false; // pekko's <getHostAddress> / <getHostName>: the machine's network address
+        }
+        try {
+            for (InetAddress address : InetAddress.getAllByName(host)) {
+                if (!address.isLoopbackAddress()) {
+                    return false;
+                }
+            }
+            return true;
+        } catch (UnknownHostException e) {
+            return false;
+        }
     }
 
     // ---- the API
@@ -415,13 +478,45 @@ public final class AgentexecCluster implements AutoCloseable {
 
     /** What the cluster knows of a sandbox-less execution, by its idempotency key. */
     public CompletionStage<ExecutionEntity.ExecutionView> execution(String idempotencyKey) {
+        return execution(Optional.empty(), idempotencyKey);
+    }
+
+    /**
+     * What the cluster knows of the execution with this key, in the sandbox when one is named (its
+     * sandbox's entity: running, waiting behind another, or ended with a reply it still remembers,
+     * {@code agentexec.cluster.sandbox.remembered-results}), else the sandbox-less one's.
+     */
+    public CompletionStage<ExecutionEntity.ExecutionView> execution(Optional<String> sandboxId, String idempotencyKey) {
         try {
             checkIdempotencyKey(idempotencyKey);
+            sandboxId.ifPresent(AgentexecCluster::checkSandboxId);
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
+        if (sandboxId.isPresent()) {
+            return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get())
+                    .ask(replyTo -> new SandboxEntity.InspectExecution(idempotencyKey, replyTo), settings.askTimeout());
+        }
         return sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
                 .ask(ExecutionEntity.Inspect::new, settings.askTimeout());
+    }
+
+    /**
+     * Records, in the sandbox, that its execution with this key was refused as overloaded after the
+     * caller had told its own client it was taken: from then on every node reads that end (through
+     * {@link #execution(Optional, String)} and {@link #follow(Optional, String, Duration, Consumer)}).
+     * Changes nothing for a key the sandbox knows.
+     */
+    public CompletionStage<Done> recordRefusal(String sandboxId, String idempotencyKey, String reason) {
+        try {
+            checkSandboxId(sandboxId);
+            checkIdempotencyKey(idempotencyKey);
+            Objects.requireNonNull(reason, "reason");
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId)
+                .ask(replyTo -> new SandboxEntity.RecordRefusal(idempotencyKey, reason, replyTo), settings.askTimeout());
     }
 
     /**
@@ -433,8 +528,18 @@ public final class AgentexecCluster implements AutoCloseable {
      */
     public CompletionStage<ExecutionReply> follow(String idempotencyKey, Duration runTimeout,
                                                   Consumer<OutputChunk> onOutput) {
+        return follow(Optional.empty(), idempotencyKey, runTimeout, onOutput);
+    }
+
+    /**
+     * As {@link #follow(String, Duration, Consumer)}, for the execution with this key in the sandbox
+     * when one is named (one waiting behind another is followed from when it starts).
+     */
+    public CompletionStage<ExecutionReply> follow(Optional<String> sandboxId, String idempotencyKey, Duration runTimeout,
+                                                  Consumer<OutputChunk> onOutput) {
         try {
             checkIdempotencyKey(idempotencyKey);
+            sandboxId.ifPresent(AgentexecCluster::checkSandboxId);
             Objects.requireNonNull(runTimeout, "runTimeout");
             Objects.requireNonNull(onOutput, "onOutput");
         } catch (RuntimeException e) {
@@ -445,8 +550,11 @@ public final class AgentexecCluster implements AutoCloseable {
                 MailboxSelector.bounded(settings.output().subscriberMailbox()));
         Duration timeout = runTimeout.multipliedBy(settings.execution().maxAttempts())
                 .plus(settings.execution().retryCapacityWait()).plus(settings.execution().replyTimeoutSlack());
-        CompletionStage<ExecutionReply> reply = sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
-                .ask(replyTo -> new ExecutionEntity.Watch(Optional.of(relay.<OutputChunk>narrow()), replyTo), timeout);
+        CompletionStage<ExecutionReply> reply = sandboxId.isPresent()
+                ? sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get()).ask(replyTo -> new SandboxEntity.WatchExecution(
+                        idempotencyKey, Optional.of(relay.<OutputChunk>narrow()), replyTo), timeout)
+                : sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
+                        .ask(replyTo -> new ExecutionEntity.Watch(Optional.of(relay.<OutputChunk>narrow()), replyTo), timeout);
         return reply.whenComplete((r, e) -> relay.tell(OutputRelay.Stop.INSTANCE));
     }
 
@@ -507,6 +615,7 @@ public final class AgentexecCluster implements AutoCloseable {
             try {
                 sessions.ifPresent(SessionTable::close);
                 slotThreads.ifPresent(ExecutorService::shutdownNow);
+                fileThreads.ifPresent(FileOperationPool::close);
                 engine.ifPresent(SandboxEngine::close);
             } finally {
                 engineReleased.complete(null);

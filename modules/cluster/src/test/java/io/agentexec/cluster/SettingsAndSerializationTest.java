@@ -56,9 +56,12 @@ class SettingsAndSerializationTest {
         assertTrue(s.seedNodes().isEmpty());
     }
 
+    /** The database password has no default in the product configuration: it comes from AGENTEXEC_DB_PASSWORD. */
+    private static final String DB_PASSWORD = "agentexec.cluster.persistence.password = \"from-the-environment\"\n";
+
     @Test
     void clusterConfigUsesPostgresAndSeedNodes() {
-        Config config = ClusterConfig.load(List.of(CONFIG.resolve("cluster.conf")));
+        Config config = ClusterConfig.load(DB_PASSWORD, List.of(CONFIG.resolve("cluster.conf")));
         ClusterSettings s = ClusterSettings.fromConfig(config);
         assertEquals(Dialect.POSTGRESQL, s.persistence().dialect());
         assertEquals(2, s.seedNodes().size());
@@ -75,11 +78,53 @@ class SettingsAndSerializationTest {
 
     @Test
     void kubernetesConfigBootstrapsThroughTheKubernetesApi() {
-        Config config = ClusterConfig.load(List.of(CONFIG.resolve("cluster.conf"), CONFIG.resolve("kubernetes.conf")));
+        Config config = ClusterConfig.load(DB_PASSWORD, List.of(CONFIG.resolve("cluster.conf"), CONFIG.resolve("kubernetes.conf")));
         assertEquals(Formation.KUBERNETES_BOOTSTRAP, ClusterSettings.fromConfig(config).formation());
         assertEquals("kubernetes-api",
                 config.getString("pekko.management.cluster.bootstrap.contact-point-discovery.discovery-method"));
         assertTrue(config.getStringList("pekko.cluster.seed-nodes").isEmpty());
+    }
+
+    /**
+     * On Kubernetes the management endpoint (bootstrap, probes) binds to the pod's address, never to every
+     * interface; the nodes talk mutual TLS (cluster.conf), the single local node plain TCP on loopback.
+     */
+    @Test
+    void kubernetesBindsManagementToThePodAddressAndClustersTalkTls() {
+        Config config = ClusterConfig.load(DB_PASSWORD + "AGENTEXEC_POD_IP = \"10.1.2.3\"\n",
+                List.of(CONFIG.resolve("cluster.conf"), CONFIG.resolve("kubernetes.conf")));
+        assertEquals("10.1.2.3", config.getString("pekko.management.http.bind-hostname"));
+        assertEquals("10.1.2.3", config.getString("pekko.management.http.hostname"));
+        assertEquals("10.1.2.3", config.getString("pekko.remote.artery.canonical.hostname"));
+        assertTrue(config.getBoolean("pekko.management.http.route-providers-read-only"));
+        ClusterSettings s = ClusterSettings.fromConfig(config);
+        assertTrue(config.getBoolean("agentexec.cluster.tls.enabled"), "mutual TLS between the pods");
+        assertEquals("tls-tcp", AgentexecCluster.effectiveConfig(config, s).getString("pekko.remote.artery.transport"));
+        Config local = ClusterConfig.load(List.of(CONFIG.resolve("local.conf")));
+        assertEquals("tcp", AgentexecCluster.effectiveConfig(local, ClusterSettings.fromConfig(local))
+                .getString("pekko.remote.artery.transport"));
+    }
+
+    /**
+     * The PostgreSQL configurations carry no default password (it was the user name): a node started
+     * without AGENTEXEC_DB_PASSWORD refuses to start and names the variable.
+     */
+    @Test
+    void postgresWithoutAPasswordIsRefusedNamingTheVariable() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getenv("AGENTEXEC_DB_PASSWORD") == null,
+                "AGENTEXEC_DB_PASSWORD is set in this environment: cluster.conf would take it");
+        for (List<Path> layers : List.of(List.of(CONFIG.resolve("cluster.conf")),
+                List.of(CONFIG.resolve("cluster.conf"), CONFIG.resolve("kubernetes.conf")))) {
+            Config config = ClusterConfig.load(layers);
+            assertMessage(() -> ClusterSettings.fromConfig(config), "AGENTEXEC_DB_PASSWORD");
+            assertMessage(() -> AgentexecCluster.start(config), "agentexec.cluster.persistence.password");
+        }
+        // Any PostgreSQL configuration, not only ours; H2 (the embedded journal) needs none.
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config(
+                "agentexec.cluster.persistence { dialect = postgresql, url = \"jdbc:postgresql://db/x\" }")),
+                "AGENTEXEC_DB_PASSWORD");
+        assertEquals("", ClusterSettings.fromConfig(ClusterConfig.load(List.of(CONFIG.resolve("local.conf"))))
+                .persistence().password());
     }
 
     @Test
@@ -88,6 +133,9 @@ class SettingsAndSerializationTest {
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.roles = \"\"")), "roles");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.slots = 0")), "slots");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.queue = -1")), "queue");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.file-queue = -1")), "file-queue");
+        assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.worker.file-op-timeout = 2m")),
+                "must be shorter than agentexec.cluster.files.timeout");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.execution.max-attempts = 0")), "max-attempts");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.persistence.dialect = oracle")), "dialect");
         assertMessage(() -> ClusterSettings.fromConfig(TestNodes.config("agentexec.cluster.formation = dns")), "formation");

@@ -5,27 +5,22 @@ import com.typesafe.config.ConfigFactory;
 import io.agentexec.agents.AgentRuntime;
 import io.agentexec.agents.ConversationFacade;
 import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.cluster.port.ClusterPort;
+import io.agentexec.cluster.port.EnginePort;
+import io.agentexec.cluster.port.ExecutionPort;
+import io.agentexec.cluster.port.quota.ClusterSandboxQuota;
 import io.agentexec.gateway.conversations.AgentsConversations;
-import io.agentexec.gateway.conversations.TenantWorkspaceQuota;
-import io.agentexec.gateway.cluster.ClusterBackend;
-import io.agentexec.gateway.cluster.ClusterSandboxQuota;
 import io.agentexec.gateway.cluster.GatewayPeers;
-import io.agentexec.gateway.engine.EngineBackend;
 import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.grpc.GrpcApi;
+import io.agentexec.gateway.http.ConnectionGuard;
 import io.agentexec.gateway.http.ExecutionSpecParser;
+import io.agentexec.gateway.http.GuardTelemetry;
 import io.agentexec.gateway.http.HttpApi;
 import io.agentexec.gateway.metrics.Metrics;
-import io.agentexec.gateway.metrics.MetricsListener;
-import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ConversationService;
-import io.agentexec.gateway.spi.ExecutionDirectory;
-import io.agentexec.gateway.spi.ExecutionService;
 import io.agentexec.gateway.spi.NoConversations;
-import io.agentexec.gateway.spi.SandboxQuota;
-import io.agentexec.gateway.spi.SandboxService;
 import io.agentexec.gateway.spi.TenantId;
-import io.agentexec.gateway.tenant.LocalSandboxQuota;
 import io.agentexec.gateway.tenant.TenantGuard;
 import io.agentexec.gateway.tenant.TenantRegistry;
 import io.agentexec.sandbox.EngineSettings;
@@ -52,6 +47,7 @@ import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.settings.ServerSettings;
 import org.apache.pekko.stream.Materializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -74,11 +70,16 @@ public final class Gateway implements AutoCloseable {
     private final HttpApi http;
     private final boolean conversationsAvailable;
     private final IntSupplier gatewayNodes;
+    private final ConnectionGuard connectionGuard;
+    private final Optional<ServerBinding> metricsBinding;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private Gateway(GatewaySettings settings, ActorSystem<?> system, List<ServerBinding> bindings, AutoCloseable backend,
                     Optional<ActorSystem<?>> ownSystem, ExecutionRegistry registry, AtomicBoolean draining, HttpApi http,
-                    boolean conversationsAvailable, IntSupplier gatewayNodes) {
+                    boolean conversationsAvailable, IntSupplier gatewayNodes, ConnectionGuard connectionGuard,
+                    Optional<ServerBinding> metricsBinding) {
+        this.connectionGuard = connectionGuard;
+        this.metricsBinding = metricsBinding;
         this.conversationsAvailable = conversationsAvailable;
         this.gatewayNodes = gatewayNodes;
         this.settings = settings;
@@ -109,18 +110,16 @@ public final class Gateway implements AutoCloseable {
         GatewaySettings settings = GatewaySettings.fromConfig(config);
         EngineSettings engineSettings = EngineSettings.fromConfig(config);
         checkAuthBinding(settings);
+        checkMetricsBinding(settings);
         ActorSystem<?> system;
         Optional<ActorSystem<?>> ownSystem;
         AutoCloseable backend;
-        ExecutionService executions;
-        ExecutionDirectory directory;
-        SandboxService sandboxes;
+        ExecutionPort port;
         TenantGuard guard;
         IntSupplier gatewayNodes;
-        ClusterStatus status;
         ConversationService conversations;
         if (settings.backend() == GatewaySettings.BackendKind.ENGINE) {
-            EngineBackend engine = new EngineBackend(SandboxEngine.start(engineSettings), settings.engineSlots(),
+            EnginePort engine = new EnginePort(SandboxEngine.start(engineSettings), settings.engineSlots(),
                     settings.engineQueue());
             try {
                 // no cluster here: a plain local actor system, whatever the classpath's reference.conf says
@@ -133,14 +132,11 @@ public final class Gateway implements AutoCloseable {
             ownSystem = Optional.of(system);
             conversations = chosen.orElseGet(NoConversations::new);
             backend = engine;
-            executions = engine;
             // a single node: its registry holds every execution, its memory every sandbox
-            directory = ExecutionDirectory.none();
-            sandboxes = engine;
+            port = engine;
             gatewayNodes = () -> 1;
-            status = engine;
             try {
-                guard = tenantGuard(settings, new LocalSandboxQuota(), gatewayNodes, console);
+                guard = tenantGuard(settings, gatewayNodes, console);
             } catch (RuntimeException e) {
                 engine.close();
                 system.terminate();
@@ -149,38 +145,36 @@ public final class Gateway implements AutoCloseable {
         } else {
             AgentexecCluster cluster = AgentexecCluster.start(config);
             Optional<AgentRuntime> agents;
-            ClusterSandboxQuota clusterQuota;
+            ClusterPort adapter;
             GatewayPeers peers;
             TenantGuard tenants;
             try {
-                clusterQuota = ClusterSandboxQuota.start(cluster, settings.askTimeout(),
+                ClusterSandboxQuota quota = ClusterSandboxQuota.start(cluster, settings.askTimeout(),
                         settings.quotas().reservationTimeout(), settings.quotas().snapshotEvery());
+                adapter = new ClusterPort(cluster, engineSettings.languages(), settings.askTimeout(), quota,
+                        settings.visibilityPoll().min(), settings.visibilityPoll().max());
                 peers = GatewayPeers.start(cluster.system());
-                tenants = tenantGuard(settings, clusterQuota, peers, console);
-                // the agents share the cluster's actor system and journal; code runs through the cluster, and a
-                // tenant's chat sandboxes count against its live-sandbox quota
+                tenants = tenantGuard(settings, peers, console);
+                // the agents share the cluster's actor system and journal; their code runs through the same port, on
+                // behalf of the tenant that started the chat (its policy, its live-sandbox quota)
                 agents = chosen.isPresent() ? Optional.empty()
-                        : Optional.of(AgentRuntime.attach(cluster, config, new TenantWorkspaceQuota(tenants)));
+                        : Optional.of(AgentRuntime.attach(cluster, config, adapter, tenants.callers()));
             } catch (RuntimeException e) {
                 cluster.close();
                 throw e;
             }
             guard = tenants;
             conversations = chosen.orElseGet(() -> new AgentsConversations(ConversationFacade.create(agents.get(), config)));
-            ClusterBackend adapter = new ClusterBackend(cluster, engineSettings.languages(), settings.askTimeout(),
-                    clusterQuota, settings.visibilityPoll());
             system = cluster.system();
             ownSystem = Optional.empty();
-            // agents first: their node-local engine goes before the cluster stops
+            // agents first, then the node
             backend = () -> {
                 agents.ifPresent(AgentRuntime::close);
                 adapter.close();
+                cluster.close();
             };
-            executions = adapter;
-            directory = adapter;
-            sandboxes = adapter;
+            port = adapter;
             gatewayNodes = peers;
-            status = adapter;
         }
         try {
             Metrics metrics = new Metrics();
@@ -190,28 +184,40 @@ public final class Gateway implements AutoCloseable {
             Materializer materializer = Materializer.matFromSystem(system);
             ExecutionSpecParser parser = new ExecutionSpecParser(settings, engineSettings.languages(),
                     engineSettings.defaultLimits());
-            HttpApi http = new HttpApi(settings, executions, directory, sandboxes, conversations, status, guard, registry,
-                    metrics, parser, engineSettings.languages(), materializer, draining);
-            GrpcApi grpc = new GrpcApi(settings, executions, directory, sandboxes, conversations, status, guard, registry,
-                    metrics, parser, engineSettings.languages(), draining, system);
+            HttpApi http = new HttpApi(settings, port, conversations, guard, registry, metrics, parser,
+                    engineSettings.languages(), materializer, draining);
+            GrpcApi grpc = new GrpcApi(settings, port, conversations, guard, registry, metrics, parser,
+                    engineSettings.languages(), draining, system);
             List<ServerBinding> bindings = new ArrayList<>();
             Http server = Http.get(system);
-            Optional<MetricsListener> metricsListener = MetricsListener.fromConfig(config);
-            Function<HttpRequest, CompletionStage<HttpResponse>> api = metricsListener
-                    .map(m -> m.without(http::handle)).orElse(http::handle);
-            if (settings.grpcPort().isEmpty()) {
-                bindings.add(bind(server, settings.host(), settings.port(), Optional.of(grpc), Optional.of(api)));
-            } else {
-                bindings.add(bind(server, settings.host(), settings.port(), Optional.empty(), Optional.of(api)));
-                bindings.add(bind(server, settings.host(), settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
-            }
-            // After the API's listeners (httpPort() and grpcPort() read those first).
-            for (MetricsListener m : metricsListener.stream().toList()) {
-                bindings.add(bind(server, m.host(), m.port(), Optional.empty(), Optional.of(m.only(http::handle))));
+            ConnectionGuard connectionGuard = new ConnectionGuard(settings.connections(),
+                    closed -> metrics.recordConnectionClosed(closed.label()));
+            ConnectionGuard.install(system.classicSystem(), connectionGuard);
+            Optional<ServerBinding> metricsBinding = Optional.empty();
+            try {
+                if (settings.grpcPort().isEmpty()) {
+                    bindings.add(bind(server, settings, settings.port(), Optional.of(grpc), Optional.of(http)));
+                } else {
+                    bindings.add(bind(server, settings, settings.port(), Optional.empty(), Optional.of(http)));
+                    bindings.add(bind(server, settings, settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
+                }
+                if (settings.metrics().port().isPresent()) {
+                    metricsBinding = Optional.of(bindMetrics(server, settings, http));
+                }
+                if (!GuardTelemetry.installedIn(system.classicSystem())) {
+                    throw new IllegalStateException("the connection guard is not on this node's HTTP server: "
+                            + "pekko.http.http2-telemetry-class must be " + GuardTelemetry.class.getName()
+                            + " and pekko.http.server.enable-http2 on (both set by the gateway's reference.conf)");
+                }
+            } catch (RuntimeException e) {
+                bindings.forEach(b -> b.unbind());
+                metricsBinding.ifPresent(b -> b.unbind());
+                ConnectionGuard.uninstall(system.classicSystem(), connectionGuard);
+                throw e;
             }
             Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http,
-                    conversations.available(), gatewayNodes);
-            log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), status.kind(),
+                    conversations.available(), gatewayNodes, connectionGuard, metricsBinding);
+            log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), port.kind(),
                     settings.authMode());
             return gateway;
         } catch (RuntimeException e) {
@@ -222,18 +228,61 @@ public final class Gateway implements AutoCloseable {
     }
 
     @SuppressWarnings("unchecked")
-    private static ServerBinding bind(Http server, String host, int port, Optional<GrpcApi> grpc,
-                                      Optional<Function<HttpRequest, CompletionStage<HttpResponse>>> http) {
+    private static ServerBinding bind(Http server, GatewaySettings settings, int port, Optional<GrpcApi> grpc,
+                                      Optional<HttpApi> http) {
+        String host = settings.host();
         List<Function<HttpRequest, CompletionStage<HttpResponse>>> handlers = new ArrayList<>();
         grpc.ifPresent(g -> handlers.addAll(g.handlers()));
         // HTTP last: it answers every request (a JSON 404 at worst), so gRPC paths must be tried first.
-        http.ifPresent(handlers::add);
+        http.ifPresent(h -> handlers.add(h::handle));
         Function<HttpRequest, CompletionStage<HttpResponse>> handler =
                 ServiceHandler.concatOrNotFound(handlers.toArray(new Function[0]));
         try {
-            return server.newServerAt(host, port).bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            return server.newServerAt(host, port).adaptSettings(s -> serverSettings(s, settings.connections()))
+                    .bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             throw new IllegalStateException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** pekko-http's own limits, from agentexec.gateway.connections (HTTP/2 on: gRPC shares the port). */
+    static ServerSettings serverSettings(ServerSettings base, GatewaySettings.ConnectionSettings connections) {
+        return base.withEnableHttp2(true)
+                .withMaxConnections(connections.max())
+                .withTimeouts(base.getTimeouts().withIdleTimeout(
+                        scala.concurrent.duration.Duration.fromNanos(connections.idleTimeout().toNanos())))
+                .withHttp2Settings(base.getHttp2Settings().withPingInterval(connections.http2PingInterval()));
+    }
+
+    /** The metrics' own listener: {@code GET /metrics} only, the same connection rules as the API. */
+    private static ServerBinding bindMetrics(Http server, GatewaySettings settings, HttpApi http) {
+        String host = settings.metrics().host();
+        int port = settings.metrics().port().orElseThrow();
+        try {
+            return server.newServerAt(host, port).adaptSettings(s -> serverSettings(s, settings.connections()))
+                    .bind(http::metricsListener).toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot serve metrics on " + host + ":" + port + " (agentexec.gateway.metrics; "
+                    + "port -1 turns the listener off): " + e.getMessage(), e);
+        }
+    }
+
+    /** Metrics name the cluster's internal addresses: a listener other machines reach needs the metrics token. */
+    static void checkMetricsBinding(GatewaySettings settings) {
+        GatewaySettings.MetricsSettings metrics = settings.metrics();
+        if (metrics.port().isEmpty() || metrics.token().isPresent()) {
+            return;
+        }
+        try {
+            for (InetAddress a : InetAddress.getAllByName(metrics.host())) {
+                if (!a.isLoopbackAddress()) {
+                    throw new IllegalStateException("agentexec.gateway.metrics.host " + metrics.host() + " is not a loopback "
+                            + "address: set agentexec.gateway.metrics.token (AGENTEXEC_METRICS_TOKEN) so that only "
+                            + "the scraper reads them");
+                }
+            }
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("unknown metrics host " + metrics.host(), e);
         }
     }
 
@@ -254,11 +303,11 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
-    private static TenantGuard tenantGuard(GatewaySettings settings, SandboxQuota quota, IntSupplier gatewayNodes,
+    private static TenantGuard tenantGuard(GatewaySettings settings, IntSupplier gatewayNodes,
                                            PrintStream console) {
         if (settings.authMode() == GatewaySettings.AuthMode.NONE) {
             log.warn("authentication is off (agentexec.gateway.auth.mode = none): every caller is tenant 'anonymous'");
-            return TenantGuard.noAuth(settings.tenantDefaults(), quota, gatewayNodes);
+            return TenantGuard.noAuth(settings.tenantDefaults(), gatewayNodes);
         }
         TenantRegistry registry = TenantRegistry.load(settings.keysFile(), settings.tenantDefaults());
         if (registry.tenantCount() == 0) {
@@ -272,7 +321,7 @@ public final class Gateway implements AutoCloseable {
             console.flush();
             registry = TenantRegistry.load(settings.keysFile(), settings.tenantDefaults());
         }
-        return TenantGuard.withKeys(registry, settings.tenantDefaults(), quota, gatewayNodes);
+        return TenantGuard.withKeys(registry, settings.tenantDefaults(), gatewayNodes);
     }
 
     public List<InetSocketAddress> addresses() {
@@ -286,7 +335,12 @@ public final class Gateway implements AutoCloseable {
 
     /** The port serving gRPC: the HTTP port unless a separate one is configured. */
     public int grpcPort() {
-        return settings.grpcPort().isEmpty() ? httpPort() : bindings.get(1).localAddress().getPort();
+        return bindings.get(bindings.size() - 1).localAddress().getPort();
+    }
+
+    /** The port of the metrics listener, when there is one (useful with port 0). */
+    public Optional<Integer> metricsPort() {
+        return metricsBinding.map(b -> b.localAddress().getPort());
     }
 
     /** Whether this node runs conversations (the agents, on the cluster backend). */
@@ -325,6 +379,7 @@ public final class Gateway implements AutoCloseable {
         for (ServerBinding b : bindings) {
             b.unbind().toCompletableFuture().join();
         }
+        metricsBinding.ifPresent(b -> b.unbind().toCompletableFuture().join());
         Instant deadline = Instant.now().plus(settings.drainTimeout());
         while (registry.running() > 0 && Instant.now().isBefore(deadline)) {
             try {
@@ -338,6 +393,8 @@ public final class Gateway implements AutoCloseable {
             // responses already produced (a finished run's result) still get written
             b.terminate(Duration.ofSeconds(5)).toCompletableFuture().join();
         }
+        metricsBinding.ifPresent(b -> b.terminate(Duration.ofSeconds(5)).toCompletableFuture().join());
+        ConnectionGuard.uninstall(system.classicSystem(), connectionGuard);
         closeQuietly(backend);
         ownSystem.ifPresent(s -> {
             s.terminate();

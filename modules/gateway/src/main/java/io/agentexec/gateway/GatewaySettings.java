@@ -38,7 +38,9 @@ public record GatewaySettings(
         Duration drainTimeout,
         Duration askTimeout,
         QuotaSettings quotas,
-        Backoff visibilityPoll) {
+        Backoff visibilityPoll,
+        ConnectionSettings connections,
+        MetricsSettings metrics) {
 
     public enum BackendKind { CLUSTER, ENGINE }
 
@@ -56,6 +58,62 @@ public record GatewaySettings(
                 throw new IllegalArgumentException("agentexec.gateway.quotas.snapshot-every must be at least 1, got "
                         + snapshotEvery);
             }
+        }
+    }
+
+    /**
+     * What a connection must keep to: the node holds at most {@code max} connections, one client
+     * address at most {@code maxPerClient} (0: no per-client limit); a request's line and headers must
+     * arrive within {@code headerTimeout} and its body within {@code bodyTimeout} after them; a
+     * connection with nothing to send either way is closed after {@code idleTimeout}; HTTP/2 pings every
+     * {@code http2PingInterval} keep a connection whose streams are quiet (a long gRPC call) from looking idle.
+     */
+    public record ConnectionSettings(int max, int maxPerClient, Duration headerTimeout, Duration bodyTimeout,
+                                     Duration idleTimeout, Duration http2PingInterval) {
+        public ConnectionSettings {
+            if (max < 1) {
+                throw new IllegalArgumentException("agentexec.gateway.connections.max must be at least 1, got " + max);
+            }
+            if (maxPerClient < 0) {
+                throw new IllegalArgumentException("agentexec.gateway.connections.max-per-client must be 0 (no limit) "
+                        + "or more, got " + maxPerClient);
+            }
+            positive("header-timeout", headerTimeout);
+            positive("body-timeout", bodyTimeout);
+            positive("idle-timeout", idleTimeout);
+            positive("http2-ping-interval", http2PingInterval);
+            if (http2PingInterval.compareTo(idleTimeout) >= 0) {
+                throw new IllegalArgumentException("agentexec.gateway.connections.http2-ping-interval (" + http2PingInterval
+                        + ") must be shorter than idle-timeout (" + idleTimeout + "), or long gRPC calls are cut");
+            }
+        }
+
+        private static void positive(String key, Duration value) {
+            if (value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException("agentexec.gateway.connections." + key + " must be positive, got " + value);
+            }
+        }
+    }
+
+    /**
+     * Where Prometheus reads the metrics, which name workers (their cluster addresses) and images: a
+     * listener of their own on {@code host}:{@code port} (empty: none), and with {@code token} set a
+     * bearer token that listener then requires and that alone opens {@code /metrics} on the API port.
+     */
+    public record MetricsSettings(String host, Optional<Integer> port, Optional<String> token) {
+        /** Long enough not to be guessed; operators generate it. */
+        private static final int MIN_TOKEN_LENGTH = 16;
+
+        public MetricsSettings {
+            Objects.requireNonNull(host, "host");
+            Objects.requireNonNull(port, "port");
+            Objects.requireNonNull(token, "token");
+            token.ifPresent(t -> {
+                if (t.length() < MIN_TOKEN_LENGTH || t.chars().anyMatch(ch -> ch <= ' ' || ch > '~')) {
+                    throw new IllegalArgumentException("agentexec.gateway.metrics.token must be at least " + MIN_TOKEN_LENGTH
+                            + " printable characters without spaces (got " + t.length() + ")");
+                }
+            });
         }
     }
 
@@ -78,7 +136,20 @@ public record GatewaySettings(
 
     public GatewaySettings {
         Objects.requireNonNull(host, "host");
+        Objects.requireNonNull(connections, "connections");
+        Objects.requireNonNull(metrics, "metrics");
         profiles = Map.copyOf(profiles);
+        // what keeps a long answer going must come more often than an idle connection is closed
+        if (heartbeatInterval.compareTo(connections.idleTimeout()) >= 0) {
+            throw new IllegalArgumentException("agentexec.gateway.http.heartbeat-interval (" + heartbeatInterval
+                    + ") must be shorter than agentexec.gateway.connections.idle-timeout (" + connections.idleTimeout()
+                    + "), or long synchronous runs are cut");
+        }
+        if (sseKeepAlive.compareTo(connections.idleTimeout()) >= 0) {
+            throw new IllegalArgumentException("agentexec.gateway.http.sse-keepalive (" + sseKeepAlive
+                    + ") must be shorter than agentexec.gateway.connections.idle-timeout (" + connections.idleTimeout()
+                    + "), or quiet event streams are cut");
+        }
     }
 
     public static GatewaySettings fromConfig(Config root) {
@@ -116,6 +187,12 @@ public record GatewaySettings(
                 c.getDuration("shutdown.drain-timeout"),
                 c.getDuration("ask-timeout"),
                 new QuotaSettings(c.getDuration("quotas.reservation-timeout"), c.getInt("quotas.snapshot-every")),
-                new Backoff(c.getDuration("executions.visibility-poll.min"), c.getDuration("executions.visibility-poll.max")));
+                new Backoff(c.getDuration("executions.visibility-poll.min"), c.getDuration("executions.visibility-poll.max")),
+                new ConnectionSettings(c.getInt("connections.max"), c.getInt("connections.max-per-client"),
+                        c.getDuration("connections.header-timeout"), c.getDuration("connections.body-timeout"),
+                        c.getDuration("connections.idle-timeout"), c.getDuration("connections.http2-ping-interval")),
+                new MetricsSettings(c.getString("metrics.host"),
+                        c.getInt("metrics.port") < 0 ? Optional.empty() : Optional.of(c.getInt("metrics.port")),
+                        c.getString("metrics.token").isBlank() ? Optional.empty() : Optional.of(c.getString("metrics.token"))));
     }
 }

@@ -240,7 +240,7 @@ class ClusterBackendTest {
             container = docker.awaitContainerRunning(marker);
         }
         assertTrue(DockerProbe.eventually(() -> !docker.exists(container)), "the one-off's container is removed");
-        assertTrue(DockerProbe.eventually(() -> node.get("/metrics", null).body()
+        assertTrue(DockerProbe.eventually(() -> node.metrics().body()
                 .contains("agentexec_executions_refused_total{reason=\"cancelled\"}")));
     }
 
@@ -299,7 +299,7 @@ class ClusterBackendTest {
 
     @Test
     void metricsShowTheWorkersQueue() {
-        String metrics = node.get("/metrics", null).body();
+        String metrics = node.metrics().body();
         assertTrue(metrics.contains("agentexec_worker_queue_depth{worker="), metrics);
         assertTrue(metrics.contains("agentexec_ready 1"), metrics);
         assertFalse(metrics.isEmpty());

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.agentexec.agents.execution.ClusterExecutionService;
+import io.agentexec.agents.execution.WorkspaceExecutions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -109,7 +109,7 @@ class ConversationPolicyTest {
                 .equals("awaiting_human"); i++) {
             Thread.sleep(100);
         }
-        String scoped = ClusterExecutionService.sandboxId("alice." + id + "/code_executor/greedy", "bash");
+        String scoped = WorkspaceExecutions.sandboxId("alice." + id + "/code_executor/greedy", "bash");
         String sandbox = scoped.substring("alice.".length());
         TestNode.Reply mine = node.get("/v1/sandboxes/" + sandbox, TestNode.ALICE);
         assertEquals(200, mine.status(), mine.body());

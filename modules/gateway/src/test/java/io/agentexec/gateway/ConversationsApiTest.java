@@ -22,14 +22,39 @@ class ConversationsApiTest {
     private ScriptedModel model;
     private TestNode node;
 
+    /** An operator's endpoint that nothing answers (a port just freed), and the name of a key variable nobody set. */
+    private String downUrl;
+    private static final String KEY_VARIABLE = "AGENTEXEC_TEST_OPERATORS_KEY_VARIABLE";
+
     @BeforeAll
     void start() throws Exception {
         model = new ScriptedModel("```python\nprint(6 * 7)\n```", "It printed 42.\nTERMINATE", "Shall I go on?");
+        try (java.net.ServerSocket freed = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            downUrl = "http://127.0.0.1:" + freed.getLocalPort() + "/operators-internal-llm/v1";
+        }
         node = TestNode.start("cluster", Map.of(
                 "agentexec.cluster.persistence.url", "jdbc:h2:mem:gateway-conversations;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false",
                 "pekko.remote.artery.canonical.port", 0,
                 "agentexec.agents.llm.base-url", model.baseUrl(),
-                "agentexec.agents.llm.api-key-env", ""));
+                "agentexec.agents.llm.api-key-env", "",
+                "agentexec.agents.conversations.models.down.base-url", downUrl,
+                "agentexec.agents.conversations.models.down.model", "down-model",
+                "agentexec.agents.conversations.models.keyed.base-url", downUrl,
+                "agentexec.agents.conversations.models.keyed.model", "keyed-model",
+                "agentexec.agents.conversations.models.keyed.api-key-env", KEY_VARIABLE));
+    }
+
+    /** What the operator configured and a tenant must never read: endpoints, key variables, host paths. */
+    private List<String> operatorsSecrets() {
+        return List.of(model.baseUrl(), downUrl, "operators-internal-llm", KEY_VARIABLE,
+                io.agentexec.agents.ModelCatalog.bundledMedianReplay().toString(), "baseUrl", "apiKeyEnv", "replayScript",
+                "requestTimeout");
+    }
+
+    private void assertNoOperatorsSecrets(String shown) {
+        for (String secret : operatorsSecrets()) {
+            assertTrue(!shown.contains(secret), "'" + secret + "' shown to the tenant in " + shown);
+        }
     }
 
     @AfterAll
@@ -103,6 +128,11 @@ class ConversationsApiTest {
                 Map.of("Last-Event-ID", "3"));
         assertTrue(!resumed.body().contains("id: 3\n") && resumed.body().contains("id: 4\n"), resumed.body());
 
+        // the tenant reads what it sent and the model's name, nothing of the operator's set-up
+        assertNoOperatorsSecrets(t.toString());
+        assertNoOperatorsSecrets(sse.body());
+        assertTrue(t.toString().contains("replay-median"), t.toString());
+
         // another tenant does not see it
         assertEquals(404, node.get("/v1/conversations/" + id, TestNode.BOB).status());
         assertEquals(404, node.get("/v1/conversations/" + id + "/events", TestNode.BOB).status());
@@ -131,6 +161,23 @@ class ConversationsApiTest {
         TestNode.Reply late = node.post("/v1/conversations/" + id + "/input", TestNode.ALICE, "{\"text\": \"more\"}");
         assertEquals(400, late.status(), late.body());
         assertTrue(late.body().contains("not waiting for human input"), late.body());
+    }
+
+    /** A model that fails says so in the transcript without naming the operator's endpoint or key variable. */
+    @Test
+    void failedModelsAreReportedWithoutTheOperatorsEndpointOrKeyVariable() throws Exception {
+        for (String name : List.of("down", "keyed")) {
+            TestNode.Reply started = node.post("/v1/conversations", TestNode.ALICE,
+                    "{\"config\": " + config(name, "NEVER") + ", \"message\": \"Print six times seven\"}");
+            assertEquals(201, started.status(), started.body());
+            String id = started.json().get("id").asText();
+            JsonNode failed = awaitStatus(id, TestNode.ALICE, "failed");
+            assertNoOperatorsSecrets(failed.toString());
+            assertNoOperatorsSecrets(node.get("/v1/conversations/" + id + "/events", TestNode.ALICE).body());
+            JsonNode last = failed.get("events").get(failed.get("events").size() - 1);
+            assertEquals("failed", last.get("type").asText());
+            assertTrue(last.toString().contains(name), "the model the tenant chose is named: " + last);
+        }
     }
 
     @Test

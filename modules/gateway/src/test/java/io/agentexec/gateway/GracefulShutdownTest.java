@@ -15,7 +15,7 @@ class GracefulShutdownTest {
         CompletableFuture<TestNode.Reply> inFlight = CompletableFuture.supplyAsync(() -> node.post("/v1/executions",
                 TestNode.ALICE, "{\"language\":\"python\",\"code\":\"import time\\ntime.sleep(2)\\nprint('finished')\"}"));
         // wait until the run is admitted (it shows up as running in the metrics)
-        for (int i = 0; i < 100 && !node.get("/metrics", null).body().contains("agentexec_worker_running{worker=\"local\"} 1"); i++) {
+        for (int i = 0; i < 100 && !node.metrics().body().contains("agentexec_worker_running{worker=\"local\"} 1"); i++) {
             Thread.sleep(50);
         }
         CompletableFuture<Void> stopping = CompletableFuture.runAsync(node::close);

@@ -138,6 +138,35 @@ class GrpcApiTest {
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, codeOf(rate));
     }
 
+    /** The node's one request limit, agentexec.gateway.http.max-body-bytes (64 KiB here), holds for gRPC messages too. */
+    @Test
+    void messagesLargerThanTheBodyLimitAreRefused() throws Exception {
+        String big = "#" + "x".repeat(100 * 1024) + "\nprint('ran')";
+        ExecutionException tooLarge = assertThrows(ExecutionException.class, () -> await(executions.execute()
+                .addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode(big).build())));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, codeOf(tooLarge));
+        assertTrue(tooLarge.getCause().getMessage().contains("max-body-bytes"), tooLarge.getCause().getMessage());
+
+        Sandbox s = await(sandboxes.createSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(CreateSandboxRequest.newBuilder().setLanguage("bash").build()));
+        try {
+            ExecutionException file = assertThrows(ExecutionException.class, () -> await(sandboxes.writeFile()
+                    .addHeader("authorization", bearer(TestNode.ALICE)).invoke(FileRequest.newBuilder()
+                            .setSandboxId(s.getSandboxId()).setPath("big.bin")
+                            .setContent(com.google.protobuf.ByteString.copyFrom(new byte[100 * 1024])).build())));
+            assertEquals(Status.Code.RESOURCE_EXHAUSTED, codeOf(file));
+            // under the limit it goes through, on the same client
+            ExecutionResult small = await(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                    .invoke(ExecuteRequest.newBuilder().setLanguage("python")
+                            .setCode("#" + "x".repeat(30 * 1024) + "\nprint('ran')").build()));
+            assertEquals("ran\n", small.getStdout());
+        } finally {
+            await(sandboxes.deleteSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+                    .invoke(SandboxRef.newBuilder().setSandboxId(s.getSandboxId()).build()));
+        }
+    }
+
     @Test
     void sandboxesAreTenantScoped() throws Exception {
         Sandbox s = await(sandboxes.createSandbox().addHeader("authorization", bearer(TestNode.ALICE))

@@ -1,6 +1,7 @@
 package io.agentexec.gateway;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -146,6 +147,12 @@ class GrpcConversationsTest {
         assertTrue(messages.get(2).startsWith("exitcode: 0 (execution succeeded)\nCode output: odd: 2\neven: 2.5\n"),
                 messages.get(2));
 
+        // nothing of the operator's set-up: the replay script's host path, endpoint fields
+        for (ConversationEvent e : streamed) {
+            assertFalse(e.getJson().contains(io.agentexec.agents.ModelCatalog.bundledMedianReplay().toString()), e.getJson());
+            assertFalse(e.getJson().contains("replayScript") || e.getJson().contains("baseUrl"), e.getJson());
+        }
+
         // another tenant sees nothing of it
         ExecutionException other = assertThrows(ExecutionException.class, () -> transcript(TestNode.BOB, id));
         assertEquals(Status.Code.NOT_FOUND, statusOf(other).getCode());
@@ -167,6 +174,7 @@ class GrpcConversationsTest {
         assertEquals(id, answered.getConversationId());
         Transcript ended = awaitStatus(id, "ended");
         assertTrue(ended.getEventsList().stream().anyMatch(e -> e.getJson().contains("typed exit")), ended.toString());
+        assertFalse(ended.toString().contains(model.baseUrl()), "the operator's endpoint is shown: " + ended);
 
         ExecutionException late = assertThrows(ExecutionException.class, () -> await(conversations.postHumanInput()
                 .addHeader("authorization", "Bearer " + TestNode.ALICE)

@@ -334,7 +334,7 @@ class HttpApiTest {
         Instant deadline = Instant.now().plus(Duration.ofSeconds(30));
         String metrics = "";
         while (Instant.now().isBefore(deadline)) {
-            metrics = node.get("/metrics", null).body();
+            metrics = node.metrics().body();
             if (metrics.contains("agentexec_executions_refused_total{reason=\"cancelled\"} 1")) {
                 break;
             }
@@ -355,7 +355,7 @@ class HttpApiTest {
         assertTrue(languages.body().contains("\"python\"") && languages.body().contains("\"javascript\""));
 
         node.post("/v1/executions", TestNode.ALICE, "{\"language\":\"python\",\"code\":\"print(1)\"}");
-        Reply metrics = node.get("/metrics", null);
+        Reply metrics = node.metrics();
         assertEquals(200, metrics.status());
         assertTrue(metrics.header("Content-Type").startsWith("text/plain"));
         for (String name : List.of("agentexec_http_request_duration_seconds_bucket{protocol=\"http\",method=\"POST\",route=\"/v1/executions\"",
@@ -364,6 +364,42 @@ class HttpApiTest {
                 "agentexec_live_sandboxes ")) {
             assertTrue(metrics.body().contains(name), name + " missing in\n" + metrics.body());
         }
+    }
+
+    /** Metrics name workers and images: operators read them on their own listener (or with their token), tenants never. */
+    @Test
+    void metricsAreNotServedToTenantsOnTheApiPort() {
+        for (String key : java.util.Arrays.asList(null, TestNode.ALICE)) {
+            Reply refused = node.get("/metrics", key);
+            assertEquals(401, refused.status(), refused.body());
+            assertEquals("unauthenticated", refused.errorCode());
+            assertFalse(refused.body().contains("agentexec_worker_queue_depth"), refused.body());
+        }
+        // the operator's own listener, on loopback without a token by default
+        Reply own = node.metrics();
+        assertEquals(200, own.status(), own.body());
+        assertTrue(own.body().contains("agentexec_worker_queue_depth{worker=\"local\"}"), own.body());
+        assertEquals(404, node.metricsPath("/v1/languages", null).status());
+    }
+
+    /** With a metrics token the listener requires it, and it alone opens /metrics on the API port. */
+    @Test
+    void aMetricsTokenGuardsBothWays() throws Exception {
+        String token = "metrics-token-0123456789";
+        try (TestNode withToken = TestNode.start("engine", Map.of("agentexec.gateway.metrics.token", token,
+                "agentexec.sandbox.docker.warm-pool.size", 0))) {
+            assertEquals(401, withToken.metrics().status());
+            assertEquals(401, withToken.metrics("not-the-token-0123456789").status());
+            assertEquals(200, withToken.metrics(token).status());
+            assertEquals(401, withToken.get("/metrics", TestNode.ALICE).status());
+            Reply api = withToken.send("GET", "/metrics", null, null, null, Map.of("Authorization", "Bearer " + token));
+            assertEquals(200, api.status(), api.body());
+            assertTrue(api.body().contains("agentexec_ready 1"), api.body());
+        }
+        // and a listener other machines reach must have one
+        IllegalStateException open = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () ->
+                TestNode.start("engine", Map.of("agentexec.gateway.metrics.host", "0.0.0.0")).close());
+        assertTrue(open.getMessage().contains("agentexec.gateway.metrics.token"), open.getMessage());
     }
 
     @Test

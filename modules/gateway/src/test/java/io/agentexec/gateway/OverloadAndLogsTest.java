@@ -53,7 +53,7 @@ class OverloadAndLogsTest {
     }
 
     private static boolean running(TestNode node) {
-        return node.get("/metrics", null).body().lines()
+        return node.metrics().body().lines()
                 .anyMatch(l -> l.startsWith("agentexec_worker_running{") && l.endsWith(" 1"));
     }
 
@@ -75,7 +75,7 @@ class OverloadAndLogsTest {
         assertEquals(200, accepted.status(), accepted.body());
         assertEquals("OK", accepted.json().get("verdict").asText());
         assertEquals("first done\n", accepted.json().get("stdout").asText());
-        assertTrue(node.get("/metrics", null).body().contains("agentexec_executions_refused_total"));
+        assertTrue(node.metrics().body().contains("agentexec_executions_refused_total"));
     }
 
     @Test

@@ -58,6 +58,7 @@ final class TestNode implements AutoCloseable {
                 TenantRegistry.sha256(DAVE)));
         Map<String, Object> settings = new HashMap<>();
         settings.put("agentexec.gateway.port", 0);
+        settings.put("agentexec.gateway.metrics.port", 0);
         settings.put("agentexec.gateway.backend", backend);
         settings.put("agentexec.gateway.auth.keys-file", keys.toString());
         settings.put("agentexec.gateway.http.max-body-bytes", "64k");
@@ -125,6 +126,34 @@ final class TestNode implements AutoCloseable {
 
     Reply delete(String path, String key) {
         return send("DELETE", path, key, null, null);
+    }
+
+    /** GET /metrics on the node's metrics listener (loopback), with the metrics token when one is given. */
+    Reply metrics(String token) {
+        return metricsPath("/metrics", token);
+    }
+
+    /** GET {@code path} on the node's metrics listener. */
+    Reply metricsPath(String path, String token) {
+        int port = gateway.metricsPort().orElseThrow(() -> new AssertionError("this node has no metrics listener"));
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .timeout(Duration.ofSeconds(120)).GET();
+        if (token != null) {
+            b.header("Authorization", "Bearer " + token);
+        }
+        try {
+            HttpResponse<String> r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            return new Reply(r.statusCode(), r.headers().map(), r.body());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    Reply metrics() {
+        return metrics(null);
     }
 
     @Override

@@ -60,6 +60,8 @@ class TwoGatewayNodesTest {
     private static final String PG_PASSWORD = "agentexec";
     /** How long the cluster gets to form, hand over shards or finish a run; never a timing goal. */
     private static final Duration WAIT = Duration.ofMinutes(2);
+    private static final int WORKER_SLOTS = 1;
+    private static final int WORKER_QUEUE = 1;
 
     private final String schema = "agentexec_gw_test_" + UUID.randomUUID().toString().replace("-", "").substring(0, 12);
     private TestNode a;
@@ -98,6 +100,12 @@ class TwoGatewayNodesTest {
         s.put("pekko.cluster.split-brain-resolver.stable-after", "2s");
         s.put("pekko.cluster.failure-detector.heartbeat-interval", "500ms");
         s.put("pekko.cluster.failure-detector.acceptable-heartbeat-pause", "2s");
+        // two workers of one slot and one queue place each: a burst of a dozen runs overloads the cluster
+        s.put("agentexec.cluster.worker.slots", WORKER_SLOTS);
+        s.put("agentexec.cluster.worker.queue", WORKER_QUEUE);
+        // an async answer as soon as the gateway may give it, so that a late refusal has every chance to follow it
+        s.put("agentexec.gateway.http.admission-grace", "1ms");
+        s.put("agentexec.gateway.executions.visibility-poll.min", "1ms");
         return s;
     }
 
@@ -187,6 +195,143 @@ class TwoGatewayNodesTest {
                 .equals("cancelled"));
     }
 
+    /** A run inside a sandbox is one record too: read, followed live, cancelled on the node that did not take it. */
+    @Test
+    @Order(2)
+    void aSandboxRunAcceptedOnAIsReadFollowedAndCancelledOnB() throws Exception {
+        TestNode.Reply created = a.post("/v1/sandboxes", TestNode.ALICE, "{\"language\":\"bash\"}");
+        assertEquals(201, created.status(), created.body());
+        String sandbox = created.json().get("id").asText();
+        String runs = "/v1/sandboxes/" + sandbox + "/executions";
+        try {
+            TestNode.Reply accepted = a.post(runs + "?async=true", TestNode.ALICE,
+                    "{\"language\":\"bash\",\"code\":\"echo in-sandbox > f.txt; cat f.txt\"}");
+            assertEquals(202, accepted.status(), accepted.body());
+            String id = accepted.json().get("id").asText();
+            String url = "/v1/executions/" + id;
+
+            JsonNode read = awaitEnded(b, url, TestNode.ALICE);
+            assertEquals("completed", read.path("status").asText(), read.toString());
+            assertEquals("in-sandbox\n", read.path("result").path("stdout").asText(), read.toString());
+            assertEquals(a.get(url, TestNode.ALICE).json().path("startedAt").asText(), read.path("startedAt").asText());
+            assertEquals(404, b.get(url, TestNode.BOB).status());
+            assertEquals(404, b.get(url + "/events", TestNode.BOB).status());
+            assertEquals(404, b.delete(url, TestNode.BOB).status());
+            try (BufferedReader sse = events(b, url, TestNode.ALICE)) {
+                String event = TestNode.nextEvent(sse);
+                assertTrue(event.contains("event: result") && event.contains("in-sandbox"), event);
+            }
+            Execution viaGrpc = await(grpcExecutionsOnB.getExecution().addHeader("authorization", "Bearer " + TestNode.ALICE)
+                    .invoke(GetExecutionRequest.newBuilder().setExecutionId(id).build()));
+            assertEquals("completed", viaGrpc.getStatus());
+            assertEquals("in-sandbox\n", viaGrpc.getResult().getStdout());
+
+            // a long one: B follows its output live and cancels it; the sandbox stays usable
+            TestNode.Reply ticking = a.post(runs + "?async=true", TestNode.ALICE,
+                    "{\"language\":\"bash\",\"code\":\"for i in $(seq 1 600); do echo tick $i; sleep 0.1; done\","
+                            + "\"limits\":{\"timeoutSeconds\":120}}");
+            assertEquals(202, ticking.status(), ticking.body());
+            String tickUrl = "/v1/executions/" + ticking.json().get("id").asText();
+            try (BufferedReader sse = events(b, tickUrl, TestNode.ALICE)) {
+                String event = TestNode.nextEvent(sse);
+                assertTrue(event.contains("event: output") && event.contains("tick"), event);
+                assertEquals("running", b.get(tickUrl, TestNode.ALICE).json().path("status").asText());
+                TestNode.Reply cancelled = b.delete(tickUrl, TestNode.ALICE);
+                assertEquals(200, cancelled.status(), cancelled.body());
+                assertEquals("cancelled", cancelled.json().path("status").asText(), cancelled.body());
+                String end = TestNode.nextEvent(sse);
+                while (end.contains("event: output")) {
+                    end = TestNode.nextEvent(sse);
+                }
+                assertTrue(end.contains("event: error") && end.contains("cancelled"), end);
+            }
+            eventually("A reports the cancellation", () -> a.get(tickUrl, TestNode.ALICE).json().path("status").asText()
+                    .equals("cancelled"));
+            TestNode.Reply after = b.post(runs, TestNode.ALICE, "{\"language\":\"bash\",\"code\":\"cat f.txt\"}");
+            assertEquals(200, after.status(), after.body());
+            assertEquals("in-sandbox\n", after.json().path("stdout").asText(), after.body());
+        } finally {
+            a.delete("/v1/sandboxes/" + sandbox, TestNode.ALICE);
+        }
+    }
+
+    /**
+     * A burst of async runs against a cluster that holds four: each one answered 202 reads the same on
+     * both nodes, whatever became of it (a run refused as overloaded after its 202 too); the others are 503.
+     */
+    @Test
+    @Order(3)
+    void everyAcceptedAsyncRunReadsTheSameOnBothNodesUnderOverload() throws Exception {
+        String sleeper = "{\"language\":\"bash\",\"code\":\"sleep 30\",\"limits\":{\"timeoutSeconds\":60}}";
+        // a sandbox bound to a worker (by a first run) before the workers fill up
+        TestNode.Reply created = a.post("/v1/sandboxes", TestNode.ALICE, "{\"language\":\"bash\"}");
+        assertEquals(201, created.status(), created.body());
+        String sandbox = created.json().get("id").asText();
+        assertEquals(200, a.post("/v1/sandboxes/" + sandbox + "/executions", TestNode.ALICE,
+                "{\"language\":\"bash\",\"code\":\"true\"}").status());
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(12);
+        List<String> ids = new ArrayList<>();
+        int refused = 0;
+        try {
+            List<java.util.concurrent.Future<TestNode.Reply>> replies = new ArrayList<>();
+            for (int i = 0; i < 12; i++) {
+                TestNode node = i % 2 == 0 ? a : b;
+                replies.add(pool.submit(() -> node.post("/v1/executions?async=true", TestNode.ALICE, sleeper)));
+            }
+            for (java.util.concurrent.Future<TestNode.Reply> f : replies) {
+                TestNode.Reply r = f.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                if (r.status() == 202) {
+                    ids.add(r.json().get("id").asText());
+                } else {
+                    assertEquals(503, r.status(), r.body());
+                    assertEquals("overloaded", r.errorCode(), r.body());
+                    refused++;
+                }
+            }
+        } finally {
+            pool.shutdown();
+        }
+        assertTrue(refused > 0, "12 runs for room for " + 2 * (WORKER_SLOTS + WORKER_QUEUE) + ": some are refused");
+        // the workers are full: runs sent at once into the sandbox wait behind each other (answered 202),
+        // then each is refused by the sandbox's worker; that end must be every node's
+        int sandboxRunsAnswered202 = 0;
+        java.util.concurrent.ExecutorService senders = java.util.concurrent.Executors.newFixedThreadPool(6);
+        try {
+            List<java.util.concurrent.Future<TestNode.Reply>> replies = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                TestNode node = i % 2 == 0 ? a : b;
+                replies.add(senders.submit(() -> node.post("/v1/sandboxes/" + sandbox + "/executions?async=true",
+                        TestNode.ALICE, "{\"language\":\"bash\",\"code\":\"echo never\"}")));
+            }
+            for (java.util.concurrent.Future<TestNode.Reply> f : replies) {
+                TestNode.Reply r = f.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+                if (r.status() == 202) {
+                    ids.add(r.json().get("id").asText());
+                    sandboxRunsAnswered202++;
+                } else {
+                    assertEquals(503, r.status(), r.body());
+                    assertEquals("overloaded", r.errorCode(), r.body());
+                }
+            }
+        } finally {
+            senders.shutdown();
+        }
+        System.out.println("runs into a sandbox on a full worker answered 202 before their refusal: " + sandboxRunsAnswered202 + " of 6");
+        // every accepted one ends (cancelled, or refused after its 202) and both nodes say the same of it
+        for (String id : ids) {
+            b.delete("/v1/executions/" + id, TestNode.ALICE);
+        }
+        for (String id : ids) {
+            String url = "/v1/executions/" + id;
+            JsonNode onA = awaitEnded(a, url, TestNode.ALICE);
+            TestNode.Reply onB = b.get(url, TestNode.ALICE);
+            assertEquals(200, onB.status(), id + " is " + onA + " on A but " + onB.status() + " " + onB.body() + " on B");
+            assertEquals(onA.path("status").asText(), onB.json().path("status").asText(), onA + " vs " + onB.body());
+            assertEquals(onA.path("error").path("code").asText(), onB.json().path("error").path("code").asText());
+        }
+        a.delete("/v1/sandboxes/" + sandbox, TestNode.ALICE);
+    }
+
     @Test
     @Order(3)
     void theLiveSandboxQuotaCountsBothNodesAndADeleteOnEitherFreesTheSlot() throws Exception {
@@ -234,7 +379,7 @@ class TwoGatewayNodesTest {
     @Test
     @Order(4)
     void bothNodesLabelTheSameWorkersAlike() {
-        java.util.function.Function<TestNode, java.util.Set<String>> workers = node -> node.get("/metrics", null).body()
+        java.util.function.Function<TestNode, java.util.Set<String>> workers = node -> node.metrics().body()
                 .lines().filter(l -> l.startsWith("agentexec_worker_queue_depth{"))
                 .map(l -> l.substring(l.indexOf("worker=\"") + 8, l.indexOf("\"}")))
                 .collect(java.util.stream.Collectors.toSet());
@@ -242,6 +387,14 @@ class TwoGatewayNodesTest {
         assertEquals(2, onA.size(), onA.toString());
         assertEquals(onA, workers.apply(b));
         assertTrue(onA.stream().allMatch(w -> w.matches("127\\.0\\.0\\.1:\\d+/.+")), onA.toString());
+        // those addresses are the operator's: the API port shows them to nobody, tenants included
+        for (TestNode node : List.of(a, b)) {
+            for (String key : java.util.Arrays.asList(null, TestNode.ALICE)) {
+                TestNode.Reply api = node.get("/metrics", key);
+                assertEquals(401, api.status(), api.body());
+                assertTrue(onA.stream().noneMatch(w -> api.body().contains(w.substring(0, w.indexOf('/')))), api.body());
+            }
+        }
     }
 
     @Test
@@ -252,6 +405,12 @@ class TwoGatewayNodesTest {
                 "{\"language\":\"python\",\"code\":\"import time\\ntime.sleep(2)\\nprint('outlives A')\"}");
         assertEquals(202, accepted.status(), accepted.body());
         String url = "/v1/executions/" + accepted.json().get("id").asText();
+        TestNode.Reply alicesSandbox = a.post("/v1/sandboxes", TestNode.ALICE, "{\"language\":\"bash\"}");
+        assertEquals(201, alicesSandbox.status(), alicesSandbox.body());
+        TestNode.Reply inSandbox = a.post("/v1/sandboxes/" + alicesSandbox.json().get("id").asText() + "/executions?async=true",
+                TestNode.ALICE, "{\"language\":\"bash\",\"code\":\"sleep 1; echo sandbox outlives A\"}");
+        assertEquals(202, inSandbox.status(), inSandbox.body());
+        String sandboxRunUrl = "/v1/executions/" + inSandbox.json().get("id").asText();
 
         a.close(); // leaves the cluster once its run in flight has ended; its memory is gone with it
         eventually("B counts itself alone", () -> b.gateway.gatewayNodes() == 1);
@@ -260,6 +419,10 @@ class TwoGatewayNodesTest {
         assertEquals("completed", read.path("status").asText(), read.toString());
         assertEquals("outlives A\n", read.path("result").path("stdout").asText(), read.toString());
         assertEquals(404, b.get(url, TestNode.BOB).status());
+        JsonNode sandboxRun = awaitEnded(b, sandboxRunUrl, TestNode.ALICE);
+        assertEquals("completed", sandboxRun.path("status").asText(), sandboxRun.toString());
+        assertEquals("sandbox outlives A\n", sandboxRun.path("result").path("stdout").asText(), sandboxRun.toString());
+        assertEquals(404, b.get(sandboxRunUrl, TestNode.BOB).status());
 
         // carol's slot was taken through A: the journal still holds it
         assertEquals(429, b.post("/v1/sandboxes", TestNode.CAROL, "{\"language\":\"bash\"}").status());

@@ -49,6 +49,7 @@ class AssembledNodeTest {
         Path config = dir.resolve("node.conf");
         Files.writeString(config, """
                 agentexec.gateway.port = 0
+                agentexec.gateway.metrics.port = 0
                 agentexec.gateway.auth.mode = none
                 agentexec.cluster.persistence.url = "jdbc:h2:mem:node-%s;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false"
                 pekko.remote.artery.canonical.port = 0

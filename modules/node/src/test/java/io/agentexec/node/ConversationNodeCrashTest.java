@@ -158,6 +158,7 @@ class ConversationNodeCrashTest {
             Path config = dir.resolve("node.conf");
             Files.writeString(config, """
                     agentexec.gateway.port = %d
+                    agentexec.gateway.metrics.port = 0
                     agentexec.gateway.auth.mode = none
                     agentexec.cluster.persistence {
                       dialect = postgresql

@@ -3,7 +3,7 @@ package io.agentexec.agents.entity;
 import io.agentexec.agents.AgentDefinition;
 import io.agentexec.agents.ExecutionRecord;
 import io.agentexec.agents.execution.ExecutionPlanner;
-import io.agentexec.agents.execution.ExecutionService;
+import io.agentexec.agents.execution.WorkspaceExecutions;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.FileWritten;
@@ -31,11 +31,11 @@ public final class ExecutionPipeline {
     }
 
     private final ExecutionPlanner planner;
-    private final ExecutionService executions;
+    private final WorkspaceExecutions executions;
     private final ClusterSharding sharding;
     private final Duration askTimeout;
 
-    public ExecutionPipeline(ExecutionPlanner planner, ExecutionService executions, ClusterSharding sharding,
+    public ExecutionPipeline(ExecutionPlanner planner, WorkspaceExecutions executions, ClusterSharding sharding,
                              Duration askTimeout) {
         this.planner = planner;
         this.executions = executions;

@@ -9,19 +9,22 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * The one terminal answer to an execution request. {@link Completed} wraps the engine's judged
- * result (user-code failures are results too); {@link SandboxLost} says the worker holding the
- * code went away mid-run; {@link Overloaded} and {@link Rejected} say nothing ran.
+ * The one terminal answer to an execution request, on every path (the cluster's entities, the execution port's
+ * adapters, the gateway's transports, the agents). {@link Completed} wraps the engine's judged result (user-code
+ * failures are results too, and a cancelled run is a Completed with verdict CANCELLED); {@link SandboxLost} says the
+ * worker holding the code went away mid-run (the code may or may not have run); {@link Overloaded},
+ * {@link Rejected} and {@link NotFound} say nothing ran.
  */
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "type")
 @JsonSubTypes({
         @JsonSubTypes.Type(value = ExecutionReply.Completed.class, name = "completed"),
         @JsonSubTypes.Type(value = ExecutionReply.SandboxLost.class, name = "sandbox-lost"),
         @JsonSubTypes.Type(value = ExecutionReply.Overloaded.class, name = "overloaded"),
-        @JsonSubTypes.Type(value = ExecutionReply.Rejected.class, name = "rejected")})
+        @JsonSubTypes.Type(value = ExecutionReply.Rejected.class, name = "rejected"),
+        @JsonSubTypes.Type(value = ExecutionReply.NotFound.class, name = "not-found")})
 public sealed interface ExecutionReply extends CborSerializable {
 
-    enum Status { COMPLETED, SANDBOX_LOST, OVERLOADED, REJECTED }
+    enum Status { COMPLETED, SANDBOX_LOST, OVERLOADED, REJECTED, NOT_FOUND }
 
     String executionKey();
 
@@ -62,6 +65,12 @@ public sealed interface ExecutionReply extends CborSerializable {
         public ExecutionReply asReplayed() {
             return new Completed(executionKey, result, attempts, workspaceLost, true);
         }
+
+        /** What its caller should be told beside the result, if anything: the sandbox's earlier files are gone. */
+        @com.fasterxml.jackson.annotation.JsonIgnore
+        public Optional<String> note() {
+            return workspaceLost.map(why -> "the sandbox's earlier workspace was lost (" + why + "); this ran in a fresh one");
+        }
     }
 
     /**
@@ -89,7 +98,7 @@ public sealed interface ExecutionReply extends CborSerializable {
     }
 
     /** A refusal: nothing ran and nothing was recorded, so there are no attempts and nothing to replay. */
-    sealed interface NothingRan extends ExecutionReply permits Overloaded, Rejected {
+    sealed interface NothingRan extends ExecutionReply permits Overloaded, Rejected, NotFound {
         @Override
         default List<Attempt> attempts() {
             return List.of();
@@ -130,5 +139,23 @@ public sealed interface ExecutionReply extends CborSerializable {
         public Status status() {
             return Status.REJECTED;
         }
+    }
+
+    /** The sandbox (or execution) named does not exist for the caller: nothing ran. */
+    record NotFound(String executionKey, String reason) implements NothingRan {
+        public NotFound {
+            Objects.requireNonNull(executionKey, "executionKey");
+            Objects.requireNonNull(reason, "reason");
+        }
+
+        @Override
+        public Status status() {
+            return Status.NOT_FOUND;
+        }
+    }
+
+    /** Whether this is a run the caller cancelled (a Completed with verdict CANCELLED). */
+    default boolean cancelled() {
+        return this instanceof Completed c && c.result().verdict() == io.agentexec.sandbox.model.Verdict.CANCELLED;
     }
 }

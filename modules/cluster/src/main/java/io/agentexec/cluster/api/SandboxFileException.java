@@ -15,7 +15,9 @@ public final class SandboxFileException extends RuntimeException {
         /** The sandbox's container was lost or expired: its files are gone. */
         WORKSPACE_LOST,
         /** The worker failed (container gone, no answer). */
-        FAILED
+        FAILED,
+        /** The worker's file threads and their queue are all taken: refused at once, nothing was done; try again. */
+        BUSY
     }
 
     private final Kind kind;

@@ -1,6 +1,7 @@
 package io.agentexec.cluster.execution;
 
 import io.agentexec.cluster.CborSerializable;
+import io.agentexec.cluster.FaultInjection;
 import io.agentexec.cluster.ClusterSettings.ExecutionSettings;
 import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.CancelReply;
@@ -344,6 +345,7 @@ public final class ExecutionEntity
             return Effect().noReply();
         }
         if (reply instanceof ExecutionWorker.Accepted accepted) {
+            FaultInjection.workerAccepted(executionKey);
             capacityRefusals = 0;
             firstCapacityRefusal = Optional.empty();
             String worker = Placement.workerName(accepted.worker(), selfAddress);
@@ -359,6 +361,10 @@ public final class ExecutionEntity
                 accepted.worker().tell(new ExecutionWorker.CancelJob(accepted.jobId()));
             }
             return Effect().persist(events).thenRun(s -> {
+                // Persist before run: the attempt is in the journal, so the code may start now.
+                if (settings.persistBeforeRun()) {
+                    accepted.worker().tell(new ExecutionWorker.Proceed(accepted.jobId()));
+                }
                 watch(accepted.worker(), accepted.jobId());
                 timers.startSingleTimer(WATCHDOG, new WatchdogExpired(attempt,
                         "worker lost: the attempt waited in its queue longer than " + settings.queuedWatchdog()),
@@ -428,9 +434,11 @@ public final class ExecutionEntity
         if (state.open().isPresent()) {
             return attemptLost(state, "worker lost: its node left the cluster");
         }
-        // Sent to a worker that died before its answer came: it may have taken and started the job.
+        // Sent to a worker that died before its answer came: it may have taken and started the job, unless
+        // it had to wait for the Proceed that only follows a persisted start.
         int number = state.nextAttempt();
-        Attempt lost = new Attempt(number, terminated.worker(), "worker lost: its node left the cluster before it answered", true);
+        Attempt lost = new Attempt(number, terminated.worker(), "worker lost: its node left the cluster before it answered",
+                !settings.persistBeforeRun());
         List<Event> events = new ArrayList<>();
         if (!state.accepted()) {
             events.add(new Accepted(pendingRequest.orElseThrow()));
@@ -551,7 +559,7 @@ public final class ExecutionEntity
         acceptedBy = Optional.empty();
         sentSubscribers = List.copyOf(subscribers);
         placement.tell(new Placement.Submit(new ExecutionWorker.RunOnce(jobId, executionKey, request, sentSubscribers,
-                workerReplies), Set.copyOf(avoid)));
+                workerReplies, settings.persistBeforeRun()), Set.copyOf(avoid)));
     }
 
     private void scheduleRetry(int attempt, String failedWorker) {

@@ -1,6 +1,7 @@
 package io.agentexec.cluster.sandbox;
 
 import io.agentexec.cluster.CborSerializable;
+import io.agentexec.cluster.FaultInjection;
 import io.agentexec.cluster.ClusterSettings.ExecutionSettings;
 import io.agentexec.cluster.ClusterSettings.SandboxSettings;
 import io.agentexec.cluster.ClusterSettings.FilesSettings;
@@ -12,6 +13,7 @@ import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.worker.ExecutionWorker;
 import io.agentexec.sandbox.docker.DockerOptions;
@@ -26,6 +28,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import org.apache.pekko.Done;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -97,6 +100,32 @@ public final class SandboxEntity
     public record GetView(ActorRef<SandboxView> replyTo) implements Command {
     }
 
+    /**
+     * What the sandbox knows of one execution, by its key, for a node that did not send it: waiting
+     * behind another or running ({@code accepted}), being dispatched, or ended ({@code outcome}: its
+     * remembered reply); none of these when the key is unknown (or ended longer ago than remembered).
+     */
+    public record InspectExecution(String executionKey, ActorRef<ExecutionEntity.ExecutionView> replyTo)
+            implements Command {
+    }
+
+    /**
+     * Waits for the terminal reply of the execution with this key without ever starting one (as
+     * {@link ExecutionEntity.Watch} does for one-offs): the remembered reply at once when it ended, a
+     * {@link ExecutionReply.Rejected} when the key is unknown; {@code output} gets its output from now on.
+     */
+    public record WatchExecution(String executionKey, Optional<ActorRef<OutputChunk>> output,
+                                 ActorRef<ExecutionReply> replyTo) implements Command {
+    }
+
+    /**
+     * Records that the execution with this key ended refused as overloaded, nothing having run, after
+     * its caller had already been told it was taken: remembered like any reply, so that every node
+     * reads that end (and the key is not run later). Nothing changes for a key the sandbox knows.
+     */
+    public record RecordRefusal(String executionKey, String reason, ActorRef<Done> replyTo) implements Command {
+    }
+
     private record WorkerAnswered(ExecutionWorker.Reply reply) implements Command {
     }
 
@@ -161,6 +190,10 @@ public final class SandboxEntity
     }
 
     public record Closed(String reason) implements Event {
+    }
+
+    /** An execution refused as overloaded after its caller was told it was taken (see {@link RecordRefusal}). */
+    public record ExecutionRefused(String executionKey, String reason) implements Event {
     }
 
     // ---- state
@@ -229,6 +262,15 @@ public final class SandboxEntity
                         : f.reply() instanceof ExecutionReply.Completed ? Optional.empty() : workspaceLost;
                 return new State(status, spec, lost ? Optional.empty() : worker, executions + 1,
                         lostReason, Optional.empty(), List.copyOf(kept), closedReason);
+            }
+            if (event instanceof ExecutionRefused r) {
+                // remembered as its reply; nothing ran, so the sandbox itself is as it was
+                List<Remembered> kept = new ArrayList<>(recent);
+                kept.add(new Remembered(r.executionKey(), new ExecutionReply.Overloaded(r.executionKey(), r.reason())));
+                while (kept.size() > rememberedResults) {
+                    kept.remove(0);
+                }
+                return new State(status, spec, worker, executions, workspaceLost, inFlight, List.copyOf(kept), closedReason);
             }
             if (event instanceof WorkspaceLost w) {
                 return new State(status, spec, Optional.empty(), executions, Optional.of(w.reason()),
@@ -345,6 +387,9 @@ public final class SandboxEntity
                 .onCommand(ReadFile.class, this::onFile)
                 .onCommand(FileOpTimedOut.class, this::onFileTimedOut)
                 .onCommand(GetView.class, (state, cmd) -> Effect().reply(cmd.replyTo(), view(state)))
+                .onCommand(InspectExecution.class, this::onInspectExecution)
+                .onCommand(WatchExecution.class, this::onWatchExecution)
+                .onCommand(RecordRefusal.class, this::onRecordRefusal)
                 .onCommand(WorkerAnswered.class, this::onWorkerAnswered)
                 .onCommand(WorkerTerminated.class, this::onWorkerTerminated)
                 .onCommand(WatchdogExpired.class, (state, cmd) -> state.inFlight()
@@ -468,6 +513,49 @@ public final class SandboxEntity
                 "sandbox " + sandboxId + " knows no execution " + key + " (never sent, or ended long ago)"));
     }
 
+    // ---- one execution by its key, for other nodes
+
+    private boolean busyWith(State state, String key) {
+        return state.inFlight().map(InFlight::executionKey).or(() -> dispatch.map(Dispatch::executionKey))
+                .filter(key::equals).isPresent();
+    }
+
+    private ReplyEffect<Event, State> onInspectExecution(State state, InspectExecution cmd) {
+        String key = cmd.executionKey();
+        Optional<InFlight> running = state.inFlight().filter(f -> f.executionKey().equals(key));
+        boolean dispatching = running.isEmpty() && dispatch.filter(d -> d.executionKey().equals(key)).isPresent();
+        return Effect().reply(cmd.replyTo(), new ExecutionEntity.ExecutionView(key,
+                running.isPresent() || stashedKeys.contains(key), running.map(InFlight::failedAttempts).orElse(List.of()),
+                Optional.empty(), state.remembered(key), dispatching));
+    }
+
+    private ReplyEffect<Event, State> onWatchExecution(State state, WatchExecution cmd) {
+        String key = cmd.executionKey();
+        Optional<ExecutionReply> ended = state.remembered(key);
+        if (ended.isPresent()) {
+            return Effect().reply(cmd.replyTo(), ended.get().asReplayed());
+        }
+        if (busyWith(state, key)) {
+            waiters.add(cmd.replyTo());
+            cmd.output().ifPresent(this::subscribe);
+            return Effect().noReply();
+        }
+        if (stashedKeys.contains(key)) {
+            return Effect().stash(); // behind its own Execute: joins it once that one starts
+        }
+        return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(key,
+                "sandbox " + sandboxId + " knows no execution " + key));
+    }
+
+    private ReplyEffect<Event, State> onRecordRefusal(State state, RecordRefusal cmd) {
+        String key = cmd.executionKey();
+        if (state.status() == SandboxView.Status.NONE || state.remembered(key).isPresent() || busyWith(state, key)
+                || stashedKeys.contains(key)) {
+            return Effect().reply(cmd.replyTo(), Done.getInstance());
+        }
+        return Effect().persist(new ExecutionRefused(key, cmd.reason())).thenReply(cmd.replyTo(), s -> Done.getInstance());
+    }
+
     // ---- files
 
     private ReplyEffect<Event, State> onFile(State state, Command cmd) {
@@ -513,7 +601,8 @@ public final class SandboxEntity
                 events.add(new BoundToWorker(Placement.workerName(done.worker(), selfAddress)));
             }
             if (done.sessionLost()) {
-                events.add(new WorkspaceLost("the sandbox's container failed during a file operation"));
+                events.add(new WorkspaceLost("the sandbox's container failed during a file operation"
+                        + (done.reply() instanceof FileReply.Failed failed ? ": " + failed.message() : "")));
             }
             endFileOp();
             return Effect().persist(events).thenReply(replyTo, s -> done.reply()).thenUnstashAll();
@@ -549,8 +638,20 @@ public final class SandboxEntity
         endFileOp();
         ActorRef<FileReply> replyTo = pending.get().command() instanceof WriteFile w ? w.replyTo()
                 : ((ReadFile) pending.get().command()).replyTo();
-        return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED,
-                "the worker did not answer within " + filesSettings.timeout())).thenUnstashAll();
+        String message = "the worker did not answer within " + filesSettings.timeout()
+                + " (agentexec.cluster.files.timeout)";
+        if (state.worker().isPresent()) {
+            // The worker's own file-op-timeout should have answered first: it is unreachable or its container
+            // hangs. Either way the container cannot be trusted: close it, and the next use opens a fresh one.
+            String worker = state.worker().get();
+            placement.tell(new Placement.CloseOn(worker, sandboxId));
+            return Effect().persist(new WorkspaceLost(message + "; the sandbox's container on " + worker
+                            + " was closed as broken"))
+                    .thenReply(replyTo, s -> new FileReply.Failed(SandboxFileException.Kind.FAILED, message
+                            + "; the sandbox's container was closed as broken and its workspace is lost"))
+                    .thenUnstashAll();
+        }
+        return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED, message)).thenUnstashAll();
     }
 
     private void endFileOp() {
@@ -599,6 +700,7 @@ public final class SandboxEntity
                     state.inFlight().map(InFlight::failedAttempts).orElse(List.of()), state.workspaceLost(), false));
         }
         if (reply instanceof ExecutionWorker.Accepted accepted) {
+            FaultInjection.workerAccepted(current.executionKey());
             String worker = Placement.workerName(accepted.worker(), selfAddress);
             List<Event> events = new ArrayList<>();
             if (!current.toBoundWorker()) {
@@ -613,6 +715,10 @@ public final class SandboxEntity
                 accepted.worker().tell(new ExecutionWorker.CancelJob(accepted.jobId()));
             }
             return Effect().persist(events).thenRun(s -> {
+                // Persist before run: the start is in the journal, so the code may run now.
+                if (executionSettings.persistBeforeRun()) {
+                    accepted.worker().tell(new ExecutionWorker.Proceed(accepted.jobId()));
+                }
                 watch(accepted.worker(), accepted.jobId());
                 timers.startSingleTimer(WATCHDOG, new WatchdogExpired(current.executionKey(),
                         "worker " + worker + " kept the run queued longer than " + executionSettings.queuedWatchdog()
@@ -676,10 +782,12 @@ public final class SandboxEntity
         if (state.inFlight().filter(f -> f.worker().equals(terminated.worker())).isPresent()) {
             return lost(state, reason);
         }
-        // Sent to a worker that died before its answer came: the job may have started there, with the workspace.
+        // Sent to a worker that died before its answer came: the job may have started there, with the workspace
+        // (unless it had to wait for the Proceed that only follows a persisted start).
         Dispatch current = dispatch.get();
         List<Attempt> attempts = new ArrayList<>(state.inFlight().map(InFlight::failedAttempts).orElse(List.of()));
-        attempts.add(new Attempt(attempts.size() + 1, terminated.worker(), "lost: " + reason, true));
+        attempts.add(new Attempt(attempts.size() + 1, terminated.worker(), "lost: " + reason,
+                !executionSettings.persistBeforeRun()));
         List<Event> events = new ArrayList<>();
         if (state.worker().isPresent()) {
             events.add(new WorkspaceLost(reason));
@@ -823,11 +931,13 @@ public final class SandboxEntity
         if (state.worker().isPresent()) {
             dispatch = Optional.of(new Dispatch(executionKey, request, jobId, true, avoid, output));
             placement.tell(new Placement.SubmitTo(state.worker().get(), new ExecutionWorker.RunInSandbox(
-                    jobId, executionKey, sandboxId, spec, request, false, output, workerReplies)));
+                    jobId, executionKey, sandboxId, spec, request, false, output, workerReplies,
+                    executionSettings.persistBeforeRun())));
         } else {
             dispatch = Optional.of(new Dispatch(executionKey, request, jobId, false, avoid, output));
             placement.tell(new Placement.Submit(new ExecutionWorker.RunInSandbox(
-                    jobId, executionKey, sandboxId, spec, request, true, output, workerReplies), avoid));
+                    jobId, executionKey, sandboxId, spec, request, true, output, workerReplies,
+                    executionSettings.persistBeforeRun()), avoid));
         }
     }
 

@@ -1,6 +1,7 @@
 package io.agentexec.cluster.worker;
 
 import io.agentexec.cluster.CborSerializable;
+import io.agentexec.cluster.FaultInjection;
 import io.agentexec.cluster.ClusterSettings.OutputSettings;
 import io.agentexec.cluster.ClusterSettings.WorkerSettings;
 import io.agentexec.cluster.api.FileReply;
@@ -20,13 +21,16 @@ import io.agentexec.sandbox.model.Verdict;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
+import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -39,6 +43,8 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.typed.Cluster;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import scala.concurrent.ExecutionContextExecutor;
@@ -71,13 +77,26 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         List<ActorRef<OutputChunk>> output();
 
         ActorRef<Reply> replyTo();
+
+        /**
+         * True: accept the job (slot or queue place) but run nothing until the sender, having persisted
+         * the attempt's start, sends {@link Proceed}. False (and in messages from senders before it
+         * existed): run it as soon as a slot is free.
+         */
+        boolean awaitProceed();
     }
 
     /** Runs a request in a fresh container that is removed afterwards. */
     public record RunOnce(String jobId, String executionKey, ExecutionRequest request,
-                          List<ActorRef<OutputChunk>> output, ActorRef<Reply> replyTo) implements Job {
+                          List<ActorRef<OutputChunk>> output, ActorRef<Reply> replyTo, boolean awaitProceed)
+            implements Job {
         public RunOnce {
             output = List.copyOf(output);
+        }
+
+        public RunOnce(String jobId, String executionKey, ExecutionRequest request, List<ActorRef<OutputChunk>> output,
+                       ActorRef<Reply> replyTo) {
+            this(jobId, executionKey, request, output, replyTo, false);
         }
     }
 
@@ -87,10 +106,23 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
      */
     public record RunInSandbox(String jobId, String executionKey, String sandboxId, SandboxSpec spec,
                                ExecutionRequest request, boolean openIfMissing, List<ActorRef<OutputChunk>> output,
-                               ActorRef<Reply> replyTo) implements Job {
+                               ActorRef<Reply> replyTo, boolean awaitProceed) implements Job {
         public RunInSandbox {
             output = List.copyOf(output);
         }
+
+        public RunInSandbox(String jobId, String executionKey, String sandboxId, SandboxSpec spec,
+                            ExecutionRequest request, boolean openIfMissing, List<ActorRef<OutputChunk>> output,
+                            ActorRef<Reply> replyTo) {
+            this(jobId, executionKey, sandboxId, spec, request, openIfMissing, output, replyTo, false);
+        }
+    }
+
+    /**
+     * The sender of a job accepted with {@code awaitProceed} persisted the attempt's start: the code may
+     * run now (at once when the job holds a slot, else when it gets one). Unknown jobs are ignored.
+     */
+    public record Proceed(String jobId) implements Command {
     }
 
     /**
@@ -134,6 +166,18 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     public record GetLoad(ActorRef<WorkerLoad> replyTo) implements Command {
     }
 
+    /** A job accepted with awaitProceed still has no word after the proceed-timeout. */
+    private record ProceedTimedOut(String jobId) implements Command {
+    }
+
+    /** A node left the cluster: jobs its entities have not told to proceed never will be. */
+    private record NodeRemoved(Address address) implements Command {
+    }
+
+    /** A file operation still not answered after the file-op-timeout. */
+    private record FileOpTimedOut(FileWork work) implements Command {
+    }
+
     /** A slot thread finished a job; {@code closeAfterReply}: a one-off's session, to close once the sender has the answer. */
     private record JobDone(Job job, Outcome outcome, Optional<SandboxSession> closeAfterReply) implements Command {
     }
@@ -154,11 +198,14 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     public record Dispatched(String jobId, ActorRef<Command> worker) implements Reply {
     }
 
-    /** The job holds a slot or a queue place; {@link Finished} follows. */
+    /**
+     * The job holds a slot or a queue place; {@link Finished} follows. A job sent with awaitProceed runs
+     * only after {@link Proceed} (or is dropped, never run, answered {@link Finished} with failedBeforeRun).
+     */
     public record Accepted(String jobId, ActorRef<Command> worker) implements Reply {
     }
 
-    /** The job left the queue and its code is about to run. */
+    /** The job left the queue (and, if it awaited it, was told to proceed): its code is about to run. */
     public record Started(String jobId) implements Reply {
     }
 
@@ -212,6 +259,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         volatile Optional<SandboxSession> session = Optional.empty();
         volatile boolean cancelled;
         volatile boolean done;
+        /** Its sender said proceed (or it never had to wait for that). */
+        boolean mayRun;
         /** A one-off's session, closed once its sender has the answer. */
         volatile Optional<SandboxSession> closeAfterReply = Optional.empty();
 
@@ -221,16 +270,53 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         }
     }
 
-    /** The worker, restarted with backoff when it fails; its sessions live in {@code sessions} and survive that. */
     /**
-     * @param slots a pool of at least {@code settings.slots() + settings.fileThreads()} threads: jobs never
-     *              hold more than the slots, file operations and container removal use the rest
+     * A file operation handed to the file pool. Exactly one answer goes to its sender: the pool thread's,
+     * or the timeout's, whichever marks it first (under the object's lock).
+     */
+    private static final class FileWork {
+        final FileOp op;
+        private boolean started;
+        private boolean answered;
+
+        FileWork(FileOp op) {
+            this.op = op;
+        }
+
+        /** The pool thread begins; false when the timeout already answered (it waited too long in the queue). */
+        synchronized boolean start() {
+            started = !answered;
+            return started;
+        }
+
+        /** Claims the one answer; false when the other side already gave it. */
+        synchronized boolean claimAnswer() {
+            if (answered) {
+                return false;
+            }
+            answered = true;
+            return true;
+        }
+
+        synchronized boolean started() {
+            return started;
+        }
+    }
+
+    /**
+     * The worker, restarted with backoff when it fails; its sessions live in {@code sessions} and survive that.
+     *
+     * @param slots       a pool of at least {@code settings.slots()} threads, for runs only: a job holds one
+     *                    while it runs, and the worker never runs more jobs than slots
+     * @param fileThreads the file operations' own bounded pool ({@code settings.fileThreads()} threads, a queue
+     *                    of {@code settings.fileQueue()}): a stuck file operation never takes a run's thread
      */
     public static Behavior<Command> create(SandboxEngine engine, JobPolicy policy, SessionTable sessions,
-                                           ExecutorService slots, WorkerSettings settings, OutputSettings outputSettings,
-                                           ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
+                                           ExecutorService slots, FileOperationPool fileThreads, WorkerSettings settings,
+                                           OutputSettings outputSettings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         Behavior<Command> worker = Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-                new ExecutionWorker(ctx, timers, engine, policy, sessions, slots, settings, outputSettings, loadTopic)));
+                new ExecutionWorker(ctx, timers, engine, policy, sessions, slots, fileThreads, settings, outputSettings,
+                        loadTopic)));
         return Behaviors.supervise(worker).onFailure(SupervisorStrategy.restartWithBackoff(
                 settings.restartBackoff().min(), settings.restartBackoff().max(), settings.restartBackoff().randomFactor()));
     }
@@ -239,30 +325,40 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private final JobPolicy policy;
     private final SessionTable sessions;
     private final ExecutorService slots;
+    private final FileOperationPool fileThreads;
     private final WorkerSettings settings;
     private final OutputSettings outputSettings;
     private final ActorRef<Topic.Command<WorkerLoad>> loadTopic;
     private final ExecutionContextExecutor blocking;
     private final Deque<Job> queue = new ArrayDeque<>();
     private final Map<String, Active> active = new HashMap<>();
+    /** Started jobs. */
     private int running;
+    /** Jobs holding a slot while they wait for their sender's Proceed: they count as running for capacity. */
+    private final Set<String> reserved = new HashSet<>();
 
     private ExecutionWorker(ActorContext<Command> ctx, TimerScheduler<Command> timers, SandboxEngine engine,
-                            JobPolicy policy, SessionTable sessions, ExecutorService slots, WorkerSettings settings,
-                            OutputSettings outputSettings, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
+                            JobPolicy policy, SessionTable sessions, ExecutorService slots, FileOperationPool fileThreads,
+                            WorkerSettings settings, OutputSettings outputSettings,
+                            ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
         super(ctx);
         this.engine = engine;
         this.policy = policy;
         this.sessions = sessions;
         this.slots = slots;
+        this.fileThreads = fileThreads;
         this.settings = settings;
         this.outputSettings = outputSettings;
         this.loadTopic = loadTopic;
-        // Output flushes and cancels may write to a sandbox's stdin: never on the default dispatcher.
+        // Output flushes, cancels and container removal may block on a sandbox or the daemon: never on the
+        // default dispatcher, and never on a run's or a file operation's thread.
         this.blocking = ctx.getSystem().dispatchers().lookup(DispatcherSelector.blocking());
         ctx.getSystem().receptionist().tell(Receptionist.register(SERVICE_KEY, ctx.getSelf()));
         timers.startTimerWithFixedDelay(PublishLoad.INSTANCE, settings.loadReportInterval());
         timers.startTimerWithFixedDelay(SweepIdleSessions.INSTANCE, settings.orphanSessionTimeout().dividedBy(4));
+        Cluster.get(ctx.getSystem()).subscriptions().tell(org.apache.pekko.cluster.typed.Subscribe.create(
+                ctx.messageAdapter(ClusterEvent.MemberRemoved.class, removed -> new NodeRemoved(removed.member().address())),
+                ClusterEvent.MemberRemoved.class));
         publishLoad();
     }
 
@@ -272,6 +368,11 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 .onMessage(RunOnce.class, this::onJob)
                 .onMessage(RunInSandbox.class, this::onJob)
                 .onMessage(JobDone.class, this::onJobDone)
+                .onMessage(Proceed.class, this::onProceed)
+                .onMessage(ProceedTimedOut.class, timedOut -> dropUnconfirmed(timedOut.jobId(),
+                        "its start was not confirmed within " + settings.proceedTimeout()
+                                + " (agentexec.cluster.worker.proceed-timeout): its coordinator is gone or its journal is stuck"))
+                .onMessage(NodeRemoved.class, this::onNodeRemoved)
                 .onMessage(CloseSandbox.class, this::onCloseSandbox)
                 .onMessage(CancelJob.class, this::onCancel)
                 .onMessage(Subscribe.class, msg -> {
@@ -280,6 +381,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 })
                 .onMessage(WriteFile.class, this::onFileOp)
                 .onMessage(ReadFile.class, this::onFileOp)
+                .onMessage(FileOpTimedOut.class, this::onFileOpTimedOut)
                 .onMessage(GetLoad.class, msg -> {
                     msg.replyTo().tell(load());
                     return this;
@@ -303,9 +405,9 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             job.replyTo().tell(new SessionMissing(job.jobId()));
             return this;
         }
-        if (running < settings.slots()) {
+        if (running + reserved.size() < settings.slots()) {
             accept(job);
-            start(job);
+            takeSlot(job);
         } else if (queue.size() < settings.queueCapacity()) {
             accept(job);
             queue.addLast(job);
@@ -339,8 +441,75 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
 
     private void accept(Job job) {
         job.replyTo().tell(new Accepted(job.jobId(), getContext().getSelf()));
-        active.put(job.jobId(), new Active(job, new OutputStreamer(job.executionKey(), job.output(), outputSettings,
-                getContext().getSystem().scheduler(), blocking)));
+        Active accepted = new Active(job, new OutputStreamer(job.executionKey(), job.output(), outputSettings,
+                getContext().getSystem().scheduler(), blocking));
+        accepted.mayRun = !job.awaitProceed();
+        active.put(job.jobId(), accepted);
+        if (job.awaitProceed()) {
+            getContext().scheduleOnce(settings.proceedTimeout(), getContext().getSelf(), new ProceedTimedOut(job.jobId()));
+        }
+    }
+
+    /** The job has a slot: it runs now if it may, else it holds the slot until its sender says proceed. */
+    private void takeSlot(Job job) {
+        if (active.get(job.jobId()).mayRun) {
+            start(job);
+        } else {
+            reserved.add(job.jobId());
+        }
+    }
+
+    private Behavior<Command> onProceed(Proceed proceed) {
+        Active job = active.get(proceed.jobId());
+        if (job == null || job.mayRun) {
+            return this; // dropped (its answer went out), finished, or told twice
+        }
+        job.mayRun = true;
+        if (reserved.remove(proceed.jobId())) {
+            start(job.job);
+            publishLoad();
+        }
+        return this; // queued: it starts when it gets a slot
+    }
+
+    /**
+     * Drops a job that was never told to proceed: it never ran. Its sender (if it is still there) hears a
+     * SANDBOX_ERROR before any run, which it may retry as an attempt that did not run.
+     */
+    private Behavior<Command> dropUnconfirmed(String jobId, String why) {
+        Active job = active.get(jobId);
+        if (job == null || job.mayRun) {
+            return this;
+        }
+        active.remove(jobId);
+        queue.remove(job.job);
+        boolean heldSlot = reserved.remove(jobId);
+        job.output.close();
+        log.warn("dropped job {} of {} without running it: {}", jobId, job.job.executionKey(), why);
+        boolean noContainer = job.job instanceof RunInSandbox run && !sessions.contains(run.sandboxId());
+        job.job.replyTo().tell(new Finished(jobId, ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
+                "the worker dropped the job without running it: " + why, engine.backendName()), true, noContainer));
+        if (heldSlot) {
+            nextFromQueue();
+        }
+        publishLoad();
+        return this;
+    }
+
+    private Behavior<Command> onNodeRemoved(NodeRemoved removed) {
+        List.copyOf(active.values()).stream()
+                .filter(a -> !a.mayRun && removed.address().equals(a.job.replyTo().path().address()))
+                .forEach(a -> dropUnconfirmed(a.job.jobId(), "its coordinator's node " + removed.address()
+                        + " left the cluster before it confirmed the start"));
+        return this;
+    }
+
+    /** A slot came free: the first queued job takes it. */
+    private void nextFromQueue() {
+        Job next = queue.pollFirst();
+        if (next != null) {
+            takeSlot(next);
+        }
     }
 
     private void start(Job job) {
@@ -360,7 +529,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         // hearing it finds the slot free, here and in placement's view.
         done.job().replyTo().tell(new Finished(done.job().jobId(), done.outcome().result(),
                 done.outcome().failedBeforeRun(), done.outcome().sessionLost()));
-        // A one-off's container goes after the answer, on a pool thread: the caller never waits for its removal.
+        // A one-off's container goes after the answer, off the actor: the caller never waits for its removal.
         done.closeAfterReply().ifPresent(session -> {
             Runnable close = () -> {
                 try {
@@ -370,22 +539,19 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 }
             };
             try {
-                slots.execute(close);
+                blocking.execute(close);
             } catch (RejectedExecutionException e) {
                 close.run(); // the node is stopping: its pool is gone, the engine's close waits for the removal
             }
         });
-        Job next = queue.pollFirst();
-        if (next != null) {
-            start(next);
-        }
+        nextFromQueue();
         publishLoad();
         return this;
     }
 
     private Behavior<Command> onCloseSandbox(CloseSandbox close) {
-        // Removing a container blocks on the daemon: do it on a slot thread without taking a slot.
-        CompletableFuture.runAsync(() -> sessions.close(close.sandboxId()), slots);
+        // Removing a container blocks on the daemon: off the actor, and off the runs' and file operations' pools.
+        CompletableFuture.runAsync(() -> sessions.close(close.sandboxId()), blocking);
         return this;
     }
 
@@ -395,12 +561,16 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             return this; // unknown, or already finished: its answer is on its way
         }
         job.cancelled = true;
-        if (queue.remove(job.job)) {
+        boolean heldSlot = reserved.remove(cancel.jobId());
+        if (heldSlot || queue.remove(job.job)) {
             active.remove(cancel.jobId());
             job.output.close();
             // Nothing ran. A sandbox job that was to open the container leaves none behind.
             boolean noContainer = job.job instanceof RunInSandbox run && !sessions.contains(run.sandboxId());
             job.job.replyTo().tell(new Finished(job.job.jobId(), cancelledBeforeStart(), true, noContainer));
+            if (heldSlot) {
+                nextFromQueue();
+            }
             publishLoad();
             return this;
         }
@@ -436,13 +606,60 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             }
         }
         ActorRef<Command> self = getContext().getSelf();
-        // The pool has threads beyond the slots for this: a file operation never waits for a run to end.
-        CompletableFuture.runAsync(() -> op.replyTo().tell(fileOp(op, self)), slots);
+        FileWork work = new FileWork(op);
+        // The file operations' own pool: a file operation never takes a run's thread, nor a run a file thread.
+        boolean taken = fileThreads.trySubmit(() -> {
+            if (work.start()) {
+                FileDone done = fileOp(work, self);
+                if (work.claimAnswer()) {
+                    op.replyTo().tell(done);
+                }
+            }
+        });
+        if (!taken) {
+            op.replyTo().tell(new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.BUSY,
+                    "the worker's file operations are all taken (" + fileThreads.threads() + " running, "
+                            + fileThreads.queue() + " waiting: agentexec.cluster.worker.file-threads and "
+                            + "agentexec.cluster.worker.file-queue); nothing was done, try again later"), false, false));
+            return this;
+        }
+        getContext().scheduleOnce(settings.fileOpTimeout(), self, new FileOpTimedOut(work));
         return this;
     }
 
-    /** Runs on a pool thread: the container's agent answers over its stream. */
-    private FileDone fileOp(FileOp op, ActorRef<Command> self) {
+    /**
+     * A file operation outlived the file-op-timeout. Still queued: it is dropped, nothing was done. Started:
+     * the agent is stuck (or the container hangs), so the sandbox's container is closed as broken (which ends
+     * the stuck read) and the sender hears that the workspace is lost.
+     */
+    private Behavior<Command> onFileOpTimedOut(FileOpTimedOut timedOut) {
+        FileWork work = timedOut.work();
+        if (!work.claimAnswer()) {
+            return this; // answered in time
+        }
+        FileOp op = work.op;
+        ActorRef<Command> self = getContext().getSelf();
+        if (!work.started()) {
+            // It keeps its queue place until a thread reaches it and start() refuses it: it did wait there.
+            op.replyTo().tell(new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.BUSY,
+                    "the file operation waited " + settings.fileOpTimeout() + " for a free file thread "
+                            + "(agentexec.cluster.worker.file-threads) and was dropped; nothing was done, try again later"),
+                    false, false));
+            return this;
+        }
+        log.warn("a file operation on {} in sandbox {} ran longer than {}: closing its container as broken",
+                op.path(), op.sandboxId(), settings.fileOpTimeout());
+        CompletableFuture.runAsync(() -> sessions.close(op.sandboxId()), blocking);
+        op.replyTo().tell(new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.FAILED,
+                "the file operation on " + op.path() + " did not finish within " + settings.fileOpTimeout()
+                        + " (agentexec.cluster.worker.file-op-timeout); the sandbox's container was closed as broken "
+                        + "and its workspace is lost"), false, true));
+        return this;
+    }
+
+    /** Runs on a file thread: the container's agent answers over its stream. */
+    private FileDone fileOp(FileWork work, ActorRef<Command> self) {
+        FileOp op = work.op;
         boolean opened = false;
         SandboxSession session;
         Optional<SandboxSession> existing = sessions.find(op.sandboxId());
@@ -457,11 +674,21 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
                 return new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.FAILED,
                         "cannot make a container: " + e.getMessage()), false, false);
             }
-            sessions.put(op.sandboxId(), session);
+            synchronized (work) {
+                if (work.answered) {
+                    // Timed out while the container was being made: the sender was told it failed; keep nothing.
+                    session.close();
+                    return new FileDone(op.opId(), self, new FileReply.Failed(SandboxFileException.Kind.FAILED,
+                            "timed out while its container was made"), false, true);
+                }
+                sessions.put(op.sandboxId(), session);
+            }
             opened = true;
         }
         FileReply reply;
+        boolean broken = false;
         try {
+            FaultInjection.beforeFileOperation.accept(op.sandboxId(), op.path());
             if (op instanceof WriteFile write) {
                 session.writeFile(write.path(), write.content());
                 reply = new FileReply.Written(write.path(), write.content().length);
@@ -474,10 +701,14 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         } catch (AgentRefusal e) {
             reply = refusal(op.path(), e.getMessage());
         } catch (RuntimeException e) {
-            reply = new FileReply.Failed(SandboxFileException.Kind.FAILED, "the sandbox's container failed: " + e.getMessage());
+            // The agent did not answer in time, or its stream broke: a late answer would be read as the next
+            // operation's, so the container cannot be trusted any more.
+            reply = new FileReply.Failed(SandboxFileException.Kind.FAILED, "the sandbox's container failed: "
+                    + e.getMessage() + "; it was closed as broken and its workspace is lost");
+            broken = true;
         }
         sessions.touch(op.sandboxId());
-        boolean lost = !session.isUsable();
+        boolean lost = broken || !session.isUsable();
         if (lost) {
             sessions.close(op.sandboxId());
         }
@@ -505,8 +736,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
 
     private Behavior<Command> onSweep() {
         CompletableFuture.runAsync(() -> sessions.closeIdle(settings.orphanSessionTimeout()).forEach(id ->
-                getContext().getLog().info("removed the container of sandbox {}: unused for {}", id,
-                        settings.orphanSessionTimeout())), slots);
+                log.info("removed the container of sandbox {}: unused for {}", id,
+                        settings.orphanSessionTimeout())), blocking);
         return this;
     }
 
@@ -593,7 +824,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     }
 
     private WorkerLoad load() {
-        return new WorkerLoad(getContext().getSelf(), running, queue.size(), settings.slots(),
+        return new WorkerLoad(getContext().getSelf(), running + reserved.size(), queue.size(), settings.slots(),
                 settings.queueCapacity(), sessions.size());
     }
 

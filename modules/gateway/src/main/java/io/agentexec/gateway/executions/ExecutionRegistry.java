@@ -1,5 +1,6 @@
 package io.agentexec.gateway.executions;
 
+import io.agentexec.cluster.port.ExecutionIds;
 import io.agentexec.gateway.spi.TenantId;
 import java.time.Clock;
 import java.time.Duration;
@@ -7,19 +8,15 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Map;
 import java.util.Optional;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The executions this gateway node started, so that their callers can read and follow them here
- * with a replay of their output (other nodes find them through the backend's
- * {@link io.agentexec.gateway.spi.ExecutionDirectory}). Looked up by tenant and id together: another
+ * with a replay of their output (other nodes find them through the execution port's
+ * {@link io.agentexec.cluster.port.ExecutionPort#lookup}). Looked up by tenant and id together: another
  * tenant's id is simply not found.
  */
 public final class ExecutionRegistry {
-    private static final String ID_PREFIX = "exe-";
-    private static final int UUID_VERSION_TIME_ORDERED = 7;
-
     private record Key(TenantId tenant, String id) { }
 
     private final Map<Key, TrackedExecution> executions = new ConcurrentHashMap<>();
@@ -34,10 +31,18 @@ public final class ExecutionRegistry {
     }
 
     public TrackedExecution register(TenantId tenant) {
+        return register(tenant, Optional.empty());
+    }
+
+    /**
+     * A new execution of the tenant's, in {@code sandboxId} when given: its id then names the sandbox
+     * too ({@code exe-UUID.SANDBOX}), so that any gateway node finds the run in that sandbox's record.
+     */
+    public TrackedExecution register(TenantId tenant, Optional<String> sandboxId) {
         evictExpired();
         // milliseconds: what the id carries, so every node tells the same start time
         Instant now = clock.instant().truncatedTo(ChronoUnit.MILLIS);
-        String id = newId(now);
+        String id = ExecutionIds.newId(now, sandboxId);
         TrackedExecution tracked = new TrackedExecution(id, tenant, now, replayChunks);
         executions.put(new Key(tenant, id), tracked);
         return tracked;
@@ -64,28 +69,13 @@ public final class ExecutionRegistry {
         executions.values().removeIf(e -> e.endedAt().map(t -> t.isBefore(cutoff)).orElse(false));
     }
 
-    /**
-     * "exe-" and a time-ordered UUID (RFC 9562 version 7): its first 48 bits are the start in Unix
-     * milliseconds, so any node can say when an execution started from its id alone.
-     */
-    static String newId(Instant now) {
-        UUID random = UUID.randomUUID();
-        long msb = (now.toEpochMilli() << 16) | ((long) UUID_VERSION_TIME_ORDERED << 12)
-                | (random.getMostSignificantBits() & 0x0FFFL);
-        return ID_PREFIX + new UUID(msb, random.getLeastSignificantBits());
+    /** The sandbox an execution id names (a run inside it), if any. */
+    public static Optional<String> sandboxOf(String id) {
+        return ExecutionIds.sandboxOf(id);
     }
 
     /** When the execution with this id started, if the id is one this gateway made. */
     public static Optional<Instant> startedAt(String id) {
-        if (!id.startsWith(ID_PREFIX)) {
-            return Optional.empty();
-        }
-        try {
-            UUID uuid = UUID.fromString(id.substring(ID_PREFIX.length()));
-            return uuid.version() == UUID_VERSION_TIME_ORDERED
-                    ? Optional.of(Instant.ofEpochMilli(uuid.getMostSignificantBits() >>> 16)) : Optional.empty();
-        } catch (IllegalArgumentException e) {
-            return Optional.empty();
-        }
+        return ExecutionIds.startedAt(id);
     }
 }

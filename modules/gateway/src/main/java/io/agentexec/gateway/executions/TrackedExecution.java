@@ -1,7 +1,7 @@
 package io.agentexec.gateway.executions;
 
-import io.agentexec.gateway.spi.ExecutionOutcome;
-import io.agentexec.gateway.spi.RunHandle;
+import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.port.RunHandle;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.sandbox.agent.OutputListener;
 import java.nio.ByteBuffer;
@@ -34,7 +34,7 @@ public final class TrackedExecution implements OutputListener {
     private final Map<Stream, CharsetDecoder> decoders = new EnumMap<>(Stream.class);
     private final Map<Stream, ByteBuffer> pending = new EnumMap<>(Stream.class);
     private long sequence;
-    private volatile Optional<ExecutionOutcome> outcome = Optional.empty();
+    private volatile Optional<ExecutionReply> outcome = Optional.empty();
     private volatile Optional<Instant> endedAt = Optional.empty();
     private volatile Optional<RunHandle> handle = Optional.empty();
 
@@ -62,7 +62,7 @@ public final class TrackedExecution implements OutputListener {
         return startedAt;
     }
 
-    public Optional<ExecutionOutcome> outcome() {
+    public Optional<ExecutionReply> outcome() {
         return outcome;
     }
 
@@ -95,7 +95,7 @@ public final class TrackedExecution implements OutputListener {
         }
     }
 
-    public synchronized void complete(ExecutionOutcome result) {
+    public synchronized void complete(ExecutionReply result) {
         if (outcome.isPresent()) {
             return;
         }

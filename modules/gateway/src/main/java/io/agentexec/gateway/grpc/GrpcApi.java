@@ -3,6 +3,10 @@ package io.agentexec.gateway.grpc;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.ByteString;
+import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.port.ExecutionPort;
+import io.agentexec.cluster.port.RunHandle;
+import io.agentexec.cluster.port.SandboxInfo;
 import io.agentexec.gateway.GatewaySettings;
 import io.agentexec.gateway.executions.ExecutionEvent;
 import io.agentexec.gateway.executions.ExecutionRegistry;
@@ -37,13 +41,7 @@ import io.agentexec.gateway.http.ApiException;
 import io.agentexec.gateway.http.ExecutionSpecParser;
 import io.agentexec.gateway.http.Json;
 import io.agentexec.gateway.metrics.Metrics;
-import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ConversationService;
-import io.agentexec.gateway.spi.ExecutionDirectory;
-import io.agentexec.gateway.spi.ExecutionOutcome;
-import io.agentexec.gateway.spi.ExecutionService;
-import io.agentexec.gateway.spi.RunHandle;
-import io.agentexec.gateway.spi.SandboxService;
 import io.agentexec.gateway.tenant.Tenant;
 import io.agentexec.gateway.tenant.TenantGuard;
 import io.agentexec.sandbox.language.LanguageTable;
@@ -67,9 +65,12 @@ import java.util.function.Supplier;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.grpc.GrpcServiceException;
+import org.apache.pekko.grpc.Trailers;
+import org.apache.pekko.grpc.javadsl.GrpcExceptionHandler;
 import org.apache.pekko.grpc.javadsl.Metadata;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import org.apache.pekko.japi.Pair;
 import org.apache.pekko.japi.function.Function;
 import org.apache.pekko.stream.BoundedSourceQueue;
@@ -86,11 +87,8 @@ public final class GrpcApi {
     private static final Duration HEALTH_POLL = Duration.ofSeconds(1);
 
     private final GatewaySettings settings;
-    private final ExecutionService executions;
-    private final ExecutionDirectory directory;
-    private final SandboxService sandboxes;
+    private final ExecutionPort port;
     private final ConversationService conversations;
-    private final ClusterStatus status;
     private final TenantGuard guard;
     private final ExecutionRegistry registry;
     private final Metrics metrics;
@@ -100,16 +98,12 @@ public final class GrpcApi {
     private final ActorSystem<?> system;
     private final Materializer materializer;
 
-    public GrpcApi(GatewaySettings settings, ExecutionService executions, ExecutionDirectory directory,
-                   SandboxService sandboxes, ConversationService conversations, ClusterStatus status, TenantGuard guard,
+    public GrpcApi(GatewaySettings settings, ExecutionPort port, ConversationService conversations, TenantGuard guard,
                    ExecutionRegistry registry, Metrics metrics, ExecutionSpecParser parser, LanguageTable languages,
                    AtomicBoolean draining, ActorSystem<?> system) {
         this.settings = settings;
-        this.executions = executions;
-        this.directory = directory;
-        this.sandboxes = sandboxes;
+        this.port = port;
         this.conversations = conversations;
-        this.status = status;
         this.guard = guard;
         this.registry = registry;
         this.metrics = metrics;
@@ -120,14 +114,49 @@ public final class GrpcApi {
         this.materializer = Materializer.matFromSystem(system);
     }
 
-    /** Partial handlers, one per service; each declines requests for other services. */
+    /**
+     * Partial handlers, one per service; each declines requests for other services. A request's
+     * message is read with the HTTP API's limit ({@code agentexec.gateway.http.max-body-bytes}): one
+     * larger is refused with RESOURCE_EXHAUSTED before it is read whole.
+     */
     public List<Function<HttpRequest, CompletionStage<HttpResponse>>> handlers() {
+        org.apache.pekko.japi.Function<org.apache.pekko.actor.ActorSystem, org.apache.pekko.japi.Function<Throwable, Trailers>>
+                errors = this::errorTrailers;
         return List.of(
-                ExecutionServicePowerApiHandlerFactory.partial(new Executions(), ExecutionServicePowerApi.name, system),
-                SandboxServicePowerApiHandlerFactory.partial(new Sandboxes(), SandboxServicePowerApi.name, system),
-                LanguageServicePowerApiHandlerFactory.partial(new Languages(), LanguageServicePowerApi.name, system),
-                ConversationServicePowerApiHandlerFactory.partial(new Conversations(), ConversationServicePowerApi.name, system),
-                HealthHandlerFactory.partial(new HealthService(), Health.name, system));
+                limited(ExecutionServicePowerApiHandlerFactory.partial(new Executions(), ExecutionServicePowerApi.name,
+                        materializer, errors, system)),
+                limited(SandboxServicePowerApiHandlerFactory.partial(new Sandboxes(), SandboxServicePowerApi.name,
+                        materializer, errors, system)),
+                limited(LanguageServicePowerApiHandlerFactory.partial(new Languages(), LanguageServicePowerApi.name,
+                        materializer, errors, system)),
+                limited(ConversationServicePowerApiHandlerFactory.partial(new Conversations(), ConversationServicePowerApi.name,
+                        materializer, errors, system)),
+                limited(HealthHandlerFactory.partial(new HealthService(), Health.name, materializer, errors, system)));
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private Function<HttpRequest, CompletionStage<HttpResponse>> limited(Function<HttpRequest, CompletionStage<HttpResponse>> handler) {
+        org.apache.pekko.stream.scaladsl.Flow limit = org.apache.pekko.stream.javadsl.Flow.fromGraph(
+                new io.agentexec.gateway.http.BodyLimit(settings.maxBodyBytes())).asScala();
+        return request -> handler.apply(request.withEntity(
+                ((org.apache.pekko.http.scaladsl.model.RequestEntity) request.entity()).transformDataBytes(limit)));
+    }
+
+    /** A message over the limit is the client's; everything else as pekko-grpc maps it. */
+    private org.apache.pekko.japi.Function<Throwable, Trailers> errorTrailers(org.apache.pekko.actor.ActorSystem actorSystem)
+            throws Exception {
+        org.apache.pekko.japi.Function<Throwable, Trailers> standard = GrpcExceptionHandler.defaultMapper().apply(actorSystem);
+        return error -> {
+            Throwable e = error;
+            while (e instanceof CompletionException && e.getCause() != null) {
+                e = e.getCause();
+            }
+            if (e instanceof EntityStreamSizeException) {
+                return new Trailers(Status.RESOURCE_EXHAUSTED.withDescription("the request message is larger than "
+                        + settings.maxBodyBytes() + " bytes (agentexec.gateway.http.max-body-bytes)"));
+            }
+            return standard.apply(error);
+        };
     }
 
     // ---- shared
@@ -163,8 +192,11 @@ public final class GrpcApi {
         if (e instanceof GrpcServiceException g) {
             return g.getStatus();
         }
-        if (e instanceof io.agentexec.gateway.spi.SandboxFileError file) {
+        if (e instanceof io.agentexec.cluster.port.SandboxFileError file) {
             e = ApiException.of(file);
+        }
+        if (e instanceof io.agentexec.cluster.port.QuotaExceededException quota) {
+            e = ApiException.of(quota);
         }
         if (e instanceof InvalidRequestException) {
             return Status.INVALID_ARGUMENT.withDescription(e.getMessage());
@@ -263,23 +295,24 @@ public final class GrpcApi {
         Tenant tenant = admit(metadata);
         Optional<String> sandboxId = in.getSandboxId().isEmpty() ? Optional.empty() : Optional.of(in.getSandboxId());
         ExecutionSpecParser.ExecutionSpec spec = parser.execution(asJson(in), tenant.policy(), sandboxId);
-        TrackedExecution tracked = registry.register(tenant.id());
-        RunHandle run = executions.start(tenant.id(), tracked.id(), spec.sandboxId(), spec.request(), tracked);
+        TrackedExecution tracked = registry.register(tenant.id(), spec.sandboxId());
+        RunHandle run = port.start(tenant.caller(), tracked.id(), spec.sandboxId(), spec.request(), tracked);
         tracked.attach(run);
         run.outcome().thenAccept(outcome -> {
             tracked.complete(outcome);
-            if (outcome instanceof ExecutionOutcome.Completed c) {
+            if (Json.hasResult(outcome)) {
+                ExecutionReply.Completed c = (ExecutionReply.Completed) outcome;
                 metrics.recordExecution(c.result().verdict().name(), c.result().wallTimeMs());
             } else {
-                metrics.recordRefusal(outcome.getClass().getSimpleName().toLowerCase(java.util.Locale.ROOT));
+                metrics.recordRefusal(Json.refusal(outcome));
             }
         });
         return new Started(tracked, run);
     }
 
-    private static ExecutionResult resultOrThrow(ExecutionOutcome outcome, String id) {
-        if (outcome instanceof ExecutionOutcome.Completed c) {
-            return toProto(c.result(), id);
+    private static ExecutionResult resultOrThrow(ExecutionReply outcome, String id) {
+        if (Json.hasResult(outcome)) {
+            return toProto(((ExecutionReply.Completed) outcome).result(), id);
         }
         throw new GrpcServiceException(toStatus(Json.asError(outcome, Duration.ofSeconds(1))));
     }
@@ -309,9 +342,9 @@ public final class GrpcApi {
                     queue.offer(io.agentexec.gateway.grpc.v1.ExecutionEvent.newBuilder().setOutput(OutputChunk.newBuilder()
                             .setStream(out.stream()).setData(ByteString.copyFromUtf8(out.text()))).build());
                 } else if (event instanceof ExecutionEvent.End end) {
-                    if (end.outcome() instanceof ExecutionOutcome.Completed c) {
+                    if (Json.hasResult(end.outcome())) {
                         queue.offer(io.agentexec.gateway.grpc.v1.ExecutionEvent.newBuilder()
-                                .setResult(toProto(c.result(), s.tracked().id())).build());
+                                .setResult(toProto(((ExecutionReply.Completed) end.outcome()).result(), s.tracked().id())).build());
                         queue.complete();
                     } else {
                         queue.fail(new GrpcServiceException(toStatus(Json.asError(end.outcome(), Duration.ofSeconds(1)))));
@@ -341,9 +374,9 @@ public final class GrpcApi {
                 Tenant tenant = admit(metadata);
                 String id = in.getExecutionId();
                 // this node's own first; any other gateway node's through the backend (the cluster)
-                CompletionStage<Optional<ExecutionOutcome>> outcome = registry.find(tenant.id(), id)
+                CompletionStage<Optional<ExecutionReply>> outcome = registry.find(tenant.id(), id)
                         .map(t -> CompletableFuture.completedFuture(t.outcome()))
-                        .orElseGet(() -> directory.lookup(tenant.id(), id).thenApply(found -> found
+                        .orElseGet(() -> port.lookup(tenant.caller(), id).thenApply(found -> found
                                 .orElseThrow(() -> ApiException.notFound("no execution " + id)).outcome())
                                 .toCompletableFuture());
                 return outcome.thenApply(o -> {
@@ -373,14 +406,8 @@ public final class GrpcApi {
                     json.set("limits", limitsJson(in.getLimits()));
                 }
                 ExecutionSpecParser.SandboxSpec spec = parser.sandbox(json, tenant.policy());
-                String id = SandboxService.newSandboxId();
-                return guard.reserveSandbox(tenant, id)
-                        .thenCompose(reserved -> sandboxes.create(tenant.id(), id, spec.language(), spec.limits(), spec.image())
-                                .whenComplete((v, e) -> {
-                                    if (e != null) {
-                                        guard.releaseSandbox(tenant, id);
-                                    }
-                                }))
+                String id = ExecutionSpecParser.newSandboxId();
+                return port.createSandbox(tenant.caller(), id, spec.toCluster())
                         .thenApply(GrpcApi::toProto);
             });
         }
@@ -390,10 +417,8 @@ public final class GrpcApi {
             return unary("DeleteSandbox", () -> {
                 Tenant tenant = admit(metadata);
                 ExecutionSpecParser.checkSandboxId(in.getSandboxId());
-                return sandboxes.delete(tenant.id(), in.getSandboxId()).thenCompose(found -> {
-                    Sandbox deleted = toProto(found.orElseThrow(() -> ApiException.notFound("no sandbox " + in.getSandboxId())));
-                    return guard.releaseSandbox(tenant, in.getSandboxId()).thenApply(released -> deleted);
-                });
+                return port.deleteSandbox(tenant.caller(), in.getSandboxId()).thenApply(found ->
+                        toProto(found.orElseThrow(() -> ApiException.notFound("no sandbox " + in.getSandboxId()))));
             });
         }
 
@@ -403,7 +428,7 @@ public final class GrpcApi {
                 Tenant tenant = admit(metadata);
                 ExecutionSpecParser.checkSandboxId(in.getSandboxId());
                 String path = ExecutionSpecParser.workspacePath(in.getPath());
-                return sandboxes.writeFile(tenant.id(), in.getSandboxId(), path, in.getContent().toByteArray())
+                return port.writeFile(tenant.caller(), in.getSandboxId(), path, in.getContent().toByteArray())
                         .thenApply(found -> {
                             found.orElseThrow(() -> ApiException.notFound("no sandbox " + in.getSandboxId()));
                             return FileContent.newBuilder().setPath(path).build();
@@ -417,14 +442,14 @@ public final class GrpcApi {
                 Tenant tenant = admit(metadata);
                 ExecutionSpecParser.checkSandboxId(in.getSandboxId());
                 String path = ExecutionSpecParser.workspacePath(in.getPath());
-                return sandboxes.readFile(tenant.id(), in.getSandboxId(), path, settings.maxFileReadBytes())
+                return port.readFile(tenant.caller(), in.getSandboxId(), path, settings.maxFileReadBytes())
                         .thenApply(found -> FileContent.newBuilder().setPath(path).setContent(ByteString.copyFrom(
                                 found.orElseThrow(() -> ApiException.notFound("no sandbox " + in.getSandboxId())))).build());
             });
         }
     }
 
-    static Sandbox toProto(SandboxService.SandboxInfo info) {
+    static Sandbox toProto(SandboxInfo info) {
         return Sandbox.newBuilder().setSandboxId(info.sandboxId()).setLanguage(info.language()).setStatus(info.status()).build();
     }
 
@@ -533,7 +558,7 @@ public final class GrpcApi {
                 LanguageServicePowerApi.name, ConversationServicePowerApi.name);
 
         private CompletionStage<HealthCheckResponse> current() {
-            return status.snapshot().thenApply(s -> HealthCheckResponse.newBuilder().setStatus(s.ready() && !draining.get()
+            return port.status().thenApply(s -> HealthCheckResponse.newBuilder().setStatus(s.ready() && !draining.get()
                     ? HealthCheckResponse.ServingStatus.SERVING : HealthCheckResponse.ServingStatus.NOT_SERVING).build());
         }
 

@@ -48,8 +48,13 @@ public final class ApiException extends RuntimeException {
                 + String.join(", ", allow), Optional.empty(), allow);
     }
 
+    /** A sandbox quota held to its maximum: 429 with when to try again. */
+    public static ApiException of(io.agentexec.cluster.port.QuotaExceededException e) {
+        return tooManyRequests("sandbox_quota", e.getMessage(), e.retryAfter());
+    }
+
     /** A sandbox file problem as the protocols answer it: 404, 413 or 503. */
-    public static ApiException of(io.agentexec.gateway.spi.SandboxFileError e) {
+    public static ApiException of(io.agentexec.cluster.port.SandboxFileError e) {
         return switch (e.kind()) {
             case NOT_FOUND -> notFound(e.getMessage());
             case TOO_LARGE -> new ApiException(413, "file_too_large", e.getMessage());

@@ -36,7 +36,18 @@ public final class ExecutionSpecParser {
     public record ExecutionSpec(ExecutionRequest request, Optional<String> sandboxId) { }
 
     /** A parsed sandbox creation. */
-    public record SandboxSpec(String language, Limits limits, Optional<String> image) { }
+    public record SandboxSpec(String language, Limits limits, Optional<String> image) {
+        /** As the execution port takes it. */
+        public io.agentexec.cluster.api.SandboxSpec toCluster() {
+            io.agentexec.cluster.api.SandboxSpec spec = io.agentexec.cluster.api.SandboxSpec.of(language, limits);
+            return image.map(spec::withImage).orElse(spec);
+        }
+    }
+
+    /** A new sandbox id, as the gateway hands them out. */
+    public static String newSandboxId() {
+        return "sbx-" + java.util.UUID.randomUUID();
+    }
 
     private final GatewaySettings settings;
     private final LanguageTable languages;

@@ -3,20 +3,18 @@ package io.agentexec.gateway.http;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.port.ExecutionPort;
+import io.agentexec.cluster.port.RunHandle;
+import io.agentexec.cluster.port.SandboxInfo;
 import io.agentexec.gateway.GatewaySettings;
 import io.agentexec.gateway.executions.ExecutionEvent;
 import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.executions.TrackedExecution;
 import io.agentexec.gateway.logging.RequestLog;
 import io.agentexec.gateway.metrics.Metrics;
-import io.agentexec.gateway.spi.ClusterStatus;
 import io.agentexec.gateway.spi.ConversationService;
-import io.agentexec.gateway.spi.ExecutionDirectory;
 import io.agentexec.gateway.spi.TenantId;
-import io.agentexec.gateway.spi.ExecutionOutcome;
-import io.agentexec.gateway.spi.ExecutionService;
-import io.agentexec.gateway.spi.RunHandle;
-import io.agentexec.gateway.spi.SandboxService;
 import io.agentexec.gateway.tenant.Tenant;
 import io.agentexec.gateway.tenant.TenantGuard;
 import io.agentexec.sandbox.language.Language;
@@ -96,11 +94,8 @@ public final class HttpApi {
     }
 
     private final GatewaySettings settings;
-    private final ExecutionService executions;
-    private final ExecutionDirectory directory;
-    private final SandboxService sandboxes;
+    private final ExecutionPort port;
     private final ConversationService conversations;
-    private final ClusterStatus status;
     private final TenantGuard guard;
     private final ExecutionRegistry registry;
     private final Metrics metrics;
@@ -111,16 +106,12 @@ public final class HttpApi {
     private final List<Route> routes;
     private final byte[] openApi;
 
-    public HttpApi(GatewaySettings settings, ExecutionService executions, ExecutionDirectory directory,
-                   SandboxService sandboxes, ConversationService conversations, ClusterStatus status, TenantGuard guard,
+    public HttpApi(GatewaySettings settings, ExecutionPort port, ConversationService conversations, TenantGuard guard,
                    ExecutionRegistry registry, Metrics metrics, ExecutionSpecParser parser, LanguageTable languages,
                    Materializer materializer, AtomicBoolean draining) {
         this.settings = settings;
-        this.executions = executions;
-        this.directory = directory;
-        this.sandboxes = sandboxes;
+        this.port = port;
         this.conversations = conversations;
-        this.status = status;
         this.guard = guard;
         this.registry = registry;
         this.metrics = metrics;
@@ -147,7 +138,7 @@ public final class HttpApi {
                 new Route("GET", "/v1/languages", true, Body.NONE, this::languages),
                 new Route("GET", "/healthz", false, Body.NONE, this::healthz),
                 new Route("GET", "/readyz", false, Body.NONE, this::readyz),
-                new Route("GET", "/metrics", false, Body.NONE, this::metrics),
+                new Route("GET", "/metrics", false, Body.NONE, this::metricsWithToken),
                 new Route("GET", "/openapi.yaml", false, Body.NONE, this::openApi));
     }
 
@@ -218,7 +209,16 @@ public final class HttpApi {
         if (entity.getContentLengthOption().isPresent() && entity.getContentLengthOption().getAsLong() > settings.maxBodyBytes()) {
             throw tooLarge();
         }
-        return entity.withSizeLimit(settings.maxBodyBytes()).toStrict(settings.askTimeout().toMillis(), materializer)
+        Duration bodyTimeout = settings.connections().bodyTimeout();
+        return entity.withSizeLimit(settings.maxBodyBytes()).toStrict(bodyTimeout.toMillis(), materializer)
+                .exceptionally(error -> {
+                    if (unwrap(error) instanceof java.util.concurrent.TimeoutException) {
+                        // the client, not the cluster, is slow: its connection is closed by the guard too
+                        throw new ApiException(408, "request_timeout", "the body did not arrive within " + bodyTimeout
+                                + " (agentexec.gateway.connections.body-timeout)");
+                    }
+                    throw error instanceof CompletionException c ? c : new CompletionException(error);
+                })
                 .thenCompose(strict -> {
                     byte[] bytes = strict.getData().toArray();
                     JsonNode json = Json.MAPPER.nullNode();
@@ -275,8 +275,10 @@ public final class HttpApi {
         ApiException api;
         if (e instanceof ApiException a) {
             api = a;
-        } else if (e instanceof io.agentexec.gateway.spi.SandboxFileError file) {
+        } else if (e instanceof io.agentexec.cluster.port.SandboxFileError file) {
             api = ApiException.of(file);
+        } else if (e instanceof io.agentexec.cluster.port.QuotaExceededException quota) {
+            api = ApiException.of(quota);
         } else if (e instanceof EntityStreamSizeException) {
             api = tooLarge();
         } else if (e instanceof InvalidRequestException invalid) {
@@ -335,11 +337,11 @@ public final class HttpApi {
         ExecutionSpecParser.ExecutionSpec spec = parser.execution(call.json(), tenant.policy(),
                 Optional.ofNullable(call.params().get("id")));
         boolean async = call.request().getUri().query().get("async").map(v -> v.equals("true") || v.equals("1")).orElse(false);
-        TrackedExecution tracked = registry.register(tenant.id());
+        TrackedExecution tracked = registry.register(tenant.id(), spec.sandboxId());
         Map<String, String> ids = call.logIds();
         ids.put("executionId", tracked.id());
         // Sync runs are followable by id too (GET .../events), so output always goes to the tracker.
-        RunHandle run = executions.start(tenant.id(), tracked.id(), spec.sandboxId(), spec.request(), tracked);
+        RunHandle run = port.start(tenant.caller(), tracked.id(), spec.sandboxId(), spec.request(), tracked);
         tracked.attach(run);
         run.outcome().thenAccept(outcome -> {
             tracked.complete(outcome);
@@ -362,9 +364,9 @@ public final class HttpApi {
                     .applyToEither(run.outcome().thenApply(o -> (Void) null), x -> x));
         }
         return decided.thenApply(ignored -> {
-            Optional<ExecutionOutcome> early = run.outcome().toCompletableFuture().isDone()
+            Optional<ExecutionReply> early = run.outcome().toCompletableFuture().isDone()
                     ? Optional.of(run.outcome().toCompletableFuture().join()) : Optional.empty();
-            if (early.isPresent() && !(early.get() instanceof ExecutionOutcome.Completed)) {
+            if (early.isPresent() && !Json.hasResult(early.get())) {
                 throw Json.asError(early.get(), OVERLOAD_RETRY);
             }
             if (async) {
@@ -376,7 +378,7 @@ public final class HttpApi {
                 return json(202, body).addHeader(RawHeader.create("Location", "/v1/executions/" + tracked.id()));
             }
             if (early.isPresent()) {
-                return json(200, completedBody((ExecutionOutcome.Completed) early.get(), tracked.id()));
+                return json(200, completedBody((ExecutionReply.Completed) early.get(), tracked.id()));
             }
             return HttpResponse.create().withStatus(200)
                     .withEntity(HttpEntities.createChunked(ContentTypes.APPLICATION_JSON, resultBody(run, tracked)));
@@ -390,8 +392,8 @@ public final class HttpApi {
      */
     private Source<ByteString, NotUsed> resultBody(RunHandle run, TrackedExecution tracked) {
         Source<ByteString, NotUsed> result = Source.completionStage(run.outcome().thenApply(outcome ->
-                ByteString.fromArray(Json.bytes(outcome instanceof ExecutionOutcome.Completed c
-                        ? completedBody(c, tracked.id())
+                ByteString.fromArray(Json.bytes(Json.hasResult(outcome)
+                        ? completedBody((ExecutionReply.Completed) outcome, tracked.id())
                         : errorBodyOf(outcome, tracked.id())))));
         Duration beat = settings.heartbeatInterval();
         Source<ByteString, NotUsed> heartbeat = Source.tick(beat, beat, ByteString.fromString(" "))
@@ -407,24 +409,25 @@ public final class HttpApi {
                 });
     }
 
-    private static ObjectNode errorBodyOf(ExecutionOutcome outcome, String executionId) {
+    private static ObjectNode errorBodyOf(ExecutionReply outcome, String executionId) {
         ApiException e = Json.asError(outcome, OVERLOAD_RETRY);
         return Json.error(e.code(), e.getMessage(), executionId);
     }
 
-    private static ObjectNode completedBody(ExecutionOutcome.Completed completed, String executionId) {
+    private static ObjectNode completedBody(ExecutionReply.Completed completed, String executionId) {
         ObjectNode body = Json.result(completed.result(), executionId);
         completed.note().ifPresent(note -> body.put("note", note));
         return body;
     }
 
-    private void recordOutcome(ExecutionOutcome outcome, Map<String, String> ids) {
-        if (outcome instanceof ExecutionOutcome.Completed c) {
+    private void recordOutcome(ExecutionReply outcome, Map<String, String> ids) {
+        if (Json.hasResult(outcome)) {
+            ExecutionReply.Completed c = (ExecutionReply.Completed) outcome;
             metrics.recordExecution(c.result().verdict().name(), c.result().wallTimeMs());
             RequestLog.info(log, ids, "execution ended: {} exit {} in {} ms", c.result().verdict(), c.result().exitCode(),
                     c.result().wallTimeMs());
         } else {
-            String reason = outcome.getClass().getSimpleName().toLowerCase(java.util.Locale.ROOT);
+            String reason = Json.refusal(outcome);
             metrics.recordRefusal(reason);
             RequestLog.info(log, ids, "execution ended without a verdict: {}", reason);
         }
@@ -435,30 +438,30 @@ public final class HttpApi {
      * (on the cluster: one-offs any gateway node took, also after that node is gone).
      */
     private CompletionStage<HttpResponse> getExecution(Call call) {
-        TenantId tenant = call.requireTenant().id();
+        Tenant tenant = call.requireTenant();
         String id = call.params().get("id");
-        Optional<TrackedExecution> tracked = registry.find(tenant, id);
+        Optional<TrackedExecution> tracked = registry.find(tenant.id(), id);
         if (tracked.isPresent()) {
             return CompletableFuture.completedFuture(json(200, executionBody(id, Optional.of(tracked.get().startedAt()),
                     tracked.get().outcome(), call.requestId())));
         }
-        return directory.lookup(tenant, id).thenApply(found -> json(200, executionBody(id, ExecutionRegistry.startedAt(id),
+        return port.lookup(tenant.caller(), id).thenApply(found -> json(200, executionBody(id, ExecutionRegistry.startedAt(id),
                 found.orElseThrow(() -> noExecution(id)).outcome(), call.requestId())));
     }
 
     private static ObjectNode executionBody(String id, Optional<java.time.Instant> startedAt,
-                                            Optional<ExecutionOutcome> outcome, String requestId) {
+                                            Optional<ExecutionReply> outcome, String requestId) {
         ObjectNode body = Json.MAPPER.createObjectNode();
         body.put("id", id);
         startedAt.ifPresent(t -> body.put("startedAt", t.toString()));
         if (outcome.isEmpty()) {
             body.put("status", "running");
-        } else if (outcome.get() instanceof ExecutionOutcome.Completed c) {
+        } else if (Json.hasResult(outcome.get())) {
             body.put("status", "completed");
-            body.set("result", completedBody(c, id));
+            body.set("result", completedBody((ExecutionReply.Completed) outcome.get(), id));
         } else {
             ApiException e = Json.asError(outcome.get(), OVERLOAD_RETRY);
-            body.put("status", outcome.get() instanceof ExecutionOutcome.Cancelled ? "cancelled" : "failed");
+            body.put("status", outcome.get().cancelled() ? "cancelled" : "failed");
             body.set("error", Json.error(e.code(), e.getMessage(), requestId).get("error"));
         }
         return body;
@@ -469,12 +472,12 @@ public final class HttpApi {
     }
 
     private CompletionStage<HttpResponse> cancelExecution(Call call) {
-        TenantId tenant = call.requireTenant().id();
+        Tenant tenant = call.requireTenant();
         String id = call.params().get("id");
-        Optional<TrackedExecution> found = registry.find(tenant, id);
+        Optional<TrackedExecution> found = registry.find(tenant.id(), id);
         if (found.isEmpty()) {
             // taken by another gateway node: the cluster stops it wherever it runs
-            return directory.cancel(tenant, id, settings.askTimeout()).thenApply(known -> json(200, executionBody(id,
+            return port.cancel(tenant.caller(), id, settings.askTimeout()).thenApply(known -> json(200, executionBody(id,
                     ExecutionRegistry.startedAt(id), known.orElseThrow(() -> noExecution(id)).outcome(), call.requestId())));
         }
         TrackedExecution tracked = found.get();
@@ -498,13 +501,13 @@ public final class HttpApi {
         Optional<TrackedExecution> local = registry.find(tenant.id(), id);
         CompletionStage<TrackedExecution> source = local.isPresent()
                 ? CompletableFuture.completedFuture(local.get())
-                : directory.lookup(tenant.id(), id).thenApply(found -> {
+                : port.lookup(tenant.caller(), id).thenApply(found -> {
                     TrackedExecution follower = registry.follower(tenant.id(), id);
-                    Optional<ExecutionOutcome> outcome = found.orElseThrow(() -> noExecution(id)).outcome();
+                    Optional<ExecutionReply> outcome = found.orElseThrow(() -> noExecution(id)).outcome();
                     if (outcome.isPresent()) {
                         follower.complete(outcome.get());
                     } else {
-                        directory.follow(tenant.id(), id, maxRunTime(tenant), follower).thenAccept(follower::complete);
+                        port.follow(tenant.caller(), id, follower).thenAccept(follower::complete);
                     }
                     return follower;
                 });
@@ -515,17 +518,13 @@ public final class HttpApi {
                 data.put("text", out.text());
                 sink.event(out.sequence(), "output", data);
             } else if (event instanceof ExecutionEvent.End end) {
-                ObjectNode data = end.outcome() instanceof ExecutionOutcome.Completed c
-                        ? completedBody(c, tracked.id()) : errorBodyOf(end.outcome(), tracked.id());
-                sink.event(end.sequence(), end.outcome() instanceof ExecutionOutcome.Completed ? "result" : "error", data);
+                boolean result = Json.hasResult(end.outcome());
+                ObjectNode data = result
+                        ? completedBody((ExecutionReply.Completed) end.outcome(), tracked.id()) : errorBodyOf(end.outcome(), tracked.id());
+                sink.event(end.sequence(), result ? "result" : "error", data);
                 sink.end();
             }
         })));
-    }
-
-    /** The longest one attempt of this tenant's runs may take: its timeout ceiling. */
-    static Duration maxRunTime(Tenant tenant) {
-        return tenant.policy().execution().ceilings().timeout();
     }
 
     // ---- Server-Sent Events
@@ -577,21 +576,15 @@ public final class HttpApi {
         refuseWhenDraining();
         Tenant tenant = call.requireTenant();
         ExecutionSpecParser.SandboxSpec spec = parser.sandbox(call.json(), tenant.policy());
-        String id = SandboxService.newSandboxId();
-        return guard.reserveSandbox(tenant, id)
-                .thenCompose(reserved -> sandboxes.create(tenant.id(), id, spec.language(), spec.limits(), spec.image())
-                        .whenComplete((info, error) -> {
-                            if (error != null) {
-                                guard.releaseSandbox(tenant, id);
-                            }
-                        }))
+        String id = ExecutionSpecParser.newSandboxId();
+        return port.createSandbox(tenant.caller(), id, spec.toCluster())
                 .thenApply(info -> {
                     RequestLog.info(log, call.logIds(), "sandbox {} created ({})", info.sandboxId(), info.language());
                     return json(201, sandboxBody(info)).addHeader(RawHeader.create("Location", "/v1/sandboxes/" + info.sandboxId()));
                 });
     }
 
-    private static ObjectNode sandboxBody(SandboxService.SandboxInfo info) {
+    private static ObjectNode sandboxBody(SandboxInfo info) {
         ObjectNode body = Json.MAPPER.createObjectNode();
         body.put("id", info.sandboxId());
         body.put("language", info.language());
@@ -607,25 +600,25 @@ public final class HttpApi {
 
     private CompletionStage<HttpResponse> getSandbox(Call call) {
         String id = sandboxId(call);
-        return sandboxes.find(call.requireTenant().id(), id).thenApply(found -> json(200, sandboxBody(
+        return port.sandbox(call.requireTenant().caller(), id).thenApply(found -> json(200, sandboxBody(
                 found.orElseThrow(() -> ApiException.notFound("no sandbox " + id)))));
     }
 
     private CompletionStage<HttpResponse> deleteSandbox(Call call) {
         String id = sandboxId(call);
         Tenant tenant = call.requireTenant();
-        return sandboxes.delete(tenant.id(), id).thenCompose(found -> {
-            SandboxService.SandboxInfo info = found.orElseThrow(() -> ApiException.notFound("no sandbox " + id));
+        // the port gives its quota slot back before it answers, so a create that follows it is counted right
+        return port.deleteSandbox(tenant.caller(), id).thenApply(found -> {
+            SandboxInfo info = found.orElseThrow(() -> ApiException.notFound("no sandbox " + id));
             RequestLog.info(log, call.logIds(), "sandbox {} deleted", id);
-            // its slot is free before the answer, so a create that follows it is counted right
-            return guard.releaseSandbox(tenant, id).thenApply(released -> json(200, sandboxBody(info)));
+            return json(200, sandboxBody(info));
         });
     }
 
     private CompletionStage<HttpResponse> putFile(Call call) {
         String id = sandboxId(call);
         String path = ExecutionSpecParser.workspacePath(call.params().get("path"));
-        return sandboxes.writeFile(call.requireTenant().id(), id, path, call.body()).thenApply(written -> {
+        return port.writeFile(call.requireTenant().caller(), id, path, call.body()).thenApply(written -> {
             long size = written.orElseThrow(() -> ApiException.notFound("no sandbox " + id));
             ObjectNode body = Json.MAPPER.createObjectNode();
             body.put("path", path);
@@ -637,7 +630,7 @@ public final class HttpApi {
     private CompletionStage<HttpResponse> getFile(Call call) {
         String id = sandboxId(call);
         String path = ExecutionSpecParser.workspacePath(call.params().get("path"));
-        return sandboxes.readFile(call.requireTenant().id(), id, path, settings.maxFileReadBytes()).thenApply(content ->
+        return port.readFile(call.requireTenant().caller(), id, path, settings.maxFileReadBytes()).thenApply(content ->
                 HttpResponse.create().withStatus(200).withEntity(ContentTypes.APPLICATION_OCTET_STREAM,
                         content.orElseThrow(() -> ApiException.notFound("no sandbox " + id))));
     }
@@ -757,12 +750,12 @@ public final class HttpApi {
     private CompletionStage<HttpResponse> healthz(Call call) {
         ObjectNode body = Json.MAPPER.createObjectNode();
         body.put("status", "ok");
-        body.put("backend", status.kind());
+        body.put("backend", port.kind());
         return CompletableFuture.completedFuture(json(200, body));
     }
 
     private CompletionStage<HttpResponse> readyz(Call call) {
-        return status.snapshot().thenApply(s -> {
+        return port.status().thenApply(s -> {
             boolean ready = s.ready() && !draining.get();
             ObjectNode body = Json.MAPPER.createObjectNode();
             body.put("status", ready ? "ready" : "not_ready");
@@ -771,8 +764,46 @@ public final class HttpApi {
         });
     }
 
-    private CompletionStage<HttpResponse> metrics(Call call) {
-        return status.snapshot().thenApply(s -> HttpResponse.create().withStatus(200).withEntity(
+    /** On the API port the metrics are the operator's: only with the metrics token, never with a tenant's key. */
+    private CompletionStage<HttpResponse> metricsWithToken(Call call) {
+        if (settings.metrics().token().isEmpty() || !hasMetricsToken(call.request())) {
+            throw new ApiException(401, "unauthenticated", "metrics are for operators: read them on "
+                    + settings.metrics().port().map(p -> settings.metrics().host() + ":" + p + "/metrics").orElse("no listener")
+                    + " (agentexec.gateway.metrics), or here with the metrics token (agentexec.gateway.metrics.token)");
+        }
+        return renderMetrics();
+    }
+
+    /**
+     * The metrics listener (agentexec.gateway.metrics.host/port): {@code GET /metrics} alone, with the
+     * metrics token when one is set.
+     */
+    public CompletionStage<HttpResponse> metricsListener(HttpRequest request) {
+        String requestId = "req-" + UUID.randomUUID();
+        if (!request.getUri().path().equals("/metrics")) {
+            return CompletableFuture.completedFuture(errorResponse(ApiException.notFound(
+                    "only /metrics is served here"), requestId, "metrics"));
+        }
+        if (!request.method().value().equals("GET")) {
+            return CompletableFuture.completedFuture(errorResponse(ApiException.methodNotAllowed(
+                    request.method().value(), List.of("GET")), requestId, "metrics"));
+        }
+        if (settings.metrics().token().isPresent() && !hasMetricsToken(request)) {
+            return CompletableFuture.completedFuture(errorResponse(new ApiException(401, "unauthenticated",
+                    "the metrics token is required (agentexec.gateway.metrics.token)"), requestId, "metrics"));
+        }
+        return renderMetrics();
+    }
+
+    private boolean hasMetricsToken(HttpRequest request) {
+        Optional<String> expected = settings.metrics().token();
+        Optional<String> given = request.getHeader("Authorization").map(HttpHeader::value);
+        return expected.isPresent() && given.isPresent() && java.security.MessageDigest.isEqual(
+                ("Bearer " + expected.get()).getBytes(StandardCharsets.UTF_8), given.get().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private CompletionStage<HttpResponse> renderMetrics() {
+        return port.status().thenApply(s -> HttpResponse.create().withStatus(200).withEntity(
                 ContentTypes.TEXT_PLAIN_UTF8, metrics.render(s).getBytes(StandardCharsets.UTF_8))
                 .addHeader(RawHeader.create("X-Prometheus-Format", "0.0.4")));
     }
@@ -796,6 +827,6 @@ public final class HttpApi {
 
     /** Used by gRPC and tests: whether output reaches followers live. */
     public boolean streamsOutput() {
-        return executions.streamsOutput();
+        return port.streamsOutput();
     }
 }

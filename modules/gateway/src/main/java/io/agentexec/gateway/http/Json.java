@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
-import io.agentexec.gateway.spi.ExecutionOutcome;
+import io.agentexec.cluster.api.ExecutionReply;
 import io.agentexec.sandbox.model.ExecutionResult;
 
 /** The gateway's JSON: one mapper, and the shapes of results and errors. */
@@ -34,25 +34,45 @@ public final class Json {
         return node;
     }
 
-    /** An outcome that carries no result, as the error it is. */
-    public static ApiException asError(ExecutionOutcome outcome, java.time.Duration retryAfter) {
+    /** An outcome that carries no result (or a cancelled run), as the error it is. */
+    public static ApiException asError(ExecutionReply outcome, java.time.Duration retryAfter) {
         // Java 17 has no pattern switch; the sealed interface keeps this list complete by review.
-        if (outcome instanceof ExecutionOutcome.Overloaded o) {
+        if (outcome.cancelled()) {
+            return new ApiException(409, "cancelled", ((ExecutionReply.Completed) outcome).result().message());
+        }
+        if (outcome instanceof ExecutionReply.Overloaded o) {
             return ApiException.unavailable("overloaded", "the cluster is overloaded: " + o.reason(), retryAfter);
         }
-        if (outcome instanceof ExecutionOutcome.NotFound n) {
+        if (outcome instanceof ExecutionReply.NotFound n) {
             return ApiException.notFound(n.reason());
         }
-        if (outcome instanceof ExecutionOutcome.Rejected r) {
+        if (outcome instanceof ExecutionReply.Rejected r) {
             return ApiException.badRequest(r.reason());
         }
-        if (outcome instanceof ExecutionOutcome.Unavailable u) {
-            return ApiException.unavailable("unavailable", u.reason(), retryAfter);
-        }
-        if (outcome instanceof ExecutionOutcome.Cancelled c) {
-            return new ApiException(409, "cancelled", c.reason());
+        if (outcome instanceof ExecutionReply.SandboxLost l) {
+            return ApiException.unavailable("unavailable", "the worker running the code was lost (" + l.reason()
+                    + "); the code may have run", retryAfter);
         }
         throw new IllegalArgumentException("a completed outcome is no error");
+    }
+
+    /** The name an outcome without a result is counted under in metrics and logs. */
+    public static String refusal(ExecutionReply outcome) {
+        if (outcome.cancelled()) {
+            return "cancelled";
+        }
+        return switch (outcome.status()) {
+            case OVERLOADED -> "overloaded";
+            case NOT_FOUND -> "notfound";
+            case REJECTED -> "rejected";
+            case SANDBOX_LOST -> "unavailable";
+            case COMPLETED -> "completed";
+        };
+    }
+
+    /** Whether an outcome is answered with a result (a completed run, not a cancelled one). */
+    public static boolean hasResult(ExecutionReply outcome) {
+        return outcome instanceof ExecutionReply.Completed && !outcome.cancelled();
     }
 
     public static byte[] bytes(Object value) {

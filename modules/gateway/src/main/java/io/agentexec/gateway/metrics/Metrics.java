@@ -1,6 +1,6 @@
 package io.agentexec.gateway.metrics;
 
-import io.agentexec.gateway.spi.ClusterStatus;
+import io.agentexec.cluster.port.PortStatus;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -19,6 +19,7 @@ public final class Metrics {
     private final Map<String, Histogram> executionLatency = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> executionsByVerdict = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> refusals = new ConcurrentHashMap<>();
+    private final Map<String, LongAdder> connectionsClosed = new ConcurrentHashMap<>();
     private final AtomicLong inFlightRequests = new AtomicLong();
 
     /** One HTTP or gRPC request; {@code route} is the route template, never the raw path (bounded labels). */
@@ -37,11 +38,16 @@ public final class Metrics {
         refusals.computeIfAbsent(reason, k -> new LongAdder()).increment();
     }
 
+    /** A connection the gateway closed itself: too many from its client, or a request not sent in time. */
+    public void recordConnectionClosed(String reason) {
+        connectionsClosed.computeIfAbsent(reason, k -> new LongAdder()).increment();
+    }
+
     public AtomicLong inFlightRequests() {
         return inFlightRequests;
     }
 
-    public String render(ClusterStatus.Snapshot status) {
+    public String render(PortStatus status) {
         StringBuilder out = new StringBuilder(4096);
         out.append("# HELP agentexec_http_request_duration_seconds Time to answer a request, by protocol, method, route and status.\n");
         out.append("# TYPE agentexec_http_request_duration_seconds histogram\n");
@@ -62,6 +68,10 @@ public final class Metrics {
         out.append("# TYPE agentexec_executions_refused_total counter\n");
         new TreeMap<>(refusals).forEach((v, c) ->
                 out.append("agentexec_executions_refused_total{reason=\"").append(v).append("\"} ").append(c.sum()).append('\n'));
+        out.append("# HELP agentexec_connections_closed_total Connections the gateway closed, by reason.\n");
+        out.append("# TYPE agentexec_connections_closed_total counter\n");
+        new TreeMap<>(connectionsClosed).forEach((v, c) ->
+                out.append("agentexec_connections_closed_total{reason=\"").append(v).append("\"} ").append(c.sum()).append('\n'));
         out.append("# HELP agentexec_http_requests_in_flight Requests being answered now.\n");
         out.append("# TYPE agentexec_http_requests_in_flight gauge\n");
         out.append("agentexec_http_requests_in_flight ").append(inFlightRequests.get()).append('\n');

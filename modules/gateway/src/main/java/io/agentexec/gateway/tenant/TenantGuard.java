@@ -1,50 +1,41 @@
 package io.agentexec.gateway.tenant;
 
+import io.agentexec.cluster.port.Callers;
 import io.agentexec.gateway.http.ApiException;
-import io.agentexec.gateway.spi.SandboxQuota;
 import io.agentexec.gateway.spi.TenantId;
 import java.time.Duration;
 import java.util.Optional;
-import java.util.concurrent.CompletionStage;
 import java.util.function.IntSupplier;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Who is calling and whether it may: the bearer key names the tenant, a token bucket bounds its
- * rate (this node's share of it, see {@link RateLimiter}), and live sandboxes are counted against its
- * quota where the backend keeps them (cluster-wide on the cluster backend). Shared by HTTP and gRPC.
+ * rate (this node's share of it, see {@link RateLimiter}); what it may run and how many sandboxes it may hold is
+ * its {@link Tenant#caller()}, which the execution port applies. Shared by HTTP and gRPC.
  */
 public final class TenantGuard {
-    private static final Logger log = LoggerFactory.getLogger(TenantGuard.class);
-    /** A sandbox frees up when its owner deletes it; there is no better guess at when that is. */
-    private static final Duration SANDBOX_QUOTA_RETRY = Duration.ofSeconds(10);
 
     private final Optional<TenantRegistry> registry;
     private final Tenant anonymous;
     private final RateLimiter rateLimiter;
-    private final SandboxQuota quota;
 
-    private TenantGuard(Optional<TenantRegistry> registry, Tenant anonymous, RateLimiter rateLimiter, SandboxQuota quota) {
+    private TenantGuard(Optional<TenantRegistry> registry, Tenant anonymous, RateLimiter rateLimiter) {
         this.registry = registry;
         this.anonymous = anonymous;
         this.rateLimiter = rateLimiter;
-        this.quota = quota;
     }
 
     /**
      * @param gatewayNodes how many gateway nodes share each tenant's rate now (1 on a single node)
      */
-    public static TenantGuard withKeys(TenantRegistry registry, TenantPolicy defaults, SandboxQuota quota,
-                                       IntSupplier gatewayNodes) {
+    public static TenantGuard withKeys(TenantRegistry registry, TenantPolicy defaults, IntSupplier gatewayNodes) {
         return new TenantGuard(Optional.of(registry), new Tenant(new TenantId("anonymous"), defaults),
-                new RateLimiter(System::nanoTime, gatewayNodes), quota);
+                new RateLimiter(System::nanoTime, gatewayNodes));
     }
 
     /** No authentication: every caller is the one tenant "anonymous" (loopback only; the gateway checks). */
-    public static TenantGuard noAuth(TenantPolicy defaults, SandboxQuota quota, IntSupplier gatewayNodes) {
+    public static TenantGuard noAuth(TenantPolicy defaults, IntSupplier gatewayNodes) {
         return new TenantGuard(Optional.empty(), new Tenant(new TenantId("anonymous"), defaults),
-                new RateLimiter(System::nanoTime, gatewayNodes), quota);
+                new RateLimiter(System::nanoTime, gatewayNodes));
     }
 
     /**
@@ -83,30 +74,10 @@ public final class TenantGuard {
     }
 
     /**
-     * Takes a slot for the sandbox about to be created under {@code sandboxId}, within the tenant's
-     * quota; fails with 429 when the tenant holds its maximum. Give it back with {@link #releaseSandbox}
-     * when the create fails or the sandbox is deleted.
+     * The execution port's callers for tenant ids (a chat's code runs on behalf of the tenant that started the chat);
+     * a tenant that is no longer known has none.
      */
-    public CompletionStage<Void> reserveSandbox(Tenant tenant, String sandboxId) {
-        int max = tenant.policy().maxLiveSandboxes();
-        return quota.reserve(tenant.id(), sandboxId, max).thenApply(decision -> {
-            if (decision instanceof SandboxQuota.Refused refused) {
-                throw ApiException.tooManyRequests("sandbox_quota", "tenant " + tenant.id() + " holds " + refused.held()
-                        + " live sandboxes, its maximum of " + max + "; delete one first", SANDBOX_QUOTA_RETRY);
-            }
-            return null;
-        });
-    }
-
-    /**
-     * Gives the sandbox's slot back. Never fails: a release that does not get through is logged, and
-     * the slot is freed anyway when the quota next finds the sandbox closed.
-     */
-    public CompletionStage<Void> releaseSandbox(Tenant tenant, String sandboxId) {
-        return quota.release(tenant.id(), sandboxId).exceptionally(error -> {
-            log.warn("giving back the quota slot of sandbox {} of tenant {} failed: {}", sandboxId, tenant.id(),
-                    error.toString());
-            return null;
-        });
+    public Callers callers() {
+        return tenant -> tenant.isEmpty() ? Optional.of(anonymous.caller()) : tenant(new TenantId(tenant.get())).map(Tenant::caller);
     }
 }

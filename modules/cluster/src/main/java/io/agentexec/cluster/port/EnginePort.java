@@ -1,12 +1,9 @@
-package io.agentexec.gateway.engine;
+package io.agentexec.cluster.port;
 
-import io.agentexec.gateway.spi.ClusterStatus;
-import io.agentexec.gateway.spi.ExecutionOutcome;
-import io.agentexec.gateway.spi.ExecutionService;
-import io.agentexec.gateway.spi.RunHandle;
-import io.agentexec.gateway.spi.SandboxFileError;
-import io.agentexec.gateway.spi.SandboxService;
-import io.agentexec.gateway.spi.TenantId;
+import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.SandboxSpec;
+import io.agentexec.cluster.port.quota.LocalSandboxQuota;
+import io.agentexec.cluster.port.quota.SandboxQuota;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
 import io.agentexec.sandbox.agent.AgentRefusal;
@@ -15,8 +12,10 @@ import io.agentexec.sandbox.backend.SandboxUnavailableException;
 import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
+import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
-import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.Verdict;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -30,14 +29,18 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * The gateway over the bare sandbox engine in this JVM: a single node without the cluster (no
- * persistence, no retries). Bounded like a cluster worker: {@code slots} runs at once, {@code queue}
- * waiting, anything past that is refused at once as overloaded.
+ * The execution port over the bare sandbox engine in this JVM: a single node without the cluster (no persistence, no
+ * retries; runs are found only by the caller that started them). Bounded like a cluster worker: {@code slots} runs
+ * at once, {@code queue} waiting, anything past that is refused at once as overloaded. The same policy and
+ * live-sandbox quota as the cluster's port, in this JVM's memory.
  */
-public final class EngineBackend implements ExecutionService, SandboxService, ClusterStatus, AutoCloseable {
+public final class EnginePort implements ExecutionPort {
     private static final String WORKER_NAME = "local";
+    private static final String KIND = "engine";
+    /** A sandbox frees up when its owner deletes it; there is no better guess at when that is. */
+    private static final Duration SANDBOX_QUOTA_RETRY = Duration.ofSeconds(10);
 
-    private record SandboxKey(TenantId tenant, String sandboxId) { }
+    private record SandboxKey(Optional<String> tenant, String sandboxId) { }
 
     private record LiveSandbox(SandboxSession session, String language) { }
 
@@ -55,8 +58,9 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
     private final AtomicInteger running = new AtomicInteger();
     private final Map<SandboxKey, LiveSandbox> sandboxes = new ConcurrentHashMap<>();
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final SandboxQuota quota = new LocalSandboxQuota();
 
-    public EngineBackend(SandboxEngine engine, int slots, int queue) {
+    public EnginePort(SandboxEngine engine, int slots, int queue) {
         if (slots < 1 || queue < 0) {
             throw new IllegalArgumentException("engine slots must be at least 1 and queue at least 0");
         }
@@ -82,10 +86,10 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
     }
 
     @Override
-    public RunHandle start(TenantId tenant, String executionId, Optional<String> sandboxId, ExecutionRequest request,
+    public RunHandle start(Caller caller, String executionId, Optional<String> sandboxId, ExecutionRequest request,
                            OutputListener listener) {
         CompletableFuture<Void> admission = new CompletableFuture<>();
-        CompletableFuture<ExecutionOutcome> outcome = new CompletableFuture<>();
+        CompletableFuture<ExecutionReply> outcome = new CompletableFuture<>();
         AtomicReference<SandboxSession> oneOff = new AtomicReference<>();
         AtomicBoolean cancelled = new AtomicBoolean();
         boolean cancellable = sandboxId.isEmpty();
@@ -96,7 +100,7 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
             }
 
             @Override
-            public CompletionStage<ExecutionOutcome> outcome() {
+            public CompletionStage<ExecutionReply> outcome() {
                 return outcome;
             }
 
@@ -109,7 +113,8 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
             public void cancel() {
                 // A sandbox's run is not cancelled: that would take its workspace; its timeout bounds it.
                 if (cancellable && !outcome.isDone() && cancelled.compareAndSet(false, true)) {
-                    outcome.complete(new ExecutionOutcome.Cancelled("the client went away; the run was stopped"));
+                    outcome.complete(completed(executionId, ExecutionResult.refused(Verdict.CANCELLED, 1,
+                            "the execution was cancelled; its run was stopped", engine.backendName())));
                     SandboxSession session = oneOff.getAndSet(null);
                     if (session != null) {
                         session.close();
@@ -118,17 +123,23 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
             }
         };
         if (closed.get()) {
-            outcome.complete(new ExecutionOutcome.Unavailable("the node is shutting down"));
+            outcome.complete(lost(executionId, "the node is shutting down"));
             return handle;
         }
-        Optional<LiveSandbox> sandbox = sandboxId.map(id -> sandboxes.get(new SandboxKey(tenant, id)));
+        try {
+            caller.policy().check(request, engine.settings().languages());
+        } catch (InvalidRequestException e) {
+            outcome.complete(new ExecutionReply.Rejected(executionId, e.getMessage()));
+            return handle;
+        }
+        Optional<LiveSandbox> sandbox = sandboxId.map(id -> sandboxes.get(new SandboxKey(caller.tenant(), id)));
         if (sandboxId.isPresent() && sandbox.isEmpty()) {
-            outcome.complete(new ExecutionOutcome.NotFound("no sandbox " + sandboxId.get()));
+            outcome.complete(new ExecutionReply.NotFound(executionId, "no sandbox " + sandboxId.get()));
             return handle;
         }
         if (admitted.incrementAndGet() > capacity) {
             admitted.decrementAndGet();
-            outcome.complete(new ExecutionOutcome.Overloaded("all " + slots + " slots and the queue of "
+            outcome.complete(new ExecutionReply.Overloaded(executionId, "all " + slots + " slots and the queue of "
                     + (capacity - slots) + " are taken"));
             return handle;
         }
@@ -140,13 +151,12 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
                     return;
                 }
                 if (sandbox.isPresent()) {
-                    outcome.complete(new ExecutionOutcome.Completed(sandbox.get().session().execute(request, listener),
-                            Optional.empty()));
+                    outcome.complete(completed(executionId, sandbox.get().session().execute(request, listener)));
                 } else {
-                    runOneOff(request, listener, outcome, oneOff, cancelled);
+                    runOneOff(executionId, request, listener, outcome, oneOff, cancelled);
                 }
             } catch (RuntimeException e) {
-                outcome.complete(new ExecutionOutcome.Unavailable("the engine failed: " + e.getMessage()));
+                outcome.complete(lost(executionId, "the engine failed: " + e.getMessage()));
             } finally {
                 running.decrementAndGet();
                 admitted.decrementAndGet();
@@ -155,7 +165,16 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
         return handle;
     }
 
-    private void runOneOff(ExecutionRequest request, OutputListener listener, CompletableFuture<ExecutionOutcome> outcome,
+    private static ExecutionReply completed(String executionId, ExecutionResult result) {
+        return new ExecutionReply.Completed(executionId, result, List.of(), Optional.empty(), false);
+    }
+
+    private static ExecutionReply lost(String executionId, String reason) {
+        return new ExecutionReply.SandboxLost(executionId, reason, List.of(), false);
+    }
+
+    private void runOneOff(String executionId, ExecutionRequest request, OutputListener listener,
+                           CompletableFuture<ExecutionReply> outcome,
                            AtomicReference<SandboxSession> holder, AtomicBoolean cancelled) {
         String firstLanguage = request.blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
         String image = request.image().orElseGet(() -> engine.imageFor(firstLanguage));
@@ -163,7 +182,7 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
         try {
             session = engine.openSession(image, request.limits(), engine.settings().docker().defaults());
         } catch (SandboxUnavailableException e) {
-            outcome.complete(new ExecutionOutcome.Unavailable("no sandbox could be made: " + e.getMessage()));
+            outcome.complete(lost(executionId, "no sandbox could be made: " + e.getMessage()));
             return;
         }
         holder.set(session);
@@ -172,7 +191,7 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
             return;
         }
         try {
-            outcome.complete(new ExecutionOutcome.Completed(session.execute(request, listener), Optional.empty()));
+            outcome.complete(completed(executionId, session.execute(request, listener)));
         } finally {
             if (holder.getAndSet(null) != null) {
                 session.close();
@@ -180,33 +199,68 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
         }
     }
 
-    // ---- sandboxes
+    // ---- runs other callers started: none here (a single node; its callers keep their own)
 
     @Override
-    public CompletionStage<SandboxInfo> create(TenantId tenant, String id, String language, Limits limits,
-                                               Optional<String> image) {
-        return CompletableFuture.supplyAsync(() -> {
-            String canonical = engine.language(language)
-                    .orElseThrow(() -> new InvalidRequestException("unknown language '" + language + "'")).name();
-            SandboxSession session = engine.openSession(image.orElseGet(() -> engine.imageFor(canonical)), limits,
-                    engine.settings().docker().defaults());
-            sandboxes.put(new SandboxKey(tenant, id), new LiveSandbox(session, canonical));
-            return new SandboxInfo(id, canonical, "active");
-        }, blockingCalls);
+    public CompletionStage<Optional<ExecutionView>> lookup(Caller caller, String executionId) {
+        return CompletableFuture.completedFuture(Optional.empty());
     }
 
     @Override
-    public CompletionStage<Optional<SandboxInfo>> find(TenantId tenant, String sandboxId) {
-        return CompletableFuture.completedFuture(Optional.ofNullable(sandboxes.get(new SandboxKey(tenant, sandboxId)))
+    public CompletionStage<ExecutionReply> follow(Caller caller, String executionId, OutputListener listener) {
+        return CompletableFuture.completedFuture(new ExecutionReply.NotFound(executionId, "no execution " + executionId));
+    }
+
+    @Override
+    public CompletionStage<Optional<ExecutionView>> cancel(Caller caller, String executionId, Duration wait) {
+        return CompletableFuture.completedFuture(Optional.empty());
+    }
+
+    // ---- sandboxes
+
+    @Override
+    public CompletionStage<SandboxInfo> createSandbox(Caller caller, String id, SandboxSpec spec) {
+        try {
+            caller.policy().checkSandbox(spec.image(), spec.limits(), engine.settings().languages());
+        } catch (InvalidRequestException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        CompletionStage<SandboxQuota.Decision> slot = caller.tenant().isPresent()
+                ? quota.reserve(caller.tenant().get(), id, caller.maxLiveSandboxes())
+                : CompletableFuture.completedFuture(new SandboxQuota.Granted(0));
+        return slot.thenCompose(decision -> {
+            if (decision instanceof SandboxQuota.Refused refused) {
+                throw new QuotaExceededException("tenant " + caller.name() + " holds " + refused.held() + " live "
+                        + "sandboxes, its maximum of " + caller.maxLiveSandboxes() + "; delete one first", SANDBOX_QUOTA_RETRY);
+            }
+            return CompletableFuture.supplyAsync(() -> {
+                String canonical = engine.language(spec.language())
+                        .orElseThrow(() -> new InvalidRequestException("unknown language '" + spec.language() + "'")).name();
+                SandboxSession session = engine.openSession(spec.image().orElseGet(() -> engine.imageFor(canonical)),
+                        spec.limits(), spec.docker().orElseGet(() -> engine.settings().docker().defaults()));
+                sandboxes.put(new SandboxKey(caller.tenant(), id), new LiveSandbox(session, canonical));
+                return new SandboxInfo(id, canonical, "active");
+            }, blockingCalls).whenComplete((info, error) -> {
+                if (error != null) {
+                    caller.tenant().ifPresent(tenant -> quota.release(tenant, id));
+                }
+            });
+        });
+    }
+
+    @Override
+    public CompletionStage<Optional<SandboxInfo>> sandbox(Caller caller, String sandboxId) {
+        return CompletableFuture.completedFuture(Optional.ofNullable(sandboxes.get(new SandboxKey(caller.tenant(), sandboxId)))
                 .map(s -> new SandboxInfo(sandboxId, s.language(), s.session().isUsable() ? "active" : "broken")));
     }
 
     @Override
-    public CompletionStage<Optional<SandboxInfo>> delete(TenantId tenant, String sandboxId) {
-        LiveSandbox removed = sandboxes.remove(new SandboxKey(tenant, sandboxId));
+    public CompletionStage<Optional<SandboxInfo>> deleteSandbox(Caller caller, String sandboxId) {
+        LiveSandbox removed = sandboxes.remove(new SandboxKey(caller.tenant(), sandboxId));
         if (removed == null) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
+        caller.tenant().ifPresent(tenant -> quota.release(tenant, sandboxId));
         return CompletableFuture.supplyAsync(() -> {
             removed.session().close();
             return Optional.of(new SandboxInfo(sandboxId, removed.language(), "closed"));
@@ -214,8 +268,8 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
     }
 
     @Override
-    public CompletionStage<Optional<Long>> writeFile(TenantId tenant, String sandboxId, String path, byte[] content) {
-        LiveSandbox sandbox = sandboxes.get(new SandboxKey(tenant, sandboxId));
+    public CompletionStage<Optional<Long>> writeFile(Caller caller, String sandboxId, String path, byte[] content) {
+        LiveSandbox sandbox = sandboxes.get(new SandboxKey(caller.tenant(), sandboxId));
         if (sandbox == null) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
@@ -226,8 +280,8 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
     }
 
     @Override
-    public CompletionStage<Optional<byte[]>> readFile(TenantId tenant, String sandboxId, String path, long maxBytes) {
-        LiveSandbox sandbox = sandboxes.get(new SandboxKey(tenant, sandboxId));
+    public CompletionStage<Optional<byte[]>> readFile(Caller caller, String sandboxId, String path, long maxBytes) {
+        LiveSandbox sandbox = sandboxes.get(new SandboxKey(caller.tenant(), sandboxId));
         if (sandbox == null) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
@@ -255,17 +309,17 @@ public final class EngineBackend implements ExecutionService, SandboxService, Cl
 
     @Override
     public String kind() {
-        return "engine";
+        return KIND;
     }
 
     @Override
-    public CompletionStage<Snapshot> snapshot() {
+    public CompletionStage<PortStatus> status() {
         int runningNow = running.get();
         int queued = Math.max(0, admitted.get() - runningNow);
         Map<String, Integer> warm = engine.backend() instanceof DockerBackend docker ? docker.warmPoolSizes() : Map.of();
         // Sandbox runtimes that failed their health check at engine start are refused; say so here too.
         List<String> runtimeProblems = engine.runtimeProblems();
-        return CompletableFuture.completedFuture(new Snapshot(!closed.get(),
+        return CompletableFuture.completedFuture(new PortStatus(!closed.get(),
                 closed.get() ? "shutting down" : "engine backend " + engine.backendName()
                         + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems)),
                 Map.of(WORKER_NAME, queued), Map.of(WORKER_NAME, runningNow), warm, sandboxes.size()));

@@ -6,10 +6,14 @@ import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.ExecutionReply;
 import io.agentexec.cluster.api.SandboxSpec;
-import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.api.TenantScope;
+import io.agentexec.cluster.port.Caller;
+import io.agentexec.cluster.port.Callers;
+import io.agentexec.cluster.port.ExecutionPort;
+import io.agentexec.cluster.port.QuotaExceededException;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
+import io.agentexec.sandbox.agent.OutputListener;
 import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.docker.DockerRunArgs;
@@ -36,33 +40,27 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-import org.apache.pekko.pattern.StatusReply;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs agents' code through the cluster ({@link AgentexecCluster#execute}): each agent's workspace in
- * one chat is one cluster sandbox, so its files persist across turns and survive this node (the
- * sandbox entity is sharded and event-sourced), and each execution carries the chat's idempotency
- * key ({@code chat#messageIndex}), so a chat resumed after a crash gets the first run's reply back
- * (the cluster marks it replayed) instead of running the code again.
+ * Agents' code, run through the execution port ({@link ExecutionPort}) like every other caller's: each agent's
+ * workspace in one chat is one sandbox of the chat's tenant, so its files persist across turns and survive this
+ * node (on the cluster the sandbox entity is sharded and event-sourced), and counts against the tenant's
+ * live-sandbox quota; each execution carries the chat's idempotency key ({@code chat#messageIndex}), so a chat
+ * resumed after a crash gets the first run's reply back (marked replayed) instead of running the code again.
  *
  * <p>AG2's {@code use_docker: IMAGE} / {@code docker_image}, {@code docker_run_args} and
- * {@code docker_container_name} go to the cluster too: the run args are read against the cluster's
- * engine settings ({@link AgentexecCluster#dockerRunArgs}) and the sandbox is created from a
- * {@link SandboxSpec} with the image and the Docker options, so the container really carries them.
- *
- * <p>Every call goes to the cluster, under the operator's one execution policy: the limits AG2's settings ask
- * for ({@code timeout}, a profile, {@code --memory} in {@code docker_run_args}) are brought down to its ceilings,
- * an image it does not allow is refused, and the cluster and its workers check the result again.
- * {@code use_docker: false} (AG2: run on the host) runs in the cluster's default sandbox without AG2's Docker
- * settings: never on this node, never unsandboxed.
+ * {@code docker_container_name} become the sandbox's spec; the limits they ask for are brought down to the
+ * policy's ceilings, an image the policy does not allow is refused, and the port and its workers check it all
+ * again. {@code use_docker: false} (AG2: run on the host) runs in the port's default sandbox without AG2's
+ * Docker settings: never unsandboxed, whichever node hosts the chat.
  */
-public final class ClusterExecutionService implements ExecutionService {
-    private static final Logger log = LoggerFactory.getLogger(ClusterExecutionService.class);
-    /** The cluster's idempotency keys: what AgentexecCluster accepts (no '#', at most 200 characters). */
-    private static final Pattern CLUSTER_KEY = Pattern.compile("[A-Za-z0-9._:~@+=-]{1,200}");
-    private static final String BACKEND = "cluster";
+public final class WorkspaceExecutions implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(WorkspaceExecutions.class);
+    /** What an execution id may be: the port prefixes the tenant, and the cluster's keys stop at 200 characters. */
+    private static final Pattern EXECUTION_ID = Pattern.compile("[A-Za-z0-9._:~@+=-]{1,120}");
+    private static final String BACKEND = "agents";
     private static final Duration FIRST_BACKOFF = Duration.ofMillis(100);
     private static final Duration MAX_BACKOFF = Duration.ofSeconds(2);
     /** The sandbox of a workspace with an image of its own: one for all languages (see {@link #execute}). */
@@ -70,32 +68,35 @@ public final class ClusterExecutionService implements ExecutionService {
     private static final String IMAGE_SANDBOX_LANGUAGE = "python";
     /** Docker calls (an image look-up) never run on the caller's thread, an actor's. */
     private final java.util.concurrent.ExecutorService blocking = java.util.concurrent.Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "agentexec-agents-cluster-io");
+        Thread t = new Thread(r, "agentexec-agents-io");
         t.setDaemon(true);
         return t;
     });
 
-    private final AgentexecCluster cluster;
+    private final ExecutionPort port;
+    private final Callers callers;
+    private final Optional<AgentexecCluster> cluster;
     private final EngineSettings engine;
     private final Duration overloadedRetryFor;
-    private final WorkspaceQuota quota;
-    /** Cluster sandboxes opened per agent workspace, so that {@link #release} can close them. */
+    /** Sandboxes opened per agent workspace, so that {@link #release} can close them. */
     private final Map<String, Set<String>> sandboxesByKey = new ConcurrentHashMap<>();
 
     /**
-     * @param overloadedRetryFor how long an execution the cluster refuses as overloaded is asked again before the
+     * @param callers            the caller a chat's tenant stands for (its policy and quota)
+     * @param cluster            the node, when the port is the cluster's: asked whether an image exists
+     * @param overloadedRetryFor how long an execution the port refuses as overloaded is asked again before the
      *                           agent is told
-     * @param quota              the tenants' live-sandbox quota, which a chat's sandboxes count against
      */
-    public ClusterExecutionService(AgentexecCluster cluster, EngineSettings engine, Duration overloadedRetryFor,
-                                   WorkspaceQuota quota) {
+    public WorkspaceExecutions(ExecutionPort port, Callers callers, Optional<AgentexecCluster> cluster,
+                               EngineSettings engine, Duration overloadedRetryFor) {
+        this.port = port;
+        this.callers = callers;
         this.cluster = cluster;
-        this.overloadedRetryFor = overloadedRetryFor;
         this.engine = engine;
-        this.quota = quota;
+        this.overloadedRetryFor = overloadedRetryFor;
     }
 
-    @Override
+    /** Completes with the engine's judged result; infrastructure failures complete as SANDBOX_ERROR results. */
     public CompletionStage<ExecutionResult> execute(ExecutionCall call) {
         // With an image every block runs in that one image, so the workspace is one sandbox whatever the
         // blocks' languages (a script saved by a javascript block is run by the next sh block); without
@@ -103,12 +104,18 @@ public final class ClusterExecutionService implements ExecutionService {
         // the default image, which the image replaces: it is fixed, so later turns create the same spec.
         boolean ownImage = call.isolation() == Isolation.DOCKER && call.image().isPresent();
         String language = ownImage ? IMAGE_SANDBOX_LANGUAGE : sandboxLanguage(call);
-        String sandboxId = sandboxId(call.sandboxKey(), ownImage ? IMAGE_SANDBOX : language);
+        String sandbox = localId(call.sandboxKey(), ownImage ? IMAGE_SANDBOX : language);
         Optional<String> tenant = tenantOf(call.sandboxKey());
-        String key = clusterKey(call.executionKey());
+        Optional<Caller> found = callers.of(tenant);
+        if (found.isEmpty()) {
+            return CompletableFuture.completedFuture(ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1,
+                    "not run: tenant " + tenant.orElse("") + " is not known (any more)", BACKEND));
+        }
+        Caller caller = found.get();
+        String id = executionId(call.executionKey());
         SandboxSpec spec;
         try {
-            spec = sandboxSpec(call, language);
+            spec = sandboxSpec(call, language, caller.policy());
         } catch (InvalidRequestException e) {
             // a refused docker_run_args flag or image: nothing is created, nothing runs; the message names the rule
             return CompletableFuture.completedFuture(ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1,
@@ -116,23 +123,16 @@ public final class ClusterExecutionService implements ExecutionService {
         }
         // the worker opens the container with the request's limits: they must be the ones the run args set
         ExecutionRequest request = withLimits(call.request(), spec.limits());
-        sandboxesByKey.computeIfAbsent(call.sandboxKey(), k -> ConcurrentHashMap.newKeySet()).add(sandboxId);
-        // creating is a no-op for an existing sandbox of that spec: the first turn opens it, later ones reuse it
+        sandboxesByKey.computeIfAbsent(call.sandboxKey(), k -> ConcurrentHashMap.newKeySet()).add(sandbox);
         Instant giveUp = Instant.now().plus(overloadedRetryFor);
-        SandboxSpec checked = spec;
-        // a tenant's chat sandbox takes one of its live-sandbox slots, like one made over HTTP (idempotent per id)
-        CompletionStage<Optional<String>> slot = tenant.isPresent()
-                ? quota.reserve(tenant.get(), localId(sandboxId))
-                : CompletableFuture.completedFuture(Optional.empty());
-        return slot.thenCompose(refusal -> refusal.isPresent()
-                ? CompletableFuture.completedFuture(ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1,
-                        "not run: " + refusal.get(), BACKEND))
-                : missingImage(spec).thenCompose(missing -> missing.isPresent()
+        // creating is a no-op for an existing sandbox of that spec: the first turn opens it (taking one of the
+        // tenant's live-sandbox slots, as one made over HTTP does), later ones reuse it
+        return missingImage(spec).thenCompose(missing -> missing.isPresent()
                         ? CompletableFuture.completedFuture(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, missing.get(), BACKEND))
-                        : cluster.createSandbox(sandboxId, checked)
-                                .thenCompose(view -> executeRetryingOverload(sandboxId, request, key, giveUp, FIRST_BACKOFF))
-                                .thenApply(ClusterExecutionService::toResult)))
-                .exceptionally(ClusterExecutionService::failure);
+                        : port.createSandbox(caller, sandbox, spec)
+                                .thenCompose(info -> executeRetryingOverload(caller, sandbox, request, id, giveUp, FIRST_BACKOFF))
+                                .thenApply(WorkspaceExecutions::toResult))
+                .exceptionally(WorkspaceExecutions::failure);
     }
 
     /**
@@ -143,7 +143,7 @@ public final class ClusterExecutionService implements ExecutionService {
      * missing there. A node that is no worker cannot tell and leaves it to the cluster.
      */
     private CompletionStage<Optional<String>> missingImage(SandboxSpec spec) {
-        Optional<DockerBackend> docker = cluster.engine().map(SandboxEngine::backend)
+        Optional<DockerBackend> docker = cluster.flatMap(AgentexecCluster::engine).map(SandboxEngine::backend)
                 .filter(DockerBackend.class::isInstance).map(DockerBackend.class::cast);
         if (spec.image().isEmpty() || docker.isEmpty()) {
             return CompletableFuture.completedFuture(Optional.empty());
@@ -164,21 +164,24 @@ public final class ClusterExecutionService implements ExecutionService {
 
     /**
      * The sandbox an agent's workspace runs in: its language, the call's limits, and for Docker the image and
-     * AG2's run args / container name, read by the cluster against its engine's settings; the limits brought
-     * down to the policy's ceilings, the image checked against it. Throws {@link InvalidRequestException}
-     * naming a refused flag or image.
+     * AG2's run args / container name, read against the engine's settings; the limits brought down to the caller's
+     * ceilings, the image checked against its policy. Throws {@link InvalidRequestException} naming a refused flag
+     * or image.
      */
-    SandboxSpec sandboxSpec(ExecutionCall call, String language) {
+    SandboxSpec sandboxSpec(ExecutionCall call, String language, ExecutionPolicy policy) {
         Limits limits = call.request().limits();
         Optional<DockerOptions> docker = Optional.empty();
         boolean dockerSettings = call.isolation() == Isolation.DOCKER;
         if (dockerSettings && (!call.dockerRunArgs().isEmpty() || call.containerName().isPresent())) {
-            DockerRunArgs.Applied applied = cluster.dockerRunArgs(call.dockerRunArgs(), call.containerName(), limits);
+            DockerRunArgs.Applied applied = DockerRunArgs.apply(call.dockerRunArgs(), engine.docker().defaults(), limits,
+                    engine.docker().allowedNetworks(), engine.docker().allowedRuntimes());
             limits = applied.limits();
-            docker = Optional.of(applied.options());
+            // docker_container_name wins over a --name among the run args, as in AG2
+            docker = Optional.of(call.containerName()
+                    .map(name -> applied.options().withNamePrefix(Optional.of(DockerRunArgs.containerName(name))))
+                    .orElse(applied.options()));
         }
         // AG2 configs ask freely (timeout: 86400, --memory 16g): the operator's ceilings decide
-        ExecutionPolicy policy = cluster.policy().policy();
         SandboxSpec spec = SandboxSpec.of(language, policy.clamp(limits));
         if (docker.isPresent()) {
             spec = spec.withDocker(docker.get());
@@ -196,20 +199,20 @@ public final class ClusterExecutionService implements ExecutionService {
     }
 
     /**
-     * An overloaded cluster ran nothing and recorded nothing, so asking again under the same key is
-     * safe; a chat waits a while for a slot (a node that just started has not met its workers yet)
-     * before it reports the overload to the agent.
+     * An overloaded port ran nothing and recorded nothing, so asking again under the same id is safe; a chat waits
+     * a while for a slot (a node that just started has not met its workers yet) before it reports the overload to
+     * the agent.
      */
-    private CompletionStage<ExecutionReply> executeRetryingOverload(String sandboxId, ExecutionRequest request, String key,
-                                                                    Instant giveUp, Duration backoff) {
-        return cluster.execute(Optional.of(sandboxId), request, key).thenCompose(reply -> {
+    private CompletionStage<ExecutionReply> executeRetryingOverload(Caller caller, String sandboxId, ExecutionRequest request,
+                                                                    String id, Instant giveUp, Duration backoff) {
+        return port.start(caller, id, Optional.of(sandboxId), request, OutputListener.NONE).outcome().thenCompose(reply -> {
             if (!(reply instanceof ExecutionReply.Overloaded) || Instant.now().plus(backoff).isAfter(giveUp)) {
                 return CompletableFuture.completedFuture(reply);
             }
             Executor later = CompletableFuture.delayedExecutor(backoff.toMillis(), TimeUnit.MILLISECONDS);
             Duration next = backoff.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : backoff.multipliedBy(2);
             return CompletableFuture.supplyAsync(() -> null, later)
-                    .thenCompose(x -> executeRetryingOverload(sandboxId, request, key, giveUp, next));
+                    .thenCompose(x -> executeRetryingOverload(caller, sandboxId, request, id, giveUp, next));
         });
     }
 
@@ -220,12 +223,19 @@ public final class ClusterExecutionService implements ExecutionService {
     }
 
     /**
-     * The cluster sandbox of one agent workspace and language: a readable prefix and a hash of the
-     * workspace key (chat/agent/work_dir holds '/' and may be long; sandbox ids may not), scoped to the
-     * chat's tenant when it has one ({@link TenantScope}): the tenant's sandbox, on its quota.
+     * The sandbox of one agent workspace and language, as the chat's tenant names it: a readable prefix and a hash of
+     * the workspace key (chat/agent/work_dir holds '/' and may be long; sandbox ids may not).
+     */
+    static String localId(String sandboxKey, String language) {
+        return "agents-" + language + "-" + sha256(sandboxKey).substring(0, 40);
+    }
+
+    /**
+     * The same sandbox as the cluster names it: scoped to the chat's tenant when it has one ({@link TenantScope}),
+     * so it is the tenant's sandbox, on its quota (what operators and tests look up in the cluster).
      */
     public static String sandboxId(String sandboxKey, String language) {
-        String local = "agents-" + language + "-" + sha256(sandboxKey).substring(0, 40);
+        String local = localId(sandboxKey, language);
         return tenantOf(sandboxKey).map(tenant -> TenantScope.scoped(tenant, local)).orElse(local);
     }
 
@@ -235,18 +245,17 @@ public final class ClusterExecutionService implements ExecutionService {
         return TenantScope.tenantOf(slash < 0 ? sandboxKey : sandboxKey.substring(0, slash));
     }
 
-    private static String localId(String sandboxId) {
-        return sandboxId.substring(sandboxId.indexOf("agents-"));
-    }
-
-    /** The chat's key {@code chat#index} as the cluster spells keys: '#' becomes ':'; a key that still does not fit is hashed. */
-    public static String clusterKey(String executionKey) {
+    /**
+     * The chat's key {@code chat#index} as an execution id: '#' becomes ':'; a key that still does not fit (the port
+     * puts the tenant in front, and the cluster's keys stop at 200 characters) is hashed.
+     */
+    public static String executionId(String executionKey) {
         String key = executionKey.replace('#', ':');
-        return CLUSTER_KEY.matcher(key).matches() ? key : "agents:" + sha256(executionKey);
+        return EXECUTION_ID.matcher(key).matches() ? key : "agents:" + sha256(executionKey);
     }
 
     static ExecutionResult toResult(ExecutionReply reply) {
-        // Java 17: no pattern switch yet; the four cases of the sealed reply, in turn
+        // Java 17: no pattern switch yet; the cases of the sealed reply, in turn
         if (reply instanceof ExecutionReply.Completed c) {
             return announce(c);
         }
@@ -258,6 +267,9 @@ public final class ClusterExecutionService implements ExecutionService {
         if (reply instanceof ExecutionReply.Overloaded o) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                     "not run: every worker of the cluster is busy (" + o.reason() + "); nothing ran", BACKEND);
+        }
+        if (reply instanceof ExecutionReply.NotFound n) {
+            return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "not run: " + n.reason(), BACKEND);
         }
         ExecutionReply.Rejected r = (ExecutionReply.Rejected) reply;
         return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
@@ -291,7 +303,10 @@ public final class ClusterExecutionService implements ExecutionService {
         if (e instanceof InvalidRequestException) {
             return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, e.getMessage(), BACKEND);
         }
-        if (e instanceof StatusReply.ErrorMessage) {
+        if (e instanceof QuotaExceededException) {
+            return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, "not run: " + e.getMessage(), BACKEND);
+        }
+        if (e instanceof org.apache.pekko.pattern.StatusReply.ErrorMessage) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "not run: " + e.getMessage(), BACKEND);
         }
         return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "not run: the cluster did not answer ("
@@ -299,33 +314,30 @@ public final class ClusterExecutionService implements ExecutionService {
     }
 
     /**
-     * Closes the workspace's cluster sandboxes (one per language it used). The ids are derived from the
-     * key, so a chat that ended on another node than the one that ran its code (the chat entity moved
-     * after a crash) still closes them: every language's sandbox that exists is closed.
+     * The chat is over: its workspace's sandboxes go (one per language it used) and give their quota slots back.
+     * The ids are derived from the key, so a chat that ended on another node than the one that ran its code (the
+     * chat entity moved after a crash) still closes them: every language's sandbox that exists is closed.
      */
-    @Override
     public void release(String sandboxKey) {
         Set<String> ids = new java.util.LinkedHashSet<>(Optional.ofNullable(sandboxesByKey.remove(sandboxKey)).orElse(Set.of()));
-        engine.languages().all().forEach(l -> ids.add(sandboxId(sandboxKey, l.name())));
-        ids.add(sandboxId(sandboxKey, IMAGE_SANDBOX));
-        Optional<String> tenant = tenantOf(sandboxKey);
+        engine.languages().all().forEach(l -> ids.add(localId(sandboxKey, l.name())));
+        ids.add(localId(sandboxKey, IMAGE_SANDBOX));
+        Optional<Caller> caller = callers.of(tenantOf(sandboxKey));
+        if (caller.isEmpty()) {
+            return; // the tenant is gone: its sandboxes expire when idle
+        }
         for (String id : ids) {
-            tenant.ifPresent(t -> quota.release(t, localId(id)));
-            cluster.sandbox(id)
-                    .thenCompose(view -> view.status() == SandboxView.Status.ACTIVE || view.status() == SandboxView.Status.EXPIRED
-                            ? cluster.closeSandbox(id).thenApply(closed -> closed)
-                            : CompletableFuture.completedFuture(view))
-                    .whenComplete((v, e) -> {
-                        if (e != null) {
-                            log.warn("closing sandbox {} failed (its idle timeout removes it): {}", id, e.toString());
-                        }
-                    });
+            port.deleteSandbox(caller.get(), id).whenComplete((v, e) -> {
+                if (e != null) {
+                    log.warn("closing sandbox {} failed (its idle timeout removes it): {}", id, e.toString());
+                }
+            });
         }
     }
 
     @Override
     public void close() {
-        // the cluster belongs to whoever started it
+        // the port belongs to whoever made it
         blocking.shutdownNow();
     }
 

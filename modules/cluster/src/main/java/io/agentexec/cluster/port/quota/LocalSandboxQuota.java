@@ -1,7 +1,5 @@
-package io.agentexec.gateway.tenant;
+package io.agentexec.cluster.port.quota;
 
-import io.agentexec.gateway.spi.SandboxQuota;
-import io.agentexec.gateway.spi.TenantId;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -13,10 +11,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * memory, which is where its sandboxes live too, so both go together.
  */
 public final class LocalSandboxQuota implements SandboxQuota {
-    private final Map<TenantId, Set<String>> slots = new ConcurrentHashMap<>();
+    private final Map<String, Set<String>> slots = new ConcurrentHashMap<>();
 
     @Override
-    public CompletionStage<Decision> reserve(TenantId tenant, String sandboxId, int maxLive) {
+    public CompletionStage<Decision> reserve(String tenant, String sandboxId, int maxLive) {
         Set<String> held = slots.computeIfAbsent(tenant, t -> ConcurrentHashMap.newKeySet());
         synchronized (held) {
             if (held.contains(sandboxId)) {
@@ -31,7 +29,7 @@ public final class LocalSandboxQuota implements SandboxQuota {
     }
 
     @Override
-    public CompletionStage<Void> release(TenantId tenant, String sandboxId) {
+    public CompletionStage<Void> release(String tenant, String sandboxId) {
         Set<String> held = slots.get(tenant);
         if (held != null) {
             synchronized (held) {

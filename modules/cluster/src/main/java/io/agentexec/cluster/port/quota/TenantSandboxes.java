@@ -1,4 +1,4 @@
-package io.agentexec.gateway.cluster;
+package io.agentexec.cluster.port.quota;
 
 import io.agentexec.cluster.CborSerializable;
 import io.agentexec.cluster.api.SandboxView;

@@ -1,4 +1,4 @@
-package io.agentexec.gateway.spi;
+package io.agentexec.cluster.port;
 
 import java.util.Objects;
 

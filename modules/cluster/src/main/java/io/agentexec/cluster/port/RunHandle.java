@@ -1,4 +1,6 @@
-package io.agentexec.gateway.spi;
+package io.agentexec.cluster.port;
+
+import io.agentexec.cluster.api.ExecutionReply;
 
 import java.util.concurrent.CompletionStage;
 
@@ -10,11 +12,11 @@ public interface RunHandle {
      */
     CompletionStage<Void> admitted();
 
-    CompletionStage<ExecutionOutcome> outcome();
+    CompletionStage<ExecutionReply> outcome();
 
     /**
-     * Completes once every gateway node can find the run by its id (through the backend's
-     * {@link ExecutionDirectory}), or it will not be: an async request answers only then, so that its
+     * Completes once every node can find the run by its id (through the port's
+     * {@link ExecutionPort#lookup}), or it will not be: an async request answers only then, so that its
      * id works on any node at once. At once where only this node finds it (the default).
      */
     default CompletionStage<Void> visible() {
@@ -24,6 +26,6 @@ public interface RunHandle {
     /** Whether {@link #cancel()} actually stops the code and frees its sandbox. */
     boolean cancellable();
 
-    /** Stops the run and frees its sandbox; the outcome becomes {@link ExecutionOutcome.Cancelled}. */
+    /** Stops the run; its outcome becomes a Completed with verdict CANCELLED (unless it ended first). */
     void cancel();
 }

@@ -1,4 +1,4 @@
-package io.agentexec.gateway.spi;
+package io.agentexec.cluster.port.quota;
 
 import java.util.concurrent.CompletionStage;
 
@@ -21,8 +21,15 @@ public interface SandboxQuota {
     }
 
     /** Takes a slot for {@code sandboxId} unless the tenant already holds {@code maxLive}; idempotent per id. */
-    CompletionStage<Decision> reserve(TenantId tenant, String sandboxId, int maxLive);
+    CompletionStage<Decision> reserve(String tenant, String sandboxId, int maxLive);
 
     /** Gives the slot of {@code sandboxId} back; releasing one not held changes nothing. */
-    CompletionStage<Void> release(TenantId tenant, String sandboxId);
+    CompletionStage<Void> release(String tenant, String sandboxId);
+
+    /**
+     * Counts a sandbox again that holds a container again after its slot was freed (it expired, then ran again);
+     * fire and forget. Where slots never expire (this JVM alone) there is nothing to do.
+     */
+    default void readmit(String tenant, String sandboxId) {
+    }
 }

@@ -1,0 +1,20 @@
+package io.agentexec.cluster.port;
+
+import io.agentexec.cluster.api.ExecutionReply;
+import java.util.Objects;
+import java.util.Optional;
+
+/** An execution some node started, as the port finds it by its id: still running (no outcome yet) or ended. */
+public record ExecutionView(Optional<ExecutionReply> outcome) {
+    public ExecutionView {
+        Objects.requireNonNull(outcome, "outcome");
+    }
+
+    public static ExecutionView running() {
+        return new ExecutionView(Optional.empty());
+    }
+
+    public static ExecutionView ended(ExecutionReply outcome) {
+        return new ExecutionView(Optional.of(outcome));
+    }
+}
