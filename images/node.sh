@@ -17,8 +17,9 @@
 # the same; the node image is rebuilt when the assembly or the sandbox images changed (label io.agentexec.content).
 # Environment overrides (besides those of images/build.sh):
 #   AGENTEXEC_NODE_VERSION (the pom's version)      the tag of both images
-#   AGENTEXEC_NODE_SANDBOX_IMAGES ("python shell node")  sandbox images baked into the node image (images/build.sh
-#                                                   names; datascience is 1.2 GB, add it only if workers need it)
+#   AGENTEXEC_NODE_SANDBOX_IMAGES ("python shell node polyglot")  sandbox images baked into the node image
+#                                                   (images/build.sh names; polyglot is the Python client's default
+#                                                   image; datascience is 1.2 GB, add it only if workers need it)
 #   AGENTEXEC_NODE_UID (10001)                      uid and gid of the node's user
 set -euo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
@@ -33,7 +34,7 @@ if [[ -z "$mirror" ]]; then
   mirror="${mirror:-http://deb.debian.org/debian}"
 fi
 uid="${AGENTEXEC_NODE_UID:-10001}"
-sandboxes="${AGENTEXEC_NODE_SANDBOX_IMAGES:-python shell node}"
+sandboxes="${AGENTEXEC_NODE_SANDBOX_IMAGES:-python shell node polyglot}"
 # The project version: the first <version> of the parent pom (the one right after its artifactId).
 version="${AGENTEXEC_NODE_VERSION:-$(sed -n '/<artifactId>agentexec-parent<\/artifactId>/{n;s/.*<version>\(.*\)<\/version>.*/\1/p;q}' pom.xml)}"
 [[ -n "$version" ]] || { echo "node.sh: cannot read the project version from pom.xml" >&2; exit 1; }
@@ -131,7 +132,7 @@ build_node() {
   fi
   local saved=() names=()
   for s in $sandboxes; do
-    case "$s" in python|node|shell|datascience) ;; *) echo "node.sh: unknown sandbox image '$s'" >&2; exit 2 ;; esac
+    case "$s" in python|node|shell|datascience|polyglot) ;; *) echo "node.sh: unknown sandbox image '$s'" >&2; exit 2 ;; esac
     local simage="$prefix/$s:$suite"
     docker image inspect "$simage" >/dev/null 2>&1 \
       || { echo "node.sh: sandbox image $simage is missing (images/build.sh $s)" >&2; exit 1; }
