@@ -116,12 +116,25 @@ class ManifestsTest {
 
     @Test
     void theSecretsKustomizationRendersFromItsExamplesAndHoldsEveryKeyThePodsRead(@TempDir Path copy) throws IOException {
+        // The kustomization and its examples only: an operator's own files beside them (git-ignored) stay out.
         Path source = Repo.ROOT.resolve("k8s/secrets");
         try (Stream<Path> files = Files.list(source)) {
-            for (Path p : files.toList()) {
+            for (Path p : files.filter(Files::isRegularFile).toList()) {
                 String name = p.getFileName().toString();
-                Files.copy(p, copy.resolve(name.endsWith(".example") ? name.substring(0, name.length() - 8) : name));
+                if (name.endsWith(".example")) {
+                    Files.copy(p, copy.resolve(name.substring(0, name.length() - 8)));
+                } else if (name.equals("kustomization.yaml")) {
+                    Files.copy(p, copy.resolve(name));
+                }
             }
+        }
+        // The TLS stores as k8s/README.md makes them: scripts/make-certs.sh in a CA directory of its own, then the
+        // node's store, the trust store and the password copied to tls/ (never the CA's key).
+        Path ca = copy.resolve("ca");
+        Repo.makeCerts(ca, "node");
+        Files.createDirectory(copy.resolve("tls"));
+        for (String file : List.of("node.p12", "truststore.p12", "store-password")) {
+            Files.copy(ca.resolve(file), copy.resolve("tls").resolve(file));
         }
         Map<String, Set<String>> keys = new HashMap<>();
         for (HasMetadata object : Repo.objects(Repo.kustomize(copy))) {
@@ -147,6 +160,11 @@ class ManifestsTest {
                     if (v.getSecret() != null) {
                         assertTrue(keys.containsKey(v.getSecret().getSecretName()), entry.getKey() + ": volume " + v.getName()
                                 + " mounts Secret " + v.getSecret().getSecretName() + ", which k8s/secrets does not make");
+                        for (var item : Optional.ofNullable(v.getSecret().getItems()).orElse(List.of())) {
+                            assertTrue(keys.get(v.getSecret().getSecretName()).contains(item.getKey()), entry.getKey()
+                                    + ": volume " + v.getName() + " mounts key " + item.getKey() + " of Secret "
+                                    + v.getSecret().getSecretName() + ", which k8s/secrets does not make (" + keys + ")");
+                        }
                     }
                 }
                 // The keys file the gateway reads is the file that Secret holds.
@@ -181,6 +199,85 @@ class ManifestsTest {
         }
         assertTrue(unknown.isEmpty(), "env variables nothing reads (no ${?NAME} in a reference.conf or config/*.conf, "
                 + "not in images/node/*): " + unknown);
+    }
+
+    /**
+     * config/kubernetes.conf includes cluster.conf, which turns on mutual TLS between the nodes: a node refuses to
+     * start without a key store and a trust store. Every node container names both as files of a mounted Secret
+     * volume (so they exist where the variables say) and reads their passwords from a Secret, never from the manifest.
+     */
+    @Test
+    void everyNodeHasItsClusterTlsStoresFromAMountedSecretAndTheirPasswordsFromASecret() {
+        assertTrue(config.getBoolean("agentexec.cluster.tls.enabled"),
+                "config/kubernetes.conf runs the cluster with mutual TLS (agentexec.cluster.tls.enabled)");
+        for (var entry : RENDERED.entrySet()) {
+            for (var t : templates(entry.getValue()).entrySet()) {
+                String where = entry.getKey() + ": " + t.getKey();
+                PodSpec spec = t.getValue().getSpec();
+                Container node = node(t.getValue(), where);
+                envValue(t.getValue(), "AGENTEXEC_TLS").ifPresent(v -> assertTrue(Set.of("on", "true", "yes").contains(v),
+                        where + ": AGENTEXEC_TLS=" + v + " turns off TLS between pods"));
+                for (String store : List.of("AGENTEXEC_TLS_KEY_STORE", "AGENTEXEC_TLS_TRUST_STORE")) {
+                    Path file = Path.of(envValue(t.getValue(), store).orElseThrow(() -> new AssertionError(where + ": "
+                            + store + " is not set (with TLS on the node refuses to start without it)")));
+                    VolumeMount mount = node.getVolumeMounts().stream()
+                            .filter(m -> file.getParent().equals(Path.of(m.getMountPath()))).findFirst()
+                            .orElseThrow(() -> new AssertionError(where + ": " + store + " " + file + ": nothing is mounted at "
+                                    + file.getParent()));
+                    assertEquals(Boolean.TRUE, mount.getReadOnly(), where + ": " + mount.getMountPath() + " read-only");
+                    Volume volume = spec.getVolumes().stream().filter(v -> v.getName().equals(mount.getName())).findFirst()
+                            .orElseThrow();
+                    assertTrue(volume.getSecret() != null, where + ": " + store + " is on volume " + volume.getName()
+                            + ", which is not a Secret");
+                    List<String> paths = Optional.ofNullable(volume.getSecret().getItems()).orElse(List.of()).stream()
+                            .map(k -> k.getPath()).toList();
+                    assertTrue(paths.isEmpty() || paths.contains(file.getFileName().toString()), where + ": " + store + " "
+                            + file + " is not one of the items of Secret " + volume.getSecret().getSecretName() + " " + paths);
+                }
+                for (String password : List.of("AGENTEXEC_TLS_KEY_STORE_PASSWORD", "AGENTEXEC_TLS_TRUST_STORE_PASSWORD")) {
+                    assertTrue(secretRef(node, password).isPresent(), where + ": " + password + " must come from a Secret");
+                }
+            }
+        }
+    }
+
+    /**
+     * The metrics name the cluster's internal addresses: the gateway refuses a metrics listener beyond loopback
+     * without a token (agentexec.gateway.metrics.token). A pod that declares a metrics port for Prometheus binds it
+     * to the pod IP (loopback would be unreachable) and reads the token from a Secret.
+     */
+    @Test
+    void metricsOnThePodIpAreGuardedByTheTokenFromASecret() {
+        for (var entry : RENDERED.entrySet()) {
+            for (var t : templates(entry.getValue()).entrySet()) {
+                String where = entry.getKey() + ": " + t.getKey();
+                Container node = node(t.getValue(), where);
+                if (node.getPorts().stream().noneMatch(p -> "metrics".equals(p.getName()))) {
+                    continue;
+                }
+                EnvVar host = node.getEnv().stream().filter(e -> e.getName().equals("AGENTEXEC_METRICS_HOST")).findFirst()
+                        .orElseThrow(() -> new AssertionError(where + ": a metrics port, but AGENTEXEC_METRICS_HOST is not set ("
+                                + config.getString("agentexec.gateway.metrics.host") + ": unreachable from Prometheus)"));
+                assertTrue(host.getValueFrom() != null && host.getValueFrom().getFieldRef() != null
+                                && host.getValueFrom().getFieldRef().getFieldPath().equals("status.podIP"),
+                        where + ": AGENTEXEC_METRICS_HOST is the pod IP (status.podIP), got " + host);
+                assertTrue(secretRef(node, "AGENTEXEC_METRICS_TOKEN").isPresent(), where
+                        + ": metrics beyond loopback need AGENTEXEC_METRICS_TOKEN, from a Secret (the node refuses to start without)");
+            }
+        }
+    }
+
+    /** No configuration carries the journal's password: every node reads AGENTEXEC_DB_PASSWORD from a Secret. */
+    @Test
+    void theDatabasePasswordComesFromASecret() {
+        assertEquals("postgresql", config.getString("agentexec.cluster.persistence.dialect"));
+        for (var entry : RENDERED.entrySet()) {
+            for (var t : templates(entry.getValue()).entrySet()) {
+                String where = entry.getKey() + ": " + t.getKey();
+                assertTrue(secretRef(node(t.getValue(), where), "AGENTEXEC_DB_PASSWORD").isPresent(),
+                        where + ": AGENTEXEC_DB_PASSWORD must come from a Secret (a node without it refuses to start)");
+            }
+        }
     }
 
     @Test
@@ -501,6 +598,14 @@ class ManifestsTest {
     private static Container node(PodTemplateSpec template, String where) {
         return template.getSpec().getContainers().stream().filter(c -> c.getName().equals("node")).findFirst()
                 .orElseThrow(() -> new AssertionError(where + ": no container 'node'"));
+    }
+
+    /** The Secret and key a container's variable reads, if it reads one. */
+    private static Optional<String> secretRef(Container container, String name) {
+        return container.getEnv().stream().filter(e -> e.getName().equals(name))
+                .filter(e -> e.getValueFrom() != null && e.getValueFrom().getSecretKeyRef() != null)
+                .map(e -> e.getValueFrom().getSecretKeyRef().getName() + "/" + e.getValueFrom().getSecretKeyRef().getKey())
+                .findFirst();
     }
 
     private static Optional<String> envValue(PodTemplateSpec template, String name) {

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -49,7 +50,13 @@ final class Repo {
 
     /** Runs a command in the repository root, bounded by {@code timeout}; its output is captured, not inherited. */
     static Result run(Duration timeout, List<String> command) {
+        return run(timeout, command, Map.of());
+    }
+
+    /** As {@link #run(Duration, List)}, with these variables added to the environment. */
+    static Result run(Duration timeout, List<String> command, Map<String, String> environment) {
         ProcessBuilder builder = new ProcessBuilder(command).directory(ROOT.toFile());
+        builder.environment().putAll(environment);
         try {
             Process process = builder.start();
             process.getOutputStream().close();
@@ -76,6 +83,19 @@ final class Repo {
             return buffer.toString(StandardCharsets.UTF_8);
         } catch (IOException e) {
             return "(unreadable: " + e.getMessage() + ")";
+        }
+    }
+
+    /**
+     * {@code scripts/make-certs.sh DIR NODE...}: the cluster's CA, a key store per node, the trust store and the
+     * store password in DIR, as an operator makes them. 2048-bit keys: the tests need valid stores, not strong ones.
+     */
+    static void makeCerts(Path dir, String... nodes) {
+        List<String> command = new ArrayList<>(List.of("scripts/make-certs.sh", dir.toString()));
+        command.addAll(List.of(nodes));
+        Result r = run(Duration.ofMinutes(3), command, Map.of("AGENTEXEC_TLS_KEY_SIZE", "2048"));
+        if (r.exitCode() != 0) {
+            throw new AssertionError("scripts/make-certs.sh failed (exit " + r.exitCode() + "): " + r.stderr());
         }
     }
 
