@@ -1,11 +1,14 @@
 package io.agentexec.deploy;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigUtil;
 import io.agentexec.cluster.AgentexecCluster;
-import io.agentexec.cluster.ClusterConfig;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -55,7 +58,9 @@ import org.junit.jupiter.api.io.TempDir;
  * and CA files) lists the pods from a Kubernetes API server stand-in on loopback: fabric8's kubernetes-server-mock
  * in CRUD mode, holding pods made from the overlay's pod templates (labels, port names) with loopback IPs and
  * ports. Three gateway pods form one cluster; a worker pod started later joins it. A wrong label selector, service
- * name, port name, contact-point count or env variable in the configuration or the manifests fails here.
+ * name, port name, contact-point count or env variable in the configuration or the manifests fails here. The pods
+ * talk mutual TLS as config/cluster.conf requires: the agentexec-tls Secret's stores (made by scripts/make-certs.sh)
+ * are put where the pod's Secret volume mounts them, and the variables naming them are followed there.
  *
  * <p>The API server's address comes from environment variables (KUBERNETES_SERVICE_HOST/PORT in a pod, read with
  * sys.env by the discovery); here AGENTEXEC_TEST_K8S_API_HOST/PORT, which this module's surefire configuration sets
@@ -72,6 +77,8 @@ class KubernetesFormationTest {
     private final Map<AgentexecCluster, Integer> managementPorts = new HashMap<>();
     private final String schema = "agentexec_k8s_" + UUID.randomUUID().toString().replace("-", "").substring(0, 12);
     private KubernetesMockServer server;
+    /** What k8s/secrets holds, by Secret and key, made as k8s/README.md says (TLS stores by scripts/make-certs.sh). */
+    private final Map<String, Map<String, byte[]>> secretData = new HashMap<>();
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     @TempDir
@@ -113,6 +120,7 @@ class KubernetesFormationTest {
         server.init(InetAddress.getByName("127.0.0.1"), Integer.parseInt(apiPort));
         Path ca = Path.of(web.getSelfSignedCertificate().certificatePath());
         Path token = Files.writeString(secrets.resolve("token"), "test-service-account-token");
+        makeSecrets();
 
         try (KubernetesClient client = server.createClient()) {
             for (int i = 0; i < 3; i++) {
@@ -120,6 +128,10 @@ class KubernetesFormationTest {
             }
             awaitOneCluster(3);
             assertTrue(web.getRequestCount() > 0, "the discovery never asked the API server stand-in");
+            for (AgentexecCluster node : nodes) {
+                assertEquals("tls-tcp", node.system().settings().config().getString("pekko.remote.artery.transport"),
+                        "the pods talk mutual TLS (config/cluster.conf), with the stores the manifests mount");
+            }
             for (AgentexecCluster node : nodes) {
                 awaitReady(node);
             }
@@ -147,6 +159,57 @@ class KubernetesFormationTest {
         }
     }
 
+    /**
+     * The Secrets' contents: the journal's (this machine's PostgreSQL), the metrics token, and the cluster's TLS
+     * stores made by scripts/make-certs.sh with one node certificate all pods share (as the agentexec-tls Secret).
+     */
+    private void makeSecrets() throws IOException {
+        secretData.put("agentexec-postgres", Map.of("url", bytes(PG_URL), "user", bytes(PG_USER), "password", bytes(PG_PASSWORD)));
+        secretData.put("agentexec-metrics", Map.of("token", bytes("metrics-token-of-the-formation-test")));
+        Path certs = secrets.resolve("ca");
+        Repo.makeCerts(certs, "node");
+        secretData.put("agentexec-tls", Map.of(
+                "node.p12", Files.readAllBytes(certs.resolve("node.p12")),
+                "truststore.p12", Files.readAllBytes(certs.resolve("truststore.p12")),
+                "password", Files.readAllBytes(certs.resolve("store-password"))));
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /**
+     * As the kubelet does for the pod: each Secret volume the node container mounts becomes a directory holding the
+     * volume's items (all the Secret's keys without items). Answers mount path -> directory.
+     */
+    private Map<String, Path> mountSecrets(String pod, PodTemplateSpec template, Container container) throws IOException {
+        Map<String, Path> mounted = new HashMap<>();
+        for (var mount : container.getVolumeMounts()) {
+            var volume = template.getSpec().getVolumes().stream().filter(v -> v.getName().equals(mount.getName()))
+                    .findFirst().orElseThrow(() -> new AssertionError(pod + ": no volume " + mount.getName()));
+            if (volume.getSecret() == null || !secretData.containsKey(volume.getSecret().getSecretName())) {
+                continue;
+            }
+            Map<String, byte[]> data = secretData.get(volume.getSecret().getSecretName());
+            Path dir = Files.createDirectories(secrets.resolve("pods").resolve(pod).resolve(volume.getName()));
+            var items = volume.getSecret().getItems();
+            if (items == null || items.isEmpty()) {
+                for (var e : data.entrySet()) {
+                    Files.write(dir.resolve(e.getKey()), e.getValue());
+                }
+            } else {
+                for (var item : items) {
+                    byte[] value = data.get(item.getKey());
+                    assertNotNull(value, pod + ": volume " + volume.getName() + " mounts key " + item.getKey() + " of Secret "
+                            + volume.getSecret().getSecretName() + ", which it does not hold");
+                    Files.write(dir.resolve(item.getPath()), value);
+                }
+            }
+            mounted.put(mount.getMountPath(), dir);
+        }
+        return mounted;
+    }
+
     private static Deployment deployment(List<HasMetadata> objects, String name) {
         return objects.stream().filter(o -> o instanceof Deployment && o.getMetadata().getName().equals(name))
                 .map(Deployment.class::cast).findFirst()
@@ -157,7 +220,8 @@ class KubernetesFormationTest {
      * Creates the pod in the API stand-in (from the overlay's template, its ports moved to free loopback ones), then
      * starts a node with the pod's environment, as the container would.
      */
-    private AgentexecCluster start(KubernetesClient client, PodTemplateSpec template, String name, Path ca, Path token) {
+    private AgentexecCluster start(KubernetesClient client, PodTemplateSpec template, String name, Path ca, Path token)
+            throws IOException {
         int management = freePort();
         int remoting = freePort();
         Container container = template.getSpec().getContainers().stream().filter(c -> c.getName().equals("node"))
@@ -183,9 +247,17 @@ class KubernetesFormationTest {
         created.setStatus(new PodStatusBuilder().withPhase("Running").withPodIP("127.0.0.1").build());
         client.pods().inNamespace(NAMESPACE).resource(created).updateStatus();
 
+        Map<String, Path> mounted = mountSecrets(name, template, container);
         Map<String, String> env = new LinkedHashMap<>();
         for (EnvVar var : container.getEnv()) {
-            env.put(var.getName(), valueOf(name, var));
+            String value = valueOf(name, var);
+            // A file of a mounted Secret (the TLS stores): where this test put the volume's files.
+            for (var m : mounted.entrySet()) {
+                if (value.startsWith(m.getKey() + "/")) {
+                    value = m.getValue().resolve(value.substring(m.getKey().length() + 1)).toString();
+                }
+            }
+            env.put(var.getName(), value);
         }
         // What differs on loopback: ports (all pods share 127.0.0.1), the test's own journal schema, speed.
         env.put("AGENTEXEC_MANAGEMENT_PORT", Integer.toString(management));
@@ -196,18 +268,34 @@ class KubernetesFormationTest {
         env.put("AGENTEXEC_DOCKER_RUNTIME_PROBE", "false");
         env.put("AGENTEXEC_SBR_STABLE_AFTER", "5s");
         StringBuilder overrides = new StringBuilder();
-        // ${?VAR} in the configuration resolves against the configuration's root first: the pod's environment.
-        env.forEach((k, v) -> overrides.append(k).append(" = ").append(ConfigUtil.quoteString(v)).append('\n'));
         overrides.append("pekko.discovery.kubernetes-api.api-ca-path = ").append(ConfigUtil.quoteString(ca.toString())).append('\n')
                 .append("pekko.discovery.kubernetes-api.api-token-path = ").append(ConfigUtil.quoteString(token.toString())).append('\n')
                 .append("pekko.discovery.kubernetes-api.api-service-host-env-name = AGENTEXEC_TEST_K8S_API_HOST\n")
                 .append("pekko.discovery.kubernetes-api.api-service-port-env-name = AGENTEXEC_TEST_K8S_API_PORT\n")
                 .append("pekko.loglevel = INFO\n");
-        AgentexecCluster node = AgentexecCluster.start(ClusterConfig.load(overrides.toString(),
-                List.of(Repo.ROOT.resolve("config/kubernetes.conf"))));
+        AgentexecCluster node = AgentexecCluster.start(podConfig(env, overrides.toString()));
         nodes.add(node);
         managementPorts.put(node, management);
         return node;
+    }
+
+    /**
+     * The configuration `serve /etc/agentexec/kubernetes.conf` loads in a pod with this environment: as
+     * ClusterConfig.load layers it, except that every module's reference.conf is resolved with the rest (not on its
+     * own first), so that a {@code ${?VAR}} finds VAR at the root, where the pod's variables are put. Several pods
+     * share this JVM and so cannot each have an environment; ClusterConfig's resolved reference.conf would read only
+     * the JVM's (a variable that only reference.conf names, such as AGENTEXEC_TLS_KEY_STORE, would be lost).
+     */
+    private static Config podConfig(Map<String, String> env, String overrides) {
+        Path file = Repo.ROOT.resolve("config/kubernetes.conf");
+        ConfigFactory.invalidateCaches();
+        return ConfigFactory.parseString(overrides)
+                .withFallback(ConfigFactory.parseMap(env))
+                .withFallback(ConfigFactory.systemProperties())
+                .withFallback(ConfigFactory.parseFile(file.toFile(), ConfigParseOptions.defaults().setAllowMissing(false)))
+                .withFallback(ConfigFactory.defaultApplication())
+                .withFallback(ConfigFactory.defaultReferenceUnresolved())
+                .resolve();
     }
 
     private String valueOf(String pod, EnvVar var) {
@@ -223,13 +311,14 @@ class KubernetesFormationTest {
                 default -> throw new AssertionError(var.getName() + ": unexpected fieldRef " + from.getFieldRef().getFieldPath());
             };
         }
-        if (from != null && from.getSecretKeyRef() != null && from.getSecretKeyRef().getName().equals("agentexec-postgres")) {
-            return switch (from.getSecretKeyRef().getKey()) {
-                case "url" -> PG_URL;
-                case "user" -> PG_USER;
-                case "password" -> PG_PASSWORD;
-                default -> throw new AssertionError(var.getName() + ": unexpected key " + from.getSecretKeyRef().getKey());
-            };
+        if (from != null && from.getSecretKeyRef() != null) {
+            var ref = from.getSecretKeyRef();
+            byte[] value = secretData.getOrDefault(ref.getName(), Map.of()).get(ref.getKey());
+            if (value == null) {
+                throw new AssertionError(var.getName() + ": reads " + ref.getName() + "/" + ref.getKey()
+                        + ", which this test's Secrets do not hold");
+            }
+            return new String(value, java.nio.charset.StandardCharsets.UTF_8);
         }
         throw new AssertionError(var.getName() + ": no value this test knows how to give");
     }
