@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The node image as `images/build.sh agentexec-node` builds it (offline: debootstrap + docker import/commit), started
  * with `docker run` the way a pod runs it (non-root, read-only root, no capabilities, a memory limit), reaches
- * /healthz; its metrics are on their own port; its image loader puts a `docker save` tarball into a real daemon.
+ * /healthz; its metrics are on their own port, beyond loopback only with the metrics token; its image loader puts a
+ * `docker save` tarball into a real daemon.
  *
  * <p>Cost: the first build on a machine debootstraps a JRE (about 2 minutes here, cached as agentexec/node-base
  * afterwards), then each build copies the assembly and `docker save`s the sandbox images (about 15 s); a build whose
@@ -32,6 +33,8 @@ import org.junit.jupiter.api.Test;
 class NodeImageTest {
     private static final Duration BUILD_TIMEOUT = Duration.ofMinutes(25);
     private static final Duration WAIT = Duration.ofMinutes(3);
+    /** As the agentexec-metrics Secret gives it (AGENTEXEC_METRICS_TOKEN): a listener beyond loopback requires one. */
+    private static final String METRICS_TOKEN = "node-image-test-metrics-token";
     private static String image;
     private final List<String> containers = new ArrayList<>();
     private final List<String> tags = new ArrayList<>();
@@ -96,6 +99,7 @@ class NodeImageTest {
                 "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                 "-e", "AGENTEXEC_ROLES=gateway", "-e", "AGENTEXEC_GATEWAY_HOST=0.0.0.0",
                 "-e", "AGENTEXEC_METRICS_HOST=0.0.0.0", "-e", "AGENTEXEC_METRICS_PORT=9464",
+                "-e", "AGENTEXEC_METRICS_TOKEN=" + METRICS_TOKEN,
                 "-p", "127.0.0.1::8080", "-p", "127.0.0.1::9464", image, "serve");
         String api = "http://" + docker("port", name, "8080").lines().findFirst().orElseThrow();
         String metrics = "http://" + docker("port", name, "9464").lines().findFirst().orElseThrow();
@@ -104,11 +108,15 @@ class NodeImageTest {
         assertEquals(200, health.statusCode(), health.body());
         assertTrue(health.body().contains("\"ok\""), health.body());
 
-        HttpResponse<String> scraped = get(URI.create(metrics + "/metrics"));
+        // Beyond loopback (as on the pod IP) the metrics need the token, on their port and on the API port alike.
+        HttpResponse<String> scraped = get(URI.create(metrics + "/metrics"), METRICS_TOKEN);
         assertEquals(200, scraped.statusCode(), "metrics port: " + scraped.body());
         assertTrue(scraped.body().contains("agentexec_"), scraped.body());
-        assertEquals(404, get(URI.create(api + "/metrics")).statusCode(), "/metrics is not on the API port");
-        assertEquals(404, get(URI.create(metrics + "/healthz")).statusCode(), "the metrics port serves /metrics only");
+        assertEquals(401, get(URI.create(metrics + "/metrics")).statusCode(), "the metrics port without the token");
+        assertEquals(401, get(URI.create(metrics + "/metrics"), "not-the-metrics-token-at-all").statusCode(),
+                "the metrics port with another token");
+        assertEquals(401, get(URI.create(api + "/metrics")).statusCode(), "/metrics on the API port without the token");
+        assertEquals(404, get(URI.create(metrics + "/healthz"), METRICS_TOKEN).statusCode(), "the metrics port serves /metrics only");
 
         assertEquals("10001", docker("exec", name, "id", "-u"));
         String java = docker("exec", name, "sh", "-c",
@@ -162,6 +170,11 @@ class NodeImageTest {
 
     private HttpResponse<String> get(URI uri) throws IOException, InterruptedException {
         return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> get(URI uri, String bearer) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10)).header("Authorization", "Bearer " + bearer)
+                .build(), HttpResponse.BodyHandlers.ofString());
     }
 
     private HttpResponse<String> awaitAnswer(URI uri, String container) throws InterruptedException {
