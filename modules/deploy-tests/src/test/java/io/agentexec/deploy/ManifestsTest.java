@@ -340,6 +340,10 @@ class ManifestsTest {
                     assertEquals(http, ports.get("http"), where + ": http = agentexec.gateway.port");
                     assertEquals(Optional.of("0.0.0.0"), envValue(t.getValue(), "AGENTEXEC_GATEWAY_HOST"),
                             where + ": an API pod listens beyond its loopback");
+                    // Its clients are the ingress controller's pods only (NetworkPolicy agentexec-api): the gateway's
+                    // per-client limit (agentexec.gateway.connections.max-per-client) would cap the whole controller.
+                    assertEquals(Optional.of("0"), envValue(t.getValue(), "AGENTEXEC_MAX_CONNECTIONS_PER_CLIENT"),
+                            where + ": behind the ingress, no per-client connection limit in the node");
                 } else {
                     assertFalse(ports.containsKey("http"), where + ": a pod without the API label declares no http port");
                 }
