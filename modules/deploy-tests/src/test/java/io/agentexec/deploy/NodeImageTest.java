@@ -38,6 +38,7 @@ class NodeImageTest {
     private static String image;
     private final List<String> containers = new ArrayList<>();
     private final List<String> tags = new ArrayList<>();
+    private final List<String> networks = new ArrayList<>();
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
     @BeforeAll
@@ -66,6 +67,9 @@ class NodeImageTest {
         for (String t : tags) {
             Repo.run(Duration.ofMinutes(1), List.of("docker", "rmi", t));
         }
+        for (String n : networks) {
+            Repo.run(Duration.ofMinutes(1), List.of("docker", "network", "rm", n));
+        }
     }
 
     private static String docker(String... args) {
@@ -91,10 +95,14 @@ class NodeImageTest {
     @Test
     void aNodeStartedFromTheImageLikeAPodAnswersHealthzAndServesMetricsOnTheirOwnPort() throws Exception {
         String name = "agentexec-deploytest-" + UUID.randomUUID();
+        // A bridge network of the test's own (as a pod has its own network namespace): nothing else's containers
+        // beside it, and no reliance on the daemon's default bridge (docker0), which the machine may not have.
+        docker("network", "create", name);
+        networks.add(name);
         containers.add(name);
         // As the manifests run it: read-only root with emptyDirs for /tmp and the working directory, no capabilities,
         // a memory limit for MaxRAMPercentage. The gateway role alone: no Docker daemon inside this container.
-        docker("run", "-d", "--name", name, "--memory", "1g", "--read-only",
+        docker("run", "-d", "--name", name, "--network", name, "--memory", "1g", "--read-only",
                 "--tmpfs", "/tmp:rw,size=256m", "--tmpfs", "/var/lib/agentexec:rw,size=64m,uid=10001,gid=10001",
                 "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                 "-e", "AGENTEXEC_ROLES=gateway", "-e", "AGENTEXEC_GATEWAY_HOST=0.0.0.0",
