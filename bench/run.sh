@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a benchmark program and updates docs/benchmarks.md.
-#   bench/run.sh [engine|cluster|gateway]     (default: engine)
+#   bench/run.sh [engine|cluster|gateway|zygote]     (default: engine)
 # Needs the machine prepared by scripts/setup.sh (dockerd, images).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,7 +9,8 @@
  * Frames, both directions: u8 type, u32 big-endian payload length, payload.
  *   in : 'P' ping | 'R' run | 'W' write file | 'G' get file | 'C' cancel the run (no reply)
  *   out: 'h' hello | 'k' ok | 'r' error(text) | 'o' stdout chunk | 'e' stderr chunk
- *        'f' file changed by the run | 'x' exit status | 'd' file data
+ *        'f' file changed by the run | 'z' how the run started, when not in a zygote it asked for (text, at most
+ *        one per run, before its 'x') | 'x' exit status | 'd' file data
  *
  * The agent is not dumpable, so code of the same uid can neither ptrace it nor open its fds through
  * /proc/PID/fd (which would let it write frames to the controller). It must therefore be the only
@@ -43,13 +44,16 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -403,27 +407,6 @@ static int64_t read_oom_kills(void) {
     return -1;
 }
 
-/* ---------- killing what a run left behind ---------- */
-
-static void kill_run(pid_t pgid) {
-    if (contained) kill(-1, SIGKILL); /* everything in this pid namespace but us (and pid 1) */
-    else kill(-pgid, SIGKILL);
-}
-
-static void reap_all(pid_t main_pid, int *main_status, struct rusage *main_usage, int *main_done) {
-    for (;;) {
-        int st;
-        struct rusage ru;
-        pid_t p = wait4(-1, &st, WNOHANG, &ru);
-        if (p <= 0) return;
-        if (p == main_pid && !*main_done) {
-            *main_status = st;
-            *main_usage = ru;
-            *main_done = 1;
-        }
-    }
-}
-
 /* ---------- who we are ---------- */
 
 /* Root in any of the ids, or group 0 among the supplementary groups: user code must never get those
@@ -543,53 +526,791 @@ static int install_seccomp(void) {
 
 /* ---------- run ---------- */
 
-enum { F_TIMEOUT = 1, F_STDOUT_TRUNC = 2, F_STDERR_TRUNC = 4, F_OUTPUT_LIMIT = 8, F_OOM = 16, F_SPAWN_FAILED = 32, F_CANCELLED = 64 };
+enum { F_TIMEOUT = 1, F_STDOUT_TRUNC = 2, F_STDERR_TRUNC = 4, F_OUTPUT_LIMIT = 8, F_OOM = 16, F_SPAWN_FAILED = 32, F_CANCELLED = 64,
+       F_ZYGOTE = 128 /* the block ran in a fork of a zygote */ };
 
 /* Set when the controller closed our stdin during a run: finish the run's report, then exit. */
 static int controller_gone = 0;
 
 static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-static void handle_run(reader *r) {
-    uint32_t timeout_ms = rd_u32(r);
-    uint64_t out_limit[2];
-    out_limit[0] = rd_u64(r);
-    out_limit[1] = rd_u64(r);
-    uint64_t fsize_limit = rd_u64(r);
-    uint64_t nproc_limit = rd_u64(r);
-    char *cwd = rd_str(r, NULL);
-    uint32_t argc = rd_u32(r);
-    if (r->bad || argc == 0 || argc > 4096) { send_error("malformed run request"); free(cwd); return; }
-    char **argv = calloc((size_t)argc + 1, sizeof *argv);
-    for (uint32_t i = 0; i < argc && !r->bad; i++) argv[i] = rd_str(r, NULL);
-    uint32_t envc = rd_u32(r);
-    char **envp = r->bad || envc > 4096 ? NULL : calloc((size_t)envc + 1, sizeof *envp);
-    for (uint32_t i = 0; envp && i < envc && !r->bad; i++) envp[i] = rd_str(r, NULL);
-    size_t stdin_len = 0;
-    char *stdin_data = rd_str(r, &stdin_len);
-    if (r->bad || !envp) { send_error("malformed run request"); goto cleanup; }
-    if (contained && runs_as_root()) {
-        send_error("refusing to run code as uid 0 or gid 0 in a sandbox (the agent runs as uid %d gid %d): "
-                   "start the sandbox as an unprivileged user", (int)geteuid(), (int)getegid());
-        goto cleanup;
+/* ---------- pre-initialised interpreters ("zygotes") ---------- */
+
+/*
+ * A run may ask for a zygote: the first `script` entries of its argv are an interpreter command (python3 -u) and
+ * the rest the script and its arguments. The agent then keeps that interpreter started, with the request's
+ * environment and working directory, its start-up done by a bootstrap the controller sends (for Python:
+ * python-zygote.py), and runs a block in a fork of it: a block costs a fork, not an interpreter start.
+ *
+ *   - It is started after a run that asked for it, never during one: the first block of a session has a plain
+ *     start, and the zygote's start-up overlaps the time until the next block. A run waits for a zygote still
+ *     starting before any user code runs, so no user code ever sees one that is not yet locked down.
+ *   - It is the agent's child, in a session of its own, with /dev/null as stdin, stdout and stderr on a pipe the
+ *     agent watches (a start-up that prints cannot be reproduced by a fork: no zygote then), and one end of a
+ *     SOCK_SEQPACKET socket as fd 3, which cannot be opened through /proc/PID/fd. It never holds the
+ *     controller's pipes. It makes itself non-dumpable (no ptrace, no /proc/PID/{mem,fd,environ} for same-uid
+ *     code) except for the moment of a fork, blocks every signal but SIGCHLD, and keeps nothing a block's code
+ *     could reach.
+ *   - A fork request gets a process that the zygote forks through an intermediate one, so that it is adopted by
+ *     the agent (pid 1, or its subreaper): the agent is its parent as for a plain start (getppid, wait4's status
+ *     and rusage). That process calls setsid, creates its stdin, stdout and stderr pipes and one more, and says it
+ *     is ready; the agent opens their other ends through /proc/PID/fd (the process is dumpable, as a plain start
+ *     is). For a block, the agent sets its rlimits with prlimit and writes it the block (directory, argv); it
+ *     checks that it can run it as a plain start would (or declines: a plain start runs it), closes everything but
+ *     0, 1 and 2, unblocks signals and runs the script as `python3 -u FILE` would (see python-zygote.py). The next
+ *     block's process is forked right after a run (the spare), so that a block does not wait for the fork; it is
+ *     killed before any run that does not take it.
+ *   - Ending a run kills every process but the agent and the zygote, from /proc (kill(-1) would take the
+ *     zygote too), then checks the zygote, now that nothing else can run: alive, not stopped or traced, no
+ *     signal pending, rlimits, scheduling, CPU affinity, I/O priority as recorded when it started, nothing written
+ *     to its output. A zygote found touched is killed too, and a new one is started after the run; after
+ *     `max_restarts` such replacements in a row the session's blocks keep plain starts. Whatever goes wrong on
+ *     the zygote path before the block's code runs, the block gets a plain start, and the run's note says why.
+ */
+
+#define ZYGOTE_CTL_FD 3
+#define ZYGOTE_MSG_MAX 4096
+#define ZYGOTE_NOTE_MAX 1000       /* the controller accepts a note frame of up to 1024 bytes */
+#define SWEEP_ROUNDS 64            /* rounds of /proc scanning before ending a run falls back to kill(-1) */
+#define BLOCK_REQUEST_MAX 65536    /* a block's details, written at once into an empty pipe (its default size) */
+
+/* struct sched_attr, SCHED_ATTR_SIZE_VER1 (not in every libc's headers). */
+typedef struct {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+    uint32_t sched_util_min, sched_util_max;
+} agent_sched_attr;
+
+/* What a process's fork inherits and same-uid code can change from outside without ptrace. */
+typedef struct {
+    struct rlimit limits[RLIM_NLIMITS];
+    int limits_ok[RLIM_NLIMITS];
+    int nice;
+    agent_sched_attr sched;
+    int sched_ok;
+    cpu_set_t affinity;
+    int affinity_ok;
+    long ioprio;
+} inherited_state;
+
+/* The zygote options of a run request. */
+typedef struct {
+    uint32_t script;               /* 0: no zygote; else argv[0..script) is the interpreter command */
+    uint32_t argc;                 /* what replaces the script: e.g. "-c" LOADER */
+    char **argv;
+    char *bootstrap;
+    size_t bootstrap_len;
+    uint32_t start_timeout_ms, fork_timeout_ms, max_forks, max_restarts;
+    uint32_t prepare;              /* start one after this run if there is none (0: the session ends after it) */
+} zygote_spec;
+
+static struct {
+    pid_t pid;                     /* 0: none */
+    int ctl, out;                  /* the agent's end of the socket; the read end of its output pipe */
+    int ready;
+    uint32_t forks;
+    unsigned char *key;            /* what it was started for: command, environment, directory, bootstrap */
+    size_t key_len;
+    uint32_t start_timeout_ms;
+    inherited_state recorded;
+    uint32_t tampered;             /* replaced in a row because a block's code touched it */
+    char lost[256];                /* why the last one was lost, for the next run's note */
+    unsigned char *failed_key;     /* a zygote for this key cannot start here: */
+    size_t failed_key_len;
+    char failed[512];              /* why */
+} zyg = {.ctl = -1, .out = -1};
+
+/* A process the zygote forked for a block, adopted by the agent, its pipes open here, waiting for its block. */
+typedef struct {
+    pid_t pid;                     /* 0: none */
+    int fds[3];                    /* its stdin's write end, its stdout's and stderr's read ends */
+    int go;                        /* where its block's details go */
+} zygote_child;
+
+/*
+ * One forked ahead, after a run, so that the next block does not wait for the fork. It exists only between runs:
+ * a run takes it, or kills it before any user code runs (it is dumpable, as the block's process must be).
+ */
+static zygote_child spare = {0, {-1, -1, -1}, -1};
+
+static void child_discard(zygote_child *c) {
+    for (int i = 0; i < 3; i++) if (c->fds[i] >= 0) close(c->fds[i]);
+    if (c->go >= 0) close(c->go);
+    if (c->pid > 0) {
+        kill(c->pid, SIGKILL);
+        while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {}
     }
+    c->pid = 0;
+    c->fds[0] = c->fds[1] = c->fds[2] = c->go = -1;
+}
 
-    file_list before = snapshot();
-    int64_t oom_before = read_oom_kills();
+static void child_discard_spare(void) {
+    child_discard(&spare);
+}
 
+static pid_t spare_pid(void) {
+    return spare.pid;
+}
+
+/* The spare died (its exit status was reaped elsewhere): only its fds are left to close. */
+static void spare_reaped(void) {
+    spare.pid = 0;
+    child_discard(&spare);
+}
+
+static void free_spec(zygote_spec *z) {
+    for (uint32_t i = 0; z->argv && i < z->argc; i++) free(z->argv[i]);
+    free(z->argv);
+    free(z->bootstrap);
+    memset(z, 0, sizeof *z);
+}
+
+/* The zygote section of a run request; an absent section (script 0) asks for none. */
+static void rd_spec(reader *r, zygote_spec *z) {
+    memset(z, 0, sizeof *z);
+    if (r->left == 0) return;
+    z->script = rd_u32(r);
+    if (z->script == 0) return;
+    z->argc = rd_u32(r);
+    if (r->bad || z->argc > 64) { r->bad = 1; return; }
+    z->argv = calloc((size_t)z->argc + 1, sizeof *z->argv);
+    if (!z->argv) { r->bad = 1; return; }
+    for (uint32_t i = 0; i < z->argc && !r->bad; i++) z->argv[i] = rd_str(r, NULL);
+    z->bootstrap = rd_str(r, &z->bootstrap_len);
+    z->start_timeout_ms = rd_u32(r);
+    z->fork_timeout_ms = rd_u32(r);
+    z->max_forks = rd_u32(r);
+    z->max_restarts = rd_u32(r);
+    z->prepare = rd_u32(r);
+}
+
+static void key_put(unsigned char **buf, size_t *len, size_t *cap, const void *data, size_t n) {
+    if (*len + n + 4 > *cap) {
+        size_t want = (*cap ? *cap * 2 : 4096) + n + 4;
+        unsigned char *grown = realloc(*buf, want);
+        if (!grown) { free(*buf); *buf = NULL; *cap = 0; *len = 0; return; }
+        *buf = grown;
+        *cap = want;
+    }
+    if (!*buf) return;
+    put_u32(*buf + *len, (uint32_t)n);
+    memcpy(*buf + *len + 4, data, n);
+    *len += n + 4;
+}
+
+/* Everything a zygote's start-up depends on that a request gives: two runs with equal keys start alike. */
+static unsigned char *zygote_key(const zygote_spec *z, char **argv, char **envp, const char *cwd, size_t *out_len) {
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (uint32_t i = 0; i < z->script; i++) key_put(&buf, &len, &cap, argv[i], strlen(argv[i]));
+    key_put(&buf, &len, &cap, "\0argv", 5);
+    for (uint32_t i = 0; i < z->argc; i++) key_put(&buf, &len, &cap, z->argv[i], strlen(z->argv[i]));
+    key_put(&buf, &len, &cap, "\0env", 4);
+    for (char **e = envp; *e; e++) key_put(&buf, &len, &cap, *e, strlen(*e));
+    key_put(&buf, &len, &cap, "\0cwd", 4);
+    key_put(&buf, &len, &cap, cwd, strlen(cwd));
+    key_put(&buf, &len, &cap, z->bootstrap, z->bootstrap_len);
+    *out_len = len;
+    return buf;
+}
+
+static int same_key(const unsigned char *a, size_t alen, const unsigned char *b, size_t blen) {
+    return a && b && alen == blen && memcmp(a, b, alen) == 0;
+}
+
+static void record_inherited(pid_t pid, inherited_state *s) {
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < RLIM_NLIMITS; i++) s->limits_ok[i] = prlimit(pid, i, NULL, &s->limits[i]) == 0;
+    errno = 0;
+    s->nice = getpriority(PRIO_PROCESS, (id_t)pid);
+    if (errno) s->nice = 1000;
+    s->sched_ok = syscall(SYS_sched_getattr, pid, &s->sched, sizeof s->sched, 0) == 0;
+    s->affinity_ok = sched_getaffinity(pid, sizeof s->affinity, &s->affinity) == 0;
+    s->ioprio = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, pid);
+}
+
+static int same_inherited(const inherited_state *a, const inherited_state *b) {
+    for (int i = 0; i < RLIM_NLIMITS; i++) {
+        if (a->limits_ok[i] != b->limits_ok[i]) return 0;
+        if (a->limits_ok[i] && (a->limits[i].rlim_cur != b->limits[i].rlim_cur || a->limits[i].rlim_max != b->limits[i].rlim_max)) return 0;
+    }
+    if (a->nice != b->nice || a->sched_ok != b->sched_ok || a->affinity_ok != b->affinity_ok || a->ioprio != b->ioprio) return 0;
+    if (a->sched_ok && memcmp(&a->sched, &b->sched, sizeof a->sched) != 0) return 0;
+    if (a->affinity_ok && !CPU_EQUAL(&a->affinity, &b->affinity)) return 0;
+    return 1;
+}
+
+/* The lines of /proc/PID/status that say whether a process was stopped, traced or signalled. */
+typedef struct {
+    char state;
+    unsigned long long sigpnd, shdpnd;
+    long tracer;
+} proc_status;
+
+static int read_status(pid_t pid, proc_status *s) {
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    memset(s, 0, sizeof *s);
+    char *p;
+    if ((p = strstr(buf, "\nState:")) == NULL || sscanf(p, "\nState: %c", &s->state) != 1) return -1;
+    if ((p = strstr(buf, "\nTracerPid:")) == NULL || sscanf(p, "\nTracerPid: %ld", &s->tracer) != 1) return -1;
+    if ((p = strstr(buf, "\nSigPnd:")) == NULL || sscanf(p, "\nSigPnd: %llx", &s->sigpnd) != 1) return -1;
+    if ((p = strstr(buf, "\nShdPnd:")) == NULL || sscanf(p, "\nShdPnd: %llx", &s->shdpnd) != 1) return -1;
+    return 0;
+}
+
+/* NULL when the zygote is as it was when it said it was ready; else what is different. */
+static const char *zygote_touched(void) {
+    static char why[200];
+    proc_status st;
+    if (zyg.pid <= 0 || !zyg.ready) return "it is not running";
+    if (read_status(zyg.pid, &st) < 0) return "its /proc status cannot be read";
+    if (st.state != 'S' && st.state != 'R') {
+        snprintf(why, sizeof why, "it was stopped, traced or killed (state %c)", st.state);
+        return why;
+    }
+    if (st.tracer) return "it is being traced";
+    if (st.sigpnd || st.shdpnd) {
+        snprintf(why, sizeof why, "it was sent signals (pending %llx)", st.sigpnd | st.shdpnd);
+        return why;
+    }
+    inherited_state now;
+    record_inherited(zyg.pid, &now);
+    if (!same_inherited(&zyg.recorded, &now)) return "its rlimits, priority or CPU affinity were changed";
+    int pending = 0;
+    if (ioctl(zyg.out, FIONREAD, &pending) < 0 || pending > 0) return "it wrote to its output";
+    return NULL;
+}
+
+static void zygote_close_fds(void) {
+    if (zyg.ctl >= 0) close(zyg.ctl);
+    if (zyg.out >= 0) close(zyg.out);
+    zyg.ctl = zyg.out = -1;
+}
+
+/* The zygote ended (its exit status was reaped elsewhere): forget it, and say why in the next run's note. */
+static void zygote_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * A zygote that ended before it was ready will not start any better next time (its interpreter is missing, or
+ * refused, or its start-up failed): the session's blocks keep plain starts, and the reason is its refusal or output.
+ */
+static void zygote_start_failed(const char *how) {
+    char msg[ZYGOTE_MSG_MAX];
+    ssize_t n = zyg.ctl >= 0 ? recv(zyg.ctl, msg, sizeof msg - 1, MSG_DONTWAIT) : -1;
+    if (n > 0 && msg[0] == 'N') {
+        msg[n] = 0;
+        zygote_fail("no zygote: %s", msg + 1);
+        return;
+    }
+    char out[200] = "";
+    ssize_t got = zyg.out >= 0 ? read(zyg.out, out, sizeof out - 1) : -1;
+    if (got > 0) out[got] = 0;
+    else out[0] = 0;
+    for (char *c = out; *c; c++) if (*c == '\n' || *c == '\r') *c = ' ';
+    zygote_fail("the zygote's interpreter could not start (%s)%s%s", how, out[0] ? ": " : "", out);
+}
+
+/* The zygote ended (its exit status was reaped elsewhere): forget it, and say why in the next run's note. */
+static void zygote_reaped(int status) {
+    char how[64];
+    if (WIFSIGNALED(status)) snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+    else snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+    int was_ready = zyg.ready;
+    zyg.pid = 0;
+    zyg.ready = 0;
+    if (!was_ready) {
+        zygote_start_failed(how);
+        zygote_close_fds();
+        return;
+    }
+    snprintf(zyg.lost, sizeof zyg.lost, "the zygote %s", how);
+    zygote_close_fds();
+    zyg.tampered++; /* a ready zygote only ends when something killed it */
+}
+
+/* Every wait for any child goes through here, so that the zygote's end is never missed. */
+static void child_reaped(pid_t p, int status) {
+    if (p > 0 && p == zyg.pid) zygote_reaped(status);
+    if (p > 0 && p == spare_pid()) spare_reaped();
+}
+
+static void zygote_kill(const char *why) {
+    child_discard_spare();
+    if (zyg.pid <= 0) return;
+    kill(zyg.pid, SIGKILL);
+    int st;
+    while (waitpid(zyg.pid, &st, 0) < 0 && errno == EINTR) {}
+    zygote_close_fds();
+    zyg.pid = 0;
+    zyg.ready = 0;
+    snprintf(zyg.lost, sizeof zyg.lost, "%s", why);
+}
+
+/* A zygote for the current key cannot start here (no such interpreter, no ctypes, a version not supported, a
+ * start-up that prints): the session's blocks keep plain starts. */
+static void zygote_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(zyg.failed, sizeof zyg.failed, fmt, ap);
+    va_end(ap);
+    free(zyg.failed_key);
+    zyg.failed_key = zyg.key;
+    zyg.failed_key_len = zyg.key_len;
+    zyg.key = NULL;
+    zyg.key_len = 0;
+    if (zyg.pid > 0) zygote_kill(zyg.failed);
+}
+
+/* A whole message from the socket, with the sender's pid from the kernel; -1 on timeout, 0 on EOF. */
+static ssize_t zygote_recv(char *buf, size_t cap, uint64_t deadline_us, pid_t *sender) {
+    for (;;) {
+        uint64_t now = now_us();
+        if (now >= deadline_us) return -1;
+        struct pollfd p = {zyg.ctl, POLLIN, 0};
+        int ms = (int)((deadline_us - now + 999) / 1000);
+        int ready = poll(&p, 1, ms);
+        if (ready < 0 && errno != EINTR) return 0;
+        if (ready <= 0) continue;
+        union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(struct ucred))]; } control;
+        struct iovec iov = {buf, cap - 1};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control};
+        ssize_t n = recvmsg(zyg.ctl, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (n <= 0) return 0;
+        buf[n] = 0;
+        *sender = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                struct ucred cred;
+                memcpy(&cred, CMSG_DATA(c), sizeof cred);
+                *sender = cred.pid;
+            }
+        }
+        return n;
+    }
+}
+
+/* Waits for a zygote still starting to be ready (or to fail): no user code may run before it is locked down. */
+static void zygote_settle(void) {
+    if (zyg.pid <= 0 || zyg.ready) return;
+    char msg[ZYGOTE_MSG_MAX];
+    pid_t sender;
+    ssize_t n = zygote_recv(msg, sizeof msg, now_us() + (uint64_t)zyg.start_timeout_ms * 1000u, &sender);
+    if (n < 0) {
+        /* A slow machine, or a start-up a block's files made hang: replaced after the run, as after tampering
+         * (so that a start-up that always hangs ends in plain starts after max_restarts). */
+        char why[100];
+        snprintf(why, sizeof why, "the zygote did not start within %u ms", zyg.start_timeout_ms);
+        zygote_kill(why);
+        zyg.tampered++;
+        return;
+    }
+    if (n == 0 || sender != zyg.pid) {
+        zygote_start_failed(n == 0 ? "it ended" : "a message from another process");
+        return;
+    }
+    if (msg[0] == 'N') { zygote_fail("no zygote: %s", msg + 1); return; }
+    if (msg[0] != 'Z') { zygote_fail("the zygote said '%c' at start", msg[0]); return; }
+    int pending = 0;
+    if (ioctl(zyg.out, FIONREAD, &pending) < 0 || pending > 0) {
+        zygote_fail("the interpreter printed at start-up (%d bytes): a fork could not show it to the block", pending);
+        return;
+    }
+    record_inherited(zyg.pid, &zyg.recorded);
+    zyg.ready = 1;
+}
+
+/* Starts a zygote for this run's command, environment and directory; it gets ready while the agent waits. */
+static void zygote_start(const zygote_spec *z, char **argv, char **envp, const char *cwd, unsigned char *key, size_t key_len) {
+    static int subreaper = 0;
+    DIR *proc = opendir("/proc");
+    int proc_ok = proc && readdir(proc) != NULL;
+    if (proc) closedir(proc);
+    zyg.key = key;
+    zyg.key_len = key_len;
+    if (!proc_ok) { zygote_fail("no zygote: /proc cannot be listed here, so ending a run could not spare it"); return; }
+    if (!subreaper) subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 || getpid() == 1;
+    if (!subreaper) { zygote_fail("no zygote: the agent cannot adopt its forks (PR_SET_CHILD_SUBREAPER)"); return; }
+    int sv[2], outp[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) { zygote_fail("no zygote: socketpair: %s", strerror(errno)); return; }
+    if (pipe2(outp, O_CLOEXEC) < 0) { close(sv[0]); close(sv[1]); zygote_fail("no zygote: pipe: %s", strerror(errno)); return; }
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    char **zargv = calloc((size_t)z->script + z->argc + 1, sizeof *zargv);
+    if (devnull < 0 || !zargv) {
+        close(sv[0]); close(sv[1]); close(outp[0]); close(outp[1]);
+        if (devnull >= 0) close(devnull);
+        free(zargv);
+        zygote_fail("no zygote: cannot prepare its start (%s)", strerror(errno));
+        return;
+    }
+    for (uint32_t i = 0; i < z->script; i++) zargv[i] = argv[i];
+    for (uint32_t i = 0; i < z->argc; i++) zargv[z->script + i] = z->argv[i];
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        setsid();
+        dup2(devnull, 0);
+        dup2(outp[1], 1);
+        dup2(outp[1], 2);
+        dup2(sv[1], ZYGOTE_CTL_FD);
+        for (int fd = 0; fd <= ZYGOTE_CTL_FD; fd++) fcntl(fd, F_SETFD, 0);
+        syscall(SYS_close_range, ZYGOTE_CTL_FD + 1u, ~0u, 0u);
+        if (chdir(cwd) < 0) _exit(127);
+        for (char **e = envp; *e; e++) if (!strncmp(*e, "PATH=", 5)) { setenv("PATH", *e + 5, 1); break; }
+        execvpe(zargv[0], zargv, envp);
+        _exit(127);
+    }
+    free(zargv);
+    close(sv[1]);
+    close(outp[1]);
+    close(devnull);
+    if (pid < 0) {
+        close(sv[0]);
+        close(outp[0]);
+        zygote_fail("no zygote: fork failed: %s", strerror(errno));
+        return;
+    }
+    zyg.pid = pid;
+    zyg.ctl = sv[0];
+    zyg.out = outp[0];
+    zyg.ready = 0;
+    zyg.forks = 0;
+    zyg.start_timeout_ms = z->start_timeout_ms;
+    set_nonblock(zyg.out);
+    int on = 1;
+    setsockopt(zyg.ctl, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+    if (send(zyg.ctl, z->bootstrap, z->bootstrap_len, MSG_NOSIGNAL) != (ssize_t)z->bootstrap_len) {
+        zygote_fail("no zygote: cannot send it its bootstrap: %s", strerror(errno));
+    }
+}
+
+/*
+ * Whether this run can use the zygote; when not, *note says why. Replaces a zygote that cannot serve this run
+ * (started for another command or environment, touched) so that the next one can.
+ */
+static int zygote_usable(const zygote_spec *z, const unsigned char *key, size_t key_len, char *note, size_t cap) {
+    if (!contained) {
+        snprintf(note, cap, "plain start: zygotes need a contained agent (its own pid namespace)");
+        return 0;
+    }
+    if (same_key(zyg.failed_key, zyg.failed_key_len, key, key_len)) {
+        snprintf(note, cap, "plain start: %s", zyg.failed);
+        return 0;
+    }
+    if (zyg.pid <= 0) {
+        if (zyg.lost[0]) snprintf(note, cap, "plain start: %s; a new zygote starts after this block", zyg.lost);
+        else snprintf(note, cap, "plain start: the zygote starts after this block");
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    if (!same_key(zyg.key, zyg.key_len, key, key_len)) {
+        snprintf(note, cap, "plain start: the zygote was started for another command, environment or directory; "
+                            "it is replaced after this block");
+        zygote_kill("replaced for another command, environment or directory");
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    const char *why = zygote_touched();
+    if (why) {
+        snprintf(note, cap, "plain start: the zygote was replaced because %s", why);
+        zygote_kill(why);
+        zyg.tampered++;
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    (void)z;
+    return 1;
+}
+
+/* Opens one of the block's pipe ends held by PID, checking it is a pipe. */
+static int open_child_pipe(pid_t pid, int fd, int mode) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+    int got = open(path, mode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (got >= 0 && (fstat(got, &st) < 0 || !S_ISFIFO(st.st_mode))) {
+        close(got);
+        got = -1;
+    }
+    return got;
+}
+
+/*
+ * Has the zygote fork a process for a block; once it is adopted and has made its pipes, opens their other ends.
+ * Returns 1 with *c set; 0 when there is none (*note says why; a zygote that failed is replaced).
+ */
+static int zygote_spawn_child(uint32_t fork_timeout_ms, zygote_child *c, char *note, size_t cap) {
+    char msg[ZYGOTE_MSG_MAX];
+    pid_t sender;
+    /* Leftovers of a block's process given up on earlier are not answers to this request. */
+    while (recv(zyg.ctl, msg, sizeof msg, MSG_DONTWAIT) > 0) {}
+    char req[32];
+    int len = snprintf(req, sizeof req, "F%d", (int)getpid());
+    if (send(zyg.ctl, req, (size_t)len, MSG_NOSIGNAL) != len) {
+        snprintf(note, cap, "plain start: the zygote does not take requests (%s); it is replaced", strerror(errno));
+        zygote_kill("it stopped taking requests");
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    ssize_t n = zygote_recv(msg, sizeof msg, now_us() + (uint64_t)fork_timeout_ms * 1000u, &sender);
+    if (n <= 0) {
+        snprintf(note, cap, "plain start: the zygote %s; it is replaced", n < 0 ? "did not fork in time" : "is gone");
+        zygote_kill(n < 0 ? "it did not fork in time" : "it went away");
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    if (msg[0] == 'E') {
+        snprintf(note, cap, "plain start: %.900s", msg + 1);
+        return 0;
+    }
+    int claimed, want[4];
+    if (msg[0] != 'R' || sscanf(msg + 1, "%d %d %d %d %d", &claimed, &want[0], &want[1], &want[2], &want[3]) != 5
+            || claimed != sender || sender <= 0 || sender == zyg.pid) {
+        snprintf(note, cap, "plain start: the zygote answered a fork with something else; it is replaced");
+        if (sender > 0 && sender != zyg.pid) kill(sender, SIGKILL);
+        zygote_kill("it answered a fork with something else");
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    c->pid = sender;
+    c->fds[0] = c->fds[1] = c->fds[2] = c->go = -1;
+    /* It must be our child now (adopted), as a plain start is. */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    const char *fail = NULL;
+    if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid != 0) {
+        fail = "its fork is not the agent's child";
+    } else {
+        c->fds[0] = open_child_pipe(c->pid, want[0], O_WRONLY);
+        c->fds[1] = open_child_pipe(c->pid, want[1], O_RDONLY);
+        c->fds[2] = open_child_pipe(c->pid, want[2], O_RDONLY);
+        c->go = open_child_pipe(c->pid, want[3], O_WRONLY);
+        if (c->fds[0] < 0 || c->fds[1] < 0 || c->fds[2] < 0 || c->go < 0) fail = "its fork's pipes cannot be opened";
+    }
+    if (fail) {
+        child_discard(c);
+        snprintf(note, cap, "plain start: %s; the zygote is replaced", fail);
+        zygote_kill(fail);
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Gives a forked process its block: its rlimits, then the working directory and argv. It answers once it has
+ * checked that it can run the block as a plain start would (K), or declines (D: its start-up inputs changed, or
+ * the script is not one it can run); then the block runs. Returns 1 when it runs the block; 0 when the block must
+ * have a plain start (the process is gone then, and *note says why).
+ */
+static int zygote_give_block(zygote_child *c, const zygote_spec *z, char **argv, uint32_t argc, const char *cwd,
+                             uint64_t fsize_limit, uint64_t nproc_limit, char *note, size_t cap) {
+    const char *fail = NULL;
+    struct rlimit core = {0, 0};
+    if (prlimit(c->pid, RLIMIT_CORE, &core, NULL) < 0) fail = "its fork's rlimits cannot be set";
+    if (!fail && fsize_limit > 0) {
+        struct rlimit fs = {fsize_limit, fsize_limit};
+        if (prlimit(c->pid, RLIMIT_FSIZE, &fs, NULL) < 0) fail = "its fork's rlimits cannot be set";
+    }
+    if (!fail && nproc_limit > 0) {
+        struct rlimit np = {nproc_limit, nproc_limit};
+        if (prlimit(c->pid, RLIMIT_NPROC, &np, NULL) < 0) fail = "its fork's rlimits cannot be set";
+    }
+    /* Its length on a line, then: working directory, index of the script, argv; NUL-separated. */
+    size_t body = strlen(cwd) + 12;
+    for (uint32_t i = 0; i < argc; i++) body += strlen(argv[i]) + 1;
+    char *req = fail ? NULL : malloc(body + 24);
+    if (!fail && (!req || body + 24 > BLOCK_REQUEST_MAX)) fail = "the command line is too long for the zygote's fork";
+    if (!fail) {
+        int head = snprintf(req, 24, "%zu\n", (size_t)0);
+        size_t len = (size_t)snprintf(req + head, body, "%s%c%u", cwd, 0, z->script);
+        for (uint32_t i = 0; i < argc; i++) {
+            req[head + len++] = 0;
+            size_t n = strlen(argv[i]);
+            memcpy(req + head + len, argv[i], n);
+            len += n;
+        }
+        char line[24];
+        int lh = snprintf(line, sizeof line, "%zu\n", len);
+        memmove(req + lh, req + head, len);
+        memcpy(req, line, (size_t)lh);
+        len += (size_t)lh;
+        /* Non-blocking, and smaller than the pipe's buffer: the whole request or nothing. */
+        if (write(c->go, req, len) != (ssize_t)len) fail = "its fork did not take its block";
+    }
+    free(req);
+    close(c->go);
+    c->go = -1;
+    char msg[ZYGOTE_MSG_MAX];
+    pid_t sender = 0;
+    ssize_t n = 0;
+    if (!fail) {
+        uint64_t deadline = now_us() + (uint64_t)z->fork_timeout_ms * 1000u;
+        while ((n = zygote_recv(msg, sizeof msg, deadline, &sender)) > 0 && sender != c->pid) {}
+        if (n <= 0) fail = n < 0 ? "its fork did not answer in time" : "the zygote went away";
+    }
+    if (fail) {
+        child_discard(c);
+        snprintf(note, cap, "plain start: %s; the zygote is replaced", fail);
+        zygote_kill(fail);
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    if (msg[0] == 'D') {
+        /* Its start-up inputs changed, or the script is not one a fork can run: a new zygote after this block. */
+        snprintf(note, cap, "plain start: the zygote's fork declined: %.900s", msg + 1);
+        child_discard(c);
+        zygote_kill("its fork declined a block");
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    if (msg[0] != 'K') {
+        child_discard(c);
+        snprintf(note, cap, "plain start: the zygote's fork answered with something else; the zygote is replaced");
+        zygote_kill("its fork answered with something else");
+        zyg.lost[0] = 0;
+        return 0;
+    }
+    zyg.forks++;
+    return 1;
+}
+
+/* The process for this run's block: the spare forked after the last run, else one forked now. */
+static int zygote_fork(const zygote_spec *z, char **argv, uint32_t argc, const char *cwd, uint64_t fsize_limit,
+                       uint64_t nproc_limit, pid_t *pid_out, int fds[3], char *note, size_t cap) {
+    zygote_child c = spare;
+    spare.pid = 0;
+    spare.fds[0] = spare.fds[1] = spare.fds[2] = spare.go = -1;
+    if (c.pid <= 0 && !zygote_spawn_child(z->fork_timeout_ms, &c, note, cap)) return 0;
+    if (!zygote_give_block(&c, z, argv, argc, cwd, fsize_limit, nproc_limit, note, cap)) return 0;
+    *pid_out = c.pid;
+    for (int i = 0; i < 3; i++) fds[i] = c.fds[i];
+    return 1;
+}
+
+/* After a run that asked for a zygote: replace a used-up one, start one where there is none. */
+static void zygote_after_run(const zygote_spec *z, int used, char **argv, char **envp, const char *cwd,
+                             unsigned char *key, size_t key_len) {
+    if (!contained || same_key(zyg.failed_key, zyg.failed_key_len, key, key_len)) { free(key); return; }
+    if (used && zyg.pid > 0) zyg.tampered = 0; /* a block ran in it and left it intact: the count is of replacements in a row */
+    if (zyg.pid > 0 && z->max_forks > 0 && zyg.forks >= z->max_forks) {
+        zygote_kill("it served its number of forks");
+        zyg.lost[0] = 0;
+    }
+    if (zyg.pid > 0 && zyg.ready && z->prepare && spare.pid <= 0 && !zygote_touched()) {
+        /* The next block's process, forked now: its fork and set-up are off that block's path. */
+        char ignored[ZYGOTE_NOTE_MAX + 1];
+        if (!zygote_spawn_child(z->fork_timeout_ms, &spare, ignored, sizeof ignored)) spare.pid = 0;
+    }
+    if (zyg.pid > 0 || !z->prepare) { free(key); return; }
+    if (zyg.tampered > z->max_restarts) {
+        zyg.key = key;
+        zyg.key_len = key_len;
+        zygote_fail("the zygote was replaced %u times in a row after blocks touched it", zyg.tampered);
+        return;
+    }
+    free(zyg.key);
+    zygote_start(z, argv, envp, cwd, key, key_len);
+}
+
+/* Reads a process's state from /proc/PID/status: 1 if it is alive and not yet sent SIGKILL, else 0. */
+static int needs_kill(pid_t pid) {
+    proc_status st;
+    if (read_status(pid, &st) < 0) return 0; /* gone */
+    if (st.state == 'Z' || st.state == 'X') return 0;
+    const unsigned long long sigkill = 1ull << (SIGKILL - 1);
+    return !((st.sigpnd | st.shdpnd) & sigkill);
+}
+
+/*
+ * Kills every process of the sandbox but the agent and the zygote: what kill(-1) does, sparing one. Every
+ * process alive at the start of a round is seen in it; a process made during a round has a parent alive at its
+ * start, killed in it (then another round follows) or made during it. So a round that finds nothing left to kill
+ * (every process a zombie or with SIGKILL pending) proves that nothing else can run any more. Returns 0 when
+ * /proc cannot be read or the rounds run out; the caller then uses kill(-1).
+ */
+static int sweep_sparing_zygote(void) {
+    pid_t self = getpid();
+    for (int round = 0; round < SWEEP_ROUNDS; round++) {
+        DIR *d = opendir("/proc");
+        if (!d) return 0;
+        int killed = 0;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            char *end;
+            long p = strtol(de->d_name, &end, 10);
+            if (*end || p <= 0 || p == self || p == zyg.pid) continue;
+            if (needs_kill((pid_t)p) && kill((pid_t)p, SIGKILL) == 0) killed++;
+        }
+        closedir(d);
+        if (!killed) return 1;
+    }
+    return 0;
+}
+
+/* ---------- killing what a run left behind ---------- */
+
+static void kill_run(pid_t pgid) {
+    if (!contained) {
+        kill(-pgid, SIGKILL);
+        return;
+    }
+    if (zyg.pid > 0 && zyg.ready) {
+        if (sweep_sparing_zygote()) {
+            /* Checked once nothing else can run: a touched zygote dies too, and is replaced after the run. */
+            const char *why = zygote_touched();
+            if (why) {
+                zygote_kill(why);
+                zyg.tampered++;
+            }
+            return;
+        }
+        zygote_kill("ending the run could not spare it");
+    }
+    kill(-1, SIGKILL); /* everything in this pid namespace but us (and pid 1) */
+}
+
+static void reap_all(pid_t main_pid, int *main_status, struct rusage *main_usage, int *main_done) {
+    for (;;) {
+        int st;
+        struct rusage ru;
+        pid_t p = wait4(-1, &st, WNOHANG, &ru);
+        if (p <= 0) return;
+        if (p == main_pid && !*main_done) {
+            *main_status = st;
+            *main_usage = ru;
+            *main_done = 1;
+        }
+        child_reaped(p, st);
+    }
+}
+
+/* A plain start: fork, then exec the command. Returns the pid, or -1 after sending an error frame. */
+static pid_t spawn_plain(char **argv, char **envp, const char *cwd, uint64_t fsize_limit, uint64_t nproc_limit,
+                         int fds[3], int *exec_errno) {
     int in_pipe[2], out_pipe[2], err_pipe[2], exec_pipe[2];
     if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(exec_pipe, O_CLOEXEC)) {
         send_error("pipe failed: %s", strerror(errno));
-        free_list(&before);
-        goto cleanup;
+        return -1;
     }
-
-    uint64_t started = now_us();
     pid_t pid = fork();
     if (pid < 0) {
         send_error("fork failed: %s", strerror(errno));
-        free_list(&before);
-        goto cleanup;
+        return -1;
     }
     if (pid == 0) {
         sigset_t none;
@@ -626,13 +1347,76 @@ static void handle_run(reader *r) {
     }
     close(in_pipe[0]); close(out_pipe[1]); close(err_pipe[1]); close(exec_pipe[1]);
     set_nonblock(in_pipe[1]); set_nonblock(out_pipe[0]); set_nonblock(err_pipe[0]);
-
-    int exec_errno = 0;
-    if (read(exec_pipe[0], &exec_errno, sizeof exec_errno) != sizeof exec_errno) exec_errno = 0;
+    if (read(exec_pipe[0], exec_errno, sizeof *exec_errno) != sizeof *exec_errno) *exec_errno = 0;
     close(exec_pipe[0]);
+    fds[0] = in_pipe[1];
+    fds[1] = out_pipe[0];
+    fds[2] = err_pipe[0];
+    return pid;
+}
 
-    int fds[2] = {out_pipe[0], err_pipe[0]};
-    int in_fd = in_pipe[1];
+static void handle_run(reader *r) {
+    uint32_t timeout_ms = rd_u32(r);
+    uint64_t out_limit[2];
+    out_limit[0] = rd_u64(r);
+    out_limit[1] = rd_u64(r);
+    uint64_t fsize_limit = rd_u64(r);
+    uint64_t nproc_limit = rd_u64(r);
+    char *cwd = rd_str(r, NULL);
+    uint32_t argc = rd_u32(r);
+    zygote_spec zspec;
+    memset(&zspec, 0, sizeof zspec);
+    unsigned char *key = NULL;
+    size_t key_len = 0;
+    if (r->bad || argc == 0 || argc > 4096) { send_error("malformed run request"); free(cwd); return; }
+    char **argv = calloc((size_t)argc + 1, sizeof *argv);
+    for (uint32_t i = 0; i < argc && !r->bad; i++) argv[i] = rd_str(r, NULL);
+    uint32_t envc = rd_u32(r);
+    char **envp = r->bad || envc > 4096 ? NULL : calloc((size_t)envc + 1, sizeof *envp);
+    for (uint32_t i = 0; envp && i < envc && !r->bad; i++) envp[i] = rd_str(r, NULL);
+    size_t stdin_len = 0;
+    char *stdin_data = rd_str(r, &stdin_len);
+    if (!r->bad) rd_spec(r, &zspec);
+    if (r->bad || !envp || zspec.script >= argc) { send_error("malformed run request"); goto cleanup; }
+    if (contained && runs_as_root()) {
+        send_error("refusing to run code as uid 0 or gid 0 in a sandbox (the agent runs as uid %d gid %d): "
+                   "start the sandbox as an unprivileged user", (int)geteuid(), (int)getegid());
+        goto cleanup;
+    }
+    /* No user code runs while a zygote is still starting (it is not locked down yet). */
+    zygote_settle();
+
+    char note[ZYGOTE_NOTE_MAX + 1] = "";
+    int use_zygote = 0;
+    if (zspec.script > 0) {
+        key = zygote_key(&zspec, argv, envp, cwd, &key_len);
+        use_zygote = key != NULL && zygote_usable(&zspec, key, key_len, note, sizeof note);
+    }
+    /* A spare fork this run does not take must not be there while its code runs. */
+    if (!use_zygote) child_discard_spare();
+
+    file_list before = snapshot();
+    int64_t oom_before = read_oom_kills();
+
+    int child_fds[3];
+    int exec_errno = 0;
+    int via_zygote = 0;
+    uint64_t started = now_us();
+    pid_t pid = -1;
+    if (use_zygote) {
+        via_zygote = zygote_fork(&zspec, argv, argc, cwd, fsize_limit, nproc_limit, &pid, child_fds, note, sizeof note);
+    }
+    if (!via_zygote) {
+        started = now_us();
+        pid = spawn_plain(argv, envp, cwd, fsize_limit, nproc_limit, child_fds, &exec_errno);
+        if (pid < 0) {
+            free_list(&before);
+            goto cleanup;
+        }
+    }
+
+    int fds[2] = {child_fds[1], child_fds[2]};
+    int in_fd = child_fds[0];
     size_t in_off = 0;
     if (stdin_len == 0) { close(in_fd); in_fd = -1; }
     uint64_t sent[2] = {0, 0};
@@ -752,6 +1536,9 @@ static void handle_run(reader *r) {
     free_list(&before);
     free_list(&after);
 
+    if (via_zygote) flags |= F_ZYGOTE;
+    if (note[0]) send_frame('z', note, (uint32_t)strlen(note));
+
     int32_t code = 0, sig = 0;
     if (WIFEXITED(main_status)) code = WEXITSTATUS(main_status);
     else if (WIFSIGNALED(main_status)) { sig = WTERMSIG(main_status); code = 128 + sig; }
@@ -764,7 +1551,15 @@ static void handle_run(reader *r) {
     put_u32(x + 28, (uint32_t)exec_errno);
     send_frame('x', x, sizeof x);
 
+    /* After the result is out: a zygote for the next block starts while the controller handles this one. */
+    if (key) {
+        zygote_after_run(&zspec, via_zygote, argv, envp, cwd, key, key_len);
+        key = NULL;
+    }
+
 cleanup:
+    free(key);
+    free_spec(&zspec);
     for (uint32_t i = 0; argv && i < argc; i++) free(argv[i]);
     free(argv);
     for (uint32_t i = 0; envp && i < envc; i++) free(envp[i]);
@@ -825,7 +1620,9 @@ static int serve(int seccomp) {
         free(payload);
         if (controller_gone) return 0;
         /* Orphans of earlier runs are ours to reap (we may be pid 1). */
-        while (waitpid(-1, NULL, WNOHANG) > 0) {}
+        int st;
+        pid_t p;
+        while ((p = waitpid(-1, &st, WNOHANG)) > 0) child_reaped(p, st);
     }
 }
 

@@ -150,6 +150,7 @@ public final class AgentRuntime implements AutoCloseable {
         ExecutionPort port = own.or(() -> given).orElseThrow();
         WorkspaceExecutions executions = new WorkspaceExecutions(port, callers,
                 port instanceof ClusterPort ? Optional.of(cluster) : Optional.empty(), engine,
+                Optional.of(root.getString("agentexec.agents.execution.default-image")).filter(i -> !i.isBlank()),
                 root.getDuration("agentexec.agents.execution.overloaded-retry-for"));
         ExecutorService llmThreads = Executors.newFixedThreadPool(settings.llmThreads(), r -> {
             Thread t = new Thread(r, "agentexec-llm");

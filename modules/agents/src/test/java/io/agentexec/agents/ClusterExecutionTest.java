@@ -73,7 +73,7 @@ class ClusterExecutionTest {
 
             assertEquals(ConversationStatus.TERMINATED, result.status());
             assertEquals("exitcode: 0 (execution succeeded)\nCode output: kept\n", result.chatHistory().get(4).content());
-            String sandbox = WorkspaceExecutions.sandboxId(id + "/cluster_executor/ws", "python");
+            String sandbox = WorkspaceExecutions.sandboxId(id + "/cluster_executor/ws", "image");
             // the chat is over: its workspace's sandbox is closed (released), after its two runs
             SandboxView view = awaitStatus(sandbox, SandboxView.Status.CLOSED);
             assertEquals(2, view.executions());
@@ -97,7 +97,7 @@ class ClusterExecutionTest {
         assertEquals(Verdict.OK, service().execute(call(workspace, "k-" + UUID.randomUUID(), "print(1)"))
                 .toCompletableFuture().get().verdict());
         service().release(workspace);
-        String sandbox = WorkspaceExecutions.sandboxId(workspace, "python");
+        String sandbox = WorkspaceExecutions.sandboxId(workspace, "image");
         // closing is asynchronous; the entity answers in order, so the view below comes after the close
         SandboxView view = runtime.cluster().closeSandbox(sandbox).toCompletableFuture().get();
         assertEquals(SandboxView.Status.CLOSED, view.status());
@@ -110,8 +110,27 @@ class ClusterExecutionTest {
     }
 
     /**
+     * AG2's usual mixed message (python, then bash, then node, sharing files) runs in one sandbox of the default
+     * polyglot image: before, each language had its own image and sandbox, and node found neither file nor node.
+     */
+    @Test
+    void aChatsLanguagesShareOneWorkspace() throws Exception {
+        String workspace = "mixed/" + UUID.randomUUID() + "/agent/ws";
+        Limits limits = io.agentexec.sandbox.EngineSettings.load().defaultLimits().withTimeout(Duration.ofSeconds(60));
+        ExecutionCall mixed = new ExecutionCall(workspace, "k-" + UUID.randomUUID(), Isolation.DOCKER, Optional.empty(),
+                Optional.empty(), List.of(), ExecutionRequest.builder(limits).blocks(List.of(
+                        new CodeBlock("python", "open('d.txt', 'w').write('shared')"),
+                        new CodeBlock("bash", "cat d.txt; echo; echo more >> d.txt"),
+                        new CodeBlock("javascript", "console.log(require('fs').readFileSync('d.txt', 'utf8').trim())")))
+                .build());
+        ExecutionResult result = service().execute(mixed).toCompletableFuture().get();
+        assertEquals(Verdict.OK, result.verdict(), result.message());
+        assertEquals("shared\nsharedmore\n", result.stdout());
+    }
+
+    /**
      * AG2's use_docker: false means "on the host" in AG2; here it runs in the cluster's default sandbox (a
-     * container on a worker), never on the node that hosts the chat.
+     * container on a worker, in the default polyglot image), never on the node that hosts the chat.
      */
     @Test
     void useDockerFalseRunsInTheClustersSandboxNeverOnThisNode() throws Exception {
@@ -122,10 +141,11 @@ class ClusterExecutionTest {
         ExecutionResult result = service().execute(noDocker).toCompletableFuture().get();
         assertEquals(Verdict.OK, result.verdict(), result.message());
         assertEquals("65534\n", result.stdout());
-        SandboxView view = runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "python"))
+        SandboxView view = runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "image"))
                 .toCompletableFuture().get();
         assertEquals(SandboxView.Status.ACTIVE, view.status(), "it ran in a cluster sandbox");
-        assertEquals(Optional.empty(), view.image(), "without AG2's Docker settings: the language's image");
+        assertEquals(Optional.of("agentexec/polyglot:bookworm"), view.image(),
+                "without AG2's Docker settings: the default image, not the one asked for");
         assertEquals(Optional.empty(), view.docker());
     }
 
@@ -142,7 +162,7 @@ class ClusterExecutionTest {
                 ExecutionRequest.builder(asked).blocks(List.of(new CodeBlock("python", "print('within')"))).build());
         ExecutionResult result = service().execute(greedy).toCompletableFuture().get();
         assertEquals(Verdict.OK, result.verdict(), result.message());
-        SandboxView view = runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "python"))
+        SandboxView view = runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "image"))
                 .toCompletableFuture().get();
         Limits ceilings = runtime.cluster().policy().policy().ceilings();
         Limits held = view.limits().orElseThrow();
@@ -244,7 +264,7 @@ class ClusterExecutionTest {
         assertEquals(Verdict.POLICY_VIOLATION, refused.verdict());
         assertTrue(refused.message().contains("--cap-add"), refused.message());
         assertEquals("", refused.stdout());
-        assertEquals(SandboxView.Status.NONE, runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "python"))
+        assertEquals(SandboxView.Status.NONE, runtime.cluster().sandbox(WorkspaceExecutions.sandboxId(workspace, "image"))
                 .toCompletableFuture().get().status(), "no sandbox was made");
     }
 

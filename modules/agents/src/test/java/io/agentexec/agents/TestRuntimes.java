@@ -39,7 +39,7 @@ final class TestRuntimes {
                 agentexec.agents.llm.retry.min-backoff = 20ms
                 agentexec.agents.llm.retry.max-backoff = 100ms
                 # an image the policy lets through but no worker has: how a sandbox error is made on purpose
-                agentexec.policy.allowed-images = ["agentexec/datascience:bookworm", "agentexec/does-not-exist:1"]
+                agentexec.policy.allowed-images = ["agentexec/datascience:bookworm", "agentexec/polyglot:bookworm", "agentexec/does-not-exist:1"]
                 """));
     }
 

@@ -8,12 +8,14 @@ import io.agentexec.sandbox.agent.RunSpec;
 import io.agentexec.sandbox.backend.BackendSession;
 import io.agentexec.sandbox.blocks.FilenameDirective;
 import io.agentexec.sandbox.language.Language;
+import io.agentexec.sandbox.language.Zygote;
 import io.agentexec.sandbox.model.BlockOutcome;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.FileWritten;
 import io.agentexec.sandbox.model.InvalidRequestException;
+import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
 import io.agentexec.sandbox.model.WorkspaceFile;
 import java.io.ByteArrayOutputStream;
@@ -29,14 +31,24 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.OptionalLong;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A sandbox whose workspace persists across requests: AG2's per-agent working directory. Requests
  * run one at a time, each block after the previous one succeeded, as AG2 does.
  */
 public final class SandboxSession implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(SandboxSession.class);
     private static final Duration FILE_TIMEOUT = Duration.ofSeconds(30);
     private static final int EXIT_TIMEOUT = 124;
+    /** Marks agentexec's own line in a reply, so neither the model nor a person takes it for the program's output. */
+    static final String WORDS_PREFIX = "[agentexec] ";
+    /** The backend whose agent is not alone in a pid namespace: no zygotes there (the agent would refuse them). */
+    private static final String UNCONTAINED_BACKEND = "unsafe-local";
+    /** Bootstrap sources, read once per JVM. */
+    private static final Map<Zygote, byte[]> bootstraps = new ConcurrentHashMap<>();
 
     private final BackendSession backend;
     private final String backendName;
@@ -73,6 +85,18 @@ public final class SandboxSession implements AutoCloseable {
     }
 
     public synchronized ExecutionResult execute(ExecutionRequest request, OutputListener listener) {
+        return execute(request, listener, false);
+    }
+
+    /**
+     * Runs a request that is the session's last (a one-off's): the same, but no pre-initialised interpreter is
+     * started after its last block, where it would only die with the session.
+     */
+    public synchronized ExecutionResult executeLast(ExecutionRequest request, OutputListener listener) {
+        return execute(request, listener, true);
+    }
+
+    private ExecutionResult execute(ExecutionRequest request, OutputListener listener, boolean last) {
         if (!isUsable()) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "sandbox " + id() + " is no longer usable", backendName);
         }
@@ -85,7 +109,7 @@ public final class SandboxSession implements AutoCloseable {
                 }
                 backend.channel().writeFile(file.path(), file.content(), 0644, FILE_TIMEOUT);
             }
-            return runBlocks(request, listener);
+            return runBlocks(request, listener, last);
         } catch (AgentRefusal | InvalidRequestException e) {
             return ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, e.getMessage(), backendName);
         } catch (AgentException | io.agentexec.sandbox.backend.SandboxUnavailableException e) {
@@ -104,7 +128,7 @@ public final class SandboxSession implements AutoCloseable {
         }
     }
 
-    private ExecutionResult runBlocks(ExecutionRequest request, OutputListener listener) {
+    private ExecutionResult runBlocks(ExecutionRequest request, OutputListener listener, boolean last) {
         ByteArrayOutputStream stdout = new ByteArrayOutputStream();
         ByteArrayOutputStream stderr = new ByteArrayOutputStream();
         ByteArrayOutputStream output = new ByteArrayOutputStream();
@@ -118,6 +142,7 @@ public final class SandboxSession implements AutoCloseable {
         OptionalInt signal = OptionalInt.empty();
         Verdict verdict = Verdict.OK;
         String message = "";
+        String words = "";
 
         for (int i = 0; i < request.blocks().size(); i++) {
             CodeBlock block = request.blocks().get(i);
@@ -128,7 +153,7 @@ public final class SandboxSession implements AutoCloseable {
                 String text = "unknown language " + tag;
                 output.writeBytes(text.getBytes(StandardCharsets.UTF_8));
                 stderr.writeBytes(text.getBytes(StandardCharsets.UTF_8));
-                outcomes.add(new BlockOutcome(i, tag, Verdict.RUNTIME_ERROR, 1, 0));
+                outcomes.add(new BlockOutcome(i, tag, Verdict.RUNTIME_ERROR, 1, 0, BlockOutcome.NONE));
                 exitCode = 1;
                 verdict = Verdict.RUNTIME_ERROR;
                 message = text;
@@ -156,11 +181,12 @@ public final class SandboxSession implements AutoCloseable {
             long remainingErr = Math.max(0, request.limits().outputBytesPerStream() - stderr.size());
             RunSpec spec = new RunSpec(language.get().commandFor(fileName), env, backend.workspace(), request.stdin(),
                     request.limits().timeout().toMillis(), remainingOut, remainingErr, request.limits().workspaceBytes(),
-                    backend.runProcessLimit(request.limits()));
+                    backend.runProcessLimit(request.limits()),
+                    zygoteFor(language.get(), request.limits(), !(last && i == request.blocks().size() - 1)));
             RunOutcome run;
             running = true;
             try {
-                run = backend.channel().run(spec, listener, settings.agentBackstop());
+                run = backend.channel().run(spec, listener, backstop());
             } finally {
                 running = false;
             }
@@ -181,19 +207,52 @@ public final class SandboxSession implements AutoCloseable {
             Verdict blockVerdict = judge(run);
             exitCode = blockVerdict == Verdict.TIMEOUT ? EXIT_TIMEOUT : run.exitCode();
             signal = run.signal() == 0 ? OptionalInt.empty() : OptionalInt.of(run.signal());
-            outcomes.add(new BlockOutcome(i, language.get().name(), blockVerdict, exitCode, run.wallMicros() / 1000));
+            if (!run.startNote().isEmpty()) {
+                log.debug("sandbox {} block {}: {}", id(), i, run.startNote());
+            }
+            outcomes.add(new BlockOutcome(i, language.get().name(), blockVerdict, exitCode, run.wallMicros() / 1000,
+                    run.zygote() ? BlockOutcome.ZYGOTE : BlockOutcome.EXEC));
             verdict = blockVerdict;
             message = explain(blockVerdict, run, request, language.get());
+            words = inWords(blockVerdict, exitCode, run, request, language.get());
             if (blockVerdict != Verdict.OK) {
                 break;
             }
         }
         String out = decode(output.toByteArray());
-        String ag2Output = verdict == Verdict.TIMEOUT ? out + "\nTimeout" : out;
+        // The model reads this text: a verdict other than a plain result is said in words, on a line of its own
+        // (before AG2's own "Timeout", which stays the last line of a timed-out run's reply).
+        String said = words.isEmpty() ? "" : (out.isEmpty() || out.endsWith("\n") ? "" : "\n") + WORDS_PREFIX + words;
+        String ag2Output = verdict == Verdict.TIMEOUT ? out + said + "\nTimeout" : out + said;
         return new ExecutionResult(verdict, exitCode, signal, decode(stdout.toByteArray()), decode(stderr.toByteArray()),
                 out, stdoutTruncated, stderrTruncated, stdout.size(), stderr.size(), wallMicros / 1000,
                 peak < 0 ? OptionalLong.empty() : OptionalLong.of(peak), written, outcomes, message, backendName,
                 ExecutionResult.ag2Reply(exitCode, ag2Output));
+    }
+
+    /**
+     * The zygote a block of this language asks the agent for: where the language has one, zygotes are enabled, the
+     * agent is contained (not unsafe-local) and the block's memory limit leaves room for one.
+     */
+    private Optional<RunSpec.Zygote> zygoteFor(Language language, Limits limits, boolean prepare) {
+        ZygoteSettings z = settings.zygote();
+        if (language.zygote().isEmpty() || !z.enabled() || UNCONTAINED_BACKEND.equals(backendName)
+                || limits.memoryBytes() < z.minMemoryBytes()) {
+            return Optional.empty();
+        }
+        Zygote zygote = language.zygote().get();
+        byte[] source = bootstraps.computeIfAbsent(zygote, Zygote::source);
+        return Optional.of(new RunSpec.Zygote(language.interpreterArgumentCount(), zygote.startArguments(), source,
+                z.startTimeout(), z.forkTimeout(), z.forksPerZygote(), z.maxRestarts(), prepare));
+    }
+
+    /**
+     * How long past a run's timeout the agent may take to answer: with zygotes, a run (of any language) may first
+     * wait for one still starting (no user code runs before it is locked down), then for a fork of it.
+     */
+    private Duration backstop() {
+        ZygoteSettings z = settings.zygote();
+        return z.enabled() ? settings.agentBackstop().plus(z.startTimeout()).plus(z.forkTimeout()) : settings.agentBackstop();
     }
 
     /** What the engine saw decides, in this order: it cut the output, the clock ran out, the kernel OOM-killed. */
@@ -224,6 +283,34 @@ public final class SandboxSession implements AutoCloseable {
                     : "";
             default -> "";
         };
+    }
+
+    /**
+     * The verdict in words for the model, where the output alone does not say it (AG2's format has no place for
+     * it: a killed run just shows exit code 137): empty for a plain result.
+     */
+    static String inWords(Verdict verdict, int exitCode, RunOutcome run, ExecutionRequest request, Language language) {
+        return switch (verdict) {
+            case TIMEOUT -> "timed out after " + seconds(request.limits().timeout())
+                    + " s: the run was stopped and every process it started was killed";
+            case MEMORY_LIMIT -> "killed for exceeding " + megabytes(request.limits().memoryBytes())
+                    + " MB of memory (exit code " + exitCode + ")";
+            case OUTPUT_LIMIT -> "output cut at " + request.limits().outputBytesPerStream() + " bytes (stdout and stderr "
+                    + "each); the run was killed for printing more (exit code " + exitCode + ")";
+            case CANCELLED -> "cancelled: the run was stopped and every process it started was killed";
+            case RUNTIME_ERROR -> run.spawnFailed() ? "interpreter missing: cannot start " + language.command().get(0)
+                    + " in this sandbox's image (errno " + run.spawnErrno() + ")" : "";
+            default -> "";
+        };
+    }
+
+    private static String seconds(java.time.Duration d) {
+        return d.toMillis() % 1000 == 0 ? Long.toString(d.toSeconds()) : Double.toString(d.toMillis() / 1000.0);
+    }
+
+    private static String megabytes(long bytes) {
+        return bytes % (1024 * 1024) == 0 ? Long.toString(bytes / (1024 * 1024))
+                : String.format(java.util.Locale.ROOT, "%.1f", bytes / (1024.0 * 1024));
     }
 
     /** AG2's infer_lang: a block without a tag is shell if it starts like a command, else Python. */

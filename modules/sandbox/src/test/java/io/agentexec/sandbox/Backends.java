@@ -2,7 +2,9 @@ package io.agentexec.sandbox;
 
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 
 /**
  * One engine per backend for the whole test run: real Docker and real bubblewrap, never a mock.
@@ -10,6 +12,8 @@ import java.util.Map;
  */
 final class Backends {
     private static final Map<BackendChoice, SandboxEngine> ENGINES = new EnumMap<>(BackendChoice.class);
+    /** Engines with other settings (zygotes off, ...), by a name the tests give them and the backend. */
+    private static final Map<String, SandboxEngine> VARIANTS = new LinkedHashMap<>();
 
     private Backends() {
     }
@@ -22,10 +26,29 @@ final class Backends {
         });
     }
 
+    /**
+     * An engine of this backend whose settings {@code change} made from the defaults; one per {@code name} and
+     * backend for the whole run, closed with the others.
+     */
+    static synchronized SandboxEngine variant(String name, BackendChoice choice, UnaryOperator<EngineSettings> change) {
+        return VARIANTS.computeIfAbsent(name + "/" + choice, k -> {
+            SandboxEngine engine = SandboxEngine.start(change.apply(EngineSettings.load().withBackend(choice)));
+            Runtime.getRuntime().addShutdownHook(new Thread(engine::close));
+            return engine;
+        });
+    }
+
+    /** Every block a plain start: what the zygote path is compared with. */
+    static SandboxEngine plain(BackendChoice choice) {
+        return variant("plain", choice, s -> s.withZygote(s.zygote().withEnabled(false)));
+    }
+
     /** Closes every engine; a later call to {@link #engine} starts a new one. */
     static synchronized void closeAll() {
         ENGINES.values().forEach(SandboxEngine::close);
         ENGINES.clear();
+        VARIANTS.values().forEach(SandboxEngine::close);
+        VARIANTS.clear();
     }
 
     static SandboxEngine docker() {

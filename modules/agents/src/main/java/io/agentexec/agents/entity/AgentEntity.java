@@ -1,5 +1,6 @@
 package io.agentexec.agents.entity;
 
+import io.agentexec.cluster.api.TenantScope;
 import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.annotation.JsonTypeInfo;
 import io.agentexec.agents.AgentDefinition;
@@ -27,12 +28,21 @@ import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
 /**
  * One agent (AG2's AssistantAgent or UserProxyAgent): its definition, its result cache
  * (CachingExecutor), its execution statistics (OptimizedExecutor's execution_stats) and its retry
- * history (RobustCodeExecutor's execution_history). Sharded by the agent's name; every change is an event.
+ * history (RobustCodeExecutor's execution_history). Sharded by the agent's name, scoped to the tenant whose chat runs
+ * it ({@link #entityId}); every change is an event.
  */
 public final class AgentEntity
         extends EventSourcedBehaviorWithEnforcedReplies<AgentEntity.Command, AgentEntity.Event, AgentEntity.State> {
 
     public static final EntityTypeKey<Command> TYPE_KEY = EntityTypeKey.create(Command.class, "Agent");
+
+    /**
+     * The entity of agent {@code name} of {@code tenant} ({@code TENANT.NAME}, as every tenant's id in the cluster):
+     * two tenants' {@code code_executor} are two agents. Agents of in-process chats (no tenant) are their name.
+     */
+    public static String entityId(Optional<String> tenant, String name) {
+        return tenant.map(t -> TenantScope.scoped(t, name)).orElse(name);
+    }
 
     /** Bounds of what an agent remembers, from {@code agentexec.agents.agent}. */
     public record Limits(int cacheEntries, int statisticsSamples, int retryHistory,

@@ -4,6 +4,7 @@ import io.agentexec.agents.AgentDefinition;
 import io.agentexec.agents.ExecutionRecord;
 import io.agentexec.agents.execution.ExecutionPlanner;
 import io.agentexec.agents.execution.WorkspaceExecutions;
+import io.agentexec.cluster.api.TenantScope;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.FileWritten;
@@ -53,12 +54,12 @@ public final class ExecutionPipeline {
         if (violation.isPresent()) {
             ExecutionResult refused = ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1,
                     "Potentially unsafe code detected: " + violation.get(), "policy");
-            return record(agent, executionKey, profile, refused, Optional.empty());
+            return record(agent, owner, executionKey, profile, refused, Optional.empty());
         }
         ExecutionPlanner.Plan plan = planner.plan(agent, owner, executionKey, blocks, profile);
         boolean caching = agent.executorOptions().cacheResults();
         CompletionStage<Optional<CachedResult>> cached = caching
-                ? agentRef(agent.name()).<AgentEntity.CacheAnswer>ask(r -> new AgentEntity.LookupCache(plan.cacheKey(), r),
+                ? agentRef(owner, agent.name()).<AgentEntity.CacheAnswer>ask(r -> new AgentEntity.LookupCache(plan.cacheKey(), r),
                 askTimeout).thenApply(AgentEntity.CacheAnswer::result)
                 : CompletableFuture.completedFuture(Optional.empty());
         return cached.thenCompose(hit -> {
@@ -66,11 +67,11 @@ public final class ExecutionPipeline {
                 CachedResult c = hit.get();
                 ExecutionRecord record = new ExecutionRecord(executionKey, agent.name(), c.verdict(), c.exitCode(),
                         c.output(), 0, plan.profile(), true, c.filesWritten(), c.backend(), Instant.now());
-                return recordSample(agent, record, Optional.empty())
+                return recordSample(owner, record, Optional.empty())
                         .thenApply(d -> new Outcome(record, CACHED_PREFIX + c.ag2Reply()));
             }
             return executions.execute(plan.call())
-                    .thenCompose(result -> record(agent, executionKey, plan.profile(), result,
+                    .thenCompose(result -> record(agent, owner, executionKey, plan.profile(), result,
                             caching ? Optional.of(plan.cacheKey()) : Optional.empty()));
         });
     }
@@ -92,13 +93,13 @@ public final class ExecutionPipeline {
                 ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "execution failed: " + reason, "none"));
     }
 
-    private CompletionStage<Outcome> record(AgentDefinition agent, String executionKey, String profile,
+    private CompletionStage<Outcome> record(AgentDefinition agent, String owner, String executionKey, String profile,
                                             ExecutionResult result, Optional<String> cacheKey) {
         Outcome outcome = outcome(agent, executionKey, profile, result);
         Optional<CachedResult> entry = cacheKey.filter(k -> result.verdict() != Verdict.SANDBOX_ERROR)
                 .map(k -> new CachedResult(k, result.verdict(), result.exitCode(), result.output(), result.ag2Reply(),
                         outcome.record().filesWritten(), result.backend(), result.wallTimeMs()));
-        return recordSample(agent, outcome.record(), entry).thenApply(d -> outcome);
+        return recordSample(owner, outcome.record(), entry).thenApply(d -> outcome);
     }
 
     private static Outcome outcome(AgentDefinition agent, String executionKey, String profile, ExecutionResult result) {
@@ -108,15 +109,19 @@ public final class ExecutionPipeline {
         return new Outcome(record, result.ag2Reply());
     }
 
-    private CompletionStage<Done> recordSample(AgentDefinition agent, ExecutionRecord record, Optional<CachedResult> entry) {
+    private CompletionStage<Done> recordSample(String owner, ExecutionRecord record, Optional<CachedResult> entry) {
         AgentEntity.ExecutionSample sample = new AgentEntity.ExecutionSample(record.profile(),
                 record.verdict() == Verdict.OK, record.wallTimeMs(), record.cached(), Instant.now());
         // statistics are bookkeeping: a chat never fails because they could not be written
-        return agentRef(agent.name()).<Done>ask(r -> new AgentEntity.RecordExecution(sample, entry, r), askTimeout)
+        return agentRef(owner, record.agent()).<Done>ask(r -> new AgentEntity.RecordExecution(sample, entry, r), askTimeout)
                 .exceptionally(e -> Done.getInstance());
     }
 
-    private EntityRef<AgentEntity.Command> agentRef(String name) {
-        return sharding.entityRefFor(AgentEntity.TYPE_KEY, name);
+    /**
+     * The agent's entity, scoped to the tenant of the chat that runs it: two tenants naming their proxy
+     * {@code code_executor} have two agents, with their own statistics and cache.
+     */
+    private EntityRef<AgentEntity.Command> agentRef(String owner, String name) {
+        return sharding.entityRefFor(AgentEntity.TYPE_KEY, AgentEntity.entityId(TenantScope.tenantOf(owner), name));
     }
 }

@@ -26,6 +26,7 @@ public final class AgentChannel implements AutoCloseable {
     private static final int FLAG_OOM = 16;
     private static final int FLAG_SPAWN_FAILED = 32;
     private static final int FLAG_CANCELLED = 64;
+    private static final int FLAG_ZYGOTE = 128;
 
     /** Changed-file reports one run may send: as many as the agent tracks (MAX_TRACKED_FILES in agentexec-agent.c). */
     static final int MAX_CHANGED_FILES = 4096;
@@ -41,6 +42,8 @@ public final class AgentChannel implements AutoCloseable {
      * one request at a time, so at most a couple are ever waiting; more is a flood.
      */
     static final int MAX_QUEUED_REPLIES = 16;
+    /** A run's start note (why a zygote asked for was not used): the agent's are under 1000 bytes. */
+    static final int START_NOTE_FRAME_MAX = 1024;
 
     private final OutputStream toAgent;
     private final BlockingQueue<Frame> frames = new LinkedBlockingQueue<>();
@@ -62,6 +65,7 @@ public final class AgentChannel implements AutoCloseable {
         long stdoutLeft;
         long stderrLeft;
         int changedFilesLeft;
+        boolean startNoteSeen;
         long fileData = -1;
         int queuedReplies;
     }
@@ -91,6 +95,7 @@ public final class AgentChannel implements AutoCloseable {
         return switch (type) {
             case Frame.STDOUT, Frame.STDERR -> FrameDecoder.OUTPUT_FRAME_MAX;
             case Frame.FILE_CHANGED -> CHANGED_FILE_FRAME_MAX;
+            case Frame.START_NOTE -> START_NOTE_FRAME_MAX;
             case Frame.DATA -> {
                 synchronized (expected) {
                     yield expected.fileData < 0 ? 0 : expected.fileData;
@@ -127,6 +132,15 @@ public final class AgentChannel implements AutoCloseable {
                     if (--expected.changedFilesLeft < 0) {
                         throw new AgentException("agent reported more than " + MAX_CHANGED_FILES + " changed files for one run");
                     }
+                }
+                case Frame.START_NOTE -> {
+                    if (!expected.run) {
+                        throw new AgentException("agent sent a start note with no run in progress");
+                    }
+                    if (expected.startNoteSeen) {
+                        throw new AgentException("agent sent more than one start note for one run");
+                    }
+                    expected.startNoteSeen = true;
                 }
                 case Frame.EXIT -> {
                     if (!expected.run) {
@@ -230,6 +244,14 @@ public final class AgentChannel implements AutoCloseable {
             e.string(env.getKey() + "=" + env.getValue());
         }
         e.bytes(spec.stdin());
+        spec.zygote().ifPresent(z -> {
+            e.u32(z.interpreterArguments()).u32(z.startArguments().size());
+            z.startArguments().forEach(e::string);
+            e.bytes(z.bootstrap())
+                    .u32((int) Math.min(Integer.MAX_VALUE, z.startTimeout().toMillis()))
+                    .u32((int) Math.min(Integer.MAX_VALUE, z.forkTimeout().toMillis()))
+                    .u32(z.forksPerZygote()).u32(z.maxRestarts()).u32(z.prepare() ? 1 : 0);
+        });
         synchronized (expected) {
             expected.run = true;
             expected.stdoutLimit = Math.max(0, spec.stdoutLimitBytes());
@@ -237,6 +259,7 @@ public final class AgentChannel implements AutoCloseable {
             expected.stdoutLeft = expected.stdoutLimit;
             expected.stderrLeft = expected.stderrLimit;
             expected.changedFilesLeft = MAX_CHANGED_FILES;
+            expected.startNoteSeen = false;
         }
         send(Frame.RUN, e.toBytes());
 
@@ -245,6 +268,7 @@ public final class AgentChannel implements AutoCloseable {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         ByteArrayOutputStream combined = new ByteArrayOutputStream();
         List<RunOutcome.ChangedFile> changed = new ArrayList<>();
+        String startNote = "";
         for (;;) {
             Frame f = next(deadline, "agent gave no result within the timeout plus " + backstop.toMillis() + " ms");
             switch (f.type()) {
@@ -263,6 +287,7 @@ public final class AgentChannel implements AutoCloseable {
                     long size = d.u64();
                     changed.add(new RunOutcome.ChangedFile(d.rest(), size));
                 }
+                case Frame.START_NOTE -> startNote = new String(f.payload(), StandardCharsets.UTF_8);
                 case Frame.ERROR -> throw new AgentException("agent refused the run: "
                         + new String(f.payload(), StandardCharsets.UTF_8));
                 case Frame.EXIT -> {
@@ -277,7 +302,8 @@ public final class AgentChannel implements AutoCloseable {
                             (flags & FLAG_STDOUT_TRUNCATED) != 0, (flags & FLAG_STDERR_TRUNCATED) != 0,
                             (flags & FLAG_OUTPUT_LIMIT) != 0, (flags & FLAG_OOM) != 0,
                             (flags & FLAG_SPAWN_FAILED) != 0, (flags & FLAG_CANCELLED) != 0, spawnErrno, wall, rss,
-                            out.toByteArray(), err.toByteArray(), combined.toByteArray(), changed);
+                            out.toByteArray(), err.toByteArray(), combined.toByteArray(), changed,
+                            (flags & FLAG_ZYGOTE) != 0, startNote);
                 }
                 default -> throw new AgentException("unexpected frame '" + (char) f.type() + "' during a run");
             }
@@ -313,7 +339,8 @@ public final class AgentChannel implements AutoCloseable {
                 frames.add(Frame.END); // stay ended for later callers
                 throw new AgentException("sandbox agent is gone: " + endReason);
             }
-            if (f.type() != Frame.STDOUT && f.type() != Frame.STDERR && f.type() != Frame.FILE_CHANGED) {
+            if (f.type() != Frame.STDOUT && f.type() != Frame.STDERR && f.type() != Frame.FILE_CHANGED
+                    && f.type() != Frame.START_NOTE) {
                 synchronized (expected) {
                     expected.queuedReplies--;
                 }

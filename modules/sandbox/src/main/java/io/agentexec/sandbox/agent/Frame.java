@@ -10,6 +10,7 @@ record Frame(byte type, byte[] payload) {
     static final byte FILE_CHANGED = 'f';
     static final byte EXIT = 'x';
     static final byte DATA = 'd';
+    static final byte START_NOTE = 'z';
 
     static final byte PING = 'P';
     static final byte RUN = 'R';

@@ -1,6 +1,8 @@
 package io.agentexec.sandbox.language;
 
 import com.typesafe.config.Config;
+import com.typesafe.config.ConfigValueType;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -31,7 +33,7 @@ public final class LanguageTable {
         }
     }
 
-    /** Reads {@code agentexec.sandbox.languages}: a list of objects with name, aliases, image, command, extension, env. */
+    /** Reads {@code agentexec.sandbox.languages}: a list of objects with name, aliases, image, command, extension, env, zygote. */
     public static LanguageTable fromConfig(Config sandboxConfig) {
         List<Language> languages = sandboxConfig.getConfigList("languages").stream().map(c -> new Language(
                 c.getString("name"),
@@ -40,9 +42,26 @@ public final class LanguageTable {
                 c.getStringList("command"),
                 c.getString("extension"),
                 c.hasPath("env") ? c.getConfig("env").entrySet().stream().collect(Collectors.toMap(
-                        Map.Entry::getKey, e -> String.valueOf(e.getValue().unwrapped()))) : Map.of()))
+                        Map.Entry::getKey, e -> String.valueOf(e.getValue().unwrapped()))) : Map.of(),
+                zygote(c)))
                 .toList();
         return new LanguageTable(languages);
+    }
+
+    /** {@code zygote { bootstrap = python, versions = ["3.11"] }}; versions may be one comma-separated string. */
+    private static Optional<Zygote> zygote(Config language) {
+        if (!language.hasPath("zygote")) {
+            return Optional.empty();
+        }
+        Config z = language.getConfig("zygote");
+        List<String> versions = z.getValue("versions").valueType() == ConfigValueType.STRING
+                ? Arrays.stream(z.getString("versions").split(",")).map(String::trim).filter(v -> !v.isEmpty()).toList()
+                : z.getStringList("versions");
+        try {
+            return Optional.of(new Zygote(z.getString("bootstrap"), versions));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("agentexec.sandbox.languages[" + language.getString("name") + "]." + e.getMessage(), e);
+        }
     }
 
     public Optional<Language> find(String nameOrAlias) {

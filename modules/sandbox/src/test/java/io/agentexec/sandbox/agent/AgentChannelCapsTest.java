@@ -186,6 +186,44 @@ class AgentChannelCapsTest {
     }
 
     @Test
+    void aStartNoteLargerThanTheAgentsIsRefusedAtItsHeader() throws Exception {
+        CompletableFuture<RunOutcome> run = request(() -> channel.run(spec(100, 100), OutputListener.NONE,
+                Duration.ofSeconds(5)));
+        feed(header('z', AgentChannel.START_NOTE_FRAME_MAX + 1));
+        Throwable e = failure(run);
+        assertTrue(e.getMessage().contains("'z' frame of"), e.getMessage());
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    void oneStartNotePerRunIsKeptAndASecondBreaksTheChannel() throws Exception {
+        CompletableFuture<RunOutcome> run = request(() -> channel.run(spec(100, 100), OutputListener.NONE,
+                Duration.ofSeconds(5)));
+        feed(frame('z', "plain start: why".getBytes(StandardCharsets.US_ASCII)));
+        byte[] exit = new byte[32];
+        exit[11] = (byte) 128; // the zygote flag, with a note: what a forged stream could say; the note is kept as sent
+        feed(frame('x', exit));
+        RunOutcome outcome = run.get(WAIT_SECONDS, TimeUnit.SECONDS);
+        assertEquals("plain start: why", outcome.startNote());
+        assertTrue(outcome.zygote());
+        toAgent.reset(); // so that request() sees the second request go out
+        CompletableFuture<RunOutcome> second = request(() -> channel.run(spec(100, 100), OutputListener.NONE,
+                Duration.ofSeconds(5)));
+        feed(frame('z', new byte[10]));
+        feed(frame('z', new byte[10]));
+        feed(exit());
+        Throwable e = failure(second);
+        assertTrue(e.getMessage().contains("more than one start note"), e.getMessage());
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
+    void aStartNoteWithNoRunInProgressBreaksTheChannel() {
+        feed(frame('z', "forged".getBytes(StandardCharsets.US_ASCII)));
+        assertFalse(channel.isOpen());
+    }
+
+    @Test
     void controlFramesAreSmall() {
         feed(header('h', FrameDecoder.CONTROL_FRAME_MAX + 1));
         assertFalse(channel.isOpen(), "a greeting larger than any control frame breaks the channel");
