@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Builds agentexec's sandbox images from Debian's packages, without any Docker registry:
+# Builds agentexec's images from Debian's packages, without any Docker registry:
 # debootstrap a minimal root filesystem, strip it, and `docker import` it.
 #
-#   images/build.sh [--force] [python|node|shell|datascience|polyglot ...]
+#   images/build.sh [--force] [python|node|shell|datascience|polyglot|agentexec-node|dind ...]
+#
+# With no name: the sandbox images (python, node = Node.js, shell, datascience, polyglot), as setup.sh builds them.
+# agentexec-node: the agentexec node itself, agentexec/node:<maven version> (images/node.sh; needs the assembly,
+# mvn -pl modules/node -am -DskipTests package). dind: the Docker daemon of a worker pod, agentexec/dind:<version>.
+# ("node" stays the Node.js sandbox image, agentexec/node:bookworm, as before.)
 #
 # An image that already exists, built from the same package list, is skipped unless --force is given. Environment overrides:
 #   AGENTEXEC_DEBIAN_SUITE (bookworm), AGENTEXEC_DEBIAN_MIRROR (the mirror apt already uses),
-#   AGENTEXEC_IMAGE_PREFIX (agentexec), AGENTEXEC_IMAGE_CACHE (/var/cache/agentexec/debootstrap).
+#   AGENTEXEC_IMAGE_PREFIX (agentexec), AGENTEXEC_IMAGE_CACHE (/var/cache/agentexec/debootstrap);
+#   for agentexec-node and dind, see images/node.sh.
 set -euo pipefail
 
 suite="${AGENTEXEC_DEBIAN_SUITE:-bookworm}"
@@ -20,14 +26,21 @@ fi
 
 force=0
 wanted=()
+deployables=()
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     python|node|shell|datascience|polyglot) wanted+=("$arg") ;;
-    *) echo "build.sh: unknown image '$arg' (python, node, shell, datascience, polyglot)" >&2; exit 2 ;;
+    agentexec-node|dind) deployables+=("$arg") ;;
+    *) echo "build.sh: unknown image '$arg' (python, node, shell, datascience, polyglot, agentexec-node, dind)" >&2; exit 2 ;;
   esac
 done
+if [[ ${#deployables[@]} -gt 0 ]]; then
+  # The node and dind images have their own recipe (a base layer from debootstrap, then agentexec's files).
+  [[ ${#wanted[@]} -gt 0 ]] && "$0" $([[ $force -eq 1 ]] && echo --force) "${wanted[@]}"
+  exec "$(dirname "$0")/node.sh" $([[ $force -eq 1 ]] && echo --force) "${deployables[@]}"
+fi
 [[ ${#wanted[@]} -eq 0 ]] && wanted=(python node shell datascience polyglot)
 
 packages_for() {

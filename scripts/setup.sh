@@ -23,6 +23,11 @@ command -v mvn >/dev/null || need+=(maven)
 command -v python3 >/dev/null || need+=(python3)
 [[ -x /usr/bin/python3 ]] || need+=(python3)
 command -v node >/dev/null || need+=(nodejs)
+# kubectl renders the Kubernetes overlays in the tests (`kubectl kustomize`). Debian's kubernetes-client is 1.20
+# (kustomize v2.0.3), and the manifests are written for it and later; a kubectl already installed (another package
+# owning /usr/bin/kubectl) is used as it is. The node image itself is built by the tests (images/build.sh
+# agentexec-node), after Maven has built the node's assembly.
+command -v kubectl >/dev/null || need+=(kubernetes-client)
 if [[ ${#need[@]} -gt 0 ]]; then
   say "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
