@@ -64,15 +64,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ManifestsTest {
     private static final Map<String, List<HasMetadata>> RENDERED = new LinkedHashMap<>();
-    /**
-     * The worker's drain timeout, agentexec.cluster.worker.drain-timeout, arrives with branch ops-drain (merged before
-     * this one): until then no configuration reads it, and the variable check below says so instead of failing.
-     */
-    private static final String WORKER_DRAIN_VARIABLE = "AGENTEXEC_WORKER_DRAIN_TIMEOUT";
-    private static final Map<String, String> ARRIVING_WITH_OTHER_BRANCHES =
-            Map.of(WORKER_DRAIN_VARIABLE, "agentexec.cluster.worker.drain-timeout, branch ops-drain");
-    /** What each drain's coordinated-shutdown phase adds to its drain timeout (NodeShutdown.PHASE_SLACK, ops-drain). */
-    private static final long PHASE_SLACK_SECONDS = 15;
+    /** What each drain's coordinated-shutdown phase adds to its drain timeout. */
+    private static final long PHASE_SLACK_SECONDS = io.agentexec.cluster.NodeShutdown.PHASE_SLACK.toSeconds();
     /**
      * Sharding's hand-over and the leave after the drains: seconds where nothing is left to wait for (pekko gives each
      * of those phases 10 s at most; a node that overruns is killed by the kubelet, which the other nodes see as a
@@ -201,11 +194,6 @@ class ManifestsTest {
                         boolean known;
                         if (name.startsWith("AGENTEXEC_")) {
                             known = configText.contains("${?" + name + "}") || scriptText.contains(name);
-                            if (!known && ARRIVING_WITH_OTHER_BRANCHES.containsKey(name)) {
-                                System.out.println("ManifestsTest: " + entry.getKey() + ": " + name + " is read by nothing "
-                                        + "on this branch yet (" + ARRIVING_WITH_OTHER_BRANCHES.get(name) + ")");
-                                known = true;
-                            }
                         } else {
                             // docker-java (the worker's engine) and the image loader read the daemon's address here.
                             known = name.equals("DOCKER_HOST");
@@ -491,7 +479,7 @@ class ManifestsTest {
 
     /**
      * A stopping pod gets terminationGracePeriodSeconds from the kubelet's first step (the preStop hook) to SIGKILL.
-     * The node's stop is pekko's coordinated shutdown in NodeShutdown's order (branch ops-drain): the gateway's drain,
+     * The node's stop is pekko's coordinated shutdown in NodeShutdown's order: the gateway's drain,
      * whose phase may take the gateway's drain-timeout (AGENTEXEC_DRAIN_TIMEOUT) plus the phase slack; on a pod with
      * the worker role, then the worker's drain, agentexec.cluster.worker.drain-timeout
      * (AGENTEXEC_WORKER_DRAIN_TIMEOUT) plus the slack; then sharding's hand-over and the leave. The grace period must
