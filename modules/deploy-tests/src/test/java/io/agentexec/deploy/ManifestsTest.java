@@ -497,7 +497,7 @@ class ManifestsTest {
                 long gatewayDrain = drainSeconds(t.getValue(), "AGENTEXEC_DRAIN_TIMEOUT", where);
                 boolean worker = List.of(envValue(t.getValue(), "AGENTEXEC_ROLES").orElseThrow().split(",")).contains("worker");
                 // Set wherever a worker runs, so that the grace period and the drain it must hold are read together.
-                long workerDrain = worker ? drainSeconds(t.getValue(), WORKER_DRAIN_VARIABLE, where) : 0;
+                long workerDrain = worker ? drainSeconds(t.getValue(), "AGENTEXEC_WORKER_DRAIN_TIMEOUT", where) : 0;
                 long needed = preStopSeconds + gatewayDrain + PHASE_SLACK_SECONDS
                         + (worker ? workerDrain + PHASE_SLACK_SECONDS : 0) + LEAVE_SECONDS;
                 long grace = t.getValue().getSpec().getTerminationGracePeriodSeconds();
