@@ -17,16 +17,17 @@ set -euo pipefail
 # shellcheck source=lib/cluster.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 
+# The comment above, as help: on stdout for --help, on stderr (exit 2) without arguments.
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
-  exit 2
+  sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//' >&"${1:-2}"
+  exit $(( ${1:-2} == 1 ? 0 : 2 ))
 }
 
 mode=all
 target=""
 case "${1:-}" in
   "") ;;
-  -h|--help) usage ;;
+  -h|--help) usage 1 ;;
   --worker|--kill-worker)
     [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || usage_error "scripts/cluster-down.sh $1 K (K: a worker's index, 1 or more); got '${2:-}'"
     mode="${1#--}"
@@ -60,6 +61,7 @@ if [[ "$mode" != all ]]; then
   fi
   node="$(stop_pid "$pid" "$stop_timeout" "worker-$target's node")"
   say "worker-$target: node $node"
+  [[ "$node" == killed ]] && tail_log "$(node_dir "$target")/node.log" 60
   # What the node left in its daemon (a node that stops gracefully leaves nothing): reported, not removed.
   left=null
   [[ -n "$dpid" ]] && left="$(containers_of "$target" | wc -l)"
@@ -83,12 +85,20 @@ if [[ -d "$dir" ]]; then
   for k in $(worker_indexes); do
     pid="$(node_pid "$k")"
     [[ -n "$pid" ]] || continue
-    (say "worker-$k: node $(stop_pid "$pid" "$stop_timeout" "worker-$k's node")") &
+    (
+      how="$(stop_pid "$pid" "$stop_timeout" "worker-$k's node")"
+      say "worker-$k: node $how"
+      [[ "$how" != killed ]] || tail_log "$(node_dir "$k")/node.log" 60
+    ) &
     helpers+=($!)
   done
   for h in "${helpers[@]}"; do wait "$h" || true; done
   pid="$(node_pid 0)"
-  [[ -n "$pid" ]] && say "gateway: node $(stop_pid "$pid" "$stop_timeout" "the gateway node")"
+  if [[ -n "$pid" ]]; then
+    how="$(stop_pid "$pid" "$stop_timeout" "the gateway node")"
+    say "gateway: node $how"
+    [[ "$how" != killed ]] || tail_log "$dir/gateway/node.log" 60
+  fi
   # Strays (a pid file lost): whatever still carries this cluster's mark.
   for pid in $(marked_pids); do
     say "stray node process $pid of this cluster: SIGKILL"

@@ -38,16 +38,18 @@ set -euo pipefail
 # shellcheck source=lib/cluster.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 
+# The comment above, as help: on stdout for --help, on stderr (exit 2) without arguments.
 usage() {
-  sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//' >&2
-  exit 2
+  sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//' >&"${1:-2}"
+  exit $(( ${1:-2} == 1 ? 0 : 2 ))
 }
 
 mode=""
 count=""
 target=""
 case "${1:-}" in
-  ""|-h|--help) usage ;;
+  "") usage ;;
+  -h|--help) usage 1 ;;
   --status) mode=status ;;
   --add-worker) mode=add ;;
   --worker)

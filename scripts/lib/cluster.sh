@@ -179,9 +179,11 @@ stop_pid() {
   echo "stopped"
 }
 
+# After SIGKILL: a process may take a moment to die (a JVM's many threads on a loaded machine).
 wait_gone() {
   local i
-  for i in $(seq 1 100); do alive "$1" || return 0; sleep 0.1; done
+  for i in $(seq 1 600); do alive "$1" || return 0; sleep 0.1; done
+  say "pid $1 still runs 60s after SIGKILL"
 }
 
 tail_log() {
