@@ -223,7 +223,15 @@ detail=""
 while :; do
   reply="$(http_get "http://127.0.0.1:$http_base/readyz")"
   detail="$(sed -n 's/.*"detail" *: *"\([^"]*\)".*/\1/p' <<<"$reply")"
-  [[ "${reply%% *}" == 200 && "$detail" == "$want"* ]] && break
+  if [[ "${reply%% *}" == 200 && "$detail" == "$want"* ]]; then
+    # The gateway may still count a killed worker this one replaces: each new node must see them all too.
+    seen=1
+    for k in "${starting[@]}"; do
+      node_reply="$(http_get "http://127.0.0.1:$((http_base + k))/readyz")"
+      [[ "${node_reply%% *}" == 200 && "$(sed -n 's/.*"detail" *: *"\([^"]*\)".*/\1/p' <<<"$node_reply")" == "$want"* ]] || seen=0
+    done
+    (( seen )) && break
+  fi
   for k in 0 "${starting[@]}"; do
     if [[ -z "$(node_pid "$k")" ]]; then
       tail_log "$(node_dir "$k")/node.log"
