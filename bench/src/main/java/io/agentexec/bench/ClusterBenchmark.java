@@ -2,7 +2,7 @@ package io.agentexec.bench;
 
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.ClusterConfig;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
@@ -63,9 +63,9 @@ public final class ClusterBenchmark {
 
             Call bare = () -> engine.execute(request).verdict() == Verdict.OK;
             Call clustered = () -> {
-                ExecutionReply reply = node.execute(Optional.empty(), request, "bench-" + UUID.randomUUID())
+                ExecutionOutcome reply = node.execute(Optional.empty(), request, "bench-" + UUID.randomUUID())
                         .toCompletableFuture().get(5, TimeUnit.MINUTES);
-                if (reply instanceof ExecutionReply.Completed c) {
+                if (reply instanceof ExecutionOutcome.Completed c) {
                     ExecutionResult r = c.result();
                     return r.verdict() == Verdict.OK;
                 }

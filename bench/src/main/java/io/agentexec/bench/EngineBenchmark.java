@@ -4,7 +4,6 @@ import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
-import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
@@ -54,11 +53,10 @@ public final class EngineBenchmark {
             try (SandboxSession session = docker.openSession("python", limits)) {
                 rows.add(new Row("**engine, Docker, warm session**", time(n, () -> check(session.execute(print)))));
             }
-            DockerBackend backend = (DockerBackend) docker.backend();
             int poolSize = settings.docker().warmPoolSize();
             double[] opens = new double[slow];
             for (int i = 0; i < opens.length; i++) {
-                waitForPool(backend, poolSize);
+                waitForPool(docker, poolSize);
                 long t = System.nanoTime();
                 SandboxSession s = docker.openSession("python", limits);
                 opens[i] = (System.nanoTime() - t) / 1e6;
@@ -124,9 +122,9 @@ public final class EngineBenchmark {
                 .map(r -> BenchmarkReport.percentile(r.samples(), 50)).orElse(Double.NaN);
     }
 
-    private static void waitForPool(DockerBackend backend, int size) throws InterruptedException {
+    private static void waitForPool(SandboxEngine engine, int size) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (backend.warmPoolSizes().getOrDefault(IMAGE, 0) < size && System.nanoTime() < deadline) {
+        while (engine.warmPoolSizes().getOrDefault(IMAGE, 0) < size && System.nanoTime() < deadline) {
             Thread.sleep(5);
         }
     }

@@ -2,8 +2,8 @@ package io.agentexec.bench;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
-import io.agentexec.gateway.Gateway;
 import io.agentexec.gateway.tenant.TenantRegistry;
+import io.agentexec.node.Guardian;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
@@ -97,22 +97,22 @@ public final class GatewayBenchmark {
                 + "\"],\"requestsPerSecond\":100000,\"burst\":100000,\"maxLiveSandboxes\":64}]}");
         EngineSettings engineSettings = EngineSettings.fromConfig(ConfigFactory.load());
         try (SandboxEngine engine = SandboxEngine.start(engineSettings);
-             Gateway overEngine = Gateway.start(gatewayConfig("engine", keys, ""), silent());
-             Gateway overCluster = Gateway.start(gatewayConfig("cluster", keys, Journals.localH2Url(dir.resolve("journal"))), silent());
-             Gateway overClusterMem = Gateway.start(gatewayConfig("cluster", keys,
+             Guardian.Node overEngine = Guardian.start(gatewayConfig("engine", keys, ""), silent());
+             Guardian.Node overCluster = Guardian.start(gatewayConfig("cluster", keys, Journals.localH2Url(dir.resolve("journal"))), silent());
+             Guardian.Node overClusterMem = Guardian.start(gatewayConfig("cluster", keys,
                      "jdbc:h2:mem:bench-gateway;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false"), silent());
-             Gateway overClusterEager = Gateway.start(gatewayConfig("cluster", keys,
+             Guardian.Node overClusterEager = Guardian.start(gatewayConfig("cluster", keys,
                      Journals.localH2Url(dir.resolve("journal-eager")), false), silent())) {
             Limits limits = engine.defaultLimits();
             ExecutionRequest request = ExecutionRequest.of("python", CODE, limits);
             List<SandboxSession> sessions = new ArrayList<>();
             HttpClient jdk = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-            Map<Gateway, List<String>> sandboxes = new LinkedHashMap<>();
+            Map<Guardian.Node, List<String>> sandboxes = new LinkedHashMap<>();
             try {
                 for (int i = 0; i < CALLERS; i++) {
                     sessions.add(engine.openSession("python", limits));
                 }
-                for (Gateway g : List.of(overEngine, overCluster, overClusterMem, overClusterEager)) {
+                for (Guardian.Node g : List.of(overEngine, overCluster, overClusterMem, overClusterEager)) {
                     sandboxes.put(g, createSandboxes(jdk, g));
                 }
                 Map<String, CallerFactory> paths = new LinkedHashMap<>();
@@ -175,7 +175,7 @@ public final class GatewayBenchmark {
         return ConfigFactory.parseMap(o).withFallback(ConfigFactory.load()).resolve();
     }
 
-    private static List<String> createSandboxes(HttpClient http, Gateway gateway) throws Exception {
+    private static List<String> createSandboxes(HttpClient http, Guardian.Node gateway) throws Exception {
         String base = "http://127.0.0.1:" + gateway.httpPort();
         waitReady(http, base);
         List<String> ids = new ArrayList<>();
@@ -186,7 +186,7 @@ public final class GatewayBenchmark {
         return ids;
     }
 
-    private static void delete(HttpClient http, Gateway gateway, String id) {
+    private static void delete(HttpClient http, Guardian.Node gateway, String id) {
         try {
             http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + gateway.httpPort() + "/v1/sandboxes/" + id))
                     .DELETE().header("Authorization", "Bearer " + KEY).build(), HttpResponse.BodyHandlers.discarding());
@@ -196,7 +196,7 @@ public final class GatewayBenchmark {
     }
 
     /** Each caller its own sandbox and its own kept-alive connection. */
-    private static CallerFactory lite(Gateway gateway, List<String> sandboxes) {
+    private static CallerFactory lite(Guardian.Node gateway, List<String> sandboxes) {
         String exec = "{\"language\":\"python\",\"code\":\"" + CODE + "\"}";
         return i -> {
             HttpLite http = new HttpLite(gateway.httpPort(), KEY);
@@ -206,7 +206,7 @@ public final class GatewayBenchmark {
         };
     }
 
-    private static CallerFactory jdk(HttpClient http, Gateway gateway, List<String> sandboxes) {
+    private static CallerFactory jdk(HttpClient http, Guardian.Node gateway, List<String> sandboxes) {
         String exec = "{\"language\":\"python\",\"code\":\"" + CODE + "\"}";
         return i -> {
             String url = "http://127.0.0.1:" + gateway.httpPort() + "/v1/sandboxes/" + sandboxes.get(i) + "/executions";
@@ -214,7 +214,7 @@ public final class GatewayBenchmark {
         };
     }
 
-    private static CallerFactory oneOffLite(Gateway gateway, String exec) {
+    private static CallerFactory oneOffLite(Guardian.Node gateway, String exec) {
         return i -> {
             HttpLite http = new HttpLite(gateway.httpPort(), KEY);
             CONNECTIONS.add(http);
@@ -386,7 +386,7 @@ public final class GatewayBenchmark {
 
     private static void report(List<Row> rows, int samplesAt1, int samplesAt16) throws Exception {
         List<String> lines = new ArrayList<>();
-        lines.add("## Gateway: end-to-end HTTP latency of `print(1)`");
+        lines.add("## Guardian.Node: end-to-end HTTP latency of `print(1)`");
         lines.add("");
         lines.add(BenchmarkReport.machineLine() + " `bench/run.sh gateway " + samplesAt1 + " " + samplesAt16
                 + "`; times in ms from the caller, after a warm-up. All paths are up at once and measured interleaved "

@@ -1,10 +1,10 @@
 package io.agentexec.agents;
 
 import io.agentexec.sandbox.EngineSettings;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.options.OptionRules;
+import io.agentexec.sandbox.options.RunArgs;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -49,7 +49,7 @@ public record CodeExecutionConfig(String workDir, Isolation isolation, Optional<
         });
         containerName.ifPresent(name -> {
             try {
-                DockerRunArgs.containerName(name);
+                OptionRules.containerName(name);
             } catch (InvalidRequestException e) {
                 throw new AgentConfigException("code_execution_config.docker_container_name: " + e.getMessage());
             }
@@ -162,10 +162,9 @@ public record CodeExecutionConfig(String workDir, Isolation isolation, Optional<
     /** Checks docker_run_args against the engine's configured policy, so a bad flag fails when the agent is made. */
     private static void checkRunArgs(List<String> args) {
         EngineSettings engine = EngineSettings.load();
-        DockerOptions options = engine.docker().defaults();
         Limits limits = engine.defaultLimits();
         try {
-            DockerRunArgs.apply(args, options, limits, engine.docker().allowedNetworks(), engine.docker().allowedRuntimes());
+            RunArgs.apply(args, limits, engine.optionRules());
         } catch (InvalidRequestException e) {
             throw new AgentConfigException("code_execution_config." + e.getMessage());
         }

@@ -5,12 +5,13 @@ import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import io.agentexec.cluster.ClusterSettings.Formation;
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.FileReply;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.dispatch.Deadlines;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.SchemaMigrations;
 import io.agentexec.cluster.policy.JobPolicy;
@@ -23,11 +24,10 @@ import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.blocks.FilenameDirective;
-import io.agentexec.sandbox.docker.DockerBackendSettings;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.options.RunArgs;
 import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -56,9 +56,7 @@ import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.pubsub.Topic;
-import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap;
@@ -154,15 +152,8 @@ public final class AgentexecCluster implements AutoCloseable {
         }
 
         ClusterSharding sharding = ClusterSharding.get(system);
-        String gateway = NodeRole.GATEWAY.roleName();
-        ClusterShardingSettings shardingSettings = ClusterShardingSettings.create(system)
-                .withNoPassivationStrategy().withRole(gateway);
-        sharding.init(Entity.of(SandboxEntity.TYPE_KEY, ctx -> SandboxEntity.create(ctx.getEntityId(), ctx.getShard(),
-                        placement, settings.sandbox(), settings.execution(), settings.files()))
-                .withRole(gateway).withSettings(shardingSettings));
-        sharding.init(Entity.of(ExecutionEntity.TYPE_KEY, ctx -> ExecutionEntity.create(ctx.getEntityId(), ctx.getShard(),
-                        placement, settings.execution()))
-                .withRole(gateway).withSettings(shardingSettings));
+        SandboxEntity.init(system, placement, settings);
+        ExecutionEntity.init(system, placement, settings.execution());
 
         AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, jobPolicy, engine, sessions,
                 slotThreads, fileThreads, placement, sharding);
@@ -309,17 +300,10 @@ public final class AgentexecCluster implements AutoCloseable {
      * settings (its hardening defaults, allowed networks and runtimes): the options and limits to
      * create a sandbox with. Throws {@link InvalidRequestException} naming a refused flag.
      */
-    public DockerRunArgs.Applied dockerRunArgs(List<String> dockerRunArgs, Optional<String> containerNamePrefix,
-                                               Limits limits) {
-        DockerBackendSettings docker = engineSettings.docker();
-        DockerRunArgs.Applied applied = DockerRunArgs.apply(Objects.requireNonNull(dockerRunArgs, "dockerRunArgs"),
-                docker.defaults(), Objects.requireNonNull(limits, "limits"), docker.allowedNetworks(),
-                docker.allowedRuntimes());
-        if (containerNamePrefix.isPresent()) {
-            return new DockerRunArgs.Applied(applied.options().withNamePrefix(
-                    Optional.of(DockerRunArgs.containerName(containerNamePrefix.get()))), applied.limits());
-        }
-        return applied;
+    public RunArgs.Applied dockerRunArgs(List<String> dockerRunArgs, Optional<String> containerNamePrefix,
+                                         Limits limits) {
+        return RunArgs.apply(Objects.requireNonNull(dockerRunArgs, "dockerRunArgs"), containerNamePrefix,
+                Objects.requireNonNull(limits, "limits"), engineSettings.optionRules());
     }
 
     /**
@@ -327,8 +311,8 @@ public final class AgentexecCluster implements AutoCloseable {
      * names the execution: asking again with the same key returns the first one's reply (marked
      * replayed) and never runs the code again. A key is per sandbox, or cluster-wide without one.
      */
-    public CompletionStage<ExecutionReply> execute(Optional<String> sandboxId, ExecutionRequest request,
-                                                   String idempotencyKey) {
+    public CompletionStage<ExecutionOutcome> execute(Optional<String> sandboxId, ExecutionRequest request,
+                                                     String idempotencyKey) {
         return execute(sandboxId, request, idempotencyKey, Optional.empty());
     }
 
@@ -337,19 +321,19 @@ public final class AgentexecCluster implements AutoCloseable {
      * while it runs, on a thread of its own (it should not block): best-effort, bounded, possibly
      * missing pieces under load; the reply's result holds all of it. Not called after the reply.
      */
-    public CompletionStage<ExecutionReply> execute(Optional<String> sandboxId, ExecutionRequest request,
-                                                   String idempotencyKey, Consumer<OutputChunk> onOutput) {
+    public CompletionStage<ExecutionOutcome> execute(Optional<String> sandboxId, ExecutionRequest request,
+                                                     String idempotencyKey, Consumer<OutputChunk> onOutput) {
         Objects.requireNonNull(onOutput, "onOutput");
         // A bounded mailbox: a slow consumer loses chunks rather than growing the node's memory.
         ActorRef<Object> relay = system.systemActorOf(OutputRelay.create(onOutput), "output-" + UUID.randomUUID(),
                 MailboxSelector.bounded(settings.output().subscriberMailbox()));
-        CompletionStage<ExecutionReply> reply = execute(sandboxId, request, idempotencyKey,
+        CompletionStage<ExecutionOutcome> reply = execute(sandboxId, request, idempotencyKey,
                 Optional.of(relay.<OutputChunk>narrow()));
         return reply.whenComplete((r, e) -> relay.tell(OutputRelay.Stop.INSTANCE));
     }
 
-    private CompletionStage<ExecutionReply> execute(Optional<String> sandboxId, ExecutionRequest request,
-                                                    String idempotencyKey, Optional<ActorRef<OutputChunk>> output) {
+    private CompletionStage<ExecutionOutcome> execute(Optional<String> sandboxId, ExecutionRequest request,
+                                                      String idempotencyKey, Optional<ActorRef<OutputChunk>> output) {
         try {
             Objects.requireNonNull(request, "request");
             checkIdempotencyKey(idempotencyKey);
@@ -358,8 +342,7 @@ public final class AgentexecCluster implements AutoCloseable {
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
-        Duration timeout = request.limits().timeout().multipliedBy(settings.execution().maxAttempts())
-                .plus(settings.execution().retryCapacityWait()).plus(settings.execution().replyTimeoutSlack());
+        Duration timeout = new Deadlines(settings.execution()).outcome(request.limits().timeout());
         if (sandboxId.isPresent()) {
             return sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get())
                     .ask(replyTo -> new SandboxEntity.Execute(idempotencyKey, request, output, replyTo), timeout);
@@ -370,7 +353,7 @@ public final class AgentexecCluster implements AutoCloseable {
                 .thenCompose(hasCapacity -> hasCapacity
                         ? sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)
                                 .ask(replyTo -> new ExecutionEntity.Execute(request, output, replyTo), timeout)
-                        : CompletableFuture.completedFuture(new ExecutionReply.Overloaded(idempotencyKey,
+                        : CompletableFuture.completedFuture(new ExecutionOutcome.Overloaded(idempotencyKey,
                                 "every worker's slots and queue are full")));
     }
 
@@ -523,11 +506,11 @@ public final class AgentexecCluster implements AutoCloseable {
      * Follows the sandbox-less execution with this key, whichever node started it, and never starts
      * one: {@code onOutput} gets its output from now on while it runs (best-effort, as for execute),
      * and the stage completes with its terminal reply: at once when it already ended, a
-     * {@link ExecutionReply.Rejected} when no execution of this key is known. {@code runTimeout} is the
+     * {@link ExecutionOutcome.NotFound} when no execution of this key is known. {@code runTimeout} is the
      * longest one attempt may run (the caller's cap on limits.timeout); the wait allows every attempt.
      */
-    public CompletionStage<ExecutionReply> follow(String idempotencyKey, Duration runTimeout,
-                                                  Consumer<OutputChunk> onOutput) {
+    public CompletionStage<ExecutionOutcome> follow(String idempotencyKey, Duration runTimeout,
+                                                    Consumer<OutputChunk> onOutput) {
         return follow(Optional.empty(), idempotencyKey, runTimeout, onOutput);
     }
 
@@ -535,8 +518,8 @@ public final class AgentexecCluster implements AutoCloseable {
      * As {@link #follow(String, Duration, Consumer)}, for the execution with this key in the sandbox
      * when one is named (one waiting behind another is followed from when it starts).
      */
-    public CompletionStage<ExecutionReply> follow(Optional<String> sandboxId, String idempotencyKey, Duration runTimeout,
-                                                  Consumer<OutputChunk> onOutput) {
+    public CompletionStage<ExecutionOutcome> follow(Optional<String> sandboxId, String idempotencyKey, Duration runTimeout,
+                                                    Consumer<OutputChunk> onOutput) {
         try {
             checkIdempotencyKey(idempotencyKey);
             sandboxId.ifPresent(AgentexecCluster::checkSandboxId);
@@ -548,9 +531,8 @@ public final class AgentexecCluster implements AutoCloseable {
         // As for execute: a bounded mailbox, so a slow consumer loses chunks rather than memory.
         ActorRef<Object> relay = system.systemActorOf(OutputRelay.create(onOutput), "output-" + UUID.randomUUID(),
                 MailboxSelector.bounded(settings.output().subscriberMailbox()));
-        Duration timeout = runTimeout.multipliedBy(settings.execution().maxAttempts())
-                .plus(settings.execution().retryCapacityWait()).plus(settings.execution().replyTimeoutSlack());
-        CompletionStage<ExecutionReply> reply = sandboxId.isPresent()
+        Duration timeout = new Deadlines(settings.execution()).outcome(runTimeout);
+        CompletionStage<ExecutionOutcome> reply = sandboxId.isPresent()
                 ? sharding.entityRefFor(SandboxEntity.TYPE_KEY, sandboxId.get()).ask(replyTo -> new SandboxEntity.WatchExecution(
                         idempotencyKey, Optional.of(relay.<OutputChunk>narrow()), replyTo), timeout)
                 : sharding.entityRefFor(ExecutionEntity.TYPE_KEY, idempotencyKey)

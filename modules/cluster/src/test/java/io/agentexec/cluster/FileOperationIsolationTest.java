@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.sandbox.model.Limits;
@@ -93,9 +93,9 @@ class FileOperationIsolationTest {
         TestNodes.eventually("the file threads are taken and the rest answered",
                 () -> entered.get() + reads.stream().filter(CompletableFuture::isDone).count() >= 4);
 
-        CompletableFuture<ExecutionReply> run = node.execute(Optional.of(other), python("print(6 * 7)", limits),
+        CompletableFuture<ExecutionOutcome> run = node.execute(Optional.of(other), python("print(6 * 7)", limits),
                 "other-" + UUID.randomUUID()).toCompletableFuture();
-        ExecutionReply reply;
+        ExecutionOutcome reply;
         try {
             reply = run.get(90, TimeUnit.SECONDS);
         } catch (TimeoutException e) {
@@ -145,7 +145,7 @@ class FileOperationIsolationTest {
         SandboxView view = await(node.sandbox(id));
         assertTrue(view.worker().isEmpty(), "the sandbox is no longer bound to " + worker + ": " + view);
         assertTrue(view.workspaceLostReason().isPresent(), view.toString());
-        ExecutionReply.Completed next = completed(await(node.execute(Optional.of(id),
+        ExecutionOutcome.Completed next = completed(await(node.execute(Optional.of(id),
                 python("import os; print(os.path.exists('ok.txt'))", limits), "after-" + UUID.randomUUID())));
         assertEquals("False\n", next.result().stdout());
         assertTrue(next.workspaceLost().isPresent(), "the next run says the workspace was lost");

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.sandbox.model.Limits;
@@ -51,10 +51,10 @@ class FollowTest {
     }
 
     @Test
-    void anUnknownKeyIsRejectedAndNothingStarts() {
+    void anUnknownKeyIsNotFoundAndNothingStarts() {
         String key = "follow-unknown-" + UUID.randomUUID();
-        ExecutionReply reply = await(node.follow(key, limits.timeout(), chunk -> { }));
-        assertInstanceOf(ExecutionReply.Rejected.class, reply);
+        ExecutionOutcome reply = await(node.follow(key, limits.timeout(), chunk -> { }));
+        assertInstanceOf(ExecutionOutcome.NotFound.class, reply);
         ExecutionEntity.ExecutionView view = await(node.execution(key));
         assertFalse(view.accepted() || view.dispatching() || view.outcome().isPresent(), view.toString());
     }
@@ -62,7 +62,7 @@ class FollowTest {
     @Test
     void aFollowerGetsTheLiveOutputAndTheSameTerminalReply() {
         String key = "follow-live-" + UUID.randomUUID();
-        CompletableFuture<ExecutionReply> started = node.execute(Optional.empty(),
+        CompletableFuture<ExecutionOutcome> started = node.execute(Optional.empty(),
                 python("import time\nfor i in range(600):\n    print('tick', i, flush=True)\n    time.sleep(0.1)", limits),
                 key).toCompletableFuture();
         TestNodes.eventually("the execution is known", () -> {
@@ -70,18 +70,18 @@ class FollowTest {
             return view.accepted() || view.dispatching();
         });
         List<OutputChunk> chunks = new CopyOnWriteArrayList<>();
-        CompletableFuture<ExecutionReply> followed = node.follow(key, limits.timeout(), chunks::add).toCompletableFuture();
+        CompletableFuture<ExecutionOutcome> followed = node.follow(key, limits.timeout(), chunks::add).toCompletableFuture();
         // a follower joins mid-run, maybe mid-line (print writes its pieces separately): the text is gathered
         TestNodes.eventually("output reaches the follower while the code runs", () ->
                 chunks.stream().map(OutputChunk::text).collect(java.util.stream.Collectors.joining()).contains("tick"));
         assertFalse(started.isDone(), "the code still runs (a minute of ticks)");
 
         await(node.cancel(Optional.empty(), key));
-        ExecutionReply.Completed ended = completed(await(started));
+        ExecutionOutcome.Completed ended = completed(await(started));
         assertEquals(Verdict.CANCELLED, ended.result().verdict());
         assertEquals(ended.result(), completed(await(followed)).result(), "the follower gets the one terminal reply");
 
-        ExecutionReply later = await(node.follow(key, limits.timeout(), chunk -> { }));
+        ExecutionOutcome later = await(node.follow(key, limits.timeout(), chunk -> { }));
         assertTrue(later.replayed());
         assertEquals(ended.result(), completed(later).result(), "after the end: the stored reply at once");
     }

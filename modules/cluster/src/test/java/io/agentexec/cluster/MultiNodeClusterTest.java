@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.agentexec.cluster.api.Attempt;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
@@ -68,15 +68,15 @@ class MultiNodeClusterTest {
     @Test
     @Order(1)
     void executionsSpreadOverTheWorkersOfAllNodes() {
-        List<CompletableFuture<ExecutionReply>> replies = new ArrayList<>();
+        List<CompletableFuture<ExecutionOutcome>> replies = new ArrayList<>();
         for (int i = 0; i < 18; i++) {
             AgentexecCluster entry = nodes.get(i % nodes.size()); // requests enter on every node
             replies.add(entry.execute(Optional.empty(), python("import time; time.sleep(1); print('ok')", limits),
                     "spread-" + UUID.randomUUID()).toCompletableFuture());
         }
         Set<String> workers = new HashSet<>();
-        for (CompletableFuture<ExecutionReply> reply : replies) {
-            ExecutionReply.Completed done = completed(await(reply));
+        for (CompletableFuture<ExecutionOutcome> reply : replies) {
+            ExecutionOutcome.Completed done = completed(await(reply));
             assertEquals(Verdict.OK, done.result().verdict());
             done.attempts().stream().map(Attempt::worker).forEach(workers::add);
         }
@@ -98,7 +98,7 @@ class MultiNodeClusterTest {
         String closedId = await(nodes.get(0).createSandbox("bash", limits)).sandboxId();
         before.put(closedId, await(nodes.get(0).closeSandbox(closedId)));
         String oneOffKey = "restart-" + UUID.randomUUID();
-        ExecutionReply.Completed oneOff = completed(await(nodes.get(1).execute(Optional.empty(),
+        ExecutionOutcome.Completed oneOff = completed(await(nodes.get(1).execute(Optional.empty(),
                 python("import uuid; print(uuid.uuid4())", limits), oneOffKey)));
 
         stopCluster();
@@ -108,18 +108,18 @@ class MultiNodeClusterTest {
             SandboxView after = await(nodes.get(2).sandbox(entry.getKey()));
             assertEquals(entry.getValue(), after, "state of " + entry.getKey() + " after the restart");
         }
-        ExecutionReply replayed = await(nodes.get(0).execute(Optional.empty(),
+        ExecutionOutcome replayed = await(nodes.get(0).execute(Optional.empty(),
                 python("import uuid; print(uuid.uuid4())", limits), oneOffKey));
         assertTrue(replayed.replayed());
         assertEquals(oneOff.result().stdout(), completed(replayed).result().stdout());
 
         // The containers died with the old workers: the next run opens a fresh one and says so.
         String sandbox = before.keySet().stream().filter(id -> !id.equals(closedId)).findFirst().orElseThrow();
-        ExecutionReply.Completed next = completed(run(nodes.get(1), Optional.of(sandbox),
+        ExecutionOutcome.Completed next = completed(run(nodes.get(1), Optional.of(sandbox),
                 "import os; print(os.path.exists('f.txt'))", limits));
         assertEquals("False\n", next.result().stdout());
         assertTrue(next.workspaceLost().isPresent(), "the reply says the workspace was lost");
         assertEquals(SandboxView.Status.CLOSED, await(nodes.get(1).sandbox(closedId)).status());
-        assertTrue(run(nodes.get(1), Optional.of(closedId), "print(1)", limits) instanceof ExecutionReply.Rejected);
+        assertTrue(run(nodes.get(1), Optional.of(closedId), "print(1)", limits) instanceof ExecutionOutcome.Rejected);
     }
 }

@@ -6,7 +6,7 @@ import static io.agentexec.cluster.TestNodes.python;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.Limits;
@@ -132,7 +132,7 @@ class PersistBeforeRunTest {
      */
     private void awaitCoordinatorSeesWorker() {
         TestNodes.eventually("the coordinator sees the worker", () -> await(worker.execute(Optional.empty(),
-                python("print(1)", limits), "probe-" + UUID.randomUUID())) instanceof ExecutionReply.Completed);
+                python("print(1)", limits), "probe-" + UUID.randomUUID())) instanceof ExecutionOutcome.Completed);
     }
 
     /** Nothing runs or waits on the worker any more: every attempt that will ever run has run. */
@@ -158,7 +158,7 @@ class PersistBeforeRunTest {
 
         startCoordinator(HALT_ONE_OFF); // takes the sandbox's entity over; does not halt for it
         awaitCoordinatorSeesWorker();
-        ExecutionReply retried = await(worker.execute(Optional.of(sandbox), appendALine, key));
+        ExecutionOutcome retried = await(worker.execute(Optional.of(sandbox), appendALine, key));
         assertTrue(completed(retried).workspaceLost().isEmpty(), "the retry ran in the same container: " + retried);
         awaitWorkerIdle();
         String runs = new String(await(worker.readFile(sandbox, "runs.txt", 4096)), StandardCharsets.UTF_8);
@@ -196,7 +196,7 @@ class PersistBeforeRunTest {
                 + TestNodes.postgres(schema));
         TestNodes.eventually("the new gateway node is up", () -> members() == 2);
         TestNodes.awaitWorkers(lastGateway, 1);
-        ExecutionReply retried = await(worker.execute(Optional.empty(), printOnce, key, countRuns));
+        ExecutionOutcome retried = await(worker.execute(Optional.empty(), printOnce, key, countRuns));
         assertEquals(marker + "\n", completed(retried).result().stdout());
         awaitWorkerIdle();
         System.out.printf("one-off whose coordinator died after the worker's acceptance: ran %d time(s); reply %s%n",

@@ -7,12 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.worker.ExecutionWorker;
-import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
 import io.agentexec.sandbox.policy.PolicyViolationException;
 import java.time.Duration;
@@ -92,7 +92,7 @@ class PolicyOnEveryPathTest {
 
     @Test
     void aOneOffAboveTheCeilingsIsRefusedOnTheWorkerWhenTheEdgeLetItThrough() {
-        ExecutionReply.Completed done = completed(await(gateway.execute(Optional.empty(),
+        ExecutionOutcome.Completed done = completed(await(gateway.execute(Optional.empty(),
                 ExecutionRequest.of("python", "print('ran')", huge(limits)), "oneoff-" + UUID.randomUUID())));
         assertEquals(Verdict.POLICY_VIOLATION, done.result().verdict(), done.toString());
         assertTrue(done.result().message().contains("memory 17179869184 bytes is above the ceiling"), done.result().message());
@@ -103,14 +103,14 @@ class PolicyOnEveryPathTest {
     void aSandboxInAnImageNotAllowedOrWithANetworkIsRefusedOnTheWorker() {
         String inImage = await(gateway.createSandbox(SandboxSpec.of("python", limits).withImage("evil/escape:latest")))
                 .sandboxId();
-        ExecutionReply.Completed first = completed(await(gateway.execute(Optional.of(inImage),
+        ExecutionOutcome.Completed first = completed(await(gateway.execute(Optional.of(inImage),
                 ExecutionRequest.of("python", "print('ran')", limits), "img-" + UUID.randomUUID())));
         assertEquals(Verdict.POLICY_VIOLATION, first.result().verdict(), first.toString());
         assertTrue(first.result().message().contains("image 'evil/escape:latest' is not allowed"), first.result().message());
 
         String networked = await(gateway.createSandbox(SandboxSpec.of("python", limits)
-                .withDocker(DockerOptions.hardened().withNetworkMode("bridge")))).sandboxId();
-        ExecutionReply.Completed second = completed(await(gateway.execute(Optional.of(networked),
+                .withDocker(SandboxOptions.hardened().withNetworkMode("bridge")))).sandboxId();
+        ExecutionOutcome.Completed second = completed(await(gateway.execute(Optional.of(networked),
                 ExecutionRequest.of("python", "print('ran')", limits), "net-" + UUID.randomUUID())));
         assertEquals(Verdict.POLICY_VIOLATION, second.result().verdict(), second.toString());
         assertTrue(second.result().message().contains("network bridge is not allowed"), second.result().message());
@@ -125,7 +125,7 @@ class PolicyOnEveryPathTest {
         ExecutionWorker.Refused refused = assertInstanceOf(ExecutionWorker.Refused.class, reply);
         assertTrue(refused.reason().contains("ceiling"), refused.reason());
 
-        SandboxSpec rootUser = SandboxSpec.of("python", limits).withDocker(DockerOptions.hardened().withUser("0:0"));
+        SandboxSpec rootUser = SandboxSpec.of("python", limits).withDocker(SandboxOptions.hardened().withUser("0:0"));
         reply = askWorker(target, r -> new ExecutionWorker.RunInSandbox("direct-" + UUID.randomUUID(), "direct",
                 "sbx-direct-" + UUID.randomUUID(), rootUser, ExecutionRequest.of("python", "print('ran')", limits),
                 true, List.of(), r));

@@ -9,13 +9,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.options.RunArgs;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
@@ -65,14 +65,14 @@ class RemoteWorkerTest {
 
     @Test
     void outputCancelAndFilesOfASandboxOnARemoteWorker() throws Exception {
-        DockerRunArgs.Applied applied = gateway.dockerRunArgs(List.of("--tmpfs", "/scratch:rw,size=1m"), Optional.empty(), limits);
+        RunArgs.Applied applied = gateway.dockerRunArgs(List.of("--tmpfs", "/scratch:rw,size=1m"), Optional.empty(), limits);
         String id = await(gateway.createSandbox(SandboxSpec.of("python", applied.limits()).withDocker(applied.options())))
                 .sandboxId();
         await(gateway.writeFile(id, "in.txt", "from the gateway".getBytes(StandardCharsets.UTF_8)));
 
         String running = "run-" + UUID.randomUUID();
         CompletableFuture<OutputChunk> started = new CompletableFuture<>();
-        CompletionStage<ExecutionReply> reply = gateway.execute(Optional.of(id), python(
+        CompletionStage<ExecutionOutcome> reply = gateway.execute(Optional.of(id), python(
                 "import time\nopen('/scratch/x', 'w').write('1')\nprint(open('in.txt').read(), flush=True)\ntime.sleep(600)\n",
                 limits), running, chunk -> {
                     if (chunk.text().contains("from the gateway")) {
@@ -82,10 +82,10 @@ class RemoteWorkerTest {
         started.get(TestNodes.WAIT.toSeconds(), TimeUnit.SECONDS);
         assertFalse(reply.toCompletableFuture().isDone(), "the chunk crossed the network while the code ran");
         assertEquals(CancelReply.Outcome.CANCELLING, await(gateway.cancel(Optional.of(id), running)).outcome());
-        ExecutionReply.Completed cancelled = completed(await(reply));
+        ExecutionOutcome.Completed cancelled = completed(await(reply));
         assertEquals(Verdict.CANCELLED, cancelled.result().verdict());
 
-        ExecutionReply.Completed after = completed(await(gateway.execute(Optional.of(id), python(
+        ExecutionOutcome.Completed after = completed(await(gateway.execute(Optional.of(id), python(
                 "open('out.bin', 'wb').write(bytes(range(256)))", limits), "after")));
         assertEquals(Verdict.OK, after.result().verdict(), after.result().stderr());
         byte[] expected = new byte[256];
@@ -102,7 +102,7 @@ class RemoteWorkerTest {
     void aOneOffOnARemoteWorkerStreamsWholeCharactersAndEndsOnce() {
         ConcurrentLinkedQueue<OutputChunk> chunks = new ConcurrentLinkedQueue<>();
         String code = "import sys\nfor i in range(3000):\n    sys.stdout.write('é€😀\\n'[i % 4])\n";
-        ExecutionReply.Completed done = completed(await(gateway.execute(Optional.empty(), python(code, limits),
+        ExecutionOutcome.Completed done = completed(await(gateway.execute(Optional.empty(), python(code, limits),
                 "once-" + UUID.randomUUID(), chunks::add)));
         assertEquals(Verdict.OK, done.result().verdict());
         assertFalse(chunks.isEmpty());

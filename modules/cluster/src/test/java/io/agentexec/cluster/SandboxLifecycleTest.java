@@ -6,7 +6,7 @@ import static io.agentexec.cluster.TestNodes.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.Verdict;
@@ -53,7 +53,7 @@ class SandboxLifecycleTest {
         assertTrue(expired.worker().isEmpty());
         assertTrue(expired.workspaceLostReason().orElse("").contains("expired"));
 
-        ExecutionReply.Completed next = completed(run(node, Optional.of(id), "print(open('kept.txt').read())", limits));
+        ExecutionOutcome.Completed next = completed(run(node, Optional.of(id), "print(open('kept.txt').read())", limits));
         assertEquals(Verdict.RUNTIME_ERROR, next.result().verdict(), "the file went with the old container");
         assertTrue(next.workspaceLost().orElse("").contains("expired"), "the reply says the workspace was lost");
         SandboxView again = await(node.sandbox(id));

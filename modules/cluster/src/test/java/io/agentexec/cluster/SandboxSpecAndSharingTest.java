@@ -8,16 +8,16 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.options.RunArgs;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -108,7 +108,7 @@ class SandboxSpecAndSharingTest {
         String id = "spec-" + UUID.randomUUID();
         String counter = "c-" + UUID.randomUUID();
         Limits limits;
-        DockerRunArgs.Applied applied;
+        RunArgs.Applied applied;
         try (AgentexecCluster node = startNode(data)) {
             limits = node.engine().orElseThrow().defaultLimits().withTimeout(Duration.ofSeconds(60));
             // Another module's entity, initialised after start, on the node's sharding and journal.
@@ -126,7 +126,7 @@ class SandboxSpecAndSharingTest {
             assertEquals(Optional.of("agentexec/python:bookworm"), created.image());
             assertEquals(Optional.of(applied.options()), created.docker());
 
-            ExecutionReply.Completed run = completed(await(node.execute(Optional.of(id), bash(
+            ExecutionOutcome.Completed run = completed(await(node.execute(Optional.of(id), bash(
                     "python3 -c 'print(6 * 7)'\necho scratch > /scratch/f && cat /scratch/f\n", limits), "k1")));
             assertEquals(Verdict.OK, run.result().verdict(), run.result().output());
             assertEquals("42\nscratch\n", run.result().stdout(), "python3 from the image; the extra tmpfs from the options");
@@ -134,7 +134,7 @@ class SandboxSpecAndSharingTest {
 
             // The default bash sandbox has the shell image: no python3 there, and no /scratch.
             String plain = await(node.createSandbox("bash", limits)).sandboxId();
-            ExecutionReply.Completed other = completed(await(node.execute(Optional.of(plain), bash(
+            ExecutionOutcome.Completed other = completed(await(node.execute(Optional.of(plain), bash(
                     "command -v python3 || echo no-python; test -d /scratch || echo no-scratch", limits), "k1")));
             assertEquals("no-python\nno-scratch\n", other.result().stdout());
             await(node.closeSandbox(plain));
@@ -142,7 +142,7 @@ class SandboxSpecAndSharingTest {
             // Same id, same spec: a no-op; another image or options: refused with the difference named.
             assertEquals(SandboxView.Status.ACTIVE, await(node.createSandbox(id, spec)).status());
             assertFails(Exception.class, node.createSandbox(id, spec.withImage("agentexec/node:bookworm")), "image");
-            assertFails(Exception.class, node.createSandbox(id, spec.withDocker(DockerOptions.hardened())), "Docker options");
+            assertFails(Exception.class, node.createSandbox(id, spec.withDocker(SandboxOptions.hardened())), "Docker options");
         }
         assertEquals(0, containersNamed(prefix), "closing the node removed the container");
 
@@ -153,7 +153,7 @@ class SandboxSpecAndSharingTest {
             assertEquals(Optional.of("agentexec/python:bookworm"), back.image(), "the spec came back from the Created event");
             assertEquals(Optional.of(applied.options()), back.docker());
             // Its container went with the old node: a fresh one, from the same image and options, says so.
-            ExecutionReply.Completed run = completed(await(node.execute(Optional.of(id), bash(
+            ExecutionOutcome.Completed run = completed(await(node.execute(Optional.of(id), bash(
                     "python3 -c 'print(1)' && test -d /scratch && echo has-scratch", limits), "k2")));
             assertEquals("1\nhas-scratch\n", run.result().stdout());
             assertTrue(run.workspaceLost().isPresent());
@@ -171,7 +171,7 @@ class SandboxSpecAndSharingTest {
             assertFails(InvalidRequestException.class, node.createSandbox(python.withImage("bad image")), "image");
             assertFails(InvalidRequestException.class, node.createSandbox(python.withImage("UPPER/Case")), "image");
             assertFails(InvalidRequestException.class, node.createSandbox(python.withImage("")), "image");
-            DockerOptions hardened = DockerOptions.hardened();
+            SandboxOptions hardened = SandboxOptions.hardened();
             assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(hardened.withNetworkMode("host"))),
                     "network host");
             assertFails(InvalidRequestException.class, node.createSandbox(python.withDocker(hardened.withUser("0:0"))), "root");
@@ -213,10 +213,10 @@ class SandboxSpecAndSharingTest {
             SandboxView sandbox = await(node.createSandbox(SandboxSpec.of("python", limits)
                     .withImage("agentexec/absent-image:1")));
             // A single worker: the retries go back to it (no other is left) and end as the engine's error says.
-            ExecutionReply reply = await(node.execute(Optional.of(sandbox.sandboxId()),
+            ExecutionOutcome reply = await(node.execute(Optional.of(sandbox.sandboxId()),
                     ExecutionRequest.of("python", "print(1)", limits), "absent-image-1"));
-            assertTrue(reply instanceof ExecutionReply.Completed, reply::toString);
-            ExecutionResult result = ((ExecutionReply.Completed) reply).result();
+            assertTrue(reply instanceof ExecutionOutcome.Completed, reply::toString);
+            ExecutionResult result = ((ExecutionOutcome.Completed) reply).result();
             assertEquals(Verdict.SANDBOX_ERROR, result.verdict(), result::toString);
             assertTrue(result.message().contains("images/build.sh"), result::message);
             await(node.closeSandbox(sandbox.sandboxId()));

@@ -9,7 +9,7 @@ import com.typesafe.config.Config;
 import io.agentexec.cluster.ClusterSettings.Formation;
 import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.FileReply;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
@@ -17,7 +17,6 @@ import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.worker.ExecutionWorker;
 import io.agentexec.sandbox.agent.OutputListener;
-import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.Dialect;
 import io.agentexec.cluster.sandbox.SandboxEntity;
@@ -26,6 +25,7 @@ import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.FileWritten;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
 import io.agentexec.sandbox.model.WorkspaceFile;
 import java.nio.charset.StandardCharsets;
@@ -164,16 +164,17 @@ class SettingsAndSerializationTest {
                     List.of(new BlockOutcome(0, "python", Verdict.MEMORY_LIMIT, 137, 42)), "killed", "docker", "exitcode: 137");
             List<Attempt> attempts = List.of(new Attempt(1, "w1", "worker lost", true), new Attempt(2, "w2", "completed", true));
             List<Object> messages = List.of(
-                    new ExecutionReply.Completed("k", result, attempts, Optional.of("lost"), false),
-                    new ExecutionReply.SandboxLost("k", "gone", attempts, true),
-                    new ExecutionReply.Overloaded("k", "full"),
-                    new ExecutionReply.Rejected("k", "closed"),
+                    new ExecutionOutcome.Completed("k", result, attempts, Optional.of("lost"), false),
+                    new ExecutionOutcome.SandboxLost("k", "gone", attempts, true),
+                    new ExecutionOutcome.Overloaded("k", "full"),
+                    new ExecutionOutcome.Rejected("k", "closed"),
+                    new ExecutionOutcome.NotFound("k", "no sandbox"),
                     new ExecutionEntity.Accepted(request),
-                    new ExecutionEntity.Finished(new ExecutionReply.Completed("k", result, attempts, Optional.empty(), true)),
+                    new ExecutionEntity.Finished(new ExecutionOutcome.Completed("k", result, attempts, Optional.empty(), true)),
                     new SandboxEntity.Created("python", limits),
-                    new SandboxEntity.ExecutionFinished("k", new ExecutionReply.SandboxLost("k", "gone", attempts, false)),
+                    new SandboxEntity.ExecutionFinished("k", new ExecutionOutcome.SandboxLost("k", "gone", attempts, false)),
                     new SandboxEntity.Created(SandboxSpec.of("bash", limits).withImage("python:3.12-slim")
-                            .withDocker(DockerOptions.hardened().withTmpfs("/scratch", "rw,size=1m")
+                            .withDocker(SandboxOptions.hardened().withTmpfs("/scratch", "rw,size=1m")
                                     .withRuntime(Optional.of("runsc")).withNamePrefix(Optional.of("ag2")))),
                     new SandboxEntity.Created(SandboxSpec.of("python", limits)),
                     new CancelReply("k", CancelReply.Outcome.CANCELLING, "cancelling"),
@@ -184,7 +185,7 @@ class SettingsAndSerializationTest {
                     new ExecutionWorker.FileDone("op", deadWorker(system), new FileReply.Invalid("path escapes"), false, false),
                     new SandboxView("s", SandboxView.Status.ACTIVE, Optional.of("bash"), Optional.of(limits),
                             Optional.empty(), 1, Optional.empty(), Optional.empty(), Optional.of("img:1"),
-                            Optional.of(DockerOptions.hardened())));
+                            Optional.of(SandboxOptions.hardened())));
             // Messages holding byte arrays or actor refs (records compare arrays by identity): compared by their parts.
             OutputChunk chunk = new OutputChunk("k", 3, OutputListener.Stream.STDERR, "é".getBytes(StandardCharsets.UTF_8), 7);
             OutputChunk chunkBack = (OutputChunk) roundTrip(serialization, chunk);
@@ -195,7 +196,7 @@ class SettingsAndSerializationTest {
                             false, false))).reply();
             assertArrayEquals(new byte[] {1, 2}, content.data());
             ExecutionWorker.RunInSandbox run = new ExecutionWorker.RunInSandbox("job", "k", "s",
-                    SandboxSpec.of("python", limits).withDocker(DockerOptions.hardened()), request, true,
+                    SandboxSpec.of("python", limits).withDocker(SandboxOptions.hardened()), request, true,
                     List.of(deadWorker(system).unsafeUpcast()), deadWorker(system).unsafeUpcast());
             ExecutionWorker.RunInSandbox runBack = (ExecutionWorker.RunInSandbox) roundTrip(serialization, run);
             assertEquals(run.spec(), runBack.spec());
@@ -245,6 +246,35 @@ class SettingsAndSerializationTest {
 
     /** The shape of SandboxEntity.Created before this change. */
     record OldCreated(String language, Limits limits) implements CborSerializable {
+    }
+
+    /**
+     * A Created event as the journal holds it from before the options became backend-neutral: these are the exact
+     * bytes the previous version wrote (its Docker options type in the {@code docker} field, serialized with the
+     * cluster's Jackson CBOR serializer, id 33, manifest the event's class name). They read back as the same spec.
+     */
+    @Test
+    void createdEventsWrittenWithDockerOptionsReadBackAsSandboxOptions() {
+        String written = "bf686c616e67756167656462617368666c696d697473bf6774696d656f757464505437536b6d656d6f727942"
+                + "797465731a040000006463707573fb3fe000000000000064706964731820746f7574707574427974657350657253747265"
+                + "616d1904006e776f726b737061636542797465731a00100000ff65696d61676570707974686f6e3a332e31322d736c696d"
+                + "66646f636b6572bf6b6e6574776f726b4d6f6465646e6f6e6576726561644f6e6c79526f6f7446696c6573797374656df5"
+                + "65746d706673bf682f736372617463686a72772c73697a653d316d642f746d70781872772c6e6f737569642c6e6f646576"
+                + "2c73697a653d36346dff647573657269313030303a313030306763617044726f708163414c4c6f6e6f4e6577507269766"
+                + "96c65676573f56772756e74696d656572756e73636a6e616d6550726566697863616732ffff";
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "serialization",
+                TestNodes.config("pekko.actor.provider = local\npekko.loglevel = WARNING"));
+        try {
+            Serialization serialization = SerializationExtension.get(Adapter.toClassic(system));
+            Limits limits = new Limits(Duration.ofSeconds(7), 64L << 20, 0.5, 32, 1024, 1 << 20);
+            SandboxEntity.Created back = (SandboxEntity.Created) serialization.deserialize(
+                    java.util.HexFormat.of().parseHex(written), 33, SandboxEntity.Created.class.getName()).get();
+            assertEquals(SandboxSpec.of("bash", limits).withImage("python:3.12-slim")
+                    .withDocker(SandboxOptions.hardened().withTmpfs("/scratch", "rw,size=1m").withUser("1000:1000")
+                            .withRuntime(Optional.of("runsc")).withNamePrefix(Optional.of("ag2"))), back.spec());
+        } finally {
+            system.terminate();
+        }
     }
 
     private static Object roundTrip(Serialization serialization, Object message) {

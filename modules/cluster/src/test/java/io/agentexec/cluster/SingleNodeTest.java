@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.SchemaMigrations;
@@ -67,7 +67,7 @@ class SingleNodeTest {
         assertEquals(SandboxView.Status.ACTIVE, created.status());
         Optional<String> id = Optional.of(created.sandboxId());
         completed(run(node, id, "open('notes.txt', 'w').write('hello from the first run')", limits));
-        ExecutionReply.Completed second = completed(run(node, id, "print(open('notes.txt').read())", limits));
+        ExecutionOutcome.Completed second = completed(run(node, id, "print(open('notes.txt').read())", limits));
         assertEquals(Verdict.OK, second.result().verdict());
         assertEquals("hello from the first run\n", second.result().stdout());
         assertTrue(second.workspaceLost().isEmpty());
@@ -81,9 +81,9 @@ class SingleNodeTest {
     void repeatedKeyOnASandboxReplaysTheReplyWithoutRunningAgain() {
         String id = await(node.createSandbox("python", limits)).sandboxId();
         String count = "with open('count.txt', 'a') as f: f.write('x\\n')\nprint(len(open('count.txt').readlines()))";
-        ExecutionReply first = await(node.execute(Optional.of(id), python(count, limits), "key-1"));
-        ExecutionReply again = await(node.execute(Optional.of(id), python(count, limits), "key-1"));
-        ExecutionReply other = await(node.execute(Optional.of(id), python(count, limits), "key-2"));
+        ExecutionOutcome first = await(node.execute(Optional.of(id), python(count, limits), "key-1"));
+        ExecutionOutcome again = await(node.execute(Optional.of(id), python(count, limits), "key-1"));
+        ExecutionOutcome other = await(node.execute(Optional.of(id), python(count, limits), "key-2"));
         assertEquals("1\n", completed(first).result().stdout());
         assertFalse(first.replayed());
         assertTrue(again.replayed());
@@ -95,8 +95,8 @@ class SingleNodeTest {
     void repeatedKeyWithoutSandboxReplaysTheReply() {
         String key = "once-" + UUID.randomUUID();
         ExecutionRequest request = python("import uuid; print(uuid.uuid4())", limits);
-        ExecutionReply.Completed first = completed(await(node.execute(Optional.empty(), request, key)));
-        ExecutionReply.Completed again = completed(await(node.execute(Optional.empty(), request, key)));
+        ExecutionOutcome.Completed first = completed(await(node.execute(Optional.empty(), request, key)));
+        ExecutionOutcome.Completed again = completed(await(node.execute(Optional.empty(), request, key)));
         assertEquals(first.result().stdout(), again.result().stdout());
         assertTrue(again.replayed());
         ExecutionEntity.ExecutionView view = await(node.execution(key));
@@ -107,12 +107,12 @@ class SingleNodeTest {
 
     @Test
     void userCodeFailuresAreResultsAndAreNotRetried() {
-        ExecutionReply.Completed failed = completed(run(node, Optional.empty(), "import sys; sys.exit(3)", limits));
+        ExecutionOutcome.Completed failed = completed(run(node, Optional.empty(), "import sys; sys.exit(3)", limits));
         assertEquals(Verdict.RUNTIME_ERROR, failed.result().verdict());
         assertEquals(3, failed.result().exitCode());
         assertEquals(1, failed.attempts().size());
 
-        ExecutionReply.Completed slow = completed(run(node, Optional.empty(), "import time; time.sleep(30)",
+        ExecutionOutcome.Completed slow = completed(run(node, Optional.empty(), "import time; time.sleep(30)",
                 limits.withTimeout(Duration.ofSeconds(1))));
         assertEquals(Verdict.TIMEOUT, slow.result().verdict());
         assertEquals(1, slow.attempts().size());
@@ -126,15 +126,15 @@ class SingleNodeTest {
         SandboxView closed = await(node.closeSandbox(id));
         assertEquals(SandboxView.Status.CLOSED, closed.status());
         TestNodes.eventually("the container is removed", () -> TestNodes.sessionsOn(node) == before - 1);
-        ExecutionReply after = run(node, Optional.of(id), "print(1)", limits);
-        assertInstanceOf(ExecutionReply.Rejected.class, after);
+        ExecutionOutcome after = run(node, Optional.of(id), "print(1)", limits);
+        assertInstanceOf(ExecutionOutcome.Rejected.class, after);
         assertEquals(SandboxView.Status.CLOSED, await(node.closeSandbox(id)).status(), "closing again is a no-op");
     }
 
     @Test
     void excessWorkIsRefusedAtOnceAndAcceptedWorkCompletes() throws Exception {
         int offered = 3 * (SLOTS + QUEUE);
-        List<CompletableFuture<ExecutionReply>> replies = new ArrayList<>();
+        List<CompletableFuture<ExecutionOutcome>> replies = new ArrayList<>();
         for (int i = 0; i < offered; i++) {
             replies.add(node.execute(Optional.empty(), python("import time; time.sleep(3); print('done')", limits),
                     "burst-" + UUID.randomUUID()).toCompletableFuture());
@@ -149,8 +149,8 @@ class SingleNodeTest {
         long lastRefusal = Long.MIN_VALUE;
         long firstCompletion = Long.MAX_VALUE;
         for (int i = 0; i < offered; i++) {
-            ExecutionReply reply = replies.get(i).get();
-            if (reply instanceof ExecutionReply.Overloaded) {
+            ExecutionOutcome reply = replies.get(i).get();
+            if (reply instanceof ExecutionOutcome.Overloaded) {
                 overloaded++;
                 lastRefusal = Math.max(lastRefusal, doneAt[i]);
             } else {
@@ -176,9 +176,9 @@ class SingleNodeTest {
         assertInvalid(node.closeSandbox("a b"), "sandbox id");
         assertInvalid(node.execution(""), "idempotency key");
 
-        ExecutionReply unknown = run(node, Optional.of("never-created-" + UUID.randomUUID()), "print(1)", limits);
-        assertInstanceOf(ExecutionReply.Rejected.class, unknown);
-        assertTrue(((ExecutionReply.Rejected) unknown).reason().contains("create it first"));
+        ExecutionOutcome unknown = run(node, Optional.of("never-created-" + UUID.randomUUID()), "print(1)", limits);
+        assertInstanceOf(ExecutionOutcome.NotFound.class, unknown);
+        assertTrue(((ExecutionOutcome.NotFound) unknown).reason().contains("create it first"));
 
         ExecutionException closeUnknown = assertThrows(ExecutionException.class, () ->
                 node.closeSandbox("never-created-" + UUID.randomUUID()).toCompletableFuture().get(1, TimeUnit.MINUTES));

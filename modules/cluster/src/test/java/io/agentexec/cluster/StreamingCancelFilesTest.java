@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxView;
@@ -88,7 +88,7 @@ class StreamingCancelFilesTest {
     void outputArrivesWhileTheCodeRunsAndCancelEndsItAsCancelledNeverRetried() throws Exception {
         String key = key();
         CompletableFuture<OutputChunk> started = new CompletableFuture<>();
-        CompletionStage<ExecutionReply> reply = node.execute(Optional.empty(), python(STARTED_THEN_SLEEPS, limits), key,
+        CompletionStage<ExecutionOutcome> reply = node.execute(Optional.empty(), python(STARTED_THEN_SLEEPS, limits), key,
                 waitFor("started", started));
         OutputChunk first = started.get(TestNodes.WAIT.toSeconds(), TimeUnit.SECONDS);
         assertEquals(key, first.executionKey());
@@ -96,13 +96,13 @@ class StreamingCancelFilesTest {
 
         CancelReply cancel = await(node.cancel(Optional.empty(), key));
         assertEquals(CancelReply.Outcome.CANCELLING, cancel.outcome(), cancel.message());
-        ExecutionReply.Completed done = completed(await(reply));
+        ExecutionOutcome.Completed done = completed(await(reply));
         assertEquals(Verdict.CANCELLED, done.result().verdict());
         assertEquals("started\n", done.result().stdout(), "the result holds the output before the cancel");
         assertEquals(1, done.attempts().size(), "a cancelled run is a result: never retried");
 
         assertEquals(CancelReply.Outcome.ALREADY_FINISHED, await(node.cancel(Optional.empty(), key)).outcome());
-        ExecutionReply again = await(node.execute(Optional.empty(), python("print('never')", limits), key));
+        ExecutionOutcome again = await(node.execute(Optional.empty(), python("print('never')", limits), key));
         assertTrue(again.replayed());
         assertEquals(Verdict.CANCELLED, completed(again).result().verdict());
         assertEquals(Verdict.CANCELLED, completed(await(node.execution(key)).outcome().orElseThrow()).result().verdict());
@@ -112,18 +112,18 @@ class StreamingCancelFilesTest {
     void aQueuedExecutionThatIsCancelledNeverRuns() throws Exception {
         String running = key();
         CompletableFuture<OutputChunk> started = new CompletableFuture<>();
-        CompletionStage<ExecutionReply> first = node.execute(Optional.empty(), python(STARTED_THEN_SLEEPS, limits),
+        CompletionStage<ExecutionOutcome> first = node.execute(Optional.empty(), python(STARTED_THEN_SLEEPS, limits),
                 running, waitFor("started", started));
         started.get(TestNodes.WAIT.toSeconds(), TimeUnit.SECONDS); // it holds the only slot now
 
         String queued = key();
         ConcurrentLinkedQueue<OutputChunk> queuedOutput = new ConcurrentLinkedQueue<>();
-        CompletionStage<ExecutionReply> second = node.execute(Optional.empty(), python("print('ran')", limits), queued,
+        CompletionStage<ExecutionOutcome> second = node.execute(Optional.empty(), python("print('ran')", limits), queued,
                 queuedOutput::add);
         TestNodes.eventually("the second execution accepted into the worker's queue",
                 () -> await(node.execution(queued)).accepted());
         assertEquals(CancelReply.Outcome.CANCELLING, await(node.cancel(Optional.empty(), queued)).outcome());
-        ExecutionReply.Completed cancelled = completed(await(second));
+        ExecutionOutcome.Completed cancelled = completed(await(second));
         assertEquals(Verdict.CANCELLED, cancelled.result().verdict());
         assertTrue(cancelled.result().message().contains("before it started"), cancelled.result().message());
         assertEquals("", cancelled.result().stdout());
@@ -149,7 +149,7 @@ class StreamingCancelFilesTest {
     void outputPastTheBufferIsDroppedAndCountedButTheResultHasAll() {
         int total = 300_000;
         ConcurrentLinkedQueue<OutputChunk> chunks = new ConcurrentLinkedQueue<>();
-        ExecutionReply.Completed done = completed(await(node.execute(Optional.empty(),
+        ExecutionOutcome.Completed done = completed(await(node.execute(Optional.empty(),
                 python("import sys\nsys.stdout.write('x' * " + total + ")\n", limits), key(), chunks::add)));
         assertEquals(total, done.result().stdout().length(), "the result holds everything");
         long received = chunks.stream().mapToLong(c -> c.data().length).sum();
@@ -166,7 +166,7 @@ class StreamingCancelFilesTest {
     void chunksNeverCutACharacterInTwoEvenWhenDropping() {
         ConcurrentLinkedQueue<OutputChunk> chunks = new ConcurrentLinkedQueue<>();
         String code = "import sys\nfor i in range(4000):\n    sys.stdout.write('é€😀'[i % 3] * (i % 5 + 1))\n";
-        ExecutionReply.Completed done = completed(await(node.execute(Optional.empty(), python(code, limits), key(),
+        ExecutionOutcome.Completed done = completed(await(node.execute(Optional.empty(), python(code, limits), key(),
                 chunks::add)));
         assertEquals(Verdict.OK, done.result().verdict());
         assertFalse(chunks.isEmpty());
@@ -184,7 +184,7 @@ class StreamingCancelFilesTest {
         // The first write opens the container: the run after it finds the file.
         await(node.writeFile(id, "in/data.txt", "21".getBytes(StandardCharsets.UTF_8)));
         assertTrue(await(node.sandbox(id)).worker().isPresent(), "the write bound the sandbox to a worker");
-        ExecutionReply.Completed run = completed(await(node.execute(Optional.of(id), python(
+        ExecutionOutcome.Completed run = completed(await(node.execute(Optional.of(id), python(
                 "import os\nv = int(open('in/data.txt').read())\nopen('out.txt', 'w').write(str(v * 2))\n"
                         + "os.symlink('/etc/passwd', 'link')\n", limits), key())));
         assertEquals(Verdict.OK, run.result().verdict(), run.result().stderr());
@@ -217,11 +217,11 @@ class StreamingCancelFilesTest {
         await(node.writeFile(id, "keep.txt", "kept".getBytes(StandardCharsets.UTF_8)));
         String running = key();
         CompletableFuture<OutputChunk> started = new CompletableFuture<>();
-        CompletionStage<ExecutionReply> first = node.execute(Optional.of(id), python(STARTED_THEN_SLEEPS, limits), running,
+        CompletionStage<ExecutionOutcome> first = node.execute(Optional.of(id), python(STARTED_THEN_SLEEPS, limits), running,
                 waitFor("started", started));
         started.get(TestNodes.WAIT.toSeconds(), TimeUnit.SECONDS);
         String waiting = key();
-        CompletionStage<ExecutionReply> second = node.execute(Optional.of(id),
+        CompletionStage<ExecutionOutcome> second = node.execute(Optional.of(id),
                 python("open('second.txt', 'w').write('ran')", limits), waiting);
         // The second waits behind the first in the sandbox (one run at a time): cancel it there.
         TestNodes.eventually("the second execution waiting in the sandbox", () ->
@@ -229,13 +229,13 @@ class StreamingCancelFilesTest {
         assertEquals(CancelReply.Outcome.CANCELLING, await(node.cancel(Optional.of(id), running)).outcome());
 
         assertEquals(Verdict.CANCELLED, completed(await(first)).result().verdict());
-        ExecutionReply.Completed skipped = completed(await(second));
+        ExecutionOutcome.Completed skipped = completed(await(second));
         assertEquals(Verdict.CANCELLED, skipped.result().verdict());
         assertTrue(skipped.attempts().isEmpty(), "it never went to a worker");
         assertEquals(CancelReply.Outcome.ALREADY_FINISHED, await(node.cancel(Optional.of(id), waiting)).outcome());
         assertEquals(CancelReply.Outcome.UNKNOWN, await(node.cancel(Optional.of(id), key())).outcome());
 
-        ExecutionReply.Completed after = completed(await(node.execute(Optional.of(id), python(
+        ExecutionOutcome.Completed after = completed(await(node.execute(Optional.of(id), python(
                 "import os\nprint(open('keep.txt').read(), os.path.exists('second.txt'))", limits), key())));
         assertEquals("kept False\n", after.result().stdout(), "same workspace; the cancelled one never ran");
         assertTrue(after.workspaceLost().isEmpty());

@@ -1,7 +1,7 @@
 package io.agentexec.cluster;
 
 import com.typesafe.config.Config;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.Limits;
@@ -126,12 +126,12 @@ final class TestNodes {
         return ExecutionRequest.of("python", code, limits);
     }
 
-    static ExecutionReply run(AgentexecCluster node, Optional<String> sandbox, String code, Limits limits) {
+    static ExecutionOutcome run(AgentexecCluster node, Optional<String> sandbox, String code, Limits limits) {
         return await(node.execute(sandbox, python(code, limits), "k-" + UUID.randomUUID()));
     }
 
-    static ExecutionReply.Completed completed(ExecutionReply reply) {
-        if (reply instanceof ExecutionReply.Completed c) {
+    static ExecutionOutcome.Completed completed(ExecutionOutcome reply) {
+        if (reply instanceof ExecutionOutcome.Completed c) {
             return c;
         }
         throw new AssertionError("expected a completed execution, got " + reply);

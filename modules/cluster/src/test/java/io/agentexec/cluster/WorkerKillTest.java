@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.agentexec.cluster.api.Attempt;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.worker.WorkerLoad;
@@ -107,8 +107,8 @@ class WorkerKillTest {
         assertFalse(onVictim.isEmpty(), "placement put some sandboxes on the worker to be killed");
         assertTrue(onVictim.size() < SANDBOXES, "and some on the surviving one");
 
-        Map<String, CompletableFuture<ExecutionReply>> sandboxRuns = new LinkedHashMap<>();
-        Map<String, CompletableFuture<ExecutionReply>> oneOffs = new LinkedHashMap<>();
+        Map<String, CompletableFuture<ExecutionOutcome>> sandboxRuns = new LinkedHashMap<>();
+        Map<String, CompletableFuture<ExecutionOutcome>> oneOffs = new LinkedHashMap<>();
         for (String id : sandboxes) {
             sandboxRuns.put(id, gateway.execute(Optional.of(id),
                     python("import time; time.sleep(4); print(open('state.txt').read())", limits),
@@ -139,8 +139,8 @@ class WorkerKillTest {
         int firstTry = 0;
         int retried = 0;
         int lost = 0;
-        for (Map.Entry<String, CompletableFuture<ExecutionReply>> entry : oneOffs.entrySet()) {
-            ExecutionReply.Completed done = completed(await(entry.getValue()));
+        for (Map.Entry<String, CompletableFuture<ExecutionOutcome>> entry : oneOffs.entrySet()) {
+            ExecutionOutcome.Completed done = completed(await(entry.getValue()));
             assertEquals(Verdict.OK, done.result().verdict(), done.toString());
             assertEquals(entry.getKey() + "\n", done.result().stdout());
             Attempt last = done.attempts().get(done.attempts().size() - 1);
@@ -161,10 +161,10 @@ class WorkerKillTest {
             assertEquals(done.attempts(), view.attempts());
             assertEquals(Optional.of(done), view.outcome());
         }
-        for (Map.Entry<String, CompletableFuture<ExecutionReply>> entry : sandboxRuns.entrySet()) {
-            ExecutionReply reply = await(entry.getValue());
+        for (Map.Entry<String, CompletableFuture<ExecutionOutcome>> entry : sandboxRuns.entrySet()) {
+            ExecutionOutcome reply = await(entry.getValue());
             if (onVictim.contains(entry.getKey())) {
-                assertEquals(ExecutionReply.Status.SANDBOX_LOST, reply.status(), reply.toString());
+                assertEquals(ExecutionOutcome.Status.SANDBOX_LOST, reply.status(), reply.toString());
                 lost++;
             } else {
                 assertEquals("kept\n", completed(reply).result().stdout());
@@ -177,7 +177,7 @@ class WorkerKillTest {
         for (String id : onVictim) {
             SandboxView view = await(gateway.sandbox(id));
             assertTrue(view.worker().isEmpty() && view.workspaceLostReason().isPresent(), view.toString());
-            ExecutionReply.Completed next = completed(run(gateway, Optional.of(id),
+            ExecutionOutcome.Completed next = completed(run(gateway, Optional.of(id),
                     "import os; print(os.path.exists('state.txt'))", limits));
             assertEquals("False\n", next.result().stdout());
             assertTrue(next.workspaceLost().isPresent(), "the next run says the workspace was lost");

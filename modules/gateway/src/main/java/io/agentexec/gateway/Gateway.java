@@ -1,30 +1,20 @@
 package io.agentexec.gateway;
 
 import com.typesafe.config.Config;
-import com.typesafe.config.ConfigFactory;
-import io.agentexec.agents.AgentRuntime;
-import io.agentexec.agents.ConversationFacade;
-import io.agentexec.cluster.AgentexecCluster;
-import io.agentexec.cluster.port.ClusterPort;
-import io.agentexec.cluster.port.EnginePort;
 import io.agentexec.cluster.port.ExecutionPort;
-import io.agentexec.cluster.port.quota.ClusterSandboxQuota;
-import io.agentexec.gateway.conversations.AgentsConversations;
-import io.agentexec.gateway.cluster.GatewayPeers;
 import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.grpc.GrpcApi;
 import io.agentexec.gateway.http.ConnectionGuard;
-import io.agentexec.gateway.http.ExecutionSpecParser;
 import io.agentexec.gateway.http.GuardTelemetry;
 import io.agentexec.gateway.http.HttpApi;
 import io.agentexec.gateway.metrics.Metrics;
+import io.agentexec.gateway.service.GatewayService;
+import io.agentexec.gateway.service.RequestRules;
 import io.agentexec.gateway.spi.ConversationService;
-import io.agentexec.gateway.spi.NoConversations;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.gateway.tenant.TenantGuard;
 import io.agentexec.gateway.tenant.TenantRegistry;
 import io.agentexec.sandbox.EngineSettings;
-import io.agentexec.sandbox.SandboxEngine;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -34,6 +24,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
@@ -41,7 +32,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.IntSupplier;
 import org.apache.pekko.japi.function.Function;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.javadsl.ServiceHandler;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
@@ -53,18 +43,38 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A running gateway node: the backend (cluster or bare engine), the HTTP API and the gRPC services
- * on one port (or two), and a graceful stop that finishes the work in flight.
+ * A running gateway: the HTTP API and the gRPC services on one port (or two) over what it is given to serve (the
+ * execution port, the tenants, the conversations, the actor system: {@link Services}, put together by the node's
+ * composition root in modules/node), and a graceful stop that finishes the work in flight. What it is given is
+ * its owner's to stop, after it.
  */
 public final class Gateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Gateway.class);
     private static final Duration DRAIN_POLL = Duration.ofMillis(100);
 
+    /**
+     * What a gateway serves; it builds none of it and stops none of it.
+     *
+     * @param system        the actor system its HTTP server runs on (the cluster's, or a local one)
+     * @param port          where code runs (the cluster's adapter, or this JVM's engine)
+     * @param tenants       who may call, at what rate, under which policy
+     * @param gatewayNodes  how many gateway nodes share each tenant's rate now (1 on a single node)
+     * @param conversations the AG2 conversations (the agents' adapter, or {@link io.agentexec.gateway.spi.NoConversations})
+     */
+    public record Services(ActorSystem<?> system, ExecutionPort port, TenantGuard tenants, IntSupplier gatewayNodes,
+                           ConversationService conversations) {
+        public Services {
+            Objects.requireNonNull(system, "system");
+            Objects.requireNonNull(port, "port");
+            Objects.requireNonNull(tenants, "tenants");
+            Objects.requireNonNull(gatewayNodes, "gatewayNodes");
+            Objects.requireNonNull(conversations, "conversations");
+        }
+    }
+
     private final GatewaySettings settings;
     private final ActorSystem<?> system;
     private final List<ServerBinding> bindings;
-    private final AutoCloseable backend;
-    private final Optional<ActorSystem<?>> ownSystem;
     private final ExecutionRegistry registry;
     private final AtomicBoolean draining;
     private final HttpApi http;
@@ -74,8 +84,8 @@ public final class Gateway implements AutoCloseable {
     private final Optional<ServerBinding> metricsBinding;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private Gateway(GatewaySettings settings, ActorSystem<?> system, List<ServerBinding> bindings, AutoCloseable backend,
-                    Optional<ActorSystem<?>> ownSystem, ExecutionRegistry registry, AtomicBoolean draining, HttpApi http,
+    private Gateway(GatewaySettings settings, ActorSystem<?> system, List<ServerBinding> bindings,
+                    ExecutionRegistry registry, AtomicBoolean draining, HttpApi http,
                     boolean conversationsAvailable, IntSupplier gatewayNodes, ConnectionGuard connectionGuard,
                     Optional<ServerBinding> metricsBinding) {
         this.connectionGuard = connectionGuard;
@@ -85,146 +95,66 @@ public final class Gateway implements AutoCloseable {
         this.settings = settings;
         this.system = system;
         this.bindings = List.copyOf(bindings);
-        this.backend = backend;
-        this.ownSystem = ownSystem;
         this.registry = registry;
         this.draining = draining;
         this.http = http;
     }
 
     /**
-     * Starts the node described by {@code config}; prints a first API key to {@code console} if it makes one.
-     * On the cluster backend the node also hosts the agents (modules/agents) on the cluster's actor
-     * system, and conversations work; on the engine backend they answer 501.
+     * Binds the gateway described by {@code config} ({@code agentexec.gateway}, the languages and default limits of
+     * {@code agentexec.sandbox}) over {@code services}. On failure nothing stays bound; {@code services} are left
+     * as they were, for their owner to stop.
      */
-    public static Gateway start(Config config, PrintStream console) {
-        return start(config, console, Optional.empty());
-    }
-
-    /** As {@link #start(Config, PrintStream)}, with conversations served by {@code conversations}. */
-    public static Gateway start(Config config, PrintStream console, ConversationService conversations) {
-        return start(config, console, Optional.of(conversations));
-    }
-
-    private static Gateway start(Config config, PrintStream console, Optional<ConversationService> chosen) {
+    public static Gateway start(Config config, Services services) {
         GatewaySettings settings = GatewaySettings.fromConfig(config);
         EngineSettings engineSettings = EngineSettings.fromConfig(config);
-        checkAuthBinding(settings);
-        checkMetricsBinding(settings);
-        ActorSystem<?> system;
-        Optional<ActorSystem<?>> ownSystem;
-        AutoCloseable backend;
-        ExecutionPort port;
-        TenantGuard guard;
-        IntSupplier gatewayNodes;
-        ConversationService conversations;
-        if (settings.backend() == GatewaySettings.BackendKind.ENGINE) {
-            EnginePort engine = new EnginePort(SandboxEngine.start(engineSettings), settings.engineSlots(),
-                    settings.engineQueue());
-            try {
-                // no cluster here: a plain local actor system, whatever the classpath's reference.conf says
-                system = ActorSystem.create(Behaviors.empty(), "agentexec-gateway",
-                        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(config));
-            } catch (RuntimeException e) {
-                engine.close();
-                throw e;
-            }
-            ownSystem = Optional.of(system);
-            conversations = chosen.orElseGet(NoConversations::new);
-            backend = engine;
-            // a single node: its registry holds every execution, its memory every sandbox
-            port = engine;
-            gatewayNodes = () -> 1;
-            try {
-                guard = tenantGuard(settings, gatewayNodes, console);
-            } catch (RuntimeException e) {
-                engine.close();
-                system.terminate();
-                throw e;
-            }
-        } else {
-            AgentexecCluster cluster = AgentexecCluster.start(config);
-            Optional<AgentRuntime> agents;
-            ClusterPort adapter;
-            GatewayPeers peers;
-            TenantGuard tenants;
-            try {
-                ClusterSandboxQuota quota = ClusterSandboxQuota.start(cluster, settings.askTimeout(),
-                        settings.quotas().reservationTimeout(), settings.quotas().snapshotEvery());
-                adapter = new ClusterPort(cluster, engineSettings.languages(), settings.askTimeout(), quota,
-                        settings.visibilityPoll().min(), settings.visibilityPoll().max());
-                peers = GatewayPeers.start(cluster.system());
-                tenants = tenantGuard(settings, peers, console);
-                // the agents share the cluster's actor system and journal; their code runs through the same port, on
-                // behalf of the tenant that started the chat (its policy, its live-sandbox quota)
-                agents = chosen.isPresent() ? Optional.empty()
-                        : Optional.of(AgentRuntime.attach(cluster, config, adapter, tenants.callers()));
-            } catch (RuntimeException e) {
-                cluster.close();
-                throw e;
-            }
-            guard = tenants;
-            conversations = chosen.orElseGet(() -> new AgentsConversations(ConversationFacade.create(agents.get(), config)));
-            system = cluster.system();
-            ownSystem = Optional.empty();
-            // agents first, then the node
-            backend = () -> {
-                agents.ifPresent(AgentRuntime::close);
-                adapter.close();
-                cluster.close();
-            };
-            port = adapter;
-            gatewayNodes = peers;
-        }
+        checkSettings(settings);
+        ActorSystem<?> system = services.system();
+        ExecutionPort port = services.port();
+        ConversationService conversations = services.conversations();
+        TenantGuard guard = services.tenants();
+        IntSupplier gatewayNodes = services.gatewayNodes();
+        Metrics metrics = new Metrics();
+        ExecutionRegistry registry = new ExecutionRegistry(Clock.systemUTC(), settings.executionRetention(),
+                settings.replayChunks());
+        AtomicBoolean draining = new AtomicBoolean();
+        Materializer materializer = Materializer.matFromSystem(system);
+        GatewayService service = new GatewayService(settings, port, conversations, guard, registry, metrics,
+                new RequestRules(settings, engineSettings.languages(), engineSettings.defaultLimits()), draining);
+        HttpApi http = new HttpApi(settings, service, materializer);
+        GrpcApi grpc = new GrpcApi(settings, service, system);
+        List<ServerBinding> bindings = new ArrayList<>();
+        Http server = Http.get(system);
+        ConnectionGuard connectionGuard = new ConnectionGuard(settings.connections(),
+                closed -> metrics.recordConnectionClosed(closed.label()));
+        ConnectionGuard.install(system.classicSystem(), connectionGuard);
+        Optional<ServerBinding> metricsBinding = Optional.empty();
         try {
-            Metrics metrics = new Metrics();
-            ExecutionRegistry registry = new ExecutionRegistry(Clock.systemUTC(), settings.executionRetention(),
-                    settings.replayChunks());
-            AtomicBoolean draining = new AtomicBoolean();
-            Materializer materializer = Materializer.matFromSystem(system);
-            ExecutionSpecParser parser = new ExecutionSpecParser(settings, engineSettings.languages(),
-                    engineSettings.defaultLimits());
-            HttpApi http = new HttpApi(settings, port, conversations, guard, registry, metrics, parser,
-                    engineSettings.languages(), materializer, draining);
-            GrpcApi grpc = new GrpcApi(settings, port, conversations, guard, registry, metrics, parser,
-                    engineSettings.languages(), draining, system);
-            List<ServerBinding> bindings = new ArrayList<>();
-            Http server = Http.get(system);
-            ConnectionGuard connectionGuard = new ConnectionGuard(settings.connections(),
-                    closed -> metrics.recordConnectionClosed(closed.label()));
-            ConnectionGuard.install(system.classicSystem(), connectionGuard);
-            Optional<ServerBinding> metricsBinding = Optional.empty();
-            try {
-                if (settings.grpcPort().isEmpty()) {
-                    bindings.add(bind(server, settings, settings.port(), Optional.of(grpc), Optional.of(http)));
-                } else {
-                    bindings.add(bind(server, settings, settings.port(), Optional.empty(), Optional.of(http)));
-                    bindings.add(bind(server, settings, settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
-                }
-                if (settings.metrics().port().isPresent()) {
-                    metricsBinding = Optional.of(bindMetrics(server, settings, http));
-                }
-                if (!GuardTelemetry.installedIn(system.classicSystem())) {
-                    throw new IllegalStateException("the connection guard is not on this node's HTTP server: "
-                            + "pekko.http.http2-telemetry-class must be " + GuardTelemetry.class.getName()
-                            + " and pekko.http.server.enable-http2 on (both set by the gateway's reference.conf)");
-                }
-            } catch (RuntimeException e) {
-                bindings.forEach(b -> b.unbind());
-                metricsBinding.ifPresent(b -> b.unbind());
-                ConnectionGuard.uninstall(system.classicSystem(), connectionGuard);
-                throw e;
+            if (settings.grpcPort().isEmpty()) {
+                bindings.add(bind(server, settings, settings.port(), Optional.of(grpc), Optional.of(http)));
+            } else {
+                bindings.add(bind(server, settings, settings.port(), Optional.empty(), Optional.of(http)));
+                bindings.add(bind(server, settings, settings.grpcPort().get(), Optional.of(grpc), Optional.empty()));
             }
-            Gateway gateway = new Gateway(settings, system, bindings, backend, ownSystem, registry, draining, http,
-                    conversations.available(), gatewayNodes, connectionGuard, metricsBinding);
-            log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), port.kind(),
-                    settings.authMode());
-            return gateway;
+            if (settings.metrics().port().isPresent()) {
+                metricsBinding = Optional.of(bindMetrics(server, settings, http));
+            }
+            if (!GuardTelemetry.installedIn(system.classicSystem())) {
+                throw new IllegalStateException("the connection guard is not on this node's HTTP server: "
+                        + "pekko.http.http2-telemetry-class must be " + GuardTelemetry.class.getName()
+                        + " and pekko.http.server.enable-http2 on (both set by the gateway's reference.conf)");
+            }
         } catch (RuntimeException e) {
-            closeQuietly(backend);
-            ownSystem.ifPresent(ActorSystem::terminate);
+            bindings.forEach(b -> b.unbind());
+            metricsBinding.ifPresent(b -> b.unbind());
+            ConnectionGuard.uninstall(system.classicSystem(), connectionGuard);
             throw e;
         }
+        Gateway gateway = new Gateway(settings, system, bindings, registry, draining, http,
+                conversations.available(), gatewayNodes, connectionGuard, metricsBinding);
+        log.info("agentexec gateway listening on {} (backend {}, auth {})", gateway.addresses(), port.kind(),
+                settings.authMode());
+        return gateway;
     }
 
     @SuppressWarnings("unchecked")
@@ -267,6 +197,15 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
+    /**
+     * Refuses settings the gateway must not listen with (no authentication off loopback; metrics off loopback without
+     * their token): the node checks them before it starts anything, the gateway again when it binds.
+     */
+    public static void checkSettings(GatewaySettings settings) {
+        checkAuthBinding(settings);
+        checkMetricsBinding(settings);
+    }
+
     /** Metrics name the cluster's internal addresses: a listener other machines reach needs the metrics token. */
     static void checkMetricsBinding(GatewaySettings settings) {
         GatewaySettings.MetricsSettings metrics = settings.metrics();
@@ -303,8 +242,11 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
-    private static TenantGuard tenantGuard(GatewaySettings settings, IntSupplier gatewayNodes,
-                                           PrintStream console) {
+    /**
+     * The tenants of {@code agentexec.gateway.auth}: the keys file (its first tenant made, and its key printed once to
+     * {@code console}, when it has none and generate-first-key is on), or the one anonymous tenant without auth.
+     */
+    public static TenantGuard tenantGuard(GatewaySettings settings, IntSupplier gatewayNodes, PrintStream console) {
         if (settings.authMode() == GatewaySettings.AuthMode.NONE) {
             log.warn("authentication is off (agentexec.gateway.auth.mode = none): every caller is tenant 'anonymous'");
             return TenantGuard.noAuth(settings.tenantDefaults(), gatewayNodes);
@@ -366,8 +308,8 @@ public final class Gateway implements AutoCloseable {
     }
 
     /**
-     * Stops gracefully: refuses new work at once (503, readyz 503), stops accepting connections,
-     * lets executions in flight finish up to the drain timeout, then stops the backend.
+     * Stops gracefully: refuses new work at once (503, readyz 503), stops accepting connections, lets executions in
+     * flight finish up to the drain timeout. What it served stays up: its owner stops that next.
      */
     @Override
     public void close() {
@@ -395,19 +337,6 @@ public final class Gateway implements AutoCloseable {
         }
         metricsBinding.ifPresent(b -> b.terminate(Duration.ofSeconds(5)).toCompletableFuture().join());
         ConnectionGuard.uninstall(system.classicSystem(), connectionGuard);
-        closeQuietly(backend);
-        ownSystem.ifPresent(s -> {
-            s.terminate();
-            s.getWhenTerminated().toCompletableFuture().join();
-        });
         log.info("gateway stopped");
-    }
-
-    private static void closeQuietly(AutoCloseable c) {
-        try {
-            c.close();
-        } catch (Exception e) {
-            log.warn("closing the backend failed: {}", e.toString());
-        }
     }
 }

@@ -4,7 +4,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.cluster.port.ClusterPort;
+import io.agentexec.cluster.port.EnginePort;
+import io.agentexec.cluster.port.quota.ClusterSandboxQuota;
+import io.agentexec.gateway.cluster.GatewayPeers;
+import io.agentexec.gateway.spi.NoConversations;
 import io.agentexec.gateway.tenant.TenantRegistry;
+import io.agentexec.sandbox.EngineSettings;
+import io.agentexec.sandbox.SandboxEngine;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -17,14 +25,28 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.HashMap;
 import java.util.Map;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
  * A real gateway on 127.0.0.1 (port 0) over a real engine and Docker, with four tenants:
  * alice and bob (defaults), carol (one live sandbox at most), dave (a burst of 2, then 429).
+ * This module's tests put the node together without the agents ({@link #withoutAgents}); the node module's tests
+ * start the same nodes through its Guardian, conversations included.
  */
 final class TestNode implements AutoCloseable {
+    /** How a test node is put together from its configuration; {@code console} gets a first API key. */
+    interface Composer {
+        Composed compose(Config config, PrintStream console);
+    }
+
+    /** The gateway, and the whole node it is part of: closing that stops the gateway first, then what it serves. */
+    record Composed(Gateway gateway, AutoCloseable node) { }
+
     static final String ALICE = "key-alice-0123456789";
     static final String BOB = "key-bob-0123456789";
     static final String CAROL = "key-carol-0123456789";
@@ -32,19 +54,25 @@ final class TestNode implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
 
     final Gateway gateway;
+    private final AutoCloseable whole;
     final Path dir;
     final String base;
     final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
     final String console;
 
-    private TestNode(Gateway gateway, Path dir, String console) {
-        this.gateway = gateway;
+    private TestNode(Composed composed, Path dir, String console) {
+        this.gateway = composed.gateway();
+        this.whole = composed.node();
         this.dir = dir;
         this.base = "http://127.0.0.1:" + gateway.httpPort();
         this.console = console;
     }
 
     static TestNode start(String backend, Map<String, Object> overrides) throws IOException {
+        return start(backend, overrides, TestNode::withoutAgents);
+    }
+
+    static TestNode start(String backend, Map<String, Object> overrides, Composer composer) throws IOException {
         Path dir = Files.createTempDirectory("agentexec-gateway-test");
         Path keys = dir.resolve("keys.json");
         Files.writeString(keys, """
@@ -68,8 +96,61 @@ final class TestNode implements AutoCloseable {
         settings.putAll(overrides);
         Config config = ConfigFactory.parseMap(settings).withFallback(ConfigFactory.load()).resolve();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        Gateway gateway = Gateway.start(config, new PrintStream(out, true, StandardCharsets.UTF_8));
-        return new TestNode(gateway, dir, out.toString(StandardCharsets.UTF_8));
+        Composed composed = composer.compose(config, new PrintStream(out, true, StandardCharsets.UTF_8));
+        return new TestNode(composed, dir, out.toString(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The node as modules/node's Guardian puts it together, less the agents (this module does not depend on them:
+     * conversations answer 501 here): a local actor system and the engine's port, or the cluster node, its port and
+     * its gateway peers; the tenants; the gateway. Stopped in reverse order.
+     */
+    static Composed withoutAgents(Config config, PrintStream console) {
+        GatewaySettings settings = GatewaySettings.fromConfig(config);
+        EngineSettings engine = EngineSettings.fromConfig(config);
+        Gateway.checkSettings(settings);
+        Deque<AutoCloseable> started = new ArrayDeque<>();
+        AutoCloseable whole = () -> {
+            while (!started.isEmpty()) {
+                started.pop().close();
+            }
+        };
+        try {
+            Gateway.Services services;
+            if (settings.backend() == GatewaySettings.BackendKind.ENGINE) {
+                ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "agentexec-gateway",
+                        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(config));
+                started.push(() -> {
+                    system.terminate();
+                    system.getWhenTerminated().toCompletableFuture().join();
+                });
+                EnginePort port = new EnginePort(SandboxEngine.start(engine), settings.engineSlots(), settings.engineQueue());
+                started.push(port);
+                services = new Gateway.Services(system, port, Gateway.tenantGuard(settings, () -> 1, console), () -> 1,
+                        new NoConversations());
+            } else {
+                AgentexecCluster cluster = AgentexecCluster.start(config);
+                started.push(cluster);
+                ClusterPort port = new ClusterPort(cluster, engine.languages(), settings.askTimeout(),
+                        ClusterSandboxQuota.start(cluster, settings.askTimeout(), settings.quotas().reservationTimeout(),
+                                settings.quotas().snapshotEvery()),
+                        settings.visibilityPoll().min(), settings.visibilityPoll().max());
+                started.push(port);
+                GatewayPeers peers = GatewayPeers.start(cluster.system());
+                services = new Gateway.Services(cluster.system(), port, Gateway.tenantGuard(settings, peers, console), peers,
+                        new NoConversations());
+            }
+            Gateway gateway = Gateway.start(config, services);
+            started.push(gateway);
+            return new Composed(gateway, whole);
+        } catch (RuntimeException e) {
+            try {
+                whole.close();
+            } catch (Exception stopping) {
+                e.addSuppressed(stopping);
+            }
+            throw e;
+        }
     }
 
     record Reply(int status, Map<String, java.util.List<String>> headers, String body) {
@@ -158,7 +239,11 @@ final class TestNode implements AutoCloseable {
 
     @Override
     public void close() {
-        gateway.close();
+        try {
+            whole.close();
+        } catch (Exception e) {
+            throw new IllegalStateException("stopping the test node failed", e);
+        }
     }
     /** The next Server-Sent Event (its lines up to the blank one), skipping keep-alive comments. */
     static String nextEvent(BufferedReader sse) throws IOException {

@@ -5,10 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.agentexec.gateway.Gateway;
-import io.agentexec.gateway.GatewayMain;
 import io.agentexec.gateway.ScriptedModel;
-import io.agentexec.gateway.client.GatewayCli;
+import io.agentexec.node.cli.Cli;
+import io.agentexec.node.cli.ServeCommand;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -30,7 +29,7 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * The node {@code bin/agentexec serve} runs, assembled in this JVM through the same entry point
- * (GatewayMain.start): cluster + agents + gateway on one actor system, driven over real HTTP on
+ * (ServeCommand.start, the Guardian): cluster + agents + gateway on one actor system, driven over real HTTP on
  * 127.0.0.1 with real Docker sandboxes and an H2 journal.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -39,7 +38,7 @@ class AssembledNodeTest {
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(5)).build();
     private ScriptedModel model;
-    private Gateway node;
+    private Guardian.Node node;
     private String base;
 
     @BeforeAll
@@ -58,7 +57,7 @@ class AssembledNodeTest {
                 agentexec.agents.llm.api-key-env = ""
                 """.formatted(UUID.randomUUID(), model.baseUrl()));
         ByteArrayOutputStream console = new ByteArrayOutputStream();
-        node = GatewayMain.start(new String[]{config.toString()}, new PrintStream(console, true, StandardCharsets.UTF_8));
+        node = ServeCommand.start(List.of(config.toString()), Map.of(), new PrintStream(console, true, StandardCharsets.UTF_8));
         base = "http://127.0.0.1:" + node.httpPort();
         assertTrue(console.toString(StandardCharsets.UTF_8).contains("conversations on"), console.toString());
         for (int i = 0; i < 300 && get("/readyz").statusCode() != 200; i++) {
@@ -125,7 +124,7 @@ class AssembledNodeTest {
     void chatWithServerRunsTheSeedsChatOnTheNode() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = GatewayCli.run(List.of("chat", "--server", base, "--model", "replay-median", "--use-docker", "true"),
+        int code = Cli.run(List.of("chat", "--server", base, "--model", "replay-median", "--use-docker", "true"),
                 Map.of(), new ByteArrayInputStream(new byte[0]), new PrintStream(out, true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         String printed = out.toString(StandardCharsets.UTF_8);
@@ -137,7 +136,7 @@ class AssembledNodeTest {
     @Test
     void chatWithServerRefusesAnUnknownOption() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = GatewayCli.run(List.of("chat", "--server", base, "--colour", "red"), Map.of(),
+        int code = Cli.run(List.of("chat", "--server", base, "--colour", "red"), Map.of(),
                 new ByteArrayInputStream(new byte[0]), new PrintStream(new ByteArrayOutputStream()),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         assertEquals(2, code);

@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import io.agentexec.gateway.GatewayMain;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -114,7 +113,7 @@ class ConversationNodeCrashTest {
     private Process startNode(Path config, Path log) throws IOException {
         String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
         return new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"),
-                GatewayMain.class.getName(), config.toString())
+                AgentexecMain.class.getName(), "serve", config.toString())
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
     }
 

@@ -5,10 +5,11 @@ import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueType;
 import io.agentexec.sandbox.bwrap.BubblewrapSettings;
 import io.agentexec.sandbox.docker.DockerBackendSettings;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.SandboxUser;
 import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
+import io.agentexec.sandbox.options.OptionRules;
+import io.agentexec.sandbox.options.SandboxUser;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
@@ -20,12 +21,17 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
-/** Everything the engine reads from {@code agentexec.sandbox} (see this module's reference.conf). */
+/**
+ * Everything the engine reads from {@code agentexec.sandbox} (see this module's reference.conf).
+ *
+ * @param cancelRetryInterval how often a one-off's cancel is repeated until its run ends ({@link OneOffRun#cancel})
+ */
 public record EngineSettings(
         BackendChoice backend,
         Limits defaultLimits,
         Map<String, String> runEnvironment,
         Duration agentBackstop,
+        Duration cancelRetryInterval,
         Path runtimeDirectory,
         List<String> forbiddenPatterns,
         DockerBackendSettings docker,
@@ -52,6 +58,11 @@ public record EngineSettings(
     public EngineSettings {
         Objects.requireNonNull(backend, "backend");
         Objects.requireNonNull(defaultLimits, "defaultLimits");
+        Objects.requireNonNull(cancelRetryInterval, "cancelRetryInterval");
+        if (cancelRetryInterval.isNegative() || cancelRetryInterval.isZero()) {
+            throw new IllegalArgumentException("agentexec.sandbox.cancel-retry-interval must be positive, got "
+                    + cancelRetryInterval);
+        }
         runEnvironment = Map.copyOf(runEnvironment);
         forbiddenPatterns = List.copyOf(forbiddenPatterns);
         Objects.requireNonNull(zygote, "zygote");
@@ -68,7 +79,7 @@ public record EngineSettings(
         Config d = c.getConfig("docker");
         Map<String, String> tmpfs = new LinkedHashMap<>();
         d.getObject("tmpfs").forEach((k, v) -> tmpfs.put(k, String.valueOf(v.unwrapped())));
-        DockerOptions options = new DockerOptions(
+        SandboxOptions options = new SandboxOptions(
                 d.getString("network"),
                 d.getBoolean("read-only-root"),
                 tmpfs,
@@ -114,6 +125,7 @@ public record EngineSettings(
                 limits,
                 env,
                 c.getDuration("agent-backstop"),
+                c.getDuration("cancel-retry-interval"),
                 Path.of(c.getString("runtime-directory")),
                 c.getStringList("policy.forbidden-patterns"),
                 docker,
@@ -123,28 +135,46 @@ public record EngineSettings(
     }
 
     public EngineSettings withBackend(BackendChoice choice) {
-        return new EngineSettings(choice, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                forbiddenPatterns, docker, bwrap, languages, zygote);
+        return new EngineSettings(choice, defaultLimits, runEnvironment, agentBackstop, cancelRetryInterval,
+                runtimeDirectory, forbiddenPatterns, docker, bwrap, languages, zygote);
     }
 
     public EngineSettings withForbiddenPatterns(List<String> patterns) {
-        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                patterns, docker, bwrap, languages, zygote);
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, cancelRetryInterval,
+                runtimeDirectory, patterns, docker, bwrap, languages, zygote);
     }
 
     public EngineSettings withDocker(DockerBackendSettings value) {
-        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                forbiddenPatterns, value, bwrap, languages, zygote);
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, cancelRetryInterval,
+                runtimeDirectory, forbiddenPatterns, value, bwrap, languages, zygote);
     }
 
     public EngineSettings withLanguages(LanguageTable value) {
-        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                forbiddenPatterns, docker, bwrap, value, zygote);
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, cancelRetryInterval,
+                runtimeDirectory, forbiddenPatterns, docker, bwrap, value, zygote);
     }
 
     public EngineSettings withZygote(ZygoteSettings value) {
-        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, runtimeDirectory,
-                forbiddenPatterns, docker, bwrap, languages, value);
+        return new EngineSettings(backend, defaultLimits, runEnvironment, agentBackstop, cancelRetryInterval,
+                runtimeDirectory, forbiddenPatterns, docker, bwrap, languages, value);
+    }
+
+    /**
+     * The same settings with another warm-pool size (0 for one-shot use such as the CLI); backends without a warm
+     * pool ignore it.
+     */
+    public EngineSettings withWarmPoolSize(int size) {
+        return withDocker(docker.withWarmPoolSize(size));
+    }
+
+    /** The engine's hardening of every sandbox, unless a sandbox's options say otherwise (within {@link #optionRules}). */
+    public SandboxOptions defaultOptions() {
+        return docker.defaults();
+    }
+
+    /** What sandbox options may ask for: the one judge of AG2's run args and of options given directly. */
+    public OptionRules optionRules() {
+        return docker.rules();
     }
 
     static ZygoteSettings zygote(Config c) {

@@ -2,39 +2,56 @@ package io.agentexec.sandbox;
 
 import io.agentexec.sandbox.agent.AgentBinary;
 import io.agentexec.sandbox.agent.OutputListener;
+import io.agentexec.sandbox.backend.ImagePresence;
+import io.agentexec.sandbox.backend.RuntimeHealth;
 import io.agentexec.sandbox.backend.SandboxBackend;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
 import io.agentexec.sandbox.backend.SessionSpec;
 import io.agentexec.sandbox.bwrap.BubblewrapBackend;
 import io.agentexec.sandbox.docker.DockerBackend;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.RuntimeHealth;
+import io.agentexec.sandbox.docker.DockerClients;
 import io.agentexec.sandbox.language.Language;
 import io.agentexec.sandbox.local.UnsafeLocalBackend;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
-import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.model.SandboxOptions;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The engine: picks a backend, opens sandbox sessions, and runs one-off requests in a fresh
- * session. Plain Java; the cluster wraps it in actors.
+ * session ({@link #oneOff}). Plain Java; the cluster wraps it in actors. What callers ask of the
+ * backend (an image, its warm pool, its runtimes' health) they ask here, whichever backend it is.
  */
 public final class SandboxEngine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SandboxEngine.class);
 
     private final EngineSettings settings;
     private final SandboxBackend backend;
+    /** Repeats one-off runs' cancels (see {@link OneOffRun#cancel}): one thread, a socket write per tick. */
+    private final ScheduledExecutorService cancels;
 
     private SandboxEngine(EngineSettings settings, SandboxBackend backend) {
         this.settings = settings;
         this.backend = backend;
+        ScheduledThreadPoolExecutor cancels = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "agentexec-cancel");
+            t.setDaemon(true);
+            return t;
+        });
+        cancels.setRemoveOnCancelPolicy(true);
+        this.cancels = cancels;
     }
 
     public static SandboxEngine start(EngineSettings settings) {
@@ -50,7 +67,7 @@ public final class SandboxEngine implements AutoCloseable {
     }
 
     private static SandboxBackend auto(EngineSettings settings, AgentBinary agent) {
-        if (DockerBackend.daemonAnswers(DockerBackend.client())) {
+        if (DockerClients.daemonAnswers()) {
             return DockerBackend.start(settings.docker(), agent);
         }
         if (BubblewrapBackend.available(settings.bwrap().executable())) {
@@ -79,7 +96,20 @@ public final class SandboxEngine implements AutoCloseable {
      * that failed it is refused to every request, naming the failure.
      */
     public List<RuntimeHealth> runtimeHealth() {
-        return backend instanceof DockerBackend docker ? docker.runtimeHealth() : List.of();
+        return backend.runtimeHealth();
+    }
+
+    /** Ready sandboxes per image in the backend's warm pool, for metrics; empty without one. */
+    public Map<String, Integer> warmPoolSizes() {
+        return backend.warmPoolSizes();
+    }
+
+    /**
+     * Whether sandboxes can be made from {@code image} here (UNKNOWN for a backend without images). May ask the Docker
+     * daemon: not for an actor's thread.
+     */
+    public ImagePresence imagePresence(String image) {
+        return backend.imagePresence(image);
     }
 
     /** The runtimes whose health check failed, each with its failure, for readiness reports; empty when none. */
@@ -94,10 +124,11 @@ public final class SandboxEngine implements AutoCloseable {
 
     /** Opens a session in the default image of {@code language}, with default hardening. */
     public SandboxSession openSession(String language, Limits limits) {
-        return openSession(imageFor(language), limits, settings.docker().defaults());
+        return openSession(imageFor(language), limits, settings.defaultOptions());
     }
 
-    public SandboxSession openSession(String image, Limits limits, DockerOptions options) {
+    /** Opens a session in {@code image}; the options are checked against {@link EngineSettings#optionRules}. */
+    public SandboxSession openSession(String image, Limits limits, SandboxOptions options) {
         String id = "sbx-" + UUID.randomUUID().toString().substring(0, 12);
         return new SandboxSession(backend.open(new SessionSpec(id, image, limits, options)), backend.name(), settings);
     }
@@ -110,23 +141,39 @@ public final class SandboxEngine implements AutoCloseable {
                 .orElseThrow(() -> new IllegalStateException("no languages are configured"));
     }
 
+    /** The image a request runs in: its own, else its first block's language's (python without blocks). */
+    public String imageFor(ExecutionRequest request) {
+        String firstLanguage = request.blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
+        return request.image().orElseGet(() -> imageFor(firstLanguage));
+    }
+
+    /**
+     * A request to run in a fresh sandbox with the default hardening, removed afterwards (AG2's per-call container):
+     * nothing happens until {@link OneOffRun#execute}; the caller may cancel it from another thread and must close it.
+     */
+    public OneOffRun oneOff(ExecutionRequest request) {
+        return oneOff(request, settings.defaultOptions());
+    }
+
+    /** As {@link #oneOff(ExecutionRequest)} with the sandbox's options (AG2's {@code docker_run_args}, checked). */
+    public OneOffRun oneOff(ExecutionRequest request, SandboxOptions options) {
+        return new OneOffRun(this, request, options);
+    }
+
     /** Runs a request in a fresh sandbox that is removed afterwards (AG2's per-call container). */
     public ExecutionResult execute(ExecutionRequest request) {
         return execute(request, OutputListener.NONE);
     }
 
     public ExecutionResult execute(ExecutionRequest request, OutputListener listener) {
-        String firstLanguage = request.blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
-        String image = request.image().orElseGet(() -> imageFor(firstLanguage));
-        SandboxSession session;
-        try {
-            session = openSession(image, request.limits(), settings.docker().defaults());
-        } catch (SandboxUnavailableException e) {
-            return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), backend.name());
+        try (OneOffRun run = oneOff(request)) {
+            return run.execute(listener);
         }
-        try (session) {
-            return session.executeLast(request, listener);
-        }
+    }
+
+    /** Runs {@code task} every {@code interval} until the returned future is cancelled (one-off runs' cancels). */
+    ScheduledFuture<?> repeatEvery(Duration interval, Runnable task) {
+        return cancels.scheduleWithFixedDelay(task, interval.toNanos(), interval.toNanos(), TimeUnit.NANOSECONDS);
     }
 
     public Optional<Language> language(String nameOrAlias) {
@@ -135,6 +182,7 @@ public final class SandboxEngine implements AutoCloseable {
 
     @Override
     public void close() {
+        cancels.shutdownNow();
         backend.close();
     }
 }

@@ -14,14 +14,17 @@ import com.github.dockerjava.api.model.LogConfig;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
+import io.agentexec.sandbox.backend.ImagePresence;
+import io.agentexec.sandbox.backend.RuntimeHealth;
 import io.agentexec.sandbox.docker.DockerBackend;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.DockerRunArgs;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.options.OptionRules;
+import io.agentexec.sandbox.options.RunArgs;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -87,12 +90,12 @@ class DockerBackendTest {
     @Test
     void userSpellingsThatCouldBeRootNeverReachAContainer() {
         Limits limits = engine.defaultLimits();
-        DockerOptions defaults = engine.settings().docker().defaults();
+        SandboxOptions defaults = engine.settings().docker().defaults();
         List<String> ran = new ArrayList<>();
         for (String user : List.of("00", "+0", "-0", "1:0", "4294967296", "daemon", "0x0")) {
             String prefix = "agentexec-user-test-" + java.util.UUID.randomUUID().toString().substring(0, 8);
             try {
-                DockerRunArgs.apply(List.of("--user", user), defaults, limits, Set.of("none"), Set.of());
+                RunArgs.apply(List.of("--user", user), defaults, limits, new OptionRules(defaults, Set.of("none"), Set.of()));
                 ran.add(user + " accepted by docker_run_args");
             } catch (InvalidRequestException e) {
                 assertTrue(e.getMessage().contains("root"), e.getMessage());
@@ -160,8 +163,9 @@ class DockerBackendTest {
 
     @Test
     void theSeedsDockerRunArgsBecomeTypedSettings() {
-        DockerRunArgs.Applied applied = DockerRunArgs.apply(SEED_SECURE_ARGS, engine.settings().docker().defaults(),
-                engine.defaultLimits(), Set.of("none"), Set.of());
+        SandboxOptions defaults = engine.settings().docker().defaults();
+        RunArgs.Applied applied = RunArgs.apply(SEED_SECURE_ARGS, defaults, engine.defaultLimits(),
+                new OptionRules(defaults, Set.of("none"), Set.of()));
         try (SandboxSession session = engine.openSession("agentexec/python:bookworm", applied.limits(), applied.options())) {
             HostConfig host = docker.inspectContainerCmd(containerOf(session)).exec().getHostConfig();
             assertEquals(512L * 1024 * 1024, host.getMemory());
@@ -173,7 +177,7 @@ class DockerBackendTest {
 
     @Test
     void aContainerNameFromAg2IsUsedAsPrefix() {
-        DockerOptions named = engine.settings().docker().defaults().withNamePrefix(java.util.Optional.of("ag2_code_executor"));
+        SandboxOptions named = engine.settings().docker().defaults().withNamePrefix(java.util.Optional.of("ag2_code_executor"));
         try (SandboxSession session = engine.openSession("agentexec/python:bookworm", engine.defaultLimits(), named)) {
             String name = docker.inspectContainerCmd(containerOf(session)).exec().getName();
             assertEquals("/ag2_code_executor-" + session.id(), name);
@@ -256,6 +260,20 @@ class DockerBackendTest {
                 .block("python", "print(1)").image("agentexec/does-not-exist:1").build());
         assertEquals(Verdict.SANDBOX_ERROR, r.verdict());
         assertTrue(r.message().contains("images/build.sh"), r::message);
+    }
+
+    /** What callers ask of a backend, without knowing which one it is (the agents, /readyz, /metrics). */
+    @Test
+    void capabilitiesAnswerWhateverTheBackend() {
+        assertEquals(ImagePresence.PRESENT, engine.imagePresence("agentexec/python:bookworm"));
+        assertEquals(ImagePresence.ABSENT, engine.imagePresence("agentexec/does-not-exist:1"));
+        assertTrue(engine.warmPoolSizes().containsKey("agentexec/python:bookworm"), engine.warmPoolSizes()::toString);
+        assertEquals(List.of(java.util.Optional.<String>empty()),
+                engine.runtimeHealth().stream().map(RuntimeHealth::runtime).toList(), "the daemon's default runtime");
+        SandboxEngine bwrap = Backends.bwrap();
+        assertEquals(ImagePresence.UNKNOWN, bwrap.imagePresence("agentexec/does-not-exist:1"), "bwrap has no images");
+        assertEquals(Map.of(), bwrap.warmPoolSizes());
+        assertEquals(List.of(), bwrap.runtimeHealth());
     }
 
     @Test

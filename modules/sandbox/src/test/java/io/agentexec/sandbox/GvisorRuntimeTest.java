@@ -9,13 +9,13 @@ import com.github.dockerjava.api.model.Container;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
+import io.agentexec.sandbox.backend.RuntimeHealth;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
 import io.agentexec.sandbox.docker.DockerBackend;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.RuntimeHealth;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
 import java.time.Duration;
 import java.util.List;
@@ -43,7 +43,7 @@ class GvisorRuntimeTest {
     private static RuntimeHealth runsc;
 
     private final DockerClient docker = backend.dockerClient();
-    private final DockerOptions gvisor = engine.settings().docker().defaults().withRuntime(Optional.of("runsc"));
+    private final SandboxOptions gvisor = engine.settings().docker().defaults().withRuntime(Optional.of("runsc"));
     /** Generous: a bound on a hung run, never a speed requirement. */
     private final Limits limits = engine.defaultLimits().withTimeout(Duration.ofSeconds(120));
 
@@ -79,7 +79,7 @@ class GvisorRuntimeTest {
         assertTrue(engine.runtimeHealth().contains(missing), () -> engine.runtimeHealth().toString());
         assertTrue(engine.runtimeProblems().stream().anyMatch(p -> p.contains(MISSING_RUNTIME) && p.contains(missing.detail())),
                 () -> engine.runtimeProblems().toString());
-        DockerOptions options = engine.settings().docker().defaults().withRuntime(Optional.of(MISSING_RUNTIME));
+        SandboxOptions options = engine.settings().docker().defaults().withRuntime(Optional.of(MISSING_RUNTIME));
         SandboxUnavailableException e = assertThrows(SandboxUnavailableException.class,
                 () -> engine.openSession("agentexec/python:bookworm", limits, options).close());
         assertTrue(e.getMessage().contains("runtime " + MISSING_RUNTIME + " failed its health check"), e.getMessage());

@@ -1,10 +1,9 @@
 package io.agentexec.agents.execution;
 
-import com.github.dockerjava.api.exception.NotFoundException;
 import io.agentexec.agents.Isolation;
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.api.Attempt;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.TenantScope;
 import io.agentexec.cluster.port.Caller;
@@ -14,15 +13,15 @@ import io.agentexec.cluster.port.QuotaExceededException;
 import io.agentexec.sandbox.EngineSettings;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.agent.OutputListener;
-import io.agentexec.sandbox.docker.DockerBackend;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.DockerRunArgs;
+import io.agentexec.sandbox.backend.ImagePresence;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
+import io.agentexec.sandbox.options.RunArgs;
 import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -139,30 +138,23 @@ public final class WorkspaceExecutions implements AutoCloseable {
     }
 
     /**
-     * Why the spec's image cannot be run, when this node is a Docker worker and does not have it. The
+     * Why the spec's image cannot be run, when this node is a worker whose backend says it does not have it. The
      * cluster takes a container that cannot be made for a broken worker and retries elsewhere for up
      * to {@code retry-capacity-wait} (minutes), which is right for a worker but makes a mistyped image
      * wait that long; the workers share one set of images (scripts/setup.sh), so missing here is
-     * missing there. A node that is no worker cannot tell and leaves it to the cluster.
+     * missing there. A node that is no worker, or whose backend has no images, cannot tell and leaves it
+     * to the cluster.
      */
     private CompletionStage<Optional<String>> missingImage(SandboxSpec spec) {
-        Optional<DockerBackend> docker = cluster.flatMap(AgentexecCluster::engine).map(SandboxEngine::backend)
-                .filter(DockerBackend.class::isInstance).map(DockerBackend.class::cast);
-        if (spec.image().isEmpty() || docker.isEmpty()) {
+        Optional<SandboxEngine> engine = cluster.flatMap(AgentexecCluster::engine);
+        if (spec.image().isEmpty() || engine.isEmpty()) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
         String image = spec.image().get();
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                docker.get().dockerClient().inspectImageCmd(image).exec();
-                return Optional.<String>empty();
-            } catch (NotFoundException e) {
-                return Optional.of("not run: image " + image + " is not present on the cluster's workers; build it with "
-                        + "images/build.sh or pull it from a registry");
-            } catch (RuntimeException e) {
-                return Optional.<String>empty();
-            }
-        }, blocking);
+        return CompletableFuture.supplyAsync(() -> engine.get().imagePresence(image) == ImagePresence.ABSENT
+                ? Optional.of("not run: image " + image + " is not present on the cluster's workers; build it with "
+                        + "images/build.sh or pull it from a registry")
+                : Optional.<String>empty(), blocking);
     }
 
     /**
@@ -173,16 +165,14 @@ public final class WorkspaceExecutions implements AutoCloseable {
      */
     SandboxSpec sandboxSpec(ExecutionCall call, String language, Optional<String> image, ExecutionPolicy policy) {
         Limits limits = call.request().limits();
-        Optional<DockerOptions> docker = Optional.empty();
+        Optional<SandboxOptions> docker = Optional.empty();
         boolean dockerSettings = call.isolation() == Isolation.DOCKER;
         if (dockerSettings && (!call.dockerRunArgs().isEmpty() || call.containerName().isPresent())) {
-            DockerRunArgs.Applied applied = DockerRunArgs.apply(call.dockerRunArgs(), engine.docker().defaults(), limits,
-                    engine.docker().allowedNetworks(), engine.docker().allowedRuntimes());
-            limits = applied.limits();
             // docker_container_name wins over a --name among the run args, as in AG2
-            docker = Optional.of(call.containerName()
-                    .map(name -> applied.options().withNamePrefix(Optional.of(DockerRunArgs.containerName(name))))
-                    .orElse(applied.options()));
+            RunArgs.Applied applied = RunArgs.apply(call.dockerRunArgs(), call.containerName(), limits,
+                    engine.optionRules());
+            limits = applied.limits();
+            docker = Optional.of(applied.options());
         }
         // AG2 configs ask freely (timeout: 86400, --memory 16g): the operator's ceilings decide
         SandboxSpec spec = SandboxSpec.of(language, policy.clamp(limits));
@@ -211,10 +201,10 @@ public final class WorkspaceExecutions implements AutoCloseable {
      * a while for a slot (a node that just started has not met its workers yet) before it reports the overload to
      * the agent.
      */
-    private CompletionStage<ExecutionReply> executeRetryingOverload(Caller caller, String sandboxId, ExecutionRequest request,
+    private CompletionStage<ExecutionOutcome> executeRetryingOverload(Caller caller, String sandboxId, ExecutionRequest request,
                                                                     String id, Instant giveUp, Duration backoff) {
         return port.start(caller, id, Optional.of(sandboxId), request, OutputListener.NONE).outcome().thenCompose(reply -> {
-            if (!(reply instanceof ExecutionReply.Overloaded) || Instant.now().plus(backoff).isAfter(giveUp)) {
+            if (!(reply instanceof ExecutionOutcome.Overloaded) || Instant.now().plus(backoff).isAfter(giveUp)) {
                 return CompletableFuture.completedFuture(reply);
             }
             Executor later = CompletableFuture.delayedExecutor(backoff.toMillis(), TimeUnit.MILLISECONDS);
@@ -262,30 +252,27 @@ public final class WorkspaceExecutions implements AutoCloseable {
         return EXECUTION_ID.matcher(key).matches() ? key : "agents:" + sha256(executionKey);
     }
 
-    static ExecutionResult toResult(ExecutionReply reply) {
-        // Java 17: no pattern switch yet; the cases of the sealed reply, in turn
-        if (reply instanceof ExecutionReply.Completed c) {
+    static ExecutionResult toResult(ExecutionOutcome reply) {
+        // Java 17: no pattern switch yet; the cases of the sealed outcome, in turn
+        if (reply instanceof ExecutionOutcome.Completed c) {
             return announce(c);
         }
-        if (reply instanceof ExecutionReply.SandboxLost l) {
+        if (reply instanceof ExecutionOutcome.SandboxLost l) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                     "the worker running this code was lost mid-run (" + l.reason() + "): the code may or may not have "
                             + "run, and the workspace's files are gone; the next run gets a fresh sandbox", BACKEND);
         }
-        if (reply instanceof ExecutionReply.Overloaded o) {
+        if (reply instanceof ExecutionOutcome.Overloaded o) {
             return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                     "not run: every worker of the cluster is busy (" + o.reason() + "); nothing ran", BACKEND);
         }
-        if (reply instanceof ExecutionReply.NotFound n) {
-            return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "not run: " + n.reason(), BACKEND);
-        }
-        ExecutionReply.Rejected r = (ExecutionReply.Rejected) reply;
+        ExecutionOutcome.NothingRan r = (ExecutionOutcome.NothingRan) reply; // Rejected or NotFound
         return ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1,
                 "not run: the cluster refused the execution (" + r.reason() + ")", BACKEND);
     }
 
     /** The engine's result, with what the agent must know said in its reply: a lost workspace, a possible second run. */
-    private static ExecutionResult announce(ExecutionReply.Completed c) {
+    private static ExecutionResult announce(ExecutionOutcome.Completed c) {
         ExecutionResult r = c.result();
         StringBuilder note = new StringBuilder();
         c.workspaceLost().ifPresent(why -> note.append("[agentexec: the workspace's earlier files are gone (").append(why)

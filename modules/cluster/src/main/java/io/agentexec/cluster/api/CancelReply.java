@@ -5,7 +5,7 @@ import java.util.Objects;
 
 /**
  * The answer to a cancel request. It never is the execution's result: that still comes, once, as
- * the execution's {@link ExecutionReply} (a {@code Completed} with verdict CANCELLED when the cancel
+ * the execution's {@link ExecutionOutcome} (a {@code Completed} with verdict CANCELLED when the cancel
  * took effect, or the real result when the code finished first).
  */
 public record CancelReply(String executionKey, Outcome outcome, String message) implements CborSerializable {

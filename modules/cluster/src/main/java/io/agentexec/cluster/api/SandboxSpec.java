@@ -1,17 +1,18 @@
 package io.agentexec.cluster.api;
 
 import io.agentexec.cluster.CborSerializable;
-import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import java.util.Objects;
 import java.util.Optional;
 
 /**
  * What a sandbox's container is made from: its language, limits, and optionally an image (any image
- * name; default the language's image) and Docker hardening options (default the engine's configured
- * ones). Persisted in the sandbox's {@code Created} event and sent to the worker that opens the container.
+ * name; default the language's image) and hardening options (default the engine's configured
+ * ones). Persisted in the sandbox's {@code Created} event and sent to the worker that opens the container;
+ * the options keep the field name {@code docker} they were persisted under.
  */
-public record SandboxSpec(String language, Limits limits, Optional<String> image, Optional<DockerOptions> docker)
+public record SandboxSpec(String language, Limits limits, Optional<String> image, Optional<SandboxOptions> docker)
         implements CborSerializable {
 
     public SandboxSpec {
@@ -29,7 +30,7 @@ public record SandboxSpec(String language, Limits limits, Optional<String> image
         return new SandboxSpec(language, limits, Optional.of(value), docker);
     }
 
-    public SandboxSpec withDocker(DockerOptions value) {
+    public SandboxSpec withDocker(SandboxOptions value) {
         return new SandboxSpec(language, limits, image, Optional.of(value));
     }
 

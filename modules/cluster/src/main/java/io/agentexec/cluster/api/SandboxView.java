@@ -1,8 +1,8 @@
 package io.agentexec.cluster.api;
 
 import io.agentexec.cluster.CborSerializable;
-import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -13,11 +13,11 @@ import java.util.Optional;
  * @param executions          executions that ended with a terminal result
  * @param workspaceLostReason set when its container was lost and the next execution will say so
  * @param image               the image asked for at creation; empty: the language's default image
- * @param docker              the Docker options asked for at creation; empty: the engine's configured hardening
+ * @param docker              the sandbox options asked for at creation; empty: the engine's configured hardening
  */
 public record SandboxView(String sandboxId, Status status, Optional<String> language, Optional<Limits> limits,
                           Optional<String> worker, long executions, Optional<String> workspaceLostReason,
-                          Optional<String> closedReason, Optional<String> image, Optional<DockerOptions> docker)
+                          Optional<String> closedReason, Optional<String> image, Optional<SandboxOptions> docker)
         implements CborSerializable {
 
     /** NONE: never created. EXPIRED: idle too long; its next execution runs in a fresh container. */

@@ -1,37 +1,36 @@
 package io.agentexec.cluster.execution;
 
 import io.agentexec.cluster.CborSerializable;
-import io.agentexec.cluster.FaultInjection;
 import io.agentexec.cluster.ClusterSettings.ExecutionSettings;
+import io.agentexec.cluster.NodeRole;
 import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.OutputChunk;
+import io.agentexec.cluster.dispatch.Decision;
+import io.agentexec.cluster.dispatch.Dispatch;
+import io.agentexec.cluster.dispatch.Signal;
 import io.agentexec.cluster.placement.Placement;
 import io.agentexec.cluster.worker.ExecutionWorker;
 import io.agentexec.sandbox.model.ExecutionRequest;
-import io.agentexec.sandbox.model.ExecutionResult;
-import io.agentexec.sandbox.model.Verdict;
-import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
-import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.persistence.typed.RecoveryCompleted;
 import org.apache.pekko.persistence.typed.SnapshotSelectionCriteria;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandlerWithReply;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandlerWithReplyBuilderByState;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehaviorWithEnforcedReplies;
 import org.apache.pekko.persistence.typed.javadsl.Recovery;
@@ -41,10 +40,13 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 /**
  * One execution that runs in a fresh container (no sandbox), keyed by its idempotency key. The
  * request is persisted only once a worker accepted it; from then on it ends in exactly one terminal
- * reply, which is an event before it is a reply. Infrastructure failures (SANDBOX_ERROR, a worker's
+ * outcome, which is an event before it is a reply. Infrastructure failures (SANDBOX_ERROR, a worker's
  * node lost, a worker that never answers) are retried with backoff on another worker, at most
- * max-attempts times; every attempt is listed in the reply. Results of the user's code are final.
- * A repeated request with the same key gets the stored reply (or waits for it); it never runs again.
+ * max-attempts times; every attempt is listed in the outcome. Results of the user's code are final.
+ * A repeated request with the same key gets the stored outcome (or waits for it); it never runs again.
+ *
+ * <p>States: <b>empty</b> (nothing known of the key), <b>in progress</b> (being dispatched, or accepted and
+ * running or waiting to retry), <b>finished</b>. The worker side is {@link Dispatch}'s.
  */
 public final class ExecutionEntity
         extends EventSourcedBehaviorWithEnforcedReplies<ExecutionEntity.Command, ExecutionEntity.Event, ExecutionEntity.State> {
@@ -58,13 +60,13 @@ public final class ExecutionEntity
 
     /** Runs the request (once per key); {@code output} gets its output chunks while it runs (best-effort). */
     public record Execute(ExecutionRequest request, Optional<ActorRef<OutputChunk>> output,
-                          ActorRef<ExecutionReply> replyTo) implements Command {
-        public Execute(ExecutionRequest request, ActorRef<ExecutionReply> replyTo) {
+                          ActorRef<ExecutionOutcome> replyTo) implements Command {
+        public Execute(ExecutionRequest request, ActorRef<ExecutionOutcome> replyTo) {
             this(request, Optional.empty(), replyTo);
         }
     }
 
-    /** Cancels the execution: its terminal reply becomes a Completed with verdict CANCELLED (unless it ended first). */
+    /** Cancels the execution: its outcome becomes a Completed with verdict CANCELLED (unless it ended first). */
     public record Cancel(ActorRef<CancelReply> replyTo) implements Command {
     }
 
@@ -72,23 +74,15 @@ public final class ExecutionEntity
     }
 
     /**
-     * Waits for the terminal reply without ever starting the execution (for a node that did not take
-     * the request): the stored reply at once when it ended, a Rejected when no execution of this key
+     * Waits for the outcome without ever starting the execution (for a node that did not take the
+     * request): the stored outcome at once when it ended, a NotFound when no execution of this key
      * is known; {@code output} gets its output chunks from now on while it runs (best-effort).
      */
-    public record Watch(Optional<ActorRef<OutputChunk>> output, ActorRef<ExecutionReply> replyTo) implements Command {
+    public record Watch(Optional<ActorRef<OutputChunk>> output, ActorRef<ExecutionOutcome> replyTo) implements Command {
     }
 
-    private record WorkerAnswered(ExecutionWorker.Reply reply) implements Command {
-    }
-
-    private record WorkerTerminated(String worker, String jobId) implements Command {
-    }
-
-    private record WatchdogExpired(int attempt, String why) implements Command {
-    }
-
-    private record RetryDue(int attempt) implements Command {
+    /** A message of the dispatch's own (a worker's answer, a watchdog, a retry, a lost worker). */
+    private record FromDispatch(Signal signal) implements Command {
     }
 
     private enum ResumeAfterRecovery implements Command { INSTANCE }
@@ -100,20 +94,20 @@ public final class ExecutionEntity
      * yet, but a worker is being asked to take it (so the key is known, not free).
      */
     public record ExecutionView(String executionKey, boolean accepted, List<Attempt> attempts,
-                                Optional<Integer> runningAttempt, Optional<ExecutionReply> outcome,
+                                Optional<Integer> runningAttempt, Optional<ExecutionOutcome> outcome,
                                 boolean dispatching) implements CborSerializable {
         public ExecutionView(String executionKey, boolean accepted, List<Attempt> attempts,
-                             Optional<Integer> runningAttempt, Optional<ExecutionReply> outcome) {
+                             Optional<Integer> runningAttempt, Optional<ExecutionOutcome> outcome) {
             this(executionKey, accepted, attempts, runningAttempt, outcome, false);
         }
     }
 
-    // ---- events
+    // ---- events (their class names are in journals: never rename them)
 
     public sealed interface Event extends CborSerializable {
     }
 
-    /** A worker took the request for the first time: from now on it will end in a terminal reply. */
+    /** A worker took the request for the first time: from now on it will end in a recorded outcome. */
     public record Accepted(ExecutionRequest request) implements Event {
     }
 
@@ -123,7 +117,7 @@ public final class ExecutionEntity
     public record AttemptFailed(Attempt attempt) implements Event {
     }
 
-    public record Finished(ExecutionReply reply) implements Event {
+    public record Finished(ExecutionOutcome reply) implements Event {
     }
 
     // ---- state
@@ -132,7 +126,7 @@ public final class ExecutionEntity
     }
 
     public record State(Optional<ExecutionRequest> request, List<Attempt> attempts, Optional<OpenAttempt> open,
-                        Optional<ExecutionReply> outcome) {
+                        Optional<ExecutionOutcome> outcome) {
         static State empty() {
             return new State(Optional.empty(), List.of(), Optional.empty(), Optional.empty());
         }
@@ -143,10 +137,6 @@ public final class ExecutionEntity
 
         boolean done() {
             return outcome.isPresent();
-        }
-
-        int nextAttempt() {
-            return attempts.size() + 1;
         }
 
         State with(Event event) {
@@ -166,39 +156,30 @@ public final class ExecutionEntity
         }
     }
 
+    /** Registers the entity with this node's sharding, on the gateway role. */
+    public static void init(ActorSystem<?> system, ActorRef<Placement.Command> placement, ExecutionSettings settings) {
+        String role = NodeRole.GATEWAY.roleName();
+        ClusterSharding.get(system).init(Entity.of(TYPE_KEY, ctx -> create(ctx.getEntityId(), ctx.getShard(), placement,
+                        settings))
+                .withRole(role)
+                .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy().withRole(role)));
+    }
+
     public static Behavior<Command> create(String executionKey, ActorRef<ClusterSharding.ShardCommand> shard,
                                            ActorRef<Placement.Command> placement, ExecutionSettings settings) {
         return Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
                 new ExecutionEntity(executionKey, ctx, timers, shard, placement, settings)));
     }
 
-    private static final String WATCHDOG = "watchdog";
-    private static final String RETRY = "retry";
     private static final String PASSIVATE = "passivate";
 
     private final String executionKey;
     private final ActorContext<Command> ctx;
     private final TimerScheduler<Command> timers;
     private final ActorRef<ClusterSharding.ShardCommand> shard;
-    private final ActorRef<Placement.Command> placement;
     private final ExecutionSettings settings;
-    private final ActorRef<ExecutionWorker.Reply> workerReplies;
-    private final Address selfAddress;
-
-    // Transient: who waits for the reply, and the dispatch in progress. Lost with the actor, rebuilt by retries.
-    private final List<ActorRef<ExecutionReply>> waiters = new ArrayList<>();
-    private final Set<String> avoid = new HashSet<>();
-    private Optional<String> currentJob = Optional.empty();
-    private Optional<ExecutionRequest> pendingRequest = Optional.empty();
-    private Optional<ActorRef<ExecutionWorker.Command>> watched = Optional.empty();
-    private Optional<String> watchedJob = Optional.empty();
-    // Transient: who streams the output, who has the job now (for a cancel), and whether it is cancelled.
-    private final List<ActorRef<OutputChunk>> subscribers = new ArrayList<>();
-    private List<ActorRef<OutputChunk>> sentSubscribers = List.of();
-    private Optional<ActorRef<ExecutionWorker.Command>> acceptedBy = Optional.empty();
-    private boolean cancelRequested;
-    private int capacityRefusals;
-    private Optional<Long> firstCapacityRefusal = Optional.empty();
+    /** Transient: the run on the workers and who waits for it. Lost with the actor, taken over on recovery. */
+    private final Dispatch<Command> dispatch;
 
     private ExecutionEntity(String executionKey, ActorContext<Command> ctx, TimerScheduler<Command> timers,
                             ActorRef<ClusterSharding.ShardCommand> shard, ActorRef<Placement.Command> placement,
@@ -208,10 +189,11 @@ public final class ExecutionEntity
         this.ctx = ctx;
         this.timers = timers;
         this.shard = shard;
-        this.placement = placement;
         this.settings = settings;
-        this.workerReplies = ctx.messageAdapter(ExecutionWorker.Reply.class, WorkerAnswered::new);
-        this.selfAddress = Cluster.get(ctx.getSystem()).selfMember().address();
+        ActorRef<ExecutionWorker.Reply> replies = ctx.messageAdapter(ExecutionWorker.Reply.class,
+                reply -> new FromDispatch(new Signal.WorkerAnswered(reply)));
+        this.dispatch = new Dispatch<>(ctx, timers, placement, replies, FromDispatch::new, settings,
+                Dispatch.Retries.ANY_FAILURE);
     }
 
     @Override
@@ -233,370 +215,149 @@ public final class ExecutionEntity
     @Override
     public SignalHandler<State> signalHandler() {
         return newSignalHandlerBuilder()
-                .onSignal(RecoveryCompleted.instance(), state -> ctx.getSelf().tell(ResumeAfterRecovery.INSTANCE))
+                .onSignal(RecoveryCompleted.instance(), state -> {
+                    if (state.accepted() && !state.done()) {
+                        // Accepted and not ended: this incarnation takes the run over (ResumeAfterRecovery decides).
+                        dispatch.adopt(executionKey, state.request(), executionKey, state.attempts(),
+                                state.open().map(o -> new Dispatch.OpenAttempt(o.number(), o.worker())), Optional.empty());
+                    }
+                    ctx.getSelf().tell(ResumeAfterRecovery.INSTANCE);
+                })
                 .build();
     }
 
     @Override
     public CommandHandlerWithReply<Command, Event, State> commandHandler() {
-        return newCommandHandlerWithReplyBuilder().forAnyState()
-                .onCommand(Execute.class, this::onExecute)
-                .onCommand(Inspect.class, (state, cmd) -> Effect().reply(cmd.replyTo(), view(state)))
-                .onCommand(Cancel.class, this::onCancel)
-                .onCommand(Watch.class, this::onWatch)
-                .onCommand(WorkerAnswered.class, this::onWorkerAnswered)
-                .onCommand(WorkerTerminated.class, this::onWorkerTerminated)
-                .onCommand(WatchdogExpired.class, (state, cmd) -> state.open().filter(o -> o.number() == cmd.attempt()).isPresent()
-                        ? attemptLost(state, cmd.why()) : Effect().noReply())
-                .onCommand(RetryDue.class, this::onRetryDue)
-                .onCommand(ResumeAfterRecovery.class, (state, cmd) -> onResume(state))
-                .onCommand(PassivateNow.class, (state, cmd) -> {
-                    if (waiters.isEmpty() && (state.done() || !state.accepted()) && currentJob.isEmpty()) {
-                        shard.tell(new ClusterSharding.Passivate<>(ctx.getSelf()));
-                    }
+        return finished().orElse(empty()).orElse(inProgress()).orElse(anyState()).build();
+    }
+
+    // ---- finished: the outcome is recorded; repeats get it again
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, State, State> finished() {
+        return newCommandHandlerWithReplyBuilder().forState(State::done)
+                .onCommand(Execute.class, (state, cmd) -> Effect().reply(cmd.replyTo(), state.outcome().get().asReplayed()))
+                .onCommand(Watch.class, (state, cmd) -> Effect().reply(cmd.replyTo(), state.outcome().get().asReplayed()))
+                .onCommand(Cancel.class, (state, cmd) -> Effect().reply(cmd.replyTo(), new CancelReply(executionKey,
+                        CancelReply.Outcome.ALREADY_FINISHED,
+                        "execution " + executionKey + " already ended: " + state.outcome().get().status())));
+    }
+
+    // ---- empty: nothing known of the key (never run, or refused with nothing recorded)
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, State, State> empty() {
+        return newCommandHandlerWithReplyBuilder().forState(state -> !state.accepted() && dispatch.idle())
+                .onCommand(Execute.class, cmd -> {
+                    timers.cancel(PASSIVATE);
+                    dispatch.begin(executionKey, cmd.request(), executionKey, Optional.empty(), cmd.replyTo(), cmd.output());
+                    dispatch.submit(target());
                     return Effect().noReply();
                 })
-                .build();
+                .onCommand(Watch.class, cmd -> {
+                    lingerThenPassivate();
+                    return Effect().reply(cmd.replyTo(), new ExecutionOutcome.NotFound(executionKey,
+                            "no execution " + executionKey + " is known"));
+                })
+                .onCommand(Cancel.class, cmd -> {
+                    lingerThenPassivate();
+                    return Effect().reply(cmd.replyTo(), new CancelReply(executionKey, CancelReply.Outcome.UNKNOWN,
+                            "no execution " + executionKey + " is known"));
+                });
     }
 
-    private ReplyEffect<Event, State> onExecute(State state, Execute cmd) {
-        if (state.done()) {
-            return Effect().reply(cmd.replyTo(), state.outcome().get().asReplayed());
-        }
-        waiters.add(cmd.replyTo());
-        timers.cancel(PASSIVATE);
-        cmd.output().ifPresent(subscriber -> {
-            subscribers.add(subscriber);
-            // A late subscriber: the worker holding the job adds it.
-            acceptedBy.ifPresent(worker -> currentJob.ifPresent(job -> worker.tell(new ExecutionWorker.Subscribe(job, subscriber))));
-        });
-        if (!state.accepted() && currentJob.isEmpty()) {
-            pendingRequest = Optional.of(cmd.request());
-            submit(cmd.request(), 1);
-        }
-        return Effect().noReply();
+    // ---- in progress: being dispatched (not accepted yet), or accepted and not ended
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, State, State> inProgress() {
+        return newCommandHandlerWithReplyBuilder().forState(state -> !state.done())
+                .onCommand(Execute.class, cmd -> join(cmd.replyTo(), cmd.output()))
+                .onCommand(Watch.class, cmd -> join(cmd.replyTo(), cmd.output()))
+                .onCommand(Cancel.class, this::onCancel);
     }
 
-    private ReplyEffect<Event, State> onWatch(State state, Watch cmd) {
-        if (state.done()) {
-            return Effect().reply(cmd.replyTo(), state.outcome().get().asReplayed());
-        }
-        if (!state.accepted() && currentJob.isEmpty()) {
-            if (waiters.isEmpty()) {
-                timers.startSingleTimer(PASSIVATE, PassivateNow.INSTANCE, settings.linger());
-            }
-            return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(executionKey,
-                    "no execution " + executionKey + " is known"));
-        }
-        waiters.add(cmd.replyTo());
+    private ReplyEffect<Event, State> join(ActorRef<ExecutionOutcome> replyTo, Optional<ActorRef<OutputChunk>> output) {
         timers.cancel(PASSIVATE);
-        cmd.output().ifPresent(subscriber -> {
-            subscribers.add(subscriber);
-            // As for a late Execute: the worker holding the job adds it; a later attempt gets it at submit.
-            acceptedBy.ifPresent(worker -> currentJob.ifPresent(job -> worker.tell(new ExecutionWorker.Subscribe(job, subscriber))));
-        });
+        dispatch.join(replyTo, output);
         return Effect().noReply();
     }
 
     private ReplyEffect<Event, State> onCancel(State state, Cancel cmd) {
-        if (state.done()) {
-            return Effect().reply(cmd.replyTo(), new CancelReply(executionKey, CancelReply.Outcome.ALREADY_FINISHED,
-                    "execution " + executionKey + " already ended: " + state.outcome().get().status()));
-        }
-        if (!state.accepted() && currentJob.isEmpty()) {
-            if (waiters.isEmpty()) {
-                timers.startSingleTimer(PASSIVATE, PassivateNow.INSTANCE, settings.linger());
-            }
-            return Effect().reply(cmd.replyTo(), new CancelReply(executionKey, CancelReply.Outcome.UNKNOWN,
-                    "no execution " + executionKey + " is known"));
-        }
-        if (state.open().isEmpty() && currentJob.isEmpty()) {
-            // Waiting to retry: nothing runs anywhere; it ends here.
+        Decision decision = dispatch.cancel();
+        if (decision instanceof Decision.Finish) {
+            // It waited to retry: nothing runs anywhere; it ends here.
             cmd.replyTo().tell(new CancelReply(executionKey, CancelReply.Outcome.CANCELLING,
                     "cancelled while it waited to retry"));
-            return finish(cancelledReply(state.attempts(), "cancelled by the caller while it waited to retry"));
+            return apply(state, decision);
         }
-        cancelRequested = true;
-        acceptedBy.ifPresent(worker -> worker.tell(new ExecutionWorker.CancelJob(currentJob.orElseThrow())));
         return Effect().reply(cmd.replyTo(), new CancelReply(executionKey, CancelReply.Outcome.CANCELLING,
-                "cancelling: the worker stops the run; its reply will say CANCELLED unless it finished first"));
+                "cancelling: the worker stops the run; its outcome will say CANCELLED unless it finished first"));
     }
 
-    private ExecutionReply cancelledReply(List<Attempt> attempts, String message) {
-        return new ExecutionReply.Completed(executionKey, ExecutionResult.refused(Verdict.CANCELLED, 1, message, "none"),
-                attempts, Optional.empty(), false);
+    // ---- any state
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, State, State> anyState() {
+        return newCommandHandlerWithReplyBuilder().forAnyState()
+                .onCommand(Inspect.class, (state, cmd) -> Effect().reply(cmd.replyTo(), view(state)))
+                .onCommand(FromDispatch.class, (state, cmd) -> apply(state, dispatch.on(cmd.signal())))
+                .onCommand(ResumeAfterRecovery.class, (state, cmd) -> {
+                    if (dispatch.idle()) {
+                        lingerThenPassivate();
+                        return Effect().noReply();
+                    }
+                    return apply(state, dispatch.resume());
+                })
+                .onCommand(PassivateNow.class, (state, cmd) -> {
+                    if (dispatch.idle()) {
+                        shard.tell(new ClusterSharding.Passivate<>(ctx.getSelf()));
+                    }
+                    return Effect().noReply();
+                });
     }
 
-    private ReplyEffect<Event, State> onWorkerAnswered(State state, WorkerAnswered answered) {
-        ExecutionWorker.Reply reply = answered.reply();
-        if (currentJob.filter(reply.jobId()::equals).isEmpty() || state.done()) {
-            return Effect().noReply(); // an answer about an attempt already given up
-        }
-        int attempt = state.nextAttempt();
-        if (reply instanceof ExecutionWorker.Refused refused) {
-            // The worker found it against the policy: nothing ran; the refusal is the execution's one result.
-            stopWatching();
-            List<Event> events = state.accepted() ? List.of() : List.of(new Accepted(pendingRequest.orElseThrow()));
-            return finish(events, new ExecutionReply.Completed(executionKey, ExecutionResult.refused(
-                    Verdict.POLICY_VIOLATION, 1, refused.reason(), "policy"), state.attempts(), Optional.empty(), false));
-        }
-        if (reply instanceof ExecutionWorker.Dispatched dispatched) {
-            watch(dispatched.worker(), dispatched.jobId());
+    /** Records what the dispatch decided, as this entity's events; the dispatch goes on once they are persisted. */
+    private ReplyEffect<Event, State> apply(State state, Decision decision) {
+        if (decision instanceof Decision.Submit) {
+            dispatch.submit(target());
             return Effect().noReply();
         }
-        if (reply instanceof ExecutionWorker.Accepted accepted) {
-            FaultInjection.workerAccepted(executionKey);
-            capacityRefusals = 0;
-            firstCapacityRefusal = Optional.empty();
-            String worker = Placement.workerName(accepted.worker(), selfAddress);
-            List<Event> events = new ArrayList<>();
-            if (!state.accepted()) {
-                events.add(new Accepted(pendingRequest.orElseThrow()));
-            }
-            events.add(new AttemptStarted(attempt, worker));
-            acceptedBy = Optional.of(accepted.worker());
-            subscribers.stream().filter(s -> !sentSubscribers.contains(s))
-                    .forEach(s -> accepted.worker().tell(new ExecutionWorker.Subscribe(accepted.jobId(), s)));
-            if (cancelRequested) {
-                accepted.worker().tell(new ExecutionWorker.CancelJob(accepted.jobId()));
-            }
-            return Effect().persist(events).thenRun(s -> {
-                // Persist before run: the attempt is in the journal, so the code may start now.
-                if (settings.persistBeforeRun()) {
-                    accepted.worker().tell(new ExecutionWorker.Proceed(accepted.jobId()));
-                }
-                watch(accepted.worker(), accepted.jobId());
-                timers.startSingleTimer(WATCHDOG, new WatchdogExpired(attempt,
-                        "worker lost: the attempt waited in its queue longer than " + settings.queuedWatchdog()),
-                        settings.queuedWatchdog());
-            }).thenNoReply();
-        }
-        if (reply instanceof ExecutionWorker.Started) {
-            Duration limit = state.request().or(() -> pendingRequest).map(r -> r.limits().timeout()).orElse(Duration.ZERO)
-                    .plus(settings.runWatchdogSlack());
-            timers.startSingleTimer(WATCHDOG, new WatchdogExpired(attempt,
-                    "worker lost: no answer within " + limit + " of the start"), limit);
+        if (decision instanceof Decision.Refuse) {
+            // Nothing ran, nothing is recorded: the key is free again.
+            ctx.getSelf().tell(PassivateNow.INSTANCE);
             return Effect().noReply();
         }
-        if (reply instanceof ExecutionWorker.Overloaded overloaded) {
-            stopWatching();
-            avoid.add(Placement.workerName(overloaded.worker(), selfAddress));
-            submit(state.request().or(() -> pendingRequest).orElseThrow(), attempt);
-            return Effect().noReply();
-        }
-        if (reply instanceof ExecutionWorker.NoCapacity || reply instanceof ExecutionWorker.WorkerGone) {
-            String reason = reply instanceof ExecutionWorker.NoCapacity n ? n.reason() : "the worker is gone";
-            stopWatching();
-            currentJob = Optional.empty();
-            if (!state.accepted()) {
-                ExecutionReply overloaded = new ExecutionReply.Overloaded(executionKey, reason);
-                waiters.forEach(w -> w.tell(overloaded));
-                waiters.clear();
-                pendingRequest = Optional.empty();
-                subscribers.clear();
-                cancelRequested = false;
-                ctx.getSelf().tell(PassivateNow.INSTANCE);
-                return Effect().noReply();
-            }
-            if (cancelRequested) {
-                return finish(cancelledReply(state.attempts(), "cancelled by the caller while it waited for a worker"));
-            }
-            if (!avoid.isEmpty()) {
-                // The workers that failed before are the only ones left: better them than none.
-                avoid.clear();
-                submit(state.request().get(), attempt);
-                return Effect().noReply();
-            }
-            // An accepted execution waits for capacity (it was promised a result) up to retry-capacity-wait.
-            capacityRefusals++;
-            long now = System.nanoTime();
-            if (firstCapacityRefusal.isEmpty()) {
-                firstCapacityRefusal = Optional.of(now);
-            }
-            if (now - firstCapacityRefusal.get() < settings.retryCapacityWait().toNanos()) {
-                timers.startSingleTimer(RETRY, new RetryDue(attempt), backoff(capacityRefusals));
-                return Effect().noReply();
-            }
-            return finish(new ExecutionReply.SandboxLost(executionKey, "no healthy worker could take the retry within "
-                    + settings.retryCapacityWait() + ": " + reason, state.attempts(), false));
-        }
-        if (reply instanceof ExecutionWorker.Finished finished) {
-            return onFinished(state, finished);
-        }
-        return Effect().noReply();
-    }
-
-    private ReplyEffect<Event, State> onWorkerTerminated(State state, WorkerTerminated terminated) {
-        if (currentJob.filter(terminated.jobId()::equals).isEmpty() || state.done()) {
-            return Effect().noReply();
-        }
-        watched = Optional.empty();
-        if (state.open().isPresent()) {
-            return attemptLost(state, "worker lost: its node left the cluster");
-        }
-        // Sent to a worker that died before its answer came: it may have taken and started the job, unless
-        // it had to wait for the Proceed that only follows a persisted start.
-        int number = state.nextAttempt();
-        Attempt lost = new Attempt(number, terminated.worker(), "worker lost: its node left the cluster before it answered",
-                !settings.persistBeforeRun());
         List<Event> events = new ArrayList<>();
-        if (!state.accepted()) {
-            events.add(new Accepted(pendingRequest.orElseThrow()));
+        if (!state.accepted() && !(decision instanceof Decision.Ignore)) {
+            // Whatever is recorded of an execution starts with its request.
+            events.add(new Accepted(dispatch.request().orElseThrow()));
         }
-        events.add(new AttemptStarted(number, terminated.worker()));
-        if (number >= settings.maxAttempts()) {
-            List<Attempt> all = new ArrayList<>(state.attempts());
-            all.add(lost);
-            events.add(new AttemptFailed(lost));
-            return finish(events, new ExecutionReply.SandboxLost(executionKey,
-                    lost.outcome() + "; gave up after " + number + " attempt(s)", all, false));
+        if (decision instanceof Decision.Start start) {
+            events.add(new AttemptStarted(start.attempt(), start.worker()));
+        } else if (decision instanceof Decision.Retry retry) {
+            retry.unrecordedStart().ifPresent(worker -> events.add(new AttemptStarted(retry.failed().number(), worker)));
+            events.add(new AttemptFailed(retry.failed()));
+        } else if (decision instanceof Decision.Finish finish) {
+            events.add(new Finished(finish.outcome()));
+        } else {
+            return Effect().noReply(); // Ignore; Unbind never comes: a one-off is pinned to no worker
         }
-        events.add(new AttemptFailed(lost));
-        if (cancelRequested) {
-            List<Attempt> all = new ArrayList<>(state.attempts());
-            all.add(lost);
-            return finish(events, cancelledReply(all, "cancelled by the caller; its worker was lost meanwhile (" + lost.outcome() + ")"));
-        }
-        return Effect().persist(events).thenRun(s -> scheduleRetry(number + 1, terminated.worker())).thenNoReply();
-    }
-
-    private ReplyEffect<Event, State> onFinished(State state, ExecutionWorker.Finished finished) {
-        OpenAttempt open = state.open().orElseThrow();
-        stopWatching();
-        ExecutionResult result = finished.result();
-        if (result.verdict() != Verdict.SANDBOX_ERROR) {
-            List<Attempt> all = new ArrayList<>(state.attempts());
-            all.add(new Attempt(open.number(), open.worker(), "completed", true));
-            return finish(new ExecutionReply.Completed(executionKey, result, all, Optional.empty(), false));
-        }
-        Attempt failed = new Attempt(open.number(), open.worker(), "sandbox error: " + result.message(),
-                !finished.failedBeforeRun());
-        if (open.number() >= settings.maxAttempts()) {
-            List<Attempt> all = new ArrayList<>(state.attempts());
-            all.add(failed);
-            return finish(List.of(new AttemptFailed(failed)),
-                    new ExecutionReply.Completed(executionKey, result, all, Optional.empty(), false));
-        }
-        if (cancelRequested) {
-            List<Attempt> all = new ArrayList<>(state.attempts());
-            all.add(failed);
-            return finish(List.of(new AttemptFailed(failed)), cancelledReply(all,
-                    "cancelled by the caller; the attempt failed (" + result.message() + ") and was not retried"));
-        }
-        return Effect().persist(new AttemptFailed(failed))
-                .thenRun(s -> scheduleRetry(open.number() + 1, open.worker()))
-                .thenNoReply();
-    }
-
-    /** The open attempt's worker died or went silent: the code may have run; try again elsewhere if allowed. */
-    private ReplyEffect<Event, State> attemptLost(State state, String why) {
-        OpenAttempt open = state.open().orElseThrow();
-        stopWatching();
-        Attempt lost = new Attempt(open.number(), open.worker(), why, true);
-        if (open.number() >= settings.maxAttempts()) {
-            List<Attempt> all = new ArrayList<>(state.attempts());
-            all.add(lost);
-            return finish(List.of(new AttemptFailed(lost)), new ExecutionReply.SandboxLost(executionKey,
-                    why + "; gave up after " + open.number() + " attempt(s)", all, false));
-        }
-        if (cancelRequested) {
-            List<Attempt> all = new ArrayList<>(state.attempts());
-            all.add(lost);
-            return finish(List.of(new AttemptFailed(lost)), cancelledReply(all,
-                    "cancelled by the caller; the attempt was lost (" + why + ") and was not retried"));
-        }
-        return Effect().persist(new AttemptFailed(lost))
-                .thenRun(s -> scheduleRetry(open.number() + 1, open.worker()))
-                .thenNoReply();
-    }
-
-    private ReplyEffect<Event, State> onRetryDue(State state, RetryDue due) {
-        if (state.done() || state.open().isPresent() || !state.accepted()) {
-            return Effect().noReply();
-        }
-        submit(state.request().get(), due.attempt());
-        return Effect().noReply();
-    }
-
-    private ReplyEffect<Event, State> onResume(State state) {
-        if (state.done() || !state.accepted()) {
-            timers.startSingleTimer(PASSIVATE, PassivateNow.INSTANCE, settings.linger());
-            return Effect().noReply();
-        }
-        if (state.open().isPresent() && currentJob.isEmpty()) {
-            // The incarnation that watched this attempt is gone; its answer would go nowhere.
-            return attemptLost(state, "coordinator restarted: the attempt's outcome is unknown");
-        }
-        if (state.open().isEmpty()) {
-            scheduleRetry(state.nextAttempt(), "");
-        }
-        return Effect().noReply();
-    }
-
-    private ReplyEffect<Event, State> finish(ExecutionReply reply) {
-        return finish(List.of(), reply);
-    }
-
-    private ReplyEffect<Event, State> finish(List<Event> before, ExecutionReply reply) {
-        List<Event> events = new ArrayList<>(before);
-        events.add(new Finished(reply));
-        timers.cancel(WATCHDOG);
-        timers.cancel(RETRY);
-        currentJob = Optional.empty();
-        acceptedBy = Optional.empty();
-        cancelRequested = false;
-        subscribers.clear();
         return Effect().persist(events).thenRun(s -> {
-            waiters.forEach(w -> w.tell(reply));
-            waiters.clear();
-            timers.startSingleTimer(PASSIVATE, PassivateNow.INSTANCE, settings.linger());
+            dispatch.recorded(decision);
+            if (decision instanceof Decision.Finish) {
+                lingerThenPassivate();
+            }
         }).thenNoReply();
     }
 
-    private void submit(ExecutionRequest request, int attempt) {
-        String jobId = executionKey + "/" + attempt + "/" + Long.toHexString(ThreadLocalRandom.current().nextLong());
-        currentJob = Optional.of(jobId);
-        acceptedBy = Optional.empty();
-        sentSubscribers = List.copyOf(subscribers);
-        placement.tell(new Placement.Submit(new ExecutionWorker.RunOnce(jobId, executionKey, request, sentSubscribers,
-                workerReplies, settings.persistBeforeRun()), Set.copyOf(avoid)));
+    private Dispatch.Target target() {
+        return Dispatch.Target.anywhere(order -> new ExecutionWorker.RunOnce(order.jobId(), order.executionKey(),
+                order.request(), order.output(), order.replyTo(), order.awaitProceed()));
     }
 
-    private void scheduleRetry(int attempt, String failedWorker) {
-        currentJob = Optional.empty();
-        acceptedBy = Optional.empty();
-        avoid.clear();
-        if (!failedWorker.isEmpty()) {
-            avoid.add(failedWorker);
-        }
-        timers.startSingleTimer(RETRY, new RetryDue(attempt), backoff(attempt - 1));
-    }
-
-    private Duration backoff(int retry) {
-        Duration base = settings.retryBackoff().delayBefore(retry);
-        double jitter = 1 + ThreadLocalRandom.current().nextDouble() * settings.retryBackoff().randomFactor();
-        return Duration.ofMillis((long) (base.toMillis() * jitter));
-    }
-
-    /** Watches the worker a job went to; a watch is per job, so an earlier one is dropped first. */
-    private void watch(ActorRef<ExecutionWorker.Command> worker, String jobId) {
-        if (watched.filter(worker::equals).isPresent() && watchedJob.filter(jobId::equals).isPresent()) {
-            return;
-        }
-        watched.ifPresent(ctx::unwatch);
-        watched = Optional.of(worker);
-        watchedJob = Optional.of(jobId);
-        ctx.watchWith(worker, new WorkerTerminated(Placement.workerName(worker, selfAddress), jobId));
-    }
-
-    private void stopWatching() {
-        timers.cancel(WATCHDOG);
-        watched.ifPresent(ctx::unwatch);
-        watched = Optional.empty();
+    /** Stays in memory a while to answer repeats quickly, then passivates (unless a run started meanwhile). */
+    private void lingerThenPassivate() {
+        timers.startSingleTimer(PASSIVATE, PassivateNow.INSTANCE, settings.linger());
     }
 
     private ExecutionView view(State state) {
         return new ExecutionView(executionKey, state.accepted(), state.attempts(),
-                state.open().map(OpenAttempt::number), state.outcome(), !state.accepted() && currentJob.isPresent());
+                state.open().map(OpenAttempt::number), state.outcome(), !state.accepted() && !dispatch.idle());
     }
 }

@@ -2,13 +2,10 @@ package io.agentexec.cluster.policy;
 
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.sandbox.EngineSettings;
-import io.agentexec.sandbox.docker.DockerBackendSettings;
-import io.agentexec.sandbox.docker.DockerOptions;
-import io.agentexec.sandbox.docker.DockerRunArgs;
-import io.agentexec.sandbox.docker.SandboxUser;
 import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
+import io.agentexec.sandbox.options.OptionRules;
 import io.agentexec.sandbox.policy.ExecutionPolicy;
 import io.agentexec.sandbox.policy.PolicyViolationException;
 import java.util.Objects;
@@ -22,12 +19,12 @@ import java.util.Objects;
 public final class JobPolicy {
     private final ExecutionPolicy policy;
     private final LanguageTable languages;
-    private final DockerBackendSettings docker;
+    private final OptionRules options;
 
     public JobPolicy(ExecutionPolicy policy, EngineSettings engine) {
         this.policy = Objects.requireNonNull(policy, "policy");
         this.languages = engine.languages();
-        this.docker = engine.docker();
+        this.options = engine.optionRules();
     }
 
     public ExecutionPolicy policy() {
@@ -39,49 +36,9 @@ public final class JobPolicy {
         policy.check(request, languages);
     }
 
-    /** A sandbox's limits, image and Docker options. */
+    /** A sandbox's limits, image and options (the engine's {@link OptionRules}: nothing weaker than its hardening). */
     public void checkSandbox(SandboxSpec spec) {
         policy.checkSandbox(spec.image(), spec.limits(), languages);
-        spec.docker().ifPresent(this::checkDockerOptions);
-    }
-
-    /**
-     * Options given directly get the checks {@code docker_run_args} get: nothing weaker than this
-     * engine's hardening, networks only from its allowed list, the configured runtime or a listed one, a user
-     * through the one user parser.
-     */
-    public void checkDockerOptions(DockerOptions options) {
-        DockerOptions defaults = docker.defaults();
-        if (!options.networkMode().equals("none") && !docker.allowedNetworks().contains(options.networkMode())) {
-            throw violation("network " + options.networkMode() + " is not allowed; allowed: " + docker.allowedNetworks());
-        }
-        docker.runtimeProblem(options.runtime()).ifPresent(problem -> {
-            throw violation(problem);
-        });
-        try {
-            SandboxUser.parse(options.user());
-        } catch (IllegalArgumentException e) {
-            throw violation("user refused, it could run as root: " + e.getMessage());
-        }
-        if (defaults.readOnlyRootFilesystem() && !options.readOnlyRootFilesystem()) {
-            throw violation("a writable root filesystem weakens isolation");
-        }
-        if (defaults.noNewPrivileges() && !options.noNewPrivileges()) {
-            throw violation("no-new-privileges off weakens isolation");
-        }
-        if (!options.capDrop().contains("ALL") && !options.capDrop().containsAll(defaults.capDrop())) {
-            throw violation("dropping " + options.capDrop() + " keeps capabilities the defaults drop ("
-                    + defaults.capDrop() + ")");
-        }
-        options.tmpfs().keySet().forEach(path -> {
-            if (!path.startsWith("/") || path.contains("..") || path.equals("/")) {
-                throw violation("tmpfs needs an absolute path below /, got " + path);
-            }
-        });
-        options.namePrefix().ifPresent(DockerRunArgs::containerName);
-    }
-
-    private static PolicyViolationException violation(String what) {
-        return new PolicyViolationException("docker options: " + what);
+        spec.docker().ifPresent(options::check);
     }
 }

@@ -2,7 +2,7 @@ package io.agentexec.cluster.port;
 
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
@@ -11,7 +11,6 @@ import io.agentexec.cluster.port.quota.SandboxQuota;
 import io.agentexec.cluster.worker.WorkerLoad;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.agent.OutputListener;
-import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
@@ -91,16 +90,16 @@ public final class ClusterPort implements ExecutionPort {
                            OutputListener listener) {
         String key = executionKey(caller, executionId);
         Optional<String> internal = sandboxId.map(id -> internalId(caller, id));
-        CompletableFuture<ExecutionReply> outcome = new CompletableFuture<>();
+        CompletableFuture<ExecutionOutcome> outcome = new CompletableFuture<>();
         try {
             caller.policy().check(request, languages);
         } catch (InvalidRequestException e) {
-            outcome.complete(new ExecutionReply.Rejected(key, e.getMessage()));
+            outcome.complete(new ExecutionOutcome.Rejected(key, e.getMessage()));
             return refused(outcome);
         }
         // A chunk the worker dropped under load is counted in the next chunk's droppedBefore; the
         // listener gets the bytes that arrived, and the final result carries every byte anyway.
-        CompletableFuture<ExecutionReply> reply = cluster.execute(internal, request, key,
+        CompletableFuture<io.agentexec.cluster.api.ExecutionOutcome> reply = cluster.execute(internal, request, key,
                         chunk -> listener.onOutput(chunk.stream(), chunk.data()))
                 .toCompletableFuture();
         reply.thenCompose(r -> translate(r, internal))
@@ -108,7 +107,7 @@ public final class ClusterPort implements ExecutionPort {
                 .thenAccept(outcome::complete);
         caller.tenant().ifPresent(tenant -> sandboxId.ifPresent(id -> reply.thenAccept(r -> {
             // A sandbox whose slot was given back when it expired holds a container again: count it again.
-            if (r instanceof ExecutionReply.Completed c && c.workspaceLost().isPresent()) {
+            if (r instanceof io.agentexec.cluster.api.ExecutionOutcome.Completed c && c.workspaceLost().isPresent()) {
                 quota.readmit(tenant, id);
             }
         })));
@@ -122,8 +121,8 @@ public final class ClusterPort implements ExecutionPort {
         AtomicBoolean announced = new AtomicBoolean();
         AtomicBoolean recorded = new AtomicBoolean();
         Runnable recordLateRefusal = () -> recordedIn.ifPresent(sandbox -> {
-            ExecutionReply r = reply.isDone() && !reply.isCompletedExceptionally() ? reply.join() : null;
-            if (r instanceof ExecutionReply.Overloaded o && announced.get() && recorded.compareAndSet(false, true)) {
+            io.agentexec.cluster.api.ExecutionOutcome r = reply.isDone() && !reply.isCompletedExceptionally() ? reply.join() : null;
+            if (r instanceof io.agentexec.cluster.api.ExecutionOutcome.Overloaded o && announced.get() && recorded.compareAndSet(false, true)) {
                 cluster.recordRefusal(sandbox, key, o.reason()).whenComplete((done, error) -> {
                     if (error != null) {
                         log.warn("recording the refusal of execution {} in sandbox {} failed: {}", key, sandbox, error.toString());
@@ -139,7 +138,7 @@ public final class ClusterPort implements ExecutionPort {
             }
 
             @Override
-            public CompletionStage<ExecutionReply> outcome() {
+            public CompletionStage<ExecutionOutcome> outcome() {
                 return outcome;
             }
 
@@ -165,7 +164,7 @@ public final class ClusterPort implements ExecutionPort {
 
             @Override
             public void cancel() {
-                if (outcome.complete(new ExecutionReply.Completed(key, ExecutionResult.refused(Verdict.CANCELLED, 1,
+                if (outcome.complete(new ExecutionOutcome.Completed(key, ExecutionResult.refused(Verdict.CANCELLED, 1,
                         "the execution was cancelled; its run was stopped", "cluster"), List.of(), Optional.empty(), false))) {
                     cancelInCluster(internal, key, reply, Instant.now().plus(askTimeout));
                 }
@@ -183,7 +182,7 @@ public final class ClusterPort implements ExecutionPort {
      * A run in a sandbox is found once its sandbox has it (waiting, dispatching, running or ended);
      * a refusal after that is recorded there (see {@link #start}).
      */
-    private void awaitKnown(Optional<String> sandbox, String key, CompletableFuture<ExecutionReply> outcome,
+    private void awaitKnown(Optional<String> sandbox, String key, CompletableFuture<ExecutionOutcome> outcome,
                             CompletableFuture<Void> known, Duration pause, Instant giveUp) {
         CompletableFuture.delayedExecutor(pause.toMillis(), TimeUnit.MILLISECONDS).execute(() ->
                 cluster.execution(sandbox, key).whenComplete((view, error) -> {
@@ -204,7 +203,7 @@ public final class ClusterPort implements ExecutionPort {
      * its entity yet (the cluster then answers UNKNOWN): asked again until the entity knows it, the
      * run has answered, or the ask timeout has passed, so a quick cancel is not lost.
      */
-    private void cancelInCluster(Optional<String> internal, String key, CompletableFuture<ExecutionReply> reply,
+    private void cancelInCluster(Optional<String> internal, String key, CompletableFuture<io.agentexec.cluster.api.ExecutionOutcome> reply,
                                  Instant giveUp) {
         cluster.cancel(internal, key).whenComplete((answer, error) -> {
             if (error != null) {
@@ -221,16 +220,16 @@ public final class ClusterPort implements ExecutionPort {
     }
 
     /** A refusal from the cluster about a sandbox that is not (any more) the caller's reads as NotFound. */
-    private CompletionStage<ExecutionReply> translate(ExecutionReply reply, Optional<String> internal) {
-        if (!(reply instanceof ExecutionReply.Rejected rejected) || internal.isEmpty()) {
+    private CompletionStage<ExecutionOutcome> translate(ExecutionOutcome reply, Optional<String> internal) {
+        if (!(reply instanceof ExecutionOutcome.Rejected rejected) || internal.isEmpty()) {
             return CompletableFuture.completedFuture(reply);
         }
         return cluster.sandbox(internal.get()).thenApply(view -> live(view) ? reply
-                : new ExecutionReply.NotFound(rejected.executionKey(), "no sandbox " + externalId(internal.get())));
+                : new ExecutionOutcome.NotFound(rejected.executionKey(), "no sandbox " + externalId(internal.get())));
     }
 
     /** A handle for a run refused before it went anywhere: its outcome is already in. */
-    private static RunHandle refused(CompletableFuture<ExecutionReply> outcome) {
+    private static RunHandle refused(CompletableFuture<ExecutionOutcome> outcome) {
         return new RunHandle() {
             @Override
             public CompletionStage<Void> admitted() {
@@ -238,7 +237,7 @@ public final class ClusterPort implements ExecutionPort {
             }
 
             @Override
-            public CompletionStage<ExecutionReply> outcome() {
+            public CompletionStage<ExecutionOutcome> outcome() {
                 return outcome;
             }
 
@@ -285,26 +284,27 @@ public final class ClusterPort implements ExecutionPort {
      * have): a run still going after it (one that waited long behind others in its sandbox) is followed again.
      */
     @Override
-    public CompletionStage<ExecutionReply> follow(Caller caller, String executionId, OutputListener listener) {
+    public CompletionStage<ExecutionOutcome> follow(Caller caller, String executionId, OutputListener listener) {
         Optional<String> sandbox = sandboxOf(caller, executionId);
         String key = executionKey(caller, executionId);
         return cluster.follow(sandbox, key, caller.policy().ceilings().timeout(),
                         chunk -> listener.onOutput(chunk.stream(), chunk.data()))
-                .thenCompose(reply -> reply instanceof ExecutionReply.Rejected
+                .thenCompose(reply -> reply instanceof io.agentexec.cluster.api.ExecutionOutcome.NotFound
+                        || reply instanceof io.agentexec.cluster.api.ExecutionOutcome.Rejected
                         // a taken run is never rejected (nor is a rejection kept): the cluster knows no such key
-                        ? CompletableFuture.completedFuture((ExecutionReply) new ExecutionReply.NotFound(key,
+                        ? CompletableFuture.completedFuture((ExecutionOutcome) new ExecutionOutcome.NotFound(key,
                                 "no execution " + executionId))
                         : translate(reply, sandbox))
                 .exceptionallyCompose(error -> {
                     Throwable e = unwrap(error);
                     if (e instanceof InvalidRequestException) {
-                        return CompletableFuture.completedFuture(new ExecutionReply.NotFound(key, "no execution " + executionId));
+                        return CompletableFuture.completedFuture(new ExecutionOutcome.NotFound(key, "no execution " + executionId));
                     }
                     if (e instanceof java.util.concurrent.TimeoutException) {
                         return lookup(caller, executionId).thenCompose(known -> known.isPresent() && known.get().outcome().isEmpty()
                                 ? follow(caller, executionId, listener)
                                 : CompletableFuture.completedFuture(known.flatMap(ExecutionView::outcome).orElseGet(() ->
-                                        new ExecutionReply.NotFound(key, "no execution " + executionId))));
+                                        new ExecutionOutcome.NotFound(key, "no execution " + executionId))));
                     }
                     return CompletableFuture.completedFuture(failure(key, error));
                 });
@@ -343,12 +343,12 @@ public final class ClusterPort implements ExecutionPort {
     }
 
     /** The port's answer when the cluster could not be asked: refused if the request was bad, else unknown. */
-    private static ExecutionReply failure(String key, Throwable error) {
+    private static ExecutionOutcome failure(String key, Throwable error) {
         Throwable e = unwrap(error);
         if (e instanceof InvalidRequestException) {
-            return new ExecutionReply.Rejected(key, e.getMessage());
+            return new ExecutionOutcome.Rejected(key, e.getMessage());
         }
-        return new ExecutionReply.SandboxLost(key, "the cluster did not answer: " + e.getClass().getSimpleName(),
+        return new ExecutionOutcome.SandboxLost(key, "the cluster did not answer: " + e.getClass().getSimpleName(),
                 List.of(), false);
     }
 
@@ -479,8 +479,7 @@ public final class ClusterPort implements ExecutionPort {
 
     @Override
     public CompletionStage<PortStatus> status() {
-        Map<String, Integer> warm = cluster.engine().map(e -> e.backend() instanceof DockerBackend d
-                ? d.warmPoolSizes() : Map.<String, Integer>of()).orElse(Map.of());
+        Map<String, Integer> warm = cluster.engine().map(SandboxEngine::warmPoolSizes).orElse(Map.of());
         return cluster.workers().thenApply(workers -> {
             Map<String, Integer> queued = new HashMap<>();
             Map<String, Integer> running = new HashMap<>();

@@ -1,15 +1,15 @@
 package io.agentexec.cluster.port;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.port.quota.LocalSandboxQuota;
 import io.agentexec.cluster.port.quota.SandboxQuota;
+import io.agentexec.sandbox.OneOffRun;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
 import io.agentexec.sandbox.agent.AgentRefusal;
 import io.agentexec.sandbox.agent.OutputListener;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
-import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
@@ -89,10 +89,11 @@ public final class EnginePort implements ExecutionPort {
     public RunHandle start(Caller caller, String executionId, Optional<String> sandboxId, ExecutionRequest request,
                            OutputListener listener) {
         CompletableFuture<Void> admission = new CompletableFuture<>();
-        CompletableFuture<ExecutionReply> outcome = new CompletableFuture<>();
-        AtomicReference<SandboxSession> oneOff = new AtomicReference<>();
-        AtomicBoolean cancelled = new AtomicBoolean();
-        boolean cancellable = sandboxId.isEmpty();
+        CompletableFuture<ExecutionOutcome> outcome = new CompletableFuture<>();
+        // A one-off runs in the engine's one-off path, which a cancel from another thread stops; a sandbox's run
+        // is not cancelled: that would take its workspace; its timeout bounds it.
+        Optional<OneOffRun> oneOff = sandboxId.isEmpty() ? Optional.of(engine.oneOff(request)) : Optional.empty();
+        boolean cancellable = oneOff.isPresent();
         RunHandle handle = new RunHandle() {
             @Override
             public CompletionStage<Void> admitted() {
@@ -100,7 +101,7 @@ public final class EnginePort implements ExecutionPort {
             }
 
             @Override
-            public CompletionStage<ExecutionReply> outcome() {
+            public CompletionStage<ExecutionOutcome> outcome() {
                 return outcome;
             }
 
@@ -111,17 +112,13 @@ public final class EnginePort implements ExecutionPort {
 
             @Override
             public void cancel() {
-                // A sandbox's run is not cancelled: that would take its workspace; its timeout bounds it.
-                if (cancellable && !outcome.isDone() && cancelled.compareAndSet(false, true)) {
-                    outcome.complete(completed(executionId, ExecutionResult.refused(Verdict.CANCELLED, 1,
-                            "the execution was cancelled; its run was stopped", engine.backendName())));
-                    SandboxSession session = oneOff.getAndSet(null);
-                    if (session != null) {
-                        session.close();
-                    }
+                if (cancellable && outcome.complete(completed(executionId, ExecutionResult.refused(Verdict.CANCELLED, 1,
+                        "the execution was cancelled; its run was stopped", engine.backendName())))) {
+                    oneOff.get().close();
                 }
             }
         };
+        outcome.whenComplete((o, e) -> oneOff.ifPresent(OneOffRun::close)); // its container goes in the background
         if (closed.get()) {
             outcome.complete(lost(executionId, "the node is shutting down"));
             return handle;
@@ -129,17 +126,17 @@ public final class EnginePort implements ExecutionPort {
         try {
             caller.policy().check(request, engine.settings().languages());
         } catch (InvalidRequestException e) {
-            outcome.complete(new ExecutionReply.Rejected(executionId, e.getMessage()));
+            outcome.complete(new ExecutionOutcome.Rejected(executionId, e.getMessage()));
             return handle;
         }
         Optional<LiveSandbox> sandbox = sandboxId.map(id -> sandboxes.get(new SandboxKey(caller.tenant(), id)));
         if (sandboxId.isPresent() && sandbox.isEmpty()) {
-            outcome.complete(new ExecutionReply.NotFound(executionId, "no sandbox " + sandboxId.get()));
+            outcome.complete(new ExecutionOutcome.NotFound(executionId, "no sandbox " + sandboxId.get()));
             return handle;
         }
         if (admitted.incrementAndGet() > capacity) {
             admitted.decrementAndGet();
-            outcome.complete(new ExecutionReply.Overloaded(executionId, "all " + slots + " slots and the queue of "
+            outcome.complete(new ExecutionOutcome.Overloaded(executionId, "all " + slots + " slots and the queue of "
                     + (capacity - slots) + " are taken"));
             return handle;
         }
@@ -153,7 +150,10 @@ public final class EnginePort implements ExecutionPort {
                 if (sandbox.isPresent()) {
                     outcome.complete(completed(executionId, sandbox.get().session().execute(request, listener)));
                 } else {
-                    runOneOff(executionId, request, listener, outcome, oneOff, cancelled);
+                    ExecutionResult result = oneOff.get().execute(listener);
+                    outcome.complete(oneOff.get().ending().filter(e -> e == OneOffRun.Ending.NO_SANDBOX).isPresent()
+                            ? lost(executionId, "no sandbox could be made: " + result.message())
+                            : completed(executionId, result));
                 }
             } catch (RuntimeException e) {
                 outcome.complete(lost(executionId, "the engine failed: " + e.getMessage()));
@@ -165,39 +165,12 @@ public final class EnginePort implements ExecutionPort {
         return handle;
     }
 
-    private static ExecutionReply completed(String executionId, ExecutionResult result) {
-        return new ExecutionReply.Completed(executionId, result, List.of(), Optional.empty(), false);
+    private static ExecutionOutcome completed(String executionId, ExecutionResult result) {
+        return new ExecutionOutcome.Completed(executionId, result, List.of(), Optional.empty(), false);
     }
 
-    private static ExecutionReply lost(String executionId, String reason) {
-        return new ExecutionReply.SandboxLost(executionId, reason, List.of(), false);
-    }
-
-    private void runOneOff(String executionId, ExecutionRequest request, OutputListener listener,
-                           CompletableFuture<ExecutionReply> outcome,
-                           AtomicReference<SandboxSession> holder, AtomicBoolean cancelled) {
-        String firstLanguage = request.blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
-        String image = request.image().orElseGet(() -> engine.imageFor(firstLanguage));
-        SandboxSession session;
-        try {
-            session = engine.openSession(image, request.limits(), engine.settings().docker().defaults());
-        } catch (SandboxUnavailableException e) {
-            outcome.complete(lost(executionId, "no sandbox could be made: " + e.getMessage()));
-            return;
-        }
-        holder.set(session);
-        if (cancelled.get()) {
-            session.close();
-            return;
-        }
-        try {
-            // A one-off: no pre-initialised interpreter is started after its last block (it would die with the sandbox).
-            outcome.complete(completed(executionId, session.executeLast(request, listener)));
-        } finally {
-            if (holder.getAndSet(null) != null) {
-                session.close();
-            }
-        }
+    private static ExecutionOutcome lost(String executionId, String reason) {
+        return new ExecutionOutcome.SandboxLost(executionId, reason, List.of(), false);
     }
 
     // ---- runs other callers started: none here (a single node; its callers keep their own)
@@ -208,8 +181,8 @@ public final class EnginePort implements ExecutionPort {
     }
 
     @Override
-    public CompletionStage<ExecutionReply> follow(Caller caller, String executionId, OutputListener listener) {
-        return CompletableFuture.completedFuture(new ExecutionReply.NotFound(executionId, "no execution " + executionId));
+    public CompletionStage<ExecutionOutcome> follow(Caller caller, String executionId, OutputListener listener) {
+        return CompletableFuture.completedFuture(new ExecutionOutcome.NotFound(executionId, "no execution " + executionId));
     }
 
     @Override
@@ -238,7 +211,7 @@ public final class EnginePort implements ExecutionPort {
                 String canonical = engine.language(spec.language())
                         .orElseThrow(() -> new InvalidRequestException("unknown language '" + spec.language() + "'")).name();
                 SandboxSession session = engine.openSession(spec.image().orElseGet(() -> engine.imageFor(canonical)),
-                        spec.limits(), spec.docker().orElseGet(() -> engine.settings().docker().defaults()));
+                        spec.limits(), spec.docker().orElseGet(() -> engine.settings().defaultOptions()));
                 sandboxes.put(new SandboxKey(caller.tenant(), id), new LiveSandbox(session, canonical));
                 return new SandboxInfo(id, canonical, "active");
             }, blockingCalls).whenComplete((info, error) -> {
@@ -317,7 +290,7 @@ public final class EnginePort implements ExecutionPort {
     public CompletionStage<PortStatus> status() {
         int runningNow = running.get();
         int queued = Math.max(0, admitted.get() - runningNow);
-        Map<String, Integer> warm = engine.backend() instanceof DockerBackend docker ? docker.warmPoolSizes() : Map.of();
+        Map<String, Integer> warm = engine.warmPoolSizes();
         // Sandbox runtimes that failed their health check at engine start are refused; say so here too.
         List<String> runtimeProblems = engine.runtimeProblems();
         return CompletableFuture.completedFuture(new PortStatus(!closed.get(),

@@ -1,6 +1,6 @@
 package io.agentexec.cluster.port;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.sandbox.agent.OutputListener;
 import io.agentexec.sandbox.model.ExecutionRequest;
@@ -11,7 +11,7 @@ import java.util.concurrent.CompletionStage;
 /**
  * THE way to run code, for every caller (the gateway's transports, the agents' chats, the CLI's local exec): start a
  * run — in a fresh sandbox, or in one of the caller's sandboxes — and get a handle whose one outcome is an
- * {@link ExecutionReply}; find, follow and cancel runs by id; keep sandboxes with a workspace. Two adapters: the
+ * {@link ExecutionOutcome}; find, follow and cancel runs by id; keep sandboxes with a workspace. Two adapters: the
  * cluster ({@link ClusterPort}: sharded, event-sourced, retried on healthy workers) and this JVM's engine
  * ({@link EnginePort}: a single node, no persistence).
  *
@@ -42,9 +42,9 @@ public interface ExecutionPort extends AutoCloseable {
 
     /**
      * Follows a run to its end: output reaches {@code listener} from now on while it runs (best-effort), then the
-     * stage completes with its outcome ({@link ExecutionReply.NotFound} when there is none).
+     * stage completes with its outcome ({@link ExecutionOutcome.NotFound} when there is none).
      */
-    CompletionStage<ExecutionReply> follow(Caller caller, String executionId, OutputListener listener);
+    CompletionStage<ExecutionOutcome> follow(Caller caller, String executionId, OutputListener listener);
 
     /**
      * Asks to stop a run and answers what is known after, waiting up to {@code wait} for the stop to take effect.

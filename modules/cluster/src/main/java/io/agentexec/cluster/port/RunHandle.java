@@ -1,6 +1,6 @@
 package io.agentexec.cluster.port;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 
 import java.util.concurrent.CompletionStage;
 
@@ -12,7 +12,7 @@ public interface RunHandle {
      */
     CompletionStage<Void> admitted();
 
-    CompletionStage<ExecutionReply> outcome();
+    CompletionStage<ExecutionOutcome> outcome();
 
     /**
      * Completes once every node can find the run by its id (through the port's

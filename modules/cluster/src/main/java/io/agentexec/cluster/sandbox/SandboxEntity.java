@@ -1,48 +1,52 @@
 package io.agentexec.cluster.sandbox;
 
 import io.agentexec.cluster.CborSerializable;
-import io.agentexec.cluster.FaultInjection;
-import io.agentexec.cluster.ClusterSettings.ExecutionSettings;
-import io.agentexec.cluster.ClusterSettings.SandboxSettings;
+import io.agentexec.cluster.ClusterSettings;
 import io.agentexec.cluster.ClusterSettings.FilesSettings;
+import io.agentexec.cluster.ClusterSettings.SandboxSettings;
+import io.agentexec.cluster.NodeRole;
 import io.agentexec.cluster.api.Attempt;
 import io.agentexec.cluster.api.CancelReply;
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.FileReply;
 import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
+import io.agentexec.cluster.dispatch.Decision;
+import io.agentexec.cluster.dispatch.Dispatch;
+import io.agentexec.cluster.dispatch.Signal;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.placement.Placement;
+import io.agentexec.cluster.sandbox.SandboxState.InFlight;
 import io.agentexec.cluster.worker.ExecutionWorker;
-import io.agentexec.sandbox.docker.DockerOptions;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
 import io.agentexec.sandbox.model.Verdict;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 import org.apache.pekko.Done;
-import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.persistence.typed.RecoveryCompleted;
 import org.apache.pekko.persistence.typed.SnapshotSelectionCriteria;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandlerWithReply;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandlerWithReplyBuilderByState;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehaviorWithEnforcedReplies;
 import org.apache.pekko.persistence.typed.javadsl.Recovery;
@@ -54,11 +58,15 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
  * container. Lifecycle: created; bound to a worker when its first execution (or the first after a
  * loss) opens a container there; executions, one at a time, in order; then closed on request or
  * expired after the idle timeout, either of which removes the container and passivates the entity.
- * If the worker dies during an execution, that execution ends with {@link ExecutionReply.SandboxLost};
- * the next one opens a fresh container on a healthy worker and says in its reply that the workspace was lost.
+ * If the worker dies during an execution, that execution ends with {@link ExecutionOutcome.SandboxLost};
+ * the next one opens a fresh container on a healthy worker and says in its outcome that the workspace was lost.
+ *
+ * <p>States: <b>none</b> (never created), <b>active</b>, <b>expired</b> (its container removed after the idle
+ * timeout; the next use opens a fresh one), <b>closed</b>. Executions go to the workers through {@link Dispatch},
+ * file operations through {@link SandboxFiles}; either waits (stashed) while the other is in progress.
  */
 public final class SandboxEntity
-        extends EventSourcedBehaviorWithEnforcedReplies<SandboxEntity.Command, SandboxEntity.Event, SandboxEntity.State> {
+        extends EventSourcedBehaviorWithEnforcedReplies<SandboxEntity.Command, SandboxEntity.Event, SandboxState> {
 
     public static final EntityTypeKey<Command> TYPE_KEY = EntityTypeKey.create(Command.class, "Sandbox");
 
@@ -76,8 +84,8 @@ public final class SandboxEntity
 
     /** Runs a request; {@code output} gets its output chunks while it runs (best-effort). */
     public record Execute(String executionKey, ExecutionRequest request, Optional<ActorRef<OutputChunk>> output,
-                          ActorRef<ExecutionReply> replyTo) implements Command {
-        public Execute(String executionKey, ExecutionRequest request, ActorRef<ExecutionReply> replyTo) {
+                          ActorRef<ExecutionOutcome> replyTo) implements Command {
+        public Execute(String executionKey, ExecutionRequest request, ActorRef<ExecutionOutcome> replyTo) {
             this(executionKey, request, Optional.empty(), replyTo);
         }
     }
@@ -112,10 +120,10 @@ public final class SandboxEntity
     /**
      * Waits for the terminal reply of the execution with this key without ever starting one (as
      * {@link ExecutionEntity.Watch} does for one-offs): the remembered reply at once when it ended, a
-     * {@link ExecutionReply.Rejected} when the key is unknown; {@code output} gets its output from now on.
+     * {@link ExecutionOutcome.NotFound} when the key is unknown; {@code output} gets its output from now on.
      */
     public record WatchExecution(String executionKey, Optional<ActorRef<OutputChunk>> output,
-                                 ActorRef<ExecutionReply> replyTo) implements Command {
+                                 ActorRef<ExecutionOutcome> replyTo) implements Command {
     }
 
     /**
@@ -126,16 +134,12 @@ public final class SandboxEntity
     public record RecordRefusal(String executionKey, String reason, ActorRef<Done> replyTo) implements Command {
     }
 
+    /** A worker's answer: to the file operation out, or to the execution's job. */
     private record WorkerAnswered(ExecutionWorker.Reply reply) implements Command {
     }
 
-    private record WorkerTerminated(String worker, String jobId) implements Command {
-    }
-
-    private record WatchdogExpired(String executionKey, String why) implements Command {
-    }
-
-    private record RetryOpen(String executionKey) implements Command {
+    /** A message of the dispatch's own (a watchdog, a retry, a lost worker). */
+    private record FromDispatch(Signal signal) implements Command {
     }
 
     private record FileOpTimedOut(String opId) implements Command {
@@ -151,7 +155,7 @@ public final class SandboxEntity
     }
 
     /** Image and options are empty in events written before they existed: the defaults, as then. */
-    public record Created(String language, Limits limits, Optional<String> image, Optional<DockerOptions> docker)
+    public record Created(String language, Limits limits, Optional<String> image, Optional<SandboxOptions> docker)
             implements Event {
         public Created(String language, Limits limits) {
             this(language, limits, Optional.empty(), Optional.empty());
@@ -179,7 +183,7 @@ public final class SandboxEntity
     public record AttemptFailed(String executionKey, Attempt attempt) implements Event {
     }
 
-    public record ExecutionFinished(String executionKey, ExecutionReply reply) implements Event {
+    public record ExecutionFinished(String executionKey, ExecutionOutcome reply) implements Event {
     }
 
     /** The container is gone (its worker left, or it vanished); the next execution opens a fresh one. */
@@ -196,148 +200,41 @@ public final class SandboxEntity
     public record ExecutionRefused(String executionKey, String reason) implements Event {
     }
 
-    // ---- state
-
-    public record InFlight(String executionKey, String worker, List<Attempt> failedAttempts) {
-    }
-
-    public record Remembered(String executionKey, ExecutionReply reply) {
-    }
-
-    public record State(SandboxView.Status status, Optional<SandboxSpec> spec,
-                        Optional<String> worker, long executions, Optional<String> workspaceLost,
-                        Optional<InFlight> inFlight, List<Remembered> recent, Optional<String> closedReason) {
-
-        static State none() {
-            return new State(SandboxView.Status.NONE, Optional.empty(), Optional.empty(), 0,
-                    Optional.empty(), Optional.empty(), List.of(), Optional.empty());
-        }
-
-        Optional<String> language() {
-            return spec.map(SandboxSpec::language);
-        }
-
-        Optional<Limits> limits() {
-            return spec.map(SandboxSpec::limits);
-        }
-
-        boolean usable() {
-            return status == SandboxView.Status.ACTIVE || status == SandboxView.Status.EXPIRED;
-        }
-
-        Optional<ExecutionReply> remembered(String key) {
-            return recent.stream().filter(r -> r.executionKey().equals(key)).map(Remembered::reply).findFirst();
-        }
-
-        State with(Event event, int rememberedResults) {
-            if (event instanceof Created c) {
-                return new State(SandboxView.Status.ACTIVE, Optional.of(c.spec()),
-                        Optional.empty(), executions, Optional.empty(), Optional.empty(), recent, Optional.empty());
-            }
-            if (event instanceof BoundToWorker b) {
-                return new State(SandboxView.Status.ACTIVE, spec, Optional.of(b.worker()), executions,
-                        workspaceLost, inFlight, recent, closedReason);
-            }
-            if (event instanceof ExecutionStarted s) {
-                List<Attempt> failed = inFlight.filter(f -> f.executionKey().equals(s.executionKey()))
-                        .map(InFlight::failedAttempts).orElse(List.of());
-                return new State(status, spec, worker, executions, workspaceLost,
-                        Optional.of(new InFlight(s.executionKey(), s.worker(), failed)), recent, closedReason);
-            }
-            if (event instanceof AttemptFailed f) {
-                List<Attempt> failed = new ArrayList<>(inFlight.map(InFlight::failedAttempts).orElse(List.of()));
-                failed.add(f.attempt());
-                return new State(status, spec, Optional.empty(), executions, workspaceLost,
-                        Optional.of(new InFlight(f.executionKey(), "", List.copyOf(failed))), recent, closedReason);
-            }
-            if (event instanceof ExecutionFinished f) {
-                List<Remembered> kept = new ArrayList<>(recent);
-                kept.add(new Remembered(f.executionKey(), f.reply()));
-                while (kept.size() > rememberedResults) {
-                    kept.remove(0);
-                }
-                boolean lost = f.reply() instanceof ExecutionReply.SandboxLost;
-                Optional<String> lostReason = lost
-                        ? Optional.of(((ExecutionReply.SandboxLost) f.reply()).reason())
-                        : f.reply() instanceof ExecutionReply.Completed ? Optional.empty() : workspaceLost;
-                return new State(status, spec, lost ? Optional.empty() : worker, executions + 1,
-                        lostReason, Optional.empty(), List.copyOf(kept), closedReason);
-            }
-            if (event instanceof ExecutionRefused r) {
-                // remembered as its reply; nothing ran, so the sandbox itself is as it was
-                List<Remembered> kept = new ArrayList<>(recent);
-                kept.add(new Remembered(r.executionKey(), new ExecutionReply.Overloaded(r.executionKey(), r.reason())));
-                while (kept.size() > rememberedResults) {
-                    kept.remove(0);
-                }
-                return new State(status, spec, worker, executions, workspaceLost, inFlight, List.copyOf(kept), closedReason);
-            }
-            if (event instanceof WorkspaceLost w) {
-                return new State(status, spec, Optional.empty(), executions, Optional.of(w.reason()),
-                        inFlight, recent, closedReason);
-            }
-            if (event instanceof Expired e) {
-                return new State(SandboxView.Status.EXPIRED, spec, Optional.empty(), executions,
-                        Optional.of(e.reason()), Optional.empty(), recent, closedReason);
-            }
-            Closed c = (Closed) event;
-            return new State(SandboxView.Status.CLOSED, spec, Optional.empty(), executions, workspaceLost,
-                    Optional.empty(), recent, Optional.of(c.reason()));
-        }
-    }
-
-    /** An execution between the worker's first answer and its persisted start, or waiting for a retry. */
-    private record Dispatch(String executionKey, ExecutionRequest request, String jobId, boolean toBoundWorker,
-                            Set<String> avoid, List<ActorRef<OutputChunk>> subscribers) {
-    }
-
-    /** A file operation sent to a worker, waiting for its answer. */
-    private record PendingFile(String opId, Command command, boolean toBoundWorker) {
+    /** Registers the entity with this node's sharding, on the gateway role. */
+    public static void init(ActorSystem<?> system, ActorRef<Placement.Command> placement, ClusterSettings settings) {
+        String role = NodeRole.GATEWAY.roleName();
+        ClusterSharding.get(system).init(Entity.of(TYPE_KEY, ctx -> create(ctx.getEntityId(), ctx.getShard(), placement,
+                        settings.sandbox(), settings.execution(), settings.files()))
+                .withRole(role)
+                .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy().withRole(role)));
     }
 
     public static Behavior<Command> create(String sandboxId, ActorRef<ClusterSharding.ShardCommand> shard,
                                            ActorRef<Placement.Command> placement, SandboxSettings sandboxSettings,
-                                           ExecutionSettings executionSettings, FilesSettings filesSettings) {
+                                           ClusterSettings.ExecutionSettings executionSettings,
+                                           FilesSettings filesSettings) {
         return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new SandboxEntity(sandboxId, ctx, timers, shard,
                 placement, sandboxSettings, executionSettings, filesSettings)));
     }
 
     private static final String IDLE = "idle";
-    private static final String WATCHDOG = "watchdog";
-    private static final String RETRY = "retry";
-    private static final String FILE = "file";
 
     private final String sandboxId;
     private final ActorContext<Command> ctx;
     private final TimerScheduler<Command> timers;
     private final ActorRef<ClusterSharding.ShardCommand> shard;
     private final ActorRef<Placement.Command> placement;
-    private final SandboxSettings sandboxSettings;
-    private final ExecutionSettings executionSettings;
-    private final FilesSettings filesSettings;
-    private final ActorRef<ExecutionWorker.Reply> workerReplies;
-    private final Address selfAddress;
-
-    // Transient: callers waiting for the execution in flight, and the dispatch in progress.
-    private final List<ActorRef<ExecutionReply>> waiters = new ArrayList<>();
-    private Optional<Dispatch> dispatch = Optional.empty();
-    /** Whether the current attempt already went back to the workers it avoided (once, so overload cannot ping-pong). */
-    private boolean retriedAvoidedWorkers;
-    private Optional<ActorRef<ExecutionWorker.Command>> watched = Optional.empty();
-    private Optional<String> watchedJob = Optional.empty();
-    // Transient too: who streams the execution in flight, the worker that accepted it (for a cancel),
-    // whether it is to be cancelled, the keys of stashed executions (and which of them are cancelled),
-    // and the file operation in progress.
-    private final List<ActorRef<OutputChunk>> subscribers = new ArrayList<>();
-    private Optional<ActorRef<ExecutionWorker.Command>> acceptedBy = Optional.empty();
-    private boolean cancelRequested;
+    private final SandboxSettings settings;
+    // Transient, lost with the actor: the execution on the workers, the file operation out, and the keys of
+    // executions stashed behind them (and which of those were cancelled while they waited).
+    private final Dispatch<Command> dispatch;
+    private final SandboxFiles files;
     private final List<String> stashedKeys = new ArrayList<>();
     private final Set<String> cancelledWhileStashed = new HashSet<>();
-    private Optional<PendingFile> pendingFile = Optional.empty();
 
     private SandboxEntity(String sandboxId, ActorContext<Command> ctx, TimerScheduler<Command> timers,
                           ActorRef<ClusterSharding.ShardCommand> shard, ActorRef<Placement.Command> placement,
-                          SandboxSettings sandboxSettings, ExecutionSettings executionSettings,
+                          SandboxSettings settings, ClusterSettings.ExecutionSettings executionSettings,
                           FilesSettings filesSettings) {
         super(PersistenceId.of(TYPE_KEY.name(), sandboxId));
         this.sandboxId = sandboxId;
@@ -345,16 +242,17 @@ public final class SandboxEntity
         this.timers = timers;
         this.shard = shard;
         this.placement = placement;
-        this.sandboxSettings = sandboxSettings;
-        this.executionSettings = executionSettings;
-        this.filesSettings = filesSettings;
-        this.workerReplies = ctx.messageAdapter(ExecutionWorker.Reply.class, WorkerAnswered::new);
-        this.selfAddress = Cluster.get(ctx.getSystem()).selfMember().address();
+        this.settings = settings;
+        ActorRef<ExecutionWorker.Reply> replies = ctx.messageAdapter(ExecutionWorker.Reply.class, WorkerAnswered::new);
+        this.dispatch = new Dispatch<>(ctx, timers, placement, replies, FromDispatch::new, executionSettings,
+                Dispatch.Retries.BEFORE_START_ONLY);
+        this.files = new SandboxFiles(sandboxId, timers, placement, replies, FileOpTimedOut::new, dispatch::workerName,
+                filesSettings);
     }
 
     @Override
-    public State emptyState() {
-        return State.none();
+    public SandboxState emptyState() {
+        return SandboxState.none();
     }
 
     /** No snapshots are ever saved: recovery skips asking the snapshot store (one query less per entity start). */
@@ -364,52 +262,97 @@ public final class SandboxEntity
     }
 
     @Override
-    public EventHandler<State, Event> eventHandler() {
+    public EventHandler<SandboxState, Event> eventHandler() {
         return newEventHandlerBuilder().forAnyState()
-                .onAnyEvent((state, event) -> state.with(event, sandboxSettings.rememberedResults()));
+                .onAnyEvent((state, event) -> state.with(event, settings.rememberedResults()));
     }
 
     @Override
-    public SignalHandler<State> signalHandler() {
+    public SignalHandler<SandboxState> signalHandler() {
         return newSignalHandlerBuilder()
-                .onSignal(RecoveryCompleted.instance(), state -> ctx.getSelf().tell(ResumeAfterRecovery.INSTANCE))
+                .onSignal(RecoveryCompleted.instance(), state -> {
+                    state.inFlight().ifPresent(f -> dispatch.adopt(f.executionKey(), Optional.empty(),
+                            jobPrefix(f.executionKey()), f.failedAttempts(), f.worker().isEmpty() ? Optional.empty()
+                                    : Optional.of(new Dispatch.OpenAttempt(f.failedAttempts().size() + 1, f.worker())),
+                            state.workspaceLost()));
+                    ctx.getSelf().tell(ResumeAfterRecovery.INSTANCE);
+                })
                 .build();
     }
 
     @Override
-    public CommandHandlerWithReply<Command, Event, State> commandHandler() {
-        return newCommandHandlerWithReplyBuilder().forAnyState()
-                .onCommand(Create.class, this::onCreate)
-                .onCommand(Execute.class, this::onExecute)
-                .onCommand(Close.class, this::onClose)
-                .onCommand(Cancel.class, this::onCancel)
-                .onCommand(WriteFile.class, this::onFile)
-                .onCommand(ReadFile.class, this::onFile)
-                .onCommand(FileOpTimedOut.class, this::onFileTimedOut)
-                .onCommand(GetView.class, (state, cmd) -> Effect().reply(cmd.replyTo(), view(state)))
-                .onCommand(InspectExecution.class, this::onInspectExecution)
-                .onCommand(WatchExecution.class, this::onWatchExecution)
-                .onCommand(RecordRefusal.class, this::onRecordRefusal)
-                .onCommand(WorkerAnswered.class, this::onWorkerAnswered)
-                .onCommand(WorkerTerminated.class, this::onWorkerTerminated)
-                .onCommand(WatchdogExpired.class, (state, cmd) -> state.inFlight()
-                        .filter(f -> f.executionKey().equals(cmd.executionKey()) && !f.worker().isEmpty()).isPresent()
-                        ? lost(state, cmd.why()) : Effect().noReply())
-                .onCommand(RetryOpen.class, this::onRetryOpen)
-                .onCommand(IdleTimeout.class, (state, cmd) -> onIdle(state))
-                .onCommand(ResumeAfterRecovery.class, (state, cmd) -> onResume(state))
-                .build();
+    public CommandHandlerWithReply<Command, Event, SandboxState> commandHandler() {
+        return none().orElse(closed()).orElse(active()).orElse(expired()).orElse(anyState()).build();
     }
 
-    private ReplyEffect<Event, State> onCreate(State state, Create cmd) {
-        if (state.status() == SandboxView.Status.NONE) {
-            armIdle();
-            return Effect().persist(new Created(cmd.spec()))
-                    .thenReply(cmd.replyTo(), s -> StatusReply.success(view(s)));
-        }
-        if (state.status() == SandboxView.Status.CLOSED) {
-            return Effect().reply(cmd.replyTo(), StatusReply.error("sandbox " + sandboxId + " is closed"));
-        }
+    // ---- none: never created
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, SandboxState, SandboxState> none() {
+        return newCommandHandlerWithReplyBuilder().forState(state -> state.is(SandboxView.Status.NONE))
+                .onCommand(Create.class, cmd -> {
+                    armIdle();
+                    return Effect().persist(new Created(cmd.spec())).thenReply(cmd.replyTo(), s -> StatusReply.success(view(s)));
+                })
+                .onCommand(Execute.class, cmd -> Effect().reply(cmd.replyTo(), new ExecutionOutcome.NotFound(
+                        cmd.executionKey(), "there is no sandbox " + sandboxId + ": create it first")))
+                .onCommand(Cancel.class, cmd -> Effect().reply(cmd.replyTo(), new CancelReply(cmd.executionKey(),
+                        CancelReply.Outcome.UNKNOWN, "there is no sandbox " + sandboxId)))
+                .onCommand(WriteFile.class, cmd -> noSandbox(cmd.replyTo(), "there is no sandbox " + sandboxId))
+                .onCommand(ReadFile.class, cmd -> noSandbox(cmd.replyTo(), "there is no sandbox " + sandboxId))
+                .onCommand(Close.class, cmd -> Effect().reply(cmd.replyTo(),
+                        StatusReply.error("there is no sandbox " + sandboxId)))
+                .onCommand(RecordRefusal.class, cmd -> Effect().reply(cmd.replyTo(), Done.getInstance()));
+    }
+
+    // ---- closed: its container removed on request; nothing runs any more
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, SandboxState, SandboxState> closed() {
+        return newCommandHandlerWithReplyBuilder().forState(state -> state.is(SandboxView.Status.CLOSED))
+                .onCommand(Create.class, cmd -> Effect().reply(cmd.replyTo(),
+                        StatusReply.error("sandbox " + sandboxId + " is closed")))
+                .onCommand(Execute.class, cmd -> Effect().reply(cmd.replyTo(), new ExecutionOutcome.Rejected(
+                        cmd.executionKey(), "sandbox " + sandboxId + " is closed")))
+                .onCommand(WriteFile.class, cmd -> noSandbox(cmd.replyTo(), "sandbox " + sandboxId + " is closed"))
+                .onCommand(ReadFile.class, cmd -> noSandbox(cmd.replyTo(), "sandbox " + sandboxId + " is closed"))
+                .onCommand(Close.class, (state, cmd) -> Effect().reply(cmd.replyTo(), StatusReply.success(view(state))));
+    }
+
+    private ReplyEffect<Event, SandboxState> noSandbox(ActorRef<FileReply> replyTo, String message) {
+        return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.NO_SANDBOX, message));
+    }
+
+    // ---- active and expired: usable (an expired one opens a fresh container on its next use)
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, SandboxState, SandboxState> active() {
+        return usable(SandboxView.Status.ACTIVE)
+                .onCommand(IdleTimeout.class, (state, cmd) -> {
+                    if (busy()) {
+                        armIdle();
+                        return Effect().noReply();
+                    }
+                    state.worker().ifPresent(w -> placement.tell(new Placement.CloseOn(w, sandboxId)));
+                    return Effect().persist(new Expired("the sandbox expired after " + settings.idleTimeout()
+                                    + " unused; its container was removed"))
+                            .thenRun(s -> shard.tell(new ClusterSharding.Passivate<>(ctx.getSelf())))
+                            .thenNoReply();
+                });
+    }
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, SandboxState, SandboxState> expired() {
+        return usable(SandboxView.Status.EXPIRED);
+    }
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, SandboxState, SandboxState> usable(
+            SandboxView.Status status) {
+        return newCommandHandlerWithReplyBuilder().forState(state -> state.is(status))
+                .onCommand(Create.class, this::onCreateAgain)
+                .onCommand(Execute.class, this::onExecute)
+                .onCommand(WriteFile.class, (state, cmd) -> onFile(state, SandboxFiles.Request.write(cmd)))
+                .onCommand(ReadFile.class, (state, cmd) -> onFile(state, SandboxFiles.Request.read(cmd)))
+                .onCommand(Close.class, this::onClose);
+    }
+
+    private ReplyEffect<Event, SandboxState> onCreateAgain(SandboxState state, Create cmd) {
         SandboxSpec existing = state.spec().orElseThrow();
         if (!existing.language().equals(cmd.spec().language())) {
             return Effect().reply(cmd.replyTo(), StatusReply.error("sandbox " + sandboxId + " exists with language "
@@ -428,81 +371,103 @@ public final class SandboxEntity
         return Effect().reply(cmd.replyTo(), StatusReply.success(view(state)));
     }
 
-    private ReplyEffect<Event, State> onExecute(State state, Execute cmd) {
-        if (state.status() == SandboxView.Status.NONE) {
-            return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(cmd.executionKey(),
-                    "there is no sandbox " + sandboxId + ": create it first"));
+    private ReplyEffect<Event, SandboxState> onExecute(SandboxState state, Execute cmd) {
+        String key = cmd.executionKey();
+        stashedKeys.remove(key);
+        Optional<ReplyEffect<Event, SandboxState>> known = replayOrJoin(state, key, cmd.replyTo(), cmd.output());
+        if (known.isPresent()) {
+            return known.get();
         }
-        if (state.status() == SandboxView.Status.CLOSED) {
-            return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(cmd.executionKey(),
-                    "sandbox " + sandboxId + " is closed"));
-        }
-        stashedKeys.remove(cmd.executionKey());
-        Optional<ExecutionReply> earlier = state.remembered(cmd.executionKey());
-        if (earlier.isPresent()) {
-            return Effect().reply(cmd.replyTo(), earlier.get().asReplayed());
-        }
-        String busyWith = state.inFlight().map(InFlight::executionKey)
-                .or(() -> dispatch.map(Dispatch::executionKey)).orElse("");
-        if (busyWith.equals(cmd.executionKey())) {
-            waiters.add(cmd.replyTo());
-            cmd.output().ifPresent(this::subscribe);
-            return Effect().noReply();
-        }
-        if (!busyWith.isEmpty() || pendingFile.isPresent()) {
-            stashedKeys.add(cmd.executionKey());
+        if (busy()) {
+            stashedKeys.add(key);
             return Effect().stash(); // one execution at a time, in order: the workspace is shared
         }
-        if (cancelledWhileStashed.remove(cmd.executionKey())) {
+        if (cancelledWhileStashed.remove(key)) {
             // Cancelled while it waited behind another: it never runs; its outcome is remembered like any.
-            ExecutionReply cancelled = new ExecutionReply.Completed(cmd.executionKey(), ExecutionResult.refused(
-                    Verdict.CANCELLED, 1, "cancelled by the caller before it started; nothing ran", "none"),
-                    List.of(), state.workspaceLost(), false);
-            return Effect().persist(new ExecutionFinished(cmd.executionKey(), cancelled))
-                    .thenReply(cmd.replyTo(), s -> cancelled);
+            ExecutionOutcome cancelled = new ExecutionOutcome.Completed(key, ExecutionResult.refused(Verdict.CANCELLED,
+                    1, "cancelled by the caller before it started; nothing ran", "none"), List.of(),
+                    state.workspaceLost(), false);
+            return Effect().persist(new ExecutionFinished(key, cancelled)).thenReply(cmd.replyTo(), s -> cancelled);
         }
         armIdle();
-        waiters.add(cmd.replyTo());
-        cmd.output().ifPresent(subscribers::add);
-        submit(state, cmd.executionKey(), cmd.request(), Set.of());
+        dispatch.begin(key, cmd.request(), jobPrefix(key), state.workspaceLost(), cmd.replyTo(), cmd.output());
+        dispatch.submit(target(state));
         return Effect().noReply();
     }
 
-    /** A late subscriber to the execution in flight: the worker adds it once it has the job. */
-    private void subscribe(ActorRef<OutputChunk> subscriber) {
-        subscribers.add(subscriber);
-        acceptedBy.ifPresent(worker -> dispatch.ifPresent(d -> worker.tell(new ExecutionWorker.Subscribe(d.jobId(), subscriber))));
+    private ReplyEffect<Event, SandboxState> onFile(SandboxState state, SandboxFiles.Request request) {
+        if (busy()) {
+            return Effect().stash(); // in order with executions: a file written before a run is there for it
+        }
+        armIdle();
+        if (state.worker().isEmpty() && !request.isWrite()) {
+            return Effect().reply(request.replyTo(), SandboxFiles.readWithoutContainer(request, state.workspaceLost()));
+        }
+        files.send(request, state.spec().orElseThrow(), state.worker());
+        return Effect().noReply();
     }
 
-    private ReplyEffect<Event, State> onCancel(State state, Cancel cmd) {
-        String key = cmd.executionKey();
-        if (state.status() == SandboxView.Status.NONE) {
-            return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.UNKNOWN,
-                    "there is no sandbox " + sandboxId));
+    private ReplyEffect<Event, SandboxState> onClose(SandboxState state, Close cmd) {
+        if (busy()) {
+            return Effect().stash(); // after the execution or file operation in progress
         }
-        Optional<ExecutionReply> earlier = state.remembered(key);
+        state.worker().ifPresent(w -> placement.tell(new Placement.CloseOn(w, sandboxId)));
+        timers.cancel(IDLE);
+        return Effect().persist(new Closed("closed on request"))
+                .thenRun(s -> shard.tell(new ClusterSharding.Passivate<>(ctx.getSelf())))
+                .thenReply(cmd.replyTo(), s -> StatusReply.success(view(s)));
+    }
+
+    // ---- any state
+
+    private CommandHandlerWithReplyBuilderByState<Command, Event, SandboxState, SandboxState> anyState() {
+        return newCommandHandlerWithReplyBuilder().forAnyState()
+                .onCommand(GetView.class, (state, cmd) -> Effect().reply(cmd.replyTo(), view(state)))
+                .onCommand(Cancel.class, this::onCancel)
+                .onCommand(InspectExecution.class, this::onInspectExecution)
+                .onCommand(WatchExecution.class, this::onWatchExecution)
+                .onCommand(RecordRefusal.class, this::onRecordRefusal)
+                .onCommand(WorkerAnswered.class, (state, cmd) -> files.owns(cmd.reply())
+                        ? apply(files.onReply(cmd.reply(), state.worker()))
+                        : apply(state, dispatch.on(new Signal.WorkerAnswered(cmd.reply()))))
+                .onCommand(FromDispatch.class, (state, cmd) -> apply(state, dispatch.on(cmd.signal())))
+                .onCommand(FileOpTimedOut.class, (state, cmd) -> files.onTimeout(cmd.opId(), state.worker())
+                        .map(this::apply).orElseGet(() -> Effect().noReply()))
+                .onCommand(IdleTimeout.class, cmd -> {
+                    if (busy()) {
+                        armIdle();
+                    } else {
+                        shard.tell(new ClusterSharding.Passivate<>(ctx.getSelf()));
+                    }
+                    return Effect().noReply();
+                })
+                .onCommand(ResumeAfterRecovery.class, (state, cmd) -> {
+                    if (!dispatch.idle()) {
+                        return apply(state, dispatch.resume());
+                    }
+                    if (state.is(SandboxView.Status.ACTIVE) || state.is(SandboxView.Status.EXPIRED)) {
+                        armIdle();
+                    }
+                    return Effect().noReply();
+                });
+    }
+
+    private ReplyEffect<Event, SandboxState> onCancel(SandboxState state, Cancel cmd) {
+        String key = cmd.executionKey();
+        Optional<ExecutionOutcome> earlier = state.remembered(key);
         if (earlier.isPresent()) {
             return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.ALREADY_FINISHED,
                     "execution " + key + " already ended: " + earlier.get().status()));
         }
-        boolean inFlight = state.inFlight().map(InFlight::executionKey).or(() -> dispatch.map(Dispatch::executionKey))
-                .filter(key::equals).isPresent();
-        if (inFlight) {
-            if (dispatch.filter(d -> d.jobId().isEmpty()).isPresent()) {
+        if (inProgress(key)) {
+            Decision decision = dispatch.cancel();
+            if (decision instanceof Decision.Finish) {
                 // Waiting to retry opening a container: nothing runs anywhere; it ends here.
-                Dispatch waiting = dispatch.get();
-                List<Attempt> attempts = state.inFlight().map(InFlight::failedAttempts).orElse(List.of());
-                ReplyEffect<Event, State> finished = finish(List.of(), new ExecutionReply.Completed(key,
-                        ExecutionResult.refused(Verdict.CANCELLED, 1, "cancelled by the caller while it waited to retry; "
-                                + "nothing ran", "none"), attempts, state.workspaceLost(), false));
-                cmd.replyTo().tell(new CancelReply(waiting.executionKey(), CancelReply.Outcome.CANCELLING,
-                        "cancelled while it waited to retry"));
-                return finished;
+                cmd.replyTo().tell(new CancelReply(key, CancelReply.Outcome.CANCELLING, "cancelled while it waited to retry"));
+                return apply(state, decision);
             }
-            cancelRequested = true;
-            acceptedBy.ifPresent(worker -> worker.tell(new ExecutionWorker.CancelJob(dispatch.get().jobId())));
             return Effect().reply(cmd.replyTo(), new CancelReply(key, CancelReply.Outcome.CANCELLING,
-                    "cancelling: the worker stops the run; its reply will say CANCELLED unless it finished first"));
+                    "cancelling: the worker stops the run; its outcome will say CANCELLED unless it finished first"));
         }
         if (stashedKeys.contains(key)) {
             cancelledWhileStashed.add(key);
@@ -513,462 +478,132 @@ public final class SandboxEntity
                 "sandbox " + sandboxId + " knows no execution " + key + " (never sent, or ended long ago)"));
     }
 
-    // ---- one execution by its key, for other nodes
-
-    private boolean busyWith(State state, String key) {
-        return state.inFlight().map(InFlight::executionKey).or(() -> dispatch.map(Dispatch::executionKey))
-                .filter(key::equals).isPresent();
-    }
-
-    private ReplyEffect<Event, State> onInspectExecution(State state, InspectExecution cmd) {
+    private ReplyEffect<Event, SandboxState> onInspectExecution(SandboxState state, InspectExecution cmd) {
         String key = cmd.executionKey();
         Optional<InFlight> running = state.inFlight().filter(f -> f.executionKey().equals(key));
-        boolean dispatching = running.isEmpty() && dispatch.filter(d -> d.executionKey().equals(key)).isPresent();
+        boolean dispatching = running.isEmpty() && inProgress(key);
         return Effect().reply(cmd.replyTo(), new ExecutionEntity.ExecutionView(key,
                 running.isPresent() || stashedKeys.contains(key), running.map(InFlight::failedAttempts).orElse(List.of()),
                 Optional.empty(), state.remembered(key), dispatching));
     }
 
-    private ReplyEffect<Event, State> onWatchExecution(State state, WatchExecution cmd) {
+    private ReplyEffect<Event, SandboxState> onWatchExecution(SandboxState state, WatchExecution cmd) {
         String key = cmd.executionKey();
-        Optional<ExecutionReply> ended = state.remembered(key);
-        if (ended.isPresent()) {
-            return Effect().reply(cmd.replyTo(), ended.get().asReplayed());
-        }
-        if (busyWith(state, key)) {
-            waiters.add(cmd.replyTo());
-            cmd.output().ifPresent(this::subscribe);
-            return Effect().noReply();
+        Optional<ReplyEffect<Event, SandboxState>> known = replayOrJoin(state, key, cmd.replyTo(), cmd.output());
+        if (known.isPresent()) {
+            return known.get();
         }
         if (stashedKeys.contains(key)) {
             return Effect().stash(); // behind its own Execute: joins it once that one starts
         }
-        return Effect().reply(cmd.replyTo(), new ExecutionReply.Rejected(key,
+        return Effect().reply(cmd.replyTo(), new ExecutionOutcome.NotFound(key,
                 "sandbox " + sandboxId + " knows no execution " + key));
     }
 
-    private ReplyEffect<Event, State> onRecordRefusal(State state, RecordRefusal cmd) {
+    /** An execution that ended gets its remembered outcome again; one in progress gets another waiter. */
+    private Optional<ReplyEffect<Event, SandboxState>> replayOrJoin(SandboxState state, String key,
+                                                                    ActorRef<ExecutionOutcome> replyTo,
+                                                                    Optional<ActorRef<OutputChunk>> output) {
+        Optional<ExecutionOutcome> ended = state.remembered(key);
+        if (ended.isPresent()) {
+            return Optional.of(Effect().reply(replyTo, ended.get().asReplayed()));
+        }
+        if (inProgress(key)) {
+            dispatch.join(replyTo, output);
+            return Optional.of(Effect().noReply());
+        }
+        return Optional.empty();
+    }
+
+    private ReplyEffect<Event, SandboxState> onRecordRefusal(SandboxState state, RecordRefusal cmd) {
         String key = cmd.executionKey();
-        if (state.status() == SandboxView.Status.NONE || state.remembered(key).isPresent() || busyWith(state, key)
-                || stashedKeys.contains(key)) {
+        if (state.remembered(key).isPresent() || inProgress(key) || stashedKeys.contains(key)) {
             return Effect().reply(cmd.replyTo(), Done.getInstance());
         }
         return Effect().persist(new ExecutionRefused(key, cmd.reason())).thenReply(cmd.replyTo(), s -> Done.getInstance());
     }
 
-    // ---- files
+    // ---- recording what the dispatch and the file operations decided
 
-    private ReplyEffect<Event, State> onFile(State state, Command cmd) {
-        ActorRef<FileReply> replyTo = cmd instanceof WriteFile w ? w.replyTo() : ((ReadFile) cmd).replyTo();
-        if (state.status() == SandboxView.Status.NONE || state.status() == SandboxView.Status.CLOSED) {
-            return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.NO_SANDBOX,
-                    state.status() == SandboxView.Status.NONE ? "there is no sandbox " + sandboxId
-                            : "sandbox " + sandboxId + " is closed"));
-        }
-        if (state.inFlight().isPresent() || dispatch.isPresent() || pendingFile.isPresent()) {
-            return Effect().stash(); // in order with executions: a file written before a run is there for it
-        }
-        armIdle();
-        if (state.worker().isEmpty() && cmd instanceof ReadFile read) {
-            return Effect().reply(replyTo, state.workspaceLost().<FileReply>map(reason -> new FileReply.Failed(
-                            SandboxFileException.Kind.WORKSPACE_LOST, "the sandbox's files are gone: " + reason))
-                    .orElseGet(() -> new FileReply.Failed(SandboxFileException.Kind.NOT_FOUND,
-                            "no such file in the workspace: " + read.path() + " (the sandbox has no files yet)")));
-        }
-        sendFileOp(state, cmd);
-        return Effect().noReply();
-    }
-
-    private void sendFileOp(State state, Command cmd) {
-        String opId = sandboxId + "/file/" + Long.toHexString(ThreadLocalRandom.current().nextLong());
-        boolean bound = state.worker().isPresent();
-        SandboxSpec spec = state.spec().orElseThrow();
-        ExecutionWorker.FileOp op = cmd instanceof WriteFile w
-                ? new ExecutionWorker.WriteFile(opId, sandboxId, spec, !bound, w.path(), w.content(), workerReplies)
-                : new ExecutionWorker.ReadFile(opId, sandboxId, spec, !bound, ((ReadFile) cmd).path(),
-                        ((ReadFile) cmd).maxBytes(), workerReplies);
-        pendingFile = Optional.of(new PendingFile(opId, cmd, bound));
-        timers.startSingleTimer(FILE, new FileOpTimedOut(opId), filesSettings.timeout());
-        placement.tell(new Placement.SubmitFileOp(state.worker(), op));
-    }
-
-    private ReplyEffect<Event, State> onFileAnswer(State state, PendingFile pending, ExecutionWorker.Reply reply) {
-        ActorRef<FileReply> replyTo = pending.command() instanceof WriteFile w ? w.replyTo()
-                : ((ReadFile) pending.command()).replyTo();
-        if (reply instanceof ExecutionWorker.FileDone done) {
-            List<Event> events = new ArrayList<>();
-            if (done.opened()) {
-                events.add(new BoundToWorker(Placement.workerName(done.worker(), selfAddress)));
-            }
-            if (done.sessionLost()) {
-                events.add(new WorkspaceLost("the sandbox's container failed during a file operation"
-                        + (done.reply() instanceof FileReply.Failed failed ? ": " + failed.message() : "")));
-            }
-            endFileOp();
-            return Effect().persist(events).thenReply(replyTo, s -> done.reply()).thenUnstashAll();
-        }
-        if (reply instanceof ExecutionWorker.WorkerGone || reply instanceof ExecutionWorker.SessionMissing) {
-            String reason = reply instanceof ExecutionWorker.WorkerGone gone
-                    ? "worker " + gone.worker() + " is no longer in the cluster; the workspace is lost"
-                    : "the sandbox's container is gone from worker " + state.worker().orElse("?") + "; the workspace is lost";
-            endFileOp();
-            if (pending.command() instanceof WriteFile) {
-                // A write opens a fresh container elsewhere; the next execution announces the loss.
-                return Effect().persist(new WorkspaceLost(reason)).thenRun(s -> sendFileOp(s, pending.command()))
-                        .thenNoReply();
-            }
-            return Effect().persist(new WorkspaceLost(reason))
-                    .thenReply(replyTo, s -> new FileReply.Failed(SandboxFileException.Kind.WORKSPACE_LOST,
-                            "the sandbox's files are gone: " + reason))
-                    .thenUnstashAll();
-        }
-        if (reply instanceof ExecutionWorker.NoCapacity none) {
-            endFileOp();
-            return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED,
-                    "no worker can open the sandbox's container: " + none.reason())).thenUnstashAll();
-        }
-        return Effect().noReply();
-    }
-
-    private ReplyEffect<Event, State> onFileTimedOut(State state, FileOpTimedOut timedOut) {
-        Optional<PendingFile> pending = pendingFile.filter(p -> p.opId().equals(timedOut.opId()));
-        if (pending.isEmpty()) {
+    /** Records what the dispatch decided, as this sandbox's events; the dispatch goes on once they are persisted. */
+    private ReplyEffect<Event, SandboxState> apply(SandboxState state, Decision decision) {
+        if (decision instanceof Decision.Submit) {
+            dispatch.submit(target(state));
             return Effect().noReply();
         }
-        endFileOp();
-        ActorRef<FileReply> replyTo = pending.get().command() instanceof WriteFile w ? w.replyTo()
-                : ((ReadFile) pending.get().command()).replyTo();
-        String message = "the worker did not answer within " + filesSettings.timeout()
-                + " (agentexec.cluster.files.timeout)";
-        if (state.worker().isPresent()) {
-            // The worker's own file-op-timeout should have answered first: it is unreachable or its container
-            // hangs. Either way the container cannot be trusted: close it, and the next use opens a fresh one.
-            String worker = state.worker().get();
-            placement.tell(new Placement.CloseOn(worker, sandboxId));
-            return Effect().persist(new WorkspaceLost(message + "; the sandbox's container on " + worker
-                            + " was closed as broken"))
-                    .thenReply(replyTo, s -> new FileReply.Failed(SandboxFileException.Kind.FAILED, message
-                            + "; the sandbox's container was closed as broken and its workspace is lost"))
-                    .thenUnstashAll();
+        if (decision instanceof Decision.Refuse) {
+            return Effect().noReply().thenUnstashAll(); // nothing ran, nothing recorded: the next command may go
         }
-        return Effect().reply(replyTo, new FileReply.Failed(SandboxFileException.Kind.FAILED, message)).thenUnstashAll();
-    }
-
-    private void endFileOp() {
-        timers.cancel(FILE);
-        pendingFile = Optional.empty();
-        armIdle();
-    }
-
-    private ReplyEffect<Event, State> onClose(State state, Close cmd) {
-        if (state.status() == SandboxView.Status.NONE) {
-            return Effect().reply(cmd.replyTo(), StatusReply.error("there is no sandbox " + sandboxId));
-        }
-        if (state.status() == SandboxView.Status.CLOSED) {
-            return Effect().reply(cmd.replyTo(), StatusReply.success(view(state)));
-        }
-        if (state.inFlight().isPresent() || dispatch.isPresent() || pendingFile.isPresent()) {
-            return Effect().stash();
-        }
-        state.worker().ifPresent(w -> placement.tell(new Placement.CloseOn(w, sandboxId)));
-        timers.cancel(IDLE);
-        return Effect().persist(new Closed("closed on request"))
-                .thenRun(s -> shard.tell(new ClusterSharding.Passivate<>(ctx.getSelf())))
-                .thenReply(cmd.replyTo(), s -> StatusReply.success(view(s)));
-    }
-
-    private ReplyEffect<Event, State> onWorkerAnswered(State state, WorkerAnswered answered) {
-        ExecutionWorker.Reply reply = answered.reply();
-        Optional<PendingFile> file = pendingFile.filter(p -> p.opId().equals(reply.jobId()));
-        if (file.isPresent()) {
-            return onFileAnswer(state, file.get(), reply);
-        }
-        if (dispatch.filter(d -> d.jobId().equals(reply.jobId())).isEmpty()) {
-            return Effect().noReply(); // about a job given up on
-        }
-        Dispatch current = dispatch.get();
-        if (reply instanceof ExecutionWorker.Dispatched dispatched) {
-            watch(dispatched.worker(), dispatched.jobId());
-            return Effect().noReply();
-        }
-        if (reply instanceof ExecutionWorker.Refused refused) {
-            // The worker found it against the policy: nothing ran and no container was opened.
-            stopWatching();
-            retriedAvoidedWorkers = false;
-            return finish(List.of(), new ExecutionReply.Completed(current.executionKey(), ExecutionResult.refused(
-                    Verdict.POLICY_VIOLATION, 1, refused.reason(), "policy"),
-                    state.inFlight().map(InFlight::failedAttempts).orElse(List.of()), state.workspaceLost(), false));
-        }
-        if (reply instanceof ExecutionWorker.Accepted accepted) {
-            FaultInjection.workerAccepted(current.executionKey());
-            String worker = Placement.workerName(accepted.worker(), selfAddress);
-            List<Event> events = new ArrayList<>();
-            if (!current.toBoundWorker()) {
-                events.add(new BoundToWorker(worker));
-            }
-            events.add(new ExecutionStarted(current.executionKey(), worker));
-            acceptedBy = Optional.of(accepted.worker());
-            // Subscribers that came after the job left, and a cancel that came before the worker was known.
-            subscribers.stream().filter(s -> !current.subscribers().contains(s))
-                    .forEach(s -> accepted.worker().tell(new ExecutionWorker.Subscribe(accepted.jobId(), s)));
-            if (cancelRequested) {
-                accepted.worker().tell(new ExecutionWorker.CancelJob(accepted.jobId()));
-            }
-            return Effect().persist(events).thenRun(s -> {
-                // Persist before run: the start is in the journal, so the code may run now.
-                if (executionSettings.persistBeforeRun()) {
-                    accepted.worker().tell(new ExecutionWorker.Proceed(accepted.jobId()));
-                }
-                watch(accepted.worker(), accepted.jobId());
-                timers.startSingleTimer(WATCHDOG, new WatchdogExpired(current.executionKey(),
-                        "worker " + worker + " kept the run queued longer than " + executionSettings.queuedWatchdog()
-                                + "; the workspace is treated as lost"), executionSettings.queuedWatchdog());
-            }).thenNoReply();
-        }
-        if (reply instanceof ExecutionWorker.Started) {
-            Duration limit = current.request().limits().timeout().plus(executionSettings.runWatchdogSlack());
-            timers.startSingleTimer(WATCHDOG, new WatchdogExpired(current.executionKey(),
-                    "no answer from the worker within " + limit + " of the start; the workspace is treated as lost"), limit);
-            return Effect().noReply();
-        }
-        if (reply instanceof ExecutionWorker.Overloaded overloaded) {
-            stopWatching();
-            if (cancelRequested) {
-                return refuse(current, "cancelled by the caller before any worker took it");
-            }
-            if (current.toBoundWorker()) {
-                return refuse(current, "the sandbox's worker is overloaded: " + overloaded.reason());
-            }
-            Set<String> avoid = new HashSet<>(current.avoid());
-            avoid.add(Placement.workerName(overloaded.worker(), selfAddress));
-            submit(state, current.executionKey(), current.request(), avoid);
-            return Effect().noReply();
-        }
-        if (reply instanceof ExecutionWorker.NoCapacity noCapacity) {
-            stopWatching();
-            if (!current.avoid().isEmpty() && !retriedAvoidedWorkers) {
-                // The workers that failed before are the only ones left: better them than none (on a single
-                // node, a container that could not be made is retried there, and ends as its error says).
-                retriedAvoidedWorkers = true;
-                submit(state, current.executionKey(), current.request(), Set.of());
-                return Effect().noReply();
-            }
-            retriedAvoidedWorkers = false;
-            return refuse(current, noCapacity.reason());
-        }
-        if (reply instanceof ExecutionWorker.WorkerGone || reply instanceof ExecutionWorker.SessionMissing) {
-            String reason = reply instanceof ExecutionWorker.WorkerGone gone
-                    ? "worker " + gone.worker() + " is no longer in the cluster; the workspace is lost"
-                    : "the sandbox's container is gone from worker " + state.worker().orElse("?") + "; the workspace is lost";
-            // Nothing ran: open a fresh container elsewhere and say so in the result.
-            stopWatching();
-            return Effect().persist(new WorkspaceLost(reason))
-                    .thenRun(s -> submit(s, current.executionKey(), current.request(), Set.of()))
+        if (decision instanceof Decision.Unbind unbind) {
+            return Effect().persist(new WorkspaceLost(unbind.reason()))
+                    .thenRun(s -> dispatch.submit(target(s)))
                     .thenNoReply();
         }
-        if (reply instanceof ExecutionWorker.Finished finished) {
-            retriedAvoidedWorkers = false;
-            return onFinished(state, current, finished);
-        }
-        return Effect().noReply();
-    }
-
-    private ReplyEffect<Event, State> onWorkerTerminated(State state, WorkerTerminated terminated) {
-        if (dispatch.filter(d -> d.jobId().equals(terminated.jobId())).isEmpty()) {
-            return Effect().noReply();
-        }
-        watched = Optional.empty();
-        String reason = "worker " + terminated.worker() + " left the cluster during the run; the workspace is lost";
-        if (state.inFlight().filter(f -> f.worker().equals(terminated.worker())).isPresent()) {
-            return lost(state, reason);
-        }
-        // Sent to a worker that died before its answer came: the job may have started there, with the workspace
-        // (unless it had to wait for the Proceed that only follows a persisted start).
-        Dispatch current = dispatch.get();
-        List<Attempt> attempts = new ArrayList<>(state.inFlight().map(InFlight::failedAttempts).orElse(List.of()));
-        attempts.add(new Attempt(attempts.size() + 1, terminated.worker(), "lost: " + reason,
-                !executionSettings.persistBeforeRun()));
+        String key = dispatch.key().orElseThrow();
         List<Event> events = new ArrayList<>();
-        if (state.worker().isPresent()) {
-            events.add(new WorkspaceLost(reason));
-        }
-        return finish(events, new ExecutionReply.SandboxLost(current.executionKey(), reason, attempts, false));
-    }
-
-    private ReplyEffect<Event, State> onFinished(State state, Dispatch current, ExecutionWorker.Finished finished) {
-        InFlight inFlight = state.inFlight().orElseThrow();
-        stopWatching();
-        ExecutionResult result = finished.result();
-        List<Attempt> attempts = new ArrayList<>(inFlight.failedAttempts());
-        int number = attempts.size() + 1;
-        if (result.verdict() == Verdict.CANCELLED) {
-            // The caller's decision: a result, never retried. A job cancelled before it opened the
-            // sandbox's container leaves the binding void: the next run opens one and says so.
-            attempts.add(new Attempt(number, inFlight.worker(), "cancelled", !finished.failedBeforeRun()));
-            List<Event> before = finished.sessionLost()
-                    ? List.of(new WorkspaceLost("the execution that was to open its container was cancelled first"))
-                    : List.of();
-            return finish(before, new ExecutionReply.Completed(current.executionKey(), result, attempts,
-                    state.workspaceLost(), false));
-        }
-        if (result.verdict() == Verdict.SANDBOX_ERROR && finished.failedBeforeRun()) {
-            Attempt failed = new Attempt(number, inFlight.worker(), "sandbox error: " + result.message(), false);
-            attempts.add(failed);
-            if (number >= executionSettings.maxAttempts()) {
-                return finish(List.of(new AttemptFailed(current.executionKey(), failed)), new ExecutionReply.Completed(
-                        current.executionKey(), result, attempts, state.workspaceLost(), false));
+        if (decision instanceof Decision.Start start) {
+            if (!start.pinned()) {
+                events.add(new BoundToWorker(start.worker())); // it opens the sandbox's container there
             }
-            Set<String> avoid = Set.of(inFlight.worker());
-            if (cancelRequested) {
-                return finish(List.of(new AttemptFailed(current.executionKey(), failed)), new ExecutionReply.Completed(
-                        current.executionKey(), ExecutionResult.refused(Verdict.CANCELLED, 1,
-                        "cancelled by the caller; its container could not be made, so nothing ran", "none"),
-                        attempts, state.workspaceLost(), false));
+            events.add(new ExecutionStarted(key, start.worker()));
+        } else if (decision instanceof Decision.Retry retry) {
+            // Only a failure before any code ran is retried in a sandbox, so its start is always recorded.
+            events.add(new AttemptFailed(key, retry.failed()));
+        } else if (decision instanceof Decision.Finish finish) {
+            finish.workspaceLost().ifPresent(reason -> events.add(new WorkspaceLost(reason)));
+            events.add(new ExecutionFinished(key, finish.outcome()));
+            if (finish.outcome() instanceof ExecutionOutcome.SandboxLost) {
+                // The worker may still hold the container (it went silent): it must not be used again.
+                state.inFlight().map(InFlight::worker).filter(w -> !w.isEmpty())
+                        .ifPresent(w -> placement.tell(new Placement.CloseOn(w, sandboxId)));
             }
-            dispatch = Optional.of(new Dispatch(current.executionKey(), current.request(), "", false, avoid,
-                    current.subscribers()));
-            acceptedBy = Optional.empty();
-            return Effect().persist(new AttemptFailed(current.executionKey(), failed))
-                    .thenRun(s -> timers.startSingleTimer(RETRY, new RetryOpen(current.executionKey()), backoff(number)))
-                    .thenNoReply();
-        }
-        if (finished.sessionLost()) {
-            attempts.add(new Attempt(number, inFlight.worker(), "container lost: " + result.message(), true));
-            return finish(List.of(), new ExecutionReply.SandboxLost(current.executionKey(),
-                    "the sandbox's container failed during the run (" + result.message() + "); the workspace is lost",
-                    attempts, false));
-        }
-        attempts.add(new Attempt(number, inFlight.worker(), "completed", true));
-        return finish(List.of(), new ExecutionReply.Completed(current.executionKey(), result, attempts,
-                state.workspaceLost(), false));
-    }
-
-    private ReplyEffect<Event, State> onRetryOpen(State state, RetryOpen retry) {
-        Optional<Dispatch> pending = dispatch.filter(d -> d.executionKey().equals(retry.executionKey()) && d.jobId().isEmpty());
-        if (pending.isEmpty()) {
-            return Effect().noReply();
-        }
-        submit(state, pending.get().executionKey(), pending.get().request(), pending.get().avoid());
-        return Effect().noReply();
-    }
-
-    /** The execution in flight is lost with its worker: terminal SANDBOX_LOST, and the binding is dropped. */
-    private ReplyEffect<Event, State> lost(State state, String reason) {
-        InFlight inFlight = state.inFlight().orElseThrow();
-        stopWatching();
-        placement.tell(new Placement.CloseOn(inFlight.worker(), sandboxId));
-        List<Attempt> attempts = new ArrayList<>(inFlight.failedAttempts());
-        attempts.add(new Attempt(attempts.size() + 1, inFlight.worker(), "lost: " + reason, true));
-        return finish(List.of(), new ExecutionReply.SandboxLost(inFlight.executionKey(), reason, attempts, false));
-    }
-
-    private ReplyEffect<Event, State> finish(List<Event> before, ExecutionReply reply) {
-        List<Event> events = new ArrayList<>(before);
-        events.add(new ExecutionFinished(reply.executionKey(), reply));
-        timers.cancel(RETRY);
-        dispatch = Optional.empty();
-        clearExecutionExtras();
-        armIdle();
-        return Effect().persist(events).thenRun(s -> {
-            waiters.forEach(w -> w.tell(reply));
-            waiters.clear();
-        }).thenNoReply().thenUnstashAll();
-    }
-
-    /** Nothing ran and nothing was persisted: the caller is told at once, the next command may go. */
-    private ReplyEffect<Event, State> refuse(Dispatch current, String reason) {
-        ExecutionReply overloaded = new ExecutionReply.Overloaded(current.executionKey(), reason);
-        waiters.forEach(w -> w.tell(overloaded));
-        waiters.clear();
-        dispatch = Optional.empty();
-        clearExecutionExtras();
-        return Effect().noReply().thenUnstashAll();
-    }
-
-    private void clearExecutionExtras() {
-        subscribers.clear();
-        acceptedBy = Optional.empty();
-        cancelRequested = false;
-    }
-
-    private ReplyEffect<Event, State> onIdle(State state) {
-        if (state.inFlight().isPresent() || dispatch.isPresent() || pendingFile.isPresent()) {
             armIdle();
-            return Effect().noReply();
-        }
-        if (state.status() == SandboxView.Status.ACTIVE) {
-            state.worker().ifPresent(w -> placement.tell(new Placement.CloseOn(w, sandboxId)));
-            return Effect().persist(new Expired("the sandbox expired after " + sandboxSettings.idleTimeout()
-                            + " unused; its container was removed"))
-                    .thenRun(s -> shard.tell(new ClusterSharding.Passivate<>(ctx.getSelf())))
-                    .thenNoReply();
-        }
-        shard.tell(new ClusterSharding.Passivate<>(ctx.getSelf()));
-        return Effect().noReply();
-    }
-
-    private ReplyEffect<Event, State> onResume(State state) {
-        if (state.inFlight().isPresent() && dispatch.isEmpty()) {
-            InFlight inFlight = state.inFlight().get();
-            if (inFlight.worker().isEmpty()) {
-                // It was waiting to retry opening a container: nothing ran yet; it cannot be resumed without its caller.
-                return finish(List.of(), new ExecutionReply.SandboxLost(inFlight.executionKey(),
-                        "the coordinating node stopped before the execution could start", inFlight.failedAttempts(), false));
-            }
-            return lost(state, "the coordinating node stopped during the run; its outcome is unknown and the workspace is lost");
-        }
-        if (state.usable()) {
-            armIdle();
-        }
-        return Effect().noReply();
-    }
-
-    private void submit(State state, String executionKey, ExecutionRequest request, Set<String> avoid) {
-        String jobId = sandboxId + "/" + executionKey + "/" + Long.toHexString(ThreadLocalRandom.current().nextLong());
-        SandboxSpec spec = state.spec().orElseThrow();
-        List<ActorRef<OutputChunk>> output = List.copyOf(subscribers);
-        acceptedBy = Optional.empty();
-        if (state.worker().isPresent()) {
-            dispatch = Optional.of(new Dispatch(executionKey, request, jobId, true, avoid, output));
-            placement.tell(new Placement.SubmitTo(state.worker().get(), new ExecutionWorker.RunInSandbox(
-                    jobId, executionKey, sandboxId, spec, request, false, output, workerReplies,
-                    executionSettings.persistBeforeRun())));
+            return Effect().persist(events).thenRun(s -> dispatch.recorded(decision)).thenNoReply().thenUnstashAll();
         } else {
-            dispatch = Optional.of(new Dispatch(executionKey, request, jobId, false, avoid, output));
-            placement.tell(new Placement.Submit(new ExecutionWorker.RunInSandbox(
-                    jobId, executionKey, sandboxId, spec, request, true, output, workerReplies,
-                    executionSettings.persistBeforeRun()), avoid));
+            return Effect().noReply();
         }
+        return Effect().persist(events).thenRun(s -> dispatch.recorded(decision)).thenNoReply();
+    }
+
+    /** Records a file operation's answer and gives it to its caller (or sends a write again, elsewhere). */
+    private ReplyEffect<Event, SandboxState> apply(SandboxFiles.Step step) {
+        armIdle();
+        if (step.resend()) {
+            return Effect().persist(step.events())
+                    .thenRun(s -> files.send(step.request(), s.spec().orElseThrow(), s.worker()))
+                    .thenNoReply();
+        }
+        return Effect().persist(step.events()).thenReply(step.request().replyTo(), s -> step.reply().get())
+                .thenUnstashAll();
+    }
+
+    private Dispatch.Target target(SandboxState state) {
+        SandboxSpec spec = state.spec().orElseThrow();
+        boolean openIfMissing = state.worker().isEmpty();
+        return new Dispatch.Target(state.worker(), order -> new ExecutionWorker.RunInSandbox(order.jobId(),
+                order.executionKey(), sandboxId, spec, order.request(), openIfMissing, order.output(), order.replyTo(),
+                order.awaitProceed()));
+    }
+
+    private String jobPrefix(String executionKey) {
+        return sandboxId + "/" + executionKey;
+    }
+
+    /** The execution with this key is being dispatched, runs, or waits to be retried. */
+    private boolean inProgress(String key) {
+        return dispatch.key().filter(key::equals).isPresent();
+    }
+
+    /** An execution or a file operation is in progress: everything else waits for it. */
+    private boolean busy() {
+        return !dispatch.idle() || files.busy();
     }
 
     private void armIdle() {
-        timers.startSingleTimer(IDLE, IdleTimeout.INSTANCE, sandboxSettings.idleTimeout());
+        timers.startSingleTimer(IDLE, IdleTimeout.INSTANCE, settings.idleTimeout());
     }
 
-    /** Watches the worker a job went to; a watch is per job, so an earlier one is dropped first. */
-    private void watch(ActorRef<ExecutionWorker.Command> worker, String jobId) {
-        if (watched.filter(worker::equals).isPresent() && watchedJob.filter(jobId::equals).isPresent()) {
-            return;
-        }
-        watched.ifPresent(ctx::unwatch);
-        watched = Optional.of(worker);
-        watchedJob = Optional.of(jobId);
-        ctx.watchWith(worker, new WorkerTerminated(Placement.workerName(worker, selfAddress), jobId));
-    }
-
-    private void stopWatching() {
-        timers.cancel(WATCHDOG);
-        watched.ifPresent(ctx::unwatch);
-        watched = Optional.empty();
-    }
-
-    private Duration backoff(int retry) {
-        Duration base = executionSettings.retryBackoff().delayBefore(retry);
-        double jitter = 1 + ThreadLocalRandom.current().nextDouble() * executionSettings.retryBackoff().randomFactor();
-        return Duration.ofMillis((long) (base.toMillis() * jitter));
-    }
-
-    private SandboxView view(State state) {
+    private SandboxView view(SandboxState state) {
         return new SandboxView(sandboxId, state.status(), state.language(), state.limits(), state.worker(),
                 state.executions(), state.workspaceLost(), state.closedReason(),
                 state.spec().flatMap(SandboxSpec::image), state.spec().flatMap(SandboxSpec::docker));

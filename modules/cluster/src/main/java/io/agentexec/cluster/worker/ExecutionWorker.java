@@ -9,11 +9,11 @@ import io.agentexec.cluster.api.OutputChunk;
 import io.agentexec.cluster.api.SandboxFileException;
 import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.policy.JobPolicy;
+import io.agentexec.sandbox.OneOffRun;
 import io.agentexec.sandbox.SandboxEngine;
 import io.agentexec.sandbox.SandboxSession;
 import io.agentexec.sandbox.agent.AgentRefusal;
 import io.agentexec.sandbox.backend.SandboxUnavailableException;
-import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
@@ -178,8 +178,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
     private record FileOpTimedOut(FileWork work) implements Command {
     }
 
-    /** A slot thread finished a job; {@code closeAfterReply}: a one-off's session, to close once the sender has the answer. */
-    private record JobDone(Job job, Outcome outcome, Optional<SandboxSession> closeAfterReply) implements Command {
+    /** A slot thread finished a job; {@code closeAfterReply}: a one-off run, to close once the sender has the answer. */
+    private record JobDone(Job job, Outcome outcome, Optional<OneOffRun> closeAfterReply) implements Command {
     }
 
     private enum PublishLoad implements Command { INSTANCE }
@@ -261,8 +261,8 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         volatile boolean done;
         /** Its sender said proceed (or it never had to wait for that). */
         boolean mayRun;
-        /** A one-off's session, closed once its sender has the answer. */
-        volatile Optional<SandboxSession> closeAfterReply = Optional.empty();
+        /** A one-off run, closed once its sender has the answer; a cancel reaches it too. */
+        volatile Optional<OneOffRun> closeAfterReply = Optional.empty();
 
         Active(Job job, OutputStreamer output) {
             this.job = job;
@@ -530,10 +530,10 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         done.job().replyTo().tell(new Finished(done.job().jobId(), done.outcome().result(),
                 done.outcome().failedBeforeRun(), done.outcome().sessionLost()));
         // A one-off's container goes after the answer, off the actor: the caller never waits for its removal.
-        done.closeAfterReply().ifPresent(session -> {
+        done.closeAfterReply().ifPresent(run -> {
             Runnable close = () -> {
                 try {
-                    session.close();
+                    run.close();
                 } catch (RuntimeException e) {
                     log.warn("closing the one-off sandbox of {} failed: {}", done.job().executionKey(), e.toString());
                 }
@@ -584,6 +584,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
             return;
         }
         job.session.ifPresent(SandboxSession::cancelRunning);
+        job.closeAfterReply.ifPresent(OneOffRun::cancel);
         getContext().getSystem().scheduler().scheduleOnce(settings.cancelRetryInterval(), () -> repeatCancel(job), blocking);
     }
 
@@ -731,7 +732,7 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
 
     private SandboxSession open(SandboxSpec spec) {
         return engine.openSession(spec.image().orElseGet(() -> engine.imageFor(spec.language())), spec.limits(),
-                spec.docker().orElseGet(() -> engine.settings().docker().defaults()));
+                spec.docker().orElseGet(() -> engine.settings().defaultOptions()));
     }
 
     private Behavior<Command> onSweep() {
@@ -762,31 +763,21 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         }
     }
 
-    /** As the engine's own one-off execute, but holding the session so that a cancel can reach it. */
+    /** The engine's one-off run, held so that a cancel can reach it, closed once the answer is sent. */
     private Outcome runOnce(Active job) {
-        ExecutionRequest request = job.job.request();
-        String language = request.blocks().stream().map(CodeBlock::language).findFirst().orElse("python");
-        SandboxSession session;
-        try {
-            session = engine.openSession(request.image().orElseGet(() -> engine.imageFor(language)), request.limits(),
-                    engine.settings().docker().defaults());
-        } catch (SandboxUnavailableException e) {
-            return new Outcome(ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(), engine.backendName()),
-                    true, false);
-        }
+        OneOffRun run = engine.oneOff(job.job.request());
         // Closed once the answer is sent (see onJobDone), or here if the run throws.
-        job.closeAfterReply = Optional.of(session);
+        job.closeAfterReply = Optional.of(run);
+        if (job.cancelled) {
+            run.cancel();
+        }
         try {
-            job.session = Optional.of(session);
-            if (job.cancelled) {
-                return new Outcome(cancelledBeforeStart(), true, false);
-            }
-            ExecutionResult result = session.executeLast(request, job.output); // a one-off: no zygote after it
+            ExecutionResult result = run.execute(job.output);
             job.done = true;
-            return new Outcome(result, false, false);
+            return new Outcome(result, run.ending().orElseThrow() != OneOffRun.Ending.RAN, false);
         } catch (RuntimeException | Error e) {
             job.closeAfterReply = Optional.empty();
-            session.close();
+            run.close();
             throw e;
         }
     }

@@ -1,6 +1,6 @@
 package io.agentexec.gateway.executions;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import java.util.Objects;
 
 /** What a follower of an execution sees: output while it runs, then exactly one end. */
@@ -14,7 +14,7 @@ public sealed interface ExecutionEvent {
         }
     }
 
-    record End(long sequence, ExecutionReply outcome) implements ExecutionEvent {
+    record End(long sequence, ExecutionOutcome outcome) implements ExecutionEvent {
         public End {
             Objects.requireNonNull(outcome, "outcome");
         }

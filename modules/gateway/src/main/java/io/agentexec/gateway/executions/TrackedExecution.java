@@ -1,6 +1,6 @@
 package io.agentexec.gateway.executions;
 
-import io.agentexec.cluster.api.ExecutionReply;
+import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.port.RunHandle;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.sandbox.agent.OutputListener;
@@ -34,7 +34,7 @@ public final class TrackedExecution implements OutputListener {
     private final Map<Stream, CharsetDecoder> decoders = new EnumMap<>(Stream.class);
     private final Map<Stream, ByteBuffer> pending = new EnumMap<>(Stream.class);
     private long sequence;
-    private volatile Optional<ExecutionReply> outcome = Optional.empty();
+    private volatile Optional<ExecutionOutcome> outcome = Optional.empty();
     private volatile Optional<Instant> endedAt = Optional.empty();
     private volatile Optional<RunHandle> handle = Optional.empty();
 
@@ -62,7 +62,7 @@ public final class TrackedExecution implements OutputListener {
         return startedAt;
     }
 
-    public Optional<ExecutionReply> outcome() {
+    public Optional<ExecutionOutcome> outcome() {
         return outcome;
     }
 
@@ -95,7 +95,7 @@ public final class TrackedExecution implements OutputListener {
         }
     }
 
-    public synchronized void complete(ExecutionReply result) {
+    public synchronized void complete(ExecutionOutcome result) {
         if (outcome.isPresent()) {
             return;
         }

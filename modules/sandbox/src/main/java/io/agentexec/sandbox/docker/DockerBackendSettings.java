@@ -1,14 +1,15 @@
 package io.agentexec.sandbox.docker;
 
 import io.agentexec.sandbox.model.Limits;
+import io.agentexec.sandbox.model.SandboxOptions;
+import io.agentexec.sandbox.options.OptionRules;
+import io.agentexec.sandbox.options.SandboxUser;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * Settings of the Docker backend, from {@code agentexec.sandbox.docker} in config.
@@ -22,11 +23,11 @@ import java.util.TreeSet;
  *                       stubs), so the user's limit is enforced inside and this one only protects the host
  * @param removal        how closed sessions' containers are removed: after the caller got its answer, in the background
  * @param allowedRuntimes runtimes a sandbox may ask for besides the configured one ({@code defaults.runtime()}, empty
- *                       for the daemon's default); empty: only the configured one (see {@link #runtimeProblem})
+ *                       for the daemon's default); empty: only the configured one (see {@link OptionRules#runtimeProblem})
  * @param runtimeProbe   the health run each runtime the engine may use gets at start
  */
 public record DockerBackendSettings(
-        DockerOptions defaults,
+        SandboxOptions defaults,
         List<String> warmImages,
         int warmPoolSize,
         Limits poolLimits,
@@ -37,10 +38,6 @@ public record DockerBackendSettings(
         Map<String, Integer> runtimeHostPids,
         Removal removal,
         RuntimeProbe runtimeProbe) {
-
-    /** Where the rule on runtimes is configured, for messages. */
-    static final String ALLOWED_RUNTIMES_SETTING =
-            "agentexec.sandbox.docker.allowed-runtimes (AGENTEXEC_DOCKER_ALLOWED_RUNTIMES)";
 
     /**
      * A small health run in a real container of each runtime the engine may use, at engine start: a runtime that
@@ -106,36 +103,14 @@ public record DockerBackendSettings(
         Objects.requireNonNull(runtimeProbe, "runtimeProbe");
     }
 
-    /**
-     * The one rule on OCI runtimes: a sandbox runs under the configured runtime (none configured: the daemon's
-     * default, asked for by naming no runtime), or under one the operator listed in {@code allowed-runtimes}. So a
-     * tenant cannot leave gVisor for runc unless the operator says so.
-     *
-     * @return empty when {@code requested} is allowed, else why not (naming the rule and the setting)
-     */
-    public Optional<String> runtimeProblem(Optional<String> requested) {
-        return runtimeProblem(defaults.runtime(), allowedRuntimes, requested);
-    }
-
-    /** {@link #runtimeProblem(Optional)} with the configured runtime and the operator's list given. */
-    public static Optional<String> runtimeProblem(Optional<String> configured, Set<String> allowed, Optional<String> requested) {
-        if (requested.equals(configured) || requested.map(allowed::contains).orElse(false)) {
-            return Optional.empty();
-        }
-        return Optional.of((requested.isPresent() ? "runtime " + requested.get() : "the daemon's default runtime")
-                + " is not allowed: only the configured runtime ("
-                + configured.orElse("none: the daemon's default, used when no runtime is named")
-                + ") unless the operator lists more in " + ALLOWED_RUNTIMES_SETTING + "; listed: "
-                + new TreeSet<>(allowed));
+    /** The engine's rules on sandbox options: these defaults as the floor, the allowed networks and runtimes. */
+    public OptionRules rules() {
+        return new OptionRules(defaults, allowedNetworks, allowedRuntimes);
     }
 
     /** Every runtime a sandbox of this engine may use: the configured one (empty: the daemon's default) and the listed. */
     public List<Optional<String>> usableRuntimes() {
-        List<Optional<String>> runtimes = new ArrayList<>();
-        runtimes.add(defaults.runtime());
-        new TreeSet<>(allowedRuntimes).stream().map(Optional::of)
-                .filter(r -> !r.equals(defaults.runtime())).forEach(runtimes::add);
-        return List.copyOf(runtimes);
+        return rules().usableRuntimes();
     }
 
     /**

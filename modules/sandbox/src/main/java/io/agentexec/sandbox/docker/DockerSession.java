@@ -9,7 +9,7 @@ import java.util.OptionalLong;
 
 /** One sandbox container, its attach stream and its agent. */
 final class DockerSession implements BackendSession {
-    private final DockerBackend backend;
+    private final ContainerLauncher launcher;
     private final String id;
     private final String containerId;
     private final AttachStream attach;
@@ -19,9 +19,9 @@ final class DockerSession implements BackendSession {
     private Limits applied;
     private volatile boolean closed;
 
-    DockerSession(DockerBackend backend, String id, String containerId, AttachStream attach, String workspace, Limits limits,
+    DockerSession(ContainerLauncher launcher, String id, String containerId, AttachStream attach, String workspace, Limits limits,
             Optional<String> runtime) {
-        this.backend = backend;
+        this.launcher = launcher;
         this.id = id;
         this.containerId = containerId;
         this.attach = attach;
@@ -58,7 +58,7 @@ final class DockerSession implements BackendSession {
     @Override
     public synchronized boolean applyLimits(Limits limits) {
         boolean resourcesChange = limits.memoryBytes() != applied.memoryBytes() || limits.cpus() != applied.cpus();
-        if (backend.hasOwnKernel(runtime)) {
+        if (launcher.hasOwnKernel(runtime)) {
             if (resourcesChange) {
                 throw new InvalidRequestException("the " + runtime.orElseThrow() + " runtime cannot change a live "
                         + "sandbox's memory or CPU limit (it has " + applied.memoryBytes() + " bytes and " + applied.cpus()
@@ -67,7 +67,7 @@ final class DockerSession implements BackendSession {
             }
             applied = applied.withPids(limits.pids());
         } else if (resourcesChange || limits.pids() != applied.pids()) {
-            backend.updateLimits(containerId, limits, runtime);
+            launcher.updateLimits(containerId, limits, runtime);
             applied = applied.withMemoryBytes(limits.memoryBytes()).withCpus(limits.cpus()).withPids(limits.pids());
         }
         return limits.workspaceBytes() == applied.workspaceBytes();
@@ -79,12 +79,12 @@ final class DockerSession implements BackendSession {
      */
     @Override
     public OptionalLong runProcessLimit(Limits limits) {
-        return backend.hasOwnKernel(runtime) ? OptionalLong.of(limits.pids()) : OptionalLong.empty();
+        return launcher.hasOwnKernel(runtime) ? OptionalLong.of(limits.pids()) : OptionalLong.empty();
     }
 
     @Override
     public boolean diedOfOutOfMemory() {
-        return backend.diedOfOutOfMemory(containerId);
+        return launcher.diedOfOutOfMemory(containerId);
     }
 
     @Override
@@ -97,8 +97,7 @@ final class DockerSession implements BackendSession {
         // the stopped container is removed in the background (the closer does not wait for docker rm).
         channel.close();
         attach.close();
-        backend.forget(this);
-        backend.removeLater(containerId);
+        launcher.closed(this);
     }
 
     void closeQuietly() {

@@ -1,0 +1,179 @@
+package io.agentexec.node;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.agents.AgentRuntime;
+import io.agentexec.agents.ConversationFacade;
+import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.cluster.port.ClusterPort;
+import io.agentexec.cluster.port.EnginePort;
+import io.agentexec.cluster.port.ExecutionPort;
+import io.agentexec.cluster.port.quota.ClusterSandboxQuota;
+import io.agentexec.gateway.Gateway;
+import io.agentexec.gateway.GatewaySettings;
+import io.agentexec.gateway.cluster.GatewayPeers;
+import io.agentexec.gateway.spi.ConversationService;
+import io.agentexec.gateway.spi.NoConversations;
+import io.agentexec.gateway.tenant.TenantGuard;
+import io.agentexec.node.conversations.AgentsConversations;
+import io.agentexec.sandbox.EngineSettings;
+import io.agentexec.sandbox.SandboxEngine;
+import java.io.PrintStream;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.function.IntSupplier;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The node's composition root, in the manner of pekko-samples' killrweather {@code Guardian.create}: the one place
+ * that puts a node together from its configuration. It starts, in order,
+ * <ol>
+ *   <li>the cluster node ({@code AgentexecCluster}: journal, sharding, placement, the worker), or on the engine-only
+ *       backend a local actor system;</li>
+ *   <li>the execution port over it (the cluster's adapter with the tenants' live-sandbox quota, or this JVM's
+ *       {@link EnginePort});</li>
+ *   <li>the tenants (keys, rates, policies);</li>
+ *   <li>the agents runtime (cluster backend only), its chats' code running through that port on behalf of their
+ *       tenants;</li>
+ *   <li>the conversations adapter the gateway serves ({@link AgentsConversations}, or {@link NoConversations});</li>
+ *   <li>the gateway, given all of the above;</li>
+ * </ol>
+ * and {@link Node#close() stops} them in reverse order. A failure part-way stops what had started, in reverse, and
+ * is thrown.
+ *
+ * <p>Not an actor behaviour itself: the cluster module creates its own actor system (its guardian is its business),
+ * and a node that cannot start must say why to the command that started it, before anything is served.
+ */
+public final class Guardian {
+    private static final Logger log = LoggerFactory.getLogger(Guardian.class);
+    /** The engine-only backend's actor system: HTTP only, no cluster, whatever the classpath's reference.conf says. */
+    private static final String LOCAL_SYSTEM_NAME = "agentexec-gateway";
+
+    private Guardian() {
+    }
+
+    /**
+     * Starts the node {@code config} describes (the {@code serve} command's); prints a first API key to
+     * {@code console} if it makes one.
+     */
+    public static Node start(Config config, PrintStream console) {
+        GatewaySettings gatewaySettings = GatewaySettings.fromConfig(config);
+        EngineSettings engineSettings = EngineSettings.fromConfig(config);
+        // refuse a gateway that must not listen as configured before a journal is touched or a container made
+        Gateway.checkSettings(gatewaySettings);
+        Deque<Stoppable> started = new ArrayDeque<>();
+        try {
+            Node node = gatewaySettings.backend() == GatewaySettings.BackendKind.ENGINE
+                    ? engineNode(config, gatewaySettings, engineSettings, console, started)
+                    : clusterNode(config, gatewaySettings, engineSettings, console, started);
+            log.info("agentexec node started: {}", node.describe());
+            return node;
+        } catch (RuntimeException e) {
+            stopAll(started);
+            throw e;
+        }
+    }
+
+    private static Node clusterNode(Config config, GatewaySettings settings, EngineSettings engineSettings,
+                                    PrintStream console, Deque<Stoppable> started) {
+        AgentexecCluster cluster = AgentexecCluster.start(config);
+        started.push(new Stoppable("the cluster node", cluster::close));
+        ClusterSandboxQuota quota = ClusterSandboxQuota.start(cluster, settings.askTimeout(),
+                settings.quotas().reservationTimeout(), settings.quotas().snapshotEvery());
+        ClusterPort port = new ClusterPort(cluster, engineSettings.languages(), settings.askTimeout(), quota,
+                settings.visibilityPoll().min(), settings.visibilityPoll().max());
+        started.push(new Stoppable("the execution port", port::close));
+        GatewayPeers peers = GatewayPeers.start(cluster.system());
+        TenantGuard tenants = Gateway.tenantGuard(settings, peers, console);
+        // the agents share the cluster's actor system and journal; their code runs through the same port, on behalf
+        // of the tenant that started the chat (its policy, its live-sandbox quota)
+        AgentRuntime agents = AgentRuntime.attach(cluster, config, port, tenants.callers());
+        started.push(new Stoppable("the agents", agents::close));
+        ConversationService conversations = new AgentsConversations(ConversationFacade.create(agents, config));
+        return withGateway(config, new Gateway.Services(cluster.system(), port, tenants, peers, conversations), started);
+    }
+
+    private static Node engineNode(Config config, GatewaySettings settings, EngineSettings engineSettings,
+                                   PrintStream console, Deque<Stoppable> started) {
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), LOCAL_SYSTEM_NAME,
+                ConfigFactory.parseString("pekko.actor.provider = local").withFallback(config));
+        started.push(new Stoppable("the actor system", () -> {
+            system.terminate();
+            system.getWhenTerminated().toCompletableFuture().join();
+        }));
+        EnginePort port = new EnginePort(SandboxEngine.start(engineSettings), settings.engineSlots(), settings.engineQueue());
+        started.push(new Stoppable("the execution port", port::close));
+        // a single node: its registry holds every execution, its memory every sandbox
+        IntSupplier gatewayNodes = () -> 1;
+        TenantGuard tenants = Gateway.tenantGuard(settings, gatewayNodes, console);
+        return withGateway(config, new Gateway.Services(system, port, tenants, gatewayNodes, new NoConversations()),
+                started);
+    }
+
+    private static Node withGateway(Config config, Gateway.Services services, Deque<Stoppable> started) {
+        Gateway gateway = Gateway.start(config, services);
+        started.push(new Stoppable("the gateway", gateway::close));
+        return new Node(gateway, services.port(), started);
+    }
+
+    /** Stops each, last started first; one that fails to stop does not keep the others running. */
+    static void stopAll(Deque<Stoppable> started) {
+        while (!started.isEmpty()) {
+            Stoppable s = started.pop();
+            try {
+                s.stop().run();
+            } catch (RuntimeException e) {
+                log.warn("stopping {} failed: {}", s.what(), e.toString());
+            }
+        }
+    }
+
+    /** A started part of the node and how to stop it. */
+    record Stoppable(String what, Runnable stop) { }
+
+    /** A running node: its gateway and what the gateway serves, stopped in reverse order of their start. */
+    public static final class Node implements AutoCloseable {
+        private final Gateway gateway;
+        private final ExecutionPort port;
+        private final Deque<Stoppable> started;
+
+        private Node(Gateway gateway, ExecutionPort port, Deque<Stoppable> started) {
+            this.gateway = gateway;
+            this.port = port;
+            this.started = started;
+        }
+
+        public Gateway gateway() {
+            return gateway;
+        }
+
+        /** The HTTP port the gateway bound (useful with port 0). */
+        public int httpPort() {
+            return gateway.httpPort();
+        }
+
+        /** Whether this node runs conversations (the agents, on the cluster backend). */
+        public boolean conversationsAvailable() {
+            return gateway.conversationsAvailable();
+        }
+
+        String describe() {
+            return "backend " + port.kind() + ", gateway on " + gateway.addresses() + ", conversations "
+                    + (gateway.conversationsAvailable() ? "on" : "off");
+        }
+
+        /**
+         * Stops the node: the gateway first (it refuses new work and lets what runs finish, up to its drain timeout),
+         * then the agents, the port, and the cluster node (or the engine and the local actor system).
+         */
+        @Override
+        public void close() {
+            synchronized (started) {
+                stopAll(started);
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+package io.agentexec.node.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.agentexec.gateway.TestNodes;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/** The client commands against a real node. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ClientCommandsTest {
+    private AutoCloseable node;
+    private String server;
+
+    @BeforeAll
+    void start() throws Exception {
+        var started = TestNodes.engineNode();
+        node = started.node();
+        server = started.base();
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        node.close();
+    }
+
+    private record Run(int exit, String out, String err) { }
+
+    private Run run(String stdin, String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int exit = ClientCommands.run(List.of(args), Map.of("AGENTEXEC_SERVER", server, "AGENTEXEC_API_KEY", TestNodes.aliceKey()),
+                new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)),
+                new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void execStreamsOutputAndPrintsTheResult() throws Exception {
+        Run r = run("import time\nprint('a', flush=True)\ntime.sleep(4.5)\nprint('b')\n", "exec", "--language", "python", "-");
+        assertEquals(0, r.exit(), r.err());
+        JsonNode result = new ObjectMapper().readTree(r.out());
+        assertEquals("OK", result.get("verdict").asText());
+        assertEquals("a\nb\n", result.get("stdout").asText());
+        assertTrue(r.err().contains("a\n"), r.err());
+        assertTrue(r.err().contains("still running"), "progress for long work: " + r.err());
+
+        String id = result.get("id").asText();
+        Run logs = run("", "logs", id);
+        assertEquals(0, logs.exit(), logs.err());
+        assertTrue(logs.err().contains("a\nb\n"), logs.err());
+    }
+
+    @Test
+    void sandboxCommands() throws Exception {
+        Run created = run("", "sandbox", "create", "--language", "bash");
+        assertEquals(0, created.exit(), created.err());
+        String id = new ObjectMapper().readTree(created.out()).get("id").asText();
+        Path local = Files.createTempFile("cli", ".txt");
+        Files.writeString(local, "echo from-file");
+        assertEquals(0, run("", "sandbox", "put", id, "run.sh", local.toString()).exit());
+        Run exec = run("bash run.sh\n", "exec", "--sandbox", id, "--language", "bash", "-");
+        assertEquals(0, exec.exit(), exec.err());
+        assertTrue(exec.out().contains("from-file"), exec.out());
+        assertEquals("echo from-file", run("", "sandbox", "get", id, "run.sh").out());
+        assertEquals(0, run("", "sandbox", "rm", id).exit());
+        assertEquals(1, run("", "sandbox", "rm", id).exit(), "a removed sandbox is gone");
+    }
+
+    @Test
+    void usageAndRefusals() {
+        assertEquals(2, run("", "exec", "-").exit());
+        assertEquals(2, run("", "frobnicate").exit());
+        Run refused = run("x", "exec", "--language", "/bin/sh", "-");
+        assertEquals(1, refused.exit());
+        assertTrue(refused.err().contains("language"), refused.err());
+        Run chat = run("", "chat", "show", "conv-1");
+        assertEquals(1, chat.exit());
+        assertTrue(chat.err().contains("501"), chat.err());
+    }
+}
