@@ -16,7 +16,7 @@
 
 cluster_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
-say() { echo "[cluster] $*" >&2; }
+say() { echo "[cluster $(date -u +%H:%M:%S)] $*" >&2; }
 die() { echo "[cluster] error: $*" >&2; exit 1; }
 usage_error() { echo "[cluster] usage: $*" >&2; exit 2; }
 
