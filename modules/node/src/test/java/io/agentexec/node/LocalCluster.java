@@ -5,6 +5,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -23,7 +27,13 @@ import java.util.concurrent.TimeUnit;
  * A cluster made by {@code scripts/cluster-up.sh} and removed by {@code scripts/cluster-down.sh}, for tests:
  * its own directory, name (database schema) and ports, so that it never meets a developer's cluster or
  * another test's. Nodes run from this JVM's class path (the module's jar is not built yet when its tests
- * run). Every command's JSON is returned parsed; its stderr goes to {@link #log()}.
+ * run). Every command's JSON is returned parsed (the latest cluster state is kept, {@link #state()}); its
+ * stderr goes to {@link #log()}.
+ *
+ * <p>Made for the operations tests as much as for the scripts' own: a rolling restart is
+ * {@code for k: stopWorker(k); startWorker(k)} (SIGTERM, then a replacement on the same daemon) while a load
+ * runs through {@link #post}; a cluster-wide keys test runs the CLI with {@link #cli} and calls every node's
+ * API with {@link #call(int, String, String, String, Map)} ({@link #nodeIndexes()}: the gateway is 0).
  */
 final class LocalCluster implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -40,8 +50,21 @@ final class LocalCluster implements AutoCloseable {
     private final Path log;
     private final Thread downOnExit;
 
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5)).build();
+    /** The cluster as the last command that printed it left it; null before up. */
+    private volatile JsonNode state;
+
     /** A command's outcome: exit code, its stdout parsed (null when it printed no JSON), its raw stdout. */
     record Result(int exitCode, JsonNode json, String stdout) {
+    }
+
+    /** An HTTP reply: status, body parsed (null when it is no JSON), raw body. */
+    record Reply(int status, JsonNode json, String body) {
+        /** The error document's code ({@code {"error":{"code":...}}}), or "" when there is none. */
+        String errorCode() {
+            return json != null && json.has("error") ? json.get("error").path("code").asText() : "";
+        }
     }
 
     LocalCluster(Map<String, String> extraEnvironment) throws IOException {
@@ -79,7 +102,43 @@ final class LocalCluster implements AutoCloseable {
     }
 
     String gatewayUrl() {
-        return "http://127.0.0.1:" + httpBase;
+        return nodeUrl(0);
+    }
+
+    /** Node i's HTTP/gRPC URL (the gateway is 0, worker K is K: the scripts' deterministic ports). */
+    String nodeUrl(int index) {
+        return "http://127.0.0.1:" + (httpBase + index);
+    }
+
+    /** The latest state a command printed (see scripts/cluster-up.sh), or null before up. */
+    JsonNode state() {
+        return state;
+    }
+
+    /** Indexes of the nodes running in the latest state: 0 (the gateway) and every live worker. */
+    List<Integer> nodeIndexes() {
+        List<Integer> nodes = new ArrayList<>(List.of(0));
+        for (JsonNode w : state.get("workers")) {
+            if (w.get("alive").asBoolean()) {
+                nodes.add(w.get("index").asInt());
+            }
+        }
+        return nodes;
+    }
+
+    /** Worker K in the latest state. */
+    JsonNode worker(int index) {
+        for (JsonNode w : state.get("workers")) {
+            if (w.get("index").asInt() == index) {
+                return w;
+            }
+        }
+        throw new AssertionError("no worker " + index + " in " + state);
+    }
+
+    /** Worker K's DOCKER_HOST (unix://.../docker.sock), for {@code docker -H}. */
+    String dockerHost(int index) {
+        return worker(index).get("dockerHost").asText();
     }
 
     Path log() {
@@ -114,15 +173,102 @@ final class LocalCluster implements AutoCloseable {
         return run(List.of("scripts/cluster-down.sh"));
     }
 
+    /**
+     * The node's command line ({@code bin/agentexec ARGS}: the CLI, e.g. a tenant/key command) run from this JVM's
+     * class path against the cluster's database (its schema), as an operator on the machine would.
+     */
+    Result cli(List<String> args) {
+        List<String> argv = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "io.agentexec.node.AgentexecMain"));
+        argv.addAll(args);
+        Map<String, String> db = Map.of("AGENTEXEC_DB_DIALECT", "postgresql",
+                "AGENTEXEC_DB_URL", state.get("databaseUrl").asText(), "AGENTEXEC_DB_USER", "agentexec",
+                "AGENTEXEC_DB_PASSWORD", "agentexec", "AGENTEXEC_DB_SCHEMA", state.get("schema").asText());
+        return exec(argv, db, List.of("agentexec", String.join(" ", args)));
+    }
+
+    /** POST a JSON body to the gateway. */
+    Reply post(String path, String json) {
+        return call(0, "POST", path, json, Map.of());
+    }
+
+    Reply get(String path) {
+        return call(0, "GET", path, null, Map.of());
+    }
+
+    Reply delete(String path) {
+        return call(0, "DELETE", path, null, Map.of());
+    }
+
+    /** One HTTP request to node i's API (a run may take minutes when a worker is lost meanwhile). */
+    Reply call(int node, String method, String path, String json, Map<String, String> headers) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(nodeUrl(node) + path)).timeout(Duration.ofMinutes(4))
+                .method(method, json == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(json));
+        if (json != null) {
+            b.header("Content-Type", "application/json");
+        }
+        headers.forEach(b::header);
+        try {
+            HttpResponse<String> r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            JsonNode parsed = null;
+            try {
+                parsed = r.body().isBlank() ? null : JSON.readTree(r.body());
+            } catch (IOException notJson) {
+                // kept raw in body
+            }
+            return new Reply(r.statusCode(), parsed, r.body());
+        } catch (IOException e) {
+            throw new UncheckedIOException(method + " " + nodeUrl(node) + path, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Waits (bounded) until the gateway's /readyz says {@code workers} workers are reachable. */
+    void awaitReady(int workers, Duration within) {
+        String want = workers + " worker(s) reachable";
+        long deadline = System.nanoTime() + within.toNanos();
+        String last = "";
+        while (System.nanoTime() < deadline) {
+            try {
+                Reply r = get("/readyz");
+                last = r.body();
+                if (r.status() == 200 && r.json() != null && r.json().path("detail").asText().startsWith(want)) {
+                    return;
+                }
+            } catch (UncheckedIOException refused) {
+                last = refused.getCause().toString();
+            }
+            try {
+                Thread.sleep(500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        }
+        throw new AssertionError("the gateway's /readyz never said '" + want + "' within " + within + ": " + last);
+    }
+
     /** Runs a script of the repository with this cluster's environment; stderr appended to the log. */
     Result run(List<String> command) {
         List<String> argv = new ArrayList<>();
         argv.add("bash");
         argv.add(repo.resolve(command.get(0)).toString());
         argv.addAll(command.subList(1, command.size()));
+        Result r = exec(argv, Map.of(), command);
+        JsonNode printed = r.json() == null ? null : r.json().has("workers") ? r.json() : r.json().get("state");
+        if (printed != null && printed.has("workers")) {
+            state = printed;
+        }
+        return r;
+    }
+
+    private Result exec(List<String> argv, Map<String, String> extra, List<String> command) {
         ProcessBuilder pb = new ProcessBuilder(argv).directory(repo.toFile())
                 .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().putAll(env);
+        pb.environment().putAll(extra);
         int exit;
         try {
             Files.writeString(log, "\n$ " + String.join(" ", command) + "\n", StandardCharsets.UTF_8,
