@@ -23,6 +23,8 @@ command -v mvn >/dev/null || need+=(maven)
 command -v python3 >/dev/null || need+=(python3)
 [[ -x /usr/bin/python3 ]] || need+=(python3)
 command -v node >/dev/null || need+=(nodejs)
+# scripts/cluster-up.sh checks its ports with ss (not in a minimal Debian).
+command -v ss >/dev/null || need+=(iproute2)
 if [[ ${#need[@]} -gt 0 ]]; then
   say "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
