@@ -173,6 +173,21 @@ start_node() {
 
 deadline=$((SECONDS + ready_timeout))
 
+# Each worker to start: its dockerd (new, or the existing data root again) and images, in parallel with each other
+# and with the gateway node's start (a JVM: the slowest step on a busy machine).
+starting=()
+for k in "${workers[@]}"; do
+  [[ -n "$(node_pid "$k")" ]] && continue
+  check_ports_free "$k"
+  mkdir -p "$(node_dir "$k")"
+  starting+=("$k")
+done
+helpers=()
+for k in "${starting[@]}"; do
+  (start_dockerd "$k" && load_images "$k") &
+  helpers+=($!)
+done
+
 if [[ -z "$(node_pid 0)" ]]; then
   check_ports_free 0
   start_node 0
@@ -190,19 +205,6 @@ if [[ -z "$(node_pid 0)" ]]; then
   say "gateway: up on http://127.0.0.1:$http_base"
 fi
 
-# Each worker to start: its dockerd (new, or the existing data root again) and images, in parallel.
-starting=()
-for k in "${workers[@]}"; do
-  [[ -n "$(node_pid "$k")" ]] && continue
-  check_ports_free "$k"
-  mkdir -p "$(node_dir "$k")"
-  starting+=("$k")
-done
-helpers=()
-for k in "${starting[@]}"; do
-  (start_dockerd "$k" && load_images "$k") &
-  helpers+=($!)
-done
 failed=0
 for h in "${helpers[@]}"; do
   wait "$h" || failed=1
