@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -19,6 +20,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
 
 /**
  * Scale-out: completed one-off executions per second through the gateway of a many-daemon cluster
@@ -62,7 +64,7 @@ public final class ScaleBenchmark {
                 "AGENTEXEC_CLUSTER_METRICS_PORT", "26464",
                 "AGENTEXEC_CLUSTER_IMAGES", "agentexec/python:bookworm",
                 // The nodes run from this JVM's class path (the bench module depends on the node module).
-                "AGENTEXEC_NODE_CLASSPATH", System.getProperty("java.class.path"),
+                "AGENTEXEC_NODE_CLASSPATH", absoluteClassPath(),
                 "JAVA_HOME", System.getProperty("java.home"));
         Thread down = new Thread(() -> script(repo, env, "scripts/cluster-down.sh"), "scale-cluster-down");
         Runtime.getRuntime().addShutdownHook(down);
@@ -110,6 +112,12 @@ public final class ScaleBenchmark {
                 / Math.max(1e-9, phases.get(0).perSecond())));
         BenchmarkReport.writeSection(Path.of("docs/benchmarks.md"), "scale", lines);
         System.out.println(String.join("\n", lines));
+    }
+
+    /** This JVM's class path with absolute entries: the nodes run in directories of their own. */
+    private static String absoluteClassPath() {
+        return Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+                .map(e -> Path.of(e).toAbsolutePath().toString()).collect(Collectors.joining(File.pathSeparator));
     }
 
     private static double pct(Phase p, double q) {
