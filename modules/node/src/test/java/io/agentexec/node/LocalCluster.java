@@ -31,9 +31,11 @@ import java.util.concurrent.TimeUnit;
  * stderr goes to {@link #log()}.
  *
  * <p>Made for the operations tests as much as for the scripts' own: a rolling restart is
- * {@code for k: stopWorker(k); startWorker(k)} (SIGTERM, then a replacement on the same daemon) while a load
- * runs through {@link #post}; a cluster-wide keys test runs the CLI with {@link #cli} and calls every node's
- * API with {@link #call(int, String, String, String, Map)} ({@link #nodeIndexes()}: the gateway is 0).
+ * {@code for (int k : workerIndexes()) { stopWorker(k); startWorker(k); }} (SIGTERM, then a replacement on the same
+ * daemon; or {@link #addWorker()} for one on a new daemon) while a load runs through {@link #post}; a cluster-wide
+ * keys test makes the cluster with {@code AGENTEXEC_AUTH_MODE=api-keys} in its environment, runs the CLI with
+ * {@link #cli} and calls every node's API with {@link #call(int, String, String, String, Map)}
+ * ({@link #nodeIndexes()}: the gateway is 0).
  */
 final class LocalCluster implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -124,6 +126,12 @@ final class LocalCluster implements AutoCloseable {
             }
         }
         return nodes;
+    }
+
+    /** Indexes of the live workers in the latest state (a rolling restart walks these). */
+    List<Integer> workerIndexes() {
+        List<Integer> nodes = nodeIndexes();
+        return nodes.subList(1, nodes.size());
     }
 
     /** Worker K in the latest state. */
