@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a benchmark program and updates docs/benchmarks.md.
-#   bench/run.sh [engine|cluster|gateway|zygote]     (default: engine)
+#   bench/run.sh [engine|cluster|gateway|zygote|scale]     (default: engine)
+# scale starts its own many-daemon cluster (scripts/cluster-up.sh) and needs root, like the scripts.
 # Needs the machine prepared by scripts/setup.sh (dockerd, images).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -28,6 +28,8 @@ command -v node >/dev/null || need+=(nodejs)
 # owning /usr/bin/kubectl) is used as it is. The node image itself is built by the tests (images/build.sh
 # agentexec-node), after Maven has built the node's assembly.
 command -v kubectl >/dev/null || need+=(kubernetes-client)
+# scripts/cluster-up.sh checks its ports with ss (not in a minimal Debian).
+command -v ss >/dev/null || need+=(iproute2)
 if [[ ${#need[@]} -gt 0 ]]; then
   say "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
