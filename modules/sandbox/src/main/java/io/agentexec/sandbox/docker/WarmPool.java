@@ -420,13 +420,13 @@ final class WarmPool implements AutoCloseable {
     private long heldBytes() {
         long n = 0;
         for (Image img : images.values()) {
-            n += img.fresh.size() + img.scheduled + img.recycledCount();
+            n += img.fresh.size() + img.running + img.recycledCount();
         }
         return n * containerBytes;
     }
 
     private int freshTarget(Image img, long now) {
-        long others = heldBytes() - (long) (img.fresh.size() + img.scheduled) * containerBytes;
+        long others = heldBytes() - (long) (img.fresh.size() + img.running) * containerBytes;
         DockerBackendSettings.Pool p = settings.pool();
         return PoolSizing.freshTarget(img.freshTakes.perSecond(now), img.createSeconds, img.freshTakes.idleSeconds(now),
                 settings.warmPoolSize(), p.maxSize(), p.headroom(), p.idleTimeout().toNanos() / 1e9,
