@@ -8,6 +8,7 @@
  *
  * Frames, both directions: u8 type, u32 big-endian payload length, payload.
  *   in : 'P' ping | 'R' run | 'W' write file | 'G' get file | 'C' cancel the run (no reply)
+ *        | 'S' scrub the sandbox for another one-off of the same owner (see handle_scrub)
  *   out: 'h' hello | 'k' ok | 'r' error(text) | 'o' stdout chunk | 'e' stderr chunk
  *        'f' file changed by the run | 'z' how the run started, when not in a zygote it asked for (text, at most
  *        one per run, before its 'x') | 'x' exit status | 'd' file data
@@ -51,6 +52,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/xattr.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -621,6 +627,7 @@ static struct {
     unsigned char *failed_key;     /* a zygote for this key cannot start here: */
     size_t failed_key_len;
     char failed[512];              /* why */
+    int clean;                     /* started by a scrub, in an emptied sandbox: no user file was there at its start */
 } zyg = {.ctl = -1, .out = -1};
 
 /* A process the zygote forked for a block, adopted by the agent, its pipes open here, waiting for its block. */
@@ -989,6 +996,7 @@ static void zygote_start(const zygote_spec *z, char **argv, char **envp, const c
     zyg.out = outp[0];
     zyg.ready = 0;
     zyg.forks = 0;
+    zyg.clean = 0; /* a scrub that started it says so once this returns */
     zyg.start_timeout_ms = z->start_timeout_ms;
     set_nonblock(zyg.out);
     int on = 1;
@@ -1568,6 +1576,302 @@ cleanup:
     free(stdin_data);
 }
 
+/* ---------- scrub: the sandbox made ready for another one-off of the same owner ---------- */
+
+/*
+ * 'S' request: u32 flags (SCRUB_KEEP_ZYGOTE), u32 how long processes may take to die (ms), u32 directory count, then
+ * per directory an absolute path and the u32 mode to give it (0: leave its mode); then u32 1 when a prime follows:
+ * working directory, u32 argc, argv, u32 envc, environment, and the zygote section of a run request.
+ *
+ * A one-off's run is over (the run already killed what it started); the controller wants to hand this sandbox to
+ * another one-off of the same owner instead of removing it. Everything the run could have left is reset here, and
+ * verified, so that nothing crosses from one run to the next:
+ *   - every process but the agent is killed and reaped, and /proc must then show no other one. The exception is a
+ *     zygote the last scrub started (in an emptied workspace, before any user code could plant start-up files) for
+ *     the same command and environment, that no block touched (zygote_touched), when the controller allows it: it
+ *     is then spared, as between the blocks of a session;
+ *   - SysV shared memory, semaphores and message queues are removed (/proc/sysvipc lists them whatever their
+ *     mode), and POSIX message queues (/dev/mqueue);
+ *   - the directories (the sandbox's writable mounts: workspace, /tmp, /dev/shm) are emptied, given their mode
+ *     back and stripped of extended attributes (same-uid code may chmod or setfattr the workspace's root);
+ *   - the agent's own rlimits, priority, scheduling, CPU affinity and I/O priority must be as at its start (code of
+ *     the agent's uid can lower them with prlimit, setpriority, sched_setaffinity, and the agent could not raise
+ *     them back): they are inherited by every later run;
+ *   - no OOM kill may have happened in the sandbox since the last scrub (or the agent's start);
+ *   - the zygote bookkeeping is reset (failures, replacements, notes), and with a prime a zygote is started now,
+ *     in the emptied sandbox, so that the next one-off's first block is a fork.
+ * Answers 'k', or 'r' naming what could not be reset (the controller then removes the sandbox).
+ */
+
+#define SCRUB_KEEP_ZYGOTE 1u
+#define SCRUB_MAX_DIRS 16
+#define SCRUB_MAX_DEPTH 256
+
+static inherited_state agent_started_state;
+static int64_t oom_kills_at_scrub = -1;
+
+/* Kills every process but the agent (and ZYGOTE, when above 0) until /proc lists none, within DEADLINE. */
+static int scrub_processes(pid_t zygote, uint64_t deadline, char *why, size_t cap) {
+    pid_t self = getpid();
+    for (;;) {
+        int st;
+        pid_t p;
+        while ((p = waitpid(-1, &st, WNOHANG)) > 0) child_reaped(p, st);
+        DIR *d = opendir("/proc");
+        if (!d) { snprintf(why, cap, "/proc cannot be listed to check that no process is left"); return -1; }
+        int left = 0;
+        long example = 0;
+        char state = '?';
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            char *end;
+            long pid = strtol(de->d_name, &end, 10);
+            if (*end || pid <= 0 || pid == self || (zygote > 0 && pid == zygote)) continue;
+            proc_status ps;
+            if (read_status((pid_t)pid, &ps) < 0) continue; /* gone meanwhile */
+            left++;
+            example = pid;
+            state = ps.state;
+            kill((pid_t)pid, SIGKILL);
+        }
+        closedir(d);
+        if (!left) return 0;
+        if (now_us() >= deadline) {
+            snprintf(why, cap, "%d process(es) would not die (pid %ld in state %c)", left, example, state);
+            return -1;
+        }
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* Removes every object listed in /proc/sysvipc/NAME (their id is the second column), then checks none is left. */
+static int scrub_sysv(const char *name, int kind, char *why, size_t cap) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/sysvipc/%s", name);
+    for (int pass = 0; pass < 2; pass++) {
+        FILE *f = fopen(path, "re");
+        if (!f) return 0; /* no SysV IPC in this kernel: nothing can be left either */
+        char line[512];
+        int listed = 0, first = 1;
+        while (fgets(line, sizeof line, f)) {
+            if (first) { first = 0; continue; } /* the header */
+            long key, id;
+            if (sscanf(line, "%ld %ld", &key, &id) != 2) continue;
+            listed++;
+            if (kind == 0) shmctl((int)id, IPC_RMID, NULL);
+            else if (kind == 1) semctl((int)id, 0, IPC_RMID);
+            else msgctl((int)id, IPC_RMID, NULL);
+        }
+        fclose(f);
+        if (!listed) return 0;
+        if (pass == 1) {
+            snprintf(why, cap, "%d SysV %s object(s) cannot be removed", listed, name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Removes everything below the directory DIRFD (closed here), not following symlinks. */
+static int scrub_tree(int dirfd, int depth, const char *root, char *why, size_t cap) {
+    DIR *d = fdopendir(dirfd);
+    if (!d) { close(dirfd); snprintf(why, cap, "cannot read a directory below %s: %s", root, strerror(errno)); return -1; }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        struct stat st;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth >= SCRUB_MAX_DEPTH) {
+                snprintf(why, cap, "%s holds directories nested deeper than %d", root, SCRUB_MAX_DEPTH);
+                rc = -1;
+                break;
+            }
+            /* A directory its owner made unreadable is still ours to open again (no process is left to race). */
+            fchmodat(dirfd, de->d_name, 0700, 0);
+            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) { snprintf(why, cap, "cannot open %s below %s: %s", de->d_name, root, strerror(errno)); rc = -1; break; }
+            rc = scrub_tree(sub, depth + 1, root, why, cap);
+            if (rc == 0 && unlinkat(dirfd, de->d_name, AT_REMOVEDIR) < 0) {
+                snprintf(why, cap, "cannot remove %s below %s: %s", de->d_name, root, strerror(errno));
+                rc = -1;
+            }
+        } else if (unlinkat(dirfd, de->d_name, 0) < 0 && errno != ENOENT) {
+            snprintf(why, cap, "cannot remove %s below %s: %s", de->d_name, root, strerror(errno));
+            rc = -1;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Empties PATH (a writable mount of the sandbox), checks it is empty, resets its mode and extended attributes. */
+static int scrub_directory(const char *path, uint32_t mode, char *why, size_t cap) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) return 0;
+    if (fd < 0 && errno == EACCES && mode) {
+        /* Its owner (this uid) made it unreadable: give it its mode back first. */
+        chmod(path, mode & 07777);
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) { snprintf(why, cap, "cannot open %s: %s", path, strerror(errno)); return -1; }
+    if (mode && fchmod(fd, mode & 07777) < 0) {
+        snprintf(why, cap, "cannot reset the mode of %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    int again = dup(fd);
+    if (again < 0 || scrub_tree(again, 0, path, why, cap) < 0) {
+        if (again < 0) snprintf(why, cap, "cannot empty %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    char names[4096];
+    ssize_t n = flistxattr(fd, names, sizeof names);
+    if (n < 0 && errno == ERANGE) {
+        snprintf(why, cap, "%s carries more extended attributes than the agent removes", path);
+        close(fd);
+        return -1;
+    }
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+        if (!strncmp(names + i, "user.", 5) && fremovexattr(fd, names + i) < 0) {
+            snprintf(why, cap, "cannot remove the attribute %s of %s: %s", names + i, path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+    }
+    /* Checked once more: nothing may be left, whatever readdir skipped while entries went away. */
+    DIR *d = fdopendir(fd);
+    if (!d) { close(fd); snprintf(why, cap, "cannot read %s: %s", path, strerror(errno)); return -1; }
+    rewinddir(d);
+    struct dirent *de;
+    int left = 0;
+    while ((de = readdir(d)) != NULL) if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) left++;
+    closedir(d);
+    if (left) { snprintf(why, cap, "%s still holds %d entries after emptying it", path, left); return -1; }
+    return 0;
+}
+
+/* POSIX message queues live in the IPC namespace's mqueue file system, which Docker mounts at /dev/mqueue. */
+static int scrub_mqueues(char *why, size_t cap) {
+    DIR *d = opendir("/dev/mqueue");
+    if (!d) return 0;
+    int left = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) left++;
+    }
+    closedir(d);
+    if (left) { snprintf(why, cap, "%d POSIX message queue(s) cannot be removed", left); return -1; }
+    return 0;
+}
+
+static void handle_scrub(reader *r) {
+    char why[600] = "";
+    uint32_t flags = rd_u32(r);
+    uint32_t kill_wait_ms = rd_u32(r);
+    uint32_t ndirs = rd_u32(r);
+    char *dirs[SCRUB_MAX_DIRS] = {0};
+    uint32_t modes[SCRUB_MAX_DIRS] = {0};
+    char *cwd = NULL, **argv = NULL, **envp = NULL;
+    uint32_t argc = 0, envc = 0;
+    zygote_spec zspec;
+    memset(&zspec, 0, sizeof zspec);
+    unsigned char *key = NULL;
+    size_t key_len = 0;
+    if (r->bad || ndirs > SCRUB_MAX_DIRS) { send_error("malformed scrub request"); return; }
+    for (uint32_t i = 0; i < ndirs && !r->bad; i++) {
+        dirs[i] = rd_str(r, NULL);
+        modes[i] = rd_u32(r);
+        if (dirs[i] && dirs[i][0] != '/') r->bad = 1;
+    }
+    uint32_t prime = r->bad ? 0 : rd_u32(r);
+    if (prime && !r->bad) {
+        cwd = rd_str(r, NULL);
+        argc = rd_u32(r);
+        if (r->bad || argc == 0 || argc > 64) r->bad = 1;
+        argv = r->bad ? NULL : calloc((size_t)argc + 1, sizeof *argv);
+        for (uint32_t i = 0; argv && i < argc && !r->bad; i++) argv[i] = rd_str(r, NULL);
+        envc = r->bad ? 0 : rd_u32(r);
+        if (envc > 4096) r->bad = 1;
+        envp = r->bad ? NULL : calloc((size_t)envc + 1, sizeof *envp);
+        for (uint32_t i = 0; envp && i < envc && !r->bad; i++) envp[i] = rd_str(r, NULL);
+        if (!r->bad) rd_spec(r, &zspec);
+        if (!argv || !envp || zspec.script == 0 || zspec.script >= argc) r->bad = 1;
+    }
+    if (r->bad) { send_error("malformed scrub request"); goto cleanup; }
+    if (!contained) { send_error("refusing to scrub: the agent is not alone in its pid namespace"); goto cleanup; }
+    if (prime) key = zygote_key(&zspec, argv, envp, cwd, &key_len);
+    if (prime && !key) { send_error("scrub: out of memory"); goto cleanup; }
+
+    /* Processes first: nothing may run while the rest is reset. */
+    child_discard_spare();
+    int keep = (flags & SCRUB_KEEP_ZYGOTE) && key && zyg.pid > 0 && zyg.ready && zyg.clean
+               && same_key(zyg.key, zyg.key_len, key, key_len);
+    if (keep && !sweep_sparing_zygote()) keep = 0;
+    if (keep && zygote_touched()) keep = 0;
+    if (!keep) {
+        zygote_kill("the sandbox was scrubbed");
+        kill(-1, SIGKILL);
+    }
+    uint64_t deadline = now_us() + (uint64_t)kill_wait_ms * 1000u;
+    int rc = scrub_processes(keep ? zyg.pid : 0, deadline, why, sizeof why);
+    if (rc == 0) rc = scrub_sysv("shm", 0, why, sizeof why);
+    if (rc == 0) rc = scrub_sysv("sem", 1, why, sizeof why);
+    if (rc == 0) rc = scrub_sysv("msg", 2, why, sizeof why);
+    if (rc == 0) rc = scrub_mqueues(why, sizeof why);
+    for (uint32_t i = 0; rc == 0 && i < ndirs; i++) rc = scrub_directory(dirs[i], modes[i], why, sizeof why);
+    if (rc == 0) {
+        inherited_state now;
+        record_inherited(getpid(), &now);
+        if (!same_inherited(&agent_started_state, &now)) {
+            snprintf(why, sizeof why, "the agent's rlimits, priority, scheduling or CPU affinity were changed "
+                                      "(it cannot change them back)");
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        int64_t oom = read_oom_kills();
+        if (oom >= 0 && oom_kills_at_scrub >= 0 && oom > oom_kills_at_scrub) {
+            snprintf(why, sizeof why, "the sandbox's memory cgroup recorded %lld OOM kill(s) since the last scrub",
+                     (long long)(oom - oom_kills_at_scrub));
+            rc = -1;
+        }
+        oom_kills_at_scrub = oom;
+    }
+    if (rc < 0) { send_error("scrub failed: %s", why); goto cleanup; }
+
+    /* Nothing of an earlier run is left: forget what earlier runs did to the zygote bookkeeping too. */
+    zyg.tampered = 0;
+    zyg.lost[0] = 0;
+    free(zyg.failed_key);
+    zyg.failed_key = NULL;
+    zyg.failed_key_len = 0;
+    zyg.failed[0] = 0;
+    if (prime && !keep) {
+        free(zyg.key);
+        zyg.key = NULL;
+        zyg.key_len = 0;
+        zygote_start(&zspec, argv, envp, cwd, key, key_len); /* takes the key */
+        key = NULL;
+        zyg.clean = zyg.pid > 0;
+    }
+    send_frame('k', NULL, 0);
+
+cleanup:
+    free(key);
+    free_spec(&zspec);
+    for (uint32_t i = 0; i < SCRUB_MAX_DIRS; i++) free(dirs[i]);
+    for (uint32_t i = 0; argv && i < argc; i++) free(argv[i]);
+    free(argv);
+    for (uint32_t i = 0; envp && i < envc; i++) free(envp[i]);
+    free(envp);
+    free(cwd);
+}
+
 /* Whatever the sandbox's launcher left open beyond stdin, stdout and stderr is not the runs' business. */
 static void close_inherited_fds(void) {
     if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return;
@@ -1599,6 +1903,9 @@ static int serve(int seccomp) {
     sigaddset(&block, SIGCHLD);
     sigprocmask(SIG_BLOCK, &block, NULL);
 
+    /* What every run inherits from the agent, and what a scrub checks is still so. */
+    record_inherited(getpid(), &agent_started_state);
+    oom_kills_at_scrub = read_oom_kills();
     send_frame('h', AGENT_VERSION, (uint32_t)strlen(AGENT_VERSION));
     for (;;) {
         unsigned char h[5];
@@ -1614,6 +1921,7 @@ static int serve(int seccomp) {
             case 'R': handle_run(&r); break;
             case 'W': handle_write(&r); break;
             case 'G': handle_get(&r); break;
+            case 'S': handle_scrub(&r); break;
             case 'C': break; /* a cancel that lost the race with the run's end: nothing to do, no reply */
             default: send_error("unknown request type %d", h[0]);
         }

@@ -42,6 +42,16 @@ public final class BenchmarkReport {
                 System.getProperty("os.version"), System.getProperty("java.version"));
     }
 
+    /** The machine's load average (1, 5, 15 min), for the notes under a table. */
+    public static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).split(" ");
+            return f[0] + ", " + f[1] + ", " + f[2];
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
     public static void writeSection(Path file, String name, List<String> lines) throws IOException {
         String start = "<!-- " + name + ":start -->";
         String end = "<!-- " + name + ":end -->";

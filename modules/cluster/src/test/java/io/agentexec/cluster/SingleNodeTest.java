@@ -7,6 +7,7 @@ import static io.agentexec.cluster.TestNodes.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,6 +15,7 @@ import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.execution.ExecutionEntity;
 import io.agentexec.cluster.persistence.SchemaMigrations;
+import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
@@ -103,6 +105,29 @@ class SingleNodeTest {
         assertEquals(1, view.attempts().size());
         assertTrue(view.outcome().isPresent());
         assertFalse(first.mayHaveRunMoreThanOnce());
+    }
+
+    /**
+     * The worker passes the tenant of a one-off's key ({@code TENANT:ID}) to the engine: a tenant's next one-off gets
+     * its scrubbed container back (the same host name, the container's id), another tenant's never does.
+     */
+    @Test
+    void oneOffsOfATenantGetItsScrubbedContainerBackAndNoOtherTenantDoes() {
+        String host = "import socket; print(socket.gethostname())";
+        String tenant = "t" + UUID.randomUUID().toString().substring(0, 8);
+        long recycledBefore = ((DockerBackend) node.engine().orElseThrow().backend()).poolStats().recycled();
+        String first = completed(await(node.execute(Optional.empty(), python(host, limits),
+                tenant + ":exe-" + UUID.randomUUID()))).result().stdout();
+        // the container is scrubbed after the answer is sent: wait for it to be back before the tenant's next one-off
+        DockerBackend docker = (DockerBackend) node.engine().orElseThrow().backend();
+        TestNodes.eventually("the first one-off's container is back in the pool",
+                () -> docker.poolStats().recycled() > recycledBefore);
+        String other = completed(await(node.execute(Optional.empty(), python(host, limits),
+                "u" + UUID.randomUUID().toString().substring(0, 8) + ":exe-" + UUID.randomUUID()))).result().stdout();
+        String second = completed(await(node.execute(Optional.empty(), python(host, limits),
+                tenant + ":exe-" + UUID.randomUUID()))).result().stdout();
+        assertNotEquals(first, other, "another tenant's one-off");
+        assertEquals(first, second, "the tenant's next one-off ran in its recycled container");
     }
 
     @Test

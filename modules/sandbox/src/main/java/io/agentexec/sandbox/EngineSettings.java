@@ -101,10 +101,19 @@ public record EngineSettings(
                 new HashSet<>(listOrCommaSeparated(d, "allowed-runtimes")),
                 runtimeHostPids(d.getConfig("runtime-host-pids")),
                 new DockerBackendSettings.Removal(d.getInt("removal.threads"), d.getInt("removal.queue"),
-                        d.getDuration("removal.close-wait")),
+                        d.getDuration("removal.close-wait"), d.getInt("removal.batch"), d.getDuration("removal.interval")),
                 new DockerBackendSettings.RuntimeProbe(d.getBoolean("runtime-probe.enabled"),
                         d.getString("runtime-probe.image"), d.getInt("runtime-probe.spawns"),
-                        d.getDuration("runtime-probe.timeout")));
+                        d.getDuration("runtime-probe.timeout")),
+                new DockerBackendSettings.Pool(d.getInt("warm-pool.max-size"), d.getBytes("warm-pool.memory-budget"),
+                        d.getDuration("warm-pool.demand-window"), d.getDouble("warm-pool.headroom"),
+                        d.getDuration("warm-pool.idle-timeout"), d.getDuration("warm-pool.take-timeout"),
+                        d.getDuration("warm-pool.tick")),
+                d.getInt("max-concurrent-creates"),
+                new DockerBackendSettings.Recycle(d.getBoolean("recycle.enabled"),
+                        d.getBoolean("recycle.share-across-tenants"), d.getInt("recycle.max-uses"),
+                        d.getInt("recycle.max-idle-per-tenant"), d.getBoolean("recycle.keep-zygote"),
+                        d.getDuration("recycle.kill-wait"), d.getDuration("recycle.scrub-timeout")));
         Config b = c.getConfig("bwrap");
         BubblewrapSettings bwrap = new BubblewrapSettings(
                 b.getString("executable"),

@@ -11,8 +11,11 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 
 /**
- * One request in a fresh sandbox that is removed afterwards (AG2's per-call container): the engine's one path for
- * "pick the image, open a session, run, close" ({@link SandboxEngine#oneOff}).
+ * One request in a sandbox of its own, which no other request shares while it runs (AG2's per-call container): the
+ * engine's one path for "pick the image, open a session, run, close" ({@link SandboxEngine#oneOff}). A one-off for an
+ * owner (the cluster's tenant) may run in a sandbox that served the same owner's earlier one-offs and was scrubbed
+ * since, and gives its own back the same way when its run ended cleanly (Docker, {@code docker.recycle}); any other
+ * sandbox is removed afterwards.
  *
  * <p>{@link #execute} blocks the calling thread and may be called once. {@link #cancel} may come from any thread at
  * any time: before the sandbox exists nothing runs; during the run every process of it is killed (verdict
@@ -34,6 +37,7 @@ public final class OneOffRun implements AutoCloseable {
     private final SandboxEngine engine;
     private final ExecutionRequest request;
     private final SandboxOptions options;
+    private final Optional<String> owner;
     private final Object lock = new Object();
     /** All guarded by {@link #lock}. */
     private SandboxSession session;
@@ -42,12 +46,15 @@ public final class OneOffRun implements AutoCloseable {
     private boolean closed;
     private boolean finished;
     private Optional<ScheduledFuture<?>> repeatedCancel = Optional.empty();
+    /** The result of a run that ended (guarded by {@link #lock}): what decides whether its sandbox may be recycled. */
+    private ExecutionResult ran;
     private volatile Optional<Ending> ending = Optional.empty();
 
-    OneOffRun(SandboxEngine engine, ExecutionRequest request, SandboxOptions options) {
+    OneOffRun(SandboxEngine engine, ExecutionRequest request, SandboxOptions options, Optional<String> owner) {
         this.engine = engine;
         this.request = request;
         this.options = options;
+        this.owner = owner;
     }
 
     /**
@@ -68,7 +75,7 @@ public final class OneOffRun implements AutoCloseable {
         }
         SandboxSession opened;
         try {
-            opened = engine.openSession(engine.imageFor(request), request.limits(), options);
+            opened = engine.openSession(engine.imageFor(request), request.limits(), options, owner);
         } catch (SandboxUnavailableException e) {
             return end(Ending.NO_SANDBOX, ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, e.getMessage(),
                     engine.backendName()));
@@ -90,6 +97,9 @@ public final class OneOffRun implements AutoCloseable {
         try {
             // A one-off: no pre-initialised interpreter is started after its last block (it would die with the sandbox).
             ExecutionResult result = opened.executeLast(request, listener);
+            synchronized (lock) {
+                ran = result;
+            }
             ending = Optional.of(Ending.RAN);
             return result;
         } finally {
@@ -129,19 +139,31 @@ public final class OneOffRun implements AutoCloseable {
         return ending;
     }
 
-    /** Ends the sandbox, if one was made; its container is removed in the background. Idempotent. */
+    /**
+     * Ends the run's use of its sandbox, if one was made: a sandbox that may be recycled (its run ended cleanly, see
+     * {@link SandboxSession#release}) is scrubbed now and kept for the owner's next one-off; any other ends, its
+     * container removed in the background. Idempotent.
+     */
     @Override
     public void close() {
         SandboxSession current;
+        ExecutionResult result;
         synchronized (lock) {
             if (closed) {
                 return;
             }
             closed = true;
             current = session;
+            // Only a run that ended before this close may leave its sandbox to another: a close during the run ends it.
+            result = finished ? ran : null;
             repeatedCancel.ifPresent(f -> f.cancel(false));
         }
-        if (current != null) {
+        if (current == null) {
+            return;
+        }
+        if (result != null && owner.isPresent()) {
+            current.release(result, request);
+        } else {
             current.close();
         }
     }

@@ -2,6 +2,7 @@ package io.agentexec.sandbox;
 
 import io.agentexec.sandbox.agent.AgentBinary;
 import io.agentexec.sandbox.agent.OutputListener;
+import io.agentexec.sandbox.agent.RunSpec;
 import io.agentexec.sandbox.backend.ImagePresence;
 import io.agentexec.sandbox.backend.NodeOwner;
 import io.agentexec.sandbox.backend.OwnerLiveness;
@@ -28,6 +29,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -67,7 +69,7 @@ public final class SandboxEngine implements AutoCloseable {
     public static SandboxEngine start(EngineSettings settings, Optional<NodeOwner> node) {
         AgentBinary agent = AgentBinary.load();
         SandboxBackend backend = switch (settings.backend()) {
-            case DOCKER -> DockerBackend.start(settings.docker(), agent, node);
+            case DOCKER -> DockerBackend.start(settings.docker(), agent, node, primer(settings));
             case BWRAP -> BubblewrapBackend.start(settings.bwrap(), agent);
             case UNSAFE_LOCAL -> UnsafeLocalBackend.start(agent, settings.runtimeDirectory(), settings.bwrap().agentStartTimeout());
             case AUTO -> auto(settings, agent, node);
@@ -78,7 +80,7 @@ public final class SandboxEngine implements AutoCloseable {
 
     private static SandboxBackend auto(EngineSettings settings, AgentBinary agent, Optional<NodeOwner> node) {
         if (DockerClients.daemonAnswers()) {
-            return DockerBackend.start(settings.docker(), agent, node);
+            return DockerBackend.start(settings.docker(), agent, node, primer(settings));
         }
         if (BubblewrapBackend.available(settings.bwrap().executable())) {
             log.info("no Docker daemon answers; using bubblewrap");
@@ -87,6 +89,19 @@ public final class SandboxEngine implements AutoCloseable {
         throw new SandboxUnavailableException("no sandbox backend is available: install and start Docker "
                 + "(apt-get install docker.io && dockerd &) or install bubblewrap (apt-get install bubblewrap); "
                 + "agentexec.sandbox.backend = unsafe-local runs code unisolated, for development only");
+    }
+
+    /**
+     * For a pooled Docker image, the run whose pre-initialised interpreter its containers start before they are taken:
+     * the zygote of the language whose default image it is (python's for the python image), so that a sandbox's or a
+     * one-off's first block is a fork too. None where no such language has one, or zygotes are off.
+     */
+    private static Function<String, Optional<RunSpec>> primer(EngineSettings settings) {
+        return image -> settings.languages().all().stream()
+                .filter(l -> l.image().equals(image) && l.zygote().isPresent())
+                .findFirst()
+                .flatMap(l -> SandboxSession.prime(settings, "docker", l, settings.docker().poolLimits(),
+                        settings.docker().workspace()));
     }
 
     public EngineSettings settings() {
@@ -148,8 +163,14 @@ public final class SandboxEngine implements AutoCloseable {
 
     /** Opens a session in {@code image}; the options are checked against {@link EngineSettings#optionRules}. */
     public SandboxSession openSession(String image, Limits limits, SandboxOptions options) {
+        return openSession(image, limits, options, Optional.empty());
+    }
+
+    /** A one-off's session: for an owner, it may be a recycled sandbox of that owner's (see {@link OneOffRun}). */
+    SandboxSession openSession(String image, Limits limits, SandboxOptions options, Optional<String> owner) {
         String id = "sbx-" + UUID.randomUUID().toString().substring(0, 12);
-        return new SandboxSession(backend.open(new SessionSpec(id, image, limits, options)), backend.name(), settings);
+        return new SandboxSession(backend.open(new SessionSpec(id, image, limits, options, owner)), backend.name(),
+                settings);
     }
 
     /** The image configured for a language (or its alias); the python image when the language is unknown. */
@@ -176,7 +197,17 @@ public final class SandboxEngine implements AutoCloseable {
 
     /** As {@link #oneOff(ExecutionRequest)} with the sandbox's options (AG2's {@code docker_run_args}, checked). */
     public OneOffRun oneOff(ExecutionRequest request, SandboxOptions options) {
-        return new OneOffRun(this, request, options);
+        return new OneOffRun(this, request, options, Optional.empty());
+    }
+
+    /**
+     * As {@link #oneOff(ExecutionRequest)}, run for {@code owner} (the cluster passes the tenant): with the Docker
+     * backend and the default hardening, its sandbox may be one that served the same owner's earlier one-offs and was
+     * scrubbed since, and its own is scrubbed and kept for the owner's next one-off when its run ends cleanly
+     * ({@code agentexec.sandbox.docker.recycle}). Never another owner's, unless the operator shares them.
+     */
+    public OneOffRun oneOff(ExecutionRequest request, Optional<String> owner) {
+        return new OneOffRun(this, request, settings.defaultOptions(), owner);
     }
 
     /** Runs a request in a fresh sandbox that is removed afterwards (AG2's per-call container). */

@@ -176,15 +176,14 @@ public final class SandboxSession implements AutoCloseable {
             String fileName = named.orElseGet(() -> "tmp_code_" + md5(block.code()) + "." + language.get().extension());
             backend.channel().writeFile(fileName, block.code().getBytes(StandardCharsets.UTF_8), 0644, FILE_TIMEOUT);
 
-            Map<String, String> env = new LinkedHashMap<>(settings.runEnvironment());
-            env.putAll(language.get().environment());
-            env.putAll(request.environment());
+            Map<String, String> env = environment(settings, language.get(), request.environment());
             long remainingOut = Math.max(0, request.limits().outputBytesPerStream() - stdout.size());
             long remainingErr = Math.max(0, request.limits().outputBytesPerStream() - stderr.size());
             RunSpec spec = new RunSpec(language.get().commandFor(fileName), env, backend.workspace(), request.stdin(),
                     request.limits().timeout().toMillis(), remainingOut, remainingErr, request.limits().workspaceBytes(),
                     backend.runProcessLimit(request.limits()),
-                    zygoteFor(language.get(), request.limits(), !(last && i == request.blocks().size() - 1)));
+                    zygoteFor(settings, backendName, language.get(), request.limits(),
+                            !(last && i == request.blocks().size() - 1)));
             RunOutcome run;
             running = true;
             try {
@@ -233,10 +232,64 @@ public final class SandboxSession implements AutoCloseable {
     }
 
     /**
+     * A block's whole environment: the engine's run environment, the language's, the request's. The one place it is
+     * put together, so that a scrub's prime ({@link #prime}) and the blocks that fork from its zygote agree on it.
+     */
+    private static Map<String, String> environment(EngineSettings settings, Language language, Map<String, String> request) {
+        Map<String, String> env = new LinkedHashMap<>(settings.runEnvironment());
+        env.putAll(language.environment());
+        env.putAll(request);
+        return env;
+    }
+
+    /**
+     * The run whose pre-initialised interpreter a sandbox starts before its next block comes (a pooled or recycled
+     * sandbox, see {@link io.agentexec.sandbox.agent.Scrub}): the command, environment and directory of a block of
+     * {@code language} with no environment of its own, so that such a block forks from it. Empty where that block
+     * would get no zygote.
+     */
+    static Optional<RunSpec> prime(EngineSettings settings, String backendName, Language language, Limits limits,
+                                   String workspace) {
+        return zygoteFor(settings, backendName, language, limits, true).map(z -> new RunSpec(
+                language.commandFor("prime." + language.extension()), environment(settings, language, Map.of()),
+                workspace, new byte[0], limits.timeout().toMillis(), 0, 0, limits.workspaceBytes(), OptionalLong.empty(),
+                Optional.of(z)));
+    }
+
+    /**
+     * A one-off is done with the sandbox ({@link OneOffRun#close}): where its backend recycles sandboxes and the run
+     * ended cleanly, the sandbox is scrubbed and kept for the same owner's next one-off, its interpreter for the
+     * request's first language started again; otherwise it ends. Clean means: the session is usable, the verdict is
+     * OK or RUNTIME_ERROR (the program ended by itself: no timeout, memory or output kill, no cancel, no refusal, no
+     * sandbox failure), and every file it reported is a workspace path. Returns whether the sandbox was kept.
+     */
+    boolean release(ExecutionResult result, ExecutionRequest request) {
+        boolean clean = isUsable() && endedCleanly(result);
+        Optional<RunSpec> prime = Optional.empty();
+        if (clean) {
+            String first = request.blocks().isEmpty() ? "python" : request.blocks().get(0).language();
+            String tag = first.isBlank() ? inferLanguage(request.blocks().get(0).code()) : first;
+            prime = settings.languages().find(tag)
+                    .flatMap(l -> prime(settings, backendName, l, request.limits(), backend.workspace()));
+        }
+        return backend.recycle(clean, prime);
+    }
+
+    /** A run after which its sandbox may serve another run of the same owner (see {@link #release}). */
+    static boolean endedCleanly(ExecutionResult result) {
+        boolean verdict = result.verdict() == Verdict.OK || result.verdict() == Verdict.RUNTIME_ERROR;
+        boolean inWorkspace = result.filesWritten().stream().map(FileWritten::path).allMatch(path ->
+                !path.isEmpty() && !path.startsWith("/") && !path.contains("\0")
+                        && java.util.Arrays.stream(path.split("/")).noneMatch(part -> part.equals("..")));
+        return verdict && inWorkspace;
+    }
+
+    /**
      * The zygote a block of this language asks the agent for: where the language has one, zygotes are enabled, the
      * agent is contained (not unsafe-local) and the block's memory limit leaves room for one.
      */
-    private Optional<RunSpec.Zygote> zygoteFor(Language language, Limits limits, boolean prepare) {
+    private static Optional<RunSpec.Zygote> zygoteFor(EngineSettings settings, String backendName, Language language,
+                                                      Limits limits, boolean prepare) {
         ZygoteSettings z = settings.zygote();
         if (language.zygote().isEmpty() || !z.enabled() || UNCONTAINED_BACKEND.equals(backendName)
                 || limits.memoryBytes() < z.minMemoryBytes()) {

@@ -297,12 +297,13 @@ class DockerBackendTest {
         }
     }
 
+    /** The pool holds at least its floor again (it may hold more while earlier tests' demand is recent). */
     private void waitForPool(String image, int target) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (backend.warmPoolSizes().getOrDefault(image, 0) < target && System.nanoTime() < deadline) {
             Thread.sleep(50);
         }
-        assertEquals(target, backend.warmPoolSizes().getOrDefault(image, 0));
+        assertTrue(backend.warmPoolSizes().getOrDefault(image, 0) >= target, backend.warmPoolSizes()::toString);
     }
 
     @Test

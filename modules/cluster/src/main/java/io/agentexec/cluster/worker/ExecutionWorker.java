@@ -941,9 +941,19 @@ public final class ExecutionWorker extends AbstractBehavior<ExecutionWorker.Comm
         }
     }
 
+    /**
+     * The tenant a one-off runs for: its key is {@code TENANT:ID} (ClusterPort.executionKey; tenant ids hold no ':').
+     * The engine may run it in a sandbox scrubbed after the same tenant's earlier one-offs, never another's. A key
+     * without a tenant (the node's own runs) gets none: its sandbox is removed after it.
+     */
+    static Optional<String> tenantOf(String executionKey) {
+        int colon = executionKey.indexOf(':');
+        return colon > 0 ? Optional.of(executionKey.substring(0, colon)) : Optional.empty();
+    }
+
     /** The engine's one-off run, held so that a cancel can reach it, closed once the answer is sent. */
     private Outcome runOnce(Active job) {
-        OneOffRun run = engine.oneOff(job.job.request());
+        OneOffRun run = engine.oneOff(job.job.request(), tenantOf(job.job.executionKey()));
         // Closed once the answer is sent (see onJobDone), or here if the run throws.
         job.closeAfterReply = Optional.of(run);
         if (job.cancelled) {

@@ -244,14 +244,7 @@ public final class AgentChannel implements AutoCloseable {
             e.string(env.getKey() + "=" + env.getValue());
         }
         e.bytes(spec.stdin());
-        spec.zygote().ifPresent(z -> {
-            e.u32(z.interpreterArguments()).u32(z.startArguments().size());
-            z.startArguments().forEach(e::string);
-            e.bytes(z.bootstrap())
-                    .u32((int) Math.min(Integer.MAX_VALUE, z.startTimeout().toMillis()))
-                    .u32((int) Math.min(Integer.MAX_VALUE, z.forkTimeout().toMillis()))
-                    .u32(z.forksPerZygote()).u32(z.maxRestarts()).u32(z.prepare() ? 1 : 0);
-        });
+        spec.zygote().ifPresent(z -> zygote(e, z));
         synchronized (expected) {
             expected.run = true;
             expected.stdoutLimit = Math.max(0, spec.stdoutLimitBytes());
@@ -308,6 +301,45 @@ public final class AgentChannel implements AutoCloseable {
                 default -> throw new AgentException("unexpected frame '" + (char) f.type() + "' during a run");
             }
         }
+    }
+
+    /** The zygote section of a run (or of a scrub's prime), as agentexec-agent.c's rd_spec reads it. */
+    private static void zygote(Encoder e, RunSpec.Zygote z) {
+        e.u32(z.interpreterArguments()).u32(z.startArguments().size());
+        z.startArguments().forEach(e::string);
+        e.bytes(z.bootstrap())
+                .u32((int) Math.min(Integer.MAX_VALUE, z.startTimeout().toMillis()))
+                .u32((int) Math.min(Integer.MAX_VALUE, z.forkTimeout().toMillis()))
+                .u32(z.forksPerZygote()).u32(z.maxRestarts()).u32(z.prepare() ? 1 : 0);
+    }
+
+    /**
+     * Has the agent reset the sandbox for another one-off of the same owner (see {@link Scrub} and handle_scrub in
+     * agentexec-agent.c). Returns once the agent confirmed that nothing of the last run is left.
+     *
+     * @throws AgentRefusal  when the agent found something it could not reset (named in the message)
+     * @throws AgentException when it did not answer within {@code timeout}
+     */
+    public synchronized void scrub(Scrub scrub, Duration timeout) {
+        Encoder e = new Encoder();
+        e.u32(scrub.keepZygote() ? 1 : 0)
+                .u32((int) Math.min(Integer.MAX_VALUE, scrub.killWait().toMillis()))
+                .u32(scrub.directories().size());
+        for (Scrub.Directory d : scrub.directories()) {
+            e.string(d.path()).u32(d.mode());
+        }
+        e.u32(scrub.prime().isPresent() ? 1 : 0);
+        scrub.prime().ifPresent(spec -> {
+            e.string(spec.workingDirectory()).u32(spec.argv().size());
+            spec.argv().forEach(e::string);
+            e.u32(spec.environment().size());
+            for (Map.Entry<String, String> env : spec.environment().entrySet()) {
+                e.string(env.getKey() + "=" + env.getValue());
+            }
+            zygote(e, spec.zygote().orElseThrow());
+        });
+        send(Frame.SCRUB, e.toBytes());
+        expectOk(System.nanoTime() + timeout.toNanos(), "scrub");
     }
 
     /**

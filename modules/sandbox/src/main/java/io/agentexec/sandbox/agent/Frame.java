@@ -17,6 +17,7 @@ record Frame(byte type, byte[] payload) {
     static final byte WRITE = 'W';
     static final byte GET = 'G';
     static final byte CANCEL = 'C';
+    static final byte SCRUB = 'S';
 
     /** Marks the end of the agent's output stream; never sent by the agent. */
     static final Frame END = new Frame((byte) 0, new byte[0]);

@@ -1,7 +1,9 @@
 package io.agentexec.sandbox.backend;
 
 import io.agentexec.sandbox.agent.AgentChannel;
+import io.agentexec.sandbox.agent.RunSpec;
 import io.agentexec.sandbox.model.Limits;
+import java.util.Optional;
 import java.util.OptionalLong;
 
 /** One live sandbox: a container or namespace with its agent, and a workspace that persists across runs. */
@@ -29,6 +31,19 @@ public interface BackendSession extends AutoCloseable {
      * as happens under gVisor, where the sentry itself is charged for the program's memory).
      */
     default boolean diedOfOutOfMemory() {
+        return false;
+    }
+
+    /**
+     * A one-off is done with the sandbox. A backend that recycles sandboxes (Docker, for a one-off opened with an
+     * owner) has it scrubbed and keeps it for the owner's next one-off when {@code clean} (its run ended as nothing the
+     * engine saw went wrong); otherwise, and by default, the sandbox ends as with {@link #close}.
+     *
+     * @param prime the run whose pre-initialised interpreter the scrubbed sandbox starts for its next one-off
+     * @return whether the sandbox was kept
+     */
+    default boolean recycle(boolean clean, Optional<RunSpec> prime) {
+        close();
         return false;
     }
 

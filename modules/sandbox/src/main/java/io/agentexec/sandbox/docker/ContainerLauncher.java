@@ -11,6 +11,7 @@ import java.net.URI;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Semaphore;
 import java.util.function.Consumer;
 
 /**
@@ -30,6 +31,8 @@ final class ContainerLauncher {
     private final ContainerRemoval removal;
     private final Map<String, String> owner;
     private final Consumer<DockerSession> onClose;
+    /** Containers being made at once, whoever makes them (docker.max-concurrent-creates); more wait, in order. */
+    private final Semaphore creating;
 
     /**
      * @param owner   this JVM's owner labels (and its node's), on every container
@@ -44,10 +47,33 @@ final class ContainerLauncher {
         this.removal = removal;
         this.owner = Map.copyOf(owner);
         this.onClose = onClose;
+        this.creating = new Semaphore(settings.maxConcurrentCreates(), true);
     }
 
-    /** A started container whose agent greeted; its options must have been checked. */
+    /** Whether a caller waits for its turn to make a container. */
+    boolean creationsWaiting() {
+        return creating.hasQueuedThreads();
+    }
+
+    /**
+     * A started container whose agent greeted; its options must have been checked. At most
+     * {@code docker.max-concurrent-creates} are being made at once: more wait for their turn here.
+     */
     DockerSession launch(String sessionId, String image, Limits limits, SandboxOptions options) {
+        try {
+            creating.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SandboxUnavailableException("interrupted while waiting to make a container from " + image, e);
+        }
+        try {
+            return create(sessionId, image, limits, options);
+        } finally {
+            creating.release();
+        }
+    }
+
+    private DockerSession create(String sessionId, String image, Limits limits, SandboxOptions options) {
         ContainerSpec spec = ContainerSpec.forSession(sessionId, image, limits, options, settings,
                 agentVolume.ensure(image), owner);
         String id;
@@ -63,7 +89,7 @@ final class ContainerLauncher {
         }
         try {
             AttachStream attach = AttachStream.open(dockerHost, id, "");
-            DockerSession session = new DockerSession(this, sessionId, id, attach, settings.workspace(), limits,
+            DockerSession session = new DockerSession(this, sessionId, image, id, attach, settings.workspace(), limits,
                     options.runtime());
             attach.pumpTo(session.channel());
             client.startContainerCmd(id).exec();

@@ -7,8 +7,10 @@ import com.github.dockerjava.api.model.HostConfig;
 import com.github.dockerjava.api.model.LogConfig;
 import com.github.dockerjava.api.model.Mount;
 import com.github.dockerjava.api.model.MountType;
+import io.agentexec.sandbox.agent.Scrub;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.SandboxOptions;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -124,6 +126,33 @@ record ContainerSpec(String image, Optional<String> name, List<String> entrypoin
                 .withHostConfig(hostConfig);
         name.ifPresent(cmd::withName);
         return cmd;
+    }
+
+    /** Where Docker mounts the container's own tmpfs for POSIX shared memory (its IPC namespace's). */
+    static final String SHM_DIR = "/dev/shm";
+
+    /**
+     * The container's writable mounts, which a scrub empties (see {@link Scrub}): the
+     * workspace (given back the mode it was created with: its owner, the sandbox's user, may chmod it), the options'
+     * tmpfs mounts and /dev/shm (root's, so their modes cannot have changed). With a read-only root nothing else in
+     * the container's file system is writable.
+     */
+    static List<Scrub.Directory> writableMounts(SandboxOptions options,
+                                                                          DockerBackendSettings settings) {
+        List<Scrub.Directory> dirs = new ArrayList<>();
+        dirs.add(new Scrub.Directory(settings.workspace(),
+                workspaceMode(options.user())));
+        options.tmpfs().keySet().stream().filter(path -> !path.equals(settings.workspace()))
+                .forEach(path -> dirs.add(new Scrub.Directory(path, 0)));
+        if (!options.tmpfs().containsKey(SHM_DIR)) {
+            dirs.add(new Scrub.Directory(SHM_DIR, 0));
+        }
+        return dirs;
+    }
+
+    /** The workspace tmpfs's mode (see {@link #workspaceTmpfsOptions}). */
+    static int workspaceMode(String user) {
+        return user.matches("\\d+(:\\d+)?") ? 0700 : 01777;
     }
 
     /** The workspace tmpfs: owned by the sandbox's numeric user and private to it, else world-writable and sticky. */

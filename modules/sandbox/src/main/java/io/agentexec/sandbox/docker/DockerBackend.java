@@ -4,6 +4,7 @@ import com.github.dockerjava.api.DockerClient;
 import com.github.dockerjava.api.exception.NotFoundException;
 import com.github.dockerjava.api.model.Container;
 import io.agentexec.sandbox.agent.AgentBinary;
+import io.agentexec.sandbox.agent.RunSpec;
 import io.agentexec.sandbox.backend.BackendSession;
 import io.agentexec.sandbox.backend.ImagePresence;
 import io.agentexec.sandbox.backend.NodeOwner;
@@ -19,6 +20,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,6 +32,10 @@ import org.slf4j.LoggerFactory;
  * (the agent's read-only volume), {@link WarmPool} (ready containers), {@link RuntimeHealthCheck} (the runtimes'
  * health), {@link ContainerRemoval} (the bounded removal pool) and {@link ContainerReaper} (orphans, and this JVM's
  * containers at its end).
+ *
+ * <p>A one-off opened for an owner ({@link SessionSpec#owner}) with the default hardening may give its container back
+ * when it is done ({@link BackendSession#recycle}): the agent scrubs it and the pool keeps it for that owner's next
+ * one-off (see {@link WarmPool}, docker.recycle).
  */
 public final class DockerBackend implements SandboxBackend {
     private static final Logger log = LoggerFactory.getLogger(DockerBackend.class);
@@ -45,7 +51,7 @@ public final class DockerBackend implements SandboxBackend {
     private volatile boolean closed;
 
     private DockerBackend(DockerClient client, DockerBackendSettings settings, AgentBinary agent,
-                          Optional<NodeOwner> node) {
+                          Optional<NodeOwner> node, Function<String, Optional<RunSpec>> primer) {
         this.client = client;
         this.settings = settings;
         ContainerOwner owner = ContainerOwner.current(node);
@@ -56,7 +62,8 @@ public final class DockerBackend implements SandboxBackend {
                 session -> live.remove(session.containerId()));
         this.health = new RuntimeHealthCheck(client, settings, launcher);
         this.pool = new WarmPool(settings, launcher,
-                () -> health.now(settings.defaults().runtime()).status() != RuntimeHealth.Status.UNHEALTHY);
+                () -> health.now(settings.defaults().runtime()).status() != RuntimeHealth.Status.UNHEALTHY, primer);
+        removal.holdWhile(() -> launcher.creationsWaiting() || pool.callersWaiting());
         reaper.removeOwnAtExit(this::containerIds);
     }
 
@@ -72,16 +79,18 @@ public final class DockerBackend implements SandboxBackend {
 
     /** Connects, removes what crashed JVMs left behind, checks the runtimes and starts filling the warm pool. */
     public static DockerBackend start(DockerBackendSettings settings, AgentBinary agent) {
-        return start(settings, agent, Optional.empty());
+        return start(settings, agent, Optional.empty(), image -> Optional.empty());
     }
 
     /**
      * As {@link #start(DockerBackendSettings, AgentBinary)}, for the cluster node {@code node} when given: its
      * containers carry its address and uid, and those an earlier incarnation of it left (the same address, another
-     * uid) are removed now, whatever host they were made on.
+     * uid) are removed now, whatever host they were made on. {@code primer} gives, for an image, the run whose
+     * pre-initialised interpreter its pooled containers start before they are taken (empty: none).
      */
-    public static DockerBackend start(DockerBackendSettings settings, AgentBinary agent, Optional<NodeOwner> node) {
-        DockerBackend backend = new DockerBackend(DockerClients.connect(), settings, agent, node);
+    public static DockerBackend start(DockerBackendSettings settings, AgentBinary agent, Optional<NodeOwner> node,
+                                      Function<String, Optional<RunSpec>> primer) {
+        DockerBackend backend = new DockerBackend(DockerClients.connect(), settings, agent, node, primer);
         int reaped = backend.reapOrphans();
         if (reaped > 0) {
             log.info("removed {} sandbox container(s) left by processes that no longer run", reaped);
@@ -109,11 +118,46 @@ public final class DockerBackend implements SandboxBackend {
         // The same rules the options were checked against when they came in, once more where they take effect.
         SandboxOptions options = settings.rules().checked(spec.options());
         health.requireHealthy(options.runtime());
-        DockerSession session = (pool.serves(spec.image(), spec.limits(), options)
-                ? pool.take(spec.image(), spec.limits()) : Optional.<DockerSession>empty())
+        // A one-off for an owner, with the default hardening, may take that owner's recycled container and give it back.
+        Optional<String> owner = spec.owner().filter(o -> settings.recycles(spec.limits(), options));
+        DockerSession session = (owner.isPresent() || pool.serves(spec.image(), spec.limits(), options)
+                ? pool.take(spec.image(), spec.limits(), owner) : Optional.<DockerSession>empty())
                 .orElseGet(() -> launcher.launch(spec.sessionId(), spec.image(), spec.limits(), options));
+        session.handedOut(owner.isPresent() ? this::recycle : null, owner);
         live.put(session.containerId(), session);
         return session;
+    }
+
+    /** A one-off's container given back: no longer live; the pool scrubs and keeps it, or retires it. */
+    private boolean recycle(DockerSession session, Optional<RunSpec> prime) {
+        live.remove(session.containerId());
+        return pool.recycle(session, prime);
+    }
+
+    /** What the warm pool did since the backend started (creations, takes served, recycled, retired). */
+    public PoolStats poolStats() {
+        WarmPool.Stats s = pool.stats();
+        return new PoolStats(s.created(), s.servedFresh(), s.servedRecycled(), s.waited(), s.recycled(), s.retired(),
+                s.failedCreations(), pool.recycledSizes());
+    }
+
+    /**
+     * The warm pool's counts since the backend started.
+     *
+     * @param created         containers the pool made
+     * @param servedFresh     takes served a fresh container (ready, or made for the taker while it waited)
+     * @param servedRecycled  takes served a recycled container of the taker's owner
+     * @param waited          takes that found nothing ready and waited
+     * @param recycled        one-offs' containers scrubbed and given back
+     * @param retired         containers the pool removed (used up, scrub failed, demand fell, over budget)
+     * @param failedCreations creations that failed
+     * @param recycledIdle    recycled containers idle now, per image
+     */
+    public record PoolStats(long created, long servedFresh, long servedRecycled, long waited, long recycled,
+                            long retired, long failedCreations, Map<String, Integer> recycledIdle) {
+        public PoolStats {
+            recycledIdle = Map.copyOf(recycledIdle);
+        }
     }
 
     @Override

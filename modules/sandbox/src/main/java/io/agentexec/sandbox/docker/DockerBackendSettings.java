@@ -15,7 +15,11 @@ import java.util.Set;
  * Settings of the Docker backend, from {@code agentexec.sandbox.docker} in config.
  *
  * @param warmImages     images to keep pre-created containers of
- * @param warmPoolSize   how many ready containers to keep per warm image
+ * @param warmPoolSize   the floor of ready containers kept per warm image when there is no demand (0: no warm pool)
+ * @param pool           how the warm pool follows demand above that floor, within a memory budget
+ * @param maxConcurrentCreates containers being made ({@code docker create} + start) at once, by the pool and by
+ *                       sessions the pool does not serve together
+ * @param recycle        one-offs' containers scrubbed and kept for the same owner instead of removed
  * @param poolLimits     limits the pooled containers are created with (a session may change memory, CPUs, pids)
  * @param workspace      where the workspace tmpfs is mounted inside the container
  * @param runtimeHostPids per OCI runtime with a kernel of its own, the pids limit of its host cgroup: the
@@ -37,7 +41,78 @@ public record DockerBackendSettings(
         Set<String> allowedRuntimes,
         Map<String, Integer> runtimeHostPids,
         Removal removal,
-        RuntimeProbe runtimeProbe) {
+        RuntimeProbe runtimeProbe,
+        Pool pool,
+        int maxConcurrentCreates,
+        Recycle recycle) {
+
+    /**
+     * How the warm pool of each warm image follows demand (see {@link PoolSizing}): ready containers enough for the
+     * takes that arrive while one is being made, above the floor ({@code warm-pool.size}) and below {@code maxSize},
+     * shrinking back to the floor when the image sees no take for {@code idleTimeout}; every container the pool holds
+     * (ready, being made, recycled and idle) counts its memory limit against {@code memoryBudgetBytes}.
+     *
+     * @param demandWindow the time constant of the recent rate of takes
+     * @param headroom     how many creation times' worth of takes to keep ready
+     * @param takeTimeout  how long a session or one-off waits for a container from the pool before it is refused
+     * @param tick         how often targets are recomputed and idle containers retired
+     */
+    public record Pool(int maxSize, long memoryBudgetBytes, Duration demandWindow, double headroom,
+                       Duration idleTimeout, Duration takeTimeout, Duration tick) {
+        public Pool {
+            if (maxSize < 0) {
+                throw new IllegalArgumentException("warm-pool.max-size must not be negative, got " + maxSize);
+            }
+            if (memoryBudgetBytes < 0) {
+                throw new IllegalArgumentException("warm-pool.memory-budget must not be negative, got " + memoryBudgetBytes);
+            }
+            if (!(headroom >= 1) || Double.isInfinite(headroom)) {
+                throw new IllegalArgumentException("warm-pool.headroom must be a number of at least 1, got " + headroom);
+            }
+            for (Duration d : new Duration[] {demandWindow, idleTimeout, takeTimeout, tick}) {
+                Objects.requireNonNull(d, "warm-pool durations");
+                if (d.isNegative() || d.isZero()) {
+                    throw new IllegalArgumentException("warm-pool.demand-window, idle-timeout, take-timeout and tick must "
+                            + "be positive, got " + d);
+                }
+            }
+        }
+    }
+
+    /**
+     * Recycled one-off containers: once a one-off's run ended cleanly (verdict OK or RUNTIME_ERROR, nothing the engine
+     * saw go wrong), its container is scrubbed by the agent (see {@link io.agentexec.sandbox.agent.Scrub}) and kept
+     * for the next one-off of the same owner (the cluster's tenant), never another's unless {@code shareAcrossTenants}.
+     * Any other ending, a failed scrub, or {@code maxUses} one-offs served retire (remove) it.
+     *
+     * @param maxIdlePerTenant recycled containers one owner may keep idle per image
+     * @param keepZygote       spare a pre-initialised interpreter that the last scrub started and no block touched
+     *                         (its forks share a str hash seed, as a session's blocks do); false: a new one per one-off
+     * @param killWait         how long what a run left may take to die during a scrub
+     * @param scrubTimeout     how long the controller waits for the scrub's answer
+     */
+    public record Recycle(boolean enabled, boolean shareAcrossTenants, int maxUses, int maxIdlePerTenant,
+                          boolean keepZygote, Duration killWait, Duration scrubTimeout) {
+        public Recycle {
+            if (maxUses < 1) {
+                throw new IllegalArgumentException("recycle.max-uses must be at least 1, got " + maxUses);
+            }
+            if (maxIdlePerTenant < 1) {
+                throw new IllegalArgumentException("recycle.max-idle-per-tenant must be at least 1, got " + maxIdlePerTenant);
+            }
+            Objects.requireNonNull(killWait, "killWait");
+            Objects.requireNonNull(scrubTimeout, "scrubTimeout");
+            if (killWait.isNegative() || killWait.isZero() || scrubTimeout.compareTo(killWait) <= 0) {
+                throw new IllegalArgumentException("recycle.kill-wait must be positive and recycle.scrub-timeout longer,"
+                        + " got " + killWait + " and " + scrubTimeout);
+            }
+        }
+
+        /** Off: every one-off's container is removed after it. */
+        public static Recycle disabled() {
+            return new Recycle(false, false, 1, 1, false, Duration.ofSeconds(2), Duration.ofSeconds(5));
+        }
+    }
 
     /**
      * A small health run in a real container of each runtime the engine may use, at engine start: a runtime that
@@ -66,14 +141,29 @@ public record DockerBackendSettings(
      * @param threads   removals at once
      * @param queue     removals waiting; past that the closing thread removes the container itself
      * @param closeWait how long closing the backend waits for pending removals before removing what is left itself
+     * @param batch     removals done back to back before a pause of {@code interval}: the daemon's removal work is
+     *                  spread out (at most {@code batch / interval} a second) so that it does not take the runs' CPU
+     *                  in bursts; and none starts while a caller waits for a container to be made
      */
-    public record Removal(int threads, int queue, Duration closeWait) {
+    public record Removal(int threads, int queue, Duration closeWait, int batch, Duration interval) {
         public Removal {
             if (threads < 1 || queue < 0) {
                 throw new IllegalArgumentException("docker.removal needs threads >= 1 and queue >= 0, got "
                         + threads + " and " + queue);
             }
             Objects.requireNonNull(closeWait, "closeWait");
+            if (batch < 1) {
+                throw new IllegalArgumentException("docker.removal.batch must be at least 1, got " + batch);
+            }
+            Objects.requireNonNull(interval, "interval");
+            if (interval.isNegative()) {
+                throw new IllegalArgumentException("docker.removal.interval must not be negative, got " + interval);
+            }
+        }
+
+        /** Unthrottled removals, as before batching. */
+        public Removal(int threads, int queue, Duration closeWait) {
+            this(threads, queue, closeWait, 1, Duration.ZERO);
         }
     }
 
@@ -101,6 +191,22 @@ public record DockerBackendSettings(
         });
         Objects.requireNonNull(removal, "removal");
         Objects.requireNonNull(runtimeProbe, "runtimeProbe");
+        Objects.requireNonNull(pool, "pool");
+        if (maxConcurrentCreates < 1) {
+            throw new IllegalArgumentException("docker.max-concurrent-creates must be at least 1, got " + maxConcurrentCreates);
+        }
+        Objects.requireNonNull(recycle, "recycle");
+    }
+
+    /**
+     * Whether a one-off's container with these options and limits may be recycled: recycling is on, the sandbox has
+     * the default hardening (so a read-only root: only its tmpfs mounts are writable, and the scrub empties them all)
+     * and the pool's workspace size, and its runtime shares the host's kernel (a runtime with its own, gVisor, cannot
+     * have its limits reset in place).
+     */
+    public boolean recycles(Limits limits, SandboxOptions options) {
+        return recycle.enabled() && options.equals(defaults) && defaults.readOnlyRootFilesystem()
+                && limits.workspaceBytes() == poolLimits.workspaceBytes() && !hasOwnKernel(options.runtime());
     }
 
     /** The engine's rules on sandbox options: these defaults as the floor, the allowed networks and runtimes. */
@@ -130,6 +236,21 @@ public record DockerBackendSettings(
     /** The same settings with another warm-pool size (0 for one-shot use such as the CLI). */
     public DockerBackendSettings withWarmPoolSize(int size) {
         return new DockerBackendSettings(defaults, warmImages, size, poolLimits, workspace, agentStartTimeout,
-                allowedNetworks, allowedRuntimes, runtimeHostPids, removal, runtimeProbe);
+                allowedNetworks, allowedRuntimes, runtimeHostPids, removal, runtimeProbe, pool, maxConcurrentCreates,
+                recycle);
+    }
+
+    /** The same settings with other recycling rules. */
+    public DockerBackendSettings withRecycle(Recycle value) {
+        return new DockerBackendSettings(defaults, warmImages, warmPoolSize, poolLimits, workspace, agentStartTimeout,
+                allowedNetworks, allowedRuntimes, runtimeHostPids, removal, runtimeProbe, pool, maxConcurrentCreates,
+                value);
+    }
+
+    /** The same settings with another way of following demand. */
+    public DockerBackendSettings withPool(Pool value) {
+        return new DockerBackendSettings(defaults, warmImages, warmPoolSize, poolLimits, workspace, agentStartTimeout,
+                allowedNetworks, allowedRuntimes, runtimeHostPids, removal, runtimeProbe, value, maxConcurrentCreates,
+                recycle);
     }
 }

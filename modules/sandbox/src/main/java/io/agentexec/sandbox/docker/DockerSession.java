@@ -1,16 +1,26 @@
 package io.agentexec.sandbox.docker;
 
 import io.agentexec.sandbox.agent.AgentChannel;
+import io.agentexec.sandbox.agent.RunSpec;
+import io.agentexec.sandbox.agent.Scrub;
 import io.agentexec.sandbox.backend.BackendSession;
 import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
+import java.time.Duration;
 import java.util.Optional;
 import java.util.OptionalLong;
 
 /** One sandbox container, its attach stream and its agent. */
 final class DockerSession implements BackendSession {
+    /** Takes a one-off's container back: scrubs it and keeps it for its owner, or retires it; true when kept. */
+    @FunctionalInterface
+    interface Recycler {
+        boolean recycle(DockerSession session, Optional<RunSpec> prime);
+    }
+
     private final ContainerLauncher launcher;
     private final String id;
+    private final String image;
     private final String containerId;
     private final AttachStream attach;
     private final AgentChannel channel;
@@ -18,11 +28,18 @@ final class DockerSession implements BackendSession {
     private final Optional<String> runtime;
     private Limits applied;
     private volatile boolean closed;
+    /** Set while a one-off that may give the container back holds it; guarded by this. */
+    private Recycler recycler;
+    private Optional<String> owner = Optional.empty();
+    /** One-offs and sessions served, this one included; guarded by this. */
+    private int uses;
+    private long takenNanos;
 
-    DockerSession(ContainerLauncher launcher, String id, String containerId, AttachStream attach, String workspace, Limits limits,
-            Optional<String> runtime) {
+    DockerSession(ContainerLauncher launcher, String id, String image, String containerId, AttachStream attach,
+                  String workspace, Limits limits, Optional<String> runtime) {
         this.launcher = launcher;
         this.id = id;
+        this.image = image;
         this.containerId = containerId;
         this.attach = attach;
         this.workspace = workspace;
@@ -38,6 +55,61 @@ final class DockerSession implements BackendSession {
 
     String containerId() {
         return containerId;
+    }
+
+    String image() {
+        return image;
+    }
+
+    /**
+     * The container is handed out (to a session, or to a one-off that may give it back to {@code recycler} for
+     * {@code owner}; null: it is closed when done).
+     */
+    synchronized void handedOut(Recycler recycler, Optional<String> owner) {
+        this.recycler = recycler;
+        this.owner = owner;
+        this.uses++;
+        this.takenNanos = System.nanoTime();
+    }
+
+    /** Who the container's one-offs ran for: it is kept for them only. */
+    synchronized Optional<String> owner() {
+        return owner;
+    }
+
+    synchronized int uses() {
+        return uses;
+    }
+
+    /** When it was last handed out ({@link System#nanoTime}). */
+    synchronized long takenNanos() {
+        return takenNanos;
+    }
+
+    /**
+     * A one-off is done with it: given to the recycler when it ran cleanly and one is set, closed otherwise.
+     */
+    @Override
+    public boolean recycle(boolean clean, Optional<RunSpec> prime) {
+        Recycler r;
+        synchronized (this) {
+            r = recycler;
+            recycler = null;
+        }
+        if (r == null || !clean || closed || !channel.isOpen()) {
+            close();
+            return false;
+        }
+        return r.recycle(this, prime);
+    }
+
+    /** Has the agent reset the sandbox (see {@link Scrub}); throws when it could not, or did not answer. */
+    void scrub(Scrub scrub, Duration timeout) {
+        channel.scrub(scrub, timeout);
+    }
+
+    boolean isClosed() {
+        return closed || !channel.isOpen();
     }
 
     @Override

@@ -1,0 +1,283 @@
+package io.agentexec.bench;
+
+import com.github.dockerjava.api.DockerClient;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.agentexec.gateway.tenant.TenantRegistry;
+import io.agentexec.node.Guardian;
+import io.agentexec.sandbox.docker.DockerBackend;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Throughput of {@code print(1)} at concurrency 1, 2, 8 and 16, in one run, interleaved: bare
+ * {@code /usr/bin/python3 -c 'print(1)'} spawned on the host (the machine's own limit for starting a Python) against,
+ * through the gateway over the cluster (HTTP, a minimal keep-alive client per caller; a single node as
+ * {@code bin/agentexec serve} runs it by default: H2 file journal, default worker slots), warm sandboxes with
+ * pre-initialised interpreters (each caller owns one), warm sandboxes with plain starts (a second node, zygotes off),
+ * and one-off executions ({@code POST /v1/executions}, no sandbox). Per concurrency, phases of each path take turns,
+ * {@code ROUNDS} times, so that load from elsewhere falls on all of them alike.
+ *
+ * <p>A one-off phase's time includes waiting, after it, for the daemon to finish with the containers it left
+ * (stopped ones being removed): that work would otherwise fall on whatever runs next.
+ *
+ *   bench/run.sh throughput [SECONDS_PER_PHASE] [ROUNDS]
+ */
+public final class ThroughputBenchmark {
+    private static final String HOST_PYTHON = "/usr/bin/python3";
+    private static final String KEY = "bench-key-0123456789";
+    private static final String CODE = "{\"language\":\"python\",\"code\":\"print(1)\"}";
+    private static final int[] CONCURRENCY = {1, 2, 8, 16};
+    private static final int WARM_UP_CALLS = 3;
+    private static final long SETTLE_LIMIT_MS = 120_000;
+    private static final String BARE = "bare python3 spawns";
+    private static final String ZYGOTE = "warm sandbox, pre-initialised interpreter";
+    private static final String PLAIN = "warm sandbox, plain start";
+    private static final String ONE_OFF = "one-off (`POST /v1/executions`)";
+
+    /** One caller's call; each caller has its own connection and, for sandboxes, its own sandbox. */
+    @FunctionalInterface
+    interface Call {
+        void run() throws Exception;
+    }
+
+    private static final class Series {
+        final List<Double> ms = new ArrayList<>();
+        double seconds;
+        double settleSeconds;
+        int errors;
+    }
+
+    public static void main(String[] args) throws Exception {
+        int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
+        int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
+        int maxCallers = CONCURRENCY[CONCURRENCY.length - 1];
+        Path dir = Files.createTempDirectory("agentexec-bench-throughput");
+        Path keys = dir.resolve("keys.json");
+        Files.writeString(keys, "{\"tenants\":[{\"id\":\"bench\",\"keySha256\":[\"" + TenantRegistry.sha256(KEY)
+                + "\"],\"requestsPerSecond\":100000,\"burst\":100000,\"maxLiveSandboxes\":64}]}");
+        String loadBefore = BenchmarkReport.loadAverage();
+        Map<Integer, Map<String, Series>> results = new LinkedHashMap<>();
+        List<HttpLite> connections = new ArrayList<>();
+        DockerClient docker = DockerBackend.client();
+        String owner = "/" + ProcessHandle.current().pid() + "/";
+        try (Guardian.Node zygotes = Guardian.start(config(keys, dir.resolve("journal-zygote"), true), silent());
+             Guardian.Node plain = Guardian.start(config(keys, dir.resolve("journal-plain"), false), silent())) {
+            List<String> zygoteSandboxes = sandboxes(zygotes, maxCallers);
+            List<String> plainSandboxes = sandboxes(plain, maxCallers);
+            for (int c : CONCURRENCY) {
+                Map<String, List<Call>> paths = new LinkedHashMap<>();
+                paths.put(BARE, callers(c, i -> ThroughputBenchmark::bare));
+                paths.put(ZYGOTE, callers(c, i -> sandboxCall(zygotes, zygoteSandboxes.get(i), connections)));
+                paths.put(PLAIN, callers(c, i -> sandboxCall(plain, plainSandboxes.get(i), connections)));
+                paths.put(ONE_OFF, callers(c, i -> oneOffCall(zygotes, connections)));
+                Map<String, Series> series = new LinkedHashMap<>();
+                for (var e : paths.entrySet()) {
+                    series.put(e.getKey(), new Series());
+                    phase(e.getValue(), WARM_UP_CALLS, 0, new Series());
+                }
+                DaemonSettle.settle(docker, owner, SETTLE_LIMIT_MS);
+                for (int round = 0; round < rounds; round++) {
+                    for (var e : paths.entrySet()) {
+                        Series s = series.get(e.getKey());
+                        phase(e.getValue(), 0, seconds, s);
+                        if (e.getKey().equals(ONE_OFF)) {
+                            s.settleSeconds += DaemonSettle.settle(docker, owner, SETTLE_LIMIT_MS);
+                        }
+                        System.err.printf(Locale.ROOT, "c=%-2d %-45s n=%-5d p50 %.1f%n", c, e.getKey(), s.ms.size(),
+                                s.ms.isEmpty() ? Double.NaN : BenchmarkReport.percentile(array(s), 50));
+                    }
+                }
+                results.put(c, series);
+            }
+        } finally {
+            for (HttpLite c : connections) {
+                c.close();
+            }
+            docker.close();
+        }
+        report(results, seconds, rounds, loadBefore);
+    }
+
+    /** Same-shaped callers for one path. */
+    private static List<Call> callers(int n, CallerFactory factory) throws Exception {
+        List<Call> calls = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            calls.add(factory.forCaller(i));
+        }
+        return calls;
+    }
+
+    @FunctionalInterface
+    interface CallerFactory {
+        Call forCaller(int index) throws Exception;
+    }
+
+    /** Every caller busy at once: {@code calls} each, or until {@code seconds} are over. */
+    private static void phase(List<Call> callers, int calls, int seconds, Series into) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(callers.size());
+        long start = System.nanoTime();
+        long deadline = seconds > 0 ? start + TimeUnit.SECONDS.toNanos(seconds) : Long.MAX_VALUE;
+        try {
+            List<Future<List<Double>>> futures = new ArrayList<>();
+            for (Call call : callers) {
+                futures.add(pool.submit(() -> {
+                    List<Double> mine = new ArrayList<>();
+                    for (int n = 0; (calls == 0 || n < calls) && System.nanoTime() < deadline; n++) {
+                        long t = System.nanoTime();
+                        call.run();
+                        mine.add((System.nanoTime() - t) / 1e6);
+                    }
+                    return mine;
+                }));
+            }
+            for (Future<List<Double>> f : futures) {
+                into.ms.addAll(f.get());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        into.seconds += (System.nanoTime() - start) / 1e9;
+    }
+
+    private static void bare() throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(HOST_PYTHON, "-c", "print(1)").redirectErrorStream(true).start();
+        byte[] out = p.getInputStream().readAllBytes();
+        if (p.waitFor() != 0 || !new String(out).equals("1\n")) {
+            throw new IllegalStateException("python3 printed " + new String(out));
+        }
+    }
+
+    private static Call sandboxCall(Guardian.Node node, String sandbox, List<HttpLite> connections) throws IOException {
+        HttpLite http = new HttpLite(node.httpPort(), KEY);
+        synchronized (connections) {
+            connections.add(http);
+        }
+        String path = "/v1/sandboxes/" + sandbox + "/executions";
+        return () -> checkOk(http.post(path, CODE));
+    }
+
+    private static Call oneOffCall(Guardian.Node node, List<HttpLite> connections) throws IOException {
+        HttpLite http = new HttpLite(node.httpPort(), KEY);
+        synchronized (connections) {
+            connections.add(http);
+        }
+        return () -> checkOk(http.post("/v1/executions", CODE));
+    }
+
+    private static void checkOk(HttpLite.Response r) {
+        if (r.status() != 200 || !r.body().contains("\"verdict\":\"OK\"") || !r.body().contains("\"stdout\":\"1\\n\"")) {
+            throw new IllegalStateException(r.status() + " " + r.body());
+        }
+    }
+
+    private static List<String> sandboxes(Guardian.Node node, int n) throws Exception {
+        waitReady(node);
+        List<String> ids = new ArrayList<>();
+        try (HttpLite http = new HttpLite(node.httpPort(), KEY)) {
+            for (int i = 0; i < n; i++) {
+                HttpLite.Response r = http.post("/v1/sandboxes", "{\"language\":\"python\"}");
+                if (r.status() != 201) {
+                    throw new IllegalStateException("creating a sandbox: " + r.status() + " " + r.body());
+                }
+                ids.add(r.body().replaceAll("(?s).*\"id\"\\s*:\\s*\"([^\"]+)\".*", "$1"));
+                // its first run: the container exists and (where zygotes are on) its interpreter is started
+                checkOk(http.post("/v1/sandboxes/" + ids.get(i) + "/executions", CODE));
+            }
+        }
+        return ids;
+    }
+
+    private static void waitReady(Guardian.Node node) throws Exception {
+        for (int i = 0; i < 600; i++) {
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", node.httpPort())) {
+                s.getOutputStream().write("GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".getBytes());
+                String status = new String(s.getInputStream().readNBytes(12));
+                if (status.endsWith("200")) {
+                    return;
+                }
+            }
+            Thread.sleep(100);
+        }
+        throw new IllegalStateException("the node never became ready");
+    }
+
+    /** The node {@code bin/agentexec serve} runs by default, on free ports, its journal an H2 file of its own. */
+    private static Config config(Path keys, Path journal, boolean zygotes) {
+        Map<String, Object> o = new HashMap<>();
+        o.put("agentexec.gateway.port", 0);
+        o.put("agentexec.gateway.metrics.port", 0);
+        o.put("agentexec.gateway.auth.keys-file", keys.toString());
+        o.put("agentexec.cluster.persistence.url", Journals.localH2Url(journal));
+        o.put("agentexec.sandbox.zygote.enabled", zygotes);
+        o.put("pekko.remote.artery.canonical.port", 0);
+        o.put("pekko.loglevel", "WARNING");
+        return ConfigFactory.parseMap(o).withFallback(ConfigFactory.load()).resolve();
+    }
+
+    private static PrintStream silent() {
+        return new PrintStream(new ByteArrayOutputStream());
+    }
+
+    private static double[] array(Series s) {
+        return s.ms.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    private static void report(Map<Integer, Map<String, Series>> results, int seconds, int rounds, String loadBefore)
+            throws IOException {
+        List<String> lines = new ArrayList<>();
+        lines.add("## Throughput: bare python3 spawns, warm sandboxes and one-offs, interleaved");
+        lines.add("");
+        lines.add(BenchmarkReport.machineLine() + " `bench/run.sh throughput " + seconds + " " + rounds + "`: `print(1)` "
+                + "with N callers busy at once; for each N, phases of " + seconds + " s of each path taking turns, "
+                + rounds + " of each. Bare: `/usr/bin/python3 -c 'print(1)'` spawned on the host. The rest through the "
+                + "gateway over the cluster (HTTP, a keep-alive connection per caller; one node as `bin/agentexec serve` "
+                + "runs by default: H2 file journal, default worker slots and warm pool): warm sandboxes, one per caller, "
+                + "with the pre-initialised interpreter (zygote) or, on a second node with zygotes off, plain starts; "
+                + "one-offs (`POST /v1/executions`, no sandbox) of one tenant. A one-off phase's time includes waiting "
+                + "after it for the daemon to finish with the containers it left (the settle column). Ratios are to "
+                + "bare spawns at the same N (throughput: higher is better; p50 and p99: lower is better).");
+        lines.add("");
+        lines.add("| N | path | calls | calls/s | p50 ms | p99 ms | settle s | calls/s ÷ bare | p50 ÷ bare | p99 ÷ bare |");
+        lines.add("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (var byN : results.entrySet()) {
+            Series bare = byN.getValue().get(BARE);
+            double bareRate = bare.ms.size() / bare.seconds;
+            double bareP50 = BenchmarkReport.percentile(array(bare), 50);
+            double bareP99 = BenchmarkReport.percentile(array(bare), 99);
+            for (var e : byN.getValue().entrySet()) {
+                Series s = e.getValue();
+                double[] ms = array(s);
+                double rate = ms.length / (s.seconds + s.settleSeconds);
+                double p50 = BenchmarkReport.percentile(ms, 50);
+                double p99 = BenchmarkReport.percentile(ms, 99);
+                lines.add(String.format(Locale.ROOT, "| %d | %s | %d | %.1f | %.1f | %.1f | %s | %.2f× | %.2f× | %.2f× |",
+                        byN.getKey(), e.getKey(), ms.length, rate, p50, p99,
+                        e.getKey().equals(ONE_OFF) ? String.format(Locale.ROOT, "%.1f", s.settleSeconds) : "",
+                        rate / bareRate, p50 / bareP50, p99 / bareP99));
+            }
+        }
+        lines.add("");
+        lines.add("Load average (1, 5, 15 min) at the start: " + loadBefore + "; at the end: "
+                + BenchmarkReport.loadAverage() + ". Other work may share the machine: compare rows of one N, which "
+                + "were measured interleaved.");
+        lines.forEach(System.out::println);
+        BenchmarkReport.writeSection(Path.of("docs/benchmarks.md"), "throughput", lines);
+    }
+
+    private ThroughputBenchmark() {
+    }
+}
