@@ -29,8 +29,7 @@ public record AgentsSettings(RetryPolicy llmRetry, int llmThreads, int maxConsec
                 c.getBoolean("execution.unsafe-local"),
                 c.getInt("execution.threads"),
                 c.getInt("execution.remembered-results"),
-                new AgentEntity.Limits(a.getInt("cache-entries"), a.getInt("statistics-samples"),
-                        a.getInt("retry-history"), min, max),
+                new AgentEntity.Limits(a.getInt("retry-history"), min, max),
                 min, max,
                 c.getDuration("ask-timeout"),
                 c.getDuration("poll-interval"));

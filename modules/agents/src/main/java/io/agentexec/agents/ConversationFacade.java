@@ -107,7 +107,7 @@ public final class ConversationFacade {
             if (firstMessage.isBlank()) {
                 throw new AgentConfigException("the first message must not be blank");
             }
-            parsed = ConversationSpec.fromJson(spec, models, runtime.settings(), runtime.profileExists());
+            parsed = ConversationSpec.fromJson(spec, models, runtime.settings(), runtime.seedExecutors());
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }

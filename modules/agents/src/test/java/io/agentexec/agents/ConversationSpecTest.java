@@ -18,7 +18,8 @@ class ConversationSpecTest {
             LlmConfig.replay(ModelCatalog.bundledMedianReplay().toString())));
 
     private ConversationSpec parse(String json) throws Exception {
-        return ConversationSpec.fromJson(JSON.readTree(json), models, settings, p -> p.equals("medium"));
+        return ConversationSpec.fromJson(JSON.readTree(json), models, settings,
+                io.agentexec.cluster.executors.SeedExecutors.local(ConfigFactory.load()));
     }
 
     private static final String GOOD = """

@@ -98,6 +98,11 @@ public final class WorkspaceExecutions implements AutoCloseable {
         this.overloadedRetryFor = overloadedRetryFor;
     }
 
+    /** The caller a workspace's code runs as: its chat's tenant (its policy, its quota), or the node. */
+    public Optional<Caller> callerFor(String sandboxKey) {
+        return callers.of(tenantOf(sandboxKey));
+    }
+
     /** Completes with the engine's judged result; infrastructure failures complete as SANDBOX_ERROR results. */
     public CompletionStage<ExecutionResult> execute(ExecutionCall call) {
         // With an image (the config's, else the polyglot default) every block runs in that one image, so the
