@@ -5,10 +5,11 @@ import io.agentexec.cluster.port.ExecutionPort;
 import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.grpc.GrpcApi;
 import io.agentexec.gateway.http.ConnectionGuard;
-import io.agentexec.gateway.http.ExecutionSpecParser;
 import io.agentexec.gateway.http.GuardTelemetry;
 import io.agentexec.gateway.http.HttpApi;
 import io.agentexec.gateway.metrics.Metrics;
+import io.agentexec.gateway.service.GatewayService;
+import io.agentexec.gateway.service.RequestRules;
 import io.agentexec.gateway.spi.ConversationService;
 import io.agentexec.gateway.spi.TenantId;
 import io.agentexec.gateway.tenant.TenantGuard;
@@ -118,12 +119,10 @@ public final class Gateway implements AutoCloseable {
                 settings.replayChunks());
         AtomicBoolean draining = new AtomicBoolean();
         Materializer materializer = Materializer.matFromSystem(system);
-        ExecutionSpecParser parser = new ExecutionSpecParser(settings, engineSettings.languages(),
-                engineSettings.defaultLimits());
-        HttpApi http = new HttpApi(settings, port, conversations, guard, registry, metrics, parser,
-                engineSettings.languages(), materializer, draining);
-        GrpcApi grpc = new GrpcApi(settings, port, conversations, guard, registry, metrics, parser,
-                engineSettings.languages(), draining, system);
+        GatewayService service = new GatewayService(settings, port, conversations, guard, registry, metrics,
+                new RequestRules(settings, engineSettings.languages(), engineSettings.defaultLimits()), draining);
+        HttpApi http = new HttpApi(settings, service, materializer);
+        GrpcApi grpc = new GrpcApi(settings, service, system);
         List<ServerBinding> bindings = new ArrayList<>();
         Http server = Http.get(system);
         ConnectionGuard connectionGuard = new ConnectionGuard(settings.connections(),

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.ConfigFactory;
 import io.agentexec.gateway.grpc.v1.CreateSandboxRequest;
 import io.agentexec.gateway.grpc.v1.ExecuteRequest;
@@ -17,6 +18,7 @@ import io.agentexec.gateway.grpc.v1.ListLanguagesRequest;
 import io.agentexec.gateway.grpc.v1.Sandbox;
 import io.agentexec.gateway.grpc.v1.SandboxRef;
 import io.agentexec.gateway.grpc.v1.SandboxServiceClient;
+import io.agentexec.gateway.grpc.v1.WorkspaceFile;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -25,8 +27,10 @@ import io.grpc.health.v1.HealthClient;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
@@ -35,6 +39,9 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /** gRPC on the HTTP port (h2c), with the same tenants and checks as HTTP, and the standard health service. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -186,6 +193,92 @@ class GrpcApiTest {
             await(sandboxes.deleteSandbox().addHeader("authorization", bearer(TestNode.ALICE))
                     .invoke(SandboxRef.newBuilder().setSandboxId(s.getSandboxId()).build()));
         }
+    }
+
+    /** The transports log alike: a gRPC run's accepted and ended lines carry its request, tenant and execution ids. */
+    @Test
+    void aRunIsLoggedWithItsIdsAndItsOutcomeAsOverHttp() throws Exception {
+        String requestId = "grpc-log-" + java.util.UUID.randomUUID();
+        try (LogCapture logs = new LogCapture()) {
+            ExecutionResult r = await(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                    .addHeader("x-request-id", requestId)
+                    .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("print(1)").build()));
+            assertEquals("OK", r.getVerdict());
+            String id = r.getExecutionId();
+            // the ended line is written when the outcome arrives, maybe just after the answer: wait for it, bounded
+            java.util.function.Supplier<Optional<JsonNode>> ended = () -> logs.lines().stream()
+                    .filter(l -> l.path("message").asText().startsWith("execution ended") && id.equals(l.path("executionId").asText()))
+                    .findFirst();
+            for (int i = 0; i < 100 && ended.get().isEmpty(); i++) {
+                Thread.sleep(50);
+            }
+            JsonNode end = ended.get().orElseThrow(() -> new AssertionError("no 'execution ended' line for " + id + " in " + logs.lines()));
+            assertEquals("execution ended: OK exit 0 in " + r.getWallTimeMs() + " ms", end.path("message").asText());
+            assertEquals("alice", end.path("tenant").asText(), end::toString);
+            assertEquals(requestId, end.path("requestId").asText(), end::toString);
+            JsonNode accepted = logs.lines().stream().filter(l -> l.path("message").asText().startsWith("execution accepted")
+                    && id.equals(l.path("executionId").asText())).findFirst()
+                    .orElseThrow(() -> new AssertionError("no 'execution accepted' line for " + id + " in " + logs.lines()));
+            assertEquals("alice", accepted.path("tenant").asText(), accepted::toString);
+            assertEquals(requestId, accepted.path("requestId").asText(), accepted::toString);
+            assertEquals("INFO", accepted.path("level").asText());
+        }
+    }
+
+    static Stream<Arguments> badRequests() {
+        ExecuteRequest python = ExecuteRequest.newBuilder().setLanguage("python").setCode("print(1)").build();
+        return Stream.of(
+                Arguments.of(python.toBuilder().setLanguage("/bin/sh").build(), Status.Code.INVALID_ARGUMENT, "language name"),
+                Arguments.of(python.toBuilder().setLanguage("").build(), Status.Code.INVALID_ARGUMENT, "language name"),
+                Arguments.of(python.toBuilder().setLanguage("cobol").build(), Status.Code.INVALID_ARGUMENT, "unknown language 'cobol'"),
+                Arguments.of(python.toBuilder().setLimits(Limits.newBuilder().setTimeoutSeconds(-5)).build(),
+                        Status.Code.INVALID_ARGUMENT, "limits.timeoutSeconds must be positive; got -5.0"),
+                Arguments.of(python.toBuilder().setLimits(Limits.newBuilder().setPids(-1)).build(),
+                        Status.Code.INVALID_ARGUMENT, "limits.pids must be positive; got -1"),
+                Arguments.of(python.toBuilder().setLimits(Limits.newBuilder().setCpus(Double.NaN)).build(),
+                        Status.Code.INVALID_ARGUMENT, "limits.cpus must be a finite number"),
+                Arguments.of(python.toBuilder().setLimits(Limits.newBuilder().setMemoryMb(2)).build(),
+                        Status.Code.INVALID_ARGUMENT, "memory"),
+                Arguments.of(python.toBuilder().setProfile("gpu").build(), Status.Code.INVALID_ARGUMENT, "unknown profile 'gpu'"),
+                Arguments.of(python.toBuilder().setImage("ubuntu:latest").build(), Status.Code.INVALID_ARGUMENT, "not allowed"),
+                Arguments.of(python.toBuilder().addFiles(WorkspaceFile.newBuilder().setPath("../etc/passwd")).build(),
+                        Status.Code.INVALID_ARGUMENT, "a file path must stay inside the workspace; got '../etc/passwd'"),
+                Arguments.of(python.toBuilder().addFiles(WorkspaceFile.newBuilder().setPath("/etc/passwd")).build(),
+                        Status.Code.INVALID_ARGUMENT, "a file path must be relative to the workspace"),
+                Arguments.of(python.toBuilder().setSandboxId("../x").build(), Status.Code.INVALID_ARGUMENT, "sandbox id"),
+                Arguments.of(python.toBuilder().setSandboxId("sbx-nope").build(), Status.Code.NOT_FOUND, "sbx-nope"),
+                // the first problem is the one reported, as over HTTP: the limits come before the language
+                Arguments.of(python.toBuilder().setLanguage("cobol").setLimits(Limits.newBuilder().setCpus(-1)).build(),
+                        Status.Code.INVALID_ARGUMENT, "limits.cpus must be positive; got -1.0"));
+    }
+
+    /** gRPC reads proto straight into the service's rules: the refusals, and their messages, are HTTP's. */
+    @ParameterizedTest
+    @MethodSource("badRequests")
+    void badInputIsRefusedWithTheHttpApisMessages(ExecuteRequest request, Status.Code code, String messagePart) {
+        ExecutionException refused = assertThrows(ExecutionException.class, () -> await(executions.execute()
+                .addHeader("authorization", bearer(TestNode.BOB)).invoke(request)));
+        assertEquals(code, codeOf(refused));
+        assertTrue(refused.getCause().getMessage().contains(messagePart), refused.getCause().getMessage());
+    }
+
+    @Test
+    void badSandboxesAreRefusedWithTheHttpApisMessages() {
+        ExecutionException language = assertThrows(ExecutionException.class, () -> await(sandboxes.createSandbox()
+                .addHeader("authorization", bearer(TestNode.BOB)).invoke(CreateSandboxRequest.newBuilder().setLanguage("cobol").build())));
+        assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(language));
+        assertTrue(language.getCause().getMessage().contains("unknown language 'cobol'"), language.getCause().getMessage());
+        ExecutionException limits = assertThrows(ExecutionException.class, () -> await(sandboxes.createSandbox()
+                .addHeader("authorization", bearer(TestNode.BOB)).invoke(CreateSandboxRequest.newBuilder().setLanguage("bash")
+                        .setLimits(Limits.newBuilder().setTimeoutSeconds(-1)).build())));
+        assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(limits));
+        assertTrue(limits.getCause().getMessage().contains("limits.timeoutSeconds must be positive; got -1.0"),
+                limits.getCause().getMessage());
+        ExecutionException path = assertThrows(ExecutionException.class, () -> await(sandboxes.readFile()
+                .addHeader("authorization", bearer(TestNode.BOB)).invoke(FileRequest.newBuilder().setSandboxId("sbx-nope")
+                        .setPath("a/../../x").build())));
+        assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(path));
+        assertTrue(path.getCause().getMessage().contains("inside the workspace"), path.getCause().getMessage());
     }
 
     @Test

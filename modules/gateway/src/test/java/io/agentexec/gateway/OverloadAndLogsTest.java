@@ -4,15 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.LoggerContext;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.OutputStreamAppender;
 import com.fasterxml.jackson.databind.JsonNode;
-import io.agentexec.gateway.logging.JsonLogLayout;
-import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -21,7 +13,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
-import org.slf4j.LoggerFactory;
 
 /**
  * A node whose only worker has one slot and no queue: the second execution is refused at once with
@@ -80,30 +71,11 @@ class OverloadAndLogsTest {
 
     @Test
     void requestLogLinesAreJsonWithRequestTenantAndExecutionIds() throws Exception {
-        LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        JsonLogLayout layout = new JsonLogLayout();
-        layout.setContext(context);
-        layout.start();
-        OutputStreamAppender<ILoggingEvent> appender = new OutputStreamAppender<>();
-        appender.setContext(context);
-        appender.setLayout(layout);
-        appender.setOutputStream(captured);
-        appender.start();
-        Logger root = context.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
-        root.addAppender(appender);
-        try {
+        List<JsonNode> lines;
+        try (LogCapture logs = new LogCapture()) {
             TestNode.Reply r = node.post("/v1/executions", TestNode.ALICE, "{\"language\":\"python\",\"code\":\"print(1)\"}");
             assertEquals(200, r.status(), r.body());
-        } finally {
-            root.detachAppender(appender);
-            appender.stop();
-        }
-        List<JsonNode> lines = new ArrayList<>();
-        for (String line : captured.toString(StandardCharsets.UTF_8).split("\n")) {
-            if (!line.isBlank()) {
-                lines.add(TestNode.JSON.readTree(line)); // every line parses as one JSON object
-            }
+            lines = logs.lines(); // every line parses as one JSON object
         }
         JsonNode accepted = lines.stream().filter(l -> l.path("message").asText().startsWith("execution accepted")).findFirst()
                 .orElseThrow(() -> new AssertionError("no 'execution accepted' line in " + lines));

@@ -6,9 +6,16 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
 import io.agentexec.cluster.api.ExecutionOutcome;
+import io.agentexec.cluster.port.SandboxInfo;
+import io.agentexec.gateway.executions.ExecutionEvent;
+import io.agentexec.gateway.service.ApiException;
+import io.agentexec.gateway.service.Executions;
+import io.agentexec.gateway.service.Outcomes;
+import io.agentexec.gateway.spi.ConversationService;
 import io.agentexec.sandbox.model.ExecutionResult;
+import java.util.Optional;
 
-/** The gateway's JSON: one mapper, and the shapes of results and errors. */
+/** The HTTP API's JSON: one mapper, and the shapes of the documents it answers (results, errors, executions, sandboxes, conversations). */
 public final class Json {
     public static final ObjectMapper MAPPER = new ObjectMapper().registerModule(new Jdk8Module())
             .enable(DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY)
@@ -34,45 +41,72 @@ public final class Json {
         return node;
     }
 
-    /** An outcome that carries no result (or a cancelled run), as the error it is. */
-    public static ApiException asError(ExecutionOutcome outcome, java.time.Duration retryAfter) {
-        // Java 17 has no pattern switch; the sealed interface keeps this list complete by review.
-        if (outcome.cancelled()) {
-            return new ApiException(409, "cancelled", ((ExecutionOutcome.Completed) outcome).result().message());
-        }
-        if (outcome instanceof ExecutionOutcome.Overloaded o) {
-            return ApiException.unavailable("overloaded", "the cluster is overloaded: " + o.reason(), retryAfter);
-        }
-        if (outcome instanceof ExecutionOutcome.NotFound n) {
-            return ApiException.notFound(n.reason());
-        }
-        if (outcome instanceof ExecutionOutcome.Rejected r) {
-            return ApiException.badRequest(r.reason());
-        }
-        if (outcome instanceof ExecutionOutcome.SandboxLost l) {
-            return ApiException.unavailable("unavailable", "the worker running the code was lost (" + l.reason()
-                    + "); the code may have run", retryAfter);
-        }
-        throw new IllegalArgumentException("a completed outcome is no error");
+    /** A completed run's result document (with a note when its sandbox's earlier workspace was lost). */
+    public static ObjectNode completed(ExecutionOutcome.Completed completed, String executionId) {
+        ObjectNode body = result(completed.result(), executionId);
+        completed.note().ifPresent(note -> body.put("note", note));
+        return body;
     }
 
-    /** The name an outcome without a result is counted under in metrics and logs. */
-    public static String refusal(ExecutionOutcome outcome) {
-        if (outcome.cancelled()) {
-            return "cancelled";
+    /** A run's outcome as its result document, or as the error document of one without a result. */
+    public static ObjectNode outcome(ExecutionOutcome outcome, String executionId) {
+        if (Outcomes.hasResult(outcome)) {
+            return completed((ExecutionOutcome.Completed) outcome, executionId);
         }
-        return switch (outcome.status()) {
-            case OVERLOADED -> "overloaded";
-            case NOT_FOUND -> "notfound";
-            case REJECTED -> "rejected";
-            case SANDBOX_LOST -> "unavailable";
-            case COMPLETED -> "completed";
-        };
+        ApiException e = Outcomes.asError(outcome);
+        return error(e.code(), e.getMessage(), executionId);
     }
 
-    /** Whether an outcome is answered with a result (a completed run, not a cancelled one). */
-    public static boolean hasResult(ExecutionOutcome outcome) {
-        return outcome instanceof ExecutionOutcome.Completed && !outcome.cancelled();
+    /** An execution found by id: running, completed with its result, or cancelled / failed with its error. */
+    public static ObjectNode execution(Executions.Found found, String requestId) {
+        ObjectNode body = MAPPER.createObjectNode();
+        body.put("id", found.id());
+        found.startedAt().ifPresent(t -> body.put("startedAt", t.toString()));
+        Optional<ExecutionOutcome> outcome = found.outcome();
+        if (outcome.isEmpty()) {
+            body.put("status", "running");
+        } else if (Outcomes.hasResult(outcome.get())) {
+            body.put("status", "completed");
+            body.set("result", completed((ExecutionOutcome.Completed) outcome.get(), found.id()));
+        } else {
+            ApiException e = Outcomes.asError(outcome.get());
+            body.put("status", outcome.get().cancelled() ? "cancelled" : "failed");
+            body.set("error", error(e.code(), e.getMessage(), requestId).get("error"));
+        }
+        return body;
+    }
+
+    /** A chunk of a running execution's output (an SSE {@code output} event). */
+    public static ObjectNode output(ExecutionEvent.Output out) {
+        ObjectNode data = MAPPER.createObjectNode();
+        data.put("stream", out.stream());
+        data.put("text", out.text());
+        return data;
+    }
+
+    public static ObjectNode sandbox(SandboxInfo info) {
+        ObjectNode body = MAPPER.createObjectNode();
+        body.put("id", info.sandboxId());
+        body.put("language", info.language());
+        body.put("status", info.status());
+        return body;
+    }
+
+    public static ObjectNode conversationEvent(ConversationService.ConversationEvent e) {
+        ObjectNode node = MAPPER.createObjectNode();
+        node.put("sequence", e.sequence());
+        node.put("type", e.type());
+        node.set("body", e.body());
+        return node;
+    }
+
+    public static ObjectNode transcript(ConversationService.Transcript t) {
+        ObjectNode node = MAPPER.createObjectNode();
+        node.put("id", t.conversationId());
+        node.put("status", t.status());
+        var events = node.putArray("events");
+        t.events().forEach(e -> events.add(conversationEvent(e)));
+        return node;
     }
 
     public static byte[] bytes(Object value) {

@@ -1,7 +1,7 @@
 package io.agentexec.gateway.tenant;
 
 import io.agentexec.cluster.port.Callers;
-import io.agentexec.gateway.http.ApiException;
+import io.agentexec.gateway.service.ApiException;
 import io.agentexec.gateway.spi.TenantId;
 import java.time.Duration;
 import java.util.Optional;

@@ -4,7 +4,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
- * Runs one node until it is stopped: {@code NodeMain [config-file ...]}, files layered in order
+ * A test node in a JVM of its own (tests start it to kill it): {@code NodeMain [config-file ...]}, files layered in order
  * (e.g. {@code config/cluster.conf}), system properties over them. Prints one line when up.
  */
 public final class NodeMain {

@@ -1,0 +1,2 @@
+/** The journal's database: dialects and schema migrations (Flyway). */
+package io.agentexec.cluster.persistence;

@@ -1,0 +1,121 @@
+package io.agentexec.gateway.grpc;
+
+import com.google.protobuf.ByteString;
+import io.agentexec.cluster.port.SandboxInfo;
+import io.agentexec.gateway.executions.ExecutionEvent;
+import io.agentexec.gateway.grpc.v1.CreateSandboxRequest;
+import io.agentexec.gateway.grpc.v1.ExecuteRequest;
+import io.agentexec.gateway.grpc.v1.ExecutionResult;
+import io.agentexec.gateway.grpc.v1.FileWritten;
+import io.agentexec.gateway.grpc.v1.Language;
+import io.agentexec.gateway.grpc.v1.LanguageList;
+import io.agentexec.gateway.grpc.v1.OutputChunk;
+import io.agentexec.gateway.grpc.v1.Sandbox;
+import io.agentexec.gateway.grpc.v1.Transcript;
+import io.agentexec.gateway.http.Json;
+import io.agentexec.gateway.service.RequestRules;
+import io.agentexec.gateway.service.RequestRules.ExecutionForm;
+import io.agentexec.gateway.service.RequestRules.Limit;
+import io.agentexec.gateway.service.RequestRules.SandboxForm;
+import io.agentexec.gateway.spi.ConversationService;
+import java.nio.charset.StandardCharsets;
+import java.util.Collection;
+
+/**
+ * The gRPC API's one mapping each way: proto requests straight into the service's forms (whose rules are HTTP's
+ * too), the service's answers into proto messages.
+ */
+final class Protos {
+    private Protos() {
+    }
+
+    // ---- proto to the service's forms (proto3 cannot tell "" or 0 from unset: either means "not given")
+
+    static void read(ExecuteRequest in, ExecutionForm form) {
+        if (!in.getSandboxId().isEmpty()) {
+            form.sandbox(in.getSandboxId());
+        }
+        if (!in.getProfile().isEmpty()) {
+            form.profile(in.getProfile());
+        }
+        if (in.hasLimits()) {
+            read(in.getLimits(), form);
+        }
+        form.block(in.getLanguage(), in::getCode);
+        if (!in.getStdin().isEmpty()) {
+            form.stdin(in.getStdin().toStringUtf8());
+        }
+        in.getFilesList().forEach(f -> form.file(f.getPath(), f.getContent().toByteArray()));
+        if (!in.getImage().isEmpty()) {
+            form.image(in.getImage());
+        }
+    }
+
+    static void read(CreateSandboxRequest in, SandboxForm form) {
+        form.language(in.getLanguage());
+        if (in.hasLimits()) {
+            read(in.getLimits(), form);
+        }
+        if (!in.getImage().isEmpty()) {
+            form.image(in.getImage());
+        }
+    }
+
+    /** 0 is "the default"; negatives and NaN reach the form and are refused. */
+    static void read(io.agentexec.gateway.grpc.v1.Limits l, RequestRules.Form form) {
+        if (l.getTimeoutSeconds() != 0) {
+            form.limit(Limit.TIMEOUT_SECONDS, l.getTimeoutSeconds(), Double.toString(l.getTimeoutSeconds()));
+        }
+        if (l.getMemoryMb() != 0) {
+            form.limit(Limit.MEMORY_MB, l.getMemoryMb(), Long.toString(l.getMemoryMb()));
+        }
+        if (l.getCpus() != 0) {
+            form.limit(Limit.CPUS, l.getCpus(), Double.toString(l.getCpus()));
+        }
+        if (l.getPids() != 0) {
+            form.limit(Limit.PIDS, l.getPids(), Integer.toString(l.getPids()));
+        }
+        if (l.getOutputBytes() != 0) {
+            form.limit(Limit.OUTPUT_BYTES, l.getOutputBytes(), Long.toString(l.getOutputBytes()));
+        }
+    }
+
+    static ExecutionResult toProto(io.agentexec.sandbox.model.ExecutionResult r, String id) {
+        ExecutionResult.Builder b = ExecutionResult.newBuilder()
+                .setVerdict(r.verdict().name()).setExitCode(r.exitCode()).setSignal(r.signal().orElse(0))
+                .setStdout(r.stdout()).setStderr(r.stderr()).setOutput(r.output())
+                .setStdoutTruncated(r.stdoutTruncated()).setStderrTruncated(r.stderrTruncated())
+                .setStdoutSize(r.stdoutBytes()).setStderrSize(r.stderrBytes()).setWallTimeMs(r.wallTimeMs())
+                .setPeakMemoryBytes(r.peakMemoryBytes().orElse(0)).setMessage(r.message()).setBackend(r.backend())
+                .setAg2Reply(r.ag2Reply()).setExecutionId(id);
+        r.filesWritten().forEach(f -> b.addFilesWritten(FileWritten.newBuilder().setPath(f.path()).setSizeBytes(f.sizeBytes())));
+        return b.build();
+    }
+
+    static Sandbox toProto(SandboxInfo info) {
+        return Sandbox.newBuilder().setSandboxId(info.sandboxId()).setLanguage(info.language()).setStatus(info.status()).build();
+    }
+
+    static io.agentexec.gateway.grpc.v1.ConversationEvent toProto(ConversationService.ConversationEvent e) {
+        return io.agentexec.gateway.grpc.v1.ConversationEvent.newBuilder().setConversationId(e.conversationId())
+                .setSequence(e.sequence()).setType(e.type())
+                .setJson(new String(Json.bytes(e.body()), StandardCharsets.UTF_8)).build();
+    }
+
+    static Transcript toProto(ConversationService.Transcript t) {
+        Transcript.Builder b = Transcript.newBuilder().setConversationId(t.conversationId()).setStatus(t.status());
+        t.events().forEach(e -> b.addEvents(toProto(e)));
+        return b.build();
+    }
+
+    static io.agentexec.gateway.grpc.v1.ExecutionEvent toProto(ExecutionEvent.Output out) {
+        return io.agentexec.gateway.grpc.v1.ExecutionEvent.newBuilder().setOutput(OutputChunk.newBuilder()
+                .setStream(out.stream()).setData(ByteString.copyFromUtf8(out.text()))).build();
+    }
+
+    static LanguageList toProto(Collection<io.agentexec.sandbox.language.Language> languages) {
+        LanguageList.Builder b = LanguageList.newBuilder();
+        languages.forEach(l -> b.addLanguages(Language.newBuilder().setName(l.name()).addAllAliases(l.aliases()).setImage(l.image())));
+        return b.build();
+    }
+}

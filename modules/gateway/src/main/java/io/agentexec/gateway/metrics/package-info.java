@@ -1,0 +1,2 @@
+/** Prometheus metrics and their own listener. */
+package io.agentexec.gateway.metrics;

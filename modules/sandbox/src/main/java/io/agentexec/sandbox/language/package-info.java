@@ -1,0 +1,2 @@
+/** The language table (configuration): names, aliases, images, commands. */
+package io.agentexec.sandbox.language;

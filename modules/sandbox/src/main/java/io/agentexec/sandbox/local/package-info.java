@@ -1,0 +1,2 @@
+/** The unsafe-local backend: plain host processes, no isolation, development only. */
+package io.agentexec.sandbox.local;
