@@ -5,14 +5,10 @@ import io.agentexec.gateway.tenant.TenantPolicy;
 import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.OptionalDouble;
-import java.util.OptionalLong;
 
 /** Everything the gateway reads from {@code agentexec.gateway} (see reference.conf). */
 public record GatewaySettings(
@@ -25,7 +21,6 @@ public record GatewaySettings(
         boolean generateFirstKey,
         String firstTenant,
         TenantPolicy tenantDefaults,
-        Map<String, Profile> profiles,
         long maxBodyBytes,
         long maxFileReadBytes,
         Duration heartbeatInterval,
@@ -117,14 +112,6 @@ public record GatewaySettings(
         }
     }
 
-    /** A named preset: an image and limits that a request's own limits override. */
-    public record Profile(String name, Optional<String> image, OptionalDouble timeoutSeconds, OptionalLong memoryMb) {
-        public Profile {
-            Objects.requireNonNull(name, "name");
-            Objects.requireNonNull(image, "image");
-        }
-    }
-
     /** A pause that doubles from {@code min} up to {@code max}. */
     public record Backoff(Duration min, Duration max) {
         public Backoff {
@@ -138,7 +125,6 @@ public record GatewaySettings(
         Objects.requireNonNull(host, "host");
         Objects.requireNonNull(connections, "connections");
         Objects.requireNonNull(metrics, "metrics");
-        profiles = Map.copyOf(profiles);
         // what keeps a long answer going must come more often than an idle connection is closed
         if (heartbeatInterval.compareTo(connections.idleTimeout()) >= 0) {
             throw new IllegalArgumentException("agentexec.gateway.http.heartbeat-interval (" + heartbeatInterval
@@ -155,15 +141,6 @@ public record GatewaySettings(
     public static GatewaySettings fromConfig(Config root) {
         Config c = root.getConfig("agentexec.gateway");
         int grpcPort = c.getInt("grpc.port");
-        Map<String, Profile> profiles = new LinkedHashMap<>();
-        Config p = c.getConfig("profiles");
-        for (String name : p.root().keySet()) {
-            Config one = p.getConfig(name);
-            profiles.put(name, new Profile(name,
-                    one.hasPath("image") ? Optional.of(one.getString("image")) : Optional.empty(),
-                    one.hasPath("timeout-seconds") ? OptionalDouble.of(one.getDouble("timeout-seconds")) : OptionalDouble.empty(),
-                    one.hasPath("memory-mb") ? OptionalLong.of(one.getLong("memory-mb")) : OptionalLong.empty()));
-        }
         return new GatewaySettings(
                 c.getString("host"),
                 c.getInt("port"),
@@ -174,7 +151,6 @@ public record GatewaySettings(
                 c.getBoolean("auth.generate-first-key"),
                 c.getString("auth.first-tenant"),
                 TenantPolicy.fromConfig(c.getConfig("tenant-defaults"), ExecutionPolicy.fromConfig(root)),
-                profiles,
                 c.getBytes("http.max-body-bytes"),
                 c.getBytes("http.max-file-read-bytes"),
                 c.getDuration("http.heartbeat-interval"),

@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigFactory;
 import io.agentexec.agents.AgentRuntime;
 import io.agentexec.agents.ConversationFacade;
 import io.agentexec.cluster.AgentexecCluster;
+import io.agentexec.cluster.executors.SeedExecutors;
 import io.agentexec.cluster.port.ClusterPort;
 import io.agentexec.cluster.port.EnginePort;
 import io.agentexec.cluster.port.ExecutionPort;
@@ -90,10 +91,13 @@ public final class Guardian {
         TenantGuard tenants = Gateway.tenantGuard(settings, peers, console);
         // the agents share the cluster's actor system and journal; their code runs through the same port, on behalf
         // of the tenant that started the chat (its policy, its live-sandbox quota)
-        AgentRuntime agents = AgentRuntime.attach(cluster, config, port, tenants.callers());
+        // one set of the seed's executors for the node: one cache, one set of statistics (GET /v1/stats counts chats too)
+        SeedExecutors executors = SeedExecutors.cluster(cluster, config);
+        AgentRuntime agents = AgentRuntime.attach(cluster, config, port, tenants.callers(), executors);
         started.push(new Stoppable("the agents", agents::close));
         ConversationService conversations = new AgentsConversations(ConversationFacade.create(agents, config));
-        return withGateway(config, new Gateway.Services(cluster.system(), port, tenants, peers, conversations), started);
+        return withGateway(config, new Gateway.Services(cluster.system(), port, tenants, peers, conversations,
+                executors), started);
     }
 
     private static Node engineNode(Config config, GatewaySettings settings, EngineSettings engineSettings,
@@ -109,7 +113,8 @@ public final class Guardian {
         // a single node: its registry holds every execution, its memory every sandbox
         IntSupplier gatewayNodes = () -> 1;
         TenantGuard tenants = Gateway.tenantGuard(settings, gatewayNodes, console);
-        return withGateway(config, new Gateway.Services(system, port, tenants, gatewayNodes, new NoConversations()),
+        return withGateway(config, new Gateway.Services(system, port, tenants, gatewayNodes, new NoConversations(),
+                SeedExecutors.local(config)),
                 started);
     }
 

@@ -357,6 +357,16 @@ public final class SeedExecutors {
 
     // ---- statistics
 
+    /**
+     * Counts a run made without the executors around it (a plain request: no policy, retries, cache or tests), so that
+     * the tenant's statistics hold every run; {@code options} gives its executor name and profile.
+     */
+    public CompletionStage<Void> recordPlain(Caller caller, String executionId, ExecutionRequest request,
+                                             ExecutorOptions options, String source, ExecutionOutcome outcome) {
+        Call call = new Call(caller, executionId, request, options, "", source, List.of());
+        return recordRun(call, request, new Single(outcome, false, List.of()));
+    }
+
     private CompletionStage<Void> recordRun(Call call, ExecutionRequest request, Single s) {
         Optional<ExecutionResult> r = resultOf(s.outcome);
         if (r.isEmpty() && !(s.outcome instanceof ExecutionOutcome.SandboxLost)) {

@@ -27,7 +27,8 @@ class RequestRulesTest {
     private final Config config = ConfigFactory.load();
     private final GatewaySettings settings = GatewaySettings.fromConfig(config);
     private final EngineSettings engine = EngineSettings.fromConfig(config);
-    private final RequestRules rules = new RequestRules(settings, engine.languages(), engine.defaultLimits());
+    private final RequestRules rules = new RequestRules(engine.languages(), engine.defaultLimits(),
+            io.agentexec.cluster.executors.SeedExecutors.local(config));
     private final TenantPolicy policy = settings.tenantDefaults();
     private final Limits ceilings = policy.execution().ceilings();
 
