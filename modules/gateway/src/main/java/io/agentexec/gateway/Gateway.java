@@ -119,6 +119,9 @@ public final class Gateway implements AutoCloseable {
         TenantGuard guard = services.tenants();
         IntSupplier gatewayNodes = services.gatewayNodes();
         Metrics metrics = new Metrics();
+        // every run the node's executors count (this gateway's, and its chats' code) is in Prometheus too
+        services.executors().onSample(sample -> metrics.recordExecutorRun(sample.source(), sample.profile(),
+                sample.verdict(), sample.cached()));
         ExecutionRegistry registry = new ExecutionRegistry(Clock.systemUTC(), settings.executionRetention(),
                 settings.replayChunks());
         AtomicBoolean draining = new AtomicBoolean();

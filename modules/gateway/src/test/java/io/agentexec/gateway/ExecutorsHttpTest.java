@@ -179,6 +179,10 @@ class ExecutorsHttpTest {
         assertEquals(1, stats.get("overall").get("timeouts").asInt(), stats.toString());
         assertTrue(stats.get("overall").get("p95Ms").asLong() >= stats.get("overall").get("p50Ms").asLong());
 
+        Reply metrics = node.metrics();
+        assertTrue(metrics.body().contains("agentexec_executor_runs_total{source=\"http\",profile=\"simple\",verdict=\"OK\""),
+                "the runs are in Prometheus too:\n" + metrics.body());
+
         Reply one = node.get("/v1/stats?executor=" + executor, TestNode.CAROL);
         assertEquals(2, one.json().get("overall").get("count").asInt(), one.body());
         Reply other = node.get("/v1/stats", TestNode.DAVE);
