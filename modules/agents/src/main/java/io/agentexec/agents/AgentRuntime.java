@@ -181,7 +181,7 @@ public final class AgentRuntime implements AutoCloseable {
 
     private void initSharding() {
         ConversationDependencies deps = new ConversationDependencies(new LlmClients(settings.llmRetry()), pipeline,
-                llmThreads, settings.minBackoff(), settings.maxBackoff());
+                llmThreads, settings.minBackoff(), settings.maxBackoff(), settings.workspaceRetention());
         // on the nodes that host the cluster's own entities: worker-only nodes keep only proxies
         String role = NodeRole.GATEWAY.roleName();
         sharding.init(Entity.of(AgentEntity.TYPE_KEY, ctx -> AgentEntity.create(ctx.getEntityId(), settings.agentLimits()))
@@ -221,6 +221,11 @@ public final class AgentRuntime implements AutoCloseable {
 
     public ActorSystem<Void> system() {
         return system;
+    }
+
+    /** How chats' code is run (their workspaces' files, their deletion). */
+    ExecutionPipeline pipeline() {
+        return pipeline;
     }
 
     /** The seed's executors this runtime's agents run their code through (profiles, policies, cache, statistics). */

@@ -10,7 +10,8 @@ public record AgentsSettings(RetryPolicy llmRetry, int llmThreads, int maxConsec
                              Duration humanInputTimeout, String resourceProfile, int maxRetries,
                              String assistantSystemMessage, boolean unsafeLocal, int executionThreads,
                              int rememberedResults, AgentEntity.Limits agentLimits, Duration minBackoff,
-                             Duration maxBackoff, Duration askTimeout, Duration pollInterval) {
+                             Duration maxBackoff, Duration askTimeout, Duration pollInterval,
+                             Duration workspaceRetention) {
 
     public static AgentsSettings fromConfig(Config root) {
         Config c = root.getConfig("agentexec.agents");
@@ -32,6 +33,7 @@ public record AgentsSettings(RetryPolicy llmRetry, int llmThreads, int maxConsec
                 new AgentEntity.Limits(a.getInt("retry-history"), min, max),
                 min, max,
                 c.getDuration("ask-timeout"),
-                c.getDuration("poll-interval"));
+                c.getDuration("poll-interval"),
+                c.getDuration("workspace-retention"));
     }
 }

@@ -109,10 +109,34 @@ public final class ExecutionPipeline {
      * removed). Idempotent; never blocks.
      */
     public void release(String owner, java.util.Collection<AgentDefinition> agents) {
+        workspaces(owner, agents).forEach(executions::release);
+    }
+
+    /** The workspace keys of chat {@code owner}: one per agent that runs code. */
+    public static List<String> workspaces(String owner, java.util.Collection<AgentDefinition> agents) {
+        List<String> keys = new java.util.ArrayList<>();
         for (AgentDefinition agent : agents) {
-            agent.codeExecution().ifPresent(config ->
-                    executions.release(ExecutionPlanner.sandboxKey(owner, agent.name(), config)));
+            agent.codeExecution().ifPresent(config -> keys.add(ExecutionPlanner.sandboxKey(owner, agent.name(), config)));
         }
+        return keys;
+    }
+
+    /** Closes these workspaces now (a deleted conversation's). Idempotent; never blocks. */
+    public void releaseWorkspaces(List<String> keys) {
+        keys.forEach(executions::release);
+    }
+
+    /** A file of one of these workspaces (the first that has it), at most {@code maxBytes}. */
+    public java.util.concurrent.CompletionStage<Optional<byte[]>> readFile(List<String> keys, String path,
+                                                                            long maxBytes) {
+        java.util.concurrent.CompletionStage<Optional<byte[]>> answer =
+                java.util.concurrent.CompletableFuture.completedFuture(Optional.empty());
+        for (String key : keys) {
+            answer = answer.thenCompose(found -> found.isPresent()
+                    ? java.util.concurrent.CompletableFuture.completedFuture(found)
+                    : executions.readFile(key, path, maxBytes));
+        }
+        return answer;
     }
 
     /** A result for an execution that failed outside the sandbox (an exception on the way). */

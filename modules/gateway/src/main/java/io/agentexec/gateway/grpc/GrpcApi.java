@@ -332,6 +332,26 @@ public final class GrpcApi {
                     .thenApply(Protos::toProto));
         }
 
+        @Override
+        public CompletionStage<io.agentexec.gateway.grpc.v1.ConversationFiles> listFiles(ConversationRef in, Metadata metadata) {
+            return unary("ListFiles", () -> service.conversations().files(admit(metadata), in.getConversationId())
+                    .thenApply(files -> io.agentexec.gateway.grpc.v1.ConversationFiles.newBuilder()
+                            .setConversationId(in.getConversationId()).addAllPaths(files).build()));
+        }
+
+        @Override
+        public CompletionStage<FileContent> readFile(io.agentexec.gateway.grpc.v1.ConversationFileRequest in, Metadata metadata) {
+            return unary("ReadFile", () -> service.conversations().readFile(admit(metadata), in.getConversationId(),
+                    in.getPath(), settings.maxFileReadBytes()).thenApply(content -> FileContent.newBuilder()
+                    .setPath(in.getPath()).setContent(com.google.protobuf.ByteString.copyFrom(content)).build()));
+        }
+
+        @Override
+        public CompletionStage<Transcript> deleteConversation(ConversationRef in, Metadata metadata) {
+            return unary("DeleteConversation", () -> service.conversations().delete(admit(metadata), in.getConversationId())
+                    .thenApply(Protos::toProto));
+        }
+
         /** Every event from the first, live until the conversation ends; NOT_FOUND at once for an unknown id. */
         @Override
         public Source<io.agentexec.gateway.grpc.v1.ConversationEvent, NotUsed> streamEvents(ConversationRef in, Metadata metadata) {

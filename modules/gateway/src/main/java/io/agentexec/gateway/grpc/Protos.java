@@ -179,7 +179,8 @@ final class Protos {
     }
 
     static Transcript toProto(ConversationService.Transcript t) {
-        Transcript.Builder b = Transcript.newBuilder().setConversationId(t.conversationId()).setStatus(t.status());
+        Transcript.Builder b = Transcript.newBuilder().setConversationId(t.conversationId()).setStatus(t.status())
+                .setWorkspace(t.workspace().orElse(""));
         t.events().forEach(e -> b.addEvents(toProto(e)));
         return b.build();
     }

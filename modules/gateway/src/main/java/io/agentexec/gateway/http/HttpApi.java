@@ -98,6 +98,9 @@ public final class HttpApi {
                 new Route("GET", "/v1/sandboxes/{id}/files/{path}", true, Body.NONE, this::getFile),
                 new Route("POST", "/v1/conversations", true, Body.JSON, this::startConversation),
                 new Route("GET", "/v1/conversations/{id}", true, Body.NONE, this::getConversation),
+                new Route("DELETE", "/v1/conversations/{id}", true, Body.NONE, this::deleteConversation),
+                new Route("GET", "/v1/conversations/{id}/files", true, Body.NONE, this::conversationFiles),
+                new Route("GET", "/v1/conversations/{id}/files/{path}", true, Body.NONE, this::conversationFile),
                 new Route("POST", "/v1/conversations/{id}/input", true, Body.JSON, this::humanInput),
                 new Route("GET", "/v1/conversations/{id}/events", true, Body.NONE, this::conversationEvents),
                 new Route("GET", "/v1/languages", true, Body.NONE, this::languages),
@@ -455,6 +458,30 @@ public final class HttpApi {
     private CompletionStage<HttpResponse> getConversation(Call call) {
         return service.conversations().transcript(call.who(), call.params().get("id"))
                 .thenApply(t -> json(200, Json.transcript(t)));
+    }
+
+    /** Deletes an ended conversation's workspace (its files); the transcript stays. */
+    private CompletionStage<HttpResponse> deleteConversation(Call call) {
+        return service.conversations().delete(call.who(), call.params().get("id"))
+                .thenApply(t -> json(200, Json.transcript(t)));
+    }
+
+    /** The files the conversation's code wrote in its workspace. */
+    private CompletionStage<HttpResponse> conversationFiles(Call call) {
+        String id = call.params().get("id");
+        return service.conversations().files(call.who(), id).thenApply(files -> {
+            ObjectNode body = Json.MAPPER.createObjectNode();
+            body.put("id", id);
+            var list = body.putArray("files");
+            files.forEach(f -> list.addObject().put("path", f).put("url", "/v1/conversations/" + id + "/files/" + f));
+            return json(200, body);
+        });
+    }
+
+    private CompletionStage<HttpResponse> conversationFile(Call call) {
+        return service.conversations().readFile(call.who(), call.params().get("id"), call.params().get("path"),
+                        settings.maxFileReadBytes())
+                .thenApply(content -> HttpResponse.create().withStatus(200).withEntity(ContentTypes.APPLICATION_OCTET_STREAM, content));
     }
 
     private CompletionStage<HttpResponse> humanInput(Call call) {

@@ -192,6 +192,7 @@ public final class Json {
         ObjectNode node = MAPPER.createObjectNode();
         node.put("id", t.conversationId());
         node.put("status", t.status());
+        t.workspace().ifPresent(w -> node.put("workspace", w));
         var events = node.putArray("events");
         t.events().forEach(e -> events.add(conversationEvent(e)));
         return node;
