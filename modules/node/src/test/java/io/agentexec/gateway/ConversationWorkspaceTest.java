@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.agentexec.testkit.FakeModel;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -42,12 +43,12 @@ class ConversationWorkspaceTest {
             test -s chart.png && cat summary.txt
             ```""";
 
-    private ScriptedModel model;
+    private FakeModel model;
     private TestNode node;
 
     @BeforeAll
     void start() throws Exception {
-        model = new ScriptedModel(ANALYSIS, "The chart is in chart.png.\nTERMINATE", ANALYSIS, "Done.\nTERMINATE");
+        model = new FakeModel(ANALYSIS, "The chart is in chart.png.\nTERMINATE", ANALYSIS, "Done.\nTERMINATE");
         node = AssembledNodes.start("cluster", Map.of(
                 "agentexec.cluster.persistence.url", "jdbc:h2:mem:conversation-workspace;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false",
                 "pekko.remote.artery.canonical.port", 0,
