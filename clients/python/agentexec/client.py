@@ -28,11 +28,20 @@ class AgentexecClient:
     # -- executions
 
     def execute(self, language=None, code=None, blocks=None, stdin=None, files=None, limits=None,
-                sandbox_id=None, profile=None, image=None):
+                sandbox_id=None, profile=None, image=None, policy=None, retries=None, cache=None, tests=None,
+                executor=None):
         """Runs code and returns the result as a dict (verdict, exitCode, stdout, stderr, output, ...).
 
         ``blocks`` is a list of (language, code) pairs run in order (stopping at the first failure), instead of
         ``language`` and ``code``. ``files`` maps workspace paths to str or bytes.
+
+        The seed's executors (AG2 chapter 4): ``profile`` ("simple", "medium", "complex", "datascience", ...; a value
+        above the server's ceiling is held there and the result's ``notes`` say so), ``policy`` ("secure" or a list of
+        forbidden patterns: POLICY_VIOLATION naming the rule), ``retries`` (the most attempts of a failing run; the
+        result's ``attempts`` lists them), ``cache`` (True: an identical request answers from the tenant's cache,
+        ``cached`` True and "[CACHED RESULT]" before the output), ``tests`` (a list of (stdin, expected_stdout) pairs,
+        one run each, or of the seed's assertion strings; the result's ``tests`` reports PASS/FAIL per case) and
+        ``executor`` (the name the runs are counted under in :meth:`stats`).
         """
         body = {}
         if blocks is not None:
@@ -53,6 +62,16 @@ class AgentexecClient:
             body["profile"] = profile
         if image:
             body["image"] = image
+        if policy is not None:
+            body["policy"] = policy if isinstance(policy, str) else list(policy)
+        if retries is not None:
+            body["retries"] = retries
+        if cache is not None:
+            body["cache"] = bool(cache)
+        if tests is not None:
+            body["tests"] = [t if isinstance(t, str) else {"stdin": t[0], "expectedStdout": t[1]} for t in tests]
+        if executor is not None:
+            body["executor"] = executor
         path = "/v1/sandboxes/%s/executions" % urllib.parse.quote(sandbox_id, safe="") if sandbox_id else "/v1/executions"
         return self._json("POST", path, body)
 
@@ -94,6 +113,12 @@ class AgentexecClient:
 
     def languages(self):
         return self._json("GET", "/v1/languages")["languages"]
+
+    def stats(self, executor=None):
+        """The tenant's execution statistics (the seed's execution_stats): ``overall``, ``byExecutor``, ``byProfile``,
+        each with count, successRate, p50Ms, p95Ms, timeouts and the limits the runs had."""
+        query = "?executor=" + urllib.parse.quote(executor, safe="") if executor else ""
+        return self._json("GET", "/v1/stats" + query)
 
     # -- transport
 

@@ -33,10 +33,14 @@ class AgentexecCodeExecutor:
     ``timeout`` is AG2's per-block timeout in seconds; ``limits`` a dict of the gateway's limits
     (``{"memoryMb": 512, "outputBytes": 65536, ...}``). ``image`` is the sandbox image: the polyglot image by
     default (``None``: the server's image for ``sandbox_language``).
+
+    The seed's executors apply to every run: ``policy`` ("secure" or a list of forbidden patterns), ``retries`` (the
+    most attempts of a failing run), ``cache`` (answer identical code from the tenant's cache) and ``executor`` (the
+    name the runs are counted under in the server's statistics, ``client.stats()``).
     """
 
     def __init__(self, url, api_key=None, timeout=60, limits=None, image=DEFAULT_IMAGE, sandbox_language="python",
-                 profile=None):
+                 profile=None, policy=None, retries=None, cache=None, executor=None):
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError("timeout must be a positive number of seconds; got %r" % (timeout,))
         # a run answers once all its blocks ended; the server's heartbeats keep each read shorter than this
@@ -46,6 +50,9 @@ class AgentexecCodeExecutor:
         self.image = image
         self.sandbox_language = sandbox_language
         self.profile = profile
+        # the seed's executors, asked of every run (None: not asked)
+        self.executor_options = {k: v for k, v in (("policy", policy), ("retries", retries), ("cache", cache),
+                                                   ("executor", executor)) if v is not None}
         self._sandbox_id = None
         self._lost = None  # why the previous sandbox is gone, said in the next reply
         self._languages = None
@@ -170,14 +177,16 @@ class AgentexecCodeExecutor:
             notes.append(self._lost)
             self._lost = None
         try:
-            result = self.client.execute(blocks=blocks, sandbox_id=self._sandbox(), limits=self.limits)
+            result = self.client.execute(blocks=blocks, sandbox_id=self._sandbox(), limits=self.limits,
+                                         **self.executor_options)
         except AgentexecError as e:
             if e.status == 404:
                 # the sandbox expired or was removed before this ran: say so, and run in a fresh one
                 gone = self._sandbox_id
                 self._sandbox_id = None
                 notes.append(self._lost_words("sandbox %s no longer exists (expired idle or removed)" % gone))
-                result = self.client.execute(blocks=blocks, sandbox_id=self._sandbox(), limits=self.limits)
+                result = self.client.execute(blocks=blocks, sandbox_id=self._sandbox(), limits=self.limits,
+                                             **self.executor_options)
             elif e.status in (400, 413):
                 # something in the blocks themselves; the model can fix it, the chat goes on
                 return {"verdict": "POLICY_VIOLATION", "exitCode": 1, "output": "", "message": e.message,

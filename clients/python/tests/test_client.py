@@ -5,7 +5,7 @@ import unittest
 
 from agentexec import AgentexecClient, AgentexecError
 
-from .support import KEY, OTHER, URL, live
+from .support import KEY, OTHER, URL, eventually, live
 
 
 @live
@@ -52,3 +52,45 @@ class ClientTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@live
+class ExecutorOptionsTest(unittest.TestCase):
+    """The seed's executors as keyword arguments of execute(), and the tenant's statistics."""
+
+    def setUp(self):
+        self.client = AgentexecClient(URL, KEY)
+
+    def test_policy_retries_profile_cache_tests_and_stats(self):
+        import uuid
+        name = "py-" + uuid.uuid4().hex[:8]
+        refused = self.client.execute("python", "import socket", policy="secure", executor=name)
+        self.assertEqual("POLICY_VIOLATION", refused["verdict"])
+        self.assertEqual("Network access not allowed: socket", refused["message"])
+
+        retried = self.client.execute("bash", "exit 5", retries=2, executor=name)
+        self.assertEqual(2, len(retried["attempts"]))
+
+        profiled = self.client.execute("python", "print(1)", profile="complex")
+        self.assertEqual("complex", profiled["profile"])
+        self.assertTrue(any("held at the ceiling" in n for n in profiled["notes"]), profiled["notes"])
+
+        code = "import random\nprint(random.random(), %r)" % name
+        first = self.client.execute("python", code, cache=True)
+        again = self.client.execute("python", code, cache=True)
+        self.assertFalse(first["cached"])
+        self.assertTrue(again["cached"])
+        self.assertTrue(again["output"].startswith("[CACHED RESULT]\n"))
+
+        tested = self.client.execute("python", "print(int(input()) + 1)", tests=[("1", "2"), ("2", "4")],
+                                     executor=name)
+        self.assertEqual(["PASS", "FAIL"], [c["status"] for c in tested["tests"]["cases"]])
+
+        stats = eventually(lambda: (lambda s: s if s["overall"]["count"] >= 4 else None)(self.client.stats(name)), 30)
+        self.assertIsNotNone(stats, "the refusal, the retried run and two test cases are counted")
+        self.assertIn(name, stats["byExecutor"])
+
+        with self.assertRaises(AgentexecError) as bad:
+            self.client.execute("python", "1", retries=0)
+        self.assertEqual(400, bad.exception.status)
+        self.assertIn("retries", bad.exception.message)

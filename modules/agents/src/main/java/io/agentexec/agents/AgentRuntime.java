@@ -5,7 +5,10 @@ import io.agentexec.agents.entity.AgentEntity;
 import io.agentexec.agents.entity.ConversationDependencies;
 import io.agentexec.agents.entity.ConversationEntity;
 import io.agentexec.agents.entity.ExecutionPipeline;
-import io.agentexec.agents.entity.ExecutionStatistics;
+import io.agentexec.cluster.executors.SeedExecutors;
+import io.agentexec.cluster.executors.StatsReport;
+import io.agentexec.cluster.executors.TestSuite;
+import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.agents.execution.ExecutionPlanner;
 import io.agentexec.agents.execution.WorkspaceExecutions;
 import io.agentexec.agents.llm.LlmClients;
@@ -81,10 +84,11 @@ public final class AgentRuntime implements AutoCloseable {
     private final ExecutionPipeline pipeline;
     private final ExecutorService llmThreads;
     private final Optional<LlmConfig> defaultLlm;
+    private final SeedExecutors executors;
 
     private AgentRuntime(AgentexecCluster cluster, boolean ownsCluster, AgentsSettings settings,
                          WorkspaceExecutions executions, Optional<ExecutionPort> ownPort, ExecutionPlanner planner,
-                         ExecutorService llmThreads, Optional<LlmConfig> defaultLlm) {
+                         ExecutorService llmThreads, Optional<LlmConfig> defaultLlm, SeedExecutors executors) {
         this.cluster = cluster;
         this.ownsCluster = ownsCluster;
         this.system = cluster.system();
@@ -95,7 +99,8 @@ public final class AgentRuntime implements AutoCloseable {
         this.planner = planner;
         this.llmThreads = llmThreads;
         this.defaultLlm = defaultLlm;
-        this.pipeline = new ExecutionPipeline(planner, executions, sharding, settings.askTimeout());
+        this.executors = executors;
+        this.pipeline = new ExecutionPipeline(planner, executions, executors);
     }
 
     /**
@@ -106,7 +111,7 @@ public final class AgentRuntime implements AutoCloseable {
     public static AgentRuntime start(Config root) {
         AgentexecCluster cluster = AgentexecCluster.start(root);
         try {
-            return attach(cluster, root, true, Optional.empty(), nodeCallers(cluster));
+            return attach(cluster, root, true, Optional.empty(), nodeCallers(cluster), SeedExecutors.cluster(cluster, root));
         } catch (RuntimeException e) {
             cluster.close();
             throw e;
@@ -118,7 +123,7 @@ public final class AgentRuntime implements AutoCloseable {
      * cluster's execution port, as the node itself (no tenants). Closing the runtime leaves the node running.
      */
     public static AgentRuntime attach(AgentexecCluster cluster, Config root) {
-        return attach(cluster, root, false, Optional.empty(), nodeCallers(cluster));
+        return attach(cluster, root, false, Optional.empty(), nodeCallers(cluster), SeedExecutors.cluster(cluster, root));
     }
 
     /**
@@ -126,7 +131,16 @@ public final class AgentRuntime implements AutoCloseable {
      * tenant: a chat whose id is {@code TENANT.ID} is that tenant's ({@code callers} says what it may do).
      */
     public static AgentRuntime attach(AgentexecCluster cluster, Config root, ExecutionPort port, Callers callers) {
-        return attach(cluster, root, false, Optional.of(port), callers);
+        return attach(cluster, root, port, callers, SeedExecutors.cluster(cluster, root));
+    }
+
+    /**
+     * As {@link #attach(AgentexecCluster, Config, ExecutionPort, Callers)}, with the node's one set of seed executors
+     * (shared with the gateway: one cache, one set of statistics and their listeners).
+     */
+    public static AgentRuntime attach(AgentexecCluster cluster, Config root, ExecutionPort port, Callers callers,
+                                      SeedExecutors executors) {
+        return attach(cluster, root, false, Optional.of(port), callers, executors);
     }
 
     /** Chats without tenants: every run is the node's own, under the node's policy. */
@@ -136,7 +150,7 @@ public final class AgentRuntime implements AutoCloseable {
     }
 
     private static AgentRuntime attach(AgentexecCluster cluster, Config root, boolean ownsCluster,
-                                       Optional<ExecutionPort> given, Callers callers) {
+                                       Optional<ExecutionPort> given, Callers callers, SeedExecutors executors) {
         AgentsSettings settings = AgentsSettings.fromConfig(root);
         EngineSettings engine = EngineSettings.fromConfig(root);
         // the operator's explicit unsafe-local setting sends every agent's code to the host, unsandboxed (development
@@ -159,7 +173,7 @@ public final class AgentRuntime implements AutoCloseable {
         });
         ExecutionPlanner planner = ExecutionPlanner.fromConfig(root);
         AgentRuntime runtime = new AgentRuntime(cluster, ownsCluster, settings, executions, own, planner, llmThreads,
-                LlmConfig.fromConfig(root));
+                LlmConfig.fromConfig(root), executors);
         runtime.initSharding();
         runtime.resumeOpenConversations();
         return runtime;
@@ -167,7 +181,7 @@ public final class AgentRuntime implements AutoCloseable {
 
     private void initSharding() {
         ConversationDependencies deps = new ConversationDependencies(new LlmClients(settings.llmRetry()), pipeline,
-                llmThreads, settings.minBackoff(), settings.maxBackoff());
+                llmThreads, settings.minBackoff(), settings.maxBackoff(), settings.workspaceRetention());
         // on the nodes that host the cluster's own entities: worker-only nodes keep only proxies
         String role = NodeRole.GATEWAY.roleName();
         sharding.init(Entity.of(AgentEntity.TYPE_KEY, ctx -> AgentEntity.create(ctx.getEntityId(), settings.agentLimits()))
@@ -209,9 +223,14 @@ public final class AgentRuntime implements AutoCloseable {
         return system;
     }
 
-    /** Whether a resource profile of that name is configured. */
-    java.util.function.Predicate<String> profileExists() {
-        return planner.profiles()::has;
+    /** How chats' code is run (their workspaces' files, their deletion). */
+    ExecutionPipeline pipeline() {
+        return pipeline;
+    }
+
+    /** The seed's executors this runtime's agents run their code through (profiles, policies, cache, statistics). */
+    public SeedExecutors seedExecutors() {
+        return executors;
     }
 
     /** The cluster node this runtime is attached to. */
@@ -252,7 +271,7 @@ public final class AgentRuntime implements AutoCloseable {
     }
 
     public UserProxyAgent userProxyAgent(String name, UnaryOperator<UserProxyAgent.Options> options) {
-        AgentDefinition definition = UserProxyAgent.define(name, options, settings, planner.profiles()::has);
+        AgentDefinition definition = UserProxyAgent.define(name, options, settings, executors);
         define(definition);
         return new UserProxyAgent(definition, this);
     }
@@ -261,8 +280,13 @@ public final class AgentRuntime implements AutoCloseable {
         await(agent(definition.name()).<Done>askWithStatus(r -> new AgentEntity.Define(definition, r), settings.askTimeout()));
     }
 
-    public ExecutionStatistics executionStatistics(String agentName) {
-        return await(agent(agentName).ask(AgentEntity.GetStatistics::new, settings.askTimeout()));
+    /** The statistics of agent {@code agentName}'s runs made through this runtime's direct calls and in-process chats. */
+    public StatsReport executionStatistics(String agentName) {
+        return await(executors.stats(nodeCaller(), Optional.of(agentName)));
+    }
+
+    private io.agentexec.cluster.port.Caller nodeCaller() {
+        return executions.callerFor("direct").orElseThrow();
     }
 
     public List<AgentEntity.RetryAttempt> retryHistory(String agentName) {
@@ -277,9 +301,27 @@ public final class AgentRuntime implements AutoCloseable {
         if (agent.definition().codeExecution().isEmpty()) {
             throw new AgentConfigException(agent.name() + " has code_execution_config=False and cannot run code");
         }
-        planner.profiles().get(profile);
+        if (!planner.profiles().has(profile)) {
+            throw new AgentConfigException("resource_profile: unknown profile '" + profile + "'; known: "
+                    + String.join(", ", planner.profiles().names()));
+        }
         return await(pipeline.run(agent.definition(), "direct", "direct#" + UUID.randomUUID(),
-                List.of(new CodeBlock(language, code)), profile));
+                List.of(new CodeBlock(language, code)), profile, ExecutionPipeline.JAVA, Optional.empty()));
+    }
+
+    TestRun runTests(UserProxyAgent agent, String language, String code, TestSuite tests) {
+        if (agent.definition().codeExecution().isEmpty()) {
+            throw new AgentConfigException(agent.name() + " has code_execution_config=False and cannot run code");
+        }
+        ExecutionPipeline.Outcome outcome;
+        try {
+            outcome = await(pipeline.run(agent.definition(), "direct", "direct#" + UUID.randomUUID(),
+                    List.of(new CodeBlock(language, code)), agent.definition().executorOptions().resourceProfile(),
+                    ExecutionPipeline.JAVA, Optional.of(tests)));
+        } catch (InvalidRequestException e) {
+            throw new AgentConfigException(e.getMessage());
+        }
+        return new TestRun(outcome.tests().orElseThrow(), outcome);
     }
 
     // ---- chats ----

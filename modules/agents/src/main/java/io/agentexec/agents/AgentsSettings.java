@@ -10,7 +10,8 @@ public record AgentsSettings(RetryPolicy llmRetry, int llmThreads, int maxConsec
                              Duration humanInputTimeout, String resourceProfile, int maxRetries,
                              String assistantSystemMessage, boolean unsafeLocal, int executionThreads,
                              int rememberedResults, AgentEntity.Limits agentLimits, Duration minBackoff,
-                             Duration maxBackoff, Duration askTimeout, Duration pollInterval) {
+                             Duration maxBackoff, Duration askTimeout, Duration pollInterval,
+                             Duration workspaceRetention) {
 
     public static AgentsSettings fromConfig(Config root) {
         Config c = root.getConfig("agentexec.agents");
@@ -29,10 +30,10 @@ public record AgentsSettings(RetryPolicy llmRetry, int llmThreads, int maxConsec
                 c.getBoolean("execution.unsafe-local"),
                 c.getInt("execution.threads"),
                 c.getInt("execution.remembered-results"),
-                new AgentEntity.Limits(a.getInt("cache-entries"), a.getInt("statistics-samples"),
-                        a.getInt("retry-history"), min, max),
+                new AgentEntity.Limits(a.getInt("retry-history"), min, max),
                 min, max,
                 c.getDuration("ask-timeout"),
-                c.getDuration("poll-interval"));
+                c.getDuration("poll-interval"),
+                c.getDuration("workspace-retention"));
     }
 }

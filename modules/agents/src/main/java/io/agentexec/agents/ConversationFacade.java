@@ -107,7 +107,7 @@ public final class ConversationFacade {
             if (firstMessage.isBlank()) {
                 throw new AgentConfigException("the first message must not be blank");
             }
-            parsed = ConversationSpec.fromJson(spec, models, runtime.settings(), runtime.profileExists());
+            parsed = ConversationSpec.fromJson(spec, models, runtime.settings(), runtime.seedExecutors());
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -134,6 +134,58 @@ public final class ConversationFacade {
     /** Every event so far and the status; empty when there is no such chat. */
     public CompletionStage<Optional<View>> transcript(String conversationId) {
         return view(conversationId);
+    }
+
+    /**
+     * The files the chat's code wrote in its workspace, in the order first written (each execution's filesWritten);
+     * empty when there is no such chat.
+     */
+    public CompletionStage<Optional<List<String>>> files(String conversationId) {
+        return entityTranscript(conversationId).thenApply(t -> t.map(transcript -> {
+            java.util.LinkedHashSet<String> paths = new java.util.LinkedHashSet<>();
+            transcript.executions().forEach(e -> paths.addAll(e.filesWritten()));
+            return List.copyOf(paths);
+        }));
+    }
+
+    /**
+     * A file of the chat's workspace (kept after the chat ends for agentexec.agents.workspace-retention, or until
+     * deleted), at most {@code maxBytes}; empty when there is no such chat or file.
+     */
+    public CompletionStage<Optional<byte[]>> readFile(String conversationId, String path, long maxBytes) {
+        return workspaces(conversationId).thenCompose(w -> w.exists()
+                ? runtime.pipeline().readFile(w.keys(), path, maxBytes)
+                : CompletableFuture.completedFuture(Optional.<byte[]>empty()));
+    }
+
+    /**
+     * Deletes an ended chat's workspace now (its sandboxes and files; the transcript stays readable). Empty when
+     * there is no such chat; fails with {@link IllegalStateException} while it still runs.
+     */
+    public CompletionStage<Optional<View>> delete(String conversationId) {
+        return workspaces(conversationId).thenCompose(w -> {
+            if (!w.exists()) {
+                return CompletableFuture.completedFuture(Optional.<View>empty());
+            }
+            if (!w.over()) {
+                return CompletableFuture.failedFuture(new IllegalStateException("conversation " + conversationId
+                        + " is still running: its workspace is deleted once it has ended"));
+            }
+            runtime.pipeline().releaseWorkspaces(w.keys());
+            return view(conversationId);
+        });
+    }
+
+    /** How long an ended chat's workspace is kept (agentexec.agents.workspace-retention). */
+    public java.time.Duration workspaceRetention() {
+        return runtime.settings().workspaceRetention();
+    }
+
+    private CompletionStage<ConversationEntity.Workspaces> workspaces(String conversationId) {
+        if (!ID.matcher(conversationId).matches()) {
+            return CompletableFuture.completedFuture(new ConversationEntity.Workspaces(false, false, List.of()));
+        }
+        return chat(conversationId).ask(ConversationEntity.GetWorkspaces::new, runtime.settings().askTimeout());
     }
 
     /** The entity's own transcript (messages, executions, tokens), for clients in this JVM. */

@@ -10,7 +10,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.Set;
-import java.util.function.Predicate;
+import io.agentexec.cluster.executors.SeedExecutors;
 
 /**
  * A two-agent chat as a client sends it over the network (the gateway's {@code POST /v1/conversations}):
@@ -21,6 +21,9 @@ import java.util.function.Predicate;
  *                 "code_execution_config": {"work_dir": "python_workspace", "use_docker": true}},
  *  "max_turns": 6}
  * </pre>
+ * The user proxy takes the seed's executors as every request does: {@code policy} (a preset such as {@code "secure"},
+ * or a list of patterns), {@code retries} (attempts of a failing execution), {@code profile} (or the older
+ * {@code resource_profile}) and {@code cache} (true: the tenant's result cache).
  * A remote client never names an endpoint, an API-key variable or a file: {@code llm_config.model} is a
  * name from the operator's {@link ModelCatalog}, so a tenant cannot send this node's keys to a URL of its
  * choosing nor read its files through a replay script. Every error names its key; unknown keys are errors.
@@ -35,7 +38,7 @@ public record ConversationSpec(AgentDefinition initiator, AgentDefinition recipi
             "max_consecutive_auto_reply", "is_termination_msg");
     private static final Set<String> USER_PROXY = Set.of("name", "human_input_mode", "code_execution_config",
             "max_consecutive_auto_reply", "is_termination_msg", "human_input_timeout", "default_auto_reply",
-            "forbidden_patterns", "resource_profile", "system_message");
+            "forbidden_patterns", "resource_profile", "system_message", "policy", "retries", "profile", "cache");
     private static final Set<String> LLM = Set.of("model", "temperature");
 
     public ConversationSpec {
@@ -46,7 +49,7 @@ public record ConversationSpec(AgentDefinition initiator, AgentDefinition recipi
 
     /** Reads the document; fails with {@link AgentConfigException} naming the key at fault. */
     public static ConversationSpec fromJson(JsonNode doc, ModelCatalog models, AgentsSettings settings,
-                                            Predicate<String> profileExists) {
+                                            SeedExecutors executors) {
         object(doc, "config");
         keys(doc, TOP, "config");
         JsonNode a = doc.get("assistant");
@@ -125,25 +128,51 @@ public record ConversationSpec(AgentDefinition initiator, AgentDefinition recipi
             if (u.has("system_message")) {
                 o.systemMessage(text(u, "system_message", "user_proxy"));
             }
+            List<String> patterns = new ArrayList<>();
             if (u.has("forbidden_patterns")) {
-                JsonNode p = u.get("forbidden_patterns");
-                if (!p.isArray()) {
-                    throw new AgentConfigException("user_proxy.forbidden_patterns must be a list of strings");
-                }
-                List<String> patterns = new ArrayList<>();
-                p.forEach(e -> {
-                    if (!e.isTextual()) {
-                        throw new AgentConfigException("user_proxy.forbidden_patterns must be a list of strings");
+                patterns.addAll(strings(u.get("forbidden_patterns"), "user_proxy.forbidden_patterns"));
+            }
+            if (u.has("policy")) {
+                JsonNode p = u.get("policy");
+                if (p.isTextual()) {
+                    if (!executors.settings().policies().containsKey(p.asText())) {
+                        throw new AgentConfigException("user_proxy.policy: unknown policy '" + p.asText() + "'; known: "
+                                + String.join(", ", executors.settings().policies().keySet()) + " (or a list of patterns)");
                     }
-                    patterns.add(e.asText());
-                });
+                    o.policy(p.asText());
+                } else {
+                    patterns.addAll(strings(p, "user_proxy.policy"));
+                }
+            }
+            if (!patterns.isEmpty()) {
                 o.forbiddenPatterns(patterns);
+            }
+            if (u.has("resource_profile") && u.has("profile")) {
+                throw new AgentConfigException("user_proxy: give profile or resource_profile, not both");
             }
             if (u.has("resource_profile")) {
                 o.resourceProfile(text(u, "resource_profile", "user_proxy"));
             }
+            if (u.has("profile")) {
+                o.resourceProfile(text(u, "profile", "user_proxy"));
+            }
+            if (u.has("retries")) {
+                int n = integer(u, "retries", "user_proxy");
+                if (n < 1 || n > executors.settings().maxRetries()) {
+                    throw new AgentConfigException("user_proxy.retries must be 1 to " + executors.settings().maxRetries()
+                            + " (attempts of a failing execution), got " + n);
+                }
+                o.retries(n);
+            }
+            if (u.has("cache")) {
+                JsonNode c = u.get("cache");
+                if (!c.isBoolean()) {
+                    throw new AgentConfigException("user_proxy.cache must be true or false");
+                }
+                o.cacheResults(c.asBoolean());
+            }
             return o;
-        }, settings, profileExists);
+        }, settings, executors);
 
         OptionalInt maxTurns = OptionalInt.empty();
         if (doc.has("max_turns")) {
@@ -157,6 +186,21 @@ public record ConversationSpec(AgentDefinition initiator, AgentDefinition recipi
             throw new AgentConfigException("assistant.name and user_proxy.name must differ (both '" + proxy.name() + "')");
         }
         return new ConversationSpec(proxy, assistant, maxTurns);
+    }
+
+    /** A list of non-empty strings (patterns), naming the key at fault. */
+    private static List<String> strings(JsonNode node, String where) {
+        if (!node.isArray()) {
+            throw new AgentConfigException(where + " must be a list of strings");
+        }
+        List<String> out = new ArrayList<>();
+        node.forEach(e -> {
+            if (!e.isTextual() || e.asText().isEmpty()) {
+                throw new AgentConfigException(where + " must be a list of non-empty strings");
+            }
+            out.add(e.asText());
+        });
+        return out;
     }
 
     private static void object(JsonNode node, String where) {

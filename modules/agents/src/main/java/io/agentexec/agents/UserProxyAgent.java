@@ -2,7 +2,10 @@ package io.agentexec.agents;
 
 import io.agentexec.agents.entity.AgentEntity;
 import io.agentexec.agents.entity.ExecutionPipeline;
-import io.agentexec.agents.entity.ExecutionStatistics;
+import io.agentexec.cluster.executors.SeedExecutors;
+import io.agentexec.cluster.executors.StatsReport;
+import io.agentexec.cluster.executors.TestSuite;
+import io.agentexec.sandbox.model.InvalidRequestException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -13,8 +16,9 @@ import java.util.function.UnaryOperator;
 /**
  * AG2's UserProxyAgent: stands in for the human, runs the code it is sent in its sandbox and
  * answers with the result. The seed's UserProxyAgent subclasses are methods and options here:
- * {@link #executeCode} (with forbidden patterns, cache, resource profile), {@link #runTests}
- * (TestingExecutor), {@link #executeCodeWithRetry} (RobustCodeExecutor), {@link #executionStatistics}.
+ * {@link #executeCode} (with the code policy, cache, resource profile, retries), {@link #runTests}
+ * (TestingExecutor), {@link #executeCodeWithRetry} (RobustCodeExecutor), {@link #executionStatistics}: each defined
+ * once in {@link io.agentexec.cluster.executors}, as the gateway's requests use them.
  * Made by {@link AgentRuntime#userProxyAgent}.
  */
 public final class UserProxyAgent implements Agent {
@@ -47,8 +51,25 @@ public final class UserProxyAgent implements Agent {
     }
 
     /** The seed's TestingExecutor.run_tests: each test case appends a boolean to {@code test_results}. */
-    public TestReport runTests(String code, List<String> testCases) {
-        return TestReport.run(this, code, testCases);
+    public TestRun runTests(String code, List<String> testCases) {
+        return runtime.runTests(this, "python", code, assertions(testCases));
+    }
+
+    /** Judge0's style: the code run once per case with the case's stdin, its stdout compared with the expected one. */
+    public TestRun runTestCases(String language, String code, List<TestSuite.IoCase> cases) {
+        try {
+            return runtime.runTests(this, language, code, new TestSuite.IoCases(cases));
+        } catch (InvalidRequestException e) {
+            throw new AgentConfigException("test_cases: " + e.getMessage());
+        }
+    }
+
+    private static TestSuite assertions(List<String> testCases) {
+        try {
+            return new TestSuite.Assertions(testCases);
+        } catch (InvalidRequestException e) {
+            throw new AgentConfigException("test_cases must not be empty or blank (" + e.getMessage() + ")");
+        }
     }
 
     /** The seed's RobustCodeExecutor.execute_code_with_retry. */
@@ -56,8 +77,8 @@ public final class UserProxyAgent implements Agent {
         return RetryOutcome.run(this, code, assistant);
     }
 
-    /** The seed's execution_stats, kept by this agent's entity. */
-    public ExecutionStatistics executionStatistics() {
+    /** The seed's execution_stats of this agent (its tenant's statistics, this agent's runs), by profile. */
+    public StatsReport executionStatistics() {
         return runtime.executionStatistics(name());
     }
 
@@ -80,6 +101,8 @@ public final class UserProxyAgent implements Agent {
         private Optional<String> resourceProfile = Optional.empty();
         private boolean cacheResults;
         private Optional<Integer> maxRetries = Optional.empty();
+        private Optional<String> policy = Optional.empty();
+        private Optional<Integer> retries = Optional.empty();
 
         public Options humanInputMode(HumanInputMode value) {
             humanInputMode = Objects.requireNonNull(value, "human_input_mode");
@@ -155,22 +178,40 @@ public final class UserProxyAgent implements Agent {
             return this;
         }
 
-        /** RobustCodeExecutor's max_retries. */
+        /** RobustCodeExecutor's max_retries (chats of executeCodeWithRetry). */
         public Options maxRetries(int value) {
             maxRetries = Optional.of(value);
+            return this;
+        }
+
+        /** SecureCodeExecutor by name: a preset of agentexec.executors.policies ("secure": the seed's lists and words). */
+        public Options policy(String value) {
+            policy = Optional.of(value);
+            return this;
+        }
+
+        /** The most attempts of each failing execution (every attempt kept in the execution's record). */
+        public Options retries(int value) {
+            retries = Optional.of(value);
             return this;
         }
     }
 
     static AgentDefinition define(String name, UnaryOperator<Options> options, AgentsSettings settings,
-                                  java.util.function.Predicate<String> profileExists) {
+                                  SeedExecutors executors) {
         Options o = options.apply(new Options());
         String profile = o.resourceProfile.orElse(settings.resourceProfile());
-        if (!profileExists.test(profile)) {
-            throw new AgentConfigException("resource_profile: unknown profile '" + profile + "'");
+        if (!executors.profiles().has(profile)) {
+            throw new AgentConfigException("resource_profile: unknown profile '" + profile + "'; known: "
+                    + String.join(", ", executors.profiles().names()));
         }
         ExecutorOptions executor = new ExecutorOptions(o.forbiddenPatterns.orElse(List.of()), profile, o.cacheResults,
-                o.maxRetries.orElse(settings.maxRetries()));
+                o.maxRetries.orElse(settings.maxRetries()), o.policy, o.retries);
+        try {
+            executors.settings().check(executor.shared(name, executors));
+        } catch (InvalidRequestException e) {
+            throw new AgentConfigException(e.getMessage());
+        }
         return new AgentDefinition(AgentDefinition.Kind.USER_PROXY, name, o.systemMessage, o.llmConfig,
                 o.humanInputMode, o.codeExecution, o.maxConsecutiveAutoReply.orElse(settings.maxConsecutiveAutoReply()),
                 o.terminationCheck, executor, o.humanInputTimeout.orElse(settings.humanInputTimeout()),

@@ -6,7 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.agentexec.agents.entity.ConversationEntity;
 import io.agentexec.agents.entity.ExecutionPipeline;
-import io.agentexec.agents.entity.ExecutionStatistics;
+import io.agentexec.cluster.executors.StatsReport;
+import io.agentexec.cluster.executors.TestReport;
 import io.agentexec.sandbox.model.Verdict;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -208,7 +209,7 @@ class AgentBehaviourTest {
         assertEquals("[CACHED RESULT]\nexitcode: 0 (execution succeeded)\nCode output: 45\n", second.content());
         assertTrue(second.record().cached());
         assertEquals("exitcode: 0 (execution succeeded)\nCode output: 55\n", other.content());
-        ExecutionStatistics stats = cachingExecutor.executionStatistics();
+        StatsReport stats = cachingExecutor.executionStatistics();
         assertEquals(3, stats.overall().count());
         assertEquals(1, stats.overall().cached());
     }
@@ -239,9 +240,9 @@ class AgentBehaviourTest {
                 "test_results.append(fibonacci(1) == 1)",
                 "test_results.append(fibonacci(5) == 5)",
                 "test_results.append(fibonacci(10) == 55)",
-                "test_results.append(fibonacci(10) == 56)"));
+                "test_results.append(fibonacci(10) == 56)")).report();
         assertEquals(List.of(TestReport.Status.PASS, TestReport.Status.PASS, TestReport.Status.PASS,
-                TestReport.Status.PASS, TestReport.Status.FAIL), report.tests().stream().map(TestReport.TestOutcome::status).toList());
+                TestReport.Status.PASS, TestReport.Status.FAIL), report.cases().stream().map(TestReport.CaseResult::status).toList());
         assertThrows(AgentConfigException.class, () -> testExecutor.runTests(fibonacci, List.of()));
     }
 
@@ -250,12 +251,12 @@ class AgentBehaviourTest {
         UserProxyAgent optimized = proxy("optimized_executor", o -> o.resourceProfile("simple"));
         optimized.executeCode("python", "print('a')");
         optimized.executeCode("python", "raise SystemExit(3)", "complex");
-        ExecutionStatistics stats = optimized.executionStatistics();
+        StatsReport stats = optimized.executionStatistics();
         assertEquals(2, stats.overall().count());
         assertEquals(0.5, stats.overall().successRate());
         assertEquals(1, stats.byProfile().get("simple").successes());
         assertEquals(0, stats.byProfile().get("complex").successes());
-        assertTrue(stats.byProfile().get("simple").p95Millis() >= stats.byProfile().get("simple").p50Millis());
+        assertTrue(stats.byProfile().get("simple").p95Ms() >= stats.byProfile().get("simple").p50Ms());
         AgentConfigException e = assertThrows(AgentConfigException.class,
                 () -> proxy("bad_profile", o -> o.resourceProfile("huge")));
         assertTrue(e.getMessage().contains("resource_profile"));

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.agentexec.agents.entity.AgentEntity;
-import io.agentexec.agents.entity.ExecutionStatistics;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -56,12 +55,12 @@ class AgentTenancyTest {
         throw new AssertionError("chat " + id + " did not end");
     }
 
+    /** The agent's runs in its tenant's statistics (the shared executors keep them per tenant, by agent). */
     private long executions(Optional<String> tenant, String agent) throws Exception {
-        ExecutionStatistics stats = ClusterSharding.get(runtime.system())
-                .entityRefFor(AgentEntity.TYPE_KEY, AgentEntity.entityId(tenant, agent))
-                .<ExecutionStatistics>ask(AgentEntity.GetStatistics::new, Duration.ofSeconds(30))
-                .toCompletableFuture().get(30, TimeUnit.SECONDS);
-        return stats.overall().count();
+        io.agentexec.cluster.port.Caller caller = new io.agentexec.cluster.port.Caller(tenant,
+                runtime.cluster().policy().policy(), 0);
+        return runtime.seedExecutors().stats(caller, Optional.of(agent)).toCompletableFuture().get(30, TimeUnit.SECONDS)
+                .overall().count();
     }
 
     @Test

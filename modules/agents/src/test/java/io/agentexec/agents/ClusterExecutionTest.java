@@ -41,7 +41,9 @@ class ClusterExecutionTest {
 
     @BeforeAll
     void start() {
-        runtime = AgentRuntime.start(TestRuntimes.h2());
+        // an ended chat's workspace is kept this long for its files, then closed
+        runtime = AgentRuntime.start(com.typesafe.config.ConfigFactory.parseString(
+                "agentexec.agents.workspace-retention = 5s").withFallback(TestRuntimes.h2()));
     }
 
     @AfterAll
@@ -75,7 +77,9 @@ class ClusterExecutionTest {
             assertEquals(ConversationStatus.TERMINATED, result.status());
             assertEquals("exitcode: 0 (execution succeeded)\nCode output: kept\n", result.chatHistory().get(4).content());
             String sandbox = WorkspaceExecutions.sandboxId(id + "/cluster_executor/ws", "image");
-            // the chat is over: its workspace's sandbox is closed (released), after its two runs
+            // the chat is over: its workspace is kept for its files (agentexec.agents.workspace-retention)...
+            assertEquals(SandboxView.Status.ACTIVE, runtime.cluster().sandbox(sandbox).toCompletableFuture().get().status());
+            // ...then its sandbox is closed (released), after its two runs
             SandboxView view = awaitStatus(sandbox, SandboxView.Status.CLOSED);
             assertEquals(2, view.executions());
         }

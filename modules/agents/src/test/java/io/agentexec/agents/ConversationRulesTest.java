@@ -94,9 +94,11 @@ class ConversationRulesTest {
 
     @Test
     void testReportParsesPassAndFailAndCountsMissingLinesAsFail() {
-        List<TestReport.TestOutcome> outcomes = TestReport.parse("Test 1: PASS\nTest 2: FAIL\n", List.of("a", "b", "c"));
-        assertEquals(TestReport.Status.PASS, outcomes.get(0).status());
-        assertEquals(TestReport.Status.FAIL, outcomes.get(1).status());
-        assertEquals(TestReport.Status.FAIL, outcomes.get(2).status());
+        // the seed's harness is the shared one (io.agentexec.cluster.executors), as the gateway's requests use it
+        List<io.agentexec.cluster.executors.TestReport.Status> outcomes =
+                io.agentexec.cluster.executors.TestReport.parseAssertions("Test 1: PASS\nTest 2: FAIL\n", 3);
+        assertEquals(List.of(io.agentexec.cluster.executors.TestReport.Status.PASS,
+                io.agentexec.cluster.executors.TestReport.Status.FAIL,
+                io.agentexec.cluster.executors.TestReport.Status.FAIL), outcomes);
     }
 }

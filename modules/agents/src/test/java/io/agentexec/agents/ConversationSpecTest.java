@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.ConfigFactory;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -18,7 +19,8 @@ class ConversationSpecTest {
             LlmConfig.replay(ModelCatalog.bundledMedianReplay().toString())));
 
     private ConversationSpec parse(String json) throws Exception {
-        return ConversationSpec.fromJson(JSON.readTree(json), models, settings, p -> p.equals("medium"));
+        return ConversationSpec.fromJson(JSON.readTree(json), models, settings,
+                io.agentexec.cluster.executors.SeedExecutors.local(ConfigFactory.load()));
     }
 
     private static final String GOOD = """
@@ -39,6 +41,28 @@ class ConversationSpecTest {
         assertEquals(3, spec.maxTurns().getAsInt());
         assertTrue(parse(GOOD.replace("{\"work_dir\": \"w\", \"use_docker\": false, \"timeout\": 9}", "false"))
                 .initiator().codeExecution().isEmpty());
+    }
+
+    @Test
+    void theUserProxyTakesTheSeedsExecutors() throws Exception {
+        ConversationSpec spec = parse(GOOD.replace("\"human_input_timeout\": 5,",
+                "\"human_input_timeout\": 5, \"policy\": \"secure\", \"retries\": 3, \"profile\": \"simple\", \"cache\": true,"));
+        ExecutorOptions o = spec.initiator().executorOptions();
+        assertEquals(java.util.Optional.of("secure"), o.policy());
+        assertEquals(java.util.Optional.of(3), o.retries());
+        assertEquals("simple", o.resourceProfile());
+        assertTrue(o.cacheResults());
+        ConversationSpec patterns = parse(GOOD.replace("\"human_input_timeout\": 5,",
+                "\"human_input_timeout\": 5, \"policy\": [\"rm -rf\"],"));
+        assertEquals(List.of("rm -rf"), patterns.initiator().executorOptions().forbiddenPatterns());
+        for (String[] bad : new String[][] {{"\"policy\": \"paranoid\",", "user_proxy.policy: unknown policy 'paranoid'"},
+                {"\"retries\": 0,", "user_proxy.retries"}, {"\"retries\": 99,", "user_proxy.retries"},
+                {"\"cache\": \"yes\",", "user_proxy.cache"}, {"\"profile\": \"gpu\",", "gpu"},
+                {"\"profile\": \"simple\", \"resource_profile\": \"medium\",", "not both"}}) {
+            AgentConfigException e = assertThrows(AgentConfigException.class,
+                    () -> parse(GOOD.replace("\"human_input_timeout\": 5,", "\"human_input_timeout\": 5, " + bad[0])));
+            assertTrue(e.getMessage().contains(bad[1]), bad[1] + " not in: " + e.getMessage());
+        }
     }
 
     @Test

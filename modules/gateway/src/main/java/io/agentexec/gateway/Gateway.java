@@ -1,6 +1,7 @@
 package io.agentexec.gateway;
 
 import com.typesafe.config.Config;
+import io.agentexec.cluster.executors.SeedExecutors;
 import io.agentexec.cluster.port.ExecutionPort;
 import io.agentexec.gateway.executions.ExecutionRegistry;
 import io.agentexec.gateway.grpc.GrpcApi;
@@ -70,10 +71,13 @@ public final class Gateway implements AutoCloseable {
      * @param tenants       who may call, at what rate, under which policy
      * @param gatewayNodes  how many gateway nodes share each tenant's rate now (1 on a single node)
      * @param conversations the AG2 conversations (the agents' adapter, or {@link io.agentexec.gateway.spi.NoConversations})
+     * @param executors     the seed's executors (profiles, policies, the tenant's cache and statistics), the node's one
+     *                      set, shared with the agents
      */
     public record Services(ActorSystem<?> system, ExecutionPort port, TenantGuard tenants, IntSupplier gatewayNodes,
-                           ConversationService conversations) {
+                           ConversationService conversations, SeedExecutors executors) {
         public Services {
+            Objects.requireNonNull(executors, "executors");
             Objects.requireNonNull(system, "system");
             Objects.requireNonNull(port, "port");
             Objects.requireNonNull(tenants, "tenants");
@@ -125,12 +129,16 @@ public final class Gateway implements AutoCloseable {
         TenantGuard guard = services.tenants();
         IntSupplier gatewayNodes = services.gatewayNodes();
         Metrics metrics = new Metrics(io.agentexec.cluster.ClusterSettings.nodeName(config));
+        // every run the node's executors count (this gateway's, and its chats' code) is in Prometheus too
+        services.executors().onSample(sample -> metrics.recordExecutorRun(sample.source(), sample.profile(),
+                sample.verdict(), sample.cached()));
         ExecutionRegistry registry = new ExecutionRegistry(Clock.systemUTC(), settings.executionRetention(),
                 settings.replayChunks());
         AtomicBoolean draining = new AtomicBoolean();
         Materializer materializer = Materializer.matFromSystem(system);
         GatewayService service = new GatewayService(settings, port, conversations, guard, registry, metrics,
-                new RequestRules(settings, engineSettings.languages(), engineSettings.defaultLimits()), draining);
+                new RequestRules(engineSettings.languages(), engineSettings.defaultLimits(), services.executors()), draining,
+                services.executors());
         HttpApi http = new HttpApi(settings, service, materializer);
         GrpcApi grpc = new GrpcApi(settings, service, system);
         List<ServerBinding> bindings = new ArrayList<>();

@@ -5,14 +5,10 @@ import io.agentexec.gateway.tenant.TenantPolicy;
 import io.agentexec.sandbox.policy.ExecutionPolicy;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.OptionalDouble;
-import java.util.OptionalLong;
 
 /** Everything the gateway reads from {@code agentexec.gateway} (see reference.conf). */
 public record GatewaySettings(
@@ -27,7 +23,6 @@ public record GatewaySettings(
         Duration keysRefresh,
         Path firstKeyFile,
         TenantPolicy tenantDefaults,
-        Map<String, Profile> profiles,
         long maxBodyBytes,
         long maxFileReadBytes,
         Duration heartbeatInterval,
@@ -119,14 +114,6 @@ public record GatewaySettings(
         }
     }
 
-    /** A named preset: an image and limits that a request's own limits override. */
-    public record Profile(String name, Optional<String> image, OptionalDouble timeoutSeconds, OptionalLong memoryMb) {
-        public Profile {
-            Objects.requireNonNull(name, "name");
-            Objects.requireNonNull(image, "image");
-        }
-    }
-
     /** A pause that doubles from {@code min} up to {@code max}. */
     public record Backoff(Duration min, Duration max) {
         public Backoff {
@@ -140,7 +127,6 @@ public record GatewaySettings(
         Objects.requireNonNull(host, "host");
         Objects.requireNonNull(connections, "connections");
         Objects.requireNonNull(metrics, "metrics");
-        profiles = Map.copyOf(profiles);
         // what keeps a long answer going must come more often than an idle connection is closed
         if (heartbeatInterval.compareTo(connections.idleTimeout()) >= 0) {
             throw new IllegalArgumentException("agentexec.gateway.http.heartbeat-interval (" + heartbeatInterval
@@ -157,15 +143,6 @@ public record GatewaySettings(
     public static GatewaySettings fromConfig(Config root) {
         Config c = root.getConfig("agentexec.gateway");
         int grpcPort = c.getInt("grpc.port");
-        Map<String, Profile> profiles = new LinkedHashMap<>();
-        Config p = c.getConfig("profiles");
-        for (String name : p.root().keySet()) {
-            Config one = p.getConfig(name);
-            profiles.put(name, new Profile(name,
-                    one.hasPath("image") ? Optional.of(one.getString("image")) : Optional.empty(),
-                    one.hasPath("timeout-seconds") ? OptionalDouble.of(one.getDouble("timeout-seconds")) : OptionalDouble.empty(),
-                    one.hasPath("memory-mb") ? OptionalLong.of(one.getLong("memory-mb")) : OptionalLong.empty()));
-        }
         return new GatewaySettings(
                 c.getString("host"),
                 c.getInt("port"),
@@ -178,7 +155,6 @@ public record GatewaySettings(
                 c.getDuration("auth.refresh-interval"),
                 Path.of(c.getString("auth.first-key-file")),
                 TenantPolicy.fromConfig(c.getConfig("tenant-defaults"), ExecutionPolicy.fromConfig(root)),
-                profiles,
                 c.getBytes("http.max-body-bytes"),
                 c.getBytes("http.max-file-read-bytes"),
                 c.getDuration("http.heartbeat-interval"),

@@ -101,6 +101,52 @@ class GrpcApiTest {
     }
 
     @Test
+    void theSeedsExecutorsAndStatisticsOverGrpc() throws Exception {
+        String executor = "grpc-" + java.util.UUID.randomUUID().toString().substring(0, 8);
+        ExecutionResult refused = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("import subprocess")
+                        .setPolicy("secure").setExecutor(executor).build()));
+        assertEquals("POLICY_VIOLATION", refused.getVerdict());
+        assertEquals("Potentially unsafe code detected: import subprocess", refused.getMessage());
+
+        ExecutionResult retried = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("bash").setCode("exit 2").setRetries(2)
+                        .setExecutor(executor).build()));
+        assertEquals("RUNTIME_ERROR", retried.getVerdict());
+        assertEquals(2, retried.getAttemptsCount(), "both attempts in the history");
+
+        ExecutionResult tested = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("print(input()[::-1])")
+                        .addTests(io.agentexec.gateway.grpc.v1.TestCase.newBuilder().setStdin("abc").setExpectedStdout("cba"))
+                        .addTests(io.agentexec.gateway.grpc.v1.TestCase.newBuilder().setStdin("ab").setExpectedStdout("ab"))
+                        .setExecutor(executor).build()));
+        assertEquals(1, tested.getTests().getPassed());
+        assertEquals(1, tested.getTests().getFailed());
+        assertEquals("FAIL", tested.getTests().getCases(1).getStatus());
+
+        ExecutionResult profiled = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("print(1)").setProfile("complex").build()));
+        assertEquals("complex", profiled.getProfile());
+        assertTrue(profiled.getNotesList().toString().contains("held at the ceiling"), profiled.getNotesList().toString());
+
+        ExecutionException streamed = assertThrows(ExecutionException.class, () -> Await.result(executions.executeStream()
+                .addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("1").setRetries(2).build())
+                .runWith(Sink.seq(), clientSystem)));
+        assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(streamed));
+
+        // four runs counted under the executor: the refusal, the retried run (one sample, two attempts), two test cases
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        io.agentexec.gateway.grpc.v1.Stats stats;
+        do {
+            stats = Await.result(executions.getStats().addHeader("authorization", bearer(TestNode.ALICE))
+                    .invoke(io.agentexec.gateway.grpc.v1.GetStatsRequest.newBuilder().setExecutor(executor).build()));
+        } while (stats.getOverall().getCount() < 4 && System.nanoTime() < deadline);
+        assertEquals(4, stats.getOverall().getCount(), stats.toString());
+        assertEquals(2, stats.getOverall().getSuccesses(), "the two test cases ran OK: " + stats);
+    }
+
+    @Test
     void streamsOutputThenOneResult() throws Exception {
         List<ExecutionEvent> events = Await.result(executions.executeStream().addHeader("authorization", bearer(TestNode.ALICE))
                 .invoke(ExecuteRequest.newBuilder().setLanguage("python")

@@ -127,7 +127,7 @@ final class TestNode implements AutoCloseable {
                 EnginePort port = new EnginePort(SandboxEngine.start(engine), settings.engineSlots(), settings.engineQueue());
                 started.push(port);
                 services = new Gateway.Services(system, port, Gateway.tenantGuard(settings, () -> 1, console), () -> 1,
-                        new NoConversations());
+                        new NoConversations(), io.agentexec.cluster.executors.SeedExecutors.local(config));
             } else {
                 AgentexecCluster cluster = AgentexecCluster.start(config);
                 started.push(cluster);
@@ -139,7 +139,7 @@ final class TestNode implements AutoCloseable {
                 GatewayPeers peers = GatewayPeers.start(cluster.system());
                 services = new Gateway.Services(cluster.system(), port,
                         Gateway.tenantGuard(settings, cluster.settings().persistence(), peers, console), peers,
-                        new NoConversations());
+                        new NoConversations(), io.agentexec.cluster.executors.SeedExecutors.cluster(cluster, config));
             }
             Gateway gateway = Gateway.start(config, services);
             started.push(gateway);

@@ -6,6 +6,7 @@ import io.agentexec.agents.AgentRuntime;
 import io.agentexec.agents.ConversationFacade;
 import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.NodeShutdown;
+import io.agentexec.cluster.executors.SeedExecutors;
 import io.agentexec.cluster.port.ClusterPort;
 import io.agentexec.cluster.port.EnginePort;
 import io.agentexec.cluster.port.ExecutionPort;
@@ -98,10 +99,13 @@ public final class Guardian {
         TenantGuard tenants = Gateway.tenantGuard(settings, cluster.settings().persistence(), peers, console);
         // the agents share the cluster's actor system and journal; their code runs through the same port, on behalf
         // of the tenant that started the chat (its policy, its live-sandbox quota)
-        AgentRuntime agents = AgentRuntime.attach(cluster, config, port, tenants.callers());
+        // one set of the seed's executors for the node: one cache, one set of statistics (GET /v1/stats counts chats too)
+        SeedExecutors executors = SeedExecutors.cluster(cluster, config);
+        AgentRuntime agents = AgentRuntime.attach(cluster, config, port, tenants.callers(), executors);
         started.push(new Stoppable("the agents", agents::close));
         ConversationService conversations = new AgentsConversations(ConversationFacade.create(agents, config));
-        Gateway gateway = withGateway(config, new Gateway.Services(cluster.system(), port, tenants, peers, conversations),
+        Gateway gateway = withGateway(config, new Gateway.Services(cluster.system(), port, tenants, peers, conversations,
+                executors),
                 started);
         NodeShutdown shutdown = cluster.nodeShutdown();
         shutdown.addBlocking(NodeShutdown.GATEWAY_DRAIN, "gateway drain", gateway::close);
@@ -128,7 +132,7 @@ public final class Guardian {
         IntSupplier gatewayNodes = () -> 1;
         TenantGuard tenants = Gateway.tenantGuard(settings, gatewayNodes, console);
         Gateway gateway = withGateway(config, new Gateway.Services(system, port, tenants, gatewayNodes,
-                new NoConversations()), started);
+                new NoConversations(), SeedExecutors.local(config)), started);
         NodeShutdown shutdown = NodeShutdown.attach(system);
         shutdown.addBlocking(NodeShutdown.GATEWAY_DRAIN, "gateway drain", gateway::close);
         shutdown.addBlocking(NodeShutdown.SERVICES_STOP, "execution port", port::close);

@@ -141,12 +141,14 @@ class ConversationPolicyTest {
                 + "sandboxes, its maximum of 1"), reply);
         awaitEnded(refused, TestNode.CAROL);
 
-        // with the slot given back, the chat's sandbox takes it; the ended chat gives it back in turn
+        // with the slot given back, the chat's sandbox takes it; the ended chat keeps its workspace (its files) until
+        // it is deleted (or agentexec.agents.workspace-retention ends), and gives the slot back then
         assertEquals(200, node.delete("/v1/sandboxes/" + held.json().get("id").asText(), TestNode.CAROL).status());
         model.then("```python\nprint('ran')\n```", "TERMINATE");
         String ran = startChat(TestNode.CAROL, "{\"work_dir\": \"quota2\", \"use_docker\": true}");
         assertEquals("exitcode: 0 (execution succeeded)\nCode output: ran\n", codeReply(ran, TestNode.CAROL));
         awaitEnded(ran, TestNode.CAROL);
+        assertEquals(200, node.delete("/v1/conversations/" + ran, TestNode.CAROL).status());
         TestNode.Reply again = null;
         for (int i = 0; i < 300; i++) {
             again = node.post("/v1/sandboxes", TestNode.CAROL, "{\"language\": \"python\"}");
@@ -155,7 +157,7 @@ class ConversationPolicyTest {
             }
             Thread.sleep(100);
         }
-        assertEquals(201, again.status(), "the ended chat gave its slot back: " + again.body());
+        assertEquals(201, again.status(), "the deleted chat gave its slot back: " + again.body());
         node.delete("/v1/sandboxes/" + again.json().get("id").asText(), TestNode.CAROL);
     }
 }

@@ -26,10 +26,11 @@ import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehaviorWithEnforc
 import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
 
 /**
- * One agent (AG2's AssistantAgent or UserProxyAgent): its definition, its result cache
- * (CachingExecutor), its execution statistics (OptimizedExecutor's execution_stats) and its retry
- * history (RobustCodeExecutor's execution_history). Sharded by the agent's name, scoped to the tenant whose chat runs
- * it ({@link #entityId}); every change is an event.
+ * One agent (AG2's AssistantAgent or UserProxyAgent): its definition and its retry history (RobustCodeExecutor's
+ * execution_history of executeCodeWithRetry). Sharded by the agent's name, scoped to the tenant whose chat runs
+ * it ({@link #entityId}); every change is an event. Its results cache and statistics are the tenant's, kept by the
+ * shared executors ({@link io.agentexec.cluster.executors}); the events that kept them here before are still read
+ * (and ignored) so that older journals recover.
  */
 public final class AgentEntity
         extends EventSourcedBehaviorWithEnforcedReplies<AgentEntity.Command, AgentEntity.Event, AgentEntity.State> {
@@ -45,8 +46,7 @@ public final class AgentEntity
     }
 
     /** Bounds of what an agent remembers, from {@code agentexec.agents.agent}. */
-    public record Limits(int cacheEntries, int statisticsSamples, int retryHistory,
-                         java.time.Duration minBackoff, java.time.Duration maxBackoff) {
+    public record Limits(int retryHistory, java.time.Duration minBackoff, java.time.Duration maxBackoff) {
     }
 
     // ---- commands ----
@@ -59,20 +59,6 @@ public final class AgentEntity
     }
 
     public record GetDefinition(ActorRef<StatusReply<AgentDefinition>> replyTo) implements Command {
-    }
-
-    public record LookupCache(String cacheKey, ActorRef<CacheAnswer> replyTo) implements Command {
-    }
-
-    public record CacheAnswer(Optional<CachedResult> result) implements AgentsSerializable {
-    }
-
-    /** A finished execution: counted in the statistics, and cached when the agent caches and it may be. */
-    public record RecordExecution(ExecutionSample sample, Optional<CachedResult> cacheEntry, ActorRef<Done> replyTo)
-            implements Command {
-    }
-
-    public record GetStatistics(ActorRef<ExecutionStatistics> replyTo) implements Command {
     }
 
     public record RecordRetryAttempt(RetryAttempt attempt, ActorRef<Done> replyTo) implements Command {
@@ -100,12 +86,14 @@ public final class AgentEntity
     public record Defined(AgentDefinition definition, Instant at) implements Event {
     }
 
+    /** Written before the tenant's shared cache and statistics existed; read and ignored. */
     public record ExecutionRecorded(ExecutionSample sample, Optional<CachedResult> cacheEntry) implements Event {
     }
 
     public record RetryAttemptRecorded(RetryAttempt attempt) implements Event {
     }
 
+    /** Part of {@link ExecutionRecorded}: kept so that older journals recover. */
     public record ExecutionSample(String profile, boolean success, long wallTimeMs, boolean cached, Instant at)
             implements AgentsSerializable {
         public ExecutionSample {
@@ -126,10 +114,9 @@ public final class AgentEntity
 
     // ---- state ----
 
-    public record State(Optional<AgentDefinition> definition, Map<String, CachedResult> cache,
-                        List<ExecutionSample> samples, List<RetryAttempt> retries) {
+    public record State(Optional<AgentDefinition> definition, List<RetryAttempt> retries) {
         static State empty() {
-            return new State(Optional.empty(), Map.of(), List.of(), List.of());
+            return new State(Optional.empty(), List.of());
         }
     }
 
@@ -161,12 +148,6 @@ public final class AgentEntity
                 .onCommand(GetDefinition.class, (state, cmd) -> Effect().reply(cmd.replyTo(),
                         state.definition().map(StatusReply::success)
                                 .orElseGet(() -> StatusReply.error("no agent named " + name + " is defined"))))
-                .onCommand(LookupCache.class, (state, cmd) -> Effect().reply(cmd.replyTo(),
-                        new CacheAnswer(Optional.ofNullable(state.cache().get(cmd.cacheKey())))))
-                .onCommand(RecordExecution.class, (state, cmd) -> Effect()
-                        .persist(new ExecutionRecorded(cmd.sample(), cmd.cacheEntry()))
-                        .thenReply(cmd.replyTo(), s -> Done.getInstance()))
-                .onCommand(GetStatistics.class, (state, cmd) -> Effect().reply(cmd.replyTo(), statistics(state)))
                 .onCommand(RecordRetryAttempt.class, (state, cmd) -> Effect()
                         .persist(new RetryAttemptRecorded(cmd.attempt()))
                         .thenReply(cmd.replyTo(), s -> Done.getInstance()))
@@ -175,34 +156,13 @@ public final class AgentEntity
                 .build();
     }
 
-    private ExecutionStatistics statistics(State state) {
-        Map<String, List<ExecutionSample>> byProfile = state.samples().stream()
-                .collect(Collectors.groupingBy(ExecutionSample::profile));
-        Map<String, ExecutionStatistics.Summary> summaries = new LinkedHashMap<>();
-        byProfile.forEach((profile, samples) -> summaries.put(profile, ExecutionStatistics.Summary.of(samples)));
-        return new ExecutionStatistics(name, ExecutionStatistics.Summary.of(state.samples()), summaries);
-    }
-
     @Override
     public EventHandler<State, Event> eventHandler() {
         return newEventHandlerBuilder().forAnyState()
-                .onEvent(Defined.class, (state, e) -> new State(Optional.of(e.definition()), state.cache(),
-                        state.samples(), state.retries()))
-                .onEvent(ExecutionRecorded.class, (state, e) -> {
-                    Map<String, CachedResult> cache = state.cache();
-                    if (e.cacheEntry().isPresent()) {
-                        LinkedHashMap<String, CachedResult> next = new LinkedHashMap<>(cache);
-                        next.put(e.cacheEntry().get().cacheKey(), e.cacheEntry().get());
-                        while (next.size() > limits.cacheEntries()) {
-                            next.remove(next.keySet().iterator().next());
-                        }
-                        cache = next;
-                    }
-                    return new State(state.definition(), cache, bounded(state.samples(), e.sample(),
-                            limits.statisticsSamples()), state.retries());
-                })
-                .onEvent(RetryAttemptRecorded.class, (state, e) -> new State(state.definition(), state.cache(),
-                        state.samples(), bounded(state.retries(), e.attempt(), limits.retryHistory())))
+                .onEvent(Defined.class, (state, e) -> new State(Optional.of(e.definition()), state.retries()))
+                .onEvent(ExecutionRecorded.class, (state, e) -> state)
+                .onEvent(RetryAttemptRecorded.class, (state, e) -> new State(state.definition(),
+                        bounded(state.retries(), e.attempt(), limits.retryHistory())))
                 .build();
     }
 

@@ -76,6 +76,17 @@ public final class ConversationEntity extends EventSourcedBehaviorWithEnforcedRe
     public record GetTranscript(ActorRef<Transcript> replyTo) implements ExternalCommand {
     }
 
+    /** The chat's workspaces (one per agent that runs code) and whether it is over: for its files and its deletion. */
+    public record GetWorkspaces(ActorRef<Workspaces> replyTo) implements ExternalCommand {
+    }
+
+    /** @param keys the workspace keys (chat/agent/work_dir); empty before the chat started */
+    public record Workspaces(boolean exists, boolean over, List<String> keys) implements AgentsSerializable {
+        public Workspaces {
+            keys = List.copyOf(keys);
+        }
+    }
+
     /** Wakes the entity (after a node restart) so that an unfinished chat continues. */
     public record Wake() implements ExternalCommand {
     }
@@ -273,6 +284,13 @@ public final class ConversationEntity extends EventSourcedBehaviorWithEnforcedRe
                 .onCommand(Start.class, this::onStart)
                 .onCommand(ProvideHumanInput.class, this::onHumanInput)
                 .onCommand(GetTranscript.class, (state, cmd) -> Effect().reply(cmd.replyTo(), state.view()))
+                .onCommand(GetWorkspaces.class, (state, cmd) -> {
+                    List<AgentDefinition> agents = new ArrayList<>();
+                    state.initiator().ifPresent(agents::add);
+                    state.recipient().ifPresent(agents::add);
+                    return Effect().reply(cmd.replyTo(), new Workspaces(state.status() != ConversationStatus.NONE,
+                            state.status().isOver(), ExecutionPipeline.workspaces(conversationId, agents)));
+                })
                 .onCommand(Wake.class, (state, cmd) -> Effect().none().thenNoReply())
                 .onCommand(Advance.class, this::onAdvance)
                 .onCommand(LlmAnswered.class, this::onLlmAnswered)
@@ -486,7 +504,15 @@ public final class ConversationEntity extends EventSourcedBehaviorWithEnforcedRe
         state.initiator().ifPresent(agents::add);
         state.recipient().ifPresent(agents::add);
         try {
-            deps.pipeline().release(conversationId, agents);
+            // kept for its files (GET /v1/conversations/{id}/files) until the retention ends or the chat is deleted
+            Duration retention = deps.workspaceRetention();
+            if (retention.isZero()) {
+                deps.pipeline().release(conversationId, agents);
+            } else {
+                ExecutionPipeline pipeline = deps.pipeline();
+                java.util.concurrent.CompletableFuture.delayedExecutor(retention.toMillis(),
+                        java.util.concurrent.TimeUnit.MILLISECONDS).execute(() -> pipeline.release(conversationId, agents));
+            }
         } catch (RuntimeException e) {
             context.getLog().warn("releasing the workspaces of conversation {} failed: {}", conversationId, e.toString());
         }

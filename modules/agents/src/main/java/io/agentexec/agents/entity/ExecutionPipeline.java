@@ -2,89 +2,141 @@ package io.agentexec.agents.entity;
 
 import io.agentexec.agents.AgentDefinition;
 import io.agentexec.agents.ExecutionRecord;
+import io.agentexec.agents.execution.ExecutionCall;
 import io.agentexec.agents.execution.ExecutionPlanner;
 import io.agentexec.agents.execution.WorkspaceExecutions;
-import io.agentexec.cluster.api.TenantScope;
+import io.agentexec.cluster.api.ExecutionOutcome;
+import io.agentexec.cluster.executors.ExecutorOutcome;
+import io.agentexec.cluster.executors.SeedExecutors;
+import io.agentexec.cluster.executors.TestSuite;
+import io.agentexec.cluster.port.Caller;
 import io.agentexec.sandbox.model.CodeBlock;
+import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.FileWritten;
 import io.agentexec.sandbox.model.Verdict;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import org.apache.pekko.Done;
-import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 
 /**
- * One execution by an agent, the seed's executor subclasses in one pass: the forbidden patterns
- * (SecureCodeExecutor), the result cache (CachingExecutor, never for SANDBOX_ERROR), the resource
- * profile (OptimizedExecutor), the sandbox, and the agent's statistics.
+ * One execution by an agent: its plan (profile, image, workspace), then the seed's executors as every caller has
+ * them ({@link SeedExecutors}: the code policy, the tenant's cache, retries, tests, statistics), each run going
+ * through the agent's workspace sandbox ({@link WorkspaceExecutions}).
  */
 public final class ExecutionPipeline {
-    public static final String CACHED_PREFIX = "[CACHED RESULT]\n";
+    /** The seed's mark on a cached answer (defined with the cache). */
+    public static final String CACHED_PREFIX = SeedExecutors.CACHED_PREFIX;
+    /** Statistics' name for code run by a chat, and for code run by a direct call of the Java API. */
+    public static final String CHAT = "chat";
+    public static final String JAVA = "java";
 
-    /** @param content what the agent says: AG2's {@code exitcode: N (...)\nCode output: ...}, marked when cached */
-    public record Outcome(ExecutionRecord record, String content) {
+    /**
+     * @param content what the agent says: AG2's {@code exitcode: N (...)\nCode output: ...}, marked when cached
+     * @param tests   the per-case report, when the execution ran tests
+     */
+    public record Outcome(ExecutionRecord record, String content, Optional<io.agentexec.cluster.executors.TestReport> tests) {
+        public Outcome(ExecutionRecord record, String content) {
+            this(record, content, Optional.empty());
+        }
     }
 
     private final ExecutionPlanner planner;
     private final WorkspaceExecutions executions;
-    private final ClusterSharding sharding;
-    private final Duration askTimeout;
+    private final SeedExecutors executors;
 
-    public ExecutionPipeline(ExecutionPlanner planner, WorkspaceExecutions executions, ClusterSharding sharding,
-                             Duration askTimeout) {
+    public ExecutionPipeline(ExecutionPlanner planner, WorkspaceExecutions executions, SeedExecutors executors) {
         this.planner = planner;
         this.executions = executions;
-        this.sharding = sharding;
-        this.askTimeout = askTimeout;
+        this.executors = executors;
     }
 
     /**
      * @param owner        the chat (or direct-call scope) whose workspace the code runs in
-     * @param executionKey idempotency key of this execution
+     * @param executionKey idempotency key of this execution; its later attempts and test cases are {@code KEY~N}
+     * @param source       {@link #CHAT} or {@link #JAVA}, for the statistics
      */
     public CompletionStage<Outcome> run(AgentDefinition agent, String owner, String executionKey,
-                                        List<CodeBlock> blocks, String profile) {
-        Optional<String> violation = planner.violation(agent, blocks);
-        if (violation.isPresent()) {
-            ExecutionResult refused = ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1,
-                    "Potentially unsafe code detected: " + violation.get(), "policy");
-            return record(agent, owner, executionKey, profile, refused, Optional.empty());
-        }
+                                        List<CodeBlock> blocks, String profile, String source,
+                                        Optional<TestSuite> tests) {
         ExecutionPlanner.Plan plan = planner.plan(agent, owner, executionKey, blocks, profile);
-        boolean caching = agent.executorOptions().cacheResults();
-        CompletionStage<Optional<CachedResult>> cached = caching
-                ? agentRef(owner, agent.name()).<AgentEntity.CacheAnswer>ask(r -> new AgentEntity.LookupCache(plan.cacheKey(), r),
-                askTimeout).thenApply(AgentEntity.CacheAnswer::result)
-                : CompletableFuture.completedFuture(Optional.empty());
-        return cached.thenCompose(hit -> {
-            if (hit.isPresent()) {
-                CachedResult c = hit.get();
-                ExecutionRecord record = new ExecutionRecord(executionKey, agent.name(), c.verdict(), c.exitCode(),
-                        c.output(), 0, plan.profile(), true, c.filesWritten(), c.backend(), Instant.now());
-                return recordSample(owner, record, Optional.empty())
-                        .thenApply(d -> new Outcome(record, CACHED_PREFIX + c.ag2Reply()));
+        Optional<Caller> caller = executions.callerFor(plan.call().sandboxKey());
+        if (caller.isEmpty()) {
+            return CompletableFuture.completedFuture(outcome(agent, executionKey, profile,
+                    ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, "not run: the chat's tenant is not known (any more)",
+                            "agents")));
+        }
+        io.agentexec.cluster.executors.ExecutorOptions options = agent.executorOptions().shared(agent.name(), executors);
+        if (tests.isPresent()) {
+            options = options.withTests(tests.get());
+        }
+        // what the operator's ceilings will bring down on the way to the port, said in the record
+        List<String> notes = caller.get().policy().excesses(plan.call().request().limits()).stream()
+                .map(excess -> "profile " + plan.profile() + " / code_execution_config: " + excess + "; held at the ceiling")
+                .toList();
+        SeedExecutors.Call call = new SeedExecutors.Call(caller.get(), executionKey, plan.call().request(), options,
+                plan.cacheScope(), source, notes);
+        return executors.run(call, runner(plan.call())).thenApply(o -> outcome(agent, executionKey, plan.profile(), o));
+    }
+
+    public CompletionStage<Outcome> run(AgentDefinition agent, String owner, String executionKey,
+                                        List<CodeBlock> blocks, String profile) {
+        return run(agent, owner, executionKey, blocks, profile, CHAT, Optional.empty());
+    }
+
+    /** Each run through the agent's workspace: the first under the execution's key, later ones under {@code KEY~N}. */
+    private SeedExecutors.Runner runner(ExecutionCall base) {
+        return new SeedExecutors.Runner() {
+            @Override
+            public String executionId(int sequence) {
+                return sequence == 1 ? base.executionKey() : base.executionKey() + "~" + sequence;
             }
-            return executions.execute(plan.call())
-                    .thenCompose(result -> record(agent, owner, executionKey, plan.profile(), result,
-                            caching ? Optional.of(plan.cacheKey()) : Optional.empty()));
-        });
+
+            @Override
+            public CompletionStage<ExecutionOutcome> run(int sequence, String executionId, ExecutionRequest request) {
+                ExecutionCall call = new ExecutionCall(base.sandboxKey(), executionId, base.isolation(), base.image(),
+                        base.containerName(), base.dockerRunArgs(), request);
+                return executions.execute(call).thenApply(result -> new ExecutionOutcome.Completed(executionId, result,
+                        List.of(), Optional.empty(), false));
+            }
+        };
     }
 
     /**
-     * The chat {@code owner} is over: the workspaces of its agents that execute code go (their
-     * sandboxes are closed and their containers removed). Idempotent; never blocks.
+     * The chat {@code owner} is over and its workspaces go (their sandboxes are closed and their containers
+     * removed). Idempotent; never blocks.
      */
     public void release(String owner, java.util.Collection<AgentDefinition> agents) {
+        workspaces(owner, agents).forEach(executions::release);
+    }
+
+    /** The workspace keys of chat {@code owner}: one per agent that runs code. */
+    public static List<String> workspaces(String owner, java.util.Collection<AgentDefinition> agents) {
+        List<String> keys = new java.util.ArrayList<>();
         for (AgentDefinition agent : agents) {
-            agent.codeExecution().ifPresent(config ->
-                    executions.release(ExecutionPlanner.sandboxKey(owner, agent.name(), config)));
+            agent.codeExecution().ifPresent(config -> keys.add(ExecutionPlanner.sandboxKey(owner, agent.name(), config)));
         }
+        return keys;
+    }
+
+    /** Closes these workspaces now (a deleted conversation's). Idempotent; never blocks. */
+    public void releaseWorkspaces(List<String> keys) {
+        keys.forEach(executions::release);
+    }
+
+    /** A file of one of these workspaces (the first that has it), at most {@code maxBytes}. */
+    public java.util.concurrent.CompletionStage<Optional<byte[]>> readFile(List<String> keys, String path,
+                                                                            long maxBytes) {
+        java.util.concurrent.CompletionStage<Optional<byte[]>> answer =
+                java.util.concurrent.CompletableFuture.completedFuture(Optional.empty());
+        for (String key : keys) {
+            answer = answer.thenCompose(found -> found.isPresent()
+                    ? java.util.concurrent.CompletableFuture.completedFuture(found)
+                    : executions.readFile(key, path, maxBytes));
+        }
+        return answer;
     }
 
     /** A result for an execution that failed outside the sandbox (an exception on the way). */
@@ -93,13 +145,14 @@ public final class ExecutionPipeline {
                 ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "execution failed: " + reason, "none"));
     }
 
-    private CompletionStage<Outcome> record(AgentDefinition agent, String owner, String executionKey, String profile,
-                                            ExecutionResult result, Optional<String> cacheKey) {
-        Outcome outcome = outcome(agent, executionKey, profile, result);
-        Optional<CachedResult> entry = cacheKey.filter(k -> result.verdict() != Verdict.SANDBOX_ERROR)
-                .map(k -> new CachedResult(k, result.verdict(), result.exitCode(), result.output(), result.ag2Reply(),
-                        outcome.record().filesWritten(), result.backend(), result.wallTimeMs()));
-        return recordSample(owner, outcome.record(), entry).thenApply(d -> outcome);
+    private static Outcome outcome(AgentDefinition agent, String executionKey, String profile, ExecutorOutcome o) {
+        ExecutionResult result = o.outcome() instanceof ExecutionOutcome.Completed c ? c.result()
+                : ExecutionResult.refused(Verdict.SANDBOX_ERROR, 1, "not run: " + o.outcome().status(), "agents");
+        ExecutionRecord record = new ExecutionRecord(executionKey, agent.name(), result.verdict(), result.exitCode(),
+                result.output(), result.wallTimeMs(), profile, o.cached(),
+                result.filesWritten().stream().map(FileWritten::path).toList(), result.backend(), Instant.now(),
+                o.attempts(), o.notes());
+        return new Outcome(record, result.ag2Reply(), o.tests());
     }
 
     private static Outcome outcome(AgentDefinition agent, String executionKey, String profile, ExecutionResult result) {
@@ -107,21 +160,5 @@ public final class ExecutionPipeline {
                 result.output(), result.wallTimeMs(), profile, false,
                 result.filesWritten().stream().map(FileWritten::path).toList(), result.backend(), Instant.now());
         return new Outcome(record, result.ag2Reply());
-    }
-
-    private CompletionStage<Done> recordSample(String owner, ExecutionRecord record, Optional<CachedResult> entry) {
-        AgentEntity.ExecutionSample sample = new AgentEntity.ExecutionSample(record.profile(),
-                record.verdict() == Verdict.OK, record.wallTimeMs(), record.cached(), Instant.now());
-        // statistics are bookkeeping: a chat never fails because they could not be written
-        return agentRef(owner, record.agent()).<Done>ask(r -> new AgentEntity.RecordExecution(sample, entry, r), askTimeout)
-                .exceptionally(e -> Done.getInstance());
-    }
-
-    /**
-     * The agent's entity, scoped to the tenant of the chat that runs it: two tenants naming their proxy
-     * {@code code_executor} have two agents, with their own statistics and cache.
-     */
-    private EntityRef<AgentEntity.Command> agentRef(String owner, String name) {
-        return sharding.entityRefFor(AgentEntity.TYPE_KEY, AgentEntity.entityId(TenantScope.tenantOf(owner), name));
     }
 }

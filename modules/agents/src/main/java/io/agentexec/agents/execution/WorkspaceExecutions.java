@@ -28,7 +28,9 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -96,6 +98,11 @@ public final class WorkspaceExecutions implements AutoCloseable {
         this.engine = engine;
         this.defaultImage = defaultImage;
         this.overloadedRetryFor = overloadedRetryFor;
+    }
+
+    /** The caller a workspace's code runs as: its chat's tenant (its policy, its quota), or the node. */
+    public Optional<Caller> callerFor(String sandboxKey) {
+        return callers.of(tenantOf(sandboxKey));
     }
 
     /** Completes with the engine's judged result; infrastructure failures complete as SANDBOX_ERROR results. */
@@ -328,6 +335,31 @@ public final class WorkspaceExecutions implements AutoCloseable {
                 }
             });
         }
+    }
+
+    /**
+     * A file of the workspace {@code sandboxKey} (its one polyglot sandbox, else a language's), at most {@code maxBytes};
+     * empty when no sandbox of the workspace has it (or the workspace is gone).
+     */
+    public CompletionStage<Optional<byte[]>> readFile(String sandboxKey, String path, long maxBytes) {
+        Optional<Caller> caller = callers.of(tenantOf(sandboxKey));
+        if (caller.isEmpty()) {
+            return java.util.concurrent.CompletableFuture.completedFuture(Optional.empty());
+        }
+        List<String> ids = new ArrayList<>();
+        ids.add(localId(sandboxKey, IMAGE_SANDBOX));
+        engine.languages().all().forEach(l -> ids.add(localId(sandboxKey, l.name())));
+        return readFirst(caller.get(), ids, 0, path, maxBytes);
+    }
+
+    private CompletionStage<Optional<byte[]>> readFirst(Caller caller, List<String> ids, int index, String path,
+                                                        long maxBytes) {
+        if (index == ids.size()) {
+            return java.util.concurrent.CompletableFuture.completedFuture(Optional.empty());
+        }
+        return port.readFile(caller, ids.get(index), path, maxBytes).thenCompose(found -> found.isPresent()
+                ? java.util.concurrent.CompletableFuture.completedFuture(found)
+                : readFirst(caller, ids, index + 1, path, maxBytes));
     }
 
     @Override

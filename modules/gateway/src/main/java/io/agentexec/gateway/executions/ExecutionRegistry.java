@@ -48,6 +48,20 @@ public final class ExecutionRegistry {
         return tracked;
     }
 
+    /** A new execution id (as {@link #register(TenantId, Optional)} makes them), registered later under it. */
+    public String newId(Optional<String> sandboxId) {
+        return ExecutionIds.newId(clock.instant().truncatedTo(ChronoUnit.MILLIS), sandboxId);
+    }
+
+    /** A new execution of the tenant's under an id {@link #newId} made (a run the seed's executors make). */
+    public TrackedExecution register(TenantId tenant, String id) {
+        evictExpired();
+        Instant startedAt = startedAt(id).orElseGet(() -> clock.instant().truncatedTo(ChronoUnit.MILLIS));
+        TrackedExecution tracked = new TrackedExecution(id, tenant, startedAt, replayChunks);
+        executions.put(new Key(tenant, id), tracked);
+        return tracked;
+    }
+
     /**
      * A tracker for an execution another node started, fed by the backend while this node's caller
      * follows it; not registered here (the backend remains where it is found).

@@ -16,6 +16,7 @@ import io.agentexec.gateway.grpc.v1.ExecutionServicePowerApiHandlerFactory;
 import io.agentexec.gateway.grpc.v1.FileContent;
 import io.agentexec.gateway.grpc.v1.FileRequest;
 import io.agentexec.gateway.grpc.v1.GetExecutionRequest;
+import io.agentexec.gateway.grpc.v1.GetStatsRequest;
 import io.agentexec.gateway.grpc.v1.HumanInput;
 import io.agentexec.gateway.grpc.v1.LanguageList;
 import io.agentexec.gateway.grpc.v1.LanguageServicePowerApi;
@@ -31,6 +32,7 @@ import io.agentexec.gateway.http.BodyLimit;
 import io.agentexec.gateway.http.Json;
 import io.agentexec.gateway.service.ApiException;
 import io.agentexec.gateway.service.Conversations;
+import io.agentexec.gateway.service.Executions;
 import io.agentexec.gateway.service.Executions.Started;
 import io.agentexec.gateway.service.GatewayService;
 import io.agentexec.gateway.service.Outcomes;
@@ -192,15 +194,33 @@ public final class GrpcApi {
 
     final class ExecutionRpcs implements ExecutionServicePowerApi {
         private Started start(ExecuteRequest in, Metadata metadata) {
-            return service.executions().start(admit(metadata), false, form -> Protos.read(in, form));
+            // streamed: answered before the run ends, as an async one (executor options are refused, use Execute)
+            return (Started) service.executions().accept(admit(metadata), true, "grpc", form -> Protos.read(in, form));
         }
 
         @Override
         public CompletionStage<ExecutionResult> execute(ExecuteRequest in, Metadata metadata) {
             return unary("Execute", () -> {
-                Started s = start(in, metadata);
+                Executions.Accepted accepted = service.executions().accept(admit(metadata), false, "grpc",
+                        form -> Protos.read(in, form));
+                if (accepted instanceof Executions.Executed e) {
+                    return e.outcome().thenApply(o -> {
+                        if (!Outcomes.hasResult(o.outcome())) {
+                            throw new GrpcServiceException(toStatus(Outcomes.asError(o.outcome())));
+                        }
+                        return Protos.toProto(o);
+                    });
+                }
+                Started s = (Started) accepted;
                 return s.run().outcome().thenApply(o -> resultOrThrow(o, s.id()));
             });
+        }
+
+        @Override
+        public CompletionStage<io.agentexec.gateway.grpc.v1.Stats> getStats(GetStatsRequest in, Metadata metadata) {
+            return unary("GetStats", () -> service.executions().stats(admit(metadata),
+                    in.getExecutor().isEmpty() ? java.util.Optional.empty() : java.util.Optional.of(in.getExecutor()))
+                    .thenApply(Protos::toProto));
         }
 
         /** Output while it runs, then one result; a client that cancels the call or goes away stops the run. */
@@ -309,6 +329,26 @@ public final class GrpcApi {
         @Override
         public CompletionStage<Transcript> getTranscript(ConversationRef in, Metadata metadata) {
             return unary("GetTranscript", () -> service.conversations().transcript(admit(metadata), in.getConversationId())
+                    .thenApply(Protos::toProto));
+        }
+
+        @Override
+        public CompletionStage<io.agentexec.gateway.grpc.v1.ConversationFiles> listFiles(ConversationRef in, Metadata metadata) {
+            return unary("ListFiles", () -> service.conversations().files(admit(metadata), in.getConversationId())
+                    .thenApply(files -> io.agentexec.gateway.grpc.v1.ConversationFiles.newBuilder()
+                            .setConversationId(in.getConversationId()).addAllPaths(files).build()));
+        }
+
+        @Override
+        public CompletionStage<FileContent> readFile(io.agentexec.gateway.grpc.v1.ConversationFileRequest in, Metadata metadata) {
+            return unary("ReadFile", () -> service.conversations().readFile(admit(metadata), in.getConversationId(),
+                    in.getPath(), settings.maxFileReadBytes()).thenApply(content -> FileContent.newBuilder()
+                    .setPath(in.getPath()).setContent(com.google.protobuf.ByteString.copyFrom(content)).build()));
+        }
+
+        @Override
+        public CompletionStage<Transcript> deleteConversation(ConversationRef in, Metadata metadata) {
+            return unary("DeleteConversation", () -> service.conversations().delete(admit(metadata), in.getConversationId())
                     .thenApply(Protos::toProto));
         }
 

@@ -1,7 +1,14 @@
 package io.agentexec.gateway.grpc;
 
 import com.google.protobuf.ByteString;
+import io.agentexec.cluster.api.ExecutionOutcome;
+import io.agentexec.cluster.executors.AttemptRecord;
+import io.agentexec.cluster.executors.ExecutorOutcome;
+import io.agentexec.cluster.executors.StatsReport;
+import io.agentexec.cluster.executors.TestReport;
+import io.agentexec.cluster.executors.TestSuite;
 import io.agentexec.cluster.port.SandboxInfo;
+import io.agentexec.gateway.grpc.v1.Attempt;
 import io.agentexec.gateway.executions.ExecutionEvent;
 import io.agentexec.gateway.grpc.v1.CreateSandboxRequest;
 import io.agentexec.gateway.grpc.v1.ExecuteRequest;
@@ -11,6 +18,9 @@ import io.agentexec.gateway.grpc.v1.Language;
 import io.agentexec.gateway.grpc.v1.LanguageList;
 import io.agentexec.gateway.grpc.v1.OutputChunk;
 import io.agentexec.gateway.grpc.v1.Sandbox;
+import io.agentexec.gateway.grpc.v1.Stats;
+import io.agentexec.gateway.grpc.v1.StatsSummary;
+import io.agentexec.gateway.grpc.v1.TestCaseResult;
 import io.agentexec.gateway.grpc.v1.Transcript;
 import io.agentexec.gateway.http.Json;
 import io.agentexec.gateway.service.RequestRules;
@@ -49,6 +59,72 @@ final class Protos {
         if (!in.getImage().isEmpty()) {
             form.image(in.getImage());
         }
+        if (!in.getPolicy().isEmpty() && in.getPolicyPatternsCount() > 0) {
+            throw io.agentexec.gateway.service.ApiException.badRequest("give policy or policy_patterns, not both");
+        }
+        if (!in.getPolicy().isEmpty()) {
+            form.policy(in.getPolicy());
+        }
+        if (in.getPolicyPatternsCount() > 0) {
+            form.policyPatterns(in.getPolicyPatternsList());
+        }
+        if (in.getRetries() != 0) {
+            form.retries(in.getRetries());
+        }
+        if (in.getCache()) {
+            form.cache(true);
+        }
+        if (in.getTestsCount() > 0 && in.getAssertionsCount() > 0) {
+            throw io.agentexec.gateway.service.ApiException.badRequest("give tests or assertions, not both");
+        }
+        if (in.getTestsCount() > 0) {
+            form.ioTests(in.getTestsList().stream()
+                    .map(t -> new TestSuite.IoCase(t.getStdin(), t.getExpectedStdout())).toList());
+        }
+        if (in.getAssertionsCount() > 0) {
+            form.assertionTests(in.getAssertionsList());
+        }
+        if (!in.getExecutor().isEmpty()) {
+            form.executor(in.getExecutor());
+        }
+    }
+
+    /** A run through the seed's executors: its result with what they add. */
+    static ExecutionResult toProto(ExecutorOutcome o) {
+        ExecutionOutcome.Completed c = (ExecutionOutcome.Completed) o.outcome();
+        ExecutionResult.Builder b = toProto(c.result(), c.executionKey()).toBuilder().setCached(o.cached())
+                .addAllNotes(o.notes()).setProfile(o.profile().orElse(""));
+        for (AttemptRecord a : o.attempts()) {
+            b.addAttempts(Attempt.newBuilder().setAttempt(a.attempt()).setExecutionId(a.executionId())
+                    .setSuccess(a.success()).setOutcome(a.outcome()).setExitCode(a.exitCode())
+                    .setWallTimeMs(a.wallTimeMs()).setMessage(a.message()));
+        }
+        o.tests().ifPresent(t -> {
+            io.agentexec.gateway.grpc.v1.TestReport.Builder r = io.agentexec.gateway.grpc.v1.TestReport.newBuilder()
+                    .setPassed(t.passed()).setFailed(t.failed());
+            for (TestReport.CaseResult k : t.cases()) {
+                r.addCases(TestCaseResult.newBuilder().setNumber(k.number()).setTest(k.test())
+                        .setExpectedStdout(k.expectedStdout().orElse("")).setActualStdout(k.actualStdout().orElse(""))
+                        .setStatus(k.status().name()).setVerdict(k.verdict().name()).setExitCode(k.exitCode())
+                        .setWallTimeMs(k.wallTimeMs()).setExecutionId(k.executionId().orElse("")));
+            }
+            b.setTests(r);
+        });
+        return b.build();
+    }
+
+    static Stats toProto(StatsReport report) {
+        Stats.Builder b = Stats.newBuilder().setSamples(report.samples()).setOverall(toProto(report.overall()));
+        report.byExecutor().forEach((k, v) -> b.putByExecutor(k, toProto(v)));
+        report.byProfile().forEach((k, v) -> b.putByProfile(k, toProto(v)));
+        return b.build();
+    }
+
+    private static StatsSummary toProto(StatsReport.Summary s) {
+        return StatsSummary.newBuilder().setCount(s.count()).setSuccesses(s.successes()).setSuccessRate(s.successRate())
+                .setP50Ms(s.p50Ms()).setP95Ms(s.p95Ms()).setTimeouts(s.timeouts()).setCached(s.cached())
+                .addAllMemoryLimitsBytes(s.memoryLimitsBytes()).addAllCpuLimits(s.cpuLimits())
+                .addAllTimeoutLimitsMs(s.timeoutLimitsMs()).build();
     }
 
     static void read(CreateSandboxRequest in, SandboxForm form) {
@@ -103,7 +179,8 @@ final class Protos {
     }
 
     static Transcript toProto(ConversationService.Transcript t) {
-        Transcript.Builder b = Transcript.newBuilder().setConversationId(t.conversationId()).setStatus(t.status());
+        Transcript.Builder b = Transcript.newBuilder().setConversationId(t.conversationId()).setStatus(t.status())
+                .setWorkspace(t.workspace().orElse(""));
         t.events().forEach(e -> b.addEvents(toProto(e)));
         return b.build();
     }

@@ -1,6 +1,7 @@
 package io.agentexec.gateway.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.agentexec.cluster.executors.TestSuite;
 import io.agentexec.gateway.service.ApiException;
 import io.agentexec.gateway.service.RequestRules;
 import io.agentexec.gateway.service.RequestRules.ExecutionForm;
@@ -8,8 +9,10 @@ import io.agentexec.gateway.service.RequestRules.Form;
 import io.agentexec.gateway.service.RequestRules.Limit;
 import io.agentexec.gateway.service.RequestRules.SandboxForm;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 
@@ -20,8 +23,9 @@ import java.util.Set;
  */
 final class ExecutionSpecParser {
     private static final Set<String> EXECUTION_FIELDS = Set.of("language", "code", "blocks", "stdin", "files", "image",
-            "sandboxId", "profile", "limits", "environment");
+            "sandboxId", "profile", "limits", "environment", "policy", "retries", "cache", "tests", "executor");
     private static final Set<String> SANDBOX_FIELDS = Set.of("language", "image", "profile", "limits");
+    private static final Set<String> TEST_FIELDS = Set.of("stdin", "expectedStdout");
     private static final Set<String> FILE_FIELDS = Set.of("path", "content", "encoding");
     private static final Set<String> BLOCK_FIELDS = Set.of("language", "code");
 
@@ -74,6 +78,84 @@ final class ExecutionSpecParser {
             }
         }
         optionalText(body, "image").ifPresent(form::image);
+        executors(body, form);
+        tests(body.get("tests"), form);
+    }
+
+    /**
+     * The seed's executors: {@code policy} (a preset's name, or a list of forbidden patterns), {@code retries} (the
+     * most attempts), {@code cache} (a boolean), {@code executor} (the name the runs are counted under).
+     */
+    private static void executors(JsonNode body, Form form) {
+        JsonNode policy = body.get("policy");
+        if (policy != null && !policy.isNull()) {
+            if (policy.isTextual()) {
+                form.policy(policy.asText());
+            } else if (policy.isArray()) {
+                List<String> patterns = new ArrayList<>();
+                for (int i = 0; i < policy.size(); i++) {
+                    if (!policy.get(i).isTextual()) {
+                        throw ApiException.badRequest("policy[" + i + "] must be a string; got " + describe(policy.get(i)));
+                    }
+                    patterns.add(policy.get(i).asText());
+                }
+                form.policyPatterns(patterns);
+            } else {
+                throw ApiException.badRequest("'policy' must be a preset's name (e.g. \"secure\") or a list of "
+                        + "forbidden patterns; got " + describe(policy));
+            }
+        }
+        JsonNode retries = body.get("retries");
+        if (retries != null && !retries.isNull()) {
+            if (!retries.isIntegralNumber()) {
+                throw ApiException.badRequest("'retries' must be a whole number of attempts; got " + describe(retries));
+            }
+            form.retries(retries.asLong());
+        }
+        JsonNode cache = body.get("cache");
+        if (cache != null && !cache.isNull()) {
+            if (!cache.isBoolean()) {
+                throw ApiException.badRequest("'cache' must be true or false; got " + describe(cache));
+            }
+            form.cache(cache.asBoolean());
+        }
+        optionalText(body, "executor").ifPresent(form::executor);
+    }
+
+    /**
+     * {@code tests}: a list of {@code {stdin, expectedStdout}} cases (one run each), or of the seed's assertion lines
+     * (Python appending a boolean to {@code test_results}); not both styles in one list.
+     */
+    private static void tests(JsonNode tests, ExecutionForm form) {
+        if (tests == null || tests.isNull()) {
+            return;
+        }
+        if (!tests.isArray() || tests.isEmpty()) {
+            throw ApiException.badRequest("'tests' must be a non-empty list of {stdin, expectedStdout} cases or of "
+                    + "assertion strings");
+        }
+        if (tests.get(0).isTextual()) {
+            List<String> lines = new ArrayList<>();
+            for (int i = 0; i < tests.size(); i++) {
+                if (!tests.get(i).isTextual()) {
+                    throw ApiException.badRequest("tests[" + i + "] must be a string like the others; got "
+                            + describe(tests.get(i)));
+                }
+                lines.add(tests.get(i).asText());
+            }
+            form.assertionTests(lines);
+            return;
+        }
+        List<TestSuite.IoCase> cases = new ArrayList<>();
+        for (int i = 0; i < tests.size(); i++) {
+            JsonNode c = tests.get(i);
+            String where = "tests[" + i + "]";
+            requireObject(c, where);
+            checkFields(c, TEST_FIELDS, where + ".");
+            String stdin = c.has("stdin") && !c.get("stdin").isNull() ? requiredText(c, "stdin", where + ".stdin") : "";
+            cases.add(new TestSuite.IoCase(stdin, requiredText(c, "expectedStdout", where + ".expectedStdout")));
+        }
+        form.ioTests(cases);
     }
 
     /** A sandbox: its language is checked before its limits, as it always was. */

@@ -4,11 +4,13 @@ import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.agentexec.cluster.api.ExecutionOutcome;
+import io.agentexec.cluster.executors.ExecutorOutcome;
 import io.agentexec.cluster.port.RunHandle;
 import io.agentexec.gateway.GatewaySettings;
 import io.agentexec.gateway.executions.ExecutionEvent;
 import io.agentexec.gateway.service.ApiException;
 import io.agentexec.gateway.service.Conversations;
+import io.agentexec.gateway.service.Executions;
 import io.agentexec.gateway.service.Executions.Started;
 import io.agentexec.gateway.service.GatewayService;
 import io.agentexec.gateway.service.Outcomes;
@@ -96,9 +98,13 @@ public final class HttpApi {
                 new Route("GET", "/v1/sandboxes/{id}/files/{path}", true, Body.NONE, this::getFile),
                 new Route("POST", "/v1/conversations", true, Body.JSON, this::startConversation),
                 new Route("GET", "/v1/conversations/{id}", true, Body.NONE, this::getConversation),
+                new Route("DELETE", "/v1/conversations/{id}", true, Body.NONE, this::deleteConversation),
+                new Route("GET", "/v1/conversations/{id}/files", true, Body.NONE, this::conversationFiles),
+                new Route("GET", "/v1/conversations/{id}/files/{path}", true, Body.NONE, this::conversationFile),
                 new Route("POST", "/v1/conversations/{id}/input", true, Body.JSON, this::humanInput),
                 new Route("GET", "/v1/conversations/{id}/events", true, Body.NONE, this::conversationEvents),
                 new Route("GET", "/v1/languages", true, Body.NONE, this::languages),
+                new Route("GET", "/v1/stats", true, Body.NONE, this::stats),
                 new Route("GET", "/healthz", false, Body.NONE, this::healthz),
                 new Route("GET", "/readyz", false, Body.NONE, this::readyz),
                 new Route("GET", "/metrics", false, Body.NONE, this::metricsWithToken),
@@ -266,8 +272,12 @@ public final class HttpApi {
 
     private CompletionStage<HttpResponse> postExecution(Call call) {
         boolean async = call.request().getUri().query().get("async").map(v -> v.equals("true") || v.equals("1")).orElse(false);
-        Started started = service.executions().start(call.who(), async, form ->
+        Executions.Accepted accepted = service.executions().accept(call.who(), async, "http", form ->
                 ExecutionSpecParser.execution(call.json(), Optional.ofNullable(call.params().get("id")), form));
+        if (accepted instanceof Executions.Executed executed) {
+            return executedResponse(executed);
+        }
+        Started started = (Started) accepted;
         RunHandle run = started.run();
         CompletableFuture<Void> admittedOrDone = run.admitted().toCompletableFuture()
                 .applyToEither(run.outcome().thenApply(o -> (Void) null), v -> v);
@@ -303,6 +313,52 @@ public final class HttpApi {
             return HttpResponse.create().withStatus(200)
                     .withEntity(HttpEntities.createChunked(ContentTypes.APPLICATION_JSON, resultBody(started)));
         });
+    }
+
+    /**
+     * The answer of a request the seed's executors ran: in one plain response when it ends within one heartbeat
+     * interval, else a streamed body with spaces while it runs (as a plain synchronous run's).
+     */
+    private CompletionStage<HttpResponse> executedResponse(Executions.Executed executed) {
+        CompletableFuture<ExecutorOutcome> outcome = executed.outcome().toCompletableFuture();
+        return outcome.thenApply(o -> (Void) null).exceptionally(e -> null)
+                .completeOnTimeout(null, settings.heartbeatInterval().toMillis(), TimeUnit.MILLISECONDS)
+                .thenApply(ignored -> {
+                    if (outcome.isDone()) {
+                        ExecutorOutcome o = outcome.join(); // a failure is answered as its error
+                        if (!Outcomes.hasResult(o.outcome())) {
+                            throw Outcomes.asError(o.outcome());
+                        }
+                        return json(200, Json.executorOutcome(o));
+                    }
+                    Source<ByteString, NotUsed> result = Source.completionStage(outcome.handle((o, e) -> {
+                        if (e != null) {
+                            ApiException api = ApiException.of(ApiException.unwrap(e)).orElseGet(() ->
+                                    new ApiException(500, "internal", "internal error"));
+                            return ByteString.fromArray(Json.bytes(Json.error(api.code(), api.getMessage(), executed.id())));
+                        }
+                        return ByteString.fromArray(Json.bytes(executedBody(o)));
+                    }));
+                    Duration beat = settings.heartbeatInterval();
+                    Source<ByteString, NotUsed> heartbeat = Source.tick(beat, beat, ByteString.fromString(" "))
+                            .mapMaterializedValue(c -> NotUsed.getInstance());
+                    return HttpResponse.create().withStatus(200).withEntity(HttpEntities.createChunked(
+                            ContentTypes.APPLICATION_JSON, heartbeat.merge(result, true)));
+                });
+    }
+
+    /** An executors' outcome as the body of a committed (200) response: its result, or its error document. */
+    private static ObjectNode executedBody(ExecutorOutcome o) {
+        if (!Outcomes.hasResult(o.outcome())) {
+            return Json.outcome(o.outcome(), o.outcome().executionKey());
+        }
+        return Json.executorOutcome(o);
+    }
+
+    /** The caller's execution statistics (the seed's execution_stats), optionally of one executor name. */
+    private CompletionStage<HttpResponse> stats(Call call) {
+        Optional<String> executor = call.request().getUri().query().get("executor");
+        return service.executions().stats(call.who(), executor).thenApply(report -> json(200, Json.stats(report)));
     }
 
     /**
@@ -402,6 +458,30 @@ public final class HttpApi {
     private CompletionStage<HttpResponse> getConversation(Call call) {
         return service.conversations().transcript(call.who(), call.params().get("id"))
                 .thenApply(t -> json(200, Json.transcript(t)));
+    }
+
+    /** Deletes an ended conversation's workspace (its files); the transcript stays. */
+    private CompletionStage<HttpResponse> deleteConversation(Call call) {
+        return service.conversations().delete(call.who(), call.params().get("id"))
+                .thenApply(t -> json(200, Json.transcript(t)));
+    }
+
+    /** The files the conversation's code wrote in its workspace. */
+    private CompletionStage<HttpResponse> conversationFiles(Call call) {
+        String id = call.params().get("id");
+        return service.conversations().files(call.who(), id).thenApply(files -> {
+            ObjectNode body = Json.MAPPER.createObjectNode();
+            body.put("id", id);
+            var list = body.putArray("files");
+            files.forEach(f -> list.addObject().put("path", f).put("url", "/v1/conversations/" + id + "/files/" + f));
+            return json(200, body);
+        });
+    }
+
+    private CompletionStage<HttpResponse> conversationFile(Call call) {
+        return service.conversations().readFile(call.who(), call.params().get("id"), call.params().get("path"),
+                        settings.maxFileReadBytes())
+                .thenApply(content -> HttpResponse.create().withStatus(200).withEntity(ContentTypes.APPLICATION_OCTET_STREAM, content));
     }
 
     private CompletionStage<HttpResponse> humanInput(Call call) {

@@ -6,6 +6,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
 import io.agentexec.cluster.api.ExecutionOutcome;
+import io.agentexec.cluster.executors.AttemptRecord;
+import io.agentexec.cluster.executors.ExecutorOutcome;
+import io.agentexec.cluster.executors.StatsReport;
+import io.agentexec.cluster.executors.TestReport;
 import io.agentexec.cluster.port.SandboxInfo;
 import io.agentexec.gateway.executions.ExecutionEvent;
 import io.agentexec.gateway.service.ApiException;
@@ -30,6 +34,90 @@ public final class Json {
         node.put("id", executionId);
         node.setAll((ObjectNode) MAPPER.valueToTree(result));
         return node;
+    }
+
+    /**
+     * A run through the seed's executors: its result document with {@code cached}, the {@code attempts}
+     * (RobustCodeExecutor's history), the {@code tests} report, the policy {@code violation}, the {@code profile} and
+     * its {@code notes}.
+     */
+    public static ObjectNode executorOutcome(ExecutorOutcome o) {
+        ExecutionOutcome.Completed c = (ExecutionOutcome.Completed) o.outcome();
+        ObjectNode body = completed(c, c.executionKey());
+        body.put("cached", o.cached());
+        o.profile().ifPresent(p -> body.put("profile", p));
+        var notes = body.putArray("notes");
+        o.notes().forEach(notes::add);
+        var attempts = body.putArray("attempts");
+        for (AttemptRecord a : o.attempts()) {
+            ObjectNode n = attempts.addObject();
+            n.put("attempt", a.attempt());
+            n.put("executionId", a.executionId());
+            n.put("success", a.success());
+            n.put("outcome", a.outcome());
+            n.put("exitCode", a.exitCode());
+            n.put("wallTimeMs", a.wallTimeMs());
+            n.put("message", a.message());
+            n.put("at", a.at().toString());
+        }
+        o.violation().ifPresent(v -> {
+            ObjectNode n = body.putObject("violation");
+            n.put("policy", v.policy());
+            n.put("kind", v.rule().kind().name());
+            n.put("pattern", v.rule().pattern());
+            n.put("message", v.message());
+        });
+        o.tests().ifPresent(t -> {
+            ObjectNode n = body.putObject("tests");
+            n.put("passed", t.passed());
+            n.put("failed", t.failed());
+            n.put("allPassed", t.allPassed());
+            n.put("summary", t.summary());
+            var cases = n.putArray("cases");
+            for (TestReport.CaseResult r : t.cases()) {
+                ObjectNode k = cases.addObject();
+                k.put("number", r.number());
+                k.put("test", r.test());
+                r.expectedStdout().ifPresent(e -> k.put("expectedStdout", e));
+                r.actualStdout().ifPresent(e -> k.put("actualStdout", e));
+                k.put("status", r.status().name());
+                k.put("verdict", r.verdict().name());
+                k.put("exitCode", r.exitCode());
+                k.put("wallTimeMs", r.wallTimeMs());
+                r.executionId().ifPresent(e -> k.put("executionId", e));
+            }
+        });
+        return body;
+    }
+
+    /** The seed's execution_stats of a tenant: overall, by executor name and by profile. */
+    public static ObjectNode stats(StatsReport report) {
+        ObjectNode body = MAPPER.createObjectNode();
+        body.put("samples", report.samples());
+        body.set("overall", summary(report.overall()));
+        ObjectNode byExecutor = body.putObject("byExecutor");
+        report.byExecutor().forEach((k, v) -> byExecutor.set(k, summary(v)));
+        ObjectNode byProfile = body.putObject("byProfile");
+        report.byProfile().forEach((k, v) -> byProfile.set(k, summary(v)));
+        return body;
+    }
+
+    private static ObjectNode summary(StatsReport.Summary s) {
+        ObjectNode n = MAPPER.createObjectNode();
+        n.put("count", s.count());
+        n.put("successes", s.successes());
+        n.put("successRate", s.successRate());
+        n.put("p50Ms", s.p50Ms());
+        n.put("p95Ms", s.p95Ms());
+        n.put("timeouts", s.timeouts());
+        n.put("cached", s.cached());
+        var mem = n.putArray("memoryLimitsBytes");
+        s.memoryLimitsBytes().forEach(mem::add);
+        var cpus = n.putArray("cpuLimits");
+        s.cpuLimits().forEach(cpus::add);
+        var timeouts = n.putArray("timeoutLimitsMs");
+        s.timeoutLimitsMs().forEach(timeouts::add);
+        return n;
     }
 
     public static ObjectNode error(String code, String message, String requestId) {
@@ -104,6 +192,7 @@ public final class Json {
         ObjectNode node = MAPPER.createObjectNode();
         node.put("id", t.conversationId());
         node.put("status", t.status());
+        t.workspace().ifPresent(w -> node.put("workspace", w));
         var events = node.putArray("events");
         t.events().forEach(e -> events.add(conversationEvent(e)));
         return node;

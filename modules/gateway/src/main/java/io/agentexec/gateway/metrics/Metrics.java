@@ -24,6 +24,8 @@ public final class Metrics {
     private final Map<String, LongAdder> refusals = new ConcurrentHashMap<>();
     private final Map<String, LongAdder> connectionsClosed = new ConcurrentHashMap<>();
     private final AtomicLong inFlightRequests = new AtomicLong();
+    /** By source, profile, verdict and cached: bounded labels (never the tenant's executor names). */
+    private final Map<List<String>, LongAdder> executorRuns = new ConcurrentHashMap<>();
     private final String nodeName;
 
     /** @param nodeName this node's stable name ({@code agentexec.cluster.node-name}), the worker gauges' label */
@@ -40,6 +42,15 @@ public final class Metrics {
     public void recordExecution(String verdict, long wallTimeMs) {
         executionsByVerdict.computeIfAbsent(verdict, k -> new LongAdder()).increment();
         executionLatency.computeIfAbsent(verdict, k -> new Histogram()).observe(wallTimeMs / 1000.0);
+    }
+
+    /**
+     * A run counted in the seed's execution_stats (GET /v1/stats): HTTP's, gRPC's and the code the node's chats ran,
+     * by where it came from ({@code source}), its profile, its verdict and whether the cache answered it.
+     */
+    public void recordExecutorRun(String source, String profile, String verdict, boolean cached) {
+        executorRuns.computeIfAbsent(List.of(source, profile, verdict, Boolean.toString(cached)), k -> new LongAdder())
+                .increment();
     }
 
     /** An execution refused or ended without a verdict: overloaded, rate_limited, quota, cancelled, unavailable. */
@@ -77,6 +88,16 @@ public final class Metrics {
         out.append("# TYPE agentexec_executions_refused_total counter\n");
         new TreeMap<>(refusals).forEach((v, c) ->
                 out.append("agentexec_executions_refused_total{reason=\"").append(v).append("\"} ").append(c.sum()).append('\n'));
+        out.append("# HELP agentexec_executor_runs_total Runs counted in the tenants' statistics (chats' included), by "
+                + "source, profile, verdict and cached.\n");
+        out.append("# TYPE agentexec_executor_runs_total counter\n");
+        new TreeMap<>(executorRuns.entrySet().stream().collect(java.util.stream.Collectors.toMap(
+                e -> String.join("\u0000", e.getKey()), Map.Entry::getValue))).forEach((k, c) -> {
+            String[] p = k.split("\u0000");
+            out.append("agentexec_executor_runs_total{source=\"").append(escape(p[0])).append("\",profile=\"")
+                    .append(escape(p[1])).append("\",verdict=\"").append(escape(p[2])).append("\",cached=\"")
+                    .append(p[3]).append("\"} ").append(c.sum()).append('\n');
+        });
         out.append("# HELP agentexec_connections_closed_total Connections the gateway closed, by reason.\n");
         out.append("# TYPE agentexec_connections_closed_total counter\n");
         new TreeMap<>(connectionsClosed).forEach((v, c) ->

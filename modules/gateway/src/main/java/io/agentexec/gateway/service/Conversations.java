@@ -76,6 +76,37 @@ public final class Conversations {
         });
     }
 
+    /** The files the conversation's code wrote (its workspace is kept after it ends: see the transcript's workspace). */
+    public CompletionStage<java.util.List<String>> files(Requester who, String id) {
+        requireAvailable();
+        return conversations.files(who.tenant().id(), id).thenApply(found -> known(found, id));
+    }
+
+    /** A file of the conversation's workspace, at most agentexec.gateway.http.max-file-read-bytes. */
+    public CompletionStage<byte[]> readFile(Requester who, String id, String path, long maxBytes) {
+        requireAvailable();
+        RequestRules.workspacePath(path);
+        return conversations.readFile(who.tenant().id(), id, path, maxBytes).thenApply(found -> found.orElseThrow(() ->
+                ApiException.notFound("no file " + RequestRules.abbreviate(path) + " in the workspace of conversation "
+                        + RequestRules.abbreviate(id) + " (never written, or the workspace was deleted or expired)")));
+    }
+
+    /** Deletes an ended conversation's workspace; 409 while it runs. */
+    public CompletionStage<Transcript> delete(Requester who, String id) {
+        requireAvailable();
+        return conversations.delete(who.tenant().id(), id).handle((found, error) -> {
+            if (error != null) {
+                Throwable e = ApiException.unwrap(error);
+                if (e instanceof IllegalStateException) {
+                    throw new ApiException(409, "conflict", e.getMessage());
+                }
+                throw error instanceof java.util.concurrent.CompletionException c ? c
+                        : new java.util.concurrent.CompletionException(error);
+            }
+            return known(found, id);
+        });
+    }
+
     private void requireAvailable() {
         if (!conversations.available()) {
             throw new ApiException(501, "not_implemented", "conversations need the agents module (modules/agents), "

@@ -1,6 +1,8 @@
 package io.agentexec.gateway.service;
 
 import io.agentexec.cluster.api.ExecutionOutcome;
+import io.agentexec.cluster.executors.ExecutorOutcome;
+import io.agentexec.cluster.executors.SeedExecutors;
 import io.agentexec.cluster.port.ExecutionIds;
 import io.agentexec.cluster.port.ExecutionPort;
 import io.agentexec.cluster.port.ExecutionView;
@@ -11,10 +13,12 @@ import io.agentexec.gateway.logging.RequestLog;
 import io.agentexec.gateway.metrics.Metrics;
 import io.agentexec.gateway.service.RequestRules.ExecutionForm;
 import io.agentexec.gateway.service.RequestRules.ExecutionSpec;
+import io.agentexec.sandbox.model.ExecutionRequest;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
@@ -30,8 +34,19 @@ import org.slf4j.LoggerFactory;
 public final class Executions {
     private static final Logger log = LoggerFactory.getLogger(Executions.class);
 
+    /** What a request to run code became: one run ({@link Started}), or runs made by the seed's executors. */
+    public sealed interface Accepted permits Started, Executed { }
+
+    /**
+     * A request the seed's executors answer (a policy, retries, the cache, tests): each attempt and test case is a run
+     * of its own, readable by its id; the outcome completes once they are all done.
+     *
+     * @param id the first run's id (or the refused or cached answer's)
+     */
+    public record Executed(String id, CompletionStage<ExecutorOutcome> outcome) implements Accepted { }
+
     /** A run this node started: its tracker (id, output, outcome) and the port's handle. */
-    public record Started(TrackedExecution tracked, RunHandle run) {
+    public record Started(TrackedExecution tracked, RunHandle run) implements Accepted {
         public String id() {
             return tracked.id();
         }
@@ -57,9 +72,11 @@ public final class Executions {
     private final Metrics metrics;
     private final Draining draining;
     private final Duration askTimeout;
+    private final SeedExecutors executors;
 
     Executions(ExecutionPort port, ExecutionRegistry registry, RequestRules rules, Metrics metrics, Draining draining,
-               Duration askTimeout) {
+               Duration askTimeout, SeedExecutors executors) {
+        this.executors = executors;
         this.port = port;
         this.registry = registry;
         this.rules = rules;
@@ -69,28 +86,94 @@ public final class Executions {
     }
 
     /**
-     * Starts the run a transport reads into a form ({@code read}: its wire format, field by field). Output always
-     * goes to the run's tracker, so that every run is followable by its id.
+     * Starts what a transport reads into a form: a plain run ({@link Started}), or, when the request asks for a policy,
+     * retries, the cache or tests (or its profile was held at a ceiling, which the answer says), the seed's executors
+     * around its runs ({@link Executed}: answered synchronously, never async). Every run counts in the tenant's
+     * statistics (GET /v1/stats).
      *
-     * @param async whether the client waits for the result elsewhere (only logged)
+     * @param source the transport, for the statistics ({@code http}, {@code grpc})
      */
-    public Started start(Requester who, boolean async, Consumer<ExecutionForm> read) {
+    public Accepted accept(Requester who, boolean async, String source, Consumer<ExecutionForm> read) {
+        // async: answered before the run ends (HTTP's ?async=true, gRPC's stream)
         draining.refuseNewWork();
         ExecutionForm form = rules.execution(who.tenant().policy());
         read.accept(form);
         ExecutionSpec spec = form.build();
-        TrackedExecution tracked = registry.register(who.tenant().id(), spec.sandboxId());
         Map<String, String> ids = who.logIds();
+        if (async && spec.needsExecutors()) {
+            throw ApiException.badRequest("async: a request with policy, retries, cache or tests is answered once all "
+                    + "its runs are done (each attempt and case is a run of its own): drop async (HTTP), or use Execute "
+                    + "rather than ExecuteStream (gRPC)");
+        }
+        // a profile held at a ceiling is said in a synchronous answer's notes (an async one's result has the limits)
+        if (!async && (spec.needsExecutors() || !spec.notes().isEmpty())) {
+            return executed(who, source, spec, ids);
+        }
+        TrackedExecution tracked = registry.register(who.tenant().id(), spec.sandboxId());
         ids.put("executionId", tracked.id());
         RunHandle run = port.start(who.tenant().caller(), tracked.id(), spec.sandboxId(), spec.request(), tracked);
         tracked.attach(run);
         run.outcome().thenAccept(outcome -> {
             tracked.complete(outcome);
             record(outcome, ids);
+            executors.recordPlain(who.tenant().caller(), tracked.id(), spec.request(), spec.options(), source, outcome);
         });
         RequestLog.info(log, ids, "execution accepted ({} block(s), sandbox {}, async {})",
                 spec.request().blocks().size(), spec.sandboxId().orElse("none"), async);
         return new Started(tracked, run);
+    }
+
+    /** The seed's executors around the request's runs: each run registered (followable by its id) and recorded. */
+    private Executed executed(Requester who, String source, ExecutionSpec spec, Map<String, String> ids) {
+        Map<String, TrackedExecution> runs = new ConcurrentHashMap<>();
+        String first = registry.newId(spec.sandboxId());
+        ids.put("executionId", first);
+        SeedExecutors.Runner runner = new SeedExecutors.Runner() {
+            @Override
+            public String executionId(int sequence) {
+                return sequence == 1 ? first : registry.newId(spec.sandboxId());
+            }
+
+            @Override
+            public CompletionStage<ExecutionOutcome> run(int sequence, String executionId, ExecutionRequest request) {
+                TrackedExecution tracked = registry.register(who.tenant().id(), executionId);
+                runs.put(executionId, tracked);
+                RunHandle run = port.start(who.tenant().caller(), executionId, spec.sandboxId(), request, tracked);
+                tracked.attach(run);
+                return run.outcome().thenApply(outcome -> {
+                    tracked.complete(outcome);
+                    Map<String, String> runIds = new java.util.HashMap<>(ids);
+                    runIds.put("executionId", executionId);
+                    record(outcome, runIds);
+                    return outcome;
+                });
+            }
+        };
+        RequestLog.info(log, ids, "execution accepted with executors ({} block(s), sandbox {}, policy {}, retries {}, "
+                        + "cache {}, tests {})", spec.request().blocks().size(), spec.sandboxId().orElse("none"),
+                spec.options().policy().map(p -> p.name()).orElse("none"), spec.options().attempts(),
+                spec.options().caching(), spec.options().tests().map(t -> t.size()).orElse(0));
+        String scope = spec.sandboxId().map(id -> "sandbox:" + id).orElse("one-off");
+        CompletionStage<ExecutorOutcome> outcome;
+        try {
+            outcome = executors.run(new SeedExecutors.Call(who.tenant().caller(), first, spec.request(), spec.options(),
+                    scope, source, spec.notes()), runner);
+        } catch (RuntimeException e) {
+            outcome = CompletableFuture.failedFuture(e);
+        }
+        return new Executed(first, outcome.exceptionally(e -> {
+            Throwable cause = ApiException.unwrap(e);
+            if (cause instanceof io.agentexec.sandbox.model.InvalidRequestException invalid) {
+                throw ApiException.badRequest(invalid.getMessage());
+            }
+            throw e instanceof java.util.concurrent.CompletionException c ? c
+                    : new java.util.concurrent.CompletionException(e);
+        }));
+    }
+
+    /** The caller's statistics (GET /v1/stats): overall, by executor name and by profile. */
+    public CompletionStage<io.agentexec.cluster.executors.StatsReport> stats(Requester who, Optional<String> executor) {
+        return executors.stats(who.tenant().caller(), executor);
     }
 
     private void record(ExecutionOutcome outcome, Map<String, String> ids) {

@@ -1,5 +1,6 @@
 package io.agentexec.gateway.service;
 
+import io.agentexec.cluster.executors.SeedExecutors;
 import io.agentexec.cluster.port.ExecutionPort;
 import io.agentexec.gateway.GatewaySettings;
 import io.agentexec.gateway.executions.ExecutionRegistry;
@@ -31,13 +32,15 @@ public final class GatewayService {
     private final Conversations conversations;
 
     public GatewayService(GatewaySettings settings, ExecutionPort port, ConversationService conversations, TenantGuard guard,
-                          ExecutionRegistry registry, Metrics metrics, RequestRules rules, AtomicBoolean draining) {
+                          ExecutionRegistry registry, Metrics metrics, RequestRules rules, AtomicBoolean draining,
+                          SeedExecutors executors) {
         this.port = port;
         this.guard = guard;
         this.metrics = metrics;
         this.rules = rules;
         this.draining = new Draining(draining);
-        this.executions = new Executions(port, registry, rules, metrics, this.draining, settings.askTimeout());
+        this.executions = new Executions(port, registry, rules, metrics, this.draining, settings.askTimeout(),
+                executors);
         this.sandboxes = new Sandboxes(port, rules, this.draining, settings.maxFileReadBytes());
         this.conversations = new Conversations(conversations, this.draining);
     }

@@ -1,5 +1,10 @@
 package io.agentexec.gateway.service;
 
+import io.agentexec.cluster.executors.CodePolicy;
+import io.agentexec.cluster.executors.ExecutorOptions;
+import io.agentexec.cluster.executors.ExecutorProfiles;
+import io.agentexec.cluster.executors.SeedExecutors;
+import io.agentexec.cluster.executors.TestSuite;
 import io.agentexec.gateway.GatewaySettings;
 import io.agentexec.gateway.tenant.TenantPolicy;
 import io.agentexec.sandbox.blocks.FilenameDirective;
@@ -10,7 +15,9 @@ import io.agentexec.sandbox.model.InvalidRequestException;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.WorkspaceFile;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
@@ -58,11 +65,25 @@ public final class RequestRules {
         }
     }
 
-    /** A checked execution: the engine's request and the sandbox to run it in, if any. */
-    public record ExecutionSpec(ExecutionRequest request, Optional<String> sandboxId) { }
+    /**
+     * A checked execution: the engine's request, the sandbox to run it in, if any, the seed's executors it asks for
+     * (its profile's name included) and what the caller should know (a profile's value held at a ceiling).
+     */
+    public record ExecutionSpec(ExecutionRequest request, Optional<String> sandboxId, ExecutorOptions options,
+                                List<String> notes) {
+        public ExecutionSpec {
+            notes = List.copyOf(notes);
+        }
+
+        /** Whether a run needs the seed's executors around it (a policy, retries, the cache, tests). */
+        public boolean needsExecutors() {
+            return options.policy().isPresent() || options.retries().isPresent() || options.caching()
+                    || options.tests().isPresent();
+        }
+    }
 
     /** A checked sandbox creation. */
-    public record SandboxSpec(String language, Limits limits, Optional<String> image) {
+    public record SandboxSpec(String language, Limits limits, Optional<String> image, ExecutorOptions options) {
         /** As the execution port takes it. */
         public io.agentexec.cluster.api.SandboxSpec toCluster() {
             io.agentexec.cluster.api.SandboxSpec spec = io.agentexec.cluster.api.SandboxSpec.of(language, limits);
@@ -70,14 +91,15 @@ public final class RequestRules {
         }
     }
 
-    private final GatewaySettings settings;
     private final LanguageTable languages;
     private final Limits engineDefaults;
+    private final SeedExecutors executors;
 
-    public RequestRules(GatewaySettings settings, LanguageTable languages, Limits engineDefaults) {
-        this.settings = settings;
+    /** {@code executors}: the one table of profiles and the code policies (agentexec.executors), shared with the agents. */
+    public RequestRules(LanguageTable languages, Limits engineDefaults, SeedExecutors executors) {
         this.languages = languages;
         this.engineDefaults = engineDefaults;
+        this.executors = executors;
     }
 
     /** An empty execution request of a tenant held to {@code policy}. */
@@ -148,30 +170,38 @@ public final class RequestRules {
      */
     public abstract sealed class Form permits ExecutionForm, SandboxForm {
         private final TenantPolicy policy;
-        private Optional<GatewaySettings.Profile> profile = Optional.empty();
+        private Optional<ExecutorProfiles.Profile> profile = Optional.empty();
         private Optional<String> image = Optional.empty();
         private Limits limits = engineDefaults;
+        /** The seed's executors the request asks for; a sandbox's are its runs' defaults. */
+        ExecutorOptions options = ExecutorOptions.none();
+        final List<String> notes = new ArrayList<>();
 
         private Form(TenantPolicy policy) {
             this.policy = policy;
         }
 
-        /** The named preset; give it before any limit (a request's limits override the profile's). */
+        /** The executor options read so far. */
+        public ExecutorOptions options() {
+            return options;
+        }
+
+        /**
+         * The named profile of agentexec.executors.profiles (the seed's simple / medium / complex, default,
+         * datascience, the operator's); give it before any limit (a request's limits override the profile's). A value
+         * above the policy's ceiling is held there, and a note says so.
+         */
         public void profile(String name) {
-            GatewaySettings.Profile chosen = Optional.ofNullable(settings.profiles().get(name))
-                    .orElseThrow(() -> ApiException.badRequest("unknown profile '" + abbreviate(name) + "'; known: "
-                            + String.join(", ", settings.profiles().keySet())));
-            profile = Optional.of(chosen);
+            ExecutorProfiles.Profile chosen;
             try {
-                if (chosen.timeoutSeconds().isPresent()) {
-                    limits = limits.withTimeout(seconds(chosen.timeoutSeconds().getAsDouble()));
-                }
-                if (chosen.memoryMb().isPresent()) {
-                    limits = limits.withMemoryBytes(chosen.memoryMb().getAsLong() * MB);
-                }
+                chosen = executors.profiles().get(name);
+                limits = chosen.over(limits);
+                notes.addAll(executors.applyProfile(name, limits, policy.execution()).notes());
             } catch (InvalidRequestException e) {
                 throw ApiException.badRequest(e.getMessage());
             }
+            profile = Optional.of(chosen);
+            options = options.withProfile(name);
         }
 
         /**
@@ -211,13 +241,53 @@ public final class RequestRules {
             image = Optional.of(requested);
         }
 
+        /** SecureCodeExecutor by name: a preset of agentexec.executors.policies ({@code secure}: the seed's lists). */
+        public void policy(String preset) {
+            try {
+                options = options.withPolicy(executors.policy(preset));
+            } catch (InvalidRequestException e) {
+                throw ApiException.badRequest(e.getMessage());
+            }
+        }
+
+        /** SecureCodeExecutor with the request's own forbidden patterns (each: "Potentially unsafe code detected: P"). */
+        public void policyPatterns(List<String> patterns) {
+            if (patterns.isEmpty() || patterns.stream().anyMatch(String::isEmpty)) {
+                throw ApiException.badRequest("policy: a list of patterns must be non-empty, without empty patterns");
+            }
+            options = options.withPolicy(CodePolicy.patterns(patterns));
+        }
+
+        /** RobustCodeExecutor: the most attempts of a failing run, 1 to agentexec.executors.max-retries. */
+        public void retries(long attempts) {
+            if (attempts < 1 || attempts > executors.settings().maxRetries()) {
+                throw ApiException.badRequest("retries: the most attempts of a failing run, 1 to "
+                        + executors.settings().maxRetries() + " (agentexec.executors.max-retries); got " + attempts);
+            }
+            options = options.withRetries((int) attempts);
+        }
+
+        /** CachingExecutor: answer an identical request of the tenant's from the cluster's cache. */
+        public void cache(boolean on) {
+            options = options.withCache(on);
+        }
+
+        /** The name the run is counted under in GET /v1/stats (default: the executor's own). */
+        public void executor(String name) {
+            try {
+                options = options.withExecutor(name);
+            } catch (InvalidRequestException e) {
+                throw ApiException.badRequest(e.getMessage());
+            }
+        }
+
         Limits limits() {
             return policy.execution().clamp(limits);
         }
 
         /** The request's image, else the profile's: either must be one the policy allows. */
         Optional<String> checkedImage() {
-            Optional<String> chosen = image.or(() -> profile.flatMap(GatewaySettings.Profile::image));
+            Optional<String> chosen = image.or(() -> profile.flatMap(ExecutorProfiles.Profile::image));
             chosen.ifPresent(i -> {
                 if (!policy.execution().imageAllowed(i, languages)) {
                     throw ApiException.badRequest("image '" + abbreviate(i) + "' is not allowed; allowed: "
@@ -260,11 +330,34 @@ public final class RequestRules {
             builder.env(name, value);
         }
 
+        /** TestingExecutor, Judge0's way: one run per case with its stdin, PASS when stdout is the expected one. */
+        public void ioTests(List<TestSuite.IoCase> cases) {
+            tests(() -> new TestSuite.IoCases(cases));
+        }
+
+        /** TestingExecutor, the seed's way: Python lines appending booleans to test_results, run after the code. */
+        public void assertionTests(List<String> cases) {
+            tests(() -> new TestSuite.Assertions(cases));
+        }
+
+        private void tests(Supplier<TestSuite> suite) {
+            try {
+                TestSuite tests = suite.get();
+                if (tests.size() > executors.settings().maxTests()) {
+                    throw ApiException.badRequest("tests: at most " + executors.settings().maxTests()
+                            + " cases (agentexec.executors.max-tests); got " + tests.size());
+                }
+                options = options.withTests(tests);
+            } catch (InvalidRequestException e) {
+                throw ApiException.badRequest(e.getMessage());
+            }
+        }
+
         public ExecutionSpec build() {
             Limits limits = limits();
             checkedImage().ifPresent(builder::image);
             try {
-                return new ExecutionSpec(builder.limits(limits).build(), sandboxId);
+                return new ExecutionSpec(builder.limits(limits).build(), sandboxId, options, notes);
             } catch (InvalidRequestException e) {
                 throw ApiException.badRequest(e.getMessage());
             }
@@ -285,7 +378,7 @@ public final class RequestRules {
 
         public SandboxSpec build() {
             Language chosen = language.orElseThrow(() -> ApiException.badRequest("'language' is required"));
-            return new SandboxSpec(chosen.name(), limits(), checkedImage());
+            return new SandboxSpec(chosen.name(), limits(), checkedImage(), options);
         }
     }
 

@@ -23,11 +23,17 @@ public interface ConversationService {
         }
     }
 
-    record Transcript(String conversationId, String status, List<ConversationEvent> events) {
+    /** @param workspace how long the chat's workspace (its files) is kept, in words; empty when not said */
+    record Transcript(String conversationId, String status, List<ConversationEvent> events, Optional<String> workspace) {
         public Transcript {
             Objects.requireNonNull(conversationId, "conversationId");
             Objects.requireNonNull(status, "status");
             events = List.copyOf(events);
+            Objects.requireNonNull(workspace, "workspace");
+        }
+
+        public Transcript(String conversationId, String status, List<ConversationEvent> events) {
+            this(conversationId, status, events, Optional.empty());
         }
 
         /** Over: ended (terminated normally) or failed (a model could not be reached). */
@@ -52,4 +58,22 @@ public interface ConversationService {
      */
     Optional<AutoCloseable> follow(TenantId tenant, String conversationId, long afterSequence,
                                    Consumer<ConversationEvent> onEvent, Runnable onEnd);
+
+    /** The files the conversation's code wrote in its workspace; empty when the tenant has no such conversation. */
+    default CompletionStage<Optional<List<String>>> files(TenantId tenant, String conversationId) {
+        return java.util.concurrent.CompletableFuture.failedFuture(new UnsupportedOperationException("files"));
+    }
+
+    /** A file of the conversation's workspace, at most {@code maxBytes}; empty when there is no such conversation or file. */
+    default CompletionStage<Optional<byte[]>> readFile(TenantId tenant, String conversationId, String path, long maxBytes) {
+        return java.util.concurrent.CompletableFuture.failedFuture(new UnsupportedOperationException("readFile"));
+    }
+
+    /**
+     * Deletes an ended conversation's workspace (its files) now; empty when there is no such conversation. Fails with
+     * {@link IllegalStateException} while it runs.
+     */
+    default CompletionStage<Optional<Transcript>> delete(TenantId tenant, String conversationId) {
+        return java.util.concurrent.CompletableFuture.failedFuture(new UnsupportedOperationException("delete"));
+    }
 }

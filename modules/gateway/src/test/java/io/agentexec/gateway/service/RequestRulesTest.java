@@ -27,7 +27,8 @@ class RequestRulesTest {
     private final Config config = ConfigFactory.load();
     private final GatewaySettings settings = GatewaySettings.fromConfig(config);
     private final EngineSettings engine = EngineSettings.fromConfig(config);
-    private final RequestRules rules = new RequestRules(settings, engine.languages(), engine.defaultLimits());
+    private final RequestRules rules = new RequestRules(engine.languages(), engine.defaultLimits(),
+            io.agentexec.cluster.executors.SeedExecutors.local(config));
     private final TenantPolicy policy = settings.tenantDefaults();
     private final Limits ceilings = policy.execution().ceilings();
 
@@ -88,7 +89,7 @@ class RequestRulesTest {
         assertEquals("limits.timeoutSeconds must be positive; got -1", refusal(() -> form.limit(Limit.TIMEOUT_SECONDS, -1, "-1")));
         assertEquals("limits.cpus must be a finite number", refusal(() -> form.limit(Limit.CPUS, Double.NaN, "NaN")));
         assertEquals("limits.pids must be a whole number; got 1.5", refusal(() -> form.limit(Limit.PIDS, 1.5, "1.5")));
-        assertTrue(refusal(() -> form.profile("gpu")).startsWith("unknown profile 'gpu'; known: "));
+        assertTrue(refusal(() -> form.profile("gpu")).startsWith("profile: unknown profile 'gpu'; known: "));
         assertTrue(refusal(() -> form.sandbox("../x")).startsWith("a sandbox id is 1 to 128"));
         assertTrue(refusal(() -> form.file("../x", new byte[0])).contains("inside the workspace"));
         assertTrue(refusal(() -> form.file("/etc/passwd", new byte[0])).contains("relative to the workspace"));
@@ -120,5 +121,49 @@ class RequestRulesTest {
         assertEquals(Duration.ofSeconds(10), spec.limits().timeout());
         assertEquals(Optional.empty(), spec.image());
         assertEquals("bash", spec.toCluster().language());
+    }
+
+    @Test
+    void theSeedsProfilesAreOneTableHeldUnderTheCeilingsWithANote() {
+        ExecutionForm simple = rules.execution(policy);
+        simple.profile("simple");
+        simple.block("python", () -> "1");
+        ExecutionSpec s = simple.build();
+        assertEquals(256 * MB, s.request().limits().memoryBytes());
+        assertEquals(0.5, s.request().limits().cpus(), 1e-9);
+        assertEquals(Duration.ofSeconds(30), s.request().limits().timeout());
+        assertEquals(Optional.of("simple"), s.options().profile(), "counted by profile");
+        assertTrue(s.notes().isEmpty(), "nothing held: " + s.notes());
+        assertFalse(s.needsExecutors(), "a profile alone is a plain run");
+
+        ExecutionForm complex = rules.execution(policy);
+        complex.profile("complex");
+        complex.block("python", () -> "1");
+        ExecutionSpec c = complex.build();
+        assertEquals(ceilings.timeout(), c.request().limits().timeout(), "600 s held at the ceiling");
+        assertEquals(1, c.notes().size(), c.notes().toString());
+        assertTrue(c.notes().get(0).contains("profile complex") && c.notes().get(0).contains("timeout"), c.notes().get(0));
+    }
+
+    @Test
+    void executorOptionsAreCheckedByTheFormNamingTheField() {
+        ExecutionForm form = rules.execution(policy);
+        form.block("python", () -> "1");
+        form.policy("secure");
+        form.retries(3);
+        form.cache(true);
+        form.ioTests(java.util.List.of(new io.agentexec.cluster.executors.TestSuite.IoCase("1", "2")));
+        ExecutionSpec spec = form.build();
+        assertTrue(spec.needsExecutors());
+        assertEquals("secure", spec.options().policy().orElseThrow().name());
+        assertEquals(3, spec.options().attempts());
+        assertTrue(spec.options().caching());
+
+        assertTrue(refusal(() -> rules.execution(policy).policy("paranoid")).contains("unknown policy 'paranoid'"));
+        assertTrue(refusal(() -> rules.execution(policy).retries(0)).contains("retries"));
+        assertTrue(refusal(() -> rules.execution(policy).retries(1000)).contains("max-retries"));
+        assertTrue(refusal(() -> rules.execution(policy).policyPatterns(java.util.List.of(""))).contains("policy"));
+        assertTrue(refusal(() -> rules.execution(policy).assertionTests(java.util.List.of())).contains("tests"));
+        assertTrue(refusal(() -> rules.execution(policy).executor("../x")).contains("executor"));
     }
 }

@@ -38,7 +38,10 @@ public final class Cli {
               exec --server URL ...          run code on a node
               chat [--message TEXT] ...      run an AG2-style chat here (replay model unless an endpoint is configured)
               chat --server URL ...          run a chat on a node
+              exec ... --profile P --policy secure --retries N --cache --test STDIN=EXPECTED
+                                             the seed's executors, here or on a node
               sandbox ... | logs ...         manage sandboxes and follow executions on a node
+              stats --server URL             the tenant's execution statistics on a node
               languages                      list the configured languages
               tenant create|list|revoke|rotate  the cluster's tenants and API keys, in its database
 
@@ -78,7 +81,7 @@ public final class Cli {
                 case "languages" -> remote ? ClientCommands.run(args, env, in, out, err) : languages(rest, env, out);
                 case "chat" -> remote ? ClientCommands.run(args, env, in, out, err)
                         : ChatCommand.run(rest.toArray(String[]::new), env, in, out, err);
-                case "sandbox", "logs" -> ClientCommands.run(args, env, in, out, err);
+                case "sandbox", "logs", "stats" -> ClientCommands.run(args, env, in, out, err);
                 case "tenant" -> TenantCommand.run(rest, env, out, err);
                 default -> {
                     err.println("agentexec: unknown command '" + command + "' (agentexec --help lists them)");
@@ -105,7 +108,7 @@ public final class Cli {
             case "serve" -> ServeCommand.USAGE;
             case "exec" -> ExecCommand.USAGE + "\n" + ClientCommands.USAGE;
             case "languages" -> LANGUAGES_USAGE;
-            case "sandbox", "logs" -> ClientCommands.USAGE;
+            case "sandbox", "logs", "stats" -> ClientCommands.USAGE;
             case "tenant" -> TenantCommand.USAGE;
             default -> null;
         };
@@ -120,10 +123,17 @@ public final class Cli {
     /** {@code exec} here: prints the result as JSON; exit 0 whatever the verdict, 3 when no sandbox could be made. */
     private static int exec(List<String> args, Map<String, String> env, InputStream in, PrintStream out)
             throws IOException {
-        EngineSettings settings = EngineSettings.fromConfig(NodeConfig.load(takeConfig(args), env));
-        ExecCommand.Options options = ExecCommand.parse(args, settings.defaultLimits());
-        ExecutionResult result = ExecCommand.run(options, settings, in);
-        out.println(JSON.writeValueAsString(result));
+        com.typesafe.config.Config config = NodeConfig.load(takeConfig(args), env);
+        EngineSettings settings = EngineSettings.fromConfig(config);
+        io.agentexec.cluster.executors.SeedExecutors seed = io.agentexec.cluster.executors.SeedExecutors.local(config);
+        ExecCommand.Options options = ExecCommand.parse(args, settings.defaultLimits(), seed,
+                io.agentexec.sandbox.policy.ExecutionPolicy.fromConfig(config));
+        ExecCommand.Ran ran = ExecCommand.run(options, settings, in, seed);
+        ExecutionResult result = ran.result();
+        // with the seed's executors: the result with what they add (cached, attempts, tests, violation, notes)
+        out.println(ran.executors().isPresent()
+                ? JSON.writeValueAsString(io.agentexec.gateway.http.Json.executorOutcome(ran.executors().get()))
+                : JSON.writeValueAsString(result));
         return (result.verdict() == Verdict.SANDBOX_ERROR ? Exit.UNAVAILABLE : Exit.OK).code();
     }
 

@@ -45,7 +45,10 @@ final class ClientCommands {
 
     static final String USAGE = """
             client commands (need --server URL or AGENTEXEC_SERVER; --api-key KEY or AGENTEXEC_API_KEY):
-              exec --server URL --language L [--timeout S] [--memory MB] [--stdin FILE] [--sandbox ID] FILE|-
+              exec --server URL --language L [--timeout S] [--memory MB] [--stdin FILE] [--sandbox ID]
+                   [--profile P] [--policy secure | --forbid PATTERN...] [--retries N] [--cache]
+                   [--test STDIN=EXPECTED...] [--executor NAME] FILE|-
+              stats [--executor NAME]    the tenant's execution statistics (count, success rate, p50/p95, ...)
               sandbox create --language L | sandbox rm ID | sandbox put ID PATH LOCALFILE | sandbox get ID PATH
               chat [--message TEXT] [--model NAME] [--human-input-mode M] [--use-docker V] ...   run a chat, follow it
               chat start --config FILE.json --message TEXT | chat input ID TEXT | chat show ID
@@ -85,6 +88,7 @@ final class ClientCommands {
                 case "sandbox" -> cli.sandbox(rest);
                 case "chat" -> cli.chat(rest, in);
                 case "logs" -> cli.logs(single(rest, "logs EXECUTION_ID"));
+                case "stats" -> cli.stats(rest);
                 default -> throw new IllegalArgumentException("unknown command '" + command + "'");
             };
         } catch (IllegalArgumentException e) {
@@ -129,13 +133,87 @@ final class ClientCommands {
             body.put("stdin", Files.readString(Path.of(stdin.get())));
         }
         Optional<String> sandbox = take(args, "--sandbox");
+        boolean executors = executorFlags(args, body);
         String file = single(args, "exec ... FILE|-");
         body.put("code", file.equals("-") ? new String(in.readAllBytes(), StandardCharsets.UTF_8) : Files.readString(Path.of(file)));
-        String path = sandbox.map(id -> "/v1/sandboxes/" + enc(id) + "/executions").orElse("/v1/executions") + "?async=true";
+        String path = sandbox.map(id -> "/v1/sandboxes/" + enc(id) + "/executions").orElse("/v1/executions");
+        if (executors) {
+            // the seed's executors answer once every attempt and case ran: one synchronous call, its result printed
+            print(call("POST", path, body));
+            return EXIT_OK;
+        }
+        path += "?async=true";
         JsonNode accepted = call("POST", path, body);
         String id = accepted.get("id").asText();
         err.println("agentexec: execution " + id + " running");
         return follow(id, true);
+    }
+
+    /**
+     * The seed's executors as flags, into the request body: {@code --profile P}, {@code --policy NAME}, {@code --forbid
+     * PATTERN} (repeatable), {@code --retries N}, {@code --cache}, {@code --test STDIN=EXPECTED} (repeatable; {@code \n}
+     * in either side is a newline), {@code --executor NAME}. Returns whether one needs a synchronous answer.
+     */
+    static boolean executorFlags(List<String> args, ObjectNode body) {
+        take(args, "--profile").ifPresent(p -> body.put("profile", p));
+        take(args, "--executor").ifPresent(p -> body.put("executor", p));
+        boolean sync = false;
+        Optional<String> policy = take(args, "--policy");
+        List<String> forbidden = new ArrayList<>();
+        for (Optional<String> f = take(args, "--forbid"); f.isPresent(); f = take(args, "--forbid")) {
+            forbidden.add(f.get());
+        }
+        if (policy.isPresent() && !forbidden.isEmpty()) {
+            throw new IllegalArgumentException("give --policy NAME or --forbid PATTERN, not both");
+        }
+        if (policy.isPresent()) {
+            body.put("policy", policy.get());
+            sync = true;
+        }
+        if (!forbidden.isEmpty()) {
+            forbidden.forEach(body.putArray("policy")::add);
+            sync = true;
+        }
+        Optional<String> retries = take(args, "--retries");
+        if (retries.isPresent()) {
+            try {
+                body.put("retries", Integer.parseInt(retries.get()));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--retries needs a whole number, got '" + retries.get() + "'");
+            }
+            sync = true;
+        }
+        if (args.remove("--cache")) {
+            body.put("cache", true);
+            sync = true;
+        }
+        var tests = JSON.createArrayNode();
+        for (Optional<String> t = take(args, "--test"); t.isPresent(); t = take(args, "--test")) {
+            int eq = t.get().indexOf('=');
+            if (eq < 0) {
+                throw new IllegalArgumentException("--test needs STDIN=EXPECTED, got '" + t.get() + "'");
+            }
+            tests.addObject().put("stdin", unescape(t.get().substring(0, eq)))
+                    .put("expectedStdout", unescape(t.get().substring(eq + 1)));
+        }
+        if (!tests.isEmpty()) {
+            body.set("tests", tests);
+            sync = true;
+        }
+        return sync;
+    }
+
+    private static String unescape(String s) {
+        return s.replace("\\n", "\n");
+    }
+
+    private int stats(List<String> args) throws IOException, InterruptedException {
+        Optional<String> executor = take(args, "--executor");
+        if (!args.isEmpty()) {
+            throw new IllegalArgumentException("stats takes only --executor NAME; got " + args);
+        }
+        print(call("GET", "/v1/stats" + executor.map(e -> "?executor=" + enc(e)).orElse(""), null));
+        return EXIT_OK;
     }
 
     private int logs(String executionId) throws IOException, InterruptedException {

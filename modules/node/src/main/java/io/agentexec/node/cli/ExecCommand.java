@@ -2,6 +2,12 @@ package io.agentexec.node.cli;
 
 import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.api.SandboxSpec;
+import io.agentexec.cluster.executors.CodePolicy;
+import io.agentexec.cluster.executors.ExecutorOptions;
+import io.agentexec.cluster.executors.ExecutorOutcome;
+import io.agentexec.cluster.executors.ExecutorProfiles;
+import io.agentexec.cluster.executors.SeedExecutors;
+import io.agentexec.cluster.executors.TestSuite;
 import io.agentexec.cluster.port.Caller;
 import io.agentexec.cluster.port.EnginePort;
 import io.agentexec.sandbox.EngineSettings;
@@ -50,17 +56,61 @@ final class ExecCommand {
 
     static final String USAGE = "usage: agentexec exec --language LANG [--timeout SECONDS] [--memory SIZE] [--cpus N] "
             + "[--pids N] [--output-bytes N] [--backend auto|docker|bwrap|unsafe-local] [--image IMAGE] "
-            + "[--stdin FILE] [--docker-run-arg ARG]... [--config FILE] FILE|-";
+            + "[--stdin FILE] [--docker-run-arg ARG]... [--profile P] [--policy secure | --forbid PATTERN...] "
+            + "[--retries N] [--cache] [--test STDIN=EXPECTED]... [--config FILE] FILE|-";
 
+    /**
+     * @param executors the seed's executors asked for ({@code --profile}, {@code --policy}/{@code --forbid},
+     *                  {@code --retries}, {@code --cache}, {@code --test}); empty: a plain run
+     * @param notes     what the profile asked above the operator's ceilings (agentexec.policy), held there
+     */
     record Options(String language, Limits limits, BackendChoice backend, Optional<String> image,
-                   Optional<Path> stdinFile, List<String> dockerRunArgs, String source) {
+                   Optional<Path> stdinFile, List<String> dockerRunArgs, String source, ExecutorOptions executors,
+                   List<String> notes) {
+        /** Whether the run needs the seed's executors around it. */
+        boolean needsExecutors() {
+            return executors.policy().isPresent() || executors.retries().isPresent() || executors.caching()
+                    || executors.tests().isPresent() || !notes.isEmpty();
+        }
+    }
+
+    /** What a run made here went to: the engine's result, and what the seed's executors add when asked for. */
+    record Ran(ExecutionResult result, Optional<ExecutorOutcome> executors) {
     }
 
     static Options parse(List<String> args, Limits defaults) {
+        return parse(args, defaults, SeedExecutors.local(com.typesafe.config.ConfigFactory.load()),
+                ExecutionPolicy.fromConfig(com.typesafe.config.ConfigFactory.load()));
+    }
+
+    /**
+     * Parses the command line; {@code --profile} is applied first (the other limit flags override it) and held under
+     * {@code ceilings}, the operator's policy, as on a node.
+     */
+    static Options parse(List<String> args, Limits defaults, SeedExecutors seed, ExecutionPolicy ceilings) {
         String language = null;
         Limits limits = defaults;
-        BackendChoice backend = null;
+        ExecutorOptions executors = ExecutorOptions.none();
+        List<String> notes = new ArrayList<>();
         Optional<String> image = Optional.empty();
+        int p = args.indexOf("--profile");
+        if (p >= 0) {
+            String name = value(args, p + 1, "--profile");
+            args.remove(p + 1);
+            args.remove(p);
+            try {
+                ExecutorProfiles.Applied applied = seed.applyProfile(name, limits, ceilings);
+                limits = applied.limits();
+                image = applied.image();
+                notes.addAll(applied.notes());
+                executors = executors.withProfile(name);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--profile: " + e.getMessage());
+            }
+        }
+        List<String> forbidden = new ArrayList<>();
+        List<TestSuite.IoCase> tests = new ArrayList<>();
+        BackendChoice backend = null;
         Optional<Path> stdinFile = Optional.empty();
         List<String> dockerArgs = new ArrayList<>();
         String source = null;
@@ -78,6 +128,27 @@ final class ExecCommand {
                     case "--image" -> image = Optional.of(value(args, ++i, a));
                     case "--stdin" -> stdinFile = Optional.of(Path.of(value(args, ++i, a)));
                     case "--docker-run-arg" -> dockerArgs.add(value(args, ++i, a));
+                    case "--policy" -> executors = executors.withPolicy(seed.policy(value(args, ++i, a)));
+                    case "--forbid" -> forbidden.add(value(args, ++i, a));
+                    case "--retries" -> {
+                        int n = (int) number(value(args, ++i, a), a);
+                        if (n < 1 || n > seed.settings().maxRetries()) {
+                            throw new UsageException("--retries: 1 to " + seed.settings().maxRetries()
+                                    + " attempts (agentexec.executors.max-retries); got " + n);
+                        }
+                        executors = executors.withRetries(n);
+                    }
+                    case "--cache" -> executors = executors.withCache(true);
+                    case "--executor" -> executors = executors.withExecutor(value(args, ++i, a));
+                    case "--test" -> {
+                        String t = value(args, ++i, a);
+                        int eq = t.indexOf('=');
+                        if (eq < 0) {
+                            throw new UsageException("--test needs STDIN=EXPECTED, got '" + t + "'");
+                        }
+                        tests.add(new TestSuite.IoCase(t.substring(0, eq).replace("\\n", "\n"),
+                                t.substring(eq + 1).replace("\\n", "\n")));
+                    }
                     default -> {
                         if (a.startsWith("-") && !a.equals("-")) {
                             throw new UsageException("unknown option " + a);
@@ -99,7 +170,20 @@ final class ExecCommand {
         if (source == null) {
             throw new UsageException("a FILE to run, or - for stdin, is required");
         }
-        return new Options(language, limits, backend == null ? BackendChoice.AUTO : backend, image, stdinFile, dockerArgs, source);
+        if (!forbidden.isEmpty()) {
+            if (executors.policy().isPresent()) {
+                throw new UsageException("give --policy NAME or --forbid PATTERN, not both");
+            }
+            executors = executors.withPolicy(CodePolicy.patterns(forbidden));
+        }
+        if (!tests.isEmpty()) {
+            if (tests.size() > seed.settings().maxTests()) {
+                throw new UsageException("--test: at most " + seed.settings().maxTests() + " cases; got " + tests.size());
+            }
+            executors = executors.withTests(new TestSuite.IoCases(tests));
+        }
+        return new Options(language, limits, backend == null ? BackendChoice.AUTO : backend, image, stdinFile, dockerArgs,
+                source, executors, notes);
     }
 
     private static String value(List<String> args, int i, String flag) {
@@ -132,6 +216,14 @@ final class ExecCommand {
      * UsageException for input that cannot run, SandboxUnavailableException when no sandbox could be made.
      */
     static ExecutionResult run(Options options, EngineSettings base, InputStream stdin) throws IOException {
+        return run(options, base, stdin, SeedExecutors.local(com.typesafe.config.ConfigFactory.load())).result();
+    }
+
+    /**
+     * As {@link #run(Options, EngineSettings, InputStream)}; with executor options, the seed's executors (this JVM's
+     * cache and statistics: {@code seed}) make each attempt and test case a run in the command's sandbox.
+     */
+    static Ran run(Options options, EngineSettings base, InputStream stdin, SeedExecutors seed) throws IOException {
         String code = read(options.source(), stdin);
         byte[] input = options.stdinFile().isPresent() ? readFile(options.stdinFile().get()) : new byte[0];
         // One block, then the engine goes: a warm pool would only cost container starts here.
@@ -157,9 +249,25 @@ final class ExecCommand {
             await(port.createSandbox(operator, SANDBOX_ID,
                     new SandboxSpec(label, applied.limits(), Optional.of(image), Optional.of(applied.options()))));
             try {
+                if (options.needsExecutors()) {
+                    SeedExecutors.Runner runner = new SeedExecutors.Runner() {
+                        @Override
+                        public String executionId(int sequence) {
+                            return EXECUTION_ID + "-" + sequence;
+                        }
+
+                        @Override
+                        public CompletionStage<ExecutionOutcome> run(int sequence, String id, ExecutionRequest r) {
+                            return port.start(operator, id, Optional.of(SANDBOX_ID), r, OutputListener.NONE).outcome();
+                        }
+                    };
+                    ExecutorOutcome o = await(seed.run(new SeedExecutors.Call(operator, EXECUTION_ID, request,
+                            options.executors(), "cli:" + image, "cli", options.notes()), runner));
+                    return new Ran(result(o.outcome()), Optional.of(o));
+                }
                 ExecutionOutcome reply = await(port.start(operator, EXECUTION_ID, Optional.of(SANDBOX_ID), request,
                         OutputListener.NONE).outcome());
-                return result(reply);
+                return new Ran(result(reply), Optional.empty());
             } finally {
                 await(port.deleteSandbox(operator, SANDBOX_ID));
             }

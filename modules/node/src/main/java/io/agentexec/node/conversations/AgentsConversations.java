@@ -80,9 +80,45 @@ public final class AgentsConversations implements ConversationService {
                 e -> onEvent.accept(toEvent(conversationId, e)), onEnd));
     }
 
-    private static Transcript toTranscript(String externalId, ConversationFacade.View view) {
+    @Override
+    public CompletionStage<Optional<java.util.List<String>>> files(TenantId tenant, String conversationId) {
+        if (!EXTERNAL_ID.matcher(conversationId).matches()) {
+            return CompletableFuture.completedFuture(Optional.empty());
+        }
+        return facade.files(internalId(tenant, conversationId));
+    }
+
+    @Override
+    public CompletionStage<Optional<byte[]>> readFile(TenantId tenant, String conversationId, String path, long maxBytes) {
+        if (!EXTERNAL_ID.matcher(conversationId).matches()) {
+            return CompletableFuture.completedFuture(Optional.empty());
+        }
+        return facade.readFile(internalId(tenant, conversationId), path, maxBytes);
+    }
+
+    @Override
+    public CompletionStage<Optional<Transcript>> delete(TenantId tenant, String conversationId) {
+        if (!EXTERNAL_ID.matcher(conversationId).matches()) {
+            return CompletableFuture.completedFuture(Optional.empty());
+        }
+        return facade.delete(internalId(tenant, conversationId)).thenApply(v -> v.map(view -> new Transcript(
+                conversationId, status(view.status()), view.events().stream().map(e -> toEvent(conversationId, e)).toList(),
+                Optional.of("deleted: the workspace's sandbox and files are gone; the transcript stays"))));
+    }
+
+    private Transcript toTranscript(String externalId, ConversationFacade.View view) {
         return new Transcript(externalId, status(view.status()),
-                view.events().stream().map(e -> toEvent(externalId, e)).toList());
+                view.events().stream().map(e -> toEvent(externalId, e)).toList(), Optional.of(workspaceWords(externalId)));
+    }
+
+    /** The workspace's retention, as the transcript states it. */
+    private String workspaceWords(String externalId) {
+        java.time.Duration retention = facade.workspaceRetention();
+        return retention.isZero()
+                ? "closed when the chat ends (agentexec.agents.workspace-retention = 0)"
+                : "kept after the chat ends for " + retention.toSeconds() + " s (agentexec.agents.workspace-retention; "
+                + "at most the sandboxes' idle timeout) or until DELETE /v1/conversations/" + externalId
+                + "; files: GET /v1/conversations/" + externalId + "/files";
     }
 
     /** The agents' status in the gateway's words: running, awaiting_human, ended (terminated) or failed. */

@@ -65,6 +65,33 @@ class ClientCommandsTest {
     }
 
     @Test
+    void theSeedsExecutorsAndStatsOnANode() throws Exception {
+        String executor = "cli-" + java.util.UUID.randomUUID().toString().substring(0, 8);
+        Run tested = run("print(input().upper())", "exec", "--language", "python", "--executor", executor,
+                "--test", "ab=AB", "--test", "x=y", "--retries", "1", "--policy", "secure", "-");
+        assertEquals(0, tested.exit(), tested.err());
+        JsonNode result = new ObjectMapper().readTree(tested.out());
+        assertEquals("PASS", result.get("tests").get("cases").get(0).get("status").asText(), tested.out());
+        assertEquals("FAIL", result.get("tests").get("cases").get(1).get("status").asText());
+
+        Run cached = run("print(41 + 1)", "exec", "--language", "python", "--cache", "-");
+        Run again = run("print(41 + 1)", "exec", "--language", "python", "--cache", "-");
+        assertTrue(new ObjectMapper().readTree(again.out()).get("cached").asBoolean(), cached.out() + again.out());
+
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        JsonNode stats;
+        do {
+            Run s = run("", "stats", "--executor", executor);
+            assertEquals(0, s.exit(), s.err());
+            stats = new ObjectMapper().readTree(s.out());
+        } while (stats.get("overall").get("count").asInt() < 2 && System.nanoTime() < deadline);
+        assertEquals(2, stats.get("overall").get("count").asInt(), stats.toString());
+
+        Run bad = run("1", "exec", "--language", "python", "--retries", "x", "-");
+        assertEquals(ClientCommands.EXIT_USAGE, bad.exit(), bad.err());
+    }
+
+    @Test
     void sandboxCommands() throws Exception {
         Run created = run("", "sandbox", "create", "--language", "bash");
         assertEquals(0, created.exit(), created.err());

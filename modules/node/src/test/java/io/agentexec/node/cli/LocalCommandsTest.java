@@ -50,6 +50,33 @@ class LocalCommandsTest {
     }
 
     @Test
+    void theSeedsExecutorsRunHereToo() throws IOException {
+        Outcome refused = run("import os\nprint(1)", "exec", "--language", "python", "--backend", "bwrap",
+                "--policy", "secure", "-");
+        assertEquals(0, refused.exit(), refused::stderr);
+        assertEquals("POLICY_VIOLATION", refused.json().get("verdict").asText(), refused.stdout());
+        assertEquals("Potentially unsafe code detected: import os", refused.json().get("message").asText());
+
+        Outcome retried = run("exit 7", "exec", "--language", "bash", "--backend", "bwrap", "--retries", "2", "-");
+        assertEquals("RUNTIME_ERROR", retried.json().get("verdict").asText(), retried.stdout());
+        assertEquals(2, retried.json().get("attempts").size(), retried.stdout());
+
+        Outcome tested = run("print(int(input()) * 3)", "exec", "--language", "python", "--backend", "bwrap",
+                "--test", "1=3", "--test", "2=5", "-");
+        JsonNode cases = tested.json().get("tests").get("cases");
+        assertEquals("PASS", cases.get(0).get("status").asText(), tested.stdout());
+        assertEquals("FAIL", cases.get(1).get("status").asText());
+
+        Outcome profiled = run("print(1)", "exec", "--language", "python", "--backend", "bwrap", "--profile", "complex", "-");
+        assertEquals("complex", profiled.json().get("profile").asText(), profiled.stdout());
+        assertTrue(profiled.json().get("notes").toString().contains("held at the ceiling"), profiled.stdout());
+
+        Outcome unknown = run("1", "exec", "--language", "python", "--policy", "paranoid", "-");
+        assertEquals(2, unknown.exit(), unknown.stderr());
+        assertTrue(unknown.stderr().contains("unknown policy 'paranoid'"), unknown.stderr());
+    }
+
+    @Test
     void aFailingProgramStillExitsZeroBecauseTheEngineRanIt(@TempDir Path dir) throws IOException {
         Path file = dir.resolve("fail.sh");
         Files.writeString(file, "echo oops >&2; exit 3");
