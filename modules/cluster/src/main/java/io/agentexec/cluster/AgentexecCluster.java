@@ -214,6 +214,14 @@ public final class AgentexecCluster implements AutoCloseable {
         if (worker.isPresent()) {
             shutdown.add(NodeShutdown.WORKER_DRAIN, "worker drain", node::drainWorkerWhenStopping);
         }
+        if (engine.isPresent() && effective.getBoolean("pekko.coordinated-shutdown.run-by-jvm-shutdown-hook")) {
+            // SIGTERM: pekko's JVM hook runs the drain, and the engine's own exit hook would remove the containers at
+            // once, under the runs the drain lets finish (a SIGTERM'd node lost them all). The containers go once the
+            // node has drained and left instead; pekko's hook waits for that.
+            engine.get().ownerClosesAtExit();
+            shutdown.addBlocking(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "engine release",
+                    node::releaseEngine);
+        }
         system.getWhenTerminated().thenRun(node::releaseEngine);
         AdminRoutes.register(node);
         try {

@@ -64,7 +64,7 @@ class AdminRouteTest {
             await(node.system().getWhenTerminated());
             assertEquals(Optional.of(NodeShutdown.DRAIN), node.nodeShutdown().reason());
             List<String> steps = node.nodeShutdown().steps().stream().map(NodeShutdown.Step::name).toList();
-            assertEquals(List.of("worker drain", "sharding hand-over", "cluster leave"), steps,
+            assertEquals(List.of("worker drain", "sharding hand-over", "cluster leave", "engine release"), steps,
                     "the worker drained, then the node left");
             assertTrue(node.nodeShutdown().steps().stream().allMatch(s -> s.ended().isPresent()
                     && s.failure().isEmpty()), node.nodeShutdown().steps().toString());

@@ -20,17 +20,22 @@ import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import org.apache.pekko.Done;
-import org.apache.pekko.actor.CoordinatedShutdown;
+import io.agentexec.sandbox.docker.DockerBackend;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * A worker stopped the way SIGTERM stops it (pekko's JVM shutdown hook runs the coordinated shutdown) drains: the
- * entities on a gateway-only node see every sandbox it held move to the other worker with its files, the run it was
- * running finish there, and the one-off waiting in its queue run once on the other worker, announced as run once.
+ * A worker node in a JVM of its own ({@link NodeMain}) stopped by SIGTERM drains: the run it was running finishes
+ * there, the one-off waiting in its queue runs once on the other worker (one attempt, not announced as maybe run
+ * twice), and every sandbox it held moves to the other worker with its files, so that its next run sees them and
+ * says nothing of a lost workspace. Before the drain existed, the same SIGTERM removed the containers at once: the
+ * running sandbox run ended SANDBOX_LOST and every sandbox's next run reported its workspace lost.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class WorkerDrainTest {
@@ -38,6 +43,8 @@ class WorkerDrainTest {
 
     private final String schema = TestNodes.newSchema();
     private final List<AgentexecCluster> nodes = new ArrayList<>();
+    private Process workerA;
+    private Path logA;
     private AgentexecCluster gateway;
     private int gatewayPort;
     private Limits limits;
@@ -59,10 +66,25 @@ class WorkerDrainTest {
 
     @AfterAll
     void stop() throws Exception {
+        if (workerA != null && workerA.isAlive()) {
+            workerA.destroyForcibly().waitFor();
+            // what a killed JVM left behind: only containers whose owner process is dead
+            nodes.stream().flatMap(n -> n.engine().stream()).map(e -> e.backend())
+                    .filter(DockerBackend.class::isInstance).map(DockerBackend.class::cast).findFirst()
+                    .ifPresent(DockerBackend::reapOrphans);
+        }
         for (int i = nodes.size() - 1; i >= 0; i--) {
             nodes.get(i).close();
         }
         TestNodes.dropSchema(schema);
+    }
+
+    private String logA() {
+        try {
+            return Files.readString(logA);
+        } catch (IOException e) {
+            return "(no log: " + e + ")";
+        }
     }
 
     private static boolean on(int port, String worker) {
@@ -77,7 +99,15 @@ class WorkerDrainTest {
     @Test
     void aDrainedWorkerHandsItsSandboxesWithTheirFilesAndItsQueueToAnotherWorker() throws Exception {
         int portA = TestNodes.freePort();
-        AgentexecCluster a = startNode(portA, "worker", "agentexec.cluster.worker { slots = 1, queue = 4 }\n");
+        Path config = Files.createTempFile("agentexec-drain-worker", ".conf");
+        Files.writeString(config, TestNodes.common(portA, List.of(gatewayPort), "worker") + TestNodes.postgres(schema)
+                + "agentexec.cluster.worker { slots = 1, queue = 4 }\n");
+        logA = Files.createTempFile("agentexec-drain-worker", ".log");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        workerA = new ProcessBuilder(java, "-Xmx384m", "-cp", System.getProperty("java.class.path"),
+                NodeMain.class.getName(), config.toString())
+                .redirectErrorStream(true).redirectOutput(logA.toFile()).start();
+        TestNodes.eventually("worker A's JVM is up", () -> logA().contains("agentexec node up"));
         TestNodes.awaitWorkers(gateway, 1);
         List<String> sandboxes = new ArrayList<>();
         for (int i = 0; i < SANDBOXES; i++) {
@@ -121,9 +151,7 @@ class WorkerDrainTest {
                 python("print('the queued one-off ran')", limits), queuedKey).toCompletableFuture();
         TestNodes.eventually("the one-off waits in A's queue", () -> loadOf(portA).queued() == 1);
 
-        // What SIGTERM does: pekko's JVM shutdown hook runs the coordinated shutdown with this reason.
-        CompletableFuture<Done> stopped = CoordinatedShutdown.get(a.system())
-                .runAll(CoordinatedShutdown.jvmExitReason()).toCompletableFuture();
+        workerA.destroy(); // SIGTERM
 
         ExecutionOutcome.Completed ranOnA = completed(await(running));
         assertEquals(Verdict.OK, ranOnA.result().verdict(), "the running execution finished: " + ranOnA);
@@ -138,8 +166,8 @@ class WorkerDrainTest {
         assertFalse(handedBack.mayHaveRunMoreThanOnce(), "it ran once: " + handedBack);
         assertEquals(Verdict.OK, completed(await(onB)).result().verdict());
 
-        await(stopped);
-        await(a.system().getWhenTerminated());
+        assertTrue(workerA.waitFor(TestNodes.WAIT.toSeconds(), TimeUnit.SECONDS), "A's JVM ended: " + logA());
+        assertTrue(logA().contains("drained in"), "A drained before it left: " + logA());
         TestNodes.eventually("A left the cluster", () -> await(gateway.workers()).size() == 1);
 
         for (int i = 0; i < SANDBOXES; i++) {

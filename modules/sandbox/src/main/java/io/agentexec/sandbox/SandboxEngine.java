@@ -230,6 +230,14 @@ public final class SandboxEngine implements AutoCloseable {
         return settings.languages().find(nameOrAlias);
     }
 
+    /**
+     * Its owner closes the engine before the JVM exits, once what runs has finished (see
+     * {@link SandboxBackend#ownerClosesAtExit}): the backend's JVM exit hook no longer removes the sandboxes at once.
+     */
+    public void ownerClosesAtExit() {
+        backend.ownerClosesAtExit();
+    }
+
     @Override
     public void close() {
         cancels.shutdownNow();

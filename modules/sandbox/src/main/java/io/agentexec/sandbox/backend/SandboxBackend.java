@@ -41,6 +41,14 @@ public interface SandboxBackend extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * The backend's owner closes it before the JVM exits (after draining what runs: a cluster node's coordinated
+     * shutdown): the backend's own exit-time clean-up, which would remove its sandboxes at once while they still run,
+     * is dropped. Nothing to do for a backend without one.
+     */
+    default void ownerClosesAtExit() {
+    }
+
     /** Removes every sandbox this backend made. */
     @Override
     void close();

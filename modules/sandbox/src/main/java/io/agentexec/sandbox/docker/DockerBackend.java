@@ -67,6 +67,12 @@ public final class DockerBackend implements SandboxBackend {
         reaper.removeOwnAtExit(this::containerIds);
     }
 
+    /** Drops the JVM exit hook that removes this process's containers: the owner closes the backend itself. */
+    @Override
+    public void ownerClosesAtExit() {
+        reaper.close();
+    }
+
     /** A client for the daemon named by {@code DOCKER_HOST} (or the local socket); see {@link DockerClients}. */
     public static DockerClient client() {
         return DockerClients.create();
