@@ -38,7 +38,7 @@ class ZygoteParityTest {
      * How a sandbox's first block starts: Docker's warm pool pre-starts the image's interpreter in every container it
      * makes (a zygote, see WarmPool), so there the first block is a fork too; bubblewrap has no pool.
      */
-    private static BlockOutcome firstStart(BackendChoice backend) {
+    private static String firstStart(BackendChoice backend) {
         return backend == BackendChoice.DOCKER ? BlockOutcome.ZYGOTE : BlockOutcome.EXEC;
     }
 
