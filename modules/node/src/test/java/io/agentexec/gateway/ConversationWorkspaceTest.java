@@ -94,6 +94,20 @@ class ConversationWorkspaceTest {
                 .header("Authorization", "Bearer " + key).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
     }
 
+    /** On the cluster backend too, an executors' answer names its runs by the ids the tenant knows (never TENANT:ID). */
+    @Test
+    void executorAnswersOnTheClusterNameRunsByTheTenantsIds() {
+        TestNode.Reply r = node.post("/v1/executions", TestNode.ALICE,
+                "{\"language\":\"python\",\"code\":\"print(int(input()) + 1)\",\"retries\":2,"
+                        + "\"tests\":[{\"stdin\":\"1\",\"expectedStdout\":\"2\"}]}");
+        assertEquals(200, r.status(), r.body());
+        JsonNode j = r.json();
+        assertTrue(j.get("id").asText().startsWith("exe-"), r.body());
+        String caseId = j.get("tests").get("cases").get(0).get("executionId").asText();
+        assertTrue(caseId.startsWith("exe-"), r.body());
+        assertEquals(200, node.get("/v1/executions/" + caseId, TestNode.ALICE).status(), "readable by its id");
+    }
+
     @Test
     void theDataAnalysisChatsChartIsReadOverHttpAfterTheChatEndsUntilDeleted() throws Exception {
         TestNode.Reply started = node.post("/v1/conversations", TestNode.ALICE,
