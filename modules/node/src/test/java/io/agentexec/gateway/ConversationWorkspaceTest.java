@@ -96,10 +96,15 @@ class ConversationWorkspaceTest {
 
     /** On the cluster backend too, an executors' answer names its runs by the ids the tenant knows (never TENANT:ID). */
     @Test
-    void executorAnswersOnTheClusterNameRunsByTheTenantsIds() {
-        TestNode.Reply r = node.post("/v1/executions", TestNode.ALICE,
-                "{\"language\":\"python\",\"code\":\"print(int(input()) + 1)\",\"retries\":2,"
-                        + "\"tests\":[{\"stdin\":\"1\",\"expectedStdout\":\"2\"}]}");
+    void executorAnswersOnTheClusterNameRunsByTheTenantsIds() throws InterruptedException {
+        String body = "{\"language\":\"python\",\"code\":\"print(int(input()) + 1)\",\"retries\":2,"
+                + "\"tests\":[{\"stdin\":\"1\",\"expectedStdout\":\"2\"}]}";
+        TestNode.Reply r = node.post("/v1/executions", TestNode.ALICE, body);
+        // a node that has only just started may not have met its worker yet (503 overloaded): bounded wait
+        for (int i = 0; i < 600 && r.status() == 503; i++) {
+            Thread.sleep(100);
+            r = node.post("/v1/executions", TestNode.ALICE, body);
+        }
         assertEquals(200, r.status(), r.body());
         JsonNode j = r.json();
         assertTrue(j.get("id").asText().startsWith("exe-"), r.body());

@@ -68,7 +68,9 @@ public final class ExecutionPipeline {
                     ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, "not run: the chat's tenant is not known (any more)",
                             "agents")));
         }
-        io.agentexec.cluster.executors.ExecutorOptions options = agent.executorOptions().shared(agent.name(), executors);
+        // counted under the profile this run used (a call's complexity over the agent's own)
+        io.agentexec.cluster.executors.ExecutorOptions options = agent.executorOptions().shared(agent.name(), executors)
+                .withProfile(plan.profile());
         if (tests.isPresent()) {
             options = options.withTests(tests.get());
         }
