@@ -78,8 +78,11 @@ public final class ExecutionPipeline {
         List<String> notes = caller.get().policy().excesses(plan.call().request().limits()).stream()
                 .map(excess -> "profile " + plan.profile() + " / code_execution_config: " + excess + "; held at the ceiling")
                 .toList();
+        // a tenant's chat counts in its tenant's statistics, also where its code runs as the node (no tenants)
+        Optional<String> statsTenant = caller.get().tenant()
+                .or(() -> io.agentexec.agents.execution.WorkspaceExecutions.tenantOf(plan.call().sandboxKey()));
         SeedExecutors.Call call = new SeedExecutors.Call(caller.get(), executionKey, plan.call().request(), options,
-                plan.cacheScope(), source, notes);
+                plan.cacheScope(), source, notes, statsTenant);
         return executors.run(call, runner(plan.call())).thenApply(o -> outcome(agent, executionKey, plan.profile(), o));
     }
 
