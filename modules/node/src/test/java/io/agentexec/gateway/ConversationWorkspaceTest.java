@@ -94,6 +94,25 @@ class ConversationWorkspaceTest {
                 .header("Authorization", "Bearer " + key).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
     }
 
+    /** On the cluster backend too, an executors' answer names its runs by the ids the tenant knows (never TENANT:ID). */
+    @Test
+    void executorAnswersOnTheClusterNameRunsByTheTenantsIds() throws InterruptedException {
+        String body = "{\"language\":\"python\",\"code\":\"print(int(input()) + 1)\",\"retries\":2,"
+                + "\"tests\":[{\"stdin\":\"1\",\"expectedStdout\":\"2\"}]}";
+        TestNode.Reply r = node.post("/v1/executions", TestNode.ALICE, body);
+        // a node that has only just started may not have met its worker yet (503 overloaded): bounded wait
+        for (int i = 0; i < 600 && r.status() == 503; i++) {
+            Thread.sleep(100);
+            r = node.post("/v1/executions", TestNode.ALICE, body);
+        }
+        assertEquals(200, r.status(), r.body());
+        JsonNode j = r.json();
+        assertTrue(j.get("id").asText().startsWith("exe-"), r.body());
+        String caseId = j.get("tests").get("cases").get(0).get("executionId").asText();
+        assertTrue(caseId.startsWith("exe-"), r.body());
+        assertEquals(200, node.get("/v1/executions/" + caseId, TestNode.ALICE).status(), "readable by its id");
+    }
+
     @Test
     void theDataAnalysisChatsChartIsReadOverHttpAfterTheChatEndsUntilDeleted() throws Exception {
         TestNode.Reply started = node.post("/v1/conversations", TestNode.ALICE,

@@ -68,7 +68,9 @@ public final class ExecutionPipeline {
                     ExecutionResult.refused(Verdict.POLICY_VIOLATION, 1, "not run: the chat's tenant is not known (any more)",
                             "agents")));
         }
-        io.agentexec.cluster.executors.ExecutorOptions options = agent.executorOptions().shared(agent.name(), executors);
+        // counted under the profile this run used (a call's complexity over the agent's own)
+        io.agentexec.cluster.executors.ExecutorOptions options = agent.executorOptions().shared(agent.name(), executors)
+                .withProfile(plan.profile());
         if (tests.isPresent()) {
             options = options.withTests(tests.get());
         }
@@ -76,8 +78,11 @@ public final class ExecutionPipeline {
         List<String> notes = caller.get().policy().excesses(plan.call().request().limits()).stream()
                 .map(excess -> "profile " + plan.profile() + " / code_execution_config: " + excess + "; held at the ceiling")
                 .toList();
+        // a tenant's chat counts in its tenant's statistics, also where its code runs as the node (no tenants)
+        Optional<String> statsTenant = caller.get().tenant()
+                .or(() -> io.agentexec.agents.execution.WorkspaceExecutions.tenantOf(plan.call().sandboxKey()));
         SeedExecutors.Call call = new SeedExecutors.Call(caller.get(), executionKey, plan.call().request(), options,
-                plan.cacheScope(), source, notes);
+                plan.cacheScope(), source, notes, statsTenant);
         return executors.run(call, runner(plan.call())).thenApply(o -> outcome(agent, executionKey, plan.profile(), o));
     }
 

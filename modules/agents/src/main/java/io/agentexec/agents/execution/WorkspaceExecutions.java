@@ -245,7 +245,7 @@ public final class WorkspaceExecutions implements AutoCloseable {
     }
 
     /** The tenant of the chat that owns a workspace key {@code chat/agent/work_dir}. */
-    static Optional<String> tenantOf(String sandboxKey) {
+    public static Optional<String> tenantOf(String sandboxKey) {
         int slash = sandboxKey.indexOf('/');
         return TenantScope.tenantOf(slash < 0 ? sandboxKey : sandboxKey.substring(0, slash));
     }

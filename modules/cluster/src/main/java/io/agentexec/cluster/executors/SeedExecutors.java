@@ -67,10 +67,18 @@ public final class SeedExecutors {
      *                    part of the cache key
      * @param source      for the statistics: {@code http}, {@code grpc}, {@code chat}, {@code cli}, {@code java}
      * @param notes       what the caller learnt while building the request (a profile held at a ceiling)
+     * @param statsTenant whose statistics the runs count in: the caller's tenant, unless said (a chat of a tenant's run
+     *                    as the node, in a runtime without tenants, counts in its tenant's)
      */
     public record Call(Caller caller, String executionId, ExecutionRequest request, ExecutorOptions options,
-                       String cacheScope, String source, List<String> notes) {
+                       String cacheScope, String source, List<String> notes, Optional<String> statsTenant) {
+        public Call(Caller caller, String executionId, ExecutionRequest request, ExecutorOptions options,
+                    String cacheScope, String source, List<String> notes) {
+            this(caller, executionId, request, options, cacheScope, source, notes, caller.tenant());
+        }
+
         public Call {
+            Objects.requireNonNull(statsTenant, "statsTenant");
             Objects.requireNonNull(caller, "caller");
             Objects.requireNonNull(executionId, "executionId");
             Objects.requireNonNull(request, "request");
@@ -392,7 +400,7 @@ public final class SeedExecutors {
             }
         }
         // bookkeeping: a run never fails because its statistics could not be written
-        return stats.record(call.caller().tenant(), sample).exceptionally(e -> {
+        return stats.record(call.statsTenant(), sample).exceptionally(e -> {
             log.warn("recording execution statistics failed: {}", e.toString());
             return null;
         });

@@ -145,7 +145,7 @@ public final class Executions {
                     Map<String, String> runIds = new java.util.HashMap<>(ids);
                     runIds.put("executionId", executionId);
                     record(outcome, runIds);
-                    return outcome;
+                    return asCalled(outcome, executionId);
                 });
             }
         };
@@ -169,6 +169,17 @@ public final class Executions {
             throw e instanceof java.util.concurrent.CompletionException c ? c
                     : new java.util.concurrent.CompletionException(e);
         }));
+    }
+
+    /**
+     * The outcome under the id its caller knows: the cluster's port answers with its internal key (TENANT:ID), which
+     * an answer must not show.
+     */
+    private static ExecutionOutcome asCalled(ExecutionOutcome outcome, String executionId) {
+        if (outcome instanceof ExecutionOutcome.Completed c && !c.executionKey().equals(executionId)) {
+            return new ExecutionOutcome.Completed(executionId, c.result(), c.attempts(), c.workspaceLost(), c.replayed());
+        }
+        return outcome;
     }
 
     /** The caller's statistics (GET /v1/stats): overall, by executor name and by profile. */

@@ -45,6 +45,8 @@ final class ExecCommand {
     /** One run, nothing waiting: the command runs one request and goes. */
     private static final int SLOTS = 1;
     private static final int QUEUE = 0;
+    /** With the seed's executors: the next attempt or test case waits for the previous one's slot. */
+    private static final int EXECUTORS_QUEUE = 1;
     /** The sandbox and run of a command are its own: nothing else uses this port. */
     private static final String SANDBOX_ID = "cli";
     private static final String EXECUTION_ID = "cli-run";
@@ -239,7 +241,10 @@ final class ExecCommand {
         } catch (InvalidRequestException e) {
             throw new UsageException(e.getMessage());
         }
-        try (EnginePort port = new EnginePort(SandboxEngine.start(settings), SLOTS, QUEUE)) {
+        // the seed's executors run attempts and test cases one after the other: the next may be asked for a moment before
+        // the previous one's slot is free, so it waits in a queue of one
+        try (EnginePort port = new EnginePort(SandboxEngine.start(settings), SLOTS,
+                options.needsExecutors() ? EXECUTORS_QUEUE : QUEUE)) {
             SandboxEngine engine = port.engine();
             String image = options.image().orElseGet(() -> engine.imageFor(options.language()));
             String label = engine.language(options.language()).map(Language::name).orElse(UNKNOWN_LANGUAGE_LABEL);
