@@ -48,7 +48,10 @@ if config.get("runtimes", {}).get("runsc") != wanted:
     json.dump(config, open(path, "w"), indent=2)
     print("[setup] registered gVisor (runsc) as a Docker runtime in " + path)
 PY
-if pidof dockerd >/dev/null && ! docker info 2>/dev/null | grep -q 'Runtimes:.*runsc'; then
+# The runtimes are read into a variable first: with pipefail, `docker info | grep -q` fails whenever grep stops
+# reading early (docker info then dies of SIGPIPE), and the check reported runsc missing while dockerd listed it.
+dockerd_runtimes() { docker info --format '{{range $name, $_ := .Runtimes}}{{$name}} {{end}}' 2>/dev/null || true; }
+if pidof dockerd >/dev/null && [[ " $(dockerd_runtimes) " != *" runsc "* ]]; then
   kill -HUP "$(pidof dockerd)"   # dockerd reloads its runtimes on SIGHUP
   sleep 1
 fi
@@ -93,7 +96,7 @@ check_runsc() {
   for candidate in agentexec/python:bookworm agentexec/shell:bookworm; do
     docker image inspect "$candidate" >/dev/null 2>&1 && { image="$candidate"; break; }
   done
-  if ! docker info 2>/dev/null | grep -q 'Runtimes:.*runsc'; then
+  if [[ " $(dockerd_runtimes) " != *" runsc "* ]]; then
     say "gVisor (runsc): NOT usable: dockerd does not list runsc among its runtimes"
     return 0
   fi
@@ -116,3 +119,4 @@ check_runsc() {
   fi
 }
 check_runsc
+say "done"

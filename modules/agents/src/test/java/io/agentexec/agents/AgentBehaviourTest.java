@@ -19,6 +19,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
+import io.agentexec.testkit.FakeModel;
 
 /** AG2's chat rules and the seed's executor subclasses, on a real node with real sandboxes and HTTP. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -42,7 +43,7 @@ class AgentBehaviourTest {
 
     @Test
     void maxConsecutiveAutoReplyEndsTheChat() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("thinking").reply("still thinking").reply("more thinking").reply("never used");
             AssistantAgent assistant = runtime.assistantAgent("chatty", "Talk.", TestRuntimes.llm(llm));
             UserProxyAgent user = proxy("limited", o -> o.maxConsecutiveAutoReply(2));
@@ -58,7 +59,7 @@ class AgentBehaviourTest {
 
     @Test
     void maxTurnsBoundsTheInitiatorsMessages() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("one").reply("two").reply("three");
             AssistantAgent assistant = runtime.assistantAgent("turns_assistant", "Talk.", TestRuntimes.llm(llm));
             UserProxyAgent user = proxy("turns_user", o -> o);
@@ -71,7 +72,7 @@ class AgentBehaviourTest {
 
     @Test
     void terminateModeWaitsForAHumanThenTimesOutWithAg2sNotice() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("Done.\nTERMINATE");
             AssistantAgent assistant = runtime.assistantAgent("brief_assistant", "Talk.", TestRuntimes.llm(llm));
             UserProxyAgent user = proxy("waiting_user", o -> o.humanInputMode(HumanInputMode.TERMINATE)
@@ -87,7 +88,7 @@ class AgentBehaviourTest {
 
     @Test
     void alwaysModeTakesHumanInputThroughTheApi() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("```python\nprint(6 * 7)\n```").reply("The answer is 42.\nTERMINATE");
             AssistantAgent assistant = runtime.assistantAgent("always_assistant", "Talk.", TestRuntimes.llm(llm));
             UserProxyAgent user = runtime.userProxyAgent("always_user", o -> o
@@ -110,7 +111,7 @@ class AgentBehaviourTest {
 
     @Test
     void humanTextIsSentAsTheReply() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("Shall I continue?").reply("OK.\nTERMINATE");
             AssistantAgent assistant = runtime.assistantAgent("asking_assistant", "Talk.", TestRuntimes.llm(llm));
             UserProxyAgent user = runtime.userProxyAgent("typing_user", o -> o.humanInputMode("TERMINATE")
@@ -140,7 +141,7 @@ class AgentBehaviourTest {
 
     @Test
     void modelCallsAreRetriedOn429And5xx() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.status(429).status(503).reply("TERMINATE");
             AssistantAgent assistant = runtime.assistantAgent("retried_assistant", "Talk.", TestRuntimes.llm(llm));
             ChatResult result = proxy("retry_user", o -> o).initiateChat(assistant, "hello");
@@ -152,7 +153,7 @@ class AgentBehaviourTest {
 
     @Test
     void aRefusedModelCallFailsTheChatWithoutRetrying() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.status(401).reply("never");
             AssistantAgent assistant = runtime.assistantAgent("refused_assistant", "Talk.", TestRuntimes.llm(llm));
             ChatResult result = proxy("refused_user", o -> o).initiateChat(assistant, "hello");
@@ -185,7 +186,7 @@ class AgentBehaviourTest {
 
     @Test
     void forbiddenPatternsRefuseCodeBeforeItRuns() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("```python\nimport os\nprint(os.listdir('/'))\n```").reply("I will not do that.\nTERMINATE");
             AssistantAgent assistant = runtime.assistantAgent("sneaky_assistant", "Talk.", TestRuntimes.llm(llm));
             UserProxyAgent secureExecutor = proxy("secure_executor",
@@ -276,7 +277,7 @@ class AgentBehaviourTest {
         AgentConfigException self = assertThrows(AgentConfigException.class,
                 () -> runtime.startChat(user, user, "hi", OptionalInt.empty()));
         assertTrue(self.getMessage().contains("itself"));
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             AssistantAgent assistant = runtime.assistantAgent("zero_turns", "Talk.", TestRuntimes.llm(llm));
             AgentConfigException turns = assertThrows(AgentConfigException.class,
                     () -> runtime.startChat(user, assistant, "hi", OptionalInt.of(0)));

@@ -28,6 +28,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import io.agentexec.testkit.FakeModel;
 
 /**
  * Agents attached to a cluster node: a chat's code runs in the cluster's sandbox entity (workspace
@@ -60,7 +61,7 @@ class ClusterExecutionTest {
 
     @Test
     void aChatsWorkspaceIsOneClusterSandboxThatKeepsItsFilesAcrossTurns() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("```python\nopen('note.txt', 'w').write('kept')\nprint('wrote')\n```")
                     .reply("```python\nprint(open('note.txt').read())\n```")
                     .reply("TERMINATE");
@@ -208,7 +209,7 @@ class ClusterExecutionTest {
         List<String> secure = List.of("--network", "none", "--read-only", "--tmpfs", "/tmp", "--memory", "512m",
                 "--cpus", "0.5", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true");
         DockerClient docker = DockerBackend.client();
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("```python\nimport numpy\nprint('numpy', numpy.__name__)\n```").reply("Done.\nTERMINATE");
             AssistantAgent assistant = runtime.assistantAgent("secure_assistant", "Talk.", TestRuntimes.llm(llm));
             UserProxyAgent executor = runtime.userProxyAgent("secure_executor", o -> o

@@ -12,6 +12,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import io.agentexec.testkit.FakeModel;
 
 /**
  * A node stops while a chat waits for its model; a new node on the same PostgreSQL journal picks
@@ -30,11 +31,11 @@ class ConversationCrashResumeTest {
 
     @Test
     void aChatCutOffMidTurnContinuesOnTheNextNode() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             CountDownLatch arrived = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
             llm.reply("```python\nprint('ran once')\n```")
-                    .add(new FakeOpenAiServer.Held(new FakeOpenAiServer.Reply("lost with the node", 1, 1), arrived, release))
+                    .add(new FakeModel.Held(new FakeModel.Reply("lost with the node", 1, 1), arrived, release))
                     .reply("It printed as expected.\nTERMINATE");
 
             String id;

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import io.agentexec.testkit.FakeModel;
 
 /**
  * The seed's chats end to end: real HTTP to a scripted OpenAI-compatible server on loopback through
@@ -37,7 +38,7 @@ class SeedScenariosTest {
 
     @Test
     void medianOfAListWithEdgeCases() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("Here is the function with tests:\n\n" + python("""
                     def median(values):
                         if not values:
@@ -96,7 +97,7 @@ class SeedScenariosTest {
 
     @Test
     void dataAnalysisOnTheDataScienceImageSavesAChart() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply(python("""
                     # filename: analysis.py
                     import numpy as np
@@ -141,7 +142,7 @@ class SeedScenariosTest {
 
     @Test
     void bashBackupScript() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("```bash\n" + """
                     # filename: backup.sh
                     set -euo pipefail
@@ -167,7 +168,7 @@ class SeedScenariosTest {
 
     @Test
     void nodeScriptReadsJsonFromStdin() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("```javascript\n" + """
                     // filename: process.js
                     let input = "";
@@ -205,7 +206,7 @@ class SeedScenariosTest {
 
     @Test
     void webScraperFailsCleanlyWithoutNetwork() throws Exception {
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             // plain sockets: the minimal python image has no http package (urllib.request needs it)
             llm.reply(python("""
                     import socket
@@ -240,7 +241,7 @@ class SeedScenariosTest {
                 # This will cause ZeroDivisionError
                 result = divide_numbers(10, 0)
                 print(result)""";
-        try (FakeOpenAiServer llm = new FakeOpenAiServer()) {
+        try (FakeModel llm = new FakeModel()) {
             llm.reply("Let me run it as given:\n" + python(buggyCode))
                     .reply("The root cause is a division by zero. Fixed:\n" + python("""
                             def divide_numbers(a, b):

@@ -3,6 +3,7 @@ package io.agentexec.agents;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import java.util.UUID;
+import io.agentexec.testkit.FakeModel;
 
 /** Configurations of real nodes for tests: loopback only, an ephemeral port, a database of their own. */
 final class TestRuntimes {
@@ -43,7 +44,7 @@ final class TestRuntimes {
                 """));
     }
 
-    static LlmConfig llm(FakeOpenAiServer server) {
+    static LlmConfig llm(FakeModel server) {
         return LlmConfig.openAi(server.baseUrl(), "fake-model", "AGENTEXEC_TEST_LLM_KEY", 0.0,
                 java.time.Duration.ofSeconds(30));
     }

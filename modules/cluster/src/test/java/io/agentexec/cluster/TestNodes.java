@@ -16,15 +16,15 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import io.agentexec.testkit.Await;
 
 /** Nodes on 127.0.0.1 with free ports, their journal in H2 (a temp dir) or in the local PostgreSQL. */
 final class TestNodes {
     static final String PG_URL = "jdbc:postgresql://127.0.0.1:5432/agentexec";
     static final String PG_USER = "agentexec";
     static final String PG_PASSWORD = "agentexec";
-    static final Duration WAIT = Duration.ofMinutes(3);
+    static final Duration WAIT = Await.WAIT;
 
     private TestNodes() {
     }
@@ -89,28 +89,14 @@ final class TestNodes {
         return AgentexecCluster.start(config(text));
     }
 
+    /** {@link Await#value}, under the short name the cluster's tests import statically. */
     static <T> T await(java.util.concurrent.CompletionStage<T> stage) {
-        try {
-            return stage.toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
+        return Await.value(stage);
     }
 
+    /** {@link Await#until}, under the name the cluster's tests import statically. */
     static void eventually(String what, BooleanSupplier condition) {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (System.nanoTime() < deadline) {
-            if (condition.getAsBoolean()) {
-                return;
-            }
-            try {
-                Thread.sleep(200);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new AssertionError(e);
-            }
-        }
-        throw new AssertionError("timed out waiting for: " + what);
+        Await.until(what, condition);
     }
 
     static void awaitWorkers(AgentexecCluster node, int count) {

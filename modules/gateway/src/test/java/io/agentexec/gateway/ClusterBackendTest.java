@@ -27,7 +27,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
@@ -36,6 +35,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import io.agentexec.testkit.Await;
 
 /**
  * The default backend: a single-node agentexec cluster (H2 in memory, real Docker), reached through
@@ -152,10 +152,10 @@ class ClusterBackendTest {
             assertEquals(404, node.get("/v1/sandboxes/sbx-never-made/files/a.txt", TestNode.ALICE).status());
 
             // the same through gRPC
-            var content = await(grpcSandboxes.readFile().addHeader("authorization", "Bearer " + TestNode.ALICE)
+            var content = Await.result(grpcSandboxes.readFile().addHeader("authorization", "Bearer " + TestNode.ALICE)
                     .invoke(FileRequest.newBuilder().setSandboxId(sid).setPath("out/answer.txt").build()));
             assertEquals("42", content.getContent().toStringUtf8());
-            ExecutionException notFound = assertThrows(ExecutionException.class, () -> await(grpcSandboxes.readFile()
+            ExecutionException notFound = assertThrows(ExecutionException.class, () -> Await.result(grpcSandboxes.readFile()
                     .addHeader("authorization", "Bearer " + TestNode.ALICE)
                     .invoke(FileRequest.newBuilder().setSandboxId(sid).setPath("nope.txt").build())));
             assertEquals(Status.Code.NOT_FOUND, ((StatusRuntimeException) notFound.getCause()).getStatus().getCode());
@@ -270,7 +270,7 @@ class ClusterBackendTest {
     void grpcStreamsOutputWhileItRunsAndACancelledCallFreesTheContainer() throws Exception {
         String marker = DockerProbe.marker();
         // take(1): the client cancels the call as soon as the first event is in
-        List<ExecutionEvent> first = await(grpcExecutions.executeStream().addHeader("authorization", "Bearer " + TestNode.ALICE)
+        List<ExecutionEvent> first = Await.result(grpcExecutions.executeStream().addHeader("authorization", "Bearer " + TestNode.ALICE)
                 .invoke(ExecuteRequest.newBuilder().setLanguage("bash").setCode("echo ready\nsleep " + marker)
                         .setLimits(Limits.newBuilder().setTimeoutSeconds(60)).build())
                 .take(1).runWith(Sink.seq(), clientSystem));
@@ -303,10 +303,6 @@ class ClusterBackendTest {
         assertTrue(metrics.contains("agentexec_worker_queue_depth{worker="), metrics);
         assertTrue(metrics.contains("agentexec_ready 1"), metrics);
         assertFalse(metrics.isEmpty());
-    }
-
-    private static <T> T await(java.util.concurrent.CompletionStage<T> stage) throws Exception {
-        return stage.toCompletableFuture().get(90, TimeUnit.SECONDS);
     }
 
 }

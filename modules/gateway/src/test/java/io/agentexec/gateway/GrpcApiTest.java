@@ -29,7 +29,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -42,6 +41,7 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import io.agentexec.testkit.Await;
 
 /** gRPC on the HTTP port (h2c), with the same tenants and checks as HTTP, and the standard health service. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -80,10 +80,6 @@ class GrpcApiTest {
         return "Bearer " + key;
     }
 
-    private static <T> T await(java.util.concurrent.CompletionStage<T> stage) throws Exception {
-        return stage.toCompletableFuture().get(60, TimeUnit.SECONDS);
-    }
-
     private static Status.Code codeOf(ExecutionException e) {
         Throwable c = e.getCause();
         if (c instanceof StatusRuntimeException s) {
@@ -97,7 +93,7 @@ class GrpcApiTest {
 
     @Test
     void executesUnary() throws Exception {
-        ExecutionResult r = await(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+        ExecutionResult r = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
                 .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("print(6*7)").build()));
         assertEquals("OK", r.getVerdict());
         assertEquals("42\n", r.getStdout());
@@ -106,7 +102,7 @@ class GrpcApiTest {
 
     @Test
     void streamsOutputThenOneResult() throws Exception {
-        List<ExecutionEvent> events = await(executions.executeStream().addHeader("authorization", bearer(TestNode.ALICE))
+        List<ExecutionEvent> events = Await.result(executions.executeStream().addHeader("authorization", bearer(TestNode.ALICE))
                 .invoke(ExecuteRequest.newBuilder().setLanguage("python")
                         .setCode("import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.3)").build())
                 .runWith(Sink.seq(), clientSystem));
@@ -121,16 +117,16 @@ class GrpcApiTest {
 
     @Test
     void refusalsAreGrpcStatuses() {
-        ExecutionException unauth = assertThrows(ExecutionException.class, () -> await(executions.execute()
+        ExecutionException unauth = assertThrows(ExecutionException.class, () -> Await.result(executions.execute()
                 .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("1").build())));
         assertEquals(Status.Code.UNAUTHENTICATED, codeOf(unauth));
 
-        ExecutionException badLanguage = assertThrows(ExecutionException.class, () -> await(executions.execute()
+        ExecutionException badLanguage = assertThrows(ExecutionException.class, () -> Await.result(executions.execute()
                 .addHeader("authorization", bearer(TestNode.ALICE))
                 .invoke(ExecuteRequest.newBuilder().setLanguage("/bin/sh").setCode("1").build())));
         assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(badLanguage));
 
-        ExecutionException negative = assertThrows(ExecutionException.class, () -> await(executions.execute()
+        ExecutionException negative = assertThrows(ExecutionException.class, () -> Await.result(executions.execute()
                 .addHeader("authorization", bearer(TestNode.ALICE))
                 .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("1")
                         .setLimits(Limits.newBuilder().setTimeoutSeconds(-5)).build())));
@@ -138,7 +134,7 @@ class GrpcApiTest {
 
         ExecutionException rate = assertThrows(ExecutionException.class, () -> {
             for (int i = 0; i < 3; i++) {
-                await(languages.listLanguages().addHeader("authorization", bearer(TestNode.DAVE))
+                Await.result(languages.listLanguages().addHeader("authorization", bearer(TestNode.DAVE))
                         .invoke(ListLanguagesRequest.getDefaultInstance()));
             }
         });
@@ -149,48 +145,48 @@ class GrpcApiTest {
     @Test
     void messagesLargerThanTheBodyLimitAreRefused() throws Exception {
         String big = "#" + "x".repeat(100 * 1024) + "\nprint('ran')";
-        ExecutionException tooLarge = assertThrows(ExecutionException.class, () -> await(executions.execute()
+        ExecutionException tooLarge = assertThrows(ExecutionException.class, () -> Await.result(executions.execute()
                 .addHeader("authorization", bearer(TestNode.ALICE))
                 .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode(big).build())));
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, codeOf(tooLarge));
         assertTrue(tooLarge.getCause().getMessage().contains("max-body-bytes"), tooLarge.getCause().getMessage());
 
-        Sandbox s = await(sandboxes.createSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+        Sandbox s = Await.result(sandboxes.createSandbox().addHeader("authorization", bearer(TestNode.ALICE))
                 .invoke(CreateSandboxRequest.newBuilder().setLanguage("bash").build()));
         try {
-            ExecutionException file = assertThrows(ExecutionException.class, () -> await(sandboxes.writeFile()
+            ExecutionException file = assertThrows(ExecutionException.class, () -> Await.result(sandboxes.writeFile()
                     .addHeader("authorization", bearer(TestNode.ALICE)).invoke(FileRequest.newBuilder()
                             .setSandboxId(s.getSandboxId()).setPath("big.bin")
                             .setContent(com.google.protobuf.ByteString.copyFrom(new byte[100 * 1024])).build())));
             assertEquals(Status.Code.RESOURCE_EXHAUSTED, codeOf(file));
             // under the limit it goes through, on the same client
-            ExecutionResult small = await(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+            ExecutionResult small = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
                     .invoke(ExecuteRequest.newBuilder().setLanguage("python")
                             .setCode("#" + "x".repeat(30 * 1024) + "\nprint('ran')").build()));
             assertEquals("ran\n", small.getStdout());
         } finally {
-            await(sandboxes.deleteSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+            Await.result(sandboxes.deleteSandbox().addHeader("authorization", bearer(TestNode.ALICE))
                     .invoke(SandboxRef.newBuilder().setSandboxId(s.getSandboxId()).build()));
         }
     }
 
     @Test
     void sandboxesAreTenantScoped() throws Exception {
-        Sandbox s = await(sandboxes.createSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+        Sandbox s = Await.result(sandboxes.createSandbox().addHeader("authorization", bearer(TestNode.ALICE))
                 .invoke(CreateSandboxRequest.newBuilder().setLanguage("bash").build()));
         try {
-            await(sandboxes.writeFile().addHeader("authorization", bearer(TestNode.ALICE)).invoke(FileRequest.newBuilder()
+            Await.result(sandboxes.writeFile().addHeader("authorization", bearer(TestNode.ALICE)).invoke(FileRequest.newBuilder()
                     .setSandboxId(s.getSandboxId()).setPath("x.txt")
                     .setContent(com.google.protobuf.ByteString.copyFromUtf8("hello")).build()));
-            ExecutionResult r = await(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+            ExecutionResult r = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
                     .invoke(ExecuteRequest.newBuilder().setSandboxId(s.getSandboxId()).setLanguage("bash").setCode("cat x.txt").build()));
             assertEquals("hello", r.getStdout());
-            ExecutionException other = assertThrows(ExecutionException.class, () -> await(sandboxes.readFile()
+            ExecutionException other = assertThrows(ExecutionException.class, () -> Await.result(sandboxes.readFile()
                     .addHeader("authorization", bearer(TestNode.BOB))
                     .invoke(FileRequest.newBuilder().setSandboxId(s.getSandboxId()).setPath("x.txt").build())));
             assertEquals(Status.Code.NOT_FOUND, codeOf(other));
         } finally {
-            await(sandboxes.deleteSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+            Await.result(sandboxes.deleteSandbox().addHeader("authorization", bearer(TestNode.ALICE))
                     .invoke(SandboxRef.newBuilder().setSandboxId(s.getSandboxId()).build()));
         }
     }
@@ -200,7 +196,7 @@ class GrpcApiTest {
     void aRunIsLoggedWithItsIdsAndItsOutcomeAsOverHttp() throws Exception {
         String requestId = "grpc-log-" + java.util.UUID.randomUUID();
         try (LogCapture logs = new LogCapture()) {
-            ExecutionResult r = await(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+            ExecutionResult r = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
                     .addHeader("x-request-id", requestId)
                     .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("print(1)").build()));
             assertEquals("OK", r.getVerdict());
@@ -256,7 +252,7 @@ class GrpcApiTest {
     @ParameterizedTest
     @MethodSource("badRequests")
     void badInputIsRefusedWithTheHttpApisMessages(ExecuteRequest request, Status.Code code, String messagePart) {
-        ExecutionException refused = assertThrows(ExecutionException.class, () -> await(executions.execute()
+        ExecutionException refused = assertThrows(ExecutionException.class, () -> Await.result(executions.execute()
                 .addHeader("authorization", bearer(TestNode.BOB)).invoke(request)));
         assertEquals(code, codeOf(refused));
         assertTrue(refused.getCause().getMessage().contains(messagePart), refused.getCause().getMessage());
@@ -264,17 +260,17 @@ class GrpcApiTest {
 
     @Test
     void badSandboxesAreRefusedWithTheHttpApisMessages() {
-        ExecutionException language = assertThrows(ExecutionException.class, () -> await(sandboxes.createSandbox()
+        ExecutionException language = assertThrows(ExecutionException.class, () -> Await.result(sandboxes.createSandbox()
                 .addHeader("authorization", bearer(TestNode.BOB)).invoke(CreateSandboxRequest.newBuilder().setLanguage("cobol").build())));
         assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(language));
         assertTrue(language.getCause().getMessage().contains("unknown language 'cobol'"), language.getCause().getMessage());
-        ExecutionException limits = assertThrows(ExecutionException.class, () -> await(sandboxes.createSandbox()
+        ExecutionException limits = assertThrows(ExecutionException.class, () -> Await.result(sandboxes.createSandbox()
                 .addHeader("authorization", bearer(TestNode.BOB)).invoke(CreateSandboxRequest.newBuilder().setLanguage("bash")
                         .setLimits(Limits.newBuilder().setTimeoutSeconds(-1)).build())));
         assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(limits));
         assertTrue(limits.getCause().getMessage().contains("limits.timeoutSeconds must be positive; got -1.0"),
                 limits.getCause().getMessage());
-        ExecutionException path = assertThrows(ExecutionException.class, () -> await(sandboxes.readFile()
+        ExecutionException path = assertThrows(ExecutionException.class, () -> Await.result(sandboxes.readFile()
                 .addHeader("authorization", bearer(TestNode.BOB)).invoke(FileRequest.newBuilder().setSandboxId("sbx-nope")
                         .setPath("a/../../x").build())));
         assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(path));
@@ -283,12 +279,12 @@ class GrpcApiTest {
 
     @Test
     void standardHealthService() throws Exception {
-        HealthCheckResponse r = await(health.check(HealthCheckRequest.newBuilder().setService("").build()));
+        HealthCheckResponse r = Await.result(health.check(HealthCheckRequest.newBuilder().setService("").build()));
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, r.getStatus());
-        HealthCheckResponse first = await(health.watch(HealthCheckRequest.newBuilder().setService("agentexec.v1.ExecutionService").build())
+        HealthCheckResponse first = Await.result(health.watch(HealthCheckRequest.newBuilder().setService("agentexec.v1.ExecutionService").build())
                 .take(1).runWith(Sink.head(), clientSystem));
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, first.getStatus());
-        ExecutionException unknown = assertThrows(ExecutionException.class, () -> await(health.check(
+        ExecutionException unknown = assertThrows(ExecutionException.class, () -> Await.result(health.check(
                 HealthCheckRequest.newBuilder().setService("no.such.Service").build())));
         assertEquals(Status.Code.NOT_FOUND, codeOf(unknown));
         assertTrue(Duration.ofSeconds(1).toMillis() > 0);

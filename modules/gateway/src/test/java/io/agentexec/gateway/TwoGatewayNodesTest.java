@@ -34,7 +34,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
@@ -45,6 +44,7 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
+import io.agentexec.testkit.Await;
 
 /**
  * Two gateway+worker nodes of one cluster (two actor systems on 127.0.0.1 in this JVM), their journal
@@ -76,7 +76,7 @@ class TwoGatewayNodesTest {
         int portB = freePort();
         a = TestNode.start("cluster", nodeSettings(portA, portA));
         b = TestNode.start("cluster", nodeSettings(portB, portA));
-        eventually("both nodes see both workers and both gateways", () ->
+        Await.until("both nodes see both workers and both gateways", () ->
                 a.get("/readyz", null).body().contains("2 worker(s)") && b.get("/readyz", null).body().contains("2 worker(s)")
                         && a.gateway.gatewayNodes() == 2 && b.gateway.gatewayNodes() == 2);
         clientSystem = ActorSystem.create(Behaviors.empty(), "two-nodes-grpc-client",
@@ -157,11 +157,11 @@ class TwoGatewayNodesTest {
         }
 
         // gRPC's GetExecution on B
-        Execution viaGrpc = await(grpcExecutionsOnB.getExecution().addHeader("authorization", "Bearer " + TestNode.ALICE)
+        Execution viaGrpc = Await.result(grpcExecutionsOnB.getExecution().addHeader("authorization", "Bearer " + TestNode.ALICE)
                 .invoke(GetExecutionRequest.newBuilder().setExecutionId(id).build()));
         assertEquals("completed", viaGrpc.getStatus());
         assertEquals("from A\n", viaGrpc.getResult().getStdout());
-        ExecutionException notFound = assertThrows(ExecutionException.class, () -> await(grpcExecutionsOnB.getExecution()
+        ExecutionException notFound = assertThrows(ExecutionException.class, () -> Await.result(grpcExecutionsOnB.getExecution()
                 .addHeader("authorization", "Bearer " + TestNode.BOB)
                 .invoke(GetExecutionRequest.newBuilder().setExecutionId(id).build())));
         assertEquals(Status.Code.NOT_FOUND, ((StatusRuntimeException) notFound.getCause()).getStatus().getCode());
@@ -191,7 +191,7 @@ class TwoGatewayNodesTest {
             assertTrue(end.contains("event: error") && end.contains("cancelled"), end);
         }
         // A, which took it, learns the same outcome from the cluster
-        eventually("A reports the cancellation", () -> a.get(url, TestNode.ALICE).json().path("status").asText()
+        Await.until("A reports the cancellation", () -> a.get(url, TestNode.ALICE).json().path("status").asText()
                 .equals("cancelled"));
     }
 
@@ -221,7 +221,7 @@ class TwoGatewayNodesTest {
                 String event = TestNode.nextEvent(sse);
                 assertTrue(event.contains("event: result") && event.contains("in-sandbox"), event);
             }
-            Execution viaGrpc = await(grpcExecutionsOnB.getExecution().addHeader("authorization", "Bearer " + TestNode.ALICE)
+            Execution viaGrpc = Await.result(grpcExecutionsOnB.getExecution().addHeader("authorization", "Bearer " + TestNode.ALICE)
                     .invoke(GetExecutionRequest.newBuilder().setExecutionId(id).build()));
             assertEquals("completed", viaGrpc.getStatus());
             assertEquals("in-sandbox\n", viaGrpc.getResult().getStdout());
@@ -245,7 +245,7 @@ class TwoGatewayNodesTest {
                 }
                 assertTrue(end.contains("event: error") && end.contains("cancelled"), end);
             }
-            eventually("A reports the cancellation", () -> a.get(tickUrl, TestNode.ALICE).json().path("status").asText()
+            Await.until("A reports the cancellation", () -> a.get(tickUrl, TestNode.ALICE).json().path("status").asText()
                     .equals("cancelled"));
             TestNode.Reply after = b.post(runs, TestNode.ALICE, "{\"language\":\"bash\",\"code\":\"cat f.txt\"}");
             assertEquals(200, after.status(), after.body());
@@ -341,7 +341,7 @@ class TwoGatewayNodesTest {
         assertEquals(429, refused.status(), refused.body());
         assertEquals("sandbox_quota", refused.errorCode());
         assertNotNull(refused.header("Retry-After"));
-        ExecutionException exhausted = assertThrows(ExecutionException.class, () -> await(grpcSandboxesOnB.createSandbox()
+        ExecutionException exhausted = assertThrows(ExecutionException.class, () -> Await.result(grpcSandboxesOnB.createSandbox()
                 .addHeader("authorization", "Bearer " + TestNode.CAROL)
                 .invoke(CreateSandboxRequest.newBuilder().setLanguage("bash").build())));
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, ((StatusRuntimeException) exhausted.getCause()).getStatus().getCode());
@@ -413,7 +413,7 @@ class TwoGatewayNodesTest {
         String sandboxRunUrl = "/v1/executions/" + inSandbox.json().get("id").asText();
 
         a.close(); // leaves the cluster once its run in flight has ended; its memory is gone with it
-        eventually("B counts itself alone", () -> b.gateway.gatewayNodes() == 1);
+        Await.until("B counts itself alone", () -> b.gateway.gatewayNodes() == 1);
 
         JsonNode read = awaitEnded(b, url, TestNode.ALICE);
         assertEquals("completed", read.path("status").asText(), read.toString());
@@ -459,21 +459,6 @@ class TwoGatewayNodesTest {
                 .header("Authorization", "Bearer " + key).build(), HttpResponse.BodyHandlers.ofInputStream());
         assertEquals(200, response.statusCode());
         return new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8));
-    }
-
-    private static <T> T await(java.util.concurrent.CompletionStage<T> stage) throws Exception {
-        return stage.toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
-    }
-
-    private static void eventually(String what, BooleanSupplier condition) throws InterruptedException {
-        Instant deadline = Instant.now().plus(WAIT);
-        while (Instant.now().isBefore(deadline)) {
-            if (condition.getAsBoolean()) {
-                return;
-            }
-            Thread.sleep(200);
-        }
-        assertTrue(condition.getAsBoolean(), "timed out waiting for: " + what);
     }
 
     private static int freePort() throws IOException {

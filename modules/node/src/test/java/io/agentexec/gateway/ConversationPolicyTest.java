@@ -12,6 +12,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import io.agentexec.testkit.FakeModel;
 
 /**
  * A tenant's conversations are held to the same policy as its HTTP executions (the review found chats
@@ -21,12 +22,12 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ConversationPolicyTest {
-    private ScriptedModel model;
+    private FakeModel model;
     private TestNode node;
 
     @BeforeAll
     void start() throws Exception {
-        model = new ScriptedModel();
+        model = new FakeModel();
         node = AssembledNodes.start("cluster", Map.of(
                 "agentexec.cluster.persistence.url", "jdbc:h2:mem:gateway-conversation-policy;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false",
                 "pekko.remote.artery.canonical.port", 0,

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import io.agentexec.testkit.FakeModel;
 
 /**
  * Conversations through the gateway, over real HTTP on 127.0.0.1: a node on the cluster backend (H2
@@ -19,7 +20,7 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ConversationsApiTest {
-    private ScriptedModel model;
+    private FakeModel model;
     private TestNode node;
 
     /** An operator's endpoint that nothing answers (a port just freed), and the name of a key variable nobody set. */
@@ -28,7 +29,7 @@ class ConversationsApiTest {
 
     @BeforeAll
     void start() throws Exception {
-        model = new ScriptedModel("```python\nprint(6 * 7)\n```", "It printed 42.\nTERMINATE", "Shall I go on?");
+        model = new FakeModel("```python\nprint(6 * 7)\n```", "It printed 42.\nTERMINATE", "Shall I go on?");
         try (java.net.ServerSocket freed = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             downUrl = "http://127.0.0.1:" + freed.getLocalPort() + "/operators-internal-llm/v1";
         }

@@ -19,9 +19,7 @@ import io.grpc.StatusRuntimeException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
@@ -31,6 +29,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import io.agentexec.testkit.FakeModel;
+import io.agentexec.testkit.Await;
 
 /**
  * The conversation service over gRPC (h2c on the node's port), against the same machinery as
@@ -39,14 +39,14 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class GrpcConversationsTest {
-    private ScriptedModel model;
+    private FakeModel model;
     private TestNode node;
     private ActorSystem<Void> clientSystem;
     private ConversationServiceClient conversations;
 
     @BeforeAll
     void start() throws Exception {
-        model = new ScriptedModel("```python\nprint(6 * 7)\n```", "It printed 42.\nTERMINATE", "Shall I go on?");
+        model = new FakeModel("```python\nprint(6 * 7)\n```", "It printed 42.\nTERMINATE", "Shall I go on?");
         node = AssembledNodes.start("cluster", Map.of(
                 "agentexec.cluster.persistence.url", "jdbc:h2:mem:grpc-conversations;DB_CLOSE_DELAY=-1;DATABASE_TO_UPPER=false",
                 "pekko.remote.artery.canonical.port", 0,
@@ -75,10 +75,6 @@ class GrpcConversationsTest {
         }
     }
 
-    private static <T> T await(CompletionStage<T> stage) throws Exception {
-        return stage.toCompletableFuture().get(120, TimeUnit.SECONDS);
-    }
-
     private static Status statusOf(ExecutionException e) {
         Throwable c = e.getCause();
         if (c instanceof StatusRuntimeException s) {
@@ -91,12 +87,12 @@ class GrpcConversationsTest {
     }
 
     private Transcript start(String key, String config, String message) throws Exception {
-        return await(conversations.startConversation().addHeader("authorization", "Bearer " + key)
+        return Await.result(conversations.startConversation().addHeader("authorization", "Bearer " + key)
                 .invoke(StartConversationRequest.newBuilder().setConfigJson(config).setMessage(message).build()));
     }
 
     private Transcript transcript(String key, String id) throws Exception {
-        return await(conversations.getTranscript().addHeader("authorization", "Bearer " + key)
+        return Await.result(conversations.getTranscript().addHeader("authorization", "Bearer " + key)
                 .invoke(ConversationRef.newBuilder().setConversationId(id).build()));
     }
 
@@ -130,7 +126,7 @@ class GrpcConversationsTest {
         assertTrue(id.startsWith("conv-"), id);
 
         // followed from its start: every event once, in order, and the stream completes when the chat ends
-        List<ConversationEvent> streamed = await(conversations.streamEvents().addHeader("authorization", "Bearer " + TestNode.ALICE)
+        List<ConversationEvent> streamed = Await.result(conversations.streamEvents().addHeader("authorization", "Bearer " + TestNode.ALICE)
                 .invoke(ConversationRef.newBuilder().setConversationId(id).build())
                 .runWith(Sink.seq(), clientSystem));
         for (int i = 0; i < streamed.size(); i++) {
@@ -156,7 +152,7 @@ class GrpcConversationsTest {
         // another tenant sees nothing of it
         ExecutionException other = assertThrows(ExecutionException.class, () -> transcript(TestNode.BOB, id));
         assertEquals(Status.Code.NOT_FOUND, statusOf(other).getCode());
-        ExecutionException otherStream = assertThrows(ExecutionException.class, () -> await(conversations.streamEvents()
+        ExecutionException otherStream = assertThrows(ExecutionException.class, () -> Await.result(conversations.streamEvents()
                 .addHeader("authorization", "Bearer " + TestNode.BOB)
                 .invoke(ConversationRef.newBuilder().setConversationId(id).build()).runWith(Sink.seq(), clientSystem)));
         assertEquals(Status.Code.NOT_FOUND, statusOf(otherStream).getCode());
@@ -169,14 +165,14 @@ class GrpcConversationsTest {
         List<String> messages = contents(waiting.getEventsList());
         assertEquals("exitcode: 0 (execution succeeded)\nCode output: 42\n", messages.get(2));
 
-        Transcript answered = await(conversations.postHumanInput().addHeader("authorization", "Bearer " + TestNode.ALICE)
+        Transcript answered = Await.result(conversations.postHumanInput().addHeader("authorization", "Bearer " + TestNode.ALICE)
                 .invoke(HumanInput.newBuilder().setConversationId(id).setText("exit").build()));
         assertEquals(id, answered.getConversationId());
         Transcript ended = awaitStatus(id, "ended");
         assertTrue(ended.getEventsList().stream().anyMatch(e -> e.getJson().contains("typed exit")), ended.toString());
         assertFalse(ended.toString().contains(model.baseUrl()), "the operator's endpoint is shown: " + ended);
 
-        ExecutionException late = assertThrows(ExecutionException.class, () -> await(conversations.postHumanInput()
+        ExecutionException late = assertThrows(ExecutionException.class, () -> Await.result(conversations.postHumanInput()
                 .addHeader("authorization", "Bearer " + TestNode.ALICE)
                 .invoke(HumanInput.newBuilder().setConversationId(id).setText("more").build())));
         assertEquals(Status.Code.INVALID_ARGUMENT, statusOf(late).getCode());
@@ -199,7 +195,7 @@ class GrpcConversationsTest {
         }
         ExecutionException unknown = assertThrows(ExecutionException.class, () -> transcript(TestNode.ALICE, "conv-unknown"));
         assertEquals(Status.Code.NOT_FOUND, statusOf(unknown).getCode());
-        ExecutionException unauthenticated = assertThrows(ExecutionException.class, () -> await(conversations.getTranscript()
+        ExecutionException unauthenticated = assertThrows(ExecutionException.class, () -> Await.result(conversations.getTranscript()
                 .invoke(ConversationRef.newBuilder().setConversationId("conv-unknown").build())));
         assertEquals(Status.Code.UNAUTHENTICATED, statusOf(unauthenticated).getCode());
     }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.agentexec.gateway.ScriptedModel;
 import io.agentexec.node.cli.Cli;
 import io.agentexec.node.cli.ServeCommand;
 import java.io.ByteArrayInputStream;
@@ -26,6 +25,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import io.agentexec.testkit.FakeModel;
 
 /**
  * The node {@code bin/agentexec serve} runs, assembled in this JVM through the same entry point
@@ -37,13 +37,13 @@ class AssembledNodeTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(5)).build();
-    private ScriptedModel model;
+    private FakeModel model;
     private Guardian.Node node;
     private String base;
 
     @BeforeAll
     void start() throws Exception {
-        model = new ScriptedModel("```python\nprint(sum(range(10)))\n```", "The sum is 45.\nTERMINATE");
+        model = new FakeModel("```python\nprint(sum(range(10)))\n```", "The sum is 45.\nTERMINATE");
         Path dir = Files.createTempDirectory("agentexec-node-test");
         Path config = dir.resolve("node.conf");
         Files.writeString(config, """

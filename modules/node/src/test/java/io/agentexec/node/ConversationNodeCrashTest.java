@@ -5,13 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -24,12 +20,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import io.agentexec.testkit.FakeModel;
 
 /**
  * A conversation survives the crash of its node mid-turn: the node is a real JVM (what
@@ -43,66 +36,6 @@ class ConversationNodeCrashTest {
     private static final String PG_URL = "jdbc:postgresql://127.0.0.1:5432/agentexec";
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(5)).build();
-
-    /** Answers the first call with code; holds every later call until released, then says TERMINATE. */
-    private static final class GatedModel implements AutoCloseable {
-        final HttpServer server;
-        final AtomicInteger calls = new AtomicInteger();
-        final CountDownLatch secondCallArrived = new CountDownLatch(1);
-        final CountDownLatch release = new CountDownLatch(1);
-
-        GatedModel() throws IOException {
-            server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-            server.createContext("/v1/chat/completions", this::handle);
-            server.setExecutor(Executors.newCachedThreadPool());
-            server.start();
-        }
-
-        String baseUrl() {
-            return "http://127.0.0.1:" + server.getAddress().getPort() + "/v1";
-        }
-
-        private void handle(HttpExchange exchange) throws IOException {
-            exchange.getRequestBody().readAllBytes();
-            int call = calls.incrementAndGet();
-            String reply;
-            if (call == 1) {
-                reply = "```python\nprint('the code ran')\n```";
-            } else {
-                secondCallArrived.countDown();
-                try {
-                    release.await(5, TimeUnit.MINUTES);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                reply = "It printed its line.\nTERMINATE";
-            }
-            ObjectNode root = JSON.createObjectNode();
-            root.put("id", "chatcmpl-" + call).put("object", "chat.completion").put("created", 1_700_000_000L)
-                    .put("model", "gated-model");
-            ObjectNode choice = root.putArray("choices").addObject();
-            choice.put("index", 0).put("finish_reason", "stop");
-            choice.putObject("message").put("role", "assistant").put("content", reply);
-            root.putObject("usage").put("prompt_tokens", 10).put("completion_tokens", 5).put("total_tokens", 15);
-            byte[] bytes = JSON.writeValueAsBytes(root);
-            exchange.getResponseHeaders().add("Content-Type", "application/json");
-            try {
-                exchange.sendResponseHeaders(200, bytes.length);
-                try (var out = exchange.getResponseBody()) {
-                    out.write(bytes);
-                }
-            } catch (IOException e) {
-                // the node that asked was killed; its socket is gone
-            }
-        }
-
-        @Override
-        public void close() {
-            release.countDown();
-            server.stop(0);
-            ((ExecutorService) server.getExecutor()).shutdownNow();
-        }
-    }
 
     private static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
@@ -153,7 +86,11 @@ class ConversationNodeCrashTest {
         Path log = dir.resolve("nodes.log");
         int port = freePort();
         String base = "http://127.0.0.1:" + port;
-        try (GatedModel model = new GatedModel()) {
+        // The first call is answered with code; the second is held until the node that made it is killed; every
+        // later call (the new node's) is answered at once.
+        FakeModel.Held held = FakeModel.Held.of("It printed its line.\nTERMINATE");
+        try (FakeModel model = new FakeModel("```python\nprint('the code ran')\n```").add(held)
+                .then("It printed its line.\nTERMINATE", "It printed its line.\nTERMINATE")) {
             Path config = dir.resolve("node.conf");
             Files.writeString(config, """
                     agentexec.gateway.port = %d
@@ -184,13 +121,13 @@ class ConversationNodeCrashTest {
                                  "message": "Print a line"}""")).build(), HttpResponse.BodyHandlers.ofString());
                 assertEquals(201, started.statusCode(), started.body());
                 id = JSON.readTree(started.body()).get("id").asText();
-                assertTrue(model.secondCallArrived.await(3, TimeUnit.MINUTES), () -> "no second model call: " + tail(log));
+                assertTrue(held.arrived().await(3, TimeUnit.MINUTES), () -> "no second model call: " + tail(log));
             } finally {
                 first.destroyForcibly();
                 first.waitFor(30, TimeUnit.SECONDS);
             }
-            int callsBeforeCrash = model.calls.get();
-            model.release.countDown();
+            int callsBeforeCrash = model.requests().size();
+            held.release().countDown();
 
             Process second = startNode(config, log);
             try {
@@ -208,7 +145,7 @@ class ConversationNodeCrashTest {
                 }
                 JsonNode t = transcript;
                 assertTrue(t != null && t.get("status").asText().equals("ended"), () -> "not ended: " + t + "\n" + tail(log));
-                assertTrue(model.calls.get() > callsBeforeCrash, "the new node asked the model again");
+                assertTrue(model.requests().size() > callsBeforeCrash, "the new node asked the model again");
 
                 List<String> types = new ArrayList<>();
                 long previous = 0;

@@ -29,11 +29,11 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import io.agentexec.testkit.Await;
 
 /** The engine's one path for a one-off run: pick the image, open, run, close; cancellable from another thread. */
 class OneOffRunTest {
     /** Bounds on waiting for something the sandbox does; generous, never a speed requirement. */
-    private static final Duration WAIT = Duration.ofSeconds(60);
 
     static Stream<BackendChoice> engines() {
         return Stream.of(BackendChoice.DOCKER, BackendChoice.BWRAP);
@@ -94,9 +94,8 @@ class OneOffRunTest {
                 }
                 // The first block's process, seen from the host, then gone for good (reaped by the agent): from then
                 // on the agent no longer reads a cancel for that block, and the second has not begun.
-                long pid = await(() -> HostProcesses.withMarker(first).stream().findFirst(), "the first block's process");
-                await(() -> Files.exists(Path.of("/proc", String.valueOf(pid))) ? Optional.empty() : Optional.of(true),
-                        "the first block's process reaped");
+                long pid = Await.until("the first block's process", () -> HostProcesses.withMarker(first).stream().findFirst());
+                Await.until("the first block's process reaped", () -> !Files.exists(Path.of("/proc", String.valueOf(pid))));
                 CompletableFuture.runAsync(run::cancel).join();
                 cancelled.set(true);
             };
@@ -140,30 +139,14 @@ class OneOffRunTest {
         run.close();
         run.close(); // idempotent
         assertFalse(backend.liveContainerIds().contains(container));
-        await(() -> {
+        Await.until("container " + container + " removed", () -> {
             try {
                 docker.inspectContainerCmd(container).exec();
-                return Optional.empty();
+                return false;
             } catch (NotFoundException e) {
-                return Optional.of(true);
+                return true;
             }
-        }, "container " + container + " removed");
+        });
     }
 
-    private static <T> T await(java.util.function.Supplier<Optional<T>> condition, String what) {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (System.nanoTime() < deadline) {
-            Optional<T> value = condition.get();
-            if (value.isPresent()) {
-                return value.get();
-            }
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new AssertionError("interrupted waiting for " + what);
-            }
-        }
-        throw new AssertionError("not seen within " + WAIT + ": " + what);
-    }
 }

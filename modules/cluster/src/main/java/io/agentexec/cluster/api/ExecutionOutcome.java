@@ -58,6 +58,12 @@ public sealed interface ExecutionOutcome extends CborSerializable {
             Objects.requireNonNull(workspaceLost, "workspaceLost");
         }
 
+        /** A run its caller cancelled: what either adapter records when a cancel beats the run's own end. */
+        public static Completed cancelled(String executionKey, String backend) {
+            return new Completed(executionKey, ExecutionResult.refused(io.agentexec.sandbox.model.Verdict.CANCELLED, 1,
+                    "the execution was cancelled; its run was stopped", backend), List.of(), Optional.empty(), false);
+        }
+
         @Override
         public Status status() {
             return Status.COMPLETED;

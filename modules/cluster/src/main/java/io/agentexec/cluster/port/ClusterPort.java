@@ -15,7 +15,6 @@ import io.agentexec.sandbox.language.LanguageTable;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
-import io.agentexec.sandbox.model.Verdict;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
@@ -95,7 +94,7 @@ public final class ClusterPort implements ExecutionPort {
             caller.policy().check(request, languages);
         } catch (InvalidRequestException e) {
             outcome.complete(new ExecutionOutcome.Rejected(key, e.getMessage()));
-            return refused(outcome);
+            return StartedRun.finished(outcome);
         }
         // A chunk the worker dropped under load is counted in the next chunk's droppedBefore; the
         // listener gets the bytes that arrived, and the final result carries every byte anyway.
@@ -131,17 +130,7 @@ public final class ClusterPort implements ExecutionPort {
             }
         });
         reply.thenRun(recordLateRefusal);
-        return new RunHandle() {
-            @Override
-            public CompletionStage<Void> admitted() {
-                return admitted;
-            }
-
-            @Override
-            public CompletionStage<ExecutionOutcome> outcome() {
-                return outcome;
-            }
-
+        return new StartedRun(admitted, outcome) {
             @Override
             public CompletionStage<Void> visible() {
                 if (internal.isPresent() && recordedIn.isEmpty()) {
@@ -164,8 +153,7 @@ public final class ClusterPort implements ExecutionPort {
 
             @Override
             public void cancel() {
-                if (outcome.complete(new ExecutionOutcome.Completed(key, ExecutionResult.refused(Verdict.CANCELLED, 1,
-                        "the execution was cancelled; its run was stopped", "cluster"), List.of(), Optional.empty(), false))) {
+                if (outcome.complete(ExecutionOutcome.Completed.cancelled(key, "cluster"))) {
                     cancelInCluster(internal, key, reply, Instant.now().plus(askTimeout));
                 }
             }
@@ -226,30 +214,6 @@ public final class ClusterPort implements ExecutionPort {
         }
         return cluster.sandbox(internal.get()).thenApply(view -> live(view) ? reply
                 : new ExecutionOutcome.NotFound(rejected.executionKey(), "no sandbox " + externalId(internal.get())));
-    }
-
-    /** A handle for a run refused before it went anywhere: its outcome is already in. */
-    private static RunHandle refused(CompletableFuture<ExecutionOutcome> outcome) {
-        return new RunHandle() {
-            @Override
-            public CompletionStage<Void> admitted() {
-                return CompletableFuture.completedFuture(null);
-            }
-
-            @Override
-            public CompletionStage<ExecutionOutcome> outcome() {
-                return outcome;
-            }
-
-            @Override
-            public boolean cancellable() {
-                return false;
-            }
-
-            @Override
-            public void cancel() {
-            }
-        };
     }
 
     // ---- executions other nodes took: one-offs in their ExecutionEntity, runs in a sandbox (their id names it) in

@@ -14,7 +14,6 @@ import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.InvalidRequestException;
-import io.agentexec.sandbox.model.Verdict;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -94,17 +93,7 @@ public final class EnginePort implements ExecutionPort {
         // is not cancelled: that would take its workspace; its timeout bounds it.
         Optional<OneOffRun> oneOff = sandboxId.isEmpty() ? Optional.of(engine.oneOff(request)) : Optional.empty();
         boolean cancellable = oneOff.isPresent();
-        RunHandle handle = new RunHandle() {
-            @Override
-            public CompletionStage<Void> admitted() {
-                return admission;
-            }
-
-            @Override
-            public CompletionStage<ExecutionOutcome> outcome() {
-                return outcome;
-            }
-
+        RunHandle handle = new StartedRun(admission, outcome) {
             @Override
             public boolean cancellable() {
                 return cancellable;
@@ -112,8 +101,7 @@ public final class EnginePort implements ExecutionPort {
 
             @Override
             public void cancel() {
-                if (cancellable && outcome.complete(completed(executionId, ExecutionResult.refused(Verdict.CANCELLED, 1,
-                        "the execution was cancelled; its run was stopped", engine.backendName())))) {
+                if (cancellable && outcome.complete(ExecutionOutcome.Completed.cancelled(executionId, engine.backendName()))) {
                     oneOff.get().close();
                 }
             }

@@ -1,4 +1,4 @@
-package io.agentexec.agents;
+package io.agentexec.testkit;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -14,68 +15,92 @@ import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 /**
- * An OpenAI-compatible chat-completions endpoint on 127.0.0.1 that answers from a script: real
- * HTTP for the real client, no traffic off this machine. Records every request body.
+ * An OpenAI-compatible chat-completions endpoint on 127.0.0.1 answering from a script: real HTTP for the real client,
+ * no traffic off this machine. Records every request body and Authorization header. An exhausted script answers 500.
+ * The one fake model of every module's tests.
  */
-final class FakeOpenAiServer implements AutoCloseable {
+public final class FakeModel implements AutoCloseable {
     /** A scripted answer: a reply, an HTTP error status, or a reply held until released. */
-    sealed interface Answer {
+    public sealed interface Answer {
     }
 
-    record Reply(String content, int promptTokens, int completionTokens) implements Answer {
+    public record Reply(String content, int promptTokens, int completionTokens) implements Answer {
     }
 
-    record Status(int code) implements Answer {
+    public record Status(int code) implements Answer {
     }
 
-    record Held(Reply reply, CountDownLatch arrived, CountDownLatch release) implements Answer {
+    /** Counts {@code arrived} down when its call arrives, answers {@code reply} once {@code release} is counted down. */
+    public record Held(Reply reply, CountDownLatch arrived, CountDownLatch release) implements Answer {
+        public static Held of(String content) {
+            return new Held(new Reply(content, 100, 20), new CountDownLatch(1), new CountDownLatch(1));
+        }
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private final HttpServer server;
     private final ConcurrentLinkedQueue<Answer> script = new ConcurrentLinkedQueue<>();
+    private final List<Held> held = Collections.synchronizedList(new ArrayList<>());
     private final List<JsonNode> requests = Collections.synchronizedList(new ArrayList<>());
     private final List<String> authorizations = Collections.synchronizedList(new ArrayList<>());
 
-    FakeOpenAiServer() throws IOException {
-        server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    /** A model that answers these replies in order. */
+    public FakeModel(String... replies) {
+        try {
+            server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
         server.createContext("/v1/chat/completions", this::handle);
         server.setExecutor(Executors.newCachedThreadPool());
         server.start();
+        then(replies);
     }
 
-    String baseUrl() {
+    /** The base URL an OpenAI client is given ({@code http://127.0.0.1:PORT/v1}). */
+    public String baseUrl() {
         return "http://127.0.0.1:" + server.getAddress().getPort() + "/v1";
     }
 
-    FakeOpenAiServer reply(String content) {
-        script.add(new Reply(content, 100, 20));
+    /** Appends replies to the script. */
+    public FakeModel then(String... replies) {
+        for (String reply : replies) {
+            reply(reply);
+        }
         return this;
     }
 
-    FakeOpenAiServer status(int code) {
-        script.add(new Status(code));
-        return this;
+    public FakeModel reply(String content) {
+        return add(new Reply(content, 100, 20));
     }
 
-    FakeOpenAiServer add(Answer answer) {
+    public FakeModel status(int code) {
+        return add(new Status(code));
+    }
+
+    public FakeModel add(Answer answer) {
+        if (answer instanceof Held h) {
+            held.add(h);
+        }
         script.add(answer);
         return this;
     }
 
-    List<JsonNode> requests() {
+    public List<JsonNode> requests() {
         return List.copyOf(requests);
     }
 
-    List<String> authorizations() {
+    public List<String> authorizations() {
         return List.copyOf(authorizations);
     }
 
-    int remaining() {
+    /** Answers not yet given. */
+    public int remaining() {
         return script.size();
     }
 
@@ -88,14 +113,14 @@ final class FakeOpenAiServer implements AutoCloseable {
             send(exchange, 500, "{\"error\":{\"message\":\"script exhausted\"}}");
             return;
         }
-        if (answer instanceof Held held) {
-            held.arrived().countDown();
+        if (answer instanceof Held h) {
+            h.arrived().countDown();
             try {
-                held.release().await(60, TimeUnit.SECONDS);
+                h.release().await(Await.WAIT.toMillis(), TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-            answer = held.reply();
+            answer = h.reply();
         }
         if (answer instanceof Status s) {
             send(exchange, s.code(), "{\"error\":{\"message\":\"scripted status " + s.code() + "\",\"type\":\"scripted\"}}");
@@ -103,10 +128,8 @@ final class FakeOpenAiServer implements AutoCloseable {
         }
         Reply r = (Reply) answer;
         ObjectNode root = JSON.createObjectNode();
-        root.put("id", "chatcmpl-fake");
-        root.put("object", "chat.completion");
-        root.put("created", 1_700_000_000L);
-        root.put("model", "fake-model");
+        root.put("id", "chatcmpl-fake").put("object", "chat.completion").put("created", 1_700_000_000L)
+                .put("model", "fake-model");
         ObjectNode choice = root.putArray("choices").addObject();
         choice.put("index", 0);
         choice.putObject("message").put("role", "assistant").put("content", r.content());
@@ -116,18 +139,24 @@ final class FakeOpenAiServer implements AutoCloseable {
         send(exchange, 200, JSON.writeValueAsString(root));
     }
 
-    private static void send(HttpExchange exchange, int status, String json) throws IOException {
+    private static void send(HttpExchange exchange, int status, String json) {
         byte[] bytes = json.getBytes(StandardCharsets.UTF_8);
         exchange.getResponseHeaders().add("Content-Type", "application/json");
-        exchange.sendResponseHeaders(status, bytes.length);
-        try (var out = exchange.getResponseBody()) {
-            out.write(bytes);
+        try {
+            exchange.sendResponseHeaders(status, bytes.length);
+            try (var out = exchange.getResponseBody()) {
+                out.write(bytes);
+            }
+        } catch (IOException e) {
+            // the caller is gone (a test killed the node that asked): nobody to answer
         }
     }
 
+    /** Releases every held answer, then stops the endpoint. */
     @Override
     public void close() {
+        held.forEach(h -> h.release().countDown());
         server.stop(0);
-        ((java.util.concurrent.ExecutorService) server.getExecutor()).shutdownNow();
+        ((ExecutorService) server.getExecutor()).shutdownNow();
     }
 }
