@@ -49,6 +49,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
 import org.apache.pekko.Done;
@@ -751,7 +752,18 @@ public final class AgentexecCluster implements AutoCloseable {
     @Override
     public void close() {
         system.terminate();
-        system.getWhenTerminated().toCompletableFuture().join();
+        java.time.Duration bound = system.settings().config().getDuration("agentexec.cluster.close-timeout");
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(bound.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            // an embedding program must get its thread back; the containers are removed below all the same
+            log.error("the actor system of node {} did not terminate within {} of its coordinated shutdown; releasing "
+                    + "the engine and returning (agentexec.cluster.close-timeout)", selfAddress(), bound);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException e) {
+            log.warn("the actor system of node {} terminated with {}", selfAddress(), e.getCause().toString());
+        }
         releaseEngine();
     }
 

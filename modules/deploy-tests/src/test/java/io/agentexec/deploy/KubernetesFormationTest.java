@@ -84,14 +84,14 @@ class KubernetesFormationTest {
     @TempDir
     Path secrets;
     /** A node's close: its coordinated shutdown's phases (10 s each by default) end well within this. */
-    private static final Duration CLOSE_BOUND = Duration.ofMinutes(2);
+    private static final Duration CLOSE_BOUND = Duration.ofMinutes(4);
 
     @AfterEach
     void stop() throws Exception {
-        // Each node's close is bounded: one run saw a gateway's actor system never terminate after its coordinated
-        // shutdown timed out in actor-system-terminate (AgentexecCluster.close() joins the termination without a
-        // bound), which held the test JVM, and the machine's shared test lock, forever. Such a node fails the test
-        // instead, after the others are closed and the schema dropped.
+        // Each node's close is bounded: runs saw a gateway's actor system never terminate after its coordinated
+        // shutdown timed out in actor-system-terminate. AgentexecCluster.close() now gives up waiting after
+        // agentexec.cluster.close-timeout (logging an error) and releases the engine; a close that still does not
+        // return within this bound fails the test, after the others are closed and the schema dropped.
         List<String> hung = new ArrayList<>();
         for (int i = nodes.size() - 1; i >= 0; i--) {
             AgentexecCluster node = nodes.get(i);
