@@ -9,7 +9,7 @@ import java.time.Duration;
 public record AgentsSettings(RetryPolicy llmRetry, int llmThreads, int maxConsecutiveAutoReply,
                              Duration humanInputTimeout, String resourceProfile, int maxRetries,
                              String assistantSystemMessage, boolean unsafeLocal, int executionThreads,
-                             int rememberedResults, AgentEntity.Limits agentLimits, Duration minBackoff,
+                             AgentEntity.Limits agentLimits, Duration minBackoff,
                              Duration maxBackoff, Duration askTimeout, Duration pollInterval,
                              Duration workspaceRetention) {
 
@@ -29,7 +29,6 @@ public record AgentsSettings(RetryPolicy llmRetry, int llmThreads, int maxConsec
                 d.getString("assistant-system-message"),
                 c.getBoolean("execution.unsafe-local"),
                 c.getInt("execution.threads"),
-                c.getInt("execution.remembered-results"),
                 new AgentEntity.Limits(a.getInt("retry-history"), min, max),
                 min, max,
                 c.getDuration("ask-timeout"),
