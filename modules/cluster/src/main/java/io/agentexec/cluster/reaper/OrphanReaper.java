@@ -149,6 +149,14 @@ public final class OrphanReaper {
                             + "next sweep): {}", e.getMessage());
                 }
             }
+            // Only a node that is a full member judges the others: once it is leaving (drained, stopping) or not up
+            // yet, its view of the cluster no longer holds them, and it would take every other worker's containers
+            // for orphans (seen: a drained worker removed the sandboxes it had just handed over).
+            org.apache.pekko.cluster.MemberStatus status = cluster.selfMember().status();
+            if (!status.equals(org.apache.pekko.cluster.MemberStatus.up())
+                    && !status.equals(org.apache.pekko.cluster.MemberStatus.weaklyUp())) {
+                return;
+            }
             try {
                 Set<NodeRegistry.Key> gone;
                 synchronized (removed) {
