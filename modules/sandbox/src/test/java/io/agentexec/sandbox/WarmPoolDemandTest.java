@@ -37,6 +37,8 @@ import org.junit.jupiter.api.Test;
 class WarmPoolDemandTest {
     /** Bound on waiting for the pool to reach a state; generous, never a speed requirement. */
     private static final Duration WAIT = Duration.ofSeconds(120);
+    /** The demand pool's window in the burst test: its rate estimate forgets a take after about this long. */
+    private static final Duration DEMAND_WINDOW = Duration.ofSeconds(5);
 
     @Test
     void backToBackOneOffsOfATenantAreServedRecycledContainersWithoutWaitingForACreate() {
@@ -72,6 +74,13 @@ class WarmPoolDemandTest {
      * containers, one creation at a time: a burst of sessions taken from it grows it above the floor, never above the
      * budget, the containers it made never overlap in their making (the daemon's own created/started times), and once
      * the burst is over for its idle timeout it is back at the floor.
+     *
+     * <p>How much a burst justifies depends on the machine: the target is the recent take rate times the time a
+     * container takes to make, times the headroom, so a fixed number of takes that grew the pool on a slow daemon is
+     * too few on a fast one (CI saw a pool that never left its floor after 15 takes with a headroom of 2). Here the
+     * callers keep taking for three demand windows at least unless the pool has grown before, so that the rate
+     * estimate has settled, and the headroom is 10: the target passes the floor as soon as a take comes at least
+     * every ten creation times, whatever the speed, and the budget of 4, not the demand, is what caps it.
      */
     @Test
     void aBurstGrowsThePoolWithinItsBudgetOneCreationAtATimeAndIdlenessShrinksIt() throws Exception {
@@ -81,7 +90,7 @@ class WarmPoolDemandTest {
             DockerBackendSettings shell = new DockerBackendSettings(d.defaults(), List.of(image), 1, d.poolLimits(),
                     d.workspace(), d.agentStartTimeout(), d.allowedNetworks(), d.allowedRuntimes(), d.runtimeHostPids(),
                     d.removal(), d.runtimeProbe(), new DockerBackendSettings.Pool(6, 4 * d.poolLimits().memoryBytes(),
-                    Duration.ofSeconds(5), 2.0, Duration.ofSeconds(10), Duration.ofSeconds(120), Duration.ofMillis(200)),
+                    DEMAND_WINDOW, 10.0, Duration.ofSeconds(10), Duration.ofSeconds(120), Duration.ofMillis(200)),
                     1, d.recycle());
             return s.withDocker(shell);
         });
@@ -91,7 +100,7 @@ class WarmPoolDemandTest {
 
         AtomicInteger largest = new AtomicInteger();
         CompletableFuture<Void> watching = CompletableFuture.runAsync(() -> {
-            long end = System.nanoTime() + WAIT.toNanos();
+            long end = System.nanoTime() + 3 * WAIT.toNanos();
             while (System.nanoTime() < end && !Thread.currentThread().isInterrupted()) {
                 largest.accumulateAndGet(backend.warmPoolSizes().getOrDefault(image, 0), Math::max);
                 try {
@@ -107,7 +116,9 @@ class WarmPoolDemandTest {
         List<CompletableFuture<Void>> callers = new ArrayList<>();
         for (int c = 0; c < 3; c++) {
             callers.add(CompletableFuture.runAsync(() -> {
-                for (int i = 0; i < 5; i++) {
+                // At least three demand windows, so that the rate estimate has settled on a fast machine too.
+                long settled = System.nanoTime() + 3 * DEMAND_WINDOW.toNanos();
+                for (int i = 0; i < 5 || (largest.get() <= 1 && System.nanoTime() < settled); i++) {
                     try (SandboxSession s = engine.openSession(image, engine.defaultLimits(),
                             engine.settings().defaultOptions())) {
                         for (String id : backend.liveContainerIds()) {
