@@ -518,6 +518,9 @@ public final class Dispatch<C> {
         }
         if (now - e.firstCapacityRefusal.get() < settings.retryCapacityWait().toNanos()) {
             e.phase = new Waiting(Optional.empty());
+            // A wait for capacity anywhere: the workers that were full may have room after the backoff. Kept avoided,
+            // the only survivor of a lost worker was never asked again until the wait ran out (minutes).
+            e.avoid.clear();
             armRetry(backoff(e.capacityRefusals));
             return IGNORE;
         }

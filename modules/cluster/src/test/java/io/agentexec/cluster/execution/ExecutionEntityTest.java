@@ -360,6 +360,38 @@ class ExecutionEntityTest {
         assertTrue(asked[0] >= 3, "it asked again with backoff while it waited: " + asked[0]);
     }
 
+    /**
+     * A worker lost mid-run while the survivor is full (CI's kill test: one of 50 never ended): the retry finds the
+     * survivor overloaded, then no one, waits for capacity, and after each backoff asks every worker again, the full
+     * one included, instead of avoiding it until the capacity wait runs out.
+     */
+    @Test
+    void aRetryWaitingForCapacityAsksTheWorkersThatWereFullAgain() {
+        var kit = entity();
+        ExecutionWorker.RunOnce first = execute(kit, request("print(14)"));
+        accept(first, worker);
+        worker.expectMessage(WAIT, new ExecutionWorker.Proceed(first.jobId()));
+        answer(first, new ExecutionWorker.Started(first.jobId()));
+        worker.stop(); // its node left the cluster
+        Placement.Submit retry = submitted(placement);
+        assertEquals(Set.of(name(worker)), retry.avoid());
+        answer(retry.job(), new ExecutionWorker.Overloaded(retry.job().jobId(), other.ref(), "full"));
+        Placement.Submit avoiding = submitted(placement);
+        answer(avoiding.job(), new ExecutionWorker.NoCapacity(avoiding.job().jobId(), "every worker's slots and queue are full"));
+        Placement.Submit anyone = submitted(placement);
+        assertEquals(Set.of(), anyone.avoid(), "the avoided workers are better than none");
+        answer(anyone.job(), new ExecutionWorker.Overloaded(anyone.job().jobId(), other.ref(), "still full"));
+        Placement.Submit notOther = submitted(placement);
+        answer(notOther.job(), new ExecutionWorker.NoCapacity(notOther.job().jobId(), "every worker's slots and queue are full"));
+        // It was promised a result: it waits for capacity, and after the backoff every worker is a candidate again.
+        Placement.Submit afterWait = submitted(placement);
+        assertEquals(Set.of(), afterWait.avoid(), "a worker that was full is asked again after the wait");
+        run(afterWait.job(), other, ok("14\n"));
+        ExecutionOutcome.Completed done = caller.expectMessageClass(ExecutionOutcome.Completed.class, WAIT);
+        assertEquals(2, done.attempts().size());
+        assertEquals(name(other), done.attempts().get(1).worker());
+    }
+
     // ---- cancellation
 
     @Test
