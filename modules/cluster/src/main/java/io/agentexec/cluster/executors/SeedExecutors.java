@@ -93,27 +93,60 @@ public final class SeedExecutors {
     private final ExecutorProfiles profiles;
     private final ResultCache cache;
     private final ExecutorStats stats;
+    private final SandboxDefaults sandboxDefaults;
     private final List<Consumer<StatsSample>> listeners = new CopyOnWriteArrayList<>();
 
-    public SeedExecutors(ExecutorSettings settings, ExecutorProfiles profiles, ResultCache cache, ExecutorStats stats) {
+    public SeedExecutors(ExecutorSettings settings, ExecutorProfiles profiles, ResultCache cache, ExecutorStats stats,
+                         SandboxDefaults sandboxDefaults) {
         this.settings = Objects.requireNonNull(settings, "settings");
         this.profiles = Objects.requireNonNull(profiles, "profiles");
         this.cache = Objects.requireNonNull(cache, "cache");
         this.stats = Objects.requireNonNull(stats, "stats");
+        this.sandboxDefaults = Objects.requireNonNull(sandboxDefaults, "sandboxDefaults");
     }
 
-    /** Cluster-wide: the cache and the statistics as sharded, event-sourced entities in the journal. */
+    /**
+     * Cluster-wide: the cache, the statistics and the sandboxes' defaults as sharded, event-sourced entities in the
+     * journal.
+     */
     public static SeedExecutors cluster(AgentexecCluster cluster, Config root) {
         ExecutorSettings settings = ExecutorSettings.fromConfig(root);
         return new SeedExecutors(settings, ExecutorProfiles.fromConfig(root),
-                ClusterResultCache.start(cluster, settings.askTimeout()), ClusterExecutorStats.start(cluster, settings));
+                ClusterResultCache.start(cluster, settings.askTimeout()), ClusterExecutorStats.start(cluster, settings),
+                ClusterSandboxDefaults.start(cluster, settings.askTimeout(), rememberedSandboxes(root)));
     }
 
-    /** This JVM alone (the engine-only node, the CLI): cache and statistics in memory. */
+    /** This JVM alone (the engine-only node, the CLI): cache, statistics and sandbox defaults in memory. */
     public static SeedExecutors local(Config root) {
         ExecutorSettings settings = ExecutorSettings.fromConfig(root);
         return new SeedExecutors(settings, ExecutorProfiles.fromConfig(root), new LocalResultCache(settings.statsSamples()),
-                new LocalExecutorStats(settings.statsSamples()));
+                new LocalExecutorStats(settings.statsSamples()), new LocalSandboxDefaults(rememberedSandboxes(root)));
+    }
+
+    private static int rememberedSandboxes(Config root) {
+        int n = root.getInt("agentexec.executors.sandbox-defaults.remembered");
+        if (n < 1) {
+            throw new IllegalArgumentException("agentexec.executors.sandbox-defaults.remembered must be at least 1, got " + n);
+        }
+        return n;
+    }
+
+    /**
+     * Keeps the executor options a sandbox is created with as its runs' defaults. Refuses what a sandbox cannot hold
+     * (tests: each run brings its own cases) and options beyond the bounds, naming the field.
+     */
+    public CompletionStage<Void> keepSandboxDefaults(Caller caller, String sandboxId, ExecutorOptions options) {
+        if (options.tests().isPresent()) {
+            throw new InvalidRequestException("tests: a sandbox cannot hold test cases for its runs; give them with an "
+                    + "execution");
+        }
+        settings.check(options);
+        return sandboxDefaults.keep(caller.tenant(), sandboxId, options);
+    }
+
+    /** The options a sandbox was created with (none when it was created without any). */
+    public CompletionStage<ExecutorOptions> sandboxDefaults(Caller caller, String sandboxId) {
+        return sandboxDefaults.of(caller.tenant(), sandboxId);
     }
 
     public ExecutorSettings settings() {
