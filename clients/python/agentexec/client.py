@@ -62,16 +62,9 @@ class AgentexecClient:
             body["profile"] = profile
         if image:
             body["image"] = image
-        if policy is not None:
-            body["policy"] = policy if isinstance(policy, str) else list(policy)
-        if retries is not None:
-            body["retries"] = retries
-        if cache is not None:
-            body["cache"] = bool(cache)
+        _executor_fields(body, policy, retries, cache, executor)
         if tests is not None:
             body["tests"] = [t if isinstance(t, str) else {"stdin": t[0], "expectedStdout": t[1]} for t in tests]
-        if executor is not None:
-            body["executor"] = executor
         path = "/v1/sandboxes/%s/executions" % urllib.parse.quote(sandbox_id, safe="") if sandbox_id else "/v1/executions"
         return self._json("POST", path, body)
 
@@ -80,9 +73,12 @@ class AgentexecClient:
 
     # -- sandboxes
 
-    def create_sandbox(self, language, limits=None, profile=None, image=None):
+    def create_sandbox(self, language, limits=None, profile=None, image=None, policy=None, retries=None, cache=None,
+                       executor=None):
         """Creates a sandbox whose workspace lasts until it is deleted (or expires idle); ``image`` must be one the
-        server allows (the languages' own images, ``agentexec.policy.allowed-images``)."""
+        server allows (the languages' own images, ``agentexec.policy.allowed-images``). ``policy``, ``retries``,
+        ``cache`` and ``executor`` (as in :meth:`execute`) become the defaults of every run in it: a run's own
+        options win, one by one; the answer's ``defaults`` lists them."""
         body = {"language": language}
         if limits:
             body["limits"] = limits
@@ -90,10 +86,12 @@ class AgentexecClient:
             body["profile"] = profile
         if image:
             body["image"] = image
+        _executor_fields(body, policy, retries, cache, executor)
         return self._json("POST", "/v1/sandboxes", body)
 
     def get_sandbox(self, sandbox_id):
-        """The sandbox's id, language and status (active, broken, expired, closed)."""
+        """The sandbox's id, language, status (active, broken, expired, closed) and the executor ``defaults`` of its
+        runs."""
         return self._json("GET", "/v1/sandboxes/" + urllib.parse.quote(sandbox_id, safe=""))
 
     def delete_sandbox(self, sandbox_id):
@@ -151,3 +149,15 @@ class AgentexecClient:
             error = document["error"]
             raise AgentexecError(200, error.get("code", "error"), error.get("message", ""))
         return document
+
+
+def _executor_fields(body, policy, retries, cache, executor):
+    """The seed's executors' fields, the same for an execution and a sandbox (its runs' defaults)."""
+    if policy is not None:
+        body["policy"] = policy if isinstance(policy, str) else list(policy)
+    if retries is not None:
+        body["retries"] = retries
+    if cache is not None:
+        body["cache"] = bool(cache)
+    if executor is not None:
+        body["executor"] = executor

@@ -94,3 +94,21 @@ class ExecutorOptionsTest(unittest.TestCase):
             self.client.execute("python", "1", retries=0)
         self.assertEqual(400, bad.exception.status)
         self.assertIn("retries", bad.exception.message)
+
+    def test_a_sandbox_created_with_executor_options_applies_them_to_its_runs(self):
+        sandbox = self.client.create_sandbox("python", policy="secure", retries=2)
+        try:
+            self.assertEqual({"policy": "secure", "retries": 2}, sandbox["defaults"])
+            self.assertEqual(sandbox["defaults"], self.client.get_sandbox(sandbox["id"])["defaults"])
+            refused = self.client.execute("python", "import os", sandbox_id=sandbox["id"])
+            self.assertEqual("POLICY_VIOLATION", refused["verdict"], refused)
+            retried = self.client.execute("python", "raise SystemExit(3)", sandbox_id=sandbox["id"])
+            self.assertEqual(2, len(retried["attempts"]), retried)
+            own = self.client.execute("python", "import os\nprint('ran')", sandbox_id=sandbox["id"], policy=["rm -rf"])
+            self.assertEqual("ran\n", own["stdout"], "the run's own policy wins")
+        finally:
+            self.client.delete_sandbox(sandbox["id"])
+        with self.assertRaises(AgentexecError) as bad:
+            self.client.create_sandbox("python", retries=0)
+        self.assertEqual(400, bad.exception.status)
+        self.assertIn("retries", bad.exception.message)

@@ -212,6 +212,67 @@ class ExecutorsHttpTest {
     }
 
     @Test
+    void aSandboxCreatedWithExecutorOptionsAppliesThemToEachRunUnlessTheRunSaysOtherwise() {
+        Reply sandbox = node.post("/v1/sandboxes", TestNode.ALICE,
+                "{\"language\":\"python\",\"policy\":[\"open(\"],\"cache\":true,\"executor\":\"notebook\"}");
+        assertEquals(201, sandbox.status(), sandbox.body());
+        String id = sandbox.json().get("id").asText();
+        String runs = "/v1/sandboxes/" + id + "/executions";
+        try {
+            JsonNode defaults = sandbox.json().get("defaults");
+            assertEquals("open(", defaults.get("policy").get(0).asText(), sandbox.body());
+            assertTrue(defaults.get("cache").asBoolean());
+            assertEquals(defaults, node.get("/v1/sandboxes/" + id, TestNode.ALICE).json().get("defaults"));
+
+            Reply refused = node.post(runs, TestNode.ALICE, "{\"language\":\"python\",\"code\":\"open('x', 'w')\"}");
+            assertEquals("POLICY_VIOLATION", refused.json().get("verdict").asText(), refused.body());
+            assertEquals("Potentially unsafe code detected: open(", refused.json().get("message").asText());
+
+            String code = "import random\\nprint(random.random())";
+            Reply first = node.post(runs, TestNode.ALICE, "{\"language\":\"python\",\"code\":\"" + code + "\"}");
+            Reply second = node.post(runs, TestNode.ALICE, "{\"language\":\"python\",\"code\":\"" + code + "\"}");
+            assertTrue(second.json().get("cached").asBoolean(), "the sandbox's cache: " + second.body());
+            assertEquals(first.json().get("stdout").asText(), second.json().get("stdout").asText());
+            Reply fresh = node.post(runs, TestNode.ALICE, "{\"language\":\"python\",\"code\":\"" + code
+                    + "\",\"cache\":false}");
+            assertFalse(fresh.json().path("cached").asBoolean(), "the run's own cache: false wins: " + fresh.body());
+
+            // counted under the sandbox's executor name (statistics are recorded just after the answer)
+            io.agentexec.testkit.Await.until("the sandbox's runs counted under its executor name", () ->
+                    node.get("/v1/stats", TestNode.ALICE).json().path("byExecutor").path("notebook").path("count").asInt() >= 3);
+        } finally {
+            node.delete("/v1/sandboxes/" + id, TestNode.ALICE);
+        }
+        Reply plain = node.post("/v1/sandboxes", TestNode.ALICE, "{\"language\":\"python\"}");
+        try {
+            assertEquals(0, plain.json().get("defaults").size(), "none given, none kept: " + plain.body());
+            Reply ran = node.post("/v1/sandboxes/" + plain.json().get("id").asText() + "/executions", TestNode.ALICE,
+                    "{\"language\":\"python\",\"code\":\"open('x.txt', 'w').write('1')\\nprint('ok')\"}");
+            assertEquals("OK", ran.json().get("verdict").asText(), "another sandbox takes no one's defaults: " + ran.body());
+        } finally {
+            node.delete("/v1/sandboxes/" + plain.json().get("id").asText(), TestNode.ALICE);
+        }
+    }
+
+    @Test
+    void badExecutorOptionsOfASandboxAreRefusedNamingTheField() {
+        String[][] cases = {
+                {"{\"language\":\"python\",\"retries\":0}", "retries"},
+                {"{\"language\":\"python\",\"retries\":99}", "max-retries"},
+                {"{\"language\":\"python\",\"policy\":\"paranoid\"}", "unknown policy 'paranoid'"},
+                {"{\"language\":\"python\",\"policy\":[\"\"]}", "policy"},
+                {"{\"language\":\"python\",\"cache\":1}", "'cache'"},
+                {"{\"language\":\"python\",\"executor\":\"a b\"}", "executor"},
+                {"{\"language\":\"python\",\"tests\":[{\"expectedStdout\":\"1\"}]}", "tests: a sandbox cannot hold"},
+        };
+        for (String[] c : cases) {
+            Reply r = node.post("/v1/sandboxes", TestNode.ALICE, c[0]);
+            assertEquals(400, r.status(), c[0] + " -> " + r.body());
+            assertTrue(r.body().contains(c[1]), c[0] + " -> " + r.body());
+        }
+    }
+
+    @Test
     void badExecutorOptionsAreRefusedNamingTheField() {
         String[][] cases = {
                 {"{\"language\":\"python\",\"code\":\"1\",\"retries\":0}", "retries"},

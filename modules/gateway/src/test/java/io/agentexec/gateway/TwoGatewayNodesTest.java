@@ -257,6 +257,72 @@ class TwoGatewayNodesTest {
     }
 
     /**
+     * A sandbox created on A with executor options (policy, retries, executor) applies them to its runs on B, over HTTP
+     * and gRPC: the defaults are in the journal, not in A's memory; a run's own options win; GET on B shows them.
+     */
+    @Test
+    @Order(2)
+    void aSandboxsExecutorDefaultsGovernItsRunsThroughEitherNode() throws Exception {
+        TestNode.Reply created = a.post("/v1/sandboxes", TestNode.ALICE,
+                "{\"language\":\"python\",\"policy\":\"secure\",\"retries\":2,\"executor\":\"analyst\"}");
+        assertEquals(201, created.status(), created.body());
+        String sandbox = created.json().get("id").asText();
+        String runs = "/v1/sandboxes/" + sandbox + "/executions";
+        try {
+            JsonNode defaults = b.get("/v1/sandboxes/" + sandbox, TestNode.ALICE).json().path("defaults");
+            assertEquals("secure", defaults.path("policy").asText(), defaults.toString());
+            assertEquals(2, defaults.path("retries").asInt(), defaults.toString());
+            assertEquals("analyst", defaults.path("executor").asText(), defaults.toString());
+
+            TestNode.Reply refused = b.post(runs, TestNode.ALICE, "{\"language\":\"python\",\"code\":\"import os\"}");
+            assertEquals(200, refused.status(), refused.body());
+            assertEquals("POLICY_VIOLATION", refused.json().path("verdict").asText(), refused.body());
+            assertEquals("Potentially unsafe code detected: import os", refused.json().path("message").asText());
+
+            // retries 2 from the sandbox: a failing run is tried twice, both attempts listed
+            TestNode.Reply failing = b.post(runs, TestNode.ALICE, "{\"language\":\"python\",\"code\":\"raise SystemExit(3)\"}");
+            assertEquals("RUNTIME_ERROR", failing.json().path("verdict").asText(), failing.body());
+            assertEquals(2, failing.json().path("attempts").size(), failing.body());
+
+            // the run's own policy replaces the sandbox's
+            TestNode.Reply own = b.post(runs, TestNode.ALICE,
+                    "{\"language\":\"python\",\"code\":\"import os\\nprint('ran')\",\"policy\":[\"rm -rf\"]}");
+            assertEquals("OK", own.json().path("verdict").asText(), own.body());
+            assertEquals("ran\n", own.json().path("stdout").asText());
+
+            io.agentexec.gateway.grpc.v1.ExecutionResult viaGrpc = Await.result(grpcExecutionsOnB.execute()
+                    .addHeader("authorization", "Bearer " + TestNode.ALICE)
+                    .invoke(io.agentexec.gateway.grpc.v1.ExecuteRequest.newBuilder().setLanguage("python")
+                            .setCode("import subprocess").setSandboxId(sandbox).build()));
+            assertEquals("POLICY_VIOLATION", viaGrpc.getVerdict());
+
+            // an async run cannot be answered once all its attempts are done: refused, and it says why
+            TestNode.Reply async = b.post(runs + "?async=true", TestNode.ALICE, "{\"language\":\"python\",\"code\":\"1\"}");
+            assertEquals(400, async.status(), async.body());
+            assertTrue(async.body().contains("sandbox's defaults"), async.body());
+
+            // another tenant sees no such sandbox, and its runs there take no one's defaults
+            assertEquals(404, b.get("/v1/sandboxes/" + sandbox, TestNode.BOB).status());
+        } finally {
+            a.delete("/v1/sandboxes/" + sandbox, TestNode.ALICE);
+        }
+
+        io.agentexec.gateway.grpc.v1.Sandbox viaGrpc = Await.result(grpcSandboxesOnB.createSandbox()
+                .addHeader("authorization", "Bearer " + TestNode.ALICE)
+                .invoke(CreateSandboxRequest.newBuilder().setLanguage("python").addPolicyPatterns("forbidden-word")
+                        .setRetries(1).build()));
+        try {
+            assertEquals(List.of("forbidden-word"), viaGrpc.getDefaults().getPolicyPatternsList());
+            TestNode.Reply refused = a.post("/v1/sandboxes/" + viaGrpc.getSandboxId() + "/executions", TestNode.ALICE,
+                    "{\"language\":\"python\",\"code\":\"print('forbidden-word')\"}");
+            assertEquals("POLICY_VIOLATION", refused.json().path("verdict").asText(), refused.body());
+            assertEquals("Potentially unsafe code detected: forbidden-word", refused.json().path("message").asText());
+        } finally {
+            b.delete("/v1/sandboxes/" + viaGrpc.getSandboxId(), TestNode.ALICE);
+        }
+    }
+
+    /**
      * A burst of async runs against a cluster that holds four: each one answered 202 reads the same on
      * both nodes, whatever became of it (a run refused as overloaded after its 202 too); the others are 503.
      */

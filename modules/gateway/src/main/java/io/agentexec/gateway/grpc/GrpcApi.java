@@ -193,26 +193,28 @@ public final class GrpcApi {
     }
 
     final class ExecutionRpcs implements ExecutionServicePowerApi {
-        private Started start(ExecuteRequest in, Metadata metadata) {
+        private CompletionStage<Started> start(ExecuteRequest in, Metadata metadata) {
             // streamed: answered before the run ends, as an async one (executor options are refused, use Execute)
-            return (Started) service.executions().accept(admit(metadata), true, "grpc", form -> Protos.read(in, form));
+            return service.executions().accept(admit(metadata), true, "grpc", form -> Protos.read(in, form))
+                    .thenApply(accepted -> (Started) accepted);
         }
 
         @Override
         public CompletionStage<ExecutionResult> execute(ExecuteRequest in, Metadata metadata) {
             return unary("Execute", () -> {
-                Executions.Accepted accepted = service.executions().accept(admit(metadata), false, "grpc",
-                        form -> Protos.read(in, form));
-                if (accepted instanceof Executions.Executed e) {
-                    return e.outcome().thenApply(o -> {
-                        if (!Outcomes.hasResult(o.outcome())) {
-                            throw new GrpcServiceException(toStatus(Outcomes.asError(o.outcome())));
-                        }
-                        return Protos.toProto(o);
-                    });
-                }
-                Started s = (Started) accepted;
-                return s.run().outcome().thenApply(o -> resultOrThrow(o, s.id()));
+                return service.executions().accept(admit(metadata), false, "grpc", form -> Protos.read(in, form))
+                        .thenCompose(accepted -> {
+                            if (accepted instanceof Executions.Executed e) {
+                                return e.outcome().thenApply(o -> {
+                                    if (!Outcomes.hasResult(o.outcome())) {
+                                        throw new GrpcServiceException(toStatus(Outcomes.asError(o.outcome())));
+                                    }
+                                    return Protos.toProto(o);
+                                });
+                            }
+                            Started s = (Started) accepted;
+                            return s.run().outcome().thenApply(o -> resultOrThrow(o, s.id()));
+                        });
             });
         }
 
@@ -226,12 +228,19 @@ public final class GrpcApi {
         /** Output while it runs, then one result; a client that cancels the call or goes away stops the run. */
         @Override
         public Source<io.agentexec.gateway.grpc.v1.ExecutionEvent, NotUsed> executeStream(ExecuteRequest in, Metadata metadata) {
-            Started s;
+            CompletionStage<Started> started;
             try {
-                s = start(in, metadata);
+                started = start(in, metadata);
             } catch (RuntimeException e) {
                 return failed(e);
             }
+            // a run in a sandbox starts once the sandbox's defaults are known (at once when this node knows them)
+            return Source.completionStageSource(started.handle((s, error) -> error != null
+                            ? GrpcApi.<io.agentexec.gateway.grpc.v1.ExecutionEvent>failed(error) : stream(s)))
+                    .mapMaterializedValue(m -> NotUsed.getInstance());
+        }
+
+        private Source<io.agentexec.gateway.grpc.v1.ExecutionEvent, NotUsed> stream(Started s) {
             Pair<BoundedSourceQueue<io.agentexec.gateway.grpc.v1.ExecutionEvent>, Source<io.agentexec.gateway.grpc.v1.ExecutionEvent, NotUsed>> pair =
                     Source.<io.agentexec.gateway.grpc.v1.ExecutionEvent>queue(STREAM_BUFFER).preMaterialize(materializer);
             BoundedSourceQueue<io.agentexec.gateway.grpc.v1.ExecutionEvent> queue = pair.first();
@@ -275,7 +284,7 @@ public final class GrpcApi {
         @Override
         public CompletionStage<Sandbox> createSandbox(CreateSandboxRequest in, Metadata metadata) {
             return unary("CreateSandbox", () -> service.sandboxes().create(admit(metadata), form -> Protos.read(in, form))
-                    .thenApply(Protos::toProto));
+                    .thenApply(made -> Protos.toProto(made)));
         }
 
         @Override

@@ -3,13 +3,15 @@ package io.agentexec.gateway.grpc;
 import com.google.protobuf.ByteString;
 import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.executors.AttemptRecord;
+import io.agentexec.cluster.executors.CodePolicy;
+import io.agentexec.cluster.executors.ExecutorOptions;
 import io.agentexec.cluster.executors.ExecutorOutcome;
 import io.agentexec.cluster.executors.StatsReport;
 import io.agentexec.cluster.executors.TestReport;
 import io.agentexec.cluster.executors.TestSuite;
 import io.agentexec.cluster.port.SandboxInfo;
-import io.agentexec.gateway.grpc.v1.Attempt;
 import io.agentexec.gateway.executions.ExecutionEvent;
+import io.agentexec.gateway.grpc.v1.Attempt;
 import io.agentexec.gateway.grpc.v1.CreateSandboxRequest;
 import io.agentexec.gateway.grpc.v1.ExecuteRequest;
 import io.agentexec.gateway.grpc.v1.ExecutionResult;
@@ -23,10 +25,11 @@ import io.agentexec.gateway.grpc.v1.StatsSummary;
 import io.agentexec.gateway.grpc.v1.TestCaseResult;
 import io.agentexec.gateway.grpc.v1.Transcript;
 import io.agentexec.gateway.http.Json;
-import io.agentexec.gateway.service.RequestRules;
 import io.agentexec.gateway.service.RequestRules.ExecutionForm;
 import io.agentexec.gateway.service.RequestRules.Limit;
 import io.agentexec.gateway.service.RequestRules.SandboxForm;
+import io.agentexec.gateway.service.RequestRules;
+import io.agentexec.gateway.service.Sandboxes;
 import io.agentexec.gateway.spi.ConversationService;
 import java.nio.charset.StandardCharsets;
 import java.util.Collection;
@@ -59,21 +62,7 @@ final class Protos {
         if (!in.getImage().isEmpty()) {
             form.image(in.getImage());
         }
-        if (!in.getPolicy().isEmpty() && in.getPolicyPatternsCount() > 0) {
-            throw io.agentexec.gateway.service.ApiException.badRequest("give policy or policy_patterns, not both");
-        }
-        if (!in.getPolicy().isEmpty()) {
-            form.policy(in.getPolicy());
-        }
-        if (in.getPolicyPatternsCount() > 0) {
-            form.policyPatterns(in.getPolicyPatternsList());
-        }
-        if (in.getRetries() != 0) {
-            form.retries(in.getRetries());
-        }
-        if (in.getCache()) {
-            form.cache(true);
-        }
+        executors(in.getPolicy(), in.getPolicyPatternsList(), in.getRetries(), in.getCache(), in.getExecutor(), form);
         if (in.getTestsCount() > 0 && in.getAssertionsCount() > 0) {
             throw io.agentexec.gateway.service.ApiException.badRequest("give tests or assertions, not both");
         }
@@ -83,9 +72,6 @@ final class Protos {
         }
         if (in.getAssertionsCount() > 0) {
             form.assertionTests(in.getAssertionsList());
-        }
-        if (!in.getExecutor().isEmpty()) {
-            form.executor(in.getExecutor());
         }
     }
 
@@ -128,12 +114,39 @@ final class Protos {
     }
 
     static void read(CreateSandboxRequest in, SandboxForm form) {
+        if (!in.getProfile().isEmpty()) {
+            form.profile(in.getProfile());
+        }
         form.language(in.getLanguage());
         if (in.hasLimits()) {
             read(in.getLimits(), form);
         }
         if (!in.getImage().isEmpty()) {
             form.image(in.getImage());
+        }
+        executors(in.getPolicy(), in.getPolicyPatternsList(), in.getRetries(), in.getCache(), in.getExecutor(), form);
+    }
+
+    /** The seed's executors' fields, the same in an execution and a sandbox (its runs' defaults). */
+    private static void executors(String policy, java.util.List<String> patterns, int retries, boolean cache,
+                                  String executor, RequestRules.Form form) {
+        if (!policy.isEmpty() && !patterns.isEmpty()) {
+            throw io.agentexec.gateway.service.ApiException.badRequest("give policy or policy_patterns, not both");
+        }
+        if (!policy.isEmpty()) {
+            form.policy(policy);
+        }
+        if (!patterns.isEmpty()) {
+            form.policyPatterns(patterns);
+        }
+        if (retries != 0) {
+            form.retries(retries);
+        }
+        if (cache) {
+            form.cache(true);
+        }
+        if (!executor.isEmpty()) {
+            form.executor(executor);
         }
     }
 
@@ -170,6 +183,23 @@ final class Protos {
 
     static Sandbox toProto(SandboxInfo info) {
         return Sandbox.newBuilder().setSandboxId(info.sandboxId()).setLanguage(info.language()).setStatus(info.status()).build();
+    }
+
+    static Sandbox toProto(Sandboxes.Described made) {
+        ExecutorOptions d = made.defaults();
+        io.agentexec.gateway.grpc.v1.ExecutorDefaults.Builder b = io.agentexec.gateway.grpc.v1.ExecutorDefaults.newBuilder();
+        d.executor().ifPresent(b::setExecutor);
+        d.profile().ifPresent(b::setProfile);
+        d.policy().ifPresent(p -> {
+            if (p.name().equals(CodePolicy.PATTERNS)) {
+                p.rules().forEach(r -> b.addPolicyPatterns(r.pattern()));
+            } else {
+                b.setPolicy(p.name());
+            }
+        });
+        d.retries().ifPresent(b::setRetries);
+        d.cache().ifPresent(b::setCache);
+        return toProto(made.info()).toBuilder().setDefaults(b).build();
     }
 
     static io.agentexec.gateway.grpc.v1.ConversationEvent toProto(ConversationService.ConversationEvent e) {

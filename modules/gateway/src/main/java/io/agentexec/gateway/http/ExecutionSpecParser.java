@@ -24,7 +24,8 @@ import java.util.Set;
 final class ExecutionSpecParser {
     private static final Set<String> EXECUTION_FIELDS = Set.of("language", "code", "blocks", "stdin", "files", "image",
             "sandboxId", "profile", "limits", "environment", "policy", "retries", "cache", "tests", "executor");
-    private static final Set<String> SANDBOX_FIELDS = Set.of("language", "image", "profile", "limits");
+    private static final Set<String> SANDBOX_FIELDS = Set.of("language", "image", "profile", "limits", "policy", "retries",
+            "cache", "executor");
     private static final Set<String> TEST_FIELDS = Set.of("stdin", "expectedStdout");
     private static final Set<String> FILE_FIELDS = Set.of("path", "content", "encoding");
     private static final Set<String> BLOCK_FIELDS = Set.of("language", "code");
@@ -158,14 +159,23 @@ final class ExecutionSpecParser {
         form.ioTests(cases);
     }
 
-    /** A sandbox: its language is checked before its limits, as it always was. */
+    /**
+     * A sandbox: its language is checked before its limits, as it always was; the seed's executors given here are its
+     * runs' defaults.
+     */
     static void sandbox(JsonNode body, SandboxForm form) {
         requireObject(body, "the request body");
+        if (body.has("tests")) {
+            throw ApiException.badRequest("tests: a sandbox cannot hold test cases for its runs; give them with an "
+                    + "execution");
+        }
         checkFields(body, SANDBOX_FIELDS, "");
         optionalText(body, "profile").ifPresent(form::profile);
         form.language(requiredText(body, "language", "language"));
         limits(body.get("limits"), form);
         optionalText(body, "image").ifPresent(form::image);
+        // the defaults of the sandbox's runs (each run's own options win, field by field)
+        executors(body, form);
     }
 
     /** The profile, then the limits (a request's limits override its profile's). */

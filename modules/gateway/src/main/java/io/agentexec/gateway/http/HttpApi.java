@@ -272,8 +272,12 @@ public final class HttpApi {
 
     private CompletionStage<HttpResponse> postExecution(Call call) {
         boolean async = call.request().getUri().query().get("async").map(v -> v.equals("true") || v.equals("1")).orElse(false);
-        Executions.Accepted accepted = service.executions().accept(call.who(), async, "http", form ->
-                ExecutionSpecParser.execution(call.json(), Optional.ofNullable(call.params().get("id")), form));
+        return service.executions().accept(call.who(), async, "http", form ->
+                ExecutionSpecParser.execution(call.json(), Optional.ofNullable(call.params().get("id")), form))
+                .thenCompose(accepted -> answer(accepted, async));
+    }
+
+    private CompletionStage<HttpResponse> answer(Executions.Accepted accepted, boolean async) {
         if (accepted instanceof Executions.Executed executed) {
             return executedResponse(executed);
         }
@@ -407,12 +411,13 @@ public final class HttpApi {
 
     private CompletionStage<HttpResponse> createSandbox(Call call) {
         return service.sandboxes().create(call.who(), form -> ExecutionSpecParser.sandbox(call.json(), form))
-                .thenApply(info -> json(201, Json.sandbox(info))
-                        .addHeader(RawHeader.create("Location", "/v1/sandboxes/" + info.sandboxId())));
+                .thenApply(made -> json(201, Json.sandbox(made.info(), made.defaults()))
+                        .addHeader(RawHeader.create("Location", "/v1/sandboxes/" + made.info().sandboxId())));
     }
 
     private CompletionStage<HttpResponse> getSandbox(Call call) {
-        return service.sandboxes().get(call.who(), call.params().get("id")).thenApply(info -> json(200, Json.sandbox(info)));
+        return service.sandboxes().get(call.who(), call.params().get("id"))
+                .thenApply(found -> json(200, Json.sandbox(found.info(), found.defaults())));
     }
 
     private CompletionStage<HttpResponse> deleteSandbox(Call call) {

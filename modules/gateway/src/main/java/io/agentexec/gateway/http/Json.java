@@ -3,10 +3,13 @@ package io.agentexec.gateway.http;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
 import io.agentexec.cluster.api.ExecutionOutcome;
 import io.agentexec.cluster.executors.AttemptRecord;
+import io.agentexec.cluster.executors.CodePolicy;
+import io.agentexec.cluster.executors.ExecutorOptions;
 import io.agentexec.cluster.executors.ExecutorOutcome;
 import io.agentexec.cluster.executors.StatsReport;
 import io.agentexec.cluster.executors.TestReport;
@@ -177,6 +180,25 @@ public final class Json {
         body.put("id", info.sandboxId());
         body.put("language", info.language());
         body.put("status", info.status());
+        return body;
+    }
+
+    /** A sandbox with the executor options its runs default to ({@code defaults}: only the fields said at creation). */
+    public static ObjectNode sandbox(SandboxInfo info, ExecutorOptions defaults) {
+        ObjectNode body = sandbox(info);
+        ObjectNode d = body.putObject("defaults");
+        defaults.executor().ifPresent(v -> d.put("executor", v));
+        defaults.profile().ifPresent(v -> d.put("profile", v));
+        defaults.policy().ifPresent(p -> {
+            if (p.name().equals(CodePolicy.PATTERNS)) {
+                ArrayNode patterns = d.putArray("policy");
+                p.rules().forEach(r -> patterns.add(r.pattern()));
+            } else {
+                d.put("policy", p.name());
+            }
+        });
+        defaults.retries().ifPresent(v -> d.put("retries", v));
+        defaults.cache().ifPresent(v -> d.put("cache", v));
         return body;
     }
 

@@ -93,15 +93,25 @@ public final class Executions {
      *
      * @param source the transport, for the statistics ({@code http}, {@code grpc})
      */
-    public Accepted accept(Requester who, boolean async, String source, Consumer<ExecutionForm> read) {
+    public CompletionStage<Accepted> accept(Requester who, boolean async, String source, Consumer<ExecutionForm> read) {
         // async: answered before the run ends (HTTP's ?async=true, gRPC's stream)
         draining.refuseNewWork();
         ExecutionForm form = rules.execution(who.tenant().policy());
         read.accept(form);
-        ExecutionSpec spec = form.build();
+        ExecutionSpec requested = form.build();
+        if (requested.sandboxId().isEmpty()) {
+            return CompletableFuture.completedFuture(accept(who, async, source, requested, false));
+        }
+        // A run in a sandbox takes the executor options the sandbox was created with, under its own.
+        return executors.sandboxDefaults(who.tenant().caller(), requested.sandboxId().get()).thenApply(defaults ->
+                accept(who, async, source, requested.underDefaults(defaults), !defaults.isEmpty()));
+    }
+
+    private Accepted accept(Requester who, boolean async, String source, ExecutionSpec spec, boolean sandboxDefaults) {
         Map<String, String> ids = who.logIds();
         if (async && spec.needsExecutors()) {
-            throw ApiException.badRequest("async: a request with policy, retries, cache or tests is answered once all "
+            throw ApiException.badRequest("async: a request with policy, retries, cache or tests"
+                    + (sandboxDefaults ? " (its sandbox's defaults included)" : "") + " is answered once all "
                     + "its runs are done (each attempt and case is a run of its own): drop async (HTTP), or use Execute "
                     + "rather than ExecuteStream (gRPC)");
         }

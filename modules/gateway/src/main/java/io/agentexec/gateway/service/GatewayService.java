@@ -41,7 +41,7 @@ public final class GatewayService {
         this.draining = new Draining(draining);
         this.executions = new Executions(port, registry, rules, metrics, this.draining, settings.askTimeout(),
                 executors);
-        this.sandboxes = new Sandboxes(port, rules, this.draining, settings.maxFileReadBytes());
+        this.sandboxes = new Sandboxes(port, rules, this.draining, settings.maxFileReadBytes(), executors);
         this.conversations = new Conversations(conversations, this.draining);
     }
 

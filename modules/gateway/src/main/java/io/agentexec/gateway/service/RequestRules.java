@@ -75,6 +75,14 @@ public final class RequestRules {
             notes = List.copyOf(notes);
         }
 
+        /**
+         * The request under its sandbox's executor defaults: the request's own options win, field by field (a
+         * sandbox holds no tests, so a request's tests are its own).
+         */
+        public ExecutionSpec underDefaults(ExecutorOptions defaults) {
+            return defaults.isEmpty() ? this : new ExecutionSpec(request, sandboxId, defaults.overriddenBy(options), notes);
+        }
+
         /** Whether a run needs the seed's executors around it (a policy, retries, the cache, tests). */
         public boolean needsExecutors() {
             return options.policy().isPresent() || options.retries().isPresent() || options.caching()

@@ -49,7 +49,9 @@ final class ClientCommands {
                    [--profile P] [--policy secure | --forbid PATTERN...] [--retries N] [--cache]
                    [--test STDIN=EXPECTED...] [--executor NAME] FILE|-
               stats [--executor NAME]    the tenant's execution statistics (count, success rate, p50/p95, ...)
-              sandbox create --language L | sandbox rm ID | sandbox put ID PATH LOCALFILE | sandbox get ID PATH
+              sandbox create --language L [--profile P] [--policy secure | --forbid PATTERN...] [--retries N] [--cache]
+                     [--executor NAME]   (the defaults of its runs; a run's own flags win)
+              sandbox rm ID | sandbox put ID PATH LOCALFILE | sandbox get ID PATH
               chat [--message TEXT] [--model NAME] [--human-input-mode M] [--use-docker V] ...   run a chat, follow it
               chat start --config FILE.json --message TEXT | chat input ID TEXT | chat show ID
               logs EXECUTION_ID          follow an execution's output until it ends
@@ -137,6 +139,11 @@ final class ClientCommands {
         String file = single(args, "exec ... FILE|-");
         body.put("code", file.equals("-") ? new String(in.readAllBytes(), StandardCharsets.UTF_8) : Files.readString(Path.of(file)));
         String path = sandbox.map(id -> "/v1/sandboxes/" + enc(id) + "/executions").orElse("/v1/executions");
+        if (!executors && sandbox.isPresent()) {
+            // a sandbox made with a policy, retries or the cache gives them to every run: answered synchronously too
+            JsonNode defaults = call("GET", "/v1/sandboxes/" + enc(sandbox.get()), null).path("defaults");
+            executors = defaults.has("policy") || defaults.has("retries") || defaults.path("cache").asBoolean(false);
+        }
         if (executors) {
             // the seed's executors answer once every attempt and case ran: one synchronous call, its result printed
             print(call("POST", path, body));
@@ -278,7 +285,17 @@ final class ClientCommands {
         switch (sub) {
             case "create" -> {
                 String language = take(args, "--language").orElseThrow(() -> new IllegalArgumentException("--language is required"));
-                print(call("POST", "/v1/sandboxes", JSON.createObjectNode().put("language", language)));
+                ObjectNode body = JSON.createObjectNode().put("language", language);
+                // the seed's executors given here are the defaults of the sandbox's runs (tests belong to a run)
+                executorFlags(args, body);
+                if (body.has("tests")) {
+                    throw new IllegalArgumentException("--test belongs to an exec; a sandbox holds no test cases");
+                }
+                if (!args.isEmpty()) {
+                    throw new IllegalArgumentException("sandbox create takes --language L and the executors' flags; got "
+                            + args);
+                }
+                print(call("POST", "/v1/sandboxes", body));
             }
             case "rm" -> print(call("DELETE", "/v1/sandboxes/" + enc(single(args, "sandbox rm ID")), null));
             case "put" -> {

@@ -108,6 +108,24 @@ class ClientCommandsTest {
     }
 
     @Test
+    void aSandboxCreatedWithExecutorFlagsAppliesThemToItsRuns() throws Exception {
+        Run created = run("", "sandbox", "create", "--language", "python", "--policy", "secure", "--retries", "2");
+        assertEquals(0, created.exit(), created.err());
+        JsonNode sandbox = new ObjectMapper().readTree(created.out());
+        assertEquals("secure", sandbox.get("defaults").get("policy").asText(), created.out());
+        String id = sandbox.get("id").asText();
+        try {
+            Run refused = run("import os\n", "exec", "--sandbox", id, "--language", "python", "-");
+            assertEquals(0, refused.exit(), refused.err());
+            assertEquals("POLICY_VIOLATION", new ObjectMapper().readTree(refused.out()).get("verdict").asText(), refused.out());
+        } finally {
+            run("", "sandbox", "rm", id);
+        }
+        Run withTests = run("", "sandbox", "create", "--language", "python", "--test", "1=1");
+        assertEquals(ClientCommands.EXIT_USAGE, withTests.exit(), withTests.err());
+    }
+
+    @Test
     void usageAndRefusals() {
         assertEquals(2, run("", "exec", "-").exit());
         assertEquals(2, run("", "frobnicate").exit());
