@@ -275,7 +275,9 @@ class SeedExecutorsTest {
                 ExecutorOptions.none().withExecutor("slow_executor").withProfile("quick"));
         assertEquals(Verdict.TIMEOUT, completed(slow.outcome()).result().verdict());
 
-        StatsReport stats = await(executors.stats(alice, Optional.empty()));
+        // a node records the samples it gathered once per flush interval
+        StatsReport stats = io.agentexec.testkit.Await.until("alice's 4 runs in her statistics", () ->
+                Optional.of(await(executors.stats(alice, Optional.empty()))).filter(r -> r.overall().count() >= 4));
         StatsReport.Summary cachingStats = stats.byExecutor().get("caching_executor");
         assertEquals(3, cachingStats.count());
         assertEquals(1, cachingStats.cached());
@@ -287,7 +289,9 @@ class SeedExecutorsTest {
         assertEquals(4, quickStats.count());
         assertEquals(1, quickStats.timeouts());
         assertEquals(0.75, quickStats.successRate());
-        assertEquals(1, await(executors.stats(bob, Optional.empty())).overall().count(), "bob sees his own only");
+        assertEquals(1, io.agentexec.testkit.Await.until("bob's run in his statistics", () ->
+                Optional.of(await(executors.stats(bob, Optional.empty()))).filter(r -> r.overall().count() >= 1))
+                .overall().count(), "bob sees his own only");
 
         // the cache and the statistics are in the journal: a new node on it answers the same
         port.close();
@@ -297,6 +301,31 @@ class SeedExecutorsTest {
         ExecutorOutcome afterRestart = run(aliceAgain, Optional.empty(), request, caching);
         assertTrue(afterRestart.cached());
         assertEquals(firstOut, completed(afterRestart.outcome()).result().stdout());
-        assertEquals(5, await(executors.stats(aliceAgain, Optional.empty())).overall().count());
+        assertEquals(5, io.agentexec.testkit.Await.until("the run after the restart counted too", () ->
+                Optional.of(await(executors.stats(aliceAgain, Optional.empty()))).filter(r -> r.overall().count() >= 5))
+                .overall().count());
+    }
+
+    /**
+     * A node records the samples it gathered before it leaves: with a flush interval no test outlives, the runs are
+     * in the statistics after a restart only because the shutdown recorded them.
+     */
+    @Test
+    void theSamplesANodeGatheredAreRecordedWhenItStops() {
+        SeedExecutors gathering = SeedExecutors.cluster(node, TestNodes.config(config
+                + "agentexec.executors.stats.flush-interval = 1h\n"));
+        Caller carol = tenant(node, "carol-" + java.util.UUID.randomUUID().toString().substring(0, 8));
+        for (int i = 0; i < 2; i++) {
+            String id = ExecutionIds.newId(Instant.now(), Optional.empty());
+            await(gathering.run(new SeedExecutors.Call(carol, id, python("print(" + i + ")"),
+                    ExecutorOptions.none().withRetries(1), "one-off", "java", List.of()),
+                    new PortRunner(port, carol, Optional.empty(), id, n -> OutputListener.NONE)));
+        }
+        // not read here: a read records what this node gathered first
+        port.close();
+        node.close();
+        open();
+        assertEquals(2, await(executors.stats(tenant(node, carol.tenant().orElseThrow()), Optional.empty()))
+                .overall().count());
     }
 }

@@ -19,9 +19,11 @@ import java.util.Map;
  * @param statsSamples    runs a tenant's statistics keep (oldest dropped first)
  * @param snapshotEvery   events between snapshots of a tenant's statistics
  * @param askTimeout      how long an entity of the cache or the statistics is waited for
+ * @param statsFlush      how long a node gathers its runs' samples before it records them, in one event per tenant
  */
 public record ExecutorSettings(Map<String, CodePolicy> policies, int maxRetries, int maxTests, Duration cacheTtl,
-                               long cacheMaxBytes, int statsSamples, int snapshotEvery, Duration askTimeout) {
+                               long cacheMaxBytes, int statsSamples, int snapshotEvery, Duration askTimeout,
+                               Duration statsFlush) {
 
     public ExecutorSettings {
         policies = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(policies));
@@ -29,6 +31,9 @@ public record ExecutorSettings(Map<String, CodePolicy> policies, int maxRetries,
         positive("max-tests", maxTests);
         positive("stats.samples", statsSamples);
         positive("stats.snapshot-every", snapshotEvery);
+        if (statsFlush.isNegative() || statsFlush.isZero()) {
+            throw new IllegalArgumentException("agentexec.executors.stats.flush-interval must be positive, got " + statsFlush);
+        }
         if (cacheTtl.isNegative() || cacheTtl.isZero()) {
             throw new IllegalArgumentException("agentexec.executors.cache.ttl must be positive, got " + cacheTtl);
         }
@@ -50,7 +55,8 @@ public record ExecutorSettings(Map<String, CodePolicy> policies, int maxRetries,
         }
         return new ExecutorSettings(policies, c.getInt("max-retries"), c.getInt("max-tests"),
                 c.getDuration("cache.ttl"), c.getBytes("cache.max-output-bytes"), c.getInt("stats.samples"),
-                c.getInt("stats.snapshot-every"), root.getDuration("agentexec.cluster.ask-timeout"));
+                c.getInt("stats.snapshot-every"), root.getDuration("agentexec.cluster.ask-timeout"),
+                c.getDuration("stats.flush-interval"));
     }
 
     private static List<String> list(Config c, String key) {

@@ -22,7 +22,7 @@ import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
  * before a snapshot deleted, so the journal holds about what the state does.
  */
 public final class ExecutorStatsEntity extends EventSourcedBehaviorWithEnforcedReplies<ExecutorStatsEntity.Command,
-        ExecutorStatsEntity.Recorded, ExecutorStatsEntity.State> {
+        ExecutorStatsEntity.Event, ExecutorStatsEntity.State> {
 
     public static final EntityTypeKey<Command> TYPE_KEY = EntityTypeKey.create(Command.class, "ExecutorStats");
 
@@ -32,11 +32,29 @@ public final class ExecutorStatsEntity extends EventSourcedBehaviorWithEnforcedR
     public record Record(StatsSample sample, ActorRef<Done> replyTo) implements Command {
     }
 
+    /** Samples a node gathered over its flush interval: one event for them all. */
+    public record RecordAll(List<StatsSample> samples, ActorRef<Done> replyTo) implements Command {
+        public RecordAll {
+            samples = List.copyOf(samples);
+        }
+    }
+
     public record Get(Optional<String> executor, ActorRef<StatsReport> replyTo) implements Command {
     }
 
-    /** The one event (its names are in journals and never change). */
-    public record Recorded(StatsSample sample) implements CborSerializable {
+    /** What the journal holds (the names are in journals and never change). */
+    public sealed interface Event extends CborSerializable {
+    }
+
+    /** The samples of one flush of a node's (one event for many runs). */
+    public record RecordedAll(List<StatsSample> samples) implements Event {
+        public RecordedAll {
+            samples = List.copyOf(samples);
+        }
+    }
+
+    /** One sample: written by earlier versions, one per run; still read. */
+    public record Recorded(StatsSample sample) implements Event {
     }
 
     /** The kept samples, oldest first. */
@@ -72,10 +90,13 @@ public final class ExecutorStatsEntity extends EventSourcedBehaviorWithEnforcedR
     }
 
     @Override
-    public CommandHandlerWithReply<Command, Recorded, State> commandHandler() {
+    public CommandHandlerWithReply<Command, Event, State> commandHandler() {
         return newCommandHandlerWithReplyBuilder().forAnyState()
-                .onCommand(Record.class, (state, cmd) -> Effect().persist(new Recorded(cmd.sample()))
+                .onCommand(Record.class, (state, cmd) -> Effect().persist(new RecordedAll(List.of(cmd.sample())))
                         .thenReply(cmd.replyTo(), s -> Done.getInstance()))
+                .onCommand(RecordAll.class, (state, cmd) -> cmd.samples().isEmpty()
+                        ? Effect().reply(cmd.replyTo(), Done.getInstance())
+                        : Effect().persist(new RecordedAll(cmd.samples())).thenReply(cmd.replyTo(), s -> Done.getInstance()))
                 .onCommand(Get.class, (state, cmd) -> Effect().reply(cmd.replyTo(), cmd.executor()
                         .map(e -> StatsReport.ofExecutor(state.samples(), e))
                         .orElseGet(() -> StatsReport.of(state.samples()))))
@@ -83,15 +104,22 @@ public final class ExecutorStatsEntity extends EventSourcedBehaviorWithEnforcedR
     }
 
     @Override
-    public EventHandler<State, Recorded> eventHandler() {
+    public EventHandler<State, Event> eventHandler() {
         return newEventHandlerBuilder().forAnyState()
-                .onEvent(Recorded.class, (state, e) -> {
-                    List<StatsSample> next = new ArrayList<>(state.samples().size() + 1);
-                    int drop = Math.max(0, state.samples().size() + 1 - maxSamples);
-                    next.addAll(state.samples().subList(drop, state.samples().size()));
-                    next.add(e.sample());
-                    return new State(next);
-                })
+                .onEvent(Recorded.class, (state, e) -> appended(state, List.of(e.sample())))
+                .onEvent(RecordedAll.class, (state, e) -> appended(state, e.samples()))
                 .build();
+    }
+
+    /** The state with {@code samples} after its own, the oldest dropped beyond the most kept. */
+    private State appended(State state, List<StatsSample> samples) {
+        List<StatsSample> next = new ArrayList<>(Math.min(maxSamples, state.samples().size() + samples.size()));
+        int drop = Math.max(0, state.samples().size() + samples.size() - maxSamples);
+        if (drop < state.samples().size()) {
+            next.addAll(state.samples().subList(drop, state.samples().size()));
+        }
+        List<StatsSample> added = samples.subList(Math.max(0, samples.size() - maxSamples), samples.size());
+        next.addAll(added);
+        return new State(next);
     }
 }
