@@ -180,7 +180,12 @@ class ClusterExecutionTest {
                 .withLabelFilter(Map.of("io.agentexec.managed", "true")).exec();
         boolean found = false;
         for (Container c : containers) {
-            InspectContainerResponse inspected = docker.inspectContainerCmd(c.getId()).exec();
+            InspectContainerResponse inspected;
+            try {
+                inspected = docker.inspectContainerCmd(c.getId()).exec();
+            } catch (com.github.dockerjava.api.exception.NotFoundException gone) {
+                continue; // removed between the listing and now (a pool's or another engine's on the same daemon)
+            }
             if (inspected.getHostConfig().getMemory() != null && inspected.getHostConfig().getMemory() > ceilings.memoryBytes()) {
                 throw new AssertionError("a container above the memory ceiling: " + c.getNames()[0]);
             }
