@@ -4,7 +4,6 @@ import io.agentexec.cluster.AgentexecCluster;
 import io.agentexec.cluster.NodeRole;
 import io.agentexec.cluster.api.TenantScope;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -27,12 +26,7 @@ public final class ClusterSandboxDefaults implements SandboxDefaults {
     private ClusterSandboxDefaults(ClusterSharding sharding, Duration askTimeout, int remembered) {
         this.sharding = sharding;
         this.askTimeout = askTimeout;
-        this.known = new LinkedHashMap<>(16, 0.75f, true) {
-            @Override
-            protected boolean removeEldestEntry(Map.Entry<String, ExecutorOptions> eldest) {
-                return size() > remembered;
-            }
-        };
+        this.known = new Lru<>(remembered);
     }
 
     /** Starts the entities on this node (a proxy where it lacks the gateway role). */

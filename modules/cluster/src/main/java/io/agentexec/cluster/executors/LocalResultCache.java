@@ -1,6 +1,5 @@
 package io.agentexec.cluster.executors;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -11,12 +10,7 @@ public final class LocalResultCache implements ResultCache {
     private final Map<String, CachedRun> entries;
 
     public LocalResultCache(int maxEntries) {
-        this.entries = new LinkedHashMap<>(16, 0.75f, true) {
-            @Override
-            protected boolean removeEldestEntry(Map.Entry<String, CachedRun> eldest) {
-                return size() > maxEntries;
-            }
-        };
+        this.entries = new Lru<>(maxEntries);
     }
 
     private static String id(Optional<String> tenant, String key) {
