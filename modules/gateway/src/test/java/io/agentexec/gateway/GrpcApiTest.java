@@ -1,6 +1,7 @@
 package io.agentexec.gateway;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -134,6 +135,25 @@ class GrpcApiTest {
                 .invoke(ExecuteRequest.newBuilder().setLanguage("python").setCode("1").setRetries(2).build())
                 .runWith(Sink.seq(), clientSystem)));
         assertEquals(Status.Code.INVALID_ARGUMENT, codeOf(streamed));
+
+        // a sandbox whose runs default to the cache: a run that says cache = false runs again
+        Sandbox caching = Await.result(sandboxes.createSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(io.agentexec.gateway.grpc.v1.CreateSandboxRequest.newBuilder().setLanguage("python").setCache(true)
+                        .build()));
+        assertTrue(caching.getDefaults().getCache(), caching.toString());
+        ExecuteRequest random = ExecuteRequest.newBuilder().setLanguage("python").setSandboxId(caching.getSandboxId())
+                .setCode("import random\nprint(random.random())").build();
+        ExecutionResult first = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(random));
+        ExecutionResult again = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(random));
+        assertTrue(again.getCached(), "the sandbox's cache answered: " + again);
+        assertEquals(first.getStdout(), again.getStdout());
+        ExecutionResult fresh = Await.result(executions.execute().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(random.toBuilder().setCache(false).build()));
+        assertFalse(fresh.getCached(), "cache = false over gRPC turns the sandbox's cache off: " + fresh);
+        Await.result(sandboxes.deleteSandbox().addHeader("authorization", bearer(TestNode.ALICE))
+                .invoke(io.agentexec.gateway.grpc.v1.SandboxRef.newBuilder().setSandboxId(caching.getSandboxId()).build()));
 
         // four runs counted under the executor: the refusal, the retried run (one sample, two attempts), two test cases
         long deadline = System.nanoTime() + 30_000_000_000L;

@@ -62,7 +62,8 @@ final class Protos {
         if (!in.getImage().isEmpty()) {
             form.image(in.getImage());
         }
-        executors(in.getPolicy(), in.getPolicyPatternsList(), in.getRetries(), in.getCache(), in.getExecutor(), form);
+        executors(in.getPolicy(), in.getPolicyPatternsList(), in.getRetries(),
+                in.hasCache() ? java.util.Optional.of(in.getCache()) : java.util.Optional.empty(), in.getExecutor(), form);
         if (in.getTestsCount() > 0 && in.getAssertionsCount() > 0) {
             throw io.agentexec.gateway.service.ApiException.badRequest("give tests or assertions, not both");
         }
@@ -124,12 +125,13 @@ final class Protos {
         if (!in.getImage().isEmpty()) {
             form.image(in.getImage());
         }
-        executors(in.getPolicy(), in.getPolicyPatternsList(), in.getRetries(), in.getCache(), in.getExecutor(), form);
+        executors(in.getPolicy(), in.getPolicyPatternsList(), in.getRetries(),
+                in.hasCache() ? java.util.Optional.of(in.getCache()) : java.util.Optional.empty(), in.getExecutor(), form);
     }
 
     /** The seed's executors' fields, the same in an execution and a sandbox (its runs' defaults). */
-    private static void executors(String policy, java.util.List<String> patterns, int retries, boolean cache,
-                                  String executor, RequestRules.Form form) {
+    private static void executors(String policy, java.util.List<String> patterns, int retries,
+                                  java.util.Optional<Boolean> cache, String executor, RequestRules.Form form) {
         if (!policy.isEmpty() && !patterns.isEmpty()) {
             throw io.agentexec.gateway.service.ApiException.badRequest("give policy or policy_patterns, not both");
         }
@@ -142,9 +144,7 @@ final class Protos {
         if (retries != 0) {
             form.retries(retries);
         }
-        if (cache) {
-            form.cache(true);
-        }
+        cache.ifPresent(form::cache);
         if (!executor.isEmpty()) {
             form.executor(executor);
         }
