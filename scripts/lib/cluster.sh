@@ -151,8 +151,9 @@ start_detached() {
   shift 3
   rm -f "$pidfile"
   # bash writes its own pid, then becomes the command: the pid file names the command itself.
-  # fd 9 (this command's lock) closed: the cluster's processes must not hold it after the command ends.
-  (cd "$cwd" && exec 9>&- && exec setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@") >>"$log" 2>&1 </dev/null &
+  # Every descriptor above 2 closed: fd 9 (this command's lock), and whatever the caller had open (e.g. a lock the
+  # caller holds with flock, which nodes and dockerds that run on for hours would otherwise hold with it).
+  (cd "$cwd" && exec 9>&- && exec setsid bash -c 'for f in /proc/$$/fd/*; do f="${f##*/}"; (( f > 2 )) && exec {f}>&-; done; echo $$ > "$0"; exec "$@"' "$pidfile" "$@") >>"$log" 2>&1 </dev/null &
   local waited=0
   until [[ -s "$pidfile" ]]; do
     (( waited++ < 100 )) || die "could not start $1 (no pid in $pidfile); see $log"
