@@ -178,6 +178,7 @@ deadline=$((SECONDS + ready_timeout))
 starting=()
 for k in "${workers[@]}"; do
   [[ -n "$(node_pid "$k")" ]] && continue
+  await_previous_exit "$k"
   check_ports_free "$k"
   mkdir -p "$(node_dir "$k")"
   starting+=("$k")
@@ -189,6 +190,7 @@ for k in "${starting[@]}"; do
 done
 
 if [[ -z "$(node_pid 0)" ]]; then
+  await_previous_exit 0
   check_ports_free 0
   start_node 0
   until [[ "$(http_get "http://127.0.0.1:$http_base/healthz" | cut -d' ' -f1)" == 200 ]]; do

@@ -108,12 +108,45 @@ worker_indexes() {
 
 # ---- processes
 
-# True when pid runs (a zombie does not).
+# True when pid runs: while any of its threads does. A zombie does not; but a process killed with SIGKILL has its
+# main thread a zombie while its other threads still exit (seen: a JVM's, for tens of ms, longer on a loaded
+# machine), and its sockets and files stay open until the last one has (a node started then found its port in use).
+# Builtins only: stop_pid polls this every 0.1 s.
 alive() {
-  local pid="$1" state
+  local pid="$1" task line state
   [[ "$pid" =~ ^[0-9]+$ && -r "/proc/$pid/stat" ]] || return 1
-  state="$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)"
-  [[ -n "$state" && "$state" != Z ]]
+  for task in "/proc/$pid/task/"*/stat; do
+    line=""
+    read -r line < "$task" 2>/dev/null || true
+    state="${line##*) }"
+    state="${state%% *}"
+    [[ -n "$line" && "$state" != Z && "$state" != X ]] && return 0
+  done
+  return 1
+}
+
+# True when pid's main thread is a zombie (the process exited or exits; alive says whether its other threads do).
+zombie_leader() {
+  local line=""
+  read -r line < "/proc/$1/stat" 2>/dev/null || return 1
+  line="${line##*) }"
+  [[ "${line%% *}" == Z ]]
+}
+
+# A node or dockerd of node K killed just before (kill -9, then scripts/cluster-up.sh --worker K at once) may still
+# be exiting: its main thread a zombie (so it is no longer recognisably ours: its command line and environment read
+# empty), its other threads still holding its ports and files. Waited for (bounded by wait_gone), rather than
+# taking its ports for another program's.
+await_previous_exit() {
+  local d f pid
+  d="$(node_dir "$1")"
+  for f in "$d/node.pid" "$d/docker.pid"; do
+    pid="$(cat "$f" 2>/dev/null || true)"
+    if alive "$pid" && zombie_leader "$pid"; then
+      say "$(node_name "$1"): its previous process $pid (${f##*/}) is still exiting: waiting for it"
+      wait_gone "$pid"
+    fi
+  done
 }
 
 # The pid of node K if it runs and is ours, else nothing.
@@ -254,6 +287,7 @@ json.dump({"runtimes": config["runtimes"]} if "runtimes" in config else {}, open
 PY
   fi
   rm -f "$d/docker.sock" "$d/docker.pid"
+  clear_stale_containerd "$k"
   start_detached "$d/dockerd.launcher.pid" "$d/dockerd.log" "$d" dockerd \
     --config-file "$d/daemon.json" --data-root "$d/data" --exec-root "$d/exec" \
     -H "unix://$d/docker.sock" --pidfile "$d/docker.pid" \
@@ -264,6 +298,9 @@ PY
   until docker -H "unix://$d/docker.sock" info >/dev/null 2>&1; do
     if ! alive "$launched"; then
       tail_log "$d/dockerd.log"
+      if tail -n 5 "$d/dockerd.log" | grep -q 'timeout waiting for containerd'; then
+        die "dockerd of $(node_name "$k") exited at start: it did not reach its containerd (socket $d/exec/containerd/containerd.sock; 'containerd is still running' above names the pid it took for it); see $d/dockerd.log"
+      fi
       die "dockerd of $(node_name "$k") exited at start; see $d/dockerd.log"
     fi
     if (( waited >= dockerd_timeout * 2 )); then
@@ -275,6 +312,32 @@ PY
   done
   [[ "$(cat "$d/docker.pid" 2>/dev/null)" == "$launched" ]] || die "dockerd of $(node_name "$k") wrote another pid than it has"
   say "$(node_name "$k"): dockerd $launched on unix://$d/docker.sock"
+}
+
+# What a dockerd that died without stopping (SIGKILL, the OOM killer) leaves in its exec root for the next one. Its
+# containerd dies with it (dockerd gives it a parent-death signal), but its pid file stays: dockerd reads it at start
+# and takes any process of that pid for its containerd still running (kill -0; a zombie too: this machine's init
+# reaps orphans about 1.7 s late, so right after the kill it is containerd's own zombie; later any process may have
+# that pid), then waits for a containerd socket nobody serves and exits: "timeout waiting for containerd to start".
+# So a containerd of this exec root that still runs is stopped, one still exiting waited for (both bounded), and the
+# files of one that no longer runs removed; the containers' shims keep running, and the new containerd takes them over.
+clear_stale_containerd() {
+  local k="$1" c pid
+  c="$(node_dir "$k")/exec/containerd"
+  [[ -e "$c/containerd.pid" ]] || return 0
+  pid="$(head -c 16 "$c/containerd.pid" 2>/dev/null || true)"
+  if alive "$pid"; then
+    if { tr '\0' '\n' < "/proc/$pid/cmdline"; } 2>/dev/null | grep -Fxq "$c/containerd.toml"; then
+      say "$(node_name "$k"): containerd $pid outlived its dockerd: $(stop_pid "$pid" "$dockerd_timeout" "$(node_name "$k")'s containerd of a dockerd that is gone")"
+    elif zombie_leader "$pid"; then
+      say "$(node_name "$k"): containerd $pid of its killed dockerd is still exiting: waiting for it"
+      wait_gone "$pid"
+    fi
+    alive "$pid" && { tr '\0' '\n' < "/proc/$pid/cmdline"; } 2>/dev/null | grep -Fxq "$c/containerd.toml" \
+      && die "containerd $pid of $(node_name "$k") (config $c/containerd.toml) still runs after SIGKILL: its dockerd cannot start on it"
+  fi
+  say "$(node_name "$k"): its previous dockerd did not stop (killed?): removing its containerd's pid file (pid $pid, no longer its containerd) and sockets"
+  rm -f "$c/containerd.pid" "$c/containerd.sock" "$c/containerd.sock.ttrpc" "$c/containerd-debug.sock"
 }
 
 # The sandbox images, from the main daemon into worker K's: each saved once into the cache (by image id, so a

@@ -38,10 +38,9 @@ import org.junit.jupiter.api.TestMethodOrder;
  *   <li>rolling restart: while callers send one-offs and sandboxes each append to and check a file of their
  *       workspace, each worker in turn gets SIGTERM (it drains: its sandboxes move with their files) and a
  *       replacement starts on its daemon: every accepted execution ends OK, no workspace is lost, no run is
- *       repeated (each sandbox's append log has each line once); the counts are printed;</li>
- *   <li>reaper: a worker and its dockerd killed with SIGKILL leave containers in the daemon's data root; the worker
- *       started again on the same daemon (a new incarnation) removes them.</li>
+ *       repeated (each sandbox's append log has each line once); the counts are printed.</li>
  * </ol>
+ * (A worker killed with its dockerd and brought back on the same daemon removing what it left: {@link ClusterScriptsTest}.)
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)

@@ -49,9 +49,10 @@ import org.junit.jupiter.api.TestMethodOrder;
  * and its next run says its workspace was lost; a replacement starts on the same daemon; and down leaves nothing:
  * no process, mount, socket, container, directory or schema of the cluster.
  *
- * <p>Not here (they need worker drain, the reaper by membership and keys in the database, which land later on
- * other branches): a graceful stop's hand-over, reaping the killed worker's containers, keys on every node. The
- * scripts' {@code --worker K} (SIGTERM) and {@link LocalCluster}'s helpers are what those tests will use.
+ * Last, worker 3 and its dockerd are killed again and brought back at once on the same daemon: the returning worker
+ * removes the containers its killed incarnation left there.
+ *
+ * <p>Not here: a graceful stop's hand-over and keys on every node ({@link ClusterOperationsTest}).
  *
  * <p>A JUnit test rather than a shell test: it runs in the module build with the others (and its helper,
  * {@link LocalCluster}, is what the operations tests start their clusters with), and JUnit's report says which
@@ -278,8 +279,112 @@ class ClusterScriptsTest {
         assertEquals("OK", ok(cluster.post("/v1/executions", python("print(3)"))).get("verdict").asText());
     }
 
+    /**
+     * Issue 11, item 7: worker 3 and its dockerd killed with SIGKILL (by their pids, as the machine's OOM killer or
+     * a crash would) and brought back at once with {@code cluster-up.sh --worker 3}, as a supervisor restarting a
+     * crashed worker would: the node starts although the killed JVM's threads may still be closing its ports (it
+     * failed: "port ... is in use"), the daemon starts again on its data (a SIGKILLed dockerd leaves its containerd's
+     * pid file naming a process that is a zombie for a moment, then anyone's pid: the daemon took it for its
+     * containerd still running and gave up waiting for its socket), and the returning worker, a new incarnation on
+     * the same daemon, removes every container the killed one left there (counted through the daemon's socket before
+     * the kill and after the return); the sandbox that ran there answers that it was lost, then runs in a fresh
+     * workspace.
+     */
     @Test
     @Order(5)
+    void aWorkerKilledWithItsDaemonAndBroughtBackAtOnceReapsWhatItsKilledIncarnationLeft() throws Exception {
+        cluster.awaitReady(3, CHANGE_SEEN);
+        JsonNode third = cluster.status().json().path("workers").get(2);
+        assertEquals(3, third.get("index").asInt(), third::toString);
+        assertTrue(third.get("alive").asBoolean() && third.get("dockerdAlive").asBoolean(), third::toString);
+        String daemon = third.get("dockerHost").asText();
+        long node = third.get("pid").asLong();
+        long dockerd = third.get("dockerdPid").asLong();
+
+        // A sandbox on worker 3 with a file in its workspace (placement picks among equally free workers).
+        String doomed = null;
+        List<String> extra = new ArrayList<>();
+        for (int i = 0; i < 24 && doomed == null; i++) {
+            String id = ok(cluster.post("/v1/sandboxes", "{\"language\":\"python\"}")).get("id").asText();
+            JsonNode run = ok(cluster.post("/v1/sandboxes/" + id + "/executions", python(
+                    "import socket; open('f.txt', 'w').write('kept'); print(socket.gethostname())")));
+            if (containerIds(daemon).contains(run.get("stdout").asText().strip())) {
+                doomed = id;
+            } else {
+                extra.add(id);
+            }
+        }
+        assertNotNull(doomed, "no sandbox was placed on worker 3 in 24 tries");
+        for (String id : extra) {
+            cluster.delete("/v1/sandboxes/" + id);
+        }
+
+        ExecutorService caller = Executors.newSingleThreadExecutor();
+        try {
+            // In flight at the kill: a run of the doomed sandbox.
+            String t = token();
+            String doomedId = doomed;
+            Future<LocalCluster.Reply> inFlight = caller.submit(() -> cluster.post(
+                    "/v1/sandboxes/" + doomedId + "/executions", python(named(t) + "time.sleep(120)")));
+            String running = awaitRunning(t);
+            assertTrue(runningContainers(daemon).contains(running), "the doomed sandbox runs on worker 3");
+            // Worker 3's containers there: the sandbox's, its warm pool's.
+            Map<String, String> before = new TreeMap<>(managedContainers(daemon));
+            before.values().removeIf(owner -> ownerPid(owner) != node);
+            assertTrue(before.containsKey(running.substring(0, 12)), () -> "the sandbox's container is worker 3's: " + before);
+
+            Command kill = command(List.of("kill", "-KILL", Long.toString(node), Long.toString(dockerd)));
+            assertEquals(0, kill.exitCode, kill.out);
+            awaitGone(node);
+            awaitGone(dockerd);
+            LocalCluster.Result back = cluster.startWorker(3);
+            assertEquals(0, back.exitCode(), () -> "cluster-up.sh --worker 3 right after kill -9 of worker 3 and its"
+                    + " dockerd:\n" + cluster.logTail());
+            remember(back.json());
+            JsonNode returned = cluster.worker(3);
+            assertTrue(returned.get("alive").asBoolean() && returned.get("dockerdAlive").asBoolean(), returned::toString);
+            assertEquals(daemon, returned.get("dockerHost").asText(), "the same daemon");
+            assertEquals(third.get("dataRoot").asText(), returned.get("dataRoot").asText(), "on its existing data");
+            long newNode = returned.get("pid").asLong();
+            assertNotEquals(node, newNode, "a new worker node");
+
+            // The returning worker removes what the killed one left (nothing else here removes containers).
+            long deadline = System.nanoTime() + CHANGE_SEEN.toNanos();
+            Set<String> left = new TreeSet<>(before.keySet());
+            while (!left.isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(500);
+                left.retainAll(containerIds(daemon));
+            }
+            Map<String, String> after = managedContainers(daemon);
+            System.out.println("REAPER: worker 3's daemon held " + before.size() + " managed container(s) of the killed"
+                    + " node (pid " + node + ") " + before.keySet() + "; after the return (node pid " + newNode + "): "
+                    + after.size() + " managed, " + left.size() + " of them the killed node's " + left
+                    + "; owners now " + new TreeSet<>(after.values()) + "; the returning node's log says: "
+                    + Files.readAllLines(Path.of(returned.get("log").asText())).stream()
+                            .filter(l -> l.contains("container(s)")).toList());
+            Set<String> leftover = left;
+            assertEquals(Set.of(), leftover, () -> "containers of the killed worker still on its daemon " + CHANGE_SEEN
+                    + " after its return: " + leftover + "\n" + cluster.logTail());
+            for (String owner : after.values()) {
+                assertEquals(newNode, ownerPid(owner), () -> "only the new node's containers: " + after);
+            }
+
+            LocalCluster.Reply lost = inFlight.get(5, TimeUnit.MINUTES);
+            assertTrue(lost.status() == 200 || lost.status() == 503, lost::body);
+            assertEquals("unavailable", lost.errorCode(), lost::body);
+            assertTrue(lost.body().contains("lost"), lost::body);
+        } finally {
+            caller.shutdownNow();
+        }
+        JsonNode again = ok(cluster.post("/v1/sandboxes/" + doomed + "/executions",
+                python("import os; print(os.path.exists('f.txt'))")));
+        assertEquals("False", again.get("stdout").asText().strip(), "a fresh workspace: " + again);
+        assertTrue(again.path("note").asText().contains("lost"), () -> "the caller is told: " + again);
+        cluster.delete("/v1/sandboxes/" + doomed);
+    }
+
+    @Test
+    @Order(6)
     void downLeavesNothing() throws Exception {
         LocalCluster.Result down = cluster.down();
         assertEquals(0, down.exitCode(), cluster::logTail);
@@ -407,6 +512,38 @@ class ClusterScriptsTest {
         Command c = command(docker(dockerHost, "ps", "-q", "--no-trunc"));
         assertEquals(0, c.exitCode, c.out);
         return c.out.lines().map(String::strip).filter(l -> !l.isEmpty()).collect(Collectors.toSet());
+    }
+
+    /** Full ids of a daemon's agentexec-managed containers (any state), with their owner labels (host/pid/start). */
+    private static Map<String, String> managedContainers(String dockerHost) throws Exception {
+        Command c = command(docker(dockerHost, "ps", "-a", "--no-trunc", "--filter", "label=io.agentexec.managed=true",
+                "--format", "{{.ID}} {{.Label \"io.agentexec.owner\"}}"));
+        assertEquals(0, c.exitCode, c.out);
+        Map<String, String> owners = new TreeMap<>();
+        for (String line : c.out.lines().map(String::strip).filter(l -> !l.isEmpty()).toList()) {
+            String[] f = line.split(" ", 2);
+            owners.put(f[0].substring(0, 12), f.length > 1 ? f[1] : "");
+        }
+        return owners;
+    }
+
+    /** The JVM pid in an owner label (host/pid/start), or -1. */
+    private static long ownerPid(String owner) {
+        String[] parts = owner.split("/");
+        try {
+            return parts.length == 3 ? Long.parseLong(parts[1]) : -1;
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** Waits (bounded) until pid no longer runs (a zombie does not). */
+    private static void awaitGone(long pid) throws InterruptedException {
+        long deadline = System.nanoTime() + CHANGE_SEEN.toNanos();
+        while (alive(pid)) {
+            assertTrue(System.nanoTime() < deadline, () -> "pid " + pid + " still runs " + CHANGE_SEEN + " after SIGKILL");
+            Thread.sleep(50);
+        }
     }
 
     /** Short ids (the containers' hostnames) of the containers of a daemon; null: the main daemon. */
