@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a benchmark program and updates docs/benchmarks.md.
-#   bench/run.sh [engine|cluster|gateway|zygote|throughput|daemon|scale]     (default: engine)
-# scale starts its own many-daemon cluster (scripts/cluster-up.sh) and needs root, like the scripts.
+#   bench/run.sh [engine|cluster|gateway|zygote|throughput|daemon|scale|rolling]     (default: engine)
+# scale and rolling start their own many-daemon cluster (scripts/cluster-up.sh) and need root, like the scripts.
 # Needs the machine prepared by scripts/setup.sh (dockerd, images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
