@@ -2,7 +2,6 @@ package io.agentexec.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.File;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -14,12 +13,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Collectors;
 
 /**
  * What a rolling restart costs the callers: the same steady load run twice on a many-daemon cluster
@@ -109,23 +106,12 @@ public final class RollingBenchmark {
         int sandboxes = args.length > 1 ? Integer.parseInt(args[1]) : 6;
         int oneOffCallers = args.length > 2 ? Integer.parseInt(args[2]) : 2;
         int settle = args.length > 3 ? Integer.parseInt(args[3]) : 20;
-        Path repo = Path.of("").toAbsolutePath();
-        Map<String, String> env = Map.of(
-                "AGENTEXEC_CLUSTER_DIR", System.getenv().getOrDefault("AGENTEXEC_CLUSTER_DIR", "/tmp/aec-rolling"),
-                "AGENTEXEC_CLUSTER_NAME", "rolling",
-                "AGENTEXEC_CLUSTER_PEKKO_PORT", "26620",
-                "AGENTEXEC_CLUSTER_HTTP_PORT", "26180",
-                "AGENTEXEC_CLUSTER_METRICS_PORT", "26564",
-                "AGENTEXEC_CLUSTER_IMAGES", "agentexec/python:bookworm",
-                // The default tenant's rate is not what this measures.
-                "AGENTEXEC_TENANT_RPS", "100000",
-                "AGENTEXEC_NODE_CLASSPATH", absoluteClassPath(),
-                "JAVA_HOME", System.getProperty("java.home"));
-        Thread down = new Thread(() -> script(repo, env, "scripts/cluster-down.sh"), "rolling-cluster-down");
+        ClusterScripts cluster = new ClusterScripts("rolling", 26620, 26180, 26564);
+        Thread down = new Thread(() -> cluster.run("scripts/cluster-down.sh"), "rolling-cluster-down");
         Runtime.getRuntime().addShutdownHook(down);
 
-        script(repo, env, "scripts/cluster-down.sh"); // a previous run's leftovers, if any
-        JsonNode state = script(repo, env, "scripts/cluster-up.sh", Integer.toString(WORKERS));
+        cluster.run("scripts/cluster-down.sh"); // a previous run's leftovers, if any
+        JsonNode state = cluster.run("scripts/cluster-up.sh", Integer.toString(WORKERS));
         String url = state.get("gateway").get("url").asText();
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(Duration.ofSeconds(10)).build();
@@ -142,9 +128,9 @@ public final class RollingBenchmark {
             sleep(settle);
             for (int k = 1; k <= WORKERS; k++) {
                 long t0 = System.nanoTime();
-                JsonNode stopped = script(repo, env, "scripts/cluster-down.sh", "--worker", Integer.toString(k));
+                JsonNode stopped = cluster.run("scripts/cluster-down.sh", "--worker", Integer.toString(k));
                 long t1 = System.nanoTime();
-                script(repo, env, "scripts/cluster-up.sh", "--worker", Integer.toString(k));
+                cluster.run("scripts/cluster-up.sh", "--worker", Integer.toString(k));
                 long t2 = System.nanoTime();
                 restarting.add(new long[] {t0, t2});
                 steps.add(String.format(Locale.ROOT, "worker %d: SIGTERM to exit %.0f s (node %s), replacement ready %.0f s",
@@ -157,7 +143,7 @@ public final class RollingBenchmark {
                 sleep((int) Math.ceil(left / 1e9));
             }
         }, steps);
-        script(repo, env, "scripts/cluster-down.sh");
+        cluster.run("scripts/cluster-down.sh");
         Runtime.getRuntime().removeShutdownHook(down);
 
         int slots = Integer.parseInt(System.getenv().getOrDefault("AGENTEXEC_WORKER_SLOTS", "4"));
@@ -426,31 +412,5 @@ public final class RollingBenchmark {
         System.err.println("[rolling " + java.time.LocalTime.now().withNano(0) + "] " + line);
     }
 
-    /** This JVM's class path with absolute entries: the nodes run in directories of their own. */
-    private static String absoluteClassPath() {
-        return Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
-                .map(e -> Path.of(e).toAbsolutePath().toString()).collect(Collectors.joining(File.pathSeparator));
-    }
 
-    /** Runs a cluster script with the benchmark's environment; progress on stderr, its JSON returned. */
-    private static JsonNode script(Path repo, Map<String, String> env, String... command) {
-        List<String> argv = new ArrayList<>(List.of("bash", repo.resolve(command[0]).toString()));
-        argv.addAll(List.of(command).subList(1, command.length));
-        ProcessBuilder pb = new ProcessBuilder(argv).directory(repo.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT)
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        pb.environment().putAll(env);
-        try {
-            Process p = pb.start();
-            String out = new String(p.getInputStream().readAllBytes());
-            if (p.waitFor() != 0) {
-                throw new IllegalStateException(String.join(" ", command) + " exited " + p.exitValue());
-            }
-            return out.isBlank() ? JSON.createObjectNode() : JSON.readTree(out.strip());
-        } catch (IOException e) {
-            throw new IllegalStateException(String.join(" ", command) + ": " + e, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
 }

@@ -12,15 +12,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Collectors;
 
 /**
  * Scale-out: completed one-off executions per second through the gateway of a many-daemon cluster
@@ -55,24 +52,12 @@ public final class ScaleBenchmark {
         int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 30;
         int callers = args.length > 1 ? Integer.parseInt(args[1]) : 24;
         int maxWorkers = args.length > 2 ? Integer.parseInt(args[2]) : 3;
-        Path repo = Path.of("").toAbsolutePath();
-        Map<String, String> env = Map.of(
-                "AGENTEXEC_CLUSTER_DIR", System.getenv().getOrDefault("AGENTEXEC_CLUSTER_DIR", "/tmp/aec-scale"),
-                "AGENTEXEC_CLUSTER_NAME", "scale",
-                "AGENTEXEC_CLUSTER_PEKKO_PORT", "26520",
-                "AGENTEXEC_CLUSTER_HTTP_PORT", "26080",
-                "AGENTEXEC_CLUSTER_METRICS_PORT", "26464",
-                "AGENTEXEC_CLUSTER_IMAGES", "agentexec/python:bookworm",
-                // The tenant's request rate (50/s) is not what this measures: refused callers retrying would hit it.
-                "AGENTEXEC_TENANT_RPS", "100000",
-                // The nodes run from this JVM's class path (the bench module depends on the node module).
-                "AGENTEXEC_NODE_CLASSPATH", absoluteClassPath(),
-                "JAVA_HOME", System.getProperty("java.home"));
-        Thread down = new Thread(() -> script(repo, env, "scripts/cluster-down.sh"), "scale-cluster-down");
+        ClusterScripts cluster = new ClusterScripts("scale", 26520, 26080, 26464);
+        Thread down = new Thread(() -> cluster.run("scripts/cluster-down.sh"), "scale-cluster-down");
         Runtime.getRuntime().addShutdownHook(down);
 
-        script(repo, env, "scripts/cluster-down.sh"); // a previous run's leftovers, if any
-        JsonNode state = script(repo, env, "scripts/cluster-up.sh", "1");
+        cluster.run("scripts/cluster-down.sh"); // a previous run's leftovers, if any
+        JsonNode state = cluster.run("scripts/cluster-up.sh", "1");
         String url = state.get("gateway").get("url").asText();
         int slots = Integer.parseInt(System.getenv().getOrDefault("AGENTEXEC_WORKER_SLOTS", "4"));
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -80,14 +65,14 @@ public final class ScaleBenchmark {
         List<Phase> phases = new ArrayList<>();
         for (int workers = 1; workers <= maxWorkers; workers++) {
             if (workers > 1) {
-                script(repo, env, "scripts/cluster-up.sh", "--add-worker");
+                cluster.run("scripts/cluster-up.sh", "--add-worker");
             }
             run(http, url, workers, callers, Math.max(5, seconds / 3)); // warm-up: the new worker's pool, JIT
             Phase p = run(http, url, workers, callers, seconds);
             System.err.printf(Locale.ROOT, "[scale] %d worker(s): %.2f executions/s%n", workers, p.perSecond());
             phases.add(p);
         }
-        script(repo, env, "scripts/cluster-down.sh");
+        cluster.run("scripts/cluster-down.sh");
         Runtime.getRuntime().removeShutdownHook(down);
 
         List<String> lines = new ArrayList<>();
@@ -116,11 +101,6 @@ public final class ScaleBenchmark {
         System.out.println(String.join("\n", lines));
     }
 
-    /** This JVM's class path with absolute entries: the nodes run in directories of their own. */
-    private static String absoluteClassPath() {
-        return Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
-                .map(e -> Path.of(e).toAbsolutePath().toString()).collect(Collectors.joining(File.pathSeparator));
-    }
 
     private static double pct(Phase p, double q) {
         return p.latenciesMs().length == 0 ? Double.NaN : BenchmarkReport.percentile(p.latenciesMs(), q);
@@ -183,25 +163,4 @@ public final class ScaleBenchmark {
                 latencies.stream().mapToDouble(Double::doubleValue).toArray());
     }
 
-    /** Runs a cluster script with the benchmark's environment; progress on stderr, its JSON returned. */
-    private static JsonNode script(Path repo, Map<String, String> env, String... command) {
-        List<String> argv = new ArrayList<>(List.of("bash", repo.resolve(command[0]).toString()));
-        argv.addAll(List.of(command).subList(1, command.length));
-        ProcessBuilder pb = new ProcessBuilder(argv).directory(repo.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT)
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        pb.environment().putAll(env);
-        try {
-            Process p = pb.start();
-            String out = new String(p.getInputStream().readAllBytes());
-            if (p.waitFor() != 0) {
-                throw new IllegalStateException(String.join(" ", command) + " exited " + p.exitValue());
-            }
-            return out.isBlank() ? null : JSON.readTree(out.strip());
-        } catch (IOException e) {
-            throw new IllegalStateException(String.join(" ", command) + ": " + e, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
-    }
 }
