@@ -94,6 +94,7 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
 
     private final Map<String, ActorRef<ExecutionWorker.Command>> workers = new HashMap<>();
     private final Map<String, WorkerLoad> loads = new HashMap<>();
+    private final Map<String, Long> listedAt = new HashMap<>();
     private final Address selfAddress;
 
     private Placement(ActorContext<Command> ctx, ActorRef<Topic.Command<WorkerLoad>> loadTopic) {
@@ -130,16 +131,30 @@ public final class Placement extends AbstractBehavior<Placement.Command> {
     private Behavior<Command> onListing(ListingChanged changed) {
         // serviceInstances leaves out workers on unreachable nodes: nothing new goes to them.
         Set<ActorRef<ExecutionWorker.Command>> reachable = changed.listing().getServiceInstances(ExecutionWorker.SERVICE_KEY);
+        Map<String, ActorRef<ExecutionWorker.Command>> before = Map.copyOf(workers);
         workers.clear();
         reachable.forEach(ref -> workers.put(workerName(ref, selfAddress), ref));
         loads.keySet().retainAll(workers.keySet());
+        workers.forEach((name, ref) -> {
+            if (!before.containsKey(name)) {
+                getContext().getLog().info("worker {} is reachable ({} in all)", name, workers.size());
+                listedAt.put(name, System.nanoTime());
+            }
+        });
+        before.keySet().stream().filter(name -> !workers.containsKey(name)).forEach(name -> {
+            getContext().getLog().info("worker {} is no longer reachable ({} left)", name, workers.size());
+            listedAt.remove(name);
+        });
         return this;
     }
 
     private Behavior<Command> onLoad(LoadReported reported) {
         String name = workerName(reported.load().worker(), selfAddress);
         if (workers.containsKey(name)) {
-            loads.put(name, reported.load());
+            if (loads.put(name, reported.load()) == null && listedAt.containsKey(name)) {
+                getContext().getLog().info("worker {}: first load report {} ms after it became reachable", name,
+                        (System.nanoTime() - listedAt.get(name)) / 1_000_000);
+            }
         }
         return this;
     }
