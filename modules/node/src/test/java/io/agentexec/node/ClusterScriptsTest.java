@@ -32,6 +32,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -44,13 +45,18 @@ import org.junit.jupiter.api.TestMethodOrder;
  * (and the operations tests) would: a gateway node and two workers, each worker on a dockerd of its own (its own
  * data root, exec root, socket), PostgreSQL as the journal, mutual TLS. Code runs through the gateway; the
  * container that ran it is found on exactly one worker's daemon and never on the machine's main one, and the two
- * workers' runs land on two daemons. Then a third worker is added and killed with its daemon (SIGKILL) while it
- * runs one-offs and a sandbox's run: the one-offs complete on the other workers, the sandbox answers SANDBOX_LOST
- * and its next run says its workspace was lost; a replacement starts on the same daemon; and down leaves nothing:
- * no process, mount, socket, container, directory or schema of the cluster.
+ * workers' runs land on two daemons. Then a third worker is added, and a worker (the one placement chose for a
+ * sandbox) is killed with its daemon (SIGKILL) while it runs one-offs and that sandbox's run: the one-offs complete on
+ * the other workers, the sandbox answers SANDBOX_LOST and its next run says its workspace was lost; a replacement
+ * starts on the same daemon; and down leaves nothing: no process, mount, socket, container, directory or schema of
+ * the cluster.
  *
- * Last, worker 3 and its dockerd are killed again and brought back at once on the same daemon: the returning worker
+ * Last, a worker and its dockerd are killed again and brought back at once on the same daemon: the returning worker
  * removes the containers its killed incarnation left there.
+ *
+ * <p>The worker killed is the one a sandbox was placed on, never a worker named in advance: placement picks at
+ * random among equally free workers, and waiting for one in particular failed on CI's machine (16 sandboxes, the
+ * tenant's quota, none on worker 3; the test then left them live, and the next test met the quota too).
  *
  * <p>Not here: a graceful stop's hand-over and keys on every node ({@link ClusterOperationsTest}).
  *
@@ -74,6 +80,8 @@ class ClusterScriptsTest {
     private JsonNode state;
     /** Every pid the cluster had (nodes, dockerds): none may run after down. */
     private final Set<Long> pids = new HashSet<>();
+    /** The worker lost in the kill test (the one its first sandbox was placed on), replaced in the next test. */
+    private int lost;
     /** The worker nodes' pids: the owners of their containers. */
     private final Set<Long> workerPids = new HashSet<>();
 
@@ -135,7 +143,7 @@ class ClusterScriptsTest {
         // container is on exactly one worker's daemon, never on the main one.
         Map<String, String> daemonOfSandbox = new TreeMap<>();
         for (int i = 0; i < 12 && new HashSet<>(daemonOfSandbox.values()).size() < 2; i++) {
-            String id = ok(cluster.post("/v1/sandboxes", "{\"language\":\"python\"}")).get("id").asText();
+            String id = createSandbox();
             JsonNode run = ok(cluster.post("/v1/sandboxes/" + id + "/executions", python("import socket; print(socket.gethostname())")));
             assertEquals("OK", run.get("verdict").asText(), run::toString);
             String hostname = run.get("stdout").asText().strip();
@@ -151,7 +159,7 @@ class ClusterScriptsTest {
         }
         assertEquals(sockets, new HashSet<>(daemonOfSandbox.values()), () -> "runs on both daemons: " + daemonOfSandbox);
         for (String id : daemonOfSandbox.keySet()) {
-            cluster.delete("/v1/sandboxes/" + id);
+            deleteSandbox(id);
         }
     }
 
@@ -169,48 +177,33 @@ class ClusterScriptsTest {
     }
 
     /**
-     * SIGKILL of worker 3 and its dockerd at once, as a machine lost would, while it runs one-offs and a sandbox's
+     * SIGKILL of a worker and its dockerd at once, as a machine lost would, while it runs one-offs and a sandbox's
      * run: the one-offs complete on the other workers (the code, which names itself in /proc/self/comm, was seen
-     * running in a container of worker 3's daemon before the kill, and its result comes from a container that is
+     * running in a container of the lost worker's daemon before the kill, and its result comes from a container that is
      * not one of that daemon's), the sandbox's run ends SANDBOX_LOST (503 "unavailable", the code may have run)
      * and its next run is in a fresh workspace, said so; a sandbox on another worker keeps its files.
      */
     @Test
     @Order(3)
     void killOfAWorkerAndItsDaemonLosesNoOneOffAndSaysSandboxLost() throws Exception {
-        String lostDaemon = cluster.dockerHost(3);
-        // A sandbox on worker 3 and one elsewhere, each with a file in its workspace.
-        String doomed = null;
-        String kept = null;
-        List<String> extra = new ArrayList<>();
-        for (int i = 0; i < 24 && (doomed == null || kept == null); i++) {
-            String id = ok(cluster.post("/v1/sandboxes", "{\"language\":\"python\"}")).get("id").asText();
-            JsonNode run = ok(cluster.post("/v1/sandboxes/" + id + "/executions", python(
-                    "import socket; open('f.txt', 'w').write('kept'); print(socket.gethostname())")));
-            boolean onThird = containerIds(lostDaemon).contains(run.get("stdout").asText().strip());
-            if (onThird && doomed == null) {
-                doomed = id;
-            } else if (!onThird && kept == null) {
-                kept = id;
-            } else {
-                extra.add(id);
-            }
-        }
-        assertNotNull(doomed, "no sandbox was placed on worker 3 in 24 tries");
-        assertNotNull(kept, "every sandbox was placed on worker 3");
-        for (String id : extra) {
-            cluster.delete("/v1/sandboxes/" + id);
-        }
+        // A sandbox and one on another worker, each with a file in its workspace. The first one's worker is the one
+        // lost: whichever placement chose (it picks at random among equally free workers), so that the test never
+        // waits for placement to choose one worker in particular.
+        Placed sandboxes = twoSandboxesOnTwoWorkers();
+        lost = sandboxes.worker();
+        String lostDaemon = cluster.dockerHost(lost);
+        String doomed = sandboxes.onWorker();
+        String kept = sandboxes.elsewhere();
 
         // In flight: the doomed sandbox's run, then one-offs one at a time (each placed once the previous one runs,
-        // so that placement sees the capacity they take) until one runs on worker 3. 12 slots: all run at once.
+        // so that placement sees the capacity they take) until one runs on the lost worker. 12 slots: all run at once.
         ExecutorService callers = Executors.newFixedThreadPool(12);
         try {
             String sandboxToken = token();
             String doomedId = doomed;
             Future<LocalCluster.Reply> sandboxRun = callers.submit(() -> cluster.post(
                     "/v1/sandboxes/" + doomedId + "/executions", python(named(sandboxToken) + "time.sleep(120)")));
-            assertTrue(runningContainers(lostDaemon).contains(awaitRunning(sandboxToken)), "the doomed sandbox runs on worker 3");
+            assertTrue(runningContainers(lostDaemon).contains(awaitRunning(sandboxToken)), "the doomed sandbox runs on worker " + lost);
             Map<String, Future<LocalCluster.Reply>> oneOffs = new TreeMap<>();
             Set<String> lostOneOffs = new TreeSet<>();
             Map<String, String> placed = new TreeMap<>();
@@ -224,10 +217,10 @@ class ClusterScriptsTest {
                     lostOneOffs.add(t);
                 }
             }
-            assertFalse(lostOneOffs.isEmpty(), () -> "no one-off of 10 was placed on worker 3: " + placed);
+            assertFalse(lostOneOffs.isEmpty(), () -> "no one-off of 10 was placed on worker " + lost + ": " + placed);
             Set<String> thirdContainers = containerIds(lostDaemon);
 
-            LocalCluster.Result killed = cluster.killWorker(3);
+            LocalCluster.Result killed = cluster.killWorker(lost);
             assertEquals(0, killed.exitCode(), cluster::logTail);
             long node = killed.json().get("nodePid").asLong();
             long dockerd = killed.json().get("dockerdPid").asLong();
@@ -239,8 +232,8 @@ class ClusterScriptsTest {
                 assertEquals("OK", result.get("verdict").asText(), result::toString);
                 String ranIn = result.get("stdout").asText().strip();
                 if (lostOneOffs.contains(e.getKey())) {
-                    assertFalse(thirdContainers.contains(ranIn), () -> e.getKey() + " was running on worker 3 when it was"
-                            + " killed, and completed in " + ranIn + ", again on worker 3's daemon?");
+                    assertFalse(thirdContainers.contains(ranIn), () -> e.getKey() + " was running on worker " + lost
+                            + " when it was killed, and completed in " + ranIn + ", again on that worker's daemon?");
                 }
             }
             // A synchronous run past the heartbeat interval has its 200 committed: the error document ends its body
@@ -260,28 +253,28 @@ class ClusterScriptsTest {
         assertTrue(again.path("note").asText().contains("lost"), () -> "the caller is told: " + again);
         JsonNode survivor = ok(cluster.post("/v1/sandboxes/" + kept + "/executions", python("print(open('f.txt').read())")));
         assertEquals("kept", survivor.get("stdout").asText().strip(), survivor::toString);
-        cluster.delete("/v1/sandboxes/" + doomed);
-        cluster.delete("/v1/sandboxes/" + kept);
+        deleteSandbox(doomed);
+        deleteSandbox(kept);
     }
 
     /** A replacement for the killed worker on the same daemon (what a rolling restart's replacement does too). */
     @Test
     @Order(4)
     void aReplacementStartsOnTheSameDaemon() throws Exception {
-        JsonNode before = cluster.worker(3);
-        LocalCluster.Result again = cluster.startWorker(3);
+        JsonNode before = cluster.worker(lost);
+        LocalCluster.Result again = cluster.startWorker(lost);
         assertEquals(0, again.exitCode(), cluster::logTail);
         remember(again.json());
         assertEquals("3 worker(s) reachable", again.json().get("ready").asText());
-        JsonNode back = cluster.worker(3);
+        JsonNode back = cluster.worker(lost);
         assertTrue(back.get("alive").asBoolean() && back.get("dockerdAlive").asBoolean(), back::toString);
         assertEquals(before.get("dataRoot").asText(), back.get("dataRoot").asText(), "on the same data root");
         assertEquals("OK", ok(cluster.post("/v1/executions", python("print(3)"))).get("verdict").asText());
     }
 
     /**
-     * Issue 11, item 7: worker 3 and its dockerd killed with SIGKILL (by their pids, as the machine's OOM killer or
-     * a crash would) and brought back at once with {@code cluster-up.sh --worker 3}, as a supervisor restarting a
+     * Issue 11, item 7: worker K (a sandbox's) and its dockerd killed with SIGKILL (by their pids, as the machine's
+     * OOM killer or a crash would) and brought back at once with {@code cluster-up.sh --worker K}, as a supervisor restarting a
      * crashed worker would: the node starts although the killed JVM's threads may still be closing its ports (it
      * failed: "port ... is in use"), the daemon starts again on its data (a SIGKILLed dockerd leaves its containerd's
      * pid file naming a process that is a zombie for a moment, then anyone's pid: the daemon took it for its
@@ -294,30 +287,16 @@ class ClusterScriptsTest {
     @Order(5)
     void aWorkerKilledWithItsDaemonAndBroughtBackAtOnceReapsWhatItsKilledIncarnationLeft() throws Exception {
         cluster.awaitReady(3, CHANGE_SEEN);
-        JsonNode third = cluster.status().json().path("workers").get(2);
-        assertEquals(3, third.get("index").asInt(), third::toString);
-        assertTrue(third.get("alive").asBoolean() && third.get("dockerdAlive").asBoolean(), third::toString);
-        String daemon = third.get("dockerHost").asText();
-        long node = third.get("pid").asLong();
-        long dockerd = third.get("dockerdPid").asLong();
-
-        // A sandbox on worker 3 with a file in its workspace (placement picks among equally free workers).
-        String doomed = null;
-        List<String> extra = new ArrayList<>();
-        for (int i = 0; i < 24 && doomed == null; i++) {
-            String id = ok(cluster.post("/v1/sandboxes", "{\"language\":\"python\"}")).get("id").asText();
-            JsonNode run = ok(cluster.post("/v1/sandboxes/" + id + "/executions", python(
-                    "import socket; open('f.txt', 'w').write('kept'); print(socket.gethostname())")));
-            if (containerIds(daemon).contains(run.get("stdout").asText().strip())) {
-                doomed = id;
-            } else {
-                extra.add(id);
-            }
-        }
-        assertNotNull(doomed, "no sandbox was placed on worker 3 in 24 tries");
-        for (String id : extra) {
-            cluster.delete("/v1/sandboxes/" + id);
-        }
+        // A sandbox with a file in its workspace; the worker placement chose for it is the one killed.
+        Placed sandbox = sandbox();
+        String doomed = sandbox.onWorker();
+        int k = sandbox.worker();
+        assertEquals(0, cluster.status().exitCode(), cluster::logTail);
+        JsonNode victim = cluster.worker(k);
+        assertTrue(victim.get("alive").asBoolean() && victim.get("dockerdAlive").asBoolean(), victim::toString);
+        String daemon = victim.get("dockerHost").asText();
+        long node = victim.get("pid").asLong();
+        long dockerd = victim.get("dockerdPid").asLong();
 
         ExecutorService caller = Executors.newSingleThreadExecutor();
         try {
@@ -327,24 +306,24 @@ class ClusterScriptsTest {
             Future<LocalCluster.Reply> inFlight = caller.submit(() -> cluster.post(
                     "/v1/sandboxes/" + doomedId + "/executions", python(named(t) + "time.sleep(120)")));
             String running = awaitRunning(t);
-            assertTrue(runningContainers(daemon).contains(running), "the doomed sandbox runs on worker 3");
-            // Worker 3's containers there: the sandbox's, its warm pool's.
+            assertTrue(runningContainers(daemon).contains(running), "the doomed sandbox runs on worker " + k);
+            // Worker K's containers there: the sandbox's, its warm pool's.
             Map<String, String> before = new TreeMap<>(managedContainers(daemon));
             before.values().removeIf(owner -> ownerPid(owner) != node);
-            assertTrue(before.containsKey(running.substring(0, 12)), () -> "the sandbox's container is worker 3's: " + before);
+            assertTrue(before.containsKey(running.substring(0, 12)), () -> "the sandbox's container is worker " + k + "'s: " + before);
 
             Command kill = command(List.of("kill", "-KILL", Long.toString(node), Long.toString(dockerd)));
             assertEquals(0, kill.exitCode, kill.out);
             awaitGone(node);
             awaitGone(dockerd);
-            LocalCluster.Result back = cluster.startWorker(3);
-            assertEquals(0, back.exitCode(), () -> "cluster-up.sh --worker 3 right after kill -9 of worker 3 and its"
-                    + " dockerd:\n" + cluster.logTail());
+            LocalCluster.Result back = cluster.startWorker(k);
+            assertEquals(0, back.exitCode(), () -> "cluster-up.sh --worker " + k + " right after kill -9 of worker " + k
+                    + " and its dockerd:\n" + cluster.logTail());
             remember(back.json());
-            JsonNode returned = cluster.worker(3);
+            JsonNode returned = cluster.worker(k);
             assertTrue(returned.get("alive").asBoolean() && returned.get("dockerdAlive").asBoolean(), returned::toString);
             assertEquals(daemon, returned.get("dockerHost").asText(), "the same daemon");
-            assertEquals(third.get("dataRoot").asText(), returned.get("dataRoot").asText(), "on its existing data");
+            assertEquals(victim.get("dataRoot").asText(), returned.get("dataRoot").asText(), "on its existing data");
             long newNode = returned.get("pid").asLong();
             assertNotEquals(node, newNode, "a new worker node");
 
@@ -356,7 +335,7 @@ class ClusterScriptsTest {
                 left.retainAll(containerIds(daemon));
             }
             Map<String, String> after = managedContainers(daemon);
-            System.out.println("REAPER: worker 3's daemon held " + before.size() + " managed container(s) of the killed"
+            System.out.println("REAPER: worker " + k + "'s daemon held " + before.size() + " managed container(s) of the killed"
                     + " node (pid " + node + ") " + before.keySet() + "; after the return (node pid " + newNode + "): "
                     + after.size() + " managed, " + left.size() + " of them the killed node's " + left
                     + "; owners now " + new TreeSet<>(after.values()) + "; the returning node's log says: "
@@ -380,7 +359,7 @@ class ClusterScriptsTest {
                 python("import os; print(os.path.exists('f.txt'))")));
         assertEquals("False", again.get("stdout").asText().strip(), "a fresh workspace: " + again);
         assertTrue(again.path("note").asText().contains("lost"), () -> "the caller is told: " + again);
-        cluster.delete("/v1/sandboxes/" + doomed);
+        deleteSandbox(doomed);
     }
 
     @Test
@@ -426,6 +405,108 @@ class ClusterScriptsTest {
     }
 
     // ---- helpers
+
+    /** A sandbox, the index of the worker it runs on, and (when asked for) a sandbox on another worker. */
+    private record Placed(String onWorker, int worker, String elsewhere) {
+    }
+
+    /** A sandbox with a file in its workspace, and the worker placement chose for it. */
+    private Placed sandbox() throws Exception {
+        String id = createSandbox();
+        return new Placed(id, workerOf(id, runWritingAFile(id)), null);
+    }
+
+    /**
+     * A sandbox, and sandboxes until one runs on another worker than the first: each with a file in its workspace.
+     * The ones on the first one's worker are deleted at once, so that the tries never meet the tenant's live-sandbox
+     * quota (16); a failure says where each try ran and how each worker saw its load.
+     */
+    private Placed twoSandboxesOnTwoWorkers() throws Exception {
+        Placed first = sandbox();
+        List<String> tries = new ArrayList<>(List.of(first.onWorker() + " on worker " + first.worker()));
+        String elsewhere = null;
+        for (int i = 0; i < 30 && elsewhere == null; i++) {
+            String id = createSandbox();
+            int worker = workerOf(id, runWritingAFile(id));
+            tries.add(id + " on worker " + worker);
+            if (worker != first.worker()) {
+                elsewhere = id;
+            } else {
+                deleteSandbox(id);
+            }
+        }
+        System.out.println("PLACEMENT: " + tries);
+        String found = elsewhere;
+        assertNotNull(found, () -> "every sandbox was placed on worker " + first.worker() + ": " + tries
+                + "\nthe workers' loads: " + workerLoads() + "\n" + cluster.logTail());
+        return new Placed(first.onWorker(), first.worker(), elsewhere);
+    }
+
+    /** Runs code in the sandbox that writes f.txt; the container it ran in (its host name). */
+    private String runWritingAFile(String sandboxId) {
+        JsonNode run = ok(cluster.post("/v1/sandboxes/" + sandboxId + "/executions", python(
+                "import socket; open('f.txt', 'w').write('kept'); print(socket.gethostname())")));
+        return run.get("stdout").asText().strip();
+    }
+
+    /** The index of the live worker whose daemon holds the container (exactly one does). */
+    private int workerOf(String sandboxId, String container) throws Exception {
+        List<Integer> holders = new ArrayList<>();
+        for (int k : cluster.workerIndexes()) {
+            if (containerIds(cluster.dockerHost(k)).contains(container)) {
+                holders.add(k);
+            }
+        }
+        assertEquals(1, holders.size(), () -> sandboxId + "'s container " + container + " on exactly one worker's daemon: "
+                + holders);
+        return holders.get(0);
+    }
+
+    /** Sandboxes this test made and has not deleted: removed after each test, so that one failure cannot cascade. */
+    private final Set<String> liveSandboxes = new TreeSet<>();
+
+    private String createSandbox() {
+        String id = ok(cluster.post("/v1/sandboxes", "{\"language\":\"python\"}")).get("id").asText();
+        liveSandboxes.add(id);
+        return id;
+    }
+
+    private void deleteSandbox(String id) {
+        LocalCluster.Reply r = cluster.delete("/v1/sandboxes/" + id);
+        assertTrue(r.status() == 200 || r.status() == 204, () -> "DELETE sandbox " + id + ": " + r.status() + " " + r.body());
+        liveSandboxes.remove(id);
+    }
+
+    @AfterEach
+    void deleteWhatATestLeft() {
+        for (String id : List.copyOf(liveSandboxes)) {
+            try {
+                cluster.delete("/v1/sandboxes/" + id);
+            } catch (RuntimeException e) {
+                System.err.println("could not delete sandbox " + id + " after the test: " + e);
+            }
+        }
+        liveSandboxes.clear();
+    }
+
+    /** Each live worker's own gauges (its metrics listener on loopback): slots, running, queued, draining. */
+    private String workerLoads() {
+        StringBuilder out = new StringBuilder();
+        for (JsonNode w : cluster.state().get("workers")) {
+            out.append("\n  worker ").append(w.get("index").asInt()).append(": ");
+            try {
+                java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+                        java.net.http.HttpRequest.newBuilder(java.net.URI.create(
+                                "http://127.0.0.1:" + w.get("metricsPort").asInt() + "/metrics"))
+                                .timeout(Duration.ofSeconds(10)).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                out.append(r.body().lines().filter(l -> l.startsWith("agentexec_worker_")).collect(Collectors.joining("; ")));
+            } catch (Exception e) {
+                out.append("(no metrics: ").append(e).append(')');
+            }
+        }
+        return out.toString();
+    }
 
     private void remember(JsonNode s) {
         pids.add(s.get("gateway").get("pid").asLong());
