@@ -9,7 +9,6 @@ import io.agentexec.cluster.worker.ExecutionWorker;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
@@ -48,20 +47,13 @@ final class SandboxFiles {
         }
     }
 
-    /** A file operation sent to a worker, waiting for its answer. */
-    private record Pending(String opId, Request request) {
-    }
-
-    private static final String TIMER = "file";
-
     private final String sandboxId;
-    private final TimerScheduler<SandboxEntity.Command> timers;
     private final ActorRef<Placement.Command> placement;
     private final ActorRef<ExecutionWorker.Reply> replies;
-    private final Function<String, SandboxEntity.Command> timedOut;
     private final Function<ActorRef<?>, String> workerName;
     private final FilesSettings settings;
-    private Optional<Pending> pending = Optional.empty();
+    /** The file operation sent to a worker, waiting for its answer. */
+    private final OneOperationOut<Request> out;
 
     /**
      * @param timedOut   the entity's command saying the operation with this id was not answered in time
@@ -71,22 +63,21 @@ final class SandboxFiles {
                  ActorRef<ExecutionWorker.Reply> replies, Function<String, SandboxEntity.Command> timedOut,
                  Function<ActorRef<?>, String> workerName, FilesSettings settings) {
         this.sandboxId = sandboxId;
-        this.timers = timers;
         this.placement = placement;
         this.replies = replies;
-        this.timedOut = timedOut;
         this.workerName = workerName;
         this.settings = settings;
+        this.out = new OneOperationOut<>(sandboxId, "file", timers, timedOut);
     }
 
     /** An operation is out: executions and other operations wait. */
     boolean busy() {
-        return pending.isPresent();
+        return out.busy();
     }
 
     /** The answer {@code reply} is about the operation out. */
     boolean owns(ExecutionWorker.Reply reply) {
-        return pending.filter(p -> p.opId().equals(reply.jobId())).isPresent();
+        return out.owns(reply);
     }
 
     /** What a read of a sandbox without a container answers at once: its files are gone, or there are none yet. */
@@ -99,21 +90,20 @@ final class SandboxFiles {
 
     /** Sends the operation to the sandbox's worker ({@code worker}), or to the best one to open its container. */
     void send(Request request, SandboxSpec spec, Optional<String> worker) {
-        String opId = sandboxId + "/file/" + Long.toHexString(ThreadLocalRandom.current().nextLong());
+        String opId = out.nextId();
         boolean openIfMissing = worker.isEmpty();
         ExecutionWorker.FileOp op = request.isWrite()
                 ? new ExecutionWorker.WriteFile(opId, sandboxId, spec, openIfMissing, request.path(),
                         request.content().get(), replies)
                 : new ExecutionWorker.ReadFile(opId, sandboxId, spec, openIfMissing, request.path(), request.maxBytes(),
                         replies);
-        pending = Optional.of(new Pending(opId, request));
-        timers.startSingleTimer(TIMER, timedOut.apply(opId), settings.timeout());
+        out.started(opId, request, settings.timeout());
         placement.tell(new Placement.SubmitFileOp(worker, op));
     }
 
     /** The worker's (or placement's) answer to the operation out ({@link #owns} it). */
     Step onReply(ExecutionWorker.Reply reply, Optional<String> worker) {
-        Request request = end().request();
+        Request request = out.end();
         if (reply instanceof ExecutionWorker.FileDone done) {
             List<SandboxEntity.Event> events = new ArrayList<>();
             if (done.opened()) {
@@ -150,10 +140,10 @@ final class SandboxFiles {
      * cannot be trusted: it is closed and the workspace recorded lost.
      */
     Optional<Step> onTimeout(String opId, Optional<String> worker) {
-        if (pending.filter(p -> p.opId().equals(opId)).isEmpty()) {
+        if (!out.isOut(opId)) {
             return Optional.empty();
         }
-        Request request = end().request();
+        Request request = out.end();
         String message = "the worker did not answer within " + settings.timeout() + " (agentexec.cluster.files.timeout)";
         if (worker.isEmpty()) {
             return Optional.of(new Step(List.of(), request,
@@ -164,12 +154,5 @@ final class SandboxFiles {
                 + worker.get() + " was closed as broken")), request,
                 Optional.of(new FileReply.Failed(SandboxFileException.Kind.FAILED,
                         message + "; the sandbox's container was closed as broken and its workspace is lost"))));
-    }
-
-    private Pending end() {
-        timers.cancel(TIMER);
-        Pending done = pending.orElseThrow();
-        pending = Optional.empty();
-        return done;
     }
 }

@@ -6,7 +6,6 @@ import io.agentexec.cluster.worker.ExecutionWorker;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
@@ -27,19 +26,15 @@ final class SandboxMove {
     record Step(List<SandboxEntity.Event> events, String from, boolean moved) {
     }
 
-    private record Pending(String opId, String from, String reason) {
+    private record Pending(String from, String reason) {
     }
 
-    private static final String TIMER = "move";
-
     private final String sandboxId;
-    private final TimerScheduler<SandboxEntity.Command> timers;
     private final ActorRef<Placement.Command> placement;
     private final ActorRef<ExecutionWorker.Reply> replies;
-    private final Function<String, SandboxEntity.Command> timedOut;
     private final Function<ActorRef<?>, String> workerName;
     private final Duration timeout;
-    private Optional<Pending> pending = Optional.empty();
+    private final OneOperationOut<Pending> out;
 
     /**
      * @param timedOut   the entity's command saying the move with this id did not end in time
@@ -50,35 +45,33 @@ final class SandboxMove {
                 ActorRef<ExecutionWorker.Reply> replies, Function<String, SandboxEntity.Command> timedOut,
                 Function<ActorRef<?>, String> workerName, Duration timeout) {
         this.sandboxId = sandboxId;
-        this.timers = timers;
         this.placement = placement;
         this.replies = replies;
-        this.timedOut = timedOut;
         this.workerName = workerName;
         this.timeout = timeout;
+        this.out = new OneOperationOut<>(sandboxId, "move", timers, timedOut);
     }
 
     /** A move is out: executions and file operations wait. */
     boolean busy() {
-        return pending.isPresent();
+        return out.busy();
     }
 
     /** The answer {@code reply} is about the move out. */
     boolean owns(ExecutionWorker.Reply reply) {
-        return pending.filter(p -> p.opId().equals(reply.jobId())).isPresent();
+        return out.owns(reply);
     }
 
     /** Moves the sandbox off {@code from} (for {@code reason}); its spec opens the fresh container. */
     void start(String from, SandboxSpec spec, String reason) {
-        String opId = sandboxId + "/move/" + Long.toHexString(ThreadLocalRandom.current().nextLong());
-        pending = Optional.of(new Pending(opId, from, reason));
-        timers.startSingleTimer(TIMER, timedOut.apply(opId), timeout);
+        String opId = out.nextId();
+        out.started(opId, new Pending(from, reason), timeout);
         placement.tell(new Placement.SubmitMove(from, opId, sandboxId, spec, replies));
     }
 
     /** The adopting worker's (or placement's) answer to the move out ({@link #owns} it). */
     Step onReply(ExecutionWorker.Reply reply) {
-        Pending move = end();
+        Pending move = out.end();
         if (reply instanceof ExecutionWorker.Adopted adopted) {
             return new Step(List.of(new SandboxEntity.MovedToWorker(workerName.apply(adopted.worker()), move.from(),
                     move.reason())), move.from(), true);
@@ -98,22 +91,15 @@ final class SandboxMove {
 
     /** No answer within the timeout (empty when the move ended meanwhile). */
     Optional<Step> onTimeout(String opId) {
-        if (pending.filter(p -> p.opId().equals(opId)).isEmpty()) {
+        if (!out.isOut(opId)) {
             return Optional.empty();
         }
-        return Optional.of(lost(end(), "it did not end within " + timeout
+        return Optional.of(lost(out.end(), "it did not end within " + timeout
                 + " (agentexec.cluster.worker.handover.timeout plus the ask-timeout)"));
     }
 
     private static Step lost(Pending move, String why) {
         return new Step(List.of(new SandboxEntity.WorkspaceLost("the sandbox could not move off worker " + move.from()
                 + " (" + move.reason() + "): " + why + "; the workspace is lost")), move.from(), false);
-    }
-
-    private Pending end() {
-        timers.cancel(TIMER);
-        Pending done = pending.orElseThrow();
-        pending = Optional.empty();
-        return done;
     }
 }
