@@ -236,21 +236,13 @@ class ClusterScriptsTest {
                             + " when it was killed, and completed in " + ranIn + ", again on that worker's daemon?");
                 }
             }
-            // A synchronous run past the heartbeat interval has its 200 committed: the error document ends its body
-            // (README, the gateway); a shorter one is answered 503.
-            LocalCluster.Reply lost = sandboxRun.get(5, TimeUnit.MINUTES);
-            assertTrue(lost.status() == 200 || lost.status() == 503, lost::body);
-            assertEquals("unavailable", lost.errorCode(), lost::body);
-            assertTrue(lost.body().contains("lost"), lost::body);
+            assertAnsweredLost(sandboxRun);
         } finally {
             callers.shutdownNow();
         }
         cluster.awaitReady(2, CHANGE_SEEN);
 
-        JsonNode again = ok(cluster.post("/v1/sandboxes/" + doomed + "/executions",
-                python("import os; print(os.path.exists('f.txt'))")));
-        assertEquals("False", again.get("stdout").asText().strip(), "a fresh workspace: " + again);
-        assertTrue(again.path("note").asText().contains("lost"), () -> "the caller is told: " + again);
+        assertNextRunIsInAFreshWorkspaceSaidLost(doomed);
         JsonNode survivor = ok(cluster.post("/v1/sandboxes/" + kept + "/executions", python("print(open('f.txt').read())")));
         assertEquals("kept", survivor.get("stdout").asText().strip(), survivor::toString);
         deleteSandbox(doomed);
@@ -348,17 +340,11 @@ class ClusterScriptsTest {
                 assertEquals(newNode, ownerPid(owner), () -> "only the new node's containers: " + after);
             }
 
-            LocalCluster.Reply lost = inFlight.get(5, TimeUnit.MINUTES);
-            assertTrue(lost.status() == 200 || lost.status() == 503, lost::body);
-            assertEquals("unavailable", lost.errorCode(), lost::body);
-            assertTrue(lost.body().contains("lost"), lost::body);
+            assertAnsweredLost(inFlight);
         } finally {
             caller.shutdownNow();
         }
-        JsonNode again = ok(cluster.post("/v1/sandboxes/" + doomed + "/executions",
-                python("import os; print(os.path.exists('f.txt'))")));
-        assertEquals("False", again.get("stdout").asText().strip(), "a fresh workspace: " + again);
-        assertTrue(again.path("note").asText().contains("lost"), () -> "the caller is told: " + again);
+        assertNextRunIsInAFreshWorkspaceSaidLost(doomed);
         deleteSandbox(doomed);
     }
 
@@ -405,6 +391,26 @@ class ClusterScriptsTest {
     }
 
     // ---- helpers
+
+    /**
+     * The run that was in flight on the killed worker ends SANDBOX_LOST: "unavailable", saying it was lost. A
+     * synchronous run past the heartbeat interval has its 200 committed, so the error document ends its body (README,
+     * the gateway); a shorter one is answered 503.
+     */
+    private static void assertAnsweredLost(Future<LocalCluster.Reply> run) throws Exception {
+        LocalCluster.Reply lost = run.get(5, TimeUnit.MINUTES);
+        assertTrue(lost.status() == 200 || lost.status() == 503, lost::body);
+        assertEquals("unavailable", lost.errorCode(), lost::body);
+        assertTrue(lost.body().contains("lost"), lost::body);
+    }
+
+    /** The sandbox's next run finds none of its files (a fresh workspace), and its caller is told the old one was lost. */
+    private void assertNextRunIsInAFreshWorkspaceSaidLost(String sandboxId) {
+        JsonNode again = ok(cluster.post("/v1/sandboxes/" + sandboxId + "/executions",
+                python("import os; print(os.path.exists('f.txt'))")));
+        assertEquals("False", again.get("stdout").asText().strip(), "a fresh workspace: " + again);
+        assertTrue(again.path("note").asText().contains("lost"), () -> "the caller is told: " + again);
+    }
 
     /** A sandbox, the index of the worker it runs on, and (when asked for) a sandbox on another worker. */
     private record Placed(String onWorker, int worker, String elsewhere) {
