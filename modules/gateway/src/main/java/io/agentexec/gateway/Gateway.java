@@ -407,7 +407,8 @@ public final class Gateway implements AutoCloseable {
         }
         metricsBinding.ifPresent(b -> b.unbind().toCompletableFuture().join());
         Instant deadline = Instant.now().plus(settings.drainTimeout());
-        while (registry.running() > 0 && Instant.now().isBefore(deadline)) {
+        // The runs, then their streamed answers' last bytes (a run ends a moment before its answer is written whole).
+        while ((registry.running() > 0 || http.streamingAnswers() > 0) && Instant.now().isBefore(deadline)) {
             try {
                 Thread.sleep(DRAIN_POLL.toMillis());
             } catch (InterruptedException e) {
