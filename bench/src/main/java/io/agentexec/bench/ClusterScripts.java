@@ -41,6 +41,28 @@ final class ClusterScripts {
                 "JAVA_HOME", System.getProperty("java.home"));
     }
 
+    /** Removes the cluster if this JVM ends before {@link #down}: a benchmark stopped half-way leaves nothing. */
+    private final Thread downOnExit = new Thread(() -> run("scripts/cluster-down.sh"), "bench-cluster-down");
+
+    /**
+     * A fresh cluster: a previous run's leftovers removed first, then {@code cluster-up.sh UP_ARGS}; its state. The
+     * cluster goes with this JVM unless {@link #down} removed it before.
+     */
+    JsonNode up(String... upArgs) {
+        Runtime.getRuntime().addShutdownHook(downOnExit);
+        run("scripts/cluster-down.sh");
+        String[] command = new String[upArgs.length + 1];
+        command[0] = "scripts/cluster-up.sh";
+        System.arraycopy(upArgs, 0, command, 1, upArgs.length);
+        return run(command);
+    }
+
+    /** Removes the cluster (every node, daemon, directory and the schema). */
+    void down() {
+        run("scripts/cluster-down.sh");
+        Runtime.getRuntime().removeShutdownHook(downOnExit);
+    }
+
     /** Runs a cluster script (path relative to the repository) with the cluster's environment; its JSON (or {}). */
     JsonNode run(String... command) {
         List<String> argv = new ArrayList<>(List.of("bash", repo.resolve(command[0]).toString()));

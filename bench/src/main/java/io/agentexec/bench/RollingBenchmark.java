@@ -107,11 +107,7 @@ public final class RollingBenchmark {
         int oneOffCallers = args.length > 2 ? Integer.parseInt(args[2]) : 2;
         int settle = args.length > 3 ? Integer.parseInt(args[3]) : 20;
         ClusterScripts cluster = new ClusterScripts("rolling", 26620, 26180, 26564);
-        Thread down = new Thread(() -> cluster.run("scripts/cluster-down.sh"), "rolling-cluster-down");
-        Runtime.getRuntime().addShutdownHook(down);
-
-        cluster.run("scripts/cluster-down.sh"); // a previous run's leftovers, if any
-        JsonNode state = cluster.run("scripts/cluster-up.sh", Integer.toString(WORKERS));
+        JsonNode state = cluster.up(Integer.toString(WORKERS));
         String url = state.get("gateway").get("url").asText();
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(Duration.ofSeconds(10)).build();
@@ -143,8 +139,7 @@ public final class RollingBenchmark {
                 sleep((int) Math.ceil(left / 1e9));
             }
         }, steps);
-        cluster.run("scripts/cluster-down.sh");
-        Runtime.getRuntime().removeShutdownHook(down);
+        cluster.down();
 
         int slots = Integer.parseInt(System.getenv().getOrDefault("AGENTEXEC_WORKER_SLOTS", "4"));
         List<String> lines = new ArrayList<>();

@@ -53,11 +53,7 @@ public final class ScaleBenchmark {
         int callers = args.length > 1 ? Integer.parseInt(args[1]) : 24;
         int maxWorkers = args.length > 2 ? Integer.parseInt(args[2]) : 3;
         ClusterScripts cluster = new ClusterScripts("scale", 26520, 26080, 26464);
-        Thread down = new Thread(() -> cluster.run("scripts/cluster-down.sh"), "scale-cluster-down");
-        Runtime.getRuntime().addShutdownHook(down);
-
-        cluster.run("scripts/cluster-down.sh"); // a previous run's leftovers, if any
-        JsonNode state = cluster.run("scripts/cluster-up.sh", "1");
+        JsonNode state = cluster.up("1");
         String url = state.get("gateway").get("url").asText();
         int slots = Integer.parseInt(System.getenv().getOrDefault("AGENTEXEC_WORKER_SLOTS", "4"));
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -72,8 +68,7 @@ public final class ScaleBenchmark {
             System.err.printf(Locale.ROOT, "[scale] %d worker(s): %.2f executions/s%n", workers, p.perSecond());
             phases.add(p);
         }
-        cluster.run("scripts/cluster-down.sh");
-        Runtime.getRuntime().removeShutdownHook(down);
+        cluster.down();
 
         List<String> lines = new ArrayList<>();
         lines.add("## Scale-out: a many-daemon cluster with 1, 2, 3 worker daemons");
