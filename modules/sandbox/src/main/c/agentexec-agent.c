@@ -9,6 +9,9 @@
  * Frames, both directions: u8 type, u32 big-endian payload length, payload.
  *   in : 'P' ping | 'R' run | 'W' write file | 'G' get file | 'C' cancel the run (no reply)
  *        | 'S' scrub the sandbox for another one-off of the same owner (see handle_scrub)
+ *        A 'W' whose mode has WRITE_THEN_RUN set is a block's file sent together with the 'R' that runs it (one
+ *        round trip through the container runtime instead of two): when that write is refused, the request after
+ *        it is refused too (an error frame, nothing started), so a block never runs whatever its file held before.
  *   out: 'h' hello | 'k' ok | 'r' error(text) | 'o' stdout chunk | 'e' stderr chunk
  *        'f' file changed by the run | 'z' how the run started, when not in a zygote it asked for (text, at most
  *        one per run, before its 'x') | 'x' exit status | 'd' file data
@@ -219,11 +222,18 @@ static int open_parent(const char *path, int create, const char **leaf) {
     }
 }
 
-static void handle_write(reader *r) {
+/* The write's mode flag: its run request follows it (see the protocol above). */
+#define WRITE_THEN_RUN 0x40000000u
+
+/* Returns 0 when the file was written (and 'k' sent), -1 when refused (an error frame sent); *mode_out is the
+ * request's mode, flags included (WRITE_THEN_RUN for a malformed request). */
+static int handle_write(reader *r, uint32_t *mode_out) {
+    int rc = -1;
     char *path = rd_str(r, NULL);
     size_t len = 0;
     char *data = rd_str(r, &len);
     uint32_t mode = rd_u32(r);
+    *mode_out = r->bad ? WRITE_THEN_RUN : mode; /* malformed: whatever follows must not run on it */
     if (r->bad) { send_error("malformed write request"); goto out; }
     if (!safe_relative(path)) { send_error("path escapes the workspace: %s", path); goto out; }
     const char *leaf;
@@ -265,9 +275,11 @@ static void handle_write(reader *r) {
     }
     close(fd);
     send_frame('k', NULL, 0);
+    rc = 0;
 out:
     free(path);
     free(data);
+    return rc;
 }
 
 static void handle_get(reader *r) {
@@ -1907,6 +1919,7 @@ static int serve(int seccomp) {
     record_inherited(getpid(), &agent_started_state);
     oom_kills_at_scrub = read_oom_kills();
     send_frame('h', AGENT_VERSION, (uint32_t)strlen(AGENT_VERSION));
+    int refused_next = 0;
     for (;;) {
         unsigned char h[5];
         int ok = read_full(STDIN_FILENO, h, 5);
@@ -1916,15 +1929,26 @@ static int serve(int seccomp) {
         unsigned char *payload = malloc(len ? len : 1);
         if (!payload || read_full(STDIN_FILENO, payload, len) <= 0) return 1;
         reader r = {payload, len, 0};
+        /* Set by a refused write whose run follows it; holds for that one next request only. */
+        int write_refused = refused_next;
+        int refused_now = 0;
         switch (h[0]) {
             case 'P': send_frame('k', NULL, 0); break;
-            case 'R': handle_run(&r); break;
-            case 'W': handle_write(&r); break;
+            case 'R':
+                if (write_refused) send_error("the run was not started: its file could not be written");
+                else handle_run(&r);
+                break;
+            case 'W': {
+                uint32_t mode = 0;
+                if (handle_write(&r, &mode) < 0 && (mode & WRITE_THEN_RUN)) refused_now = 1;
+                break;
+            }
             case 'G': handle_get(&r); break;
             case 'S': handle_scrub(&r); break;
             case 'C': break; /* a cancel that lost the race with the run's end: nothing to do, no reply */
             default: send_error("unknown request type %d", h[0]);
         }
+        refused_next = refused_now;
         free(payload);
         if (controller_gone) return 0;
         /* Orphans of earlier runs are ours to reap (we may be pid 1). */

@@ -174,8 +174,6 @@ public final class SandboxSession implements AutoCloseable {
                 }
             }
             String fileName = named.orElseGet(() -> "tmp_code_" + md5(block.code()) + "." + language.get().extension());
-            backend.channel().writeFile(fileName, block.code().getBytes(StandardCharsets.UTF_8), 0644, FILE_TIMEOUT);
-
             Map<String, String> env = environment(settings, language.get(), request.environment());
             long remainingOut = Math.max(0, request.limits().outputBytesPerStream() - stdout.size());
             long remainingErr = Math.max(0, request.limits().outputBytesPerStream() - stderr.size());
@@ -187,7 +185,9 @@ public final class SandboxSession implements AutoCloseable {
             RunOutcome run;
             running = true;
             try {
-                run = backend.channel().run(spec, listener, backstop());
+                // The block's file leaves with its run: one round trip to the agent per block.
+                run = backend.channel().writeAndRun(fileName, block.code().getBytes(StandardCharsets.UTF_8), 0644,
+                        FILE_TIMEOUT, spec, listener, backstop());
             } finally {
                 running = false;
             }

@@ -388,6 +388,29 @@ class EngineBehaviourTest {
         }
     }
 
+    /**
+     * A block's file and its run reach the agent together (one round trip): a refused write must refuse the run that
+     * came with it, or the block would run whatever the path already held (here a planted program behind a symlink).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("engines")
+    void aBlockWhoseFileIsRefusedNeverRunsWhatThePathAlreadyHeld(BackendChoice backend) {
+        SandboxEngine engine = Backends.engine(backend);
+        try (SandboxSession session = engine.openSession("python", limits(engine))) {
+            ExecutionResult planted = session.execute(ExecutionRequest.of("bash",
+                    "printf 'open(\"/tmp/planted-ran\", \"w\").write(\"x\")\\n' > /tmp/planted.py"
+                            + " && ln -s /tmp/planted.py link.py && echo planted", limits(engine)));
+            assertEquals("planted\n", planted.stdout(), planted::toString);
+            ExecutionResult r = session.execute(ExecutionRequest.of("python", "# filename: link.py\nprint('mine')", limits(engine)));
+            assertEquals(Verdict.POLICY_VIOLATION, r.verdict(), r::toString);
+            assertTrue(r.message().contains("symlink"), r::message);
+            // The session reads its next answers in order: the refused run's answer was taken with the write's.
+            ExecutionResult check = session.execute(ExecutionRequest.of("bash",
+                    "test -e /tmp/planted-ran && echo ran || echo not-run", limits(engine)));
+            assertEquals("not-run\n", check.stdout(), check::toString);
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("engines")
     void unknownLanguageGivesAg2sMessage(BackendChoice backend) {

@@ -27,6 +27,8 @@ public final class AgentChannel implements AutoCloseable {
     private static final int FLAG_SPAWN_FAILED = 32;
     private static final int FLAG_CANCELLED = 64;
     private static final int FLAG_ZYGOTE = 128;
+    /** A write's mode flag: the run request that follows it runs the file (WRITE_THEN_RUN in agentexec-agent.c). */
+    private static final int WRITE_THEN_RUN = 0x40000000;
 
     /** Changed-file reports one run may send: as many as the agent tracks (MAX_TRACKED_FILES in agentexec-agent.c). */
     static final int MAX_CHANGED_FILES = 4096;
@@ -232,6 +234,44 @@ public final class AgentChannel implements AutoCloseable {
      * past the timeout the controller waits before it declares the agent lost.
      */
     public synchronized RunOutcome run(RunSpec spec, OutputListener listener, Duration backstop) {
+        byte[] run = runRequest(spec);
+        expectRun(spec);
+        send(Frame.RUN, run);
+        return awaitRun(spec, listener, backstop);
+    }
+
+    /**
+     * Writes a block's file and runs it in one exchange: both requests leave together, so a block costs one round
+     * trip to the agent through the container runtime, not two. When the agent refuses the write (a path through a
+     * symlink, a full disk), it refuses the run that follows it too and nothing starts: the write's refusal is thrown.
+     */
+    public synchronized RunOutcome writeAndRun(String path, byte[] content, int mode, Duration writeTimeout,
+                                               RunSpec spec, OutputListener listener, Duration backstop) {
+        if ((mode & ~07777) != 0) {
+            throw new IllegalArgumentException("a file mode is 0 to 07777, got " + Integer.toOctalString(mode));
+        }
+        Encoder write = new Encoder();
+        write.string(path).bytes(content).u32(mode | WRITE_THEN_RUN);
+        byte[] run = runRequest(spec);
+        expectRun(spec);
+        send(frame(Frame.WRITE, write.toBytes()), frame(Frame.RUN, run));
+        Frame written = next(System.nanoTime() + writeTimeout.toNanos(), "agent did not answer write " + path);
+        if (written.type() == Frame.ERROR) {
+            // The run's refusal follows; taken here so that the next request reads its own answer.
+            Frame refused = next(System.nanoTime() + writeTimeout.toNanos(), "agent did not refuse the run after "
+                    + "refusing write " + path);
+            if (refused.type() != Frame.ERROR) {
+                throw new AgentException("agent answered '" + (char) refused.type() + "' to a run whose file it refused");
+            }
+            throw new AgentRefusal(new String(written.payload(), StandardCharsets.UTF_8));
+        }
+        if (written.type() != Frame.OK) {
+            throw new AgentException("unexpected frame '" + (char) written.type() + "' for write " + path);
+        }
+        return awaitRun(spec, listener, backstop);
+    }
+
+    private static byte[] runRequest(RunSpec spec) {
         Encoder e = new Encoder();
         e.u32((int) Math.min(Integer.MAX_VALUE, spec.timeoutMillis()))
                 .u64(spec.stdoutLimitBytes()).u64(spec.stderrLimitBytes()).u64(spec.fileSizeLimitBytes())
@@ -245,6 +285,11 @@ public final class AgentChannel implements AutoCloseable {
         }
         e.bytes(spec.stdin());
         spec.zygote().ifPresent(z -> zygote(e, z));
+        return e.toBytes();
+    }
+
+    /** What the agent may send for this run, set before its request leaves. */
+    private void expectRun(RunSpec spec) {
         synchronized (expected) {
             expected.run = true;
             expected.stdoutLimit = Math.max(0, spec.stdoutLimitBytes());
@@ -254,8 +299,9 @@ public final class AgentChannel implements AutoCloseable {
             expected.changedFilesLeft = MAX_CHANGED_FILES;
             expected.startNoteSeen = false;
         }
-        send(Frame.RUN, e.toBytes());
+    }
 
+    private RunOutcome awaitRun(RunSpec spec, OutputListener listener, Duration backstop) {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(spec.timeoutMillis()) + backstop.toNanos();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
@@ -385,9 +431,34 @@ public final class AgentChannel implements AutoCloseable {
     }
 
     private void send(byte type, byte[] payload) {
+        send(frame(type, payload));
+    }
+
+    /** Sends the frames in one write: requests sent together reach the agent together. */
+    private void send(byte[]... frames) {
         if (ended) {
             throw new AgentException("sandbox agent is gone: " + endReason);
         }
+        try {
+            synchronized (toAgent) {
+                if (frames.length == 1) {
+                    toAgent.write(frames[0]);
+                } else {
+                    ByteArrayOutputStream all = new ByteArrayOutputStream();
+                    for (byte[] f : frames) {
+                        all.writeBytes(f);
+                    }
+                    all.writeTo(toAgent);
+                }
+                toAgent.flush();
+            }
+        } catch (IOException e) {
+            endOfStream("writing to the agent failed: " + e.getMessage());
+            throw new AgentException("cannot reach the sandbox agent: " + e.getMessage(), e);
+        }
+    }
+
+    private static byte[] frame(byte type, byte[] payload) {
         byte[] frame = new byte[5 + payload.length];
         frame[0] = type;
         frame[1] = (byte) (payload.length >>> 24);
@@ -395,15 +466,7 @@ public final class AgentChannel implements AutoCloseable {
         frame[3] = (byte) (payload.length >>> 8);
         frame[4] = (byte) payload.length;
         System.arraycopy(payload, 0, frame, 5, payload.length);
-        try {
-            synchronized (toAgent) {
-                toAgent.write(frame);
-                toAgent.flush();
-            }
-        } catch (IOException e) {
-            endOfStream("writing to the agent failed: " + e.getMessage());
-            throw new AgentException("cannot reach the sandbox agent: " + e.getMessage(), e);
-        }
+        return frame;
     }
 
     @Override
