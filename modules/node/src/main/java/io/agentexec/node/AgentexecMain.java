@@ -12,6 +12,7 @@ public final class AgentexecMain {
     }
 
     public static void main(String[] args) {
+        AsyncStages.onTheCommonPool(); // first: before anything initialises CompletableFuture
         System.exit(Cli.run(List.of(args), System.getenv(), System.in, System.out, System.err));
     }
 }
