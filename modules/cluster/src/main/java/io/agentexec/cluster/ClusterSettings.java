@@ -311,6 +311,13 @@ public record ClusterSettings(
     public record PersistenceSettings(Dialect dialect, String url, String user, String password, String schema,
                                       int poolSize) {
         public PersistenceSettings {
+            // H2 closes an embedded database from a JVM shutdown hook of its own, which runs beside the node's
+            // coordinated shutdown: a SIGTERM'd node then failed to persist what its drain records (a sandbox's
+            // WorkspaceLost: "Database is already closed") and waited out its drain timeout. The node closes its
+            // journal itself, after the drain; an operator's explicit DB_CLOSE_ON_EXIT is kept.
+            if (dialect == Dialect.H2 && url != null && !url.toUpperCase(java.util.Locale.ROOT).contains(";DB_CLOSE_ON_EXIT=")) {
+                url = url + ";DB_CLOSE_ON_EXIT=FALSE";
+            }
             // No default password ships for PostgreSQL (it used to be the user name): the operator gives one.
             if (dialect == Dialect.POSTGRESQL && (password == null || password.isEmpty())) {
                 throw new IllegalArgumentException("agentexec.cluster.persistence.password is not set: a PostgreSQL "

@@ -146,8 +146,19 @@ class SettingsAndSerializationTest {
     void journalUrlPointsAtTheConfiguredSchema() {
         var pg = new ClusterSettings.PersistenceSettings(Dialect.POSTGRESQL, "jdbc:postgresql://127.0.0.1/x", "u", "p", "s1", 2);
         assertEquals("jdbc:postgresql://127.0.0.1/x?currentSchema=s1", pg.journalUrl());
-        var h2 = new ClusterSettings.PersistenceSettings(Dialect.H2, "jdbc:h2:mem:x", "u", "p", "", 2);
-        assertEquals("jdbc:h2:mem:x", h2.journalUrl());
+        var h2 = new ClusterSettings.PersistenceSettings(Dialect.H2, "jdbc:h2:mem:x", "u", "p", "s2", 2);
+        assertEquals("jdbc:h2:mem:x;DB_CLOSE_ON_EXIT=FALSE;SCHEMA=s2", h2.journalUrl());
+    }
+
+    @Test
+    void anH2JournalStaysOpenUntilTheNodeClosesItUnlessTheOperatorSaysOtherwise() {
+        // H2's own shutdown hook would close it under the node's drain (NodeStopTest).
+        assertEquals("jdbc:h2:file:./data/a;WRITE_DELAY=0;DB_CLOSE_ON_EXIT=FALSE", new ClusterSettings.PersistenceSettings(
+                Dialect.H2, "jdbc:h2:file:./data/a;WRITE_DELAY=0", "u", "", "", 2).url());
+        assertEquals("jdbc:h2:mem:x;db_close_on_exit=true", new ClusterSettings.PersistenceSettings(
+                Dialect.H2, "jdbc:h2:mem:x;db_close_on_exit=true", "u", "", "", 2).url());
+        assertEquals("jdbc:postgresql://127.0.0.1/x", new ClusterSettings.PersistenceSettings(
+                Dialect.POSTGRESQL, "jdbc:postgresql://127.0.0.1/x", "u", "p", "", 2).url());
     }
 
     @Test

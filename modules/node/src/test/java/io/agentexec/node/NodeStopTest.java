@@ -201,6 +201,48 @@ class NodeStopTest {
         assertFalse(messages.stream().anyMatch(m -> m.startsWith("node stops without draining")), messages.toString());
     }
 
+    /**
+     * The single-node default: journal in an H2 file, gateway and worker in one process. Its drain records the live
+     * sandbox's workspace as lost; H2's own shutdown hook used to close the database under it ("Database is already
+     * closed", "Failed to persist event type [...WorkspaceLost]"), and the process then waited out the drain timeout.
+     */
+    @Test
+    void sigtermOfASingleNodeOnItsH2FileJournalRecordsWhatItsDrainDecides() throws Exception {
+        Path log = dir.resolve("node.log");
+        int port = freePort();
+        String base = "http://127.0.0.1:" + port;
+        Process node = serve("""
+                agentexec.gateway.port = %d
+                agentexec.gateway.metrics.port = -1
+                agentexec.gateway.auth.mode = none
+                pekko.remote.artery.canonical.port = 0
+                agentexec.sandbox.docker.warm-pool.size = 1
+                agentexec.cluster.persistence.url = "jdbc:h2:file:%s;DATABASE_TO_UPPER=false;WRITE_DELAY=0"
+                """.formatted(port, dir.resolve("journal")), log);
+        awaitReady(base, node, log);
+        for (int i = 0; i < 2; i++) {
+            HttpResponse<String> created = post(base + "/v1/sandboxes", "{\"language\":\"python\"}");
+            assertEquals(201, created.statusCode(), created.body());
+            String sandbox = JSON.readTree(created.body()).get("id").asText();
+            HttpResponse<String> ran = post(base + "/v1/sandboxes/" + sandbox + "/executions",
+                    "{\"language\":\"python\",\"code\":\"print(1)\"}");
+            assertEquals(200, ran.statusCode(), ran.body());
+        }
+
+        long stopped = System.nanoTime();
+        node.destroy(); // SIGTERM
+        assertTrue(node.waitFor(WAIT.toSeconds(), TimeUnit.SECONDS), () -> "the process ended: " + tail(log));
+        long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - stopped);
+        String all = Files.readString(log);
+        assertFalse(all.contains("Database is already closed") || all.contains("Failed to persist"),
+                () -> "the journal stayed open for the drain:\n" + tail(log));
+        List<String> messages = messages(log);
+        assertTrue(indexOf(messages, "node stopping: worker drain done", log)
+                < indexOf(messages, "node stopping: cluster leave", log), messages::toString);
+        assertTrue(messages.stream().noneMatch(m -> m.contains("did not drain within")),
+                () -> "drained without waiting out its timeout (" + seconds + " s):\n" + messages);
+    }
+
     @Test
     void aDownedNodeEndsItsProcess() throws Exception {
         int seedPort = freePort();
