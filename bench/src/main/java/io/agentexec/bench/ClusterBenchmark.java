@@ -44,6 +44,7 @@ public final class ClusterBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
+        io.agentexec.node.AsyncStages.onTheCommonPool(); // the nodes here run as bin/agentexec serve's do
         int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 30;
         int slots = args.length > 1 ? Integer.parseInt(args[1]) : 4;
         int queue = args.length > 2 ? Integer.parseInt(args[2]) : 8;

@@ -79,6 +79,7 @@ public final class GatewayBenchmark {
     private static final List<HttpLite> CONNECTIONS = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public static void main(String[] args) throws Exception {
+        io.agentexec.node.AsyncStages.onTheCommonPool(); // the nodes here run as bin/agentexec serve's do
         int samplesAt1 = args.length > 0 ? Integer.parseInt(args[0]) : 200;
         int samplesAt16 = args.length > 1 ? Integer.parseInt(args[1]) : 25;
         List<Row> rows = new ArrayList<>();

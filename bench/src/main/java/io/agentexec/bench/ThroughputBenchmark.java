@@ -34,7 +34,10 @@ import java.util.concurrent.TimeUnit;
  * <p>A one-off phase's time includes waiting, after it, for the daemon to finish with the containers it left
  * (stopped ones being removed): that work would otherwise fall on whatever runs next.
  *
- *   bench/run.sh throughput [SECONDS_PER_PHASE] [ROUNDS]
+ * <p>The nodes run in this JVM and start fresh: every path first runs unmeasured at concurrency 2 for
+ * {@code WARM_UP_SECONDS} (default 20) each, so that the figures are a running node's, not the JIT's.
+ *
+ *   bench/run.sh throughput [SECONDS_PER_PHASE] [ROUNDS] [WARM_UP_SECONDS]
  */
 public final class ThroughputBenchmark {
     private static final String HOST_PYTHON = "/usr/bin/python3";
@@ -42,6 +45,12 @@ public final class ThroughputBenchmark {
     private static final String CODE = "{\"language\":\"python\",\"code\":\"print(1)\"}";
     private static final int[] CONCURRENCY = {1, 2, 8, 16};
     private static final int WARM_UP_CALLS = 3;
+    /**
+     * Seconds of each path at concurrency 2 before anything is measured: the nodes run in this JVM, fresh, and a node's
+     * CPU per execution at concurrency 2 kept falling for minutes as the JIT compiled it (warm sandbox runs measured
+     * with a Python client: 9.0, 5.7, 4.7 ms in the first three 10-second phases; 3.4 ms some minutes later).
+     */
+    private static final int DEFAULT_WARM_UP_SECONDS = 20;
     private static final long SETTLE_LIMIT_MS = 120_000;
     private static final String BARE = "bare python3 spawns";
     private static final String ZYGOTE = "warm sandbox, pre-initialised interpreter";
@@ -62,8 +71,10 @@ public final class ThroughputBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
+        io.agentexec.node.AsyncStages.onTheCommonPool(); // the nodes here run as bin/agentexec serve's do
         int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
+        int warmUpSeconds = args.length > 2 ? Integer.parseInt(args[2]) : DEFAULT_WARM_UP_SECONDS;
         int maxCallers = CONCURRENCY[CONCURRENCY.length - 1];
         Path dir = Files.createTempDirectory("agentexec-bench-throughput");
         Path keys = dir.resolve("keys.json");
@@ -78,6 +89,8 @@ public final class ThroughputBenchmark {
              Guardian.Node plain = Guardian.start(config(keys, dir.resolve("journal-plain"), false), silent())) {
             List<String> zygoteSandboxes = sandboxes(zygotes, maxCallers);
             List<String> plainSandboxes = sandboxes(plain, maxCallers);
+            warmUp(zygotes, plain, zygoteSandboxes, plainSandboxes, connections, warmUpSeconds);
+            DaemonSettle.settle(docker, owner, SETTLE_LIMIT_MS);
             for (int c : CONCURRENCY) {
                 Map<String, List<Call>> paths = new LinkedHashMap<>();
                 paths.put(BARE, callers(c, i -> ThroughputBenchmark::bare));
@@ -109,7 +122,20 @@ public final class ThroughputBenchmark {
             }
             docker.close();
         }
-        report(results, seconds, rounds, loadBefore);
+        report(results, seconds, rounds, warmUpSeconds, loadBefore);
+    }
+
+    /** Every path through the nodes at concurrency 2 for {@code seconds}, unmeasured: the JIT's turn. */
+    private static void warmUp(Guardian.Node zygotes, Guardian.Node plain, List<String> zygoteSandboxes,
+                               List<String> plainSandboxes, List<HttpLite> connections, int seconds) throws Exception {
+        int c = 2;
+        // Each path's connections are opened just before its phase: the gateway closes one that sends no request
+        // within its header timeout (10 s).
+        List<CallerFactory> paths = List.of(i -> sandboxCall(zygotes, zygoteSandboxes.get(i), connections),
+                i -> sandboxCall(plain, plainSandboxes.get(i), connections), i -> oneOffCall(zygotes, connections));
+        for (CallerFactory path : paths) {
+            phase(callers(c, path), 0, seconds, new Series());
+        }
     }
 
     /** Same-shaped callers for one path. */
@@ -236,14 +262,15 @@ public final class ThroughputBenchmark {
         return s.ms.stream().mapToDouble(Double::doubleValue).toArray();
     }
 
-    private static void report(Map<Integer, Map<String, Series>> results, int seconds, int rounds, String loadBefore)
-            throws IOException {
+    private static void report(Map<Integer, Map<String, Series>> results, int seconds, int rounds, int warmUpSeconds,
+                               String loadBefore) throws IOException {
         List<String> lines = new ArrayList<>();
         lines.add("## Throughput: bare python3 spawns, warm sandboxes and one-offs, interleaved");
         lines.add("");
-        lines.add(BenchmarkReport.machineLine() + " `bench/run.sh throughput " + seconds + " " + rounds + "`: `print(1)` "
-                + "with N callers busy at once; for each N, phases of " + seconds + " s of each path taking turns, "
-                + rounds + " of each. Bare: `/usr/bin/python3 -c 'print(1)'` spawned on the host. The rest through the "
+        lines.add(BenchmarkReport.machineLine() + " `bench/run.sh throughput " + seconds + " " + rounds + " "
+                + warmUpSeconds + "`: `print(1)` with N callers busy at once; for each N, phases of " + seconds
+                + " s of each path taking turns, " + rounds + " of each, after " + warmUpSeconds + " s of each path "
+                + "unmeasured (the JIT's warm-up). Bare: `/usr/bin/python3 -c 'print(1)'` spawned on the host. The rest through the "
                 + "gateway over the cluster (HTTP, a keep-alive connection per caller; one node as `bin/agentexec serve` "
                 + "runs by default: H2 file journal, default worker slots and warm pool): warm sandboxes, one per caller, "
                 + "with the pre-initialised interpreter (zygote) or, on a second node with zygotes off, plain starts; "
