@@ -95,6 +95,35 @@ class NodeStopTest {
         return p;
     }
 
+    /** A new sandbox that has run a block (so its container is its own and warm); its id. */
+    private String sandboxThatRan(String base) throws Exception {
+        HttpResponse<String> created = post(base + "/v1/sandboxes", "{\"language\":\"python\"}");
+        assertEquals(201, created.statusCode(), created.body());
+        String sandbox = JSON.readTree(created.body()).get("id").asText();
+        HttpResponse<String> warm = post(base + "/v1/sandboxes/" + sandbox + "/executions",
+                "{\"language\":\"python\",\"code\":\"print('warm')\"}");
+        assertEquals(200, warm.statusCode(), warm.body());
+        return sandbox;
+    }
+
+    record Ready(Process process, String base) {
+    }
+
+    /** A node holding every role (no auth, one warm container) on the given journal, ready to answer. */
+    private Ready serveOneNode(String persistence, Path log) throws Exception {
+        int port = freePort();
+        String base = "http://127.0.0.1:" + port;
+        Process node = serve("""
+                agentexec.gateway.port = %d
+                agentexec.gateway.metrics.port = -1
+                agentexec.gateway.auth.mode = none
+                pekko.remote.artery.canonical.port = 0
+                agentexec.sandbox.docker.warm-pool.size = 1
+                """.formatted(port) + persistence, log);
+        awaitReady(base, node, log);
+        return new Ready(node, base);
+    }
+
     private void awaitReady(String base, Process node, Path log) throws Exception {
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (System.nanoTime() < deadline) {
@@ -154,22 +183,10 @@ class NodeStopTest {
     @Test
     void sigtermDrainsTheGatewayThenTheWorkerThenTheNodeLeaves() throws Exception {
         Path log = dir.resolve("node.log");
-        int port = freePort();
-        String base = "http://127.0.0.1:" + port;
-        Process node = serve("""
-                agentexec.gateway.port = %d
-                agentexec.gateway.metrics.port = -1
-                agentexec.gateway.auth.mode = none
-                pekko.remote.artery.canonical.port = 0
-                agentexec.sandbox.docker.warm-pool.size = 1
-                """.formatted(port) + persistence(), log);
-        awaitReady(base, node, log);
-        HttpResponse<String> created = post(base + "/v1/sandboxes", "{\"language\":\"python\"}");
-        assertEquals(201, created.statusCode(), created.body());
-        String sandbox = JSON.readTree(created.body()).get("id").asText();
-        HttpResponse<String> warm = post(base + "/v1/sandboxes/" + sandbox + "/executions",
-                "{\"language\":\"python\",\"code\":\"print('warm')\"}");
-        assertEquals(200, warm.statusCode(), warm.body());
+        Ready ready = serveOneNode(persistence(), log);
+        Process node = ready.process();
+        String base = ready.base();
+        String sandbox = sandboxThatRan(base);
 
         // A synchronous run longer than the heartbeat interval: its 200 comes while it runs, its result at the end.
         HttpResponse<InputStream> inFlight = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/sandboxes/"
@@ -209,25 +226,12 @@ class NodeStopTest {
     @Test
     void sigtermOfASingleNodeOnItsH2FileJournalRecordsWhatItsDrainDecides() throws Exception {
         Path log = dir.resolve("node.log");
-        int port = freePort();
-        String base = "http://127.0.0.1:" + port;
-        Process node = serve("""
-                agentexec.gateway.port = %d
-                agentexec.gateway.metrics.port = -1
-                agentexec.gateway.auth.mode = none
-                pekko.remote.artery.canonical.port = 0
-                agentexec.sandbox.docker.warm-pool.size = 1
-                agentexec.cluster.persistence.url = "jdbc:h2:file:%s;DATABASE_TO_UPPER=false;WRITE_DELAY=0"
-                """.formatted(port, dir.resolve("journal")), log);
-        awaitReady(base, node, log);
-        for (int i = 0; i < 2; i++) {
-            HttpResponse<String> created = post(base + "/v1/sandboxes", "{\"language\":\"python\"}");
-            assertEquals(201, created.statusCode(), created.body());
-            String sandbox = JSON.readTree(created.body()).get("id").asText();
-            HttpResponse<String> ran = post(base + "/v1/sandboxes/" + sandbox + "/executions",
-                    "{\"language\":\"python\",\"code\":\"print(1)\"}");
-            assertEquals(200, ran.statusCode(), ran.body());
-        }
+        Ready ready = serveOneNode("agentexec.cluster.persistence.url = \"jdbc:h2:file:%s;DATABASE_TO_UPPER=false;"
+                .formatted(dir.resolve("journal")) + "WRITE_DELAY=0\"\n", log);
+        Process node = ready.process();
+        String base = ready.base();
+        sandboxThatRan(base);
+        sandboxThatRan(base);
 
         long stopped = System.nanoTime();
         node.destroy(); // SIGTERM
