@@ -206,9 +206,7 @@ public final class AgentChannel implements AutoCloseable {
 
     /** Writes a workspace file; the agent refuses paths that leave the workspace or pass a symlink. */
     public synchronized void writeFile(String path, byte[] content, int mode, Duration timeout) {
-        Encoder e = new Encoder();
-        e.string(path).bytes(content).u32(mode);
-        send(Frame.WRITE, e.toBytes());
+        send(Frame.WRITE, writeRequest(path, content, mode, 0));
         expectOk(System.nanoTime() + timeout.toNanos(), "write " + path);
     }
 
@@ -247,14 +245,10 @@ public final class AgentChannel implements AutoCloseable {
      */
     public synchronized RunOutcome writeAndRun(String path, byte[] content, int mode, Duration writeTimeout,
                                                RunSpec spec, OutputListener listener, Duration backstop) {
-        if ((mode & ~07777) != 0) {
-            throw new IllegalArgumentException("a file mode is 0 to 07777, got " + Integer.toOctalString(mode));
-        }
-        Encoder write = new Encoder();
-        write.string(path).bytes(content).u32(mode | WRITE_THEN_RUN);
+        byte[] write = writeRequest(path, content, mode, WRITE_THEN_RUN);
         byte[] run = runRequest(spec);
         expectRun(spec);
-        send(frame(Frame.WRITE, write.toBytes()), frame(Frame.RUN, run));
+        send(frame(Frame.WRITE, write), frame(Frame.RUN, run));
         Frame written = next(System.nanoTime() + writeTimeout.toNanos(), "agent did not answer write " + path);
         if (written.type() == Frame.ERROR) {
             // The run's refusal follows; taken here so that the next request reads its own answer.
@@ -269,6 +263,16 @@ public final class AgentChannel implements AutoCloseable {
             throw new AgentException("unexpected frame '" + (char) written.type() + "' for write " + path);
         }
         return awaitRun(spec, listener, backstop);
+    }
+
+    /** A write request as handle_write reads it; the mode's flag bits are the protocol's, never the caller's. */
+    private static byte[] writeRequest(String path, byte[] content, int mode, int flags) {
+        if ((mode & ~07777) != 0) {
+            throw new IllegalArgumentException("a file mode is 0 to 07777, got " + Integer.toOctalString(mode));
+        }
+        Encoder e = new Encoder();
+        e.string(path).bytes(content).u32(mode | flags);
+        return e.toBytes();
     }
 
     private static byte[] runRequest(RunSpec spec) {
@@ -434,21 +438,15 @@ public final class AgentChannel implements AutoCloseable {
         send(frame(type, payload));
     }
 
-    /** Sends the frames in one write: requests sent together reach the agent together. */
+    /** Sends the frames back to back, flushed once: requests sent together reach the agent together. */
     private void send(byte[]... frames) {
         if (ended) {
             throw new AgentException("sandbox agent is gone: " + endReason);
         }
         try {
             synchronized (toAgent) {
-                if (frames.length == 1) {
-                    toAgent.write(frames[0]);
-                } else {
-                    ByteArrayOutputStream all = new ByteArrayOutputStream();
-                    for (byte[] f : frames) {
-                        all.writeBytes(f);
-                    }
-                    all.writeTo(toAgent);
+                for (byte[] f : frames) {
+                    toAgent.write(f);
                 }
                 toAgent.flush();
             }
