@@ -61,6 +61,32 @@ class WarmPoolDemandTest {
         assertEquals(1, hosts.size(), () -> "one container served them all: " + hosts);
     }
 
+    /**
+     * A tenant holding two recycled containers has its next one-offs in sequence served by the one given back last,
+     * not by each in turn: a steady demand keeps using as few containers as it needs, the others stay idle until the
+     * idle timeout retires them, and the ones in use do not all reach {@code recycle.max-uses} (and their replacement)
+     * at once.
+     */
+    @Test
+    void aTenantsNextOneOffTakesTheContainerItGaveBackLast() {
+        SandboxEngine engine = Backends.docker();
+        String tenant = "lifo-" + UUID.randomUUID().toString().substring(0, 8);
+        Limits limits = engine.defaultLimits().withTimeout(Duration.ofSeconds(60));
+        ExecutionRequest request = ExecutionRequest.of("python", "import socket\nprint(socket.gethostname())", limits);
+        String givenBackFirst;
+        String givenBackLast;
+        try (OneOffRun a = engine.oneOff(request, Optional.of(tenant));
+             OneOffRun b = engine.oneOff(request, Optional.of(tenant))) {
+            givenBackLast = a.execute(OutputListener.NONE).stdout().strip();
+            givenBackFirst = b.execute(OutputListener.NONE).stdout().strip();
+        } // closed in reverse order: b's container is given back, then a's
+        assertTrue(!givenBackFirst.equals(givenBackLast), "two one-offs open at once ran in two containers: "
+                + givenBackLast);
+        for (int i = 0; i < 4; i++) {
+            assertEquals(givenBackLast, run(engine, request, tenant), "one-off " + i + " after the pair");
+        }
+    }
+
     private static String run(SandboxEngine engine, ExecutionRequest request, String tenant) {
         try (OneOffRun run = engine.oneOff(request, Optional.of(tenant))) {
             ExecutionResult r = run.execute(OutputListener.NONE);

@@ -96,6 +96,25 @@ final class PoolSizing {
         return Math.min(target, maxIdle);
     }
 
+    /**
+     * How many of a queue's idle containers to retire now, from its head: those beyond {@code target} that have not
+     * been taken for {@code idleTimeoutSeconds} (as a connection pool retires connections above its minimum). The
+     * targets are estimates of a rate that moves from one second to the next and decays within its window once takes
+     * pause; retiring a container the moment an estimate dips, only to make another when the takes resume, costs a
+     * container's creation (about a second of the daemon's work on 2 cores) each time. An idle container costs its
+     * agent's and zygote's memory (~10-20 MB), and the memory budget still evicts at once.
+     *
+     * @param idleSinceNanos when each idle container became idle, oldest first (the order of the pool's queues)
+     */
+    static int idleToRetire(long[] idleSinceNanos, int target, long nowNanos, double idleTimeoutSeconds) {
+        int n = 0;
+        while (idleSinceNanos.length - n > Math.max(0, target)
+                && (nowNanos - idleSinceNanos[n]) / 1e9 >= idleTimeoutSeconds) {
+            n++;
+        }
+        return n;
+    }
+
     /** How many containers of {@code containerBytes} each the budget holds besides {@code heldBytes}. */
     static int affordable(long budgetBytes, long heldBytes, long containerBytes) {
         if (containerBytes <= 0) {

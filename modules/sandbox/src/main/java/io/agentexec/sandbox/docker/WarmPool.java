@@ -405,9 +405,15 @@ final class WarmPool implements AutoCloseable {
     }
 
     /** The first live container of {@code queue} (oldest first); dead ones go to {@code dead}. */
+    /**
+     * The most recently idle live container of {@code queue} (its tail: containers join at the tail, so each queue runs
+     * from the longest idle to the most recent). Taking the most recent keeps the containers a steady demand uses to as
+     * few as it needs, so the ones beyond it sit idle at the head, where {@link #tick} retires them, and their uses
+     * (hence their retirements at {@code recycle.max-uses}) do not all come due together as they would in turn.
+     */
     private static DockerSession poll(ArrayDeque<Idle> queue, List<DockerSession> dead) {
         Idle idle;
-        while (queue != null && (idle = queue.pollFirst()) != null) {
+        while (queue != null && (idle = queue.pollLast()) != null) {
             if (!idle.session().isClosed()) {
                 return idle.session();
             }
@@ -552,7 +558,10 @@ final class WarmPool implements AutoCloseable {
         }
     }
 
-    /** Recomputes every target: retires fresh containers beyond it and idle recycled ones an owner no longer needs. */
+    /**
+     * Recomputes every target: retires fresh containers beyond it and idle recycled ones an owner no longer needs, each
+     * only once it has sat idle for the idle timeout ({@link PoolSizing#idleToRetire}).
+     */
     void tick() {
         long now = System.nanoTime();
         List<DockerSession> surplus = new ArrayList<>();
@@ -566,7 +575,7 @@ final class WarmPool implements AutoCloseable {
             for (Image img : images.values()) {
                 img.fresh.removeIf(i -> i.session().isClosed() && dead.add(i.session()));
                 int target = img.warm ? freshTarget(img, now) : 0;
-                while (img.fresh.size() > target) {
+                for (int n = PoolSizing.idleToRetire(sinceNanos(img.fresh), target, now, idleTimeout); n > 0; n--) {
                     surplus.add(img.fresh.pollFirst().session());
                 }
                 for (Iterator<Map.Entry<String, ArrayDeque<Idle>>> it = img.recycled.entrySet().iterator(); it.hasNext(); ) {
@@ -575,7 +584,7 @@ final class WarmPool implements AutoCloseable {
                     PoolSizing.Rate rate = img.ownerTakes.get(e.getKey());
                     int keep = rate == null ? 0 : PoolSizing.recycledTarget(rate.perSecond(now), img.busySeconds,
                             rate.idleSeconds(now), p.headroom(), idleTimeout, settings.recycle().maxIdlePerTenant());
-                    while (e.getValue().size() > keep) {
+                    for (int n = PoolSizing.idleToRetire(sinceNanos(e.getValue()), keep, now, idleTimeout); n > 0; n--) {
                         surplus.add(e.getValue().pollFirst().session());
                     }
                     if (e.getValue().isEmpty()) {
@@ -590,6 +599,10 @@ final class WarmPool implements AutoCloseable {
         }
         retire(dead, "its agent was gone");
         retire(surplus, "demand for it fell");
+    }
+
+    private static long[] sinceNanos(ArrayDeque<Idle> queue) {
+        return queue.stream().mapToLong(Idle::sinceNanos).toArray();
     }
 
     private void retire(List<DockerSession> sessions, String why) {

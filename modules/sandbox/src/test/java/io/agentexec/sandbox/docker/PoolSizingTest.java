@@ -57,6 +57,20 @@ class PoolSizingTest {
     }
 
     @Test
+    void containersBeyondTheTargetGoOnlyOnceTheyHaveSatIdleForTheIdleTimeout() {
+        long now = 100 * SECOND;
+        // Four idle, oldest first: idle 30 s, 12 s, 3 s and 0.5 s; the target fell to one, the idle timeout is 10 s.
+        long[] since = {now - 30 * SECOND, now - 12 * SECOND, now - 3 * SECOND, now - SECOND / 2};
+        assertEquals(2, PoolSizing.idleToRetire(since, 1, now, 10), "the two taken within the timeout stay");
+        assertEquals(1, PoolSizing.idleToRetire(since, 3, now, 10), "no more than the surplus");
+        assertEquals(0, PoolSizing.idleToRetire(since, 4, now, 10), "none at or under the target");
+        assertEquals(4, PoolSizing.idleToRetire(since, 0, now, 0), "a zero timeout retires the whole surplus at once");
+        assertEquals(0, PoolSizing.idleToRetire(new long[0], 0, now, 10));
+        assertEquals(0, PoolSizing.idleToRetire(new long[] {now - SECOND}, 0, now, 10),
+                "an owner's last container, used a second ago, waits for the timeout even when its target is none");
+    }
+
+    @Test
     void theBudgetCountsWholeContainers() {
         long mib = 1024 * 1024;
         assertEquals(16, PoolSizing.affordable(8192 * mib, 0, 512 * mib));
