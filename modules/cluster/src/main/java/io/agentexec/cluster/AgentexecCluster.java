@@ -14,6 +14,7 @@ import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.dispatch.Deadlines;
 import io.agentexec.cluster.execution.ExecutionEntity;
+import io.agentexec.cluster.persistence.H2Housekeeping;
 import io.agentexec.cluster.persistence.SchemaMigrations;
 import io.agentexec.cluster.policy.JobPolicy;
 import io.agentexec.cluster.reaper.NodeRegistry;
@@ -161,7 +162,17 @@ public final class AgentexecCluster implements AutoCloseable {
         if (settings.has(NodeRole.GATEWAY)) {
             SchemaMigrations.migrate(settings.persistence());
         }
-        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), settings.systemName(), effective);
+        // An H2 file journal is kept compact and forced to the device on a timer of its own (see H2Housekeeping).
+        Optional<H2Housekeeping> housekeeping = H2Housekeeping.startIfEmbeddedFile(settings.persistence(),
+                settings.h2Housekeeping());
+        ActorSystem<Void> system;
+        try {
+            system = ActorSystem.create(Behaviors.empty(), settings.systemName(), effective);
+        } catch (RuntimeException e) {
+            housekeeping.ifPresent(H2Housekeeping::close);
+            throw e;
+        }
+        system.getWhenTerminated().thenRun(() -> housekeeping.ifPresent(H2Housekeeping::close));
         // The engine starts once this node's cluster address and uid exist: its containers carry them, so that any
         // worker sharing the daemon removes them when this node is gone (OrphanReaper), whatever its host name.
         Optional<NodeOwner> owner = settings.has(NodeRole.WORKER) ? Optional.of(nodeOwner(system, settings))

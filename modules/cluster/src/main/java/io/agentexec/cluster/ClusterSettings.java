@@ -2,6 +2,7 @@ package io.agentexec.cluster;
 
 import com.typesafe.config.Config;
 import io.agentexec.cluster.persistence.Dialect;
+import io.agentexec.cluster.persistence.H2Housekeeping;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,6 +29,7 @@ public record ClusterSettings(
         ExecutionSettings execution,
         SandboxSettings sandbox,
         PersistenceSettings persistence,
+        H2Housekeeping.Settings h2Housekeeping,
         OutputSettings output,
         FilesSettings files,
         TlsSettings tls,
@@ -393,6 +395,7 @@ public record ClusterSettings(
                         w.getDuration("handover.timeout").plus(c.getDuration("ask-timeout"))),
                 new PersistenceSettings(Dialect.parse(p.getString("dialect")), p.getString("url"), p.getString("user"),
                         p.getString("password"), p.getString("schema"), p.getInt("pool-size")),
+                H2Housekeeping.Settings.fromConfig(p.getConfig("h2-housekeeping")),
                 new OutputSettings(o.getDuration("flush-interval"), bytes(o, "max-chunk-bytes"), bytes(o, "buffer-bytes"),
                         o.getInt("subscriber-mailbox")),
                 new FilesSettings(bytes(f, "max-bytes"), f.getDuration("timeout")),
