@@ -404,10 +404,9 @@ final class WarmPool implements AutoCloseable {
         return settings.pool().demandWindow().toNanos() / 1e9;
     }
 
-    /** The first live container of {@code queue} (oldest first); dead ones go to {@code dead}. */
     /**
-     * The most recently idle live container of {@code queue} (its tail: containers join at the tail, so each queue runs
-     * from the longest idle to the most recent). Taking the most recent keeps the containers a steady demand uses to as
+     * The most recently idle live container of {@code queue}, dead ones on the way going to {@code dead} (its tail:
+     * containers join at the tail, so each queue runs from the longest idle to the most recent). Taking the most recent keeps the containers a steady demand uses to as
      * few as it needs, so the ones beyond it sit idle at the head, where {@link #tick} retires them, and their uses
      * (hence their retirements at {@code recycle.max-uses}) do not all come due together as they would in turn.
      */
