@@ -58,25 +58,58 @@ public final class BubblewrapBackend implements SandboxBackend {
         this.dropTo = dropTo;
     }
 
+    /** Attempts of the namespace check before bwrap is taken for unusable here. */
+    private static final int CHECK_ATTEMPTS = 3;
+    /** Pause between them: a host out of processes for a moment (a fork bomb's remains being reaped) recovers. */
+    private static final long CHECK_PAUSE_MILLIS = 300;
+
     /** True when bwrap is installed and can create all namespaces here. */
     public static boolean available(String executable) {
-        try {
-            Process p = new ProcessBuilder(executable, "--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true")
-                    .redirectErrorStream(true).start();
-            p.getInputStream().readAllBytes();
-            return p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (IOException e) {
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
+        return unavailableBecause(executable).isEmpty();
+    }
+
+    /**
+     * Why bwrap cannot create all namespaces here (its own output, or why it could not run), empty when it can. A
+     * failed check is repeated a few times: it failed once in a test run right after a fork bomb's sandbox was killed
+     * (the host short of processes while they were reaped), and a transient failure must not take the backend away.
+     */
+    static Optional<String> unavailableBecause(String executable) {
+        String why = "";
+        for (int attempt = 1; attempt <= CHECK_ATTEMPTS; attempt++) {
+            try {
+                Process p = new ProcessBuilder(executable, "--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true")
+                        .redirectErrorStream(true).start();
+                String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8)
+                        .strip();
+                if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                    why = "it did not finish within 10 s";
+                } else if (p.exitValue() == 0) {
+                    return Optional.empty();
+                } else {
+                    why = "exit " + p.exitValue() + (output.isEmpty() ? "" : ": " + output);
+                }
+            } catch (IOException e) {
+                return Optional.of(e.getMessage()); // not installed: no point in asking again
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return Optional.of("interrupted");
+            }
+            try {
+                Thread.sleep(CHECK_PAUSE_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return Optional.of("interrupted");
+            }
         }
+        return Optional.of(why);
     }
 
     public static BubblewrapBackend start(BubblewrapSettings settings, AgentBinary agent) {
-        if (!available(settings.executable())) {
+        Optional<String> unavailable = unavailableBecause(settings.executable());
+        if (unavailable.isPresent()) {
             throw new SandboxUnavailableException("bubblewrap (" + settings.executable()
-                    + ") is missing or cannot create namespaces here (apt-get install bubblewrap)");
+                    + ") is missing or cannot create namespaces here (apt-get install bubblewrap): " + unavailable.get());
         }
         Path agentPath = agent.installIn(settings.runtimeDirectory());
         Optional<String> dropTo = RuntimeDirectory.effectiveUid() == 0 ? Optional.of(settings.hostUser()) : Optional.empty();
