@@ -79,8 +79,7 @@ public final class BubblewrapBackend implements SandboxBackend {
             try {
                 Process p = new ProcessBuilder(executable, "--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true")
                         .redirectErrorStream(true).start();
-                String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8)
-                        .strip();
+                String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
                 if (!p.waitFor(10, TimeUnit.SECONDS)) {
                     p.destroyForcibly();
                     why = "it did not finish within 10 s";
@@ -89,14 +88,11 @@ public final class BubblewrapBackend implements SandboxBackend {
                 } else {
                     why = "exit " + p.exitValue() + (output.isEmpty() ? "" : ": " + output);
                 }
+                if (attempt < CHECK_ATTEMPTS) {
+                    Thread.sleep(CHECK_PAUSE_MILLIS);
+                }
             } catch (IOException e) {
                 return Optional.of(e.getMessage()); // not installed: no point in asking again
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return Optional.of("interrupted");
-            }
-            try {
-                Thread.sleep(CHECK_PAUSE_MILLIS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return Optional.of("interrupted");
