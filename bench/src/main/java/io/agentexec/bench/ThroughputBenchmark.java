@@ -12,6 +12,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,14 +38,19 @@ import java.util.concurrent.TimeUnit;
  * <p>The nodes run in this JVM and start fresh: every path first runs unmeasured at concurrency 2 for
  * {@code WARM_UP_SECONDS} (default 20) each, so that the figures are a running node's, not the JIT's.
  *
- *   bench/run.sh throughput [SECONDS_PER_PHASE] [ROUNDS] [WARM_UP_SECONDS]
+ *   bench/run.sh throughput [SECONDS_PER_PHASE] [ROUNDS] [WARM_UP_SECONDS] [N,N,...]
+ *
+ * <p>Given concurrency levels (e.g. {@code 8}) it runs only those and prints their table without writing
+ * docs/benchmarks.md: an A/B of one level, not the published table.
  */
 public final class ThroughputBenchmark {
     private static final String HOST_PYTHON = "/usr/bin/python3";
     private static final String KEY = "bench-key-0123456789";
     private static final String CODE = "{\"language\":\"python\",\"code\":\"print(1)\"}";
-    private static final int[] CONCURRENCY = {1, 2, 8, 16};
+    private static final int[] ALL_CONCURRENCY = {1, 2, 8, 16};
     private static final int WARM_UP_CALLS = 3;
+    /** Concurrency of the unmeasured warm-up of every path. */
+    private static final int WARM_UP_CALLERS = 2;
     /**
      * Seconds of each path at concurrency 2 before anything is measured: the nodes run in this JVM, fresh, and a node's
      * CPU per execution at concurrency 2 kept falling for minutes as the JIT compiled it (warm sandbox runs measured
@@ -75,7 +81,12 @@ public final class ThroughputBenchmark {
         int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         int warmUpSeconds = args.length > 2 ? Integer.parseInt(args[2]) : DEFAULT_WARM_UP_SECONDS;
-        int maxCallers = CONCURRENCY[CONCURRENCY.length - 1];
+        int[] concurrency = args.length > 3
+                ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).sorted().toArray() : ALL_CONCURRENCY;
+        if (concurrency.length == 0 || concurrency[0] < 1) {
+            throw new IllegalArgumentException("concurrency levels must be positive, got " + args[3]);
+        }
+        int maxCallers = Math.max(concurrency[concurrency.length - 1], WARM_UP_CALLERS);
         Path dir = Files.createTempDirectory("agentexec-bench-throughput");
         Path keys = dir.resolve("keys.json");
         Files.writeString(keys, "{\"tenants\":[{\"id\":\"bench\",\"keySha256\":[\"" + TenantRegistry.sha256(KEY)
@@ -91,7 +102,7 @@ public final class ThroughputBenchmark {
             List<String> plainSandboxes = sandboxes(plain, maxCallers);
             warmUp(zygotes, plain, zygoteSandboxes, plainSandboxes, connections, warmUpSeconds);
             DaemonSettle.settle(docker, owner, SETTLE_LIMIT_MS);
-            for (int c : CONCURRENCY) {
+            for (int c : concurrency) {
                 Map<String, List<Call>> paths = new LinkedHashMap<>();
                 paths.put(BARE, callers(c, i -> ThroughputBenchmark::bare));
                 paths.put(ZYGOTE, callers(c, i -> sandboxCall(zygotes, zygoteSandboxes.get(i), connections)));
@@ -122,13 +133,13 @@ public final class ThroughputBenchmark {
             }
             docker.close();
         }
-        report(results, seconds, rounds, warmUpSeconds, loadBefore);
+        report(results, seconds, rounds, warmUpSeconds, loadBefore, Arrays.equals(concurrency, ALL_CONCURRENCY));
     }
 
     /** Every path through the nodes at concurrency 2 for {@code seconds}, unmeasured: the JIT's turn. */
     private static void warmUp(Guardian.Node zygotes, Guardian.Node plain, List<String> zygoteSandboxes,
                                List<String> plainSandboxes, List<HttpLite> connections, int seconds) throws Exception {
-        int c = 2;
+        int c = WARM_UP_CALLERS;
         // Each path's connections are opened just before its phase: the gateway closes one that sends no request
         // within its header timeout (10 s).
         List<CallerFactory> paths = List.of(i -> sandboxCall(zygotes, zygoteSandboxes.get(i), connections),
@@ -263,7 +274,7 @@ public final class ThroughputBenchmark {
     }
 
     private static void report(Map<Integer, Map<String, Series>> results, int seconds, int rounds, int warmUpSeconds,
-                               String loadBefore) throws IOException {
+                               String loadBefore, boolean publish) throws IOException {
         List<String> lines = new ArrayList<>();
         lines.add("## Throughput: bare python3 spawns, warm sandboxes and one-offs, interleaved");
         lines.add("");
@@ -302,7 +313,9 @@ public final class ThroughputBenchmark {
                 + BenchmarkReport.loadAverage() + ". Other work may share the machine: compare rows of one N, which "
                 + "were measured interleaved.");
         lines.forEach(System.out::println);
-        BenchmarkReport.writeSection(Path.of("docs/benchmarks.md"), "throughput", lines);
+        if (publish) {
+            BenchmarkReport.writeSection(Path.of("docs/benchmarks.md"), "throughput", lines);
+        }
     }
 
     private ThroughputBenchmark() {
