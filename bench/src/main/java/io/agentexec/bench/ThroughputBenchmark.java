@@ -83,7 +83,7 @@ public final class ThroughputBenchmark {
         int warmUpSeconds = args.length > 2 ? Integer.parseInt(args[2]) : DEFAULT_WARM_UP_SECONDS;
         int[] concurrency = args.length > 3
                 ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).sorted().toArray() : ALL_CONCURRENCY;
-        if (concurrency.length == 0 || concurrency[0] < 1) {
+        if (concurrency[0] < 1) {
             throw new IllegalArgumentException("concurrency levels must be positive, got " + args[3]);
         }
         int maxCallers = Math.max(concurrency[concurrency.length - 1], WARM_UP_CALLERS);
@@ -139,13 +139,12 @@ public final class ThroughputBenchmark {
     /** Every path through the nodes at concurrency 2 for {@code seconds}, unmeasured: the JIT's turn. */
     private static void warmUp(Guardian.Node zygotes, Guardian.Node plain, List<String> zygoteSandboxes,
                                List<String> plainSandboxes, List<HttpLite> connections, int seconds) throws Exception {
-        int c = WARM_UP_CALLERS;
         // Each path's connections are opened just before its phase: the gateway closes one that sends no request
         // within its header timeout (10 s).
         List<CallerFactory> paths = List.of(i -> sandboxCall(zygotes, zygoteSandboxes.get(i), connections),
                 i -> sandboxCall(plain, plainSandboxes.get(i), connections), i -> oneOffCall(zygotes, connections));
         for (CallerFactory path : paths) {
-            phase(callers(c, path), 0, seconds, new Series());
+            phase(callers(WARM_UP_CALLERS, path), 0, seconds, new Series());
         }
     }
 
