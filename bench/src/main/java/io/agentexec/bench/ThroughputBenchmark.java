@@ -40,8 +40,9 @@ import java.util.concurrent.TimeUnit;
  *
  *   bench/run.sh throughput [SECONDS_PER_PHASE] [ROUNDS] [WARM_UP_SECONDS] [N,N,...]
  *
- * <p>Given concurrency levels (e.g. {@code 8}) it runs only those and prints their table without writing
- * docs/benchmarks.md: an A/B of one level, not the published table.
+ * <p>Given concurrency levels other than the full set (e.g. {@code 8}) it runs only those and prints their table
+ * without writing docs/benchmarks.md: an A/B of one level, not the published table. Given all of them ({@code
+ * 1,2,8,16}), it is the full run, and writes it.
  */
 public final class ThroughputBenchmark {
     private static final String HOST_PYTHON = "/usr/bin/python3";
