@@ -14,6 +14,7 @@ import io.agentexec.cluster.api.SandboxSpec;
 import io.agentexec.cluster.api.SandboxView;
 import io.agentexec.cluster.dispatch.Deadlines;
 import io.agentexec.cluster.execution.ExecutionEntity;
+import io.agentexec.cluster.persistence.ExecutionRetention;
 import io.agentexec.cluster.persistence.H2Housekeeping;
 import io.agentexec.cluster.persistence.SchemaMigrations;
 import io.agentexec.cluster.policy.JobPolicy;
@@ -63,6 +64,8 @@ import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
@@ -219,6 +222,12 @@ public final class AgentexecCluster implements AutoCloseable {
 
         SandboxEntity.init(system, placement, settings);
         ExecutionEntity.init(system, placement, settings.execution());
+        if (settings.has(NodeRole.GATEWAY)) {
+            // Finished one-offs' records go once their retention is over; one node deletes: the oldest gateway.
+            ExecutionRetention.start(settings.persistence(), settings.executionRetention(), ExecutionEntity.TYPE_KEY.name(),
+                            ExecutionEntity.Finished.class.getName(), () -> leadsHousekeeping(system))
+                    .ifPresent(retention -> system.getWhenTerminated().thenRun(retention::close));
+        }
 
         NodeShutdown shutdown = NodeShutdown.attach(system);
         AgentexecCluster node = new AgentexecCluster(system, settings, engineSettings, jobPolicy, engine, sessions,
@@ -244,6 +253,22 @@ public final class AgentexecCluster implements AutoCloseable {
         }
         log.info("agentexec node {} started with roles {}", node.selfAddress(), settings.roles());
         return node;
+    }
+
+    /** Whether this node is the oldest up member with the gateway role: the one that does cluster-wide housekeeping. */
+    static boolean leadsHousekeeping(ActorSystem<?> system) {
+        Cluster cluster = Cluster.get(system);
+        Member self = cluster.selfMember();
+        String role = NodeRole.GATEWAY.roleName();
+        if (self.status() != MemberStatus.up() || !self.hasRole(role)) {
+            return false;
+        }
+        for (Member member : cluster.state().getMembers()) {
+            if (member.status() == MemberStatus.up() && member.hasRole(role) && member.isOlderThan(self)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void formCluster() {

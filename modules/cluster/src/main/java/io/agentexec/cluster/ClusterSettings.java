@@ -2,6 +2,7 @@ package io.agentexec.cluster;
 
 import com.typesafe.config.Config;
 import io.agentexec.cluster.persistence.Dialect;
+import io.agentexec.cluster.persistence.ExecutionRetention;
 import io.agentexec.cluster.persistence.H2Housekeeping;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,6 +31,7 @@ public record ClusterSettings(
         SandboxSettings sandbox,
         PersistenceSettings persistence,
         H2Housekeeping.Settings h2Housekeeping,
+        ExecutionRetention.Settings executionRetention,
         OutputSettings output,
         FilesSettings files,
         TlsSettings tls,
@@ -396,6 +398,7 @@ public record ClusterSettings(
                 new PersistenceSettings(Dialect.parse(p.getString("dialect")), p.getString("url"), p.getString("user"),
                         p.getString("password"), p.getString("schema"), p.getInt("pool-size")),
                 H2Housekeeping.Settings.fromConfig(p.getConfig("h2-housekeeping")),
+                ExecutionRetention.Settings.fromConfig(e.getConfig("finished-retention")),
                 new OutputSettings(o.getDuration("flush-interval"), bytes(o, "max-chunk-bytes"), bytes(o, "buffer-bytes"),
                         o.getInt("subscriber-mailbox")),
                 new FilesSettings(bytes(f, "max-bytes"), f.getDuration("timeout")),

@@ -66,6 +66,13 @@ class MultiNodeClusterTest {
     }
 
     @Test
+    @Order(0)
+    void exactlyOneNodeLeadsTheDeletionOfOldOneOffRecords() {
+        TestNodes.eventually("one of the three gateways leads", () ->
+                nodes.stream().filter(n -> AgentexecCluster.leadsHousekeeping(n.system())).count() == 1);
+    }
+
+    @Test
     @Order(1)
     void executionsSpreadOverTheWorkersOfAllNodes() {
         List<CompletableFuture<ExecutionOutcome>> replies = new ArrayList<>();
