@@ -340,6 +340,19 @@ public record ClusterSettings(
                 case H2 -> url + ";SCHEMA=" + schema;
             };
         }
+
+        /**
+         * A plain JDBC connection to the journal's database, for what reads or writes it beside pekko's plugin (the
+         * nodes and tenants tables, the retention of finished one-offs): a few calls per start, sweep or key lookup.
+         */
+        public java.sql.Connection connect() throws java.sql.SQLException {
+            try {
+                Class.forName(dialect.driver());
+            } catch (ClassNotFoundException e) {
+                throw new java.sql.SQLException("no JDBC driver " + dialect.driver() + " on the classpath", e);
+            }
+            return java.sql.DriverManager.getConnection(journalUrl(), user, password);
+        }
     }
 
     public ClusterSettings {

@@ -3,7 +3,6 @@ package io.agentexec.cluster.persistence;
 import com.typesafe.config.Config;
 import io.agentexec.cluster.ClusterSettings.PersistenceSettings;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -123,7 +122,7 @@ public final class ExecutionRetention implements AutoCloseable {
         Set<String> candidates = new LinkedHashSet<>();
         int scanned = 0;
         boolean recent = false;
-        try (Connection c = connect()) {
+        try (Connection c = persistence.connect()) {
             try (PreparedStatement walk = c.prepareStatement("SELECT ordering, persistence_id, write_timestamp "
                     + "FROM event_journal WHERE ordering > ? ORDER BY ordering LIMIT ?")) {
                 walk.setLong(1, cursor);
@@ -214,14 +213,6 @@ public final class ExecutionRetention implements AutoCloseable {
         }
     }
 
-    private Connection connect() throws SQLException {
-        try {
-            Class.forName(persistence.dialect().driver());
-        } catch (ClassNotFoundException e) {
-            throw new SQLException("no JDBC driver " + persistence.dialect().driver() + " on the classpath", e);
-        }
-        return DriverManager.getConnection(persistence.journalUrl(), persistence.user(), persistence.password());
-    }
 
     @Override
     public void close() {

@@ -3,7 +3,6 @@ package io.agentexec.cluster.reaper;
 import io.agentexec.cluster.ClusterSettings.PersistenceSettings;
 import io.agentexec.sandbox.backend.NodeOwner;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -31,7 +30,7 @@ public final class NodeRegistry {
 
     /** Records that {@code node} started now (again: nothing changes). Throws when the database cannot be written. */
     public void started(NodeOwner node, long nowMillis) throws SQLException {
-        try (Connection c = connect();
+        try (Connection c = persistence.connect();
              PreparedStatement insert = c.prepareStatement("INSERT INTO agentexec_nodes (address, uid, node_name, started_at) "
                      + "SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM agentexec_nodes WHERE address = ? AND uid = ?)")) {
             insert.setString(1, node.address());
@@ -47,7 +46,7 @@ public final class NodeRegistry {
     /** Records that {@code node} is an up member now (its row made if its start could not be written). */
     public void up(NodeOwner node, long nowMillis) throws SQLException {
         started(node, nowMillis);
-        try (Connection c = connect();
+        try (Connection c = persistence.connect();
              PreparedStatement update = c.prepareStatement(
                      "UPDATE agentexec_nodes SET up_at = ? WHERE address = ? AND uid = ? AND up_at IS NULL")) {
             update.setLong(1, nowMillis);
@@ -60,7 +59,7 @@ public final class NodeRegistry {
     /** Every incarnation the registry holds, by address and uid. */
     public Map<Key, Entry> all() throws SQLException {
         Map<Key, Entry> all = new HashMap<>();
-        try (Connection c = connect();
+        try (Connection c = persistence.connect();
              PreparedStatement select = c.prepareStatement(
                      "SELECT address, uid, node_name, started_at, up_at FROM agentexec_nodes");
              ResultSet rows = select.executeQuery()) {
@@ -81,12 +80,4 @@ public final class NodeRegistry {
         }
     }
 
-    private Connection connect() throws SQLException {
-        try {
-            Class.forName(persistence.dialect().driver());
-        } catch (ClassNotFoundException e) {
-            throw new SQLException("no JDBC driver " + persistence.dialect().driver() + " on the classpath", e);
-        }
-        return DriverManager.getConnection(persistence.journalUrl(), persistence.user(), persistence.password());
-    }
 }

@@ -3,7 +3,6 @@ package io.agentexec.gateway.tenant;
 import io.agentexec.cluster.ClusterSettings.PersistenceSettings;
 import io.agentexec.gateway.spi.TenantId;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -75,7 +74,7 @@ public final class TenantStore {
 
     /** Creates a tenant with one new key and returns the key (shown once). Refused when the id was ever used. */
     public String create(TenantId id, Quotas quotas, long nowMillis) throws SQLException {
-        try (Connection c = connect()) {
+        try (Connection c = persistence.connect()) {
             c.setAutoCommit(false);
             try {
                 if (exists(c, id)) {
@@ -115,7 +114,7 @@ public final class TenantStore {
 
     /** Revokes every key of the tenant and the tenant itself; its id is not reused. */
     public void revoke(TenantId id, long nowMillis) throws SQLException {
-        try (Connection c = connect()) {
+        try (Connection c = persistence.connect()) {
             c.setAutoCommit(false);
             try {
                 if (!exists(c, id)) {
@@ -138,7 +137,7 @@ public final class TenantStore {
 
     /** Gives the tenant a new key and revokes its others; returns the new key (shown once). */
     public String rotate(TenantId id, long nowMillis) throws SQLException {
-        try (Connection c = connect()) {
+        try (Connection c = persistence.connect()) {
             c.setAutoCommit(false);
             try {
                 Optional<Row> row = rows(c).stream().filter(r -> r.id().equals(id)).findFirst();
@@ -167,7 +166,7 @@ public final class TenantStore {
      */
     public int importKeys(Map<TenantId, Quotas> tenants, Map<String, TenantId> keyHashes, long nowMillis) throws SQLException {
         int added = 0;
-        try (Connection c = connect()) {
+        try (Connection c = persistence.connect()) {
             for (Map.Entry<TenantId, Quotas> t : tenants.entrySet()) {
                 if (!exists(c, t.getKey())) {
                     try {
@@ -203,7 +202,7 @@ public final class TenantStore {
 
     /** Every tenant, revoked ones included, by id. */
     public List<Row> rows() throws SQLException {
-        try (Connection c = connect()) {
+        try (Connection c = persistence.connect()) {
             return rows(c);
         }
     }
@@ -295,12 +294,4 @@ public final class TenantStore {
         return e.getSQLState() != null && e.getSQLState().startsWith("23");
     }
 
-    private Connection connect() throws SQLException {
-        try {
-            Class.forName(persistence.dialect().driver());
-        } catch (ClassNotFoundException e) {
-            throw new SQLException("no JDBC driver " + persistence.dialect().driver() + " on the classpath", e);
-        }
-        return DriverManager.getConnection(persistence.journalUrl(), persistence.user(), persistence.password());
-    }
 }
