@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * events include the {@code Finished} event (its class name is in the journal's manifest column and never changes),
  * and none of them was written within {@code keep}. An execution in progress, however old, is never touched; nor is
  * any other entity's journal. Afterwards the id is unknown: a lookup answers not found and a request with the same id
- * runs anew, as for an id never used (README, "Operations").
+ * runs anew, as for an id never used (README: the gateway's execution records, and the journal under "The cluster").
  *
  * <p>A round walks the journal in its insertion order ({@code ordering}, indexed) from where the last round stopped,
  * up to the first row written within {@code keep} or {@code maxScanRows} rows, and deletes the finished executions it
