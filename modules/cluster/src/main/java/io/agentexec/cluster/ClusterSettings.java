@@ -10,6 +10,9 @@ import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.KeyStoreException;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Collections;
@@ -345,13 +348,13 @@ public record ClusterSettings(
          * A plain JDBC connection to the journal's database, for what reads or writes it beside pekko's plugin (the
          * nodes and tenants tables, the retention of finished one-offs): a few calls per start, sweep or key lookup.
          */
-        public java.sql.Connection connect() throws java.sql.SQLException {
+        public Connection connect() throws SQLException {
             try {
                 Class.forName(dialect.driver());
             } catch (ClassNotFoundException e) {
-                throw new java.sql.SQLException("no JDBC driver " + dialect.driver() + " on the classpath", e);
+                throw new SQLException("no JDBC driver " + dialect.driver() + " on the classpath", e);
             }
-            return java.sql.DriverManager.getConnection(journalUrl(), user, password);
+            return DriverManager.getConnection(journalUrl(), user, password);
         }
     }
 

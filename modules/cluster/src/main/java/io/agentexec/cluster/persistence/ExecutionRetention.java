@@ -157,8 +157,7 @@ public final class ExecutionRetention implements AutoCloseable {
         if (candidates.isEmpty()) {
             return 0;
         }
-        boolean autoCommit = c.getAutoCommit();
-        c.setAutoCommit(false);
+        c.setAutoCommit(false); // the connection is this round's alone, closed after it
         int deleted = 0;
         try (PreparedStatement delete = c.prepareStatement("DELETE FROM event_journal WHERE persistence_id = ? "
                 + "AND EXISTS (SELECT 1 FROM event_journal f WHERE f.persistence_id = ? AND f.event_ser_manifest LIKE ?) "
@@ -185,8 +184,6 @@ public final class ExecutionRetention implements AutoCloseable {
         } catch (SQLException | RuntimeException e) {
             c.rollback();
             throw e;
-        } finally {
-            c.setAutoCommit(autoCommit);
         }
         return deleted;
     }
@@ -212,7 +209,6 @@ public final class ExecutionRetention implements AutoCloseable {
             log.warn("deleting finished one-off executions' journal records: {}", e.toString());
         }
     }
-
 
     @Override
     public void close() {
