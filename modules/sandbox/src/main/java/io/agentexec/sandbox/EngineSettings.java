@@ -187,13 +187,16 @@ public record EngineSettings(
     }
 
     static ZygoteSettings zygote(Config c) {
+        ZygoteSettings.Mode mode = ZygoteSettings.Mode.parse(c.getString("enabled"));
         return new ZygoteSettings(
-                c.getBoolean("enabled"),
+                mode != ZygoteSettings.Mode.OFF,
+                mode == ZygoteSettings.Mode.AUTO,
                 c.getBytes("min-memory"),
                 c.getInt("forks-per-zygote"),
                 c.getInt("max-restarts"),
                 c.getDuration("start-timeout"),
-                c.getDuration("fork-timeout"));
+                c.getDuration("fork-timeout"),
+                new ZygoteSettings.Probe(c.getInt("probe.blocks"), c.getInt("probe.rounds"), c.getDouble("probe.margin")));
     }
 
     static Limits limits(Config c) {

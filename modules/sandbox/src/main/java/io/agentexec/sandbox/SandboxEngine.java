@@ -15,6 +15,7 @@ import io.agentexec.sandbox.docker.DockerBackend;
 import io.agentexec.sandbox.docker.DockerClients;
 import io.agentexec.sandbox.language.Language;
 import io.agentexec.sandbox.local.UnsafeLocalBackend;
+import io.agentexec.sandbox.model.BlockOutcome;
 import io.agentexec.sandbox.model.CodeBlock;
 import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
@@ -29,6 +30,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,12 +44,21 @@ public final class SandboxEngine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(SandboxEngine.class);
 
     private final EngineSettings settings;
+    /**
+     * The settings sessions get: {@link #settings} with zygotes decided (with {@code zygote.enabled = auto}, enabled
+     * until the probe decides, see {@link ZygoteProbe}). Shared with the warm pool's primer.
+     */
+    private final AtomicReference<EngineSettings> effective;
+    /** How blocks start here and why, for the node's log and /readyz. */
+    private volatile String startPath;
+    private final Optional<Thread> probe;
     private final SandboxBackend backend;
     /** Repeats one-off runs' cancels (see {@link OneOffRun#cancel}): one thread, a socket write per tick. */
     private final ScheduledExecutorService cancels;
 
-    private SandboxEngine(EngineSettings settings, SandboxBackend backend) {
+    private SandboxEngine(EngineSettings settings, AtomicReference<EngineSettings> effective, SandboxBackend backend) {
         this.settings = settings;
+        this.effective = effective;
         this.backend = backend;
         ScheduledThreadPoolExecutor cancels = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "agentexec-cancel");
@@ -56,6 +67,19 @@ public final class SandboxEngine implements AutoCloseable {
         });
         cancels.setRemoveOnCancelPolicy(true);
         this.cancels = cancels;
+        ZygoteSettings z = settings.zygote();
+        Optional<Language> probed = settings.languages().find("python")
+                .filter(l -> SandboxSession.forks(settings, backend.name(), l, settings.defaultLimits()));
+        if (z.auto() && probed.isPresent()) {
+            startPath = "zygotes until the probe has measured this machine (agentexec.sandbox.zygote.enabled = auto)";
+            Thread t = new Thread(() -> probeZygotes(probed.get()), "agentexec-zygote-probe");
+            t.setDaemon(true);
+            probe = Optional.of(t);
+        } else {
+            startPath = (effective.get().zygote().enabled() && probed.isPresent() ? "zygotes" : "plain starts")
+                    + " (agentexec.sandbox.zygote.enabled = " + (z.auto() ? "auto, nothing to measure here" : z.enabled()) + ")";
+            probe = Optional.empty();
+        }
     }
 
     public static SandboxEngine start(EngineSettings settings) {
@@ -68,19 +92,23 @@ public final class SandboxEngine implements AutoCloseable {
      */
     public static SandboxEngine start(EngineSettings settings, Optional<NodeOwner> node) {
         AgentBinary agent = AgentBinary.load();
+        AtomicReference<EngineSettings> effective = new AtomicReference<>(settings);
         SandboxBackend backend = switch (settings.backend()) {
-            case DOCKER -> DockerBackend.start(settings.docker(), agent, node, primer(settings));
+            case DOCKER -> DockerBackend.start(settings.docker(), agent, node, primer(effective));
             case BWRAP -> BubblewrapBackend.start(settings.bwrap(), agent);
             case UNSAFE_LOCAL -> UnsafeLocalBackend.start(agent, settings.runtimeDirectory(), settings.bwrap().agentStartTimeout());
-            case AUTO -> auto(settings, agent, node);
+            case AUTO -> auto(settings, agent, node, effective);
         };
         log.info("sandbox engine started with the {} backend", backend.name());
-        return new SandboxEngine(settings, backend);
+        SandboxEngine engine = new SandboxEngine(settings, effective, backend);
+        engine.probe.ifPresent(Thread::start);
+        return engine;
     }
 
-    private static SandboxBackend auto(EngineSettings settings, AgentBinary agent, Optional<NodeOwner> node) {
+    private static SandboxBackend auto(EngineSettings settings, AgentBinary agent, Optional<NodeOwner> node,
+                                       AtomicReference<EngineSettings> effective) {
         if (DockerClients.daemonAnswers()) {
-            return DockerBackend.start(settings.docker(), agent, node, primer(settings));
+            return DockerBackend.start(settings.docker(), agent, node, primer(effective));
         }
         if (BubblewrapBackend.available(settings.bwrap().executable())) {
             log.info("no Docker daemon answers; using bubblewrap");
@@ -94,18 +122,75 @@ public final class SandboxEngine implements AutoCloseable {
     /**
      * For a pooled Docker image, the run whose pre-initialised interpreter its containers start before they are taken:
      * the zygote of the language whose default image it is (python's for the python image), so that a sandbox's or a
-     * one-off's first block is a fork too. None where no such language has one, or zygotes are off.
+     * one-off's first block is a fork too. None where no such language has one, or zygotes are off (as the engine
+     * decided when the container is primed).
      */
-    private static Function<String, Optional<RunSpec>> primer(EngineSettings settings) {
-        return image -> settings.languages().all().stream()
+    private static Function<String, Optional<RunSpec>> primer(AtomicReference<EngineSettings> effective) {
+        return image -> primer(effective.get(), image);
+    }
+
+    private static Optional<RunSpec> primer(EngineSettings settings, String image) {
+        return settings.languages().all().stream()
                 .filter(l -> l.image().equals(image) && l.zygote().isPresent())
                 .findFirst()
                 .flatMap(l -> SandboxSession.prime(settings, "docker", l, settings.docker().poolLimits(),
                         settings.docker().workspace()));
     }
 
+    /** The settings as configured (with {@code zygote.enabled = auto} the engine decides: {@link #startPath}). */
     public EngineSettings settings() {
         return settings;
+    }
+
+    /**
+     * How blocks of a language with a pre-initialised interpreter start on this engine, and why: forked from zygotes
+     * or plainly started, as configured or as the start-up probe found cheaper here ({@link ZygoteProbe}).
+     */
+    public String startPath() {
+        return startPath;
+    }
+
+    /**
+     * {@code zygote.enabled = auto}: measures forks against plain starts in a sandbox of the language's default image,
+     * then keeps the cheaper for every session opened after (sessions already open keep forking). A probe that fails
+     * leaves zygotes on, as before it ran.
+     */
+    private void probeZygotes(Language language) {
+        ZygoteSettings z = settings.zygote();
+        if (cancels.isShutdown()) {
+            return;
+        }
+        EngineSettings forking = settings.withZygote(z.withEnabled(true));
+        EngineSettings plain = settings.withZygote(z.withEnabled(false));
+        try (SandboxSession forks = openSession(language.image(), settings.defaultLimits(), settings.defaultOptions(),
+                Optional.empty(), forking)) {
+            SandboxSession starts = forks.withSettings(plain);
+            ZygoteProbe.Trial trial = (zygote, blocks) -> {
+                if (cancels.isShutdown()) {
+                    throw new IllegalStateException("the engine closed");
+                }
+                ExecutionRequest.Builder request = ExecutionRequest.builder(settings.defaultLimits());
+                for (int i = 0; i < blocks; i++) {
+                    request.block(language.name(), "print(1)");
+                }
+                ExecutionResult r = (zygote ? forks : starts).execute(request.build());
+                if (r.verdict() != io.agentexec.sandbox.model.Verdict.OK) {
+                    throw new IllegalStateException("a probe block ended " + r.verdict() + ": " + r.message());
+                }
+                return (int) r.blocks().stream().filter(b -> BlockOutcome.ZYGOTE.equals(b.start())).count();
+            };
+            ZygoteProbe.Verdict verdict = ZygoteProbe.decide(
+                    ZygoteProbe.measure(trial, ZygoteProbe.procStat(), System::nanoTime, z.probe()), z.probe().margin());
+            effective.set(verdict.zygotes() ? forking : plain);
+            startPath = verdict.detail() + " (agentexec.sandbox.zygote.enabled = auto)";
+            log.info("pre-initialised interpreters: {}", startPath);
+        } catch (RuntimeException e) {
+            if (cancels.isShutdown()) {
+                return; // the engine closed while measuring
+            }
+            startPath = "zygotes (agentexec.sandbox.zygote.enabled = auto; the probe failed: " + e.getMessage() + ")";
+            log.warn("pre-initialised interpreters: the probe failed, zygotes stay on: {}", e.toString());
+        }
     }
 
     public String backendName() {
@@ -168,9 +253,14 @@ public final class SandboxEngine implements AutoCloseable {
 
     /** A one-off's session: for an owner, it may be a recycled sandbox of that owner's (see {@link OneOffRun}). */
     SandboxSession openSession(String image, Limits limits, SandboxOptions options, Optional<String> owner) {
+        return openSession(image, limits, options, owner, effective.get());
+    }
+
+    private SandboxSession openSession(String image, Limits limits, SandboxOptions options, Optional<String> owner,
+                                       EngineSettings sessionSettings) {
         String id = "sbx-" + UUID.randomUUID().toString().substring(0, 12);
         return new SandboxSession(backend.open(new SessionSpec(id, image, limits, options, owner)), backend.name(),
-                settings);
+                sessionSettings);
     }
 
     /** The image configured for a language (or its alias); the python image when the language is unknown. */
@@ -241,6 +331,17 @@ public final class SandboxEngine implements AutoCloseable {
     @Override
     public void close() {
         cancels.shutdownNow();
+        // The probe stops before its next blocks; waited for (at most as long as one of its runs may take), so that
+        // it opens no sandbox once the backend is closing.
+        probe.ifPresent(t -> {
+            t.interrupt();
+            try {
+                t.join(settings.agentBackstop().plus(settings.zygote().startTimeout())
+                        .plus(settings.zygote().forkTimeout()).toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
         backend.close();
     }
 }

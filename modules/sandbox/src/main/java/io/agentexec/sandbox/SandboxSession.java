@@ -66,6 +66,14 @@ public final class SandboxSession implements AutoCloseable {
         this.validator = new CodeValidator(settings.forbiddenPatterns());
     }
 
+    /**
+     * The same sandbox, its blocks run under other settings: the zygote probe's plain starts beside its forks
+     * ({@link ZygoteProbe}). Either closes the sandbox.
+     */
+    SandboxSession withSettings(EngineSettings other) {
+        return new SandboxSession(backend, backendName, other);
+    }
+
     public String id() {
         return backend.id();
     }
@@ -282,6 +290,11 @@ public final class SandboxSession implements AutoCloseable {
                 !path.isEmpty() && !path.startsWith("/") && !path.contains("\0")
                         && java.util.Arrays.stream(path.split("/")).noneMatch(part -> part.equals("..")));
         return verdict && inWorkspace;
+    }
+
+    /** Whether a block of this language, with these limits, would ask for a zygote here. */
+    static boolean forks(EngineSettings settings, String backendName, Language language, Limits limits) {
+        return zygoteFor(settings, backendName, language, limits, true).isPresent();
     }
 
     /**
