@@ -349,6 +349,9 @@ class HttpApiTest {
         Reply ready = node.get("/readyz", null);
         assertEquals(200, ready.status());
         assertEquals("ready", ready.json().get("status").asText());
+        // The test run pins zygotes on (the parent pom); a node with zygote.enabled = auto: AssembledNodeTest.
+        assertTrue(ready.json().get("detail").asText().contains(
+                "blocks start as zygotes (agentexec.sandbox.zygote.enabled = true)"), ready.body());
 
         Reply languages = node.get("/v1/languages", TestNode.ALICE);
         assertEquals(200, languages.status());

@@ -55,6 +55,8 @@ class AssembledNodeTest {
                 pekko.coordinated-shutdown.run-by-jvm-shutdown-hook = off
                 agentexec.agents.llm.base-url = "%s"
                 agentexec.agents.llm.api-key-env = ""
+                # the product's default, which the test run's AGENTEXEC_ZYGOTE=true would otherwise replace
+                agentexec.sandbox.zygote.enabled = auto
                 """.formatted(UUID.randomUUID(), model.baseUrl()));
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         node = ServeCommand.start(List.of(config.toString()), Map.of(), new PrintStream(console, true, StandardCharsets.UTF_8));
@@ -96,6 +98,28 @@ class AssembledNodeTest {
         JsonNode result = JSON.readTree(r.body());
         assertEquals("OK", result.get("verdict").asText());
         assertEquals("5\n", result.get("stdout").asText());
+    }
+
+    /**
+     * zygote.enabled = auto, as shipped: the node measures forks against plain starts on this machine, says what it
+     * found at /readyz, and its blocks start that way (which way is the machine's: see ZygoteProbeEngineTest).
+     */
+    @Test
+    void theNodeSaysAtReadyzWhichStartItFoundCheaperHereAndItsBlocksStartThatWay() throws Exception {
+        String detail = JSON.readTree(get("/readyz").body()).get("detail").asText();
+        for (int i = 0; i < 1200 && detail.contains("until the probe has measured"); i++) {
+            Thread.sleep(100);
+            detail = JSON.readTree(get("/readyz").body()).get("detail").asText();
+        }
+        boolean zygotes = detail.contains("blocks start as zygotes (a forked block cost");
+        assertTrue(zygotes || detail.contains("blocks start as plain starts (a forked block cost"), detail);
+        assertTrue(detail.endsWith("(agentexec.sandbox.zygote.enabled = auto)"), detail);
+        HttpResponse<String> r = post("/v1/executions", "{\"blocks\": [{\"language\": \"python\", \"code\": \"print(1)\"},"
+                + " {\"language\": \"python\", \"code\": \"print(2)\"}]}");
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode result = JSON.readTree(r.body());
+        assertEquals("1\n2\n", result.get("stdout").asText(), r.body());
+        assertEquals(zygotes ? "zygote" : "exec", result.get("blocks").get(1).get("start").asText(), detail + "\n" + r.body());
     }
 
     @Test

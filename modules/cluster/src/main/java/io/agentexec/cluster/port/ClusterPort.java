@@ -464,8 +464,9 @@ public final class ClusterPort implements ExecutionPort {
             List<String> runtimeProblems = cluster.engine().map(SandboxEngine::runtimeProblems).orElse(List.of());
             return new PortStatus(!workers.isEmpty(), (workers.isEmpty() ? "no worker is reachable yet"
                     : workers.size() + " worker(s) reachable")
-                    + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems)), queued, running, warm, sessions,
-                    own);
+                    + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems))
+                    + cluster.engine().map(e -> "; this worker's blocks start as " + e.startPath()).orElse(""),
+                    queued, running, warm, sessions, own);
         }).exceptionally(e -> new PortStatus(false, "the cluster did not answer", Map.of(), Map.of(), warm, 0, Optional.empty()));
     }
 

@@ -283,7 +283,8 @@ public final class EnginePort implements ExecutionPort {
         List<String> runtimeProblems = engine.runtimeProblems();
         return CompletableFuture.completedFuture(new PortStatus(!closed.get(),
                 closed.get() ? "shutting down" : "engine backend " + engine.backendName()
-                        + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems)),
+                        + (runtimeProblems.isEmpty() ? "" : "; " + String.join("; ", runtimeProblems))
+                        + "; blocks start as " + engine.startPath(),
                 Map.of(WORKER_NAME, queued), Map.of(WORKER_NAME, runningNow), warm, sandboxes.size(),
                 Optional.of(new PortStatus.WorkerGauges(slots, runningNow, queued))));
     }
