@@ -28,8 +28,9 @@ import java.util.concurrent.TimeUnit;
  * {@code /usr/bin/python3 -c 'print(1)'} spawned on the host (the machine's own limit for starting a Python) against,
  * through the gateway over the cluster (HTTP, a minimal keep-alive client per caller; a single node as
  * {@code bin/agentexec serve} runs it by default: H2 file journal, default worker slots), warm sandboxes with
- * pre-initialised interpreters (each caller owns one), warm sandboxes with plain starts (a second node, zygotes off),
- * and one-off executions ({@code POST /v1/executions}, no sandbox). Per concurrency, phases of each path take turns,
+ * pre-initialised interpreters (each caller owns one, zygotes on), warm sandboxes with plain starts (a second node,
+ * zygotes off), and one-off executions ({@code POST /v1/executions}, no sandbox) on a third node with the shipped
+ * {@code zygote.enabled = auto} (the table says what its probe chose). Per concurrency, phases of each path take turns,
  * {@code ROUNDS} times, so that load from elsewhere falls on all of them alike.
  *
  * <p>A one-off phase's time includes waiting, after it, for the daemon to finish with the containers it left
@@ -97,18 +98,22 @@ public final class ThroughputBenchmark {
         List<HttpLite> connections = new ArrayList<>();
         DockerClient docker = DockerBackend.client();
         String owner = "/" + ProcessHandle.current().pid() + "/";
-        try (Guardian.Node zygotes = Guardian.start(config(keys, dir.resolve("journal-zygote"), true), silent());
-             Guardian.Node plain = Guardian.start(config(keys, dir.resolve("journal-plain"), false), silent())) {
+        String autoChoice;
+        try (Guardian.Node zygotes = Guardian.start(config(keys, dir.resolve("journal-zygote"), "true"), silent());
+             Guardian.Node plain = Guardian.start(config(keys, dir.resolve("journal-plain"), "false"), silent());
+             Guardian.Node shipped = Guardian.start(config(keys, dir.resolve("journal-auto"), "auto"), silent())) {
             List<String> zygoteSandboxes = sandboxes(zygotes, maxCallers);
             List<String> plainSandboxes = sandboxes(plain, maxCallers);
-            warmUp(zygotes, plain, zygoteSandboxes, plainSandboxes, connections, warmUpSeconds);
+            autoChoice = startPath(shipped);
+            System.err.println("the one-offs' node (zygote.enabled = auto): " + autoChoice);
+            warmUp(zygotes, plain, shipped, zygoteSandboxes, plainSandboxes, connections, warmUpSeconds);
             DaemonSettle.settle(docker, owner, SETTLE_LIMIT_MS);
             for (int c : concurrency) {
                 Map<String, List<Call>> paths = new LinkedHashMap<>();
                 paths.put(BARE, callers(c, i -> ThroughputBenchmark::bare));
                 paths.put(ZYGOTE, callers(c, i -> sandboxCall(zygotes, zygoteSandboxes.get(i), connections)));
                 paths.put(PLAIN, callers(c, i -> sandboxCall(plain, plainSandboxes.get(i), connections)));
-                paths.put(ONE_OFF, callers(c, i -> oneOffCall(zygotes, connections)));
+                paths.put(ONE_OFF, callers(c, i -> oneOffCall(shipped, connections)));
                 Map<String, Series> series = new LinkedHashMap<>();
                 for (var e : paths.entrySet()) {
                     series.put(e.getKey(), new Series());
@@ -134,16 +139,16 @@ public final class ThroughputBenchmark {
             }
             docker.close();
         }
-        report(results, seconds, rounds, warmUpSeconds, loadBefore, Arrays.equals(concurrency, ALL_CONCURRENCY));
+        report(results, seconds, rounds, warmUpSeconds, loadBefore, autoChoice, Arrays.equals(concurrency, ALL_CONCURRENCY));
     }
 
     /** Every path through the nodes at concurrency 2 for {@code seconds}, unmeasured: the JIT's turn. */
-    private static void warmUp(Guardian.Node zygotes, Guardian.Node plain, List<String> zygoteSandboxes,
+    private static void warmUp(Guardian.Node zygotes, Guardian.Node plain, Guardian.Node shipped, List<String> zygoteSandboxes,
                                List<String> plainSandboxes, List<HttpLite> connections, int seconds) throws Exception {
         // Each path's connections are opened just before its phase: the gateway closes one that sends no request
         // within its header timeout (10 s).
         List<CallerFactory> paths = List.of(i -> sandboxCall(zygotes, zygoteSandboxes.get(i), connections),
-                i -> sandboxCall(plain, plainSandboxes.get(i), connections), i -> oneOffCall(zygotes, connections));
+                i -> sandboxCall(plain, plainSandboxes.get(i), connections), i -> oneOffCall(shipped, connections));
         for (CallerFactory path : paths) {
             phase(callers(WARM_UP_CALLERS, path), 0, seconds, new Series());
         }
@@ -238,6 +243,23 @@ public final class ThroughputBenchmark {
         return ids;
     }
 
+    /** What the node's /readyz says about how its blocks start, once its zygote probe has measured. */
+    private static String startPath(Guardian.Node node) throws Exception {
+        waitReady(node);
+        for (int i = 0; i < 1200; i++) {
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", node.httpPort())) {
+                s.getOutputStream().write("GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".getBytes());
+                String reply = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+                String detail = reply.replaceAll("(?s).*\"detail\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\".*", "$1");
+                if (!detail.contains("until the probe has measured")) {
+                    return detail.replaceAll(".*blocks start as ", "");
+                }
+            }
+            Thread.sleep(100);
+        }
+        throw new IllegalStateException("the node's zygote probe never decided");
+    }
+
     private static void waitReady(Guardian.Node node) throws Exception {
         for (int i = 0; i < 600; i++) {
             try (java.net.Socket s = new java.net.Socket("127.0.0.1", node.httpPort())) {
@@ -253,7 +275,7 @@ public final class ThroughputBenchmark {
     }
 
     /** The node {@code bin/agentexec serve} runs by default, on free ports, its journal an H2 file of its own. */
-    private static Config config(Path keys, Path journal, boolean zygotes) {
+    private static Config config(Path keys, Path journal, String zygotes) {
         Map<String, Object> o = new HashMap<>();
         o.put("agentexec.gateway.port", 0);
         o.put("agentexec.gateway.metrics.port", 0);
@@ -274,7 +296,7 @@ public final class ThroughputBenchmark {
     }
 
     private static void report(Map<Integer, Map<String, Series>> results, int seconds, int rounds, int warmUpSeconds,
-                               String loadBefore, boolean publish) throws IOException {
+                               String loadBefore, String autoChoice, boolean publish) throws IOException {
         List<String> lines = new ArrayList<>();
         lines.add("## Throughput: bare python3 spawns, warm sandboxes and one-offs, interleaved");
         lines.add("");
@@ -285,7 +307,8 @@ public final class ThroughputBenchmark {
                 + "gateway over the cluster (HTTP, a keep-alive connection per caller; one node as `bin/agentexec serve` "
                 + "runs by default: H2 file journal, default worker slots and warm pool): warm sandboxes, one per caller, "
                 + "with the pre-initialised interpreter (zygote) or, on a second node with zygotes off, plain starts; "
-                + "one-offs (`POST /v1/executions`, no sandbox) of one tenant. A one-off phase's time includes waiting "
+                + "one-offs (`POST /v1/executions`, no sandbox) of one tenant, on a third node with the shipped default "
+                + "`zygote.enabled = auto`, which chose: " + autoChoice + ". A one-off phase's time includes waiting "
                 + "after it for the daemon to finish with the containers it left (the settle column). Ratios are to "
                 + "bare spawns at the same N (throughput: higher is better; p50 and p99: lower is better).");
         lines.add("");

@@ -54,7 +54,9 @@ public final class ZygoteBenchmark {
     public static void main(String[] args) throws Exception {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 200;
         int phaseSeconds = args.length > 1 ? Integer.parseInt(args[1]) : 5;
-        EngineSettings settings = EngineSettings.load();
+        EngineSettings loaded = EngineSettings.load();
+        // The zygote rows fork whatever this machine's probe would choose (zygote.enabled = auto is reported below).
+        EngineSettings settings = loaded.withZygote(loaded.zygote().withEnabled(true));
         List<String> lines = new ArrayList<>();
         lines.add("## Pre-initialised interpreters (zygotes): a warm sandbox's `print(1)`");
         lines.add("");
@@ -73,10 +75,24 @@ public final class ZygoteBenchmark {
             throughput(phaseSeconds, lines, dockerZygote, dockerPlain);
         }
         lines.add("");
+        lines.add("What `agentexec.sandbox.zygote.enabled = auto` chose on this machine (Docker): " + autoChoice(settings) + ".");
+        lines.add("");
         lines.add("Load average (1, 5, 15 min) at the start: " + loadBefore + "; at the end: " + loadAverage()
                 + ". Other work shares the machine: compare rows of one run, which were measured interleaved.");
         lines.forEach(System.out::println);
         BenchmarkReport.writeSection(Path.of("docs/benchmarks.md"), "zygote", lines);
+    }
+
+    /** An engine with zygote.enabled = auto, its probe's verdict once it has measured. */
+    private static String autoChoice(EngineSettings settings) throws InterruptedException {
+        try (SandboxEngine auto = SandboxEngine.start(settings.withBackend(BackendChoice.DOCKER)
+                .withZygote(settings.zygote().withAuto()))) {
+            long deadline = System.nanoTime() + java.time.Duration.ofMinutes(2).toNanos();
+            while (auto.startPath().contains("until the probe") && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            return auto.startPath();
+        }
     }
 
     private static EngineSettings plain(EngineSettings s) {
