@@ -21,6 +21,7 @@ import io.agentexec.sandbox.model.ExecutionRequest;
 import io.agentexec.sandbox.model.ExecutionResult;
 import io.agentexec.sandbox.model.Limits;
 import io.agentexec.sandbox.model.SandboxOptions;
+import io.agentexec.sandbox.model.Verdict;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -174,7 +175,7 @@ public final class SandboxEngine implements AutoCloseable {
                     request.block(language.name(), "print(1)");
                 }
                 ExecutionResult r = (zygote ? forks : starts).execute(request.build());
-                if (r.verdict() != io.agentexec.sandbox.model.Verdict.OK) {
+                if (r.verdict() != Verdict.OK) {
                     throw new IllegalStateException("a probe block ended " + r.verdict() + ": " + r.message());
                 }
                 return (int) r.blocks().stream().filter(b -> BlockOutcome.ZYGOTE.equals(b.start())).count();

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.OptionalLong;
@@ -19,7 +20,10 @@ import java.util.function.LongSupplier;
  *
  * <p>CPU, not latency, decides: one block at a time a fork answers sooner even where it costs more, but under load the
  * machine's CPU is the limit. The machine's whole busy time is read ({@code /proc/stat}), so the daemon's, the
- * agent's and the engine's shares count; where it cannot be read, the blocks' wall time decides.
+ * agent's and the engine's shares count; where it cannot be read, the blocks' wall time decides. The machine is not
+ * quiet when an engine starts (the JIT, the warm pool filling, other nodes starting), so each round's two phases,
+ * run back to back, give one ratio, and the median of the rounds' ratios decides: a burst of other work during one
+ * phase moves one round, not the verdict.
  */
 final class ZygoteProbe {
     /** Where the machine's CPU time is read: one line, {@code cpu user nice system idle iowait irq softirq ...}. */
@@ -38,9 +42,15 @@ final class ZygoteProbe {
         OptionalLong busyTicks();
     }
 
-    /** Both kinds' totals over every round; {@code forked}: how many of the zygote kind's blocks ran in a fork. */
+    /**
+     * Both kinds' totals over every round, and each round's ratio of the forked phase's CPU to the started one's
+     * (empty where the CPU could not be read); {@code forked}: how many of the zygote kind's blocks ran in a fork.
+     */
     record Measurement(int blocks, int forked, long zygoteTicks, long plainTicks, long zygoteNanos, long plainNanos,
-                       boolean cpuRead) {
+                       List<Double> roundRatios) {
+        Measurement {
+            roundRatios = List.copyOf(roundRatios);
+        }
     }
 
     /** What the engine keeps, and the sentence the node logs and /readyz repeats. */
@@ -58,7 +68,9 @@ final class ZygoteProbe {
         long[] nanos = new long[2];
         int forked = 0;
         boolean cpuRead = true;
+        List<Double> ratios = new ArrayList<>();
         for (int round = 0; round < probe.rounds(); round++) {
+            long[] roundTicks = new long[2];
             for (boolean zygote : round % 2 == 0 ? List.of(true, false) : List.of(false, true)) {
                 int kind = zygote ? 0 : 1;
                 OptionalLong before = clock.busyTicks();
@@ -67,7 +79,8 @@ final class ZygoteProbe {
                 nanos[kind] += nanoTime.getAsLong() - start;
                 OptionalLong after = clock.busyTicks();
                 if (before.isPresent() && after.isPresent()) {
-                    ticks[kind] += after.getAsLong() - before.getAsLong();
+                    roundTicks[kind] = after.getAsLong() - before.getAsLong();
+                    ticks[kind] += roundTicks[kind];
                 } else {
                     cpuRead = false;
                 }
@@ -75,8 +88,12 @@ final class ZygoteProbe {
                     forked += ranForked;
                 }
             }
+            if (roundTicks[1] > 0) {
+                ratios.add((double) roundTicks[0] / roundTicks[1]);
+            }
         }
-        return new Measurement(probe.blocks() * probe.rounds(), forked, ticks[0], ticks[1], nanos[0], nanos[1], cpuRead);
+        return new Measurement(probe.blocks() * probe.rounds(), forked, ticks[0], ticks[1], nanos[0], nanos[1],
+                cpuRead ? ratios : List.of());
     }
 
     /**
@@ -91,17 +108,24 @@ final class ZygoteProbe {
             return new Verdict(true, String.format(Locale.ROOT, "zygotes (not compared: %d of the probe's %d blocks "
                     + "forked, the others fell back to plain starts)", m.forked(), m.blocks()));
         }
-        boolean byCpu = m.cpuRead() && m.plainTicks() > 0;
-        double ratio = byCpu ? (double) m.zygoteTicks() / m.plainTicks()
+        boolean byCpu = !m.roundRatios().isEmpty();
+        double ratio = byCpu ? median(m.roundRatios())
                 : (m.plainNanos() > 0 ? (double) m.zygoteNanos() / m.plainNanos() : 1);
         boolean zygotes = ratio <= 1 + margin;
         String measure = byCpu
-                ? String.format(Locale.ROOT, "the machine's CPU: %d ticks for %d forked blocks, %d for as many plain "
-                        + "starts", m.zygoteTicks(), m.blocks(), m.plainTicks())
+                ? String.format(Locale.ROOT, "the median of %d rounds of the machine's CPU; in all %d ticks for %d "
+                        + "forked blocks, %d for as many plain starts", m.roundRatios().size(), m.zygoteTicks(),
+                        m.blocks(), m.plainTicks())
                 : "wall time (the machine's CPU could not be read)";
         return new Verdict(zygotes, String.format(Locale.ROOT, "%s (a forked block cost %.2fx a plain start, %s; wall "
                         + "%.1f vs %.1f ms a block; forks are kept up to %.2fx)", zygotes ? "zygotes" : "plain starts",
                 ratio, measure, wallZygote, wallPlain, 1 + margin));
+    }
+
+    static double median(List<Double> values) {
+        List<Double> sorted = values.stream().sorted().toList();
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
     }
 
     /** The machine's busy time from {@code /proc/stat}: user, nice, system, irq and softirq (guest time is in user). */

@@ -29,6 +29,9 @@ class ZygoteProbeTest {
         final List<String> runs = new ArrayList<>();
         boolean forks = true;
         boolean readable = true;
+        /** Other work's ticks falling on the run of this index (0: the first unmeasured block). */
+        int burstAt = -1;
+        long burstTicks;
 
         Machine(long forkTicks, long startTicks) {
             this.forkTicks = forkTicks;
@@ -37,6 +40,9 @@ class ZygoteProbeTest {
 
         @Override
         public int run(boolean zygote, int blocks) {
+            if (runs.size() == burstAt) {
+                ticks.addAndGet(burstTicks);
+            }
             runs.add((zygote ? "fork" : "start") + " x" + blocks);
             ticks.addAndGet(blocks * (zygote ? forkTicks : startTicks));
             nanos.addAndGet(blocks * 1_000_000L * (zygote ? forkTicks : startTicks));
@@ -65,8 +71,8 @@ class ZygoteProbeTest {
     void whereAForkCostsMoreThanAStartBeyondTheMarginBlocksStartPlainly() {
         ZygoteProbe.Verdict v = new Machine(37, 27).probe(PROBE);
         assertFalse(v.zygotes(), v.detail());
-        assertTrue(v.detail().startsWith("plain starts (a forked block cost 1.37x a plain start, the machine's CPU: "
-                + "740 ticks for 20 forked blocks, 540 for as many plain starts"), v.detail());
+        assertTrue(v.detail().startsWith("plain starts (a forked block cost 1.37x a plain start, the median of 4 rounds "
+                + "of the machine's CPU; in all 740 ticks for 20 forked blocks, 540 for as many plain starts"), v.detail());
     }
 
     /** A fork answers sooner: within the margin it keeps a near tie. */
@@ -76,6 +82,29 @@ class ZygoteProbeTest {
         assertTrue(new Machine(110, 100).probe(PROBE).zygotes());
         assertFalse(new Machine(111, 100).probe(PROBE).zygotes());
         assertFalse(new Machine(101, 100).probe(new ZygoteSettings.Probe(5, 4, 0)).zygotes());
+    }
+
+    /**
+     * The machine is busy when an engine starts: a burst of other work during one phase (here the first round's
+     * plain starts, as if the warm pool refilled then) moves that round's ratio, not the median of the rounds.
+     */
+    @Test
+    void aBurstOfOtherWorkDuringOnePhaseDoesNotTurnTheVerdict() {
+        Machine m = new Machine(37, 27);
+        m.burstAt = 3;
+        m.burstTicks = 400;
+        ZygoteProbe.Verdict v = m.probe(PROBE);
+        assertEquals("start x5", m.runs.get(3));
+        assertFalse(v.zygotes(), v.detail());
+        assertTrue(v.detail().contains("cost 1.37x"), v.detail());
+        assertTrue(v.detail().contains("740 ticks for 20 forked blocks, 940 for as many plain starts"),
+                "the totals would have chosen forks: " + v.detail());
+    }
+
+    @Test
+    void theMedianOfAnEvenNumberOfRoundsIsTheMeanOfTheMiddleTwo() {
+        assertEquals(1.5, ZygoteProbe.median(List.of(3.0, 1.0, 2.0, 1.0)));
+        assertEquals(2.0, ZygoteProbe.median(List.of(3.0, 1.0, 2.0)));
     }
 
     /** One of each unmeasured first, then the rounds, which kind first alternating: drift favours neither. */
@@ -128,7 +157,7 @@ class ZygoteProbeTest {
                 .resolve(ConfigResolveOptions.noSystem()).getConfig("agentexec.sandbox.zygote"));
         assertTrue(defaults.auto());
         assertTrue(defaults.enabled(), "zygotes until the probe decides");
-        assertEquals(new ZygoteSettings.Probe(8, 4, 0.1), defaults.probe());
+        assertEquals(new ZygoteSettings.Probe(8, 6, 0.1), defaults.probe());
         for (String on : List.of("true", "on", "yes", "TRUE")) {
             ZygoteSettings z = zygote("enabled = " + on);
             assertTrue(z.enabled() && !z.auto(), on);
