@@ -112,16 +112,20 @@ public final class ThroughputBenchmark {
             warmUp(zygotes, plain, shipped, zygoteSandboxes, plainSandboxes, connections, warmUpSeconds);
             DaemonSettle.settle(docker, owner, SETTLE_LIMIT_MS);
             for (int c : concurrency) {
+                Map<String, CallerFactory> factories = new LinkedHashMap<>();
+                factories.put(BARE, i -> ThroughputBenchmark::bare);
+                factories.put(ZYGOTE, i -> sandboxCall(zygotes, zygoteSandboxes.get(i), connections));
+                factories.put(PLAIN, i -> sandboxCall(plain, plainSandboxes.get(i), connections));
+                factories.put(ONE_OFF, i -> oneOffCall(shipped, connections));
+                factories.put(ONE_OFF_FORKED, i -> oneOffCall(zygotes, connections));
                 Map<String, List<Call>> paths = new LinkedHashMap<>();
-                paths.put(BARE, callers(c, i -> ThroughputBenchmark::bare));
-                paths.put(ZYGOTE, callers(c, i -> sandboxCall(zygotes, zygoteSandboxes.get(i), connections)));
-                paths.put(PLAIN, callers(c, i -> sandboxCall(plain, plainSandboxes.get(i), connections)));
-                paths.put(ONE_OFF, callers(c, i -> oneOffCall(shipped, connections)));
-                paths.put(ONE_OFF_FORKED, callers(c, i -> oneOffCall(zygotes, connections)));
                 Map<String, Series> series = new LinkedHashMap<>();
-                for (var e : paths.entrySet()) {
+                for (var e : factories.entrySet()) {
+                    // Each path's connections make their first request as soon as they are open: the gateway closes
+                    // a connection whose first request does not come within its header timeout (10 s).
+                    paths.put(e.getKey(), callers(c, e.getValue()));
                     series.put(e.getKey(), new Series());
-                    phase(e.getValue(), WARM_UP_CALLS, 0, new Series());
+                    phase(paths.get(e.getKey()), WARM_UP_CALLS, 0, new Series());
                 }
                 DaemonSettle.settle(docker, owner, SETTLE_LIMIT_MS);
                 for (int round = 0; round < rounds; round++) {
