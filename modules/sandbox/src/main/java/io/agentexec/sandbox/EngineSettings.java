@@ -187,10 +187,8 @@ public record EngineSettings(
     }
 
     static ZygoteSettings zygote(Config c) {
-        ZygoteSettings.Mode mode = ZygoteSettings.Mode.parse(c.getString("enabled"));
         return new ZygoteSettings(
-                mode != ZygoteSettings.Mode.OFF,
-                mode == ZygoteSettings.Mode.AUTO,
+                ZygoteSettings.Mode.parse(c.getString("enabled")),
                 c.getBytes("min-memory"),
                 c.getInt("forks-per-zygote"),
                 c.getInt("max-restarts"),

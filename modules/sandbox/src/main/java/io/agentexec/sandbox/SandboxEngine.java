@@ -69,7 +69,9 @@ public final class SandboxEngine implements AutoCloseable {
         cancels.setRemoveOnCancelPolicy(true);
         this.cancels = cancels;
         ZygoteSettings z = settings.zygote();
-        Optional<Language> probed = settings.languages().find("python")
+        // The language measured: the first with a zygote (python, as shipped), where its blocks would fork here.
+        Optional<Language> probed = settings.languages().all().stream()
+                .filter(l -> l.zygote().isPresent()).findFirst()
                 .filter(l -> SandboxSession.forks(settings, backend.name(), l, settings.defaultLimits()));
         if (z.auto() && probed.isPresent()) {
             startPath = "zygotes until the probe has measured this machine (agentexec.sandbox.zygote.enabled = auto)";

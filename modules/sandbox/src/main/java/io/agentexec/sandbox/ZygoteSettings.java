@@ -8,10 +8,9 @@ import java.util.Objects;
  * {@code agentexec.sandbox.zygote}: whether blocks of a language with a pre-initialised interpreter run in a fork of it
  * (see reference.conf and agentexec-agent.c).
  *
- * @param enabled        whether blocks fork from zygotes (with {@code auto}: until the probe has decided); off: every
- *                       block is a plain start
- * @param auto           {@code enabled = auto}: the engine measures once, when it starts, which of the two costs this
- *                       machine less CPU and keeps that ({@link ZygoteProbe})
+ * @param mode           {@code enabled}: zygotes on, off (every block a plain start), or {@code auto}: the engine
+ *                       measures once, when it starts, which of the two costs this machine less CPU and keeps that
+ *                       ({@link ZygoteProbe}); blocks fork until it has decided
  * @param minMemoryBytes blocks whose memory limit is below this get plain starts
  * @param forksPerZygote blocks one zygote serves before a fresh one replaces it; 0 for no limit
  * @param maxRestarts    zygotes replaced in a row after blocks touched them before a session keeps plain starts
@@ -20,8 +19,7 @@ import java.util.Objects;
  * @param probe          how {@code auto} measures
  */
 public record ZygoteSettings(
-        boolean enabled,
-        boolean auto,
+        Mode mode,
         long minMemoryBytes,
         int forksPerZygote,
         int maxRestarts,
@@ -53,10 +51,8 @@ public record ZygoteSettings(
     public ZygoteSettings {
         Objects.requireNonNull(startTimeout, "startTimeout");
         Objects.requireNonNull(forkTimeout, "forkTimeout");
+        Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(probe, "probe");
-        if (auto && !enabled) {
-            throw new IllegalArgumentException("agentexec.sandbox.zygote: auto starts with zygotes enabled");
-        }
         if (minMemoryBytes < 0) {
             throw new IllegalArgumentException("agentexec.sandbox.zygote.min-memory must not be negative, got " + minMemoryBytes);
         }
@@ -76,7 +72,7 @@ public record ZygoteSettings(
     }
 
     /** The setting {@code enabled}: {@code auto}, or a boolean as HOCON spells one (true/false, on/off, yes/no). */
-    enum Mode {
+    public enum Mode {
         ON, OFF, AUTO;
 
         static Mode parse(String value) {
@@ -90,30 +86,40 @@ public record ZygoteSettings(
         }
     }
 
+    /** Whether blocks fork from zygotes now: on, or auto until the probe has decided. */
+    public boolean enabled() {
+        return mode != Mode.OFF;
+    }
+
+    /** Whether the engine's probe decides ({@code enabled = auto}). */
+    public boolean auto() {
+        return mode == Mode.AUTO;
+    }
+
     /** Every block a plain start. */
     public static ZygoteSettings disabled() {
-        return new ZygoteSettings(false, false, 0, 0, 0, Duration.ofSeconds(10), Duration.ofSeconds(5), new Probe(1, 1, 0));
+        return new ZygoteSettings(Mode.OFF, 0, 0, 0, Duration.ofSeconds(10), Duration.ofSeconds(5), new Probe(1, 1, 0));
     }
 
     /** Zygotes on or off, whatever the probe would find: also how {@code auto} records what it decided. */
     public ZygoteSettings withEnabled(boolean value) {
-        return new ZygoteSettings(value, false, minMemoryBytes, forksPerZygote, maxRestarts, startTimeout, forkTimeout, probe);
+        return withMode(value ? Mode.ON : Mode.OFF);
     }
 
     /** Decided by the engine's probe when it starts. */
     public ZygoteSettings withAuto() {
-        return new ZygoteSettings(true, true, minMemoryBytes, forksPerZygote, maxRestarts, startTimeout, forkTimeout, probe);
+        return withMode(Mode.AUTO);
     }
 
-    public ZygoteSettings withProbe(Probe value) {
-        return new ZygoteSettings(enabled, auto, minMemoryBytes, forksPerZygote, maxRestarts, startTimeout, forkTimeout, value);
+    private ZygoteSettings withMode(Mode value) {
+        return new ZygoteSettings(value, minMemoryBytes, forksPerZygote, maxRestarts, startTimeout, forkTimeout, probe);
     }
 
     public ZygoteSettings withForksPerZygote(int value) {
-        return new ZygoteSettings(enabled, auto, minMemoryBytes, value, maxRestarts, startTimeout, forkTimeout, probe);
+        return new ZygoteSettings(mode, minMemoryBytes, value, maxRestarts, startTimeout, forkTimeout, probe);
     }
 
     public ZygoteSettings withMaxRestarts(int value) {
-        return new ZygoteSettings(enabled, auto, minMemoryBytes, forksPerZygote, value, startTimeout, forkTimeout, probe);
+        return new ZygoteSettings(mode, minMemoryBytes, forksPerZygote, value, startTimeout, forkTimeout, probe);
     }
 }
