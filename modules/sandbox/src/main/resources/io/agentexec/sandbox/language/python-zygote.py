@@ -88,6 +88,7 @@ def _agentexec_zygote(supported):
         fopen = function(c_function, "fopen", c_void_p, (c_char_p, c_char_p))
         run_file = function(python_function, "PyRun_SimpleFileExFlags", c_int, (c_void_p, c_char_p, c_int, c_void_p))
         get_state = function(python_function, "PyThreadState_Get", c_void_p, ())
+        madvise = function(c_function, "madvise", c_int, (c_void_p, c_ulong, c_int))
         get_errno = _ctypes.get_errno
         frames = _agentexec_frames(sys, c_int, c_void_p, get_state)
     except Exception as e:
@@ -141,7 +142,65 @@ def _agentexec_zygote(supported):
         return seen
 
     inputs = start_up_inputs()
-    tools = (prctl, fopen, run_file, get_errno, start_mask, inputs, start_up_inputs, frames, tell)
+    madv_populate_write = 23
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def copy_ahead():
+        # A forked process shares this interpreter's pages copy-on-write, and its run and its exit (reference
+        # counts, the collector's headers, module teardown) write to most of them: a fault per page, each a trip
+        # through the kernel, and where the kernel is a guest that shadows page tables (PVM), through the
+        # hypervisor too (12-20 us a page there; a forked block's exit then cost more than a whole plain start).
+        # MADV_POPULATE_WRITE (Linux 5.14) makes the private copies of a range in one call, without the faults:
+        # here of the pages this process has (the zygote's, /proc/self/pagemap's present bit), not of the untouched
+        # rest of its mappings, which a plain start would not have either. It runs in the block's process before
+        # its block arrives (a spare forked after the last run: off the next block's path). Where it is refused (an
+        # older kernel, gVisor) the pages are copied on first write, as before: nothing a block observes depends on
+        # it but its resident memory, which a plain start has too (the same interpreter's pages, written by its
+        # own start-up).
+        def read_all(path):
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                data = b""
+                while True:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        return data
+                    data += chunk
+            finally:
+                os.close(fd)
+
+        try:
+            maps = read_all("/proc/self/maps")
+            pagemap = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            for line in maps.split(b"\n"):
+                fields = line.split()
+                # Private and writable only (a shared mapping has no copy to make); not [vvar], [vdso], [vsyscall].
+                if len(fields) < 5 or fields[1][1:2] != b"w" or fields[1][3:4] != b"p":
+                    continue
+                if len(fields) > 5 and fields[5].startswith(b"[v"):
+                    continue
+                start, end = (int(x, 16) for x in fields[0].split(b"-"))
+                try:
+                    entries = os.pread(pagemap, (end - start) // page * 8, start // page * 8)
+                except OSError:
+                    continue
+                run = None
+                for i in range(0, len(entries), 8):
+                    present = entries[i + 7] & 0x80
+                    if present and run is None:
+                        run = start + i // 8 * page
+                    elif not present and run is not None:
+                        madvise(run, start + i // 8 * page - run, madv_populate_write)
+                        run = None
+                if run is not None:
+                    madvise(run, start + len(entries) // 8 * page - run, madv_populate_write)
+        finally:
+            os.close(pagemap)
+
+    tools = (prctl, fopen, run_file, get_errno, start_mask, inputs, start_up_inputs, frames, copy_ahead, tell)
     tell(b"Z", "%s %s" % (sys.implementation.name, sys.version.split()[0]))
     while True:
         msg = os.read(ctl, 65536)
@@ -199,7 +258,7 @@ def _agentexec_block(msg, adopted_r, adopted_w, tools):
 
 def _agentexec_prepare(msg, tools, decline):
     import sys, os
-    prctl, fopen, run_file, get_errno, start_mask, inputs, start_up_inputs, frames, tell = tools
+    prctl, fopen, run_file, get_errno, start_mask, inputs, start_up_inputs, frames, copy_ahead, tell = tools
     agent = int(msg[1:])
     if os.getppid() != agent:
         decline("the block's process was not adopted by the agent (parent %d)" % os.getppid())
@@ -211,6 +270,7 @@ def _agentexec_prepare(msg, tools, decline):
     # Ready: the agent opens the other ends of these pipes through /proc/PID/fd, then sends the block (possibly much
     # later: this process may be forked ahead, after the previous block), or kills this process.
     tell(b"R", "%d %d %d %d %d" % (os.getpid(), stdin_w, stdout_r, stderr_r, block_w))
+    copy_ahead()
     # The block: its length on a line, then the block (this process keeps its own write end until then: the agent
     # opens it through /proc/PID/fd).
     request = b""
@@ -278,7 +338,7 @@ def _agentexec_prepare(msg, tools, decline):
 
 def _agentexec_become(tools, argv, script_argv, absolute, path0, stdin_r, stdout_w, stderr_w):
     import sys, os, io, _signal
-    prctl, fopen, run_file, get_errno, start_mask, inputs, start_up_inputs, frames, tell = tools
+    prctl, fopen, run_file, get_errno, start_mask, inputs, start_up_inputs, frames, copy_ahead, tell = tools
     # From here on this process is the block's. Its fds become exactly those of a plain start: 0, 1, 2.
     buffered = not sys.__stdout__.write_through
     encoding = (sys.__stdin__.encoding, sys.__stdout__.encoding, sys.__stderr__.encoding)
