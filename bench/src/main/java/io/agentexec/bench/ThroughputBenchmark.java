@@ -52,6 +52,8 @@ public final class ThroughputBenchmark {
     private static final String CODE = "{\"language\":\"python\",\"code\":\"print(1)\"}";
     private static final int[] ALL_CONCURRENCY = {1, 2, 8, 16};
     private static final int WARM_UP_CALLS = 3;
+    /** Rounds of the one-call-at-a-time latency table: each path called once per round, in turn. */
+    private static final int TURN_ROUNDS = 150;
     /** Concurrency of the unmeasured warm-up of every path. */
     private static final int WARM_UP_CALLERS = 2;
     /**
@@ -102,6 +104,7 @@ public final class ThroughputBenchmark {
         DockerClient docker = DockerBackend.client();
         String owner = "/" + ProcessHandle.current().pid() + "/";
         String autoChoice;
+        Map<String, Series> turns = new LinkedHashMap<>();
         try (Guardian.Node zygotes = Guardian.start(config(keys, dir.resolve("journal-zygote"), "true"), silent());
              Guardian.Node plain = Guardian.start(config(keys, dir.resolve("journal-plain"), "false"), silent());
              Guardian.Node shipped = Guardian.start(config(keys, dir.resolve("journal-auto"), "auto"), silent())) {
@@ -141,13 +144,41 @@ public final class ThroughputBenchmark {
                 }
                 results.put(c, series);
             }
+            if (concurrency[0] == 1) {
+                Map<String, Call> one = new LinkedHashMap<>();
+                one.put(BARE, ThroughputBenchmark::bare);
+                one.put(ZYGOTE, sandboxCall(zygotes, zygoteSandboxes.get(0), connections));
+                one.put(PLAIN, sandboxCall(plain, plainSandboxes.get(0), connections));
+                one.put(ONE_OFF, oneOffCall(shipped, connections));
+                turns = inTurn(one, TURN_ROUNDS);
+            }
         } finally {
             for (HttpLite c : connections) {
                 c.close();
             }
             docker.close();
         }
-        report(results, seconds, rounds, warmUpSeconds, loadBefore, autoChoice, Arrays.equals(concurrency, ALL_CONCURRENCY));
+        report(results, turns, seconds, rounds, warmUpSeconds, loadBefore, autoChoice,
+                Arrays.equals(concurrency, ALL_CONCURRENCY));
+    }
+
+    /**
+     * One caller, one call of each path per round, in turn: a path's calls are apart by the other paths' calls, as an
+     * agent's blocks are apart by its model's turns. What one block costs when it does not queue behind the last.
+     */
+    private static Map<String, Series> inTurn(Map<String, Call> paths, int rounds) throws Exception {
+        Map<String, Series> series = new LinkedHashMap<>();
+        paths.keySet().forEach(k -> series.put(k, new Series()));
+        for (int round = -WARM_UP_CALLS; round < rounds; round++) {
+            for (var e : paths.entrySet()) {
+                long t = System.nanoTime();
+                e.getValue().run();
+                if (round >= 0) {
+                    series.get(e.getKey()).ms.add((System.nanoTime() - t) / 1e6);
+                }
+            }
+        }
+        return series;
     }
 
     /** Every path through the nodes at concurrency 2 for {@code seconds}, unmeasured: the JIT's turn. */
@@ -308,8 +339,9 @@ public final class ThroughputBenchmark {
         return s.ms.stream().mapToDouble(Double::doubleValue).toArray();
     }
 
-    private static void report(Map<Integer, Map<String, Series>> results, int seconds, int rounds, int warmUpSeconds,
-                               String loadBefore, String autoChoice, boolean publish) throws IOException {
+    private static void report(Map<Integer, Map<String, Series>> results, Map<String, Series> turns, int seconds,
+                               int rounds, int warmUpSeconds, String loadBefore, String autoChoice, boolean publish)
+            throws IOException {
         List<String> lines = new ArrayList<>();
         lines.add("## Throughput: bare python3 spawns, warm sandboxes and one-offs, interleaved");
         lines.add("");
@@ -343,6 +375,24 @@ public final class ThroughputBenchmark {
                         byN.getKey(), e.getKey(), ms.length, rate, p50, p99,
                         isOneOff(e.getKey()) ? String.format(Locale.ROOT, "%.1f", s.settleSeconds) : "",
                         rate / bareRate, p50 / bareP50, p99 / bareP99));
+            }
+        }
+        if (!turns.isEmpty()) {
+            lines.add("");
+            lines.add("One call at a time, each path in turn (" + TURN_ROUNDS + " rounds of one call of each path, after "
+                    + "the table above; one caller): every call above at N = 1 follows the last one the moment its "
+                    + "answer is in, so a warm sandbox's block waits for the interpreter forked after the last one to "
+                    + "be ready; here the other paths' calls come between two of a path's, as an agent's model turns "
+                    + "come between its blocks.");
+            lines.add("");
+            lines.add("| path | calls | p50 ms | p95 ms | p50 ÷ bare |");
+            lines.add("|---|---:|---:|---:|---:|");
+            double bareP50 = BenchmarkReport.percentile(array(turns.get(BARE)), 50);
+            for (var e : turns.entrySet()) {
+                double[] ms = array(e.getValue());
+                lines.add(String.format(Locale.ROOT, "| %s | %d | %.1f | %.1f | %.2f× |", e.getKey(), ms.length,
+                        BenchmarkReport.percentile(ms, 50), BenchmarkReport.percentile(ms, 95),
+                        BenchmarkReport.percentile(ms, 50) / bareP50));
             }
         }
         lines.add("");
