@@ -3,6 +3,7 @@ package io.agentexec.sandbox;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.agentexec.sandbox.EngineSettings.BackendChoice;
 import io.agentexec.sandbox.model.BlockOutcome;
@@ -382,7 +383,7 @@ class ZygoteParityTest {
             assertEquals(Verdict.OK, r.verdict(), r::toString);
             assertEquals(BlockOutcome.ZYGOTE, r.blocks().get(0).start(), r::toString);
             String[] seen = r.stdout().trim().split(" ");
-            org.junit.jupiter.api.Assumptions.assumeTrue(Boolean.parseBoolean(seen[2]),
+            assumeTrue(Boolean.parseBoolean(seen[2]),
                     "this kernel refuses madvise(MADV_POPULATE_WRITE) (errno " + seen[3] + "; Linux >= 5.14 has it): "
                             + "a forked block copies the zygote's pages on first write there");
             long sharedDirty = Long.parseLong(seen[0]);

@@ -153,7 +153,9 @@ def _agentexec_zygote(supported):
         # MADV_POPULATE_WRITE (Linux 5.14) makes the private copies of a range in one call, without the faults:
         # here of the pages this process has (the zygote's, /proc/self/pagemap's present bit), not of the untouched
         # rest of its mappings, which a plain start would not have either. It runs in the block's process before
-        # its block arrives (a spare forked after the last run: off the next block's path). Where it is refused (an
+        # its block arrives (a spare forked after the last run: off the next block's path; a process forked for a
+        # block already waiting does it too, one call per run of pages costing less than the faults it replaces:
+        # ~6.5 ms against 777 faults of 12-20 us on the PVM guest). Where it is refused (an
         # older kernel, gVisor) the pages are copied on first write, as before: nothing a block observes depends on
         # it but its resident memory, which a plain start has too (the same interpreter's pages, written by its
         # own start-up).
