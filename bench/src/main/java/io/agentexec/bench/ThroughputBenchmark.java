@@ -54,6 +54,14 @@ public final class ThroughputBenchmark {
     private static final int WARM_UP_CALLS = 3;
     /** Rounds of the one-call-at-a-time latency table: each path called once per round, in turn. */
     private static final int TURN_ROUNDS = 150;
+    /**
+     * Pause after each call of the one-call-at-a-time table. Without it a call ran while the previous path's node was
+     * still busy after its answer (a zygote forking and copying the next block's process, a one-off's container being
+     * scrubbed), and on this machine that work slows whatever runs beside it: the plain start measured right after
+     * the zygote's call took 49-55 ms against 38 with the pause, and bare spawns after a one-off 37 ms against 32.
+     * An agent's blocks are apart by its model's turns, seconds, so each call here starts on a quiet machine.
+     */
+    private static final long TURN_PAUSE_MS = 250;
     /** Concurrency of the unmeasured warm-up of every path. */
     private static final int WARM_UP_CALLERS = 2;
     /**
@@ -163,8 +171,9 @@ public final class ThroughputBenchmark {
     }
 
     /**
-     * One caller, one call of each path per round, in turn: a path's calls are apart by the other paths' calls, as an
-     * agent's blocks are apart by its model's turns. What one block costs when it does not queue behind the last.
+     * One caller, one call of each path per round, in turn, each call {@link #TURN_PAUSE_MS} after the last one's
+     * answer: a path's calls are apart as an agent's blocks are apart by its model's turns. What one block costs when
+     * it does not queue behind the last, nor beside the work another path's last call left.
      */
     private static Map<String, Series> inTurn(Map<String, Call> paths, int rounds) throws Exception {
         Map<String, Series> series = new LinkedHashMap<>();
@@ -176,6 +185,7 @@ public final class ThroughputBenchmark {
                 if (round >= 0) {
                     series.get(e.getKey()).ms.add((System.nanoTime() - t) / 1e6);
                 }
+                Thread.sleep(TURN_PAUSE_MS);
             }
         }
         return series;
@@ -380,10 +390,11 @@ public final class ThroughputBenchmark {
         if (!turns.isEmpty()) {
             lines.add("");
             lines.add("One call at a time, each path in turn (" + TURN_ROUNDS + " rounds of one call of each path, after "
-                    + "the table above; one caller): every call above at N = 1 follows the last one the moment its "
-                    + "answer is in, so a warm sandbox's block waits for the interpreter forked after the last one to "
-                    + "be ready; here the other paths' calls come between two of a path's, as an agent's model turns "
-                    + "come between its blocks.");
+                    + "the table above; one caller, a pause of " + TURN_PAUSE_MS + " ms after each answer): every "
+                    + "call above at N = 1 follows the last one the moment its answer is in, so a warm sandbox's block "
+                    + "waits for the interpreter forked after the last one to be ready; here a path's calls are apart "
+                    + "as an agent's blocks are apart by its model's turns, and each starts once the work the last "
+                    + "call left (a fork made ready, a container scrubbed) is done.");
             lines.add("");
             lines.add("| path | calls | p50 ms | p95 ms | p50 ÷ bare |");
             lines.add("|---|---:|---:|---:|---:|");
