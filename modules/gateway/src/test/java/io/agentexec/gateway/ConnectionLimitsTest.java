@@ -137,19 +137,27 @@ class ConnectionLimitsTest {
     }
 
     @Test
-    void connectionsOverTheClientsLimitAreRefusedAtOnce() throws Exception {
+    void oneConnectionOverTheClientsLimitIsRefusedAndTheOthersAreHeld() throws Exception {
+        // One more connection than the limit, all from one client. Which of them is counted last is the node's
+        // choice, not the order of connect(): each connection's guard starts in its own stream (a CI run saw the
+        // ninth admitted and an earlier one refused), so exactly one of them, whichever, must be refused.
         List<Socket> mine = new ArrayList<>();
-        for (int i = 0; i < PER_CLIENT; i++) {
+        for (int i = 0; i <= PER_CLIENT; i++) {
             mine.add(connect("127.0.0.3"));
         }
-        Socket over = connect("127.0.0.3");
-        String refused = readAll(over, WAIT);
-        assertTrue(refused.startsWith("HTTP/1.1 429"), refused);
-        assertTrue(refused.contains("too_many_connections"), refused);
         // other clients are not limited by it
-        assertTrue(exchange("127.0.0.4", "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .startsWith("HTTP/1.1 200"));
-        mine.forEach(ConnectionLimitsTest::closeQuietly);
+        String health = exchange("127.0.0.4", "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assertTrue(health.startsWith("HTTP/1.1 200"), health);
+        List<String> answers = new ArrayList<>();
+        for (Socket s : mine) {
+            answers.add(readAll(s, WAIT));
+        }
+        List<String> refused = answers.stream().filter(a -> a.startsWith("HTTP/1.1 429")).toList();
+        assertEquals(1, refused.size(), answers::toString);
+        assertTrue(refused.get(0).contains("too_many_connections"), refused.get(0));
+        // the others were admitted: held (they send nothing) until the header timeout closed them, never refused
+        answers.stream().filter(a -> !a.startsWith("HTTP/1.1 429"))
+                .forEach(held -> assertTrue(held.isEmpty() || held.startsWith("HTTP/1.1 408"), held));
     }
 
     @Test
