@@ -64,11 +64,6 @@ public final class GatewayBenchmark {
     private static final String JDK = ", JDK HttpClient";
 
     @FunctionalInterface
-    interface Call {
-        void run() throws Exception;
-    }
-
-    @FunctionalInterface
     interface CallerFactory {
         Call forCaller(int index) throws Exception;
     }
@@ -268,27 +263,11 @@ public final class GatewayBenchmark {
 
     private static List<Row> interleaved(Map<String, CallerFactory> paths, int samples, Duration pause, int concurrency)
             throws Exception {
-        Map<String, Call> calls = new LinkedHashMap<>();
-        for (var e : paths.entrySet()) {
-            Call call = e.getValue().forCaller(0);
-            for (int w = 0; w < WARM_UP_CALLS; w++) {
-                call.run();
-                Thread.sleep(pause.toMillis());
-            }
-            calls.put(e.getKey(), call);
-        }
-        Map<String, double[]> times = new LinkedHashMap<>();
-        calls.keySet().forEach(k -> times.put(k, new double[samples]));
-        for (int s = 0; s < samples; s++) {
-            for (var e : calls.entrySet()) {
-                long t0 = System.nanoTime();
-                e.getValue().run();
-                times.get(e.getKey())[s] = (System.nanoTime() - t0) / 1e6;
-                Thread.sleep(pause.toMillis());
-            }
-        }
+        Map<String, InTurn.Opener> openers = new LinkedHashMap<>();
+        paths.forEach((path, factory) -> openers.put(path, () -> factory.forCaller(0)));
         List<Row> rows = new ArrayList<>();
-        times.forEach((path, ms) -> rows.add(printed(new Row(path, concurrency, ms))));
+        InTurn.measure(openers, WARM_UP_CALLS, samples, pause)
+                .forEach((path, ms) -> rows.add(printed(new Row(path, concurrency, ms))));
         return rows;
     }
 

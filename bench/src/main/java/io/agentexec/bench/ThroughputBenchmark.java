@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -61,7 +62,7 @@ public final class ThroughputBenchmark {
      * the zygote's call took 49-55 ms against 38 with the pause, and bare spawns after a one-off 37 ms against 32.
      * An agent's blocks are apart by its model's turns, seconds, so each call here starts on a quiet machine.
      */
-    private static final long TURN_PAUSE_MS = 250;
+    private static final Duration TURN_PAUSE = Duration.ofMillis(250);
     /** Concurrency of the unmeasured warm-up of every path. */
     private static final int WARM_UP_CALLERS = 2;
     /**
@@ -77,12 +78,6 @@ public final class ThroughputBenchmark {
     private static final String ONE_OFF = "one-off (`POST /v1/executions`)";
     /** One-offs on the node with zygotes on: what every one-off did before `auto`, for the before/after. */
     private static final String ONE_OFF_FORKED = "one-off, zygotes on";
-
-    /** One caller's call; each caller has its own connection and, for sandboxes, its own sandbox. */
-    @FunctionalInterface
-    interface Call {
-        void run() throws Exception;
-    }
 
     private static final class Series {
         final List<Double> ms = new ArrayList<>();
@@ -112,7 +107,7 @@ public final class ThroughputBenchmark {
         DockerClient docker = DockerBackend.client();
         String owner = "/" + ProcessHandle.current().pid() + "/";
         String autoChoice;
-        Map<String, Series> turns = new LinkedHashMap<>();
+        Map<String, double[]> turns = new LinkedHashMap<>();
         try (Guardian.Node zygotes = Guardian.start(config(keys, dir.resolve("journal-zygote"), "true"), silent());
              Guardian.Node plain = Guardian.start(config(keys, dir.resolve("journal-plain"), "false"), silent());
              Guardian.Node shipped = Guardian.start(config(keys, dir.resolve("journal-auto"), "auto"), silent())) {
@@ -153,12 +148,14 @@ public final class ThroughputBenchmark {
                 results.put(c, series);
             }
             if (concurrency[0] == 1) {
-                Map<String, Call> one = new LinkedHashMap<>();
-                one.put(BARE, ThroughputBenchmark::bare);
-                one.put(ZYGOTE, sandboxCall(zygotes, zygoteSandboxes.get(0), connections));
-                one.put(PLAIN, sandboxCall(plain, plainSandboxes.get(0), connections));
-                one.put(ONE_OFF, oneOffCall(shipped, connections));
-                turns = inTurn(one, TURN_ROUNDS);
+                // a path's calls apart as an agent's blocks are apart by its model's turns: what one block costs when
+                // it does not queue behind the last, nor beside the work another path's last call left
+                Map<String, InTurn.Opener> one = new LinkedHashMap<>();
+                one.put(BARE, () -> ThroughputBenchmark::bare);
+                one.put(ZYGOTE, () -> sandboxCall(zygotes, zygoteSandboxes.get(0), connections));
+                one.put(PLAIN, () -> sandboxCall(plain, plainSandboxes.get(0), connections));
+                one.put(ONE_OFF, () -> oneOffCall(shipped, connections));
+                turns = InTurn.measure(one, WARM_UP_CALLS, TURN_ROUNDS, TURN_PAUSE);
             }
         } finally {
             for (HttpLite c : connections) {
@@ -168,27 +165,6 @@ public final class ThroughputBenchmark {
         }
         report(results, turns, seconds, rounds, warmUpSeconds, loadBefore, autoChoice,
                 Arrays.equals(concurrency, ALL_CONCURRENCY));
-    }
-
-    /**
-     * One caller, one call of each path per round, in turn, each call {@link #TURN_PAUSE_MS} after the last one's
-     * answer: a path's calls are apart as an agent's blocks are apart by its model's turns. What one block costs when
-     * it does not queue behind the last, nor beside the work another path's last call left.
-     */
-    private static Map<String, Series> inTurn(Map<String, Call> paths, int rounds) throws Exception {
-        Map<String, Series> series = new LinkedHashMap<>();
-        paths.keySet().forEach(k -> series.put(k, new Series()));
-        for (int round = -WARM_UP_CALLS; round < rounds; round++) {
-            for (var e : paths.entrySet()) {
-                long t = System.nanoTime();
-                e.getValue().run();
-                if (round >= 0) {
-                    series.get(e.getKey()).ms.add((System.nanoTime() - t) / 1e6);
-                }
-                Thread.sleep(TURN_PAUSE_MS);
-            }
-        }
-        return series;
     }
 
     /** Every path through the nodes at concurrency 2 for {@code seconds}, unmeasured: the JIT's turn. */
@@ -349,7 +325,7 @@ public final class ThroughputBenchmark {
         return s.ms.stream().mapToDouble(Double::doubleValue).toArray();
     }
 
-    private static void report(Map<Integer, Map<String, Series>> results, Map<String, Series> turns, int seconds,
+    private static void report(Map<Integer, Map<String, Series>> results, Map<String, double[]> turns, int seconds,
                                int rounds, int warmUpSeconds, String loadBefore, String autoChoice, boolean publish)
             throws IOException {
         List<String> lines = new ArrayList<>();
@@ -390,7 +366,7 @@ public final class ThroughputBenchmark {
         if (!turns.isEmpty()) {
             lines.add("");
             lines.add("One call at a time, each path in turn (" + TURN_ROUNDS + " rounds of one call of each path, after "
-                    + "the table above; one caller, a pause of " + TURN_PAUSE_MS + " ms after each answer): every "
+                    + "the table above; one caller, a pause of " + TURN_PAUSE.toMillis() + " ms after each answer): every "
                     + "call above at N = 1 follows the last one the moment its answer is in, so a warm sandbox's block "
                     + "waits for the interpreter forked after the last one to be ready; here a path's calls are apart "
                     + "as an agent's blocks are apart by its model's turns, and each starts once the work the last "
@@ -398,13 +374,12 @@ public final class ThroughputBenchmark {
             lines.add("");
             lines.add("| path | calls | p50 ms | p95 ms | p50 ÷ bare |");
             lines.add("|---|---:|---:|---:|---:|");
-            double bareP50 = BenchmarkReport.percentile(array(turns.get(BARE)), 50);
-            for (var e : turns.entrySet()) {
-                double[] ms = array(e.getValue());
-                lines.add(String.format(Locale.ROOT, "| %s | %d | %.1f | %.1f | %.2f× |", e.getKey(), ms.length,
-                        BenchmarkReport.percentile(ms, 50), BenchmarkReport.percentile(ms, 95),
-                        BenchmarkReport.percentile(ms, 50) / bareP50));
-            }
+            double bareP50 = BenchmarkReport.percentile(turns.get(BARE), 50);
+            turns.forEach((path, ms) -> {
+                double p50 = BenchmarkReport.percentile(ms, 50);
+                lines.add(String.format(Locale.ROOT, "| %s | %d | %.1f | %.1f | %.2f× |", path, ms.length, p50,
+                        BenchmarkReport.percentile(ms, 95), p50 / bareP50));
+            });
         }
         lines.add("");
         lines.add("Load average (1, 5, 15 min) at the start: " + loadBefore + "; at the end: "
